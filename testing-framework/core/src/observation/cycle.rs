@@ -1,0 +1,294 @@
+//! The loop: refresh sources, init if needed, poll, snapshot, publish,
+//! wait for the next tick. Every stage is bounded by the cycle deadline and
+//! every call into app code is guarded against panics.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::FutureExt;
+use tokio::sync::watch;
+use tokio::time::{Instant, timeout_at};
+use tokio_util::sync::CancellationToken;
+
+use super::history::{Cursor, Observation};
+use super::runtime::{Lifecycle, Shared};
+use super::source::{SourceChanges, duplicate_name};
+use super::{FailureStage, ObservationConfig, Observer, SourceProvider, SourceSet, Sources};
+
+/// Why a stage did not produce its value.
+enum StageError {
+    TimedOut,
+    Panicked(String),
+    Failed(String),
+}
+
+/// Runs `stage` until `deadline`, turning a panic into a value.
+async fn guarded<T, E: std::fmt::Display>(
+    deadline: Instant,
+    stage: impl Future<Output = Result<T, E>>,
+) -> Result<T, StageError> {
+    match timeout_at(deadline, AssertUnwindSafe(stage).catch_unwind()).await {
+        Err(_) => Err(StageError::TimedOut),
+        Ok(Err(panic)) => Err(StageError::Panicked(panic_message(panic.as_ref()))),
+        Ok(Ok(Err(error))) => Err(StageError::Failed(error.to_string())),
+        Ok(Ok(Ok(value))) => Ok(value),
+    }
+}
+
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-string payload".to_owned())
+}
+
+/// A failed stage, ready to be recorded.
+struct Failure(FailureStage, String);
+
+pub(crate) struct CycleLoop<O: Observer, P> {
+    shared: Arc<Shared<O>>,
+    observer: O,
+    provider: P,
+    config: watch::Receiver<ObservationConfig>,
+    state: Option<O::State>,
+    /// The set the last published observation was made from.
+    published_sources: SourceSet<O::Source>,
+    /// The last set checked for duplicate names.
+    checked_sources: SourceSet<O::Source>,
+    cycle: u64,
+}
+
+/// Marks the runtime stopped however the loop ends, abort included.
+struct StoppedOnDrop<O: Observer>(Arc<Shared<O>>);
+
+impl<O: Observer> Drop for StoppedOnDrop<O> {
+    fn drop(&mut self) {
+        self.0.set_lifecycle(Lifecycle::Stopped);
+    }
+}
+
+impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
+    pub(crate) fn new(
+        shared: Arc<Shared<O>>,
+        observer: O,
+        provider: P,
+        config: watch::Receiver<ObservationConfig>,
+    ) -> Self {
+        CycleLoop {
+            shared,
+            observer,
+            provider,
+            config,
+            state: None,
+            published_sources: SourceSet::empty(),
+            checked_sources: SourceSet::empty(),
+            cycle: 0,
+        }
+    }
+
+    pub(crate) async fn run(mut self, stop: CancellationToken) {
+        let _stopped = StoppedOnDrop(Arc::clone(&self.shared));
+        while !stop.is_cancelled() {
+            let config = self.config.borrow_and_update().clone();
+            let started = Instant::now();
+            self.cycle += 1;
+            if let Err(Failure(stage, message)) = self.run_cycle(&config, started).await {
+                self.shared
+                    .cycles
+                    .failure(stage, message, self.cycle, Instant::now());
+            }
+            if self.cycle == 1 {
+                self.shared.set_lifecycle(Lifecycle::Running);
+            }
+            if !self.wait_for_next_cycle(started, &stop).await {
+                break;
+            }
+        }
+    }
+
+    /// Waits until one interval after `started`, following interval changes.
+    /// Returns false when the loop should end.
+    async fn wait_for_next_cycle(&mut self, started: Instant, stop: &CancellationToken) -> bool {
+        loop {
+            let config = self.config.borrow().clone();
+            let next = started + config.poll_interval;
+            if Instant::now() >= next {
+                // Behind schedule: run at once, but let other tasks in.
+                tokio::task::yield_now().await;
+                return !stop.is_cancelled();
+            }
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => return false,
+                changed = self.config.changed() => {
+                    if changed.is_err() {
+                        return false;
+                    }
+                    let config = self.config.borrow().clone();
+                    self.shared
+                        .history
+                        .write()
+                        .trim(config.history_capacity, config.history_max_age);
+                }
+                () = tokio::time::sleep_until(next) => return true,
+            }
+        }
+    }
+
+    async fn run_cycle(
+        &mut self,
+        config: &ObservationConfig,
+        started: Instant,
+    ) -> Result<(), Failure> {
+        let deadline = started + config.cycle_timeout;
+        let sources = self.refresh_sources(deadline, config.cycle_timeout).await?;
+        let changes = SourceChanges::between(&self.published_sources, &sources);
+        if !changes.is_empty() {
+            self.shared.sources.follow(&sources, &changes.removed);
+        }
+        let view = Sources::new(
+            &sources,
+            config.source_timeout,
+            config.source_concurrency,
+            &self.shared.sources,
+        );
+
+        let state = match self.state.take() {
+            Some(state) => state,
+            None => guarded(deadline, self.observer.init(&view))
+                .await
+                .map_err(|error| {
+                    stage_failure(error, FailureStage::Init, "init", config.cycle_timeout)
+                })?,
+        };
+        let state = self.state.insert(state);
+
+        let polled = guarded(deadline, self.observer.poll(&view, state)).await;
+        let events = match polled {
+            Ok(events) => events,
+            Err(error) => {
+                let interrupted = matches!(error, StageError::TimedOut | StageError::Panicked(_));
+                if interrupted && !self.observer.keep_state_after_interrupt(state) {
+                    self.state = None;
+                }
+                return Err(stage_failure(
+                    error,
+                    FailureStage::Poll,
+                    "poll",
+                    config.cycle_timeout,
+                ));
+            }
+        };
+
+        let snapshot = std::panic::catch_unwind(AssertUnwindSafe(|| self.observer.snapshot(state)))
+            .map_err(|panic| {
+                Failure(
+                    FailureStage::ObserverPanic,
+                    format!("snapshot panicked: {}", panic_message(panic.as_ref())),
+                )
+            })?;
+
+        self.publish(config, sources, changes, events, snapshot);
+        Ok(())
+    }
+
+    async fn refresh_sources(
+        &mut self,
+        deadline: Instant,
+        cycle_timeout: Duration,
+    ) -> Result<SourceSet<O::Source>, Failure> {
+        let sources = guarded(deadline, self.provider.sources())
+            .await
+            .map_err(|error| {
+                let message = match error {
+                    StageError::TimedOut => format!(
+                        "the source provider did not answer within the cycle timeout ({cycle_timeout:?})"
+                    ),
+                    StageError::Panicked(panic) => format!("the source provider panicked: {panic}"),
+                    StageError::Failed(error) => format!("the source provider failed: {error}"),
+                };
+                Failure(FailureStage::SourceRefresh, message)
+            })?;
+        if !sources.ptr_eq(&self.checked_sources) {
+            if let Some(name) = duplicate_name(&sources) {
+                return Err(Failure(
+                    FailureStage::SourceRefresh,
+                    format!(
+                        "the source provider returned two sources named `{name}`; source names must be unique"
+                    ),
+                ));
+            }
+            self.checked_sources = sources.clone();
+        }
+        Ok(sources)
+    }
+
+    fn publish(
+        &mut self,
+        config: &ObservationConfig,
+        sources: SourceSet<O::Source>,
+        changes: SourceChanges,
+        events: Vec<O::Event>,
+        snapshot: O::Snapshot,
+    ) {
+        let now = Instant::now();
+        let position = {
+            let mut history = self.shared.history.write();
+            let position = history.next_position();
+            let observation = Arc::new(Observation {
+                cursor: Cursor(position),
+                cycle: self.cycle,
+                observed_at: now,
+                observed_at_wall: SystemTime::now(),
+                source_count: sources.len(),
+                sources_added: changes.added,
+                sources_removed: changes.removed,
+                events,
+                snapshot,
+            });
+            history.push(
+                Arc::clone(&observation),
+                config.history_capacity,
+                config.history_max_age,
+            );
+            self.shared.latest.store(Some(observation));
+            position
+        };
+        self.published_sources = sources;
+        self.shared.cycles.success(now);
+        self.shared
+            .progress
+            .send_modify(|progress| progress.published = position);
+    }
+}
+
+/// Names what went wrong in an observer stage.
+fn stage_failure(
+    error: StageError,
+    failed: FailureStage,
+    what: &str,
+    cycle_timeout: Duration,
+) -> Failure {
+    match error {
+        StageError::TimedOut => {
+            let stage = if failed == FailureStage::Poll {
+                FailureStage::PollTimeout
+            } else {
+                failed
+            };
+            Failure(
+                stage,
+                format!("{what} did not finish within the cycle timeout ({cycle_timeout:?})"),
+            )
+        }
+        StageError::Panicked(panic) => Failure(
+            FailureStage::ObserverPanic,
+            format!("{what} panicked: {panic}"),
+        ),
+        StageError::Failed(error) => Failure(failed, format!("{what} failed: {error}")),
+    }
+}

@@ -1,0 +1,108 @@
+//! The observation runtime: polls a changing set of sources, lets an
+//! app-owned [`Observer`] materialize typed state from them, and publishes
+//! the latest snapshot, the events of every cycle and a bounded history
+//! through [`ObservationHandle`]s. Everything in the framework that waits,
+//! waits on a handle.
+//!
+//! - [`SourceProvider`] says which [`ObservedSource`]s exist, every cycle.
+//! - [`Observer`] (app code) polls them and keeps state.
+//! - [`ObservationRuntime`] (write side) runs the loop: every stage bounded
+//!   by the cycle timeout, panics contained, failures recorded by stage.
+//! - [`ObservationHandle`] (read side, cheap to clone): [`latest_snapshot`],
+//!   [`subscribe`] / [`subscribe_from`], [`history`], [`last_error`],
+//!   [`source_health`], [`freshness`], [`wait_until`], [`wait_for_event`].
+//!
+//! [`latest_snapshot`]: ObservationHandle::latest_snapshot
+//! [`subscribe`]: ObservationHandle::subscribe
+//! [`subscribe_from`]: ObservationHandle::subscribe_from
+//! [`history`]: ObservationHandle::history
+//! [`last_error`]: ObservationHandle::last_error
+//! [`source_health`]: ObservationHandle::source_health
+//! [`freshness`]: ObservationHandle::freshness
+//! [`wait_until`]: ObservationHandle::wait_until
+//! [`wait_for_event`]: ObservationHandle::wait_for_event
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use std::time::Duration;
+//! use tf_core::observation::*;
+//!
+//! /// Counts how many sources report a height of at least 3.
+//! struct AtHeight3;
+//!
+//! #[async_trait::async_trait]
+//! impl Observer for AtHeight3 {
+//!     type Source = Arc<AtomicU64>;
+//!     type State = usize;
+//!     type Snapshot = usize;
+//!     type Event = ();
+//!
+//!     async fn init(&self, _: &Sources<'_, Arc<AtomicU64>>) -> Result<usize, BoxError> {
+//!         Ok(0)
+//!     }
+//!
+//!     async fn poll(&self, sources: &Sources<'_, Arc<AtomicU64>>, count: &mut usize)
+//!         -> Result<Vec<()>, BoxError>
+//!     {
+//!         // A real source is a node client; here each poll grows the height.
+//!         *count = sources.iter().filter(|s| s.source.fetch_add(1, Ordering::Relaxed) + 1 >= 3).count();
+//!         Ok(vec![])
+//!     }
+//!
+//!     fn snapshot(&self, count: &usize) -> usize {
+//!         *count
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let nodes: SourceSet<Arc<AtomicU64>> = (0..3)
+//!     .map(|i| ObservedSource::new(format!("node-{i}"), Arc::new(AtomicU64::new(0))))
+//!     .collect();
+//! let config = ObservationConfig::default().with_poll_interval(Duration::from_millis(10));
+//! let runtime = ObservationRuntime::start(nodes, AtHeight3, config)?;
+//! let handle = runtime.handle();
+//!
+//! let seen = handle.wait_until(|count| *count == 3, Duration::from_secs(5)).await?;
+//! assert_eq!(seen.source_count, 3);
+//! runtime.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod config;
+mod cycle;
+mod diagnostics;
+mod handle;
+mod health;
+mod history;
+mod observer;
+mod poll_each;
+mod runtime;
+mod source;
+mod subscription;
+mod wait;
+
+pub use config::{ConfigError, ObservationConfig};
+pub use diagnostics::{Diagnostics, LatestSummary};
+pub use handle::{Freshness, Latest, ObservationHandle};
+pub use health::{
+    CycleFailure, FailureStage, LatencyStats, RuntimeHealth, SourceError, SourceHealth,
+};
+pub use history::{Cursor, Observation};
+pub use observer::Observer;
+pub use poll_each::{SourceFailure, SourcePoll, Sources};
+pub use runtime::{Lifecycle, ObservationRuntime, StartError};
+pub use source::{ObservedSource, SourceName, SourceProvider, SourceSet};
+pub use subscription::{Lagged, Subscription};
+pub use wait::WaitError;
+
+/// The error type app code returns from providers and observers: any error,
+/// boxed. `?` converts into it, and so does `"message".into()`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The observation type of observer `O`.
+pub type ObservationOf<O> = Observation<<O as Observer>::Snapshot, <O as Observer>::Event>;

@@ -1,0 +1,180 @@
+//! Waiting on observed state with a deadline: the only way anything in the
+//! framework waits.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::time::{Instant, timeout_at};
+
+use super::diagnostics::{Diagnostics, RECENT_EVENTS, human};
+use super::{Cursor, ObservationHandle, ObservationOf, Observer};
+
+/// A wait that did not see what it waited for. `Display` tells what was
+/// observed instead: the last snapshot, its age, the last error and the
+/// health of every source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WaitError {
+    /// The deadline passed.
+    #[error("timed out after {} waiting for {what}\n{diagnostics}", human(*.waited))]
+    TimedOut {
+        /// How long it waited.
+        waited: Duration,
+        /// What it waited for.
+        what: String,
+        /// What was observed.
+        diagnostics: Box<Diagnostics>,
+    },
+    /// The runtime stopped first.
+    #[error("the observation runtime stopped while waiting for {what}\n{diagnostics}")]
+    Stopped {
+        /// What it waited for.
+        what: String,
+        /// What was observed.
+        diagnostics: Box<Diagnostics>,
+    },
+}
+
+impl WaitError {
+    /// What was observed when the wait gave up.
+    pub fn diagnostics(&self) -> &Diagnostics {
+        match self {
+            WaitError::TimedOut { diagnostics, .. } | WaitError::Stopped { diagnostics, .. } => {
+                diagnostics
+            }
+        }
+    }
+}
+
+impl<O: Observer> ObservationHandle<O> {
+    /// Waits until a snapshot satisfies `condition`, checking the latest one
+    /// first and then every new one (none is skipped while the history holds
+    /// them), for at most `timeout`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tf_core::observation::{ObservationHandle, Observer, WaitError};
+    /// # async fn example<O: Observer<Snapshot = u64>>(handle: ObservationHandle<O>) -> Result<(), WaitError> {
+    /// let reached = handle.wait_until(|height| *height >= 20, Duration::from_secs(30)).await?;
+    /// println!("height {} in cycle {}", reached.snapshot, reached.cycle);
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_until<F>(
+        &self,
+        mut condition: F,
+        timeout: Duration,
+    ) -> Result<Arc<ObservationOf<O>>, WaitError>
+    where
+        F: FnMut(&O::Snapshot) -> bool,
+    {
+        let deadline = Instant::now() + timeout;
+        let what = || {
+            format!(
+                "a snapshot of `{}` matching the condition",
+                self.observer_name()
+            )
+        };
+        let cursor = match self.latest_snapshot() {
+            Some(latest) if condition(&latest.snapshot) => return Ok(latest.into_arc()),
+            Some(latest) => latest.cursor,
+            None => Cursor::START,
+        };
+        let mut observations = self.subscribe_from(cursor);
+        loop {
+            match timeout_at(deadline, observations.next()).await {
+                Err(_) => {
+                    return Err(WaitError::TimedOut {
+                        waited: timeout,
+                        what: what(),
+                        diagnostics: Box::new(self.diagnostics()),
+                    });
+                }
+                Ok(None) => {
+                    return Err(WaitError::Stopped {
+                        what: what(),
+                        diagnostics: Box::new(self.diagnostics()),
+                    });
+                }
+                // Fell behind the history: go on with what is retained.
+                Ok(Some(Err(_lagged))) => {}
+                Ok(Some(Ok(observation))) if condition(&observation.snapshot) => {
+                    return Ok(observation);
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    /// Waits for an event published from now on that satisfies `condition`.
+    /// To catch an event caused by something you are about to do, take
+    /// [`cursor`](Self::cursor) first and use
+    /// [`wait_for_event_from`](Self::wait_for_event_from).
+    pub async fn wait_for_event<F>(
+        &self,
+        condition: F,
+        timeout: Duration,
+    ) -> Result<O::Event, WaitError>
+    where
+        F: FnMut(&O::Event) -> bool,
+    {
+        self.wait_for_event_from(self.cursor(), condition, timeout)
+            .await
+    }
+
+    /// Waits for an event published after `cursor` that satisfies
+    /// `condition`, for at most `timeout`.
+    pub async fn wait_for_event_from<F>(
+        &self,
+        cursor: Cursor,
+        mut condition: F,
+        timeout: Duration,
+    ) -> Result<O::Event, WaitError>
+    where
+        F: FnMut(&O::Event) -> bool,
+    {
+        let deadline = Instant::now() + timeout;
+        let mut observations = self.subscribe_from(cursor);
+        let mut seen = 0u64;
+        let mut recent: VecDeque<String> = VecDeque::with_capacity(RECENT_EVENTS);
+        let what = |seen: u64, recent: &VecDeque<String>| {
+            let text = format!(
+                "an event of `{}` matching the condition",
+                self.observer_name()
+            );
+            let diagnostics =
+                self.diagnostics_with_events(Some((seen, recent.iter().cloned().collect())));
+            (text, Box::new(diagnostics))
+        };
+        loop {
+            match timeout_at(deadline, observations.next()).await {
+                Err(_) => {
+                    let (what, diagnostics) = what(seen, &recent);
+                    return Err(WaitError::TimedOut {
+                        waited: timeout,
+                        what,
+                        diagnostics,
+                    });
+                }
+                Ok(None) => {
+                    let (what, diagnostics) = what(seen, &recent);
+                    return Err(WaitError::Stopped { what, diagnostics });
+                }
+                Ok(Some(Err(_lagged))) => {}
+                Ok(Some(Ok(observation))) => {
+                    for event in &observation.events {
+                        if condition(event) {
+                            return Ok(event.clone());
+                        }
+                        seen += 1;
+                        if recent.len() == RECENT_EVENTS {
+                            recent.pop_front();
+                        }
+                        recent.push_back(format!("cycle {}: {event:?}", observation.cycle));
+                    }
+                }
+            }
+        }
+    }
+}
