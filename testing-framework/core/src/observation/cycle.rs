@@ -124,15 +124,11 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => return false,
+                // A new interval: recompute the deadline.
                 changed = self.config.changed() => {
                     if changed.is_err() {
                         return false;
                     }
-                    let config = self.config.borrow().clone();
-                    self.shared
-                        .history
-                        .write()
-                        .trim(config.history_capacity, config.history_max_age);
                 }
                 () = tokio::time::sleep_until(next) => return true,
             }
@@ -209,7 +205,7 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
                         "the source provider did not answer within the cycle timeout ({cycle_timeout:?})"
                     ),
                     StageError::Panicked(panic) => format!("the source provider panicked: {panic}"),
-                    StageError::Failed(error) => format!("the source provider failed: {error}"),
+                    StageError::Failed(error) => error,
                 };
                 Failure(FailureStage::SourceRefresh, message)
             })?;
@@ -289,6 +285,7 @@ fn stage_failure(
             FailureStage::ObserverPanic,
             format!("{what} panicked: {panic}"),
         ),
-        StageError::Failed(error) => Failure(failed, format!("{what} failed: {error}")),
+        // The stage already says what failed.
+        StageError::Failed(error) => Failure(failed, error),
     }
 }

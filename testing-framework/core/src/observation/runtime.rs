@@ -160,6 +160,10 @@ impl<O: Observer> ObservationRuntime<O> {
         let mut config = self.config();
         change(&mut config);
         config.validate()?;
+        self.shared
+            .history
+            .write()
+            .trim(config.history_capacity, config.history_max_age);
         self.config.send_replace(config);
         Ok(())
     }
