@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures::StreamExt;
 use support::*;
 use tf_core::observation::*;
 use tokio::time::Instant;
