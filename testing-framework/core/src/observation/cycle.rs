@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::history::{Cursor, Observation};
 use super::runtime::{Lifecycle, Shared};
-use super::source::{SourceChanges, duplicate_name};
+use super::source::{SourceChanges, duplicate_name, same_names};
 use super::{FailureStage, ObservationConfig, Observer, SourceProvider, SourceSet, Sources};
 
 /// Why a stage did not produce its value.
@@ -209,7 +209,8 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
                 };
                 Failure(FailureStage::SourceRefresh, message)
             })?;
-        if !sources.ptr_eq(&self.checked_sources) {
+        // Names identical to the last checked set cannot hold a duplicate.
+        if !same_names(&self.checked_sources, &sources) {
             if let Some(name) = duplicate_name(&sources) {
                 return Err(Failure(
                     FailureStage::SourceRefresh,

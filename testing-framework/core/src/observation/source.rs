@@ -156,15 +156,7 @@ impl SourceChanges {
     /// Compares by name. O(1) when `new` is the same allocation as `old`,
     /// O(n) without hashing when the names are unchanged and in order.
     pub(crate) fn between<S>(old: &SourceSet<S>, new: &SourceSet<S>) -> Self {
-        if old.ptr_eq(new) {
-            return SourceChanges::default();
-        }
-        let same_order = old.len() == new.len()
-            && old
-                .iter()
-                .zip(new.iter())
-                .all(|(a, b)| a.name.same_allocation(&b.name) || a.name == b.name);
-        if same_order {
+        if same_names(old, new) {
             return SourceChanges::default();
         }
         let old_names: std::collections::HashSet<&str> =
@@ -188,6 +180,16 @@ impl SourceChanges {
     pub(crate) fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty()
     }
+}
+
+/// Whether both sets have the same names in the same order: O(1) for the
+/// same allocation, else O(n) without hashing.
+pub(crate) fn same_names<S>(a: &SourceSet<S>, b: &SourceSet<S>) -> bool {
+    a.ptr_eq(b)
+        || (a.len() == b.len()
+            && a.iter()
+                .zip(b.iter())
+                .all(|(x, y)| x.name.same_allocation(&y.name) || x.name == y.name))
 }
 
 /// The first name that appears twice, if any.
