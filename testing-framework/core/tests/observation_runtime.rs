@@ -525,3 +525,27 @@ async fn cycle_timeout_change_applies_to_the_next_cycle() {
         Duration::from_millis(3100)
     );
 }
+
+#[test]
+fn observer_names_drop_the_path_and_the_generics() {
+    struct Generic<T>(T);
+    #[async_trait::async_trait]
+    impl<T: Send + Sync + 'static> Observer for Generic<T> {
+        type Source = ();
+        type State = ();
+        type Snapshot = ();
+        type Event = ();
+        async fn init(&self, _: &Sources<'_, ()>) -> Result<(), BoxError> {
+            Ok(())
+        }
+        async fn poll(&self, _: &Sources<'_, ()>, _: &mut ()) -> Result<Vec<()>, BoxError> {
+            Ok(vec![])
+        }
+        fn snapshot(&self, _: &()) {}
+    }
+    assert_eq!(Generic(std::sync::Arc::new(1u8)).name(), "Generic");
+    assert_eq!(
+        HeightObserver::new(&Controls::new()).name(),
+        "HeightObserver"
+    );
+}

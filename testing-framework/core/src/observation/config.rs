@@ -19,6 +19,8 @@ pub struct ObservationConfig {
     /// and one that falls further behind is told how many it missed.
     pub history_capacity: usize,
     /// Optionally, drop observations older than this from the history too.
+    /// Applied whenever an observation is published or the settings change;
+    /// the newest observation is always kept.
     pub history_max_age: Option<Duration>,
     /// Per-source timeout of [`Sources::poll_each`](super::Sources::poll_each).
     pub source_timeout: Duration,

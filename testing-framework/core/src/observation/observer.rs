@@ -74,12 +74,15 @@ pub trait Observer: Send + Sync + 'static {
     /// arrived).
     type Event: Clone + Debug + Send + Sync + 'static;
 
-    /// A name for messages; the type name by default.
+    /// A name for messages; the type's name without path or generics by
+    /// default (`RaftObserver` for `my_app::RaftObserver<Client>`).
     fn name(&self) -> &str {
-        std::any::type_name::<Self>()
+        let full = std::any::type_name::<Self>();
+        let without_generics = full.split('<').next().unwrap_or(full);
+        without_generics
             .rsplit("::")
             .next()
-            .unwrap_or("observer")
+            .unwrap_or(without_generics)
     }
 
     /// Builds the initial state. An error fails the cycle and is retried on
