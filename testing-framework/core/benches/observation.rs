@@ -21,6 +21,10 @@ fn main() {
     // then a smoke run keeps the target compiling and working.
     let quick = !std::env::args().any(|a| a == "--bench");
     let scale = if quick { 100 } else { 1 };
+    if quick {
+        println!("smoke run: reduced sizes, likely a debug build; these are not measurements.");
+        println!("Measure with `cargo bench -p tf-core --bench observation`.\n");
+    }
     println!("| measurement | median | range ({} runs) | target |", RUNS);
     println!("|---|---|---|---|");
     cycle_overhead(10_000, SetKind::Shared, 20_000 / scale);

@@ -56,11 +56,25 @@ async fn lifecycle_runs_from_starting_to_stopped_and_stop_finishes_the_cycle_in_
     controls.hang_polls.store(1, Ordering::SeqCst);
     let attempts = controls.attempts();
     controls.until_attempts(attempts + 1).await;
-    let stopping = Instant::now();
+    let polls = handle
+        .latest_snapshot()
+        .expect("readable while a poll hangs")
+        .snapshot
+        .polls;
+    assert!(polls >= 3);
+    let stopping_at = Instant::now();
     let mut stream = handle.subscribe();
-    runtime.stop().await;
+    let stopping = tokio::spawn(runtime.stop());
+    for _ in 0..100 {
+        if handle.lifecycle() == Lifecycle::Stopping {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(handle.lifecycle(), Lifecycle::Stopping);
+    stopping.await.unwrap();
     assert_eq!(
-        stopping.elapsed(),
+        stopping_at.elapsed(),
         Duration::from_secs(1),
         "stop waited for the cycle timeout"
     );
@@ -94,6 +108,9 @@ async fn dropping_the_runtime_aborts_its_task_and_drops_the_observer() {
 
     // Even with a poll hanging forever, dropping ends everything.
     controls.hang_polls.store(u64::MAX, Ordering::SeqCst);
+    let attempts = controls.attempts();
+    controls.until_attempts(attempts + 1).await;
+    let attempts = controls.attempts();
     drop(runtime);
     assert_eq!(handle.lifecycle(), Lifecycle::Stopped);
     let mut dropped = controls.dropped.subscribe();
@@ -101,8 +118,8 @@ async fn dropping_the_runtime_aborts_its_task_and_drops_the_observer() {
         .await
         .expect("the observer was not dropped after the runtime was")
         .unwrap();
-    let attempts = controls.attempts();
     assert!(next_within(&mut handle.subscribe()).await.is_none());
+    tokio::time::advance(Duration::from_secs(10)).await;
     assert_eq!(controls.attempts(), attempts, "no cycle ran after the drop");
 }
 
@@ -547,5 +564,162 @@ fn observer_names_drop_the_path_and_the_generics() {
     assert_eq!(
         HeightObserver::new(&Controls::new()).name(),
         "HeightObserver"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn init_failure_timeout_and_panic_are_recorded_and_retried() {
+    let (_a, provider) = one_node();
+    let controls = Controls::new();
+    controls.fail_init.store(true, Ordering::SeqCst);
+    let runtime = start(&provider, &controls, config());
+    let handle = runtime.handle();
+    assert!(
+        handle
+            .wait_until(|_| true, Duration::from_millis(250))
+            .await
+            .is_err()
+    );
+    let error = handle.last_error().unwrap();
+    assert_eq!(error.stage, FailureStage::Init);
+    assert_eq!(error.message, "scripted init failure");
+    assert_eq!(controls.attempts(), 0, "no poll without a state");
+
+    controls.fail_init.store(false, Ordering::SeqCst);
+    controls.hang_inits.store(1, Ordering::SeqCst);
+    controls.panic_inits.store(1, Ordering::SeqCst);
+    handle.wait_until(|s| s.polls >= 1, WAIT).await.unwrap();
+    let stages: Vec<(FailureStage, String)> = handle
+        .health()
+        .recent_failures
+        .iter()
+        .map(|f| (f.stage, f.message.clone()))
+        .collect();
+    let timed_out = (
+        FailureStage::Init,
+        "init did not finish within the cycle timeout (1s)".to_owned(),
+    );
+    let panicked = (
+        FailureStage::ObserverPanic,
+        "init panicked: scripted panic in init".to_owned(),
+    );
+    assert!(stages.contains(&timed_out), "{stages:?}");
+    assert!(stages.contains(&panicked), "{stages:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn events_of_a_cycle_whose_snapshot_panicked_are_published_with_the_next() {
+    let (a, provider) = one_node();
+    let controls = Controls::new();
+    let mut observer = HeightObserver::new(&controls);
+    // Kept state: the next poll does not emit the event again by itself.
+    observer.keep_state_after_interrupt = true;
+    let runtime = ObservationRuntime::start(SharedProvider(provider), observer, config()).unwrap();
+    let handle = runtime.handle();
+    handle.wait_until(|s| s.polls >= 1, WAIT).await.unwrap();
+
+    let cursor = handle.cursor();
+    controls.panic_snapshot.store(true, Ordering::SeqCst);
+    a.set_height(9);
+    let grew = HeightEvent::Grew {
+        node: "a".into(),
+        height: 9,
+    };
+    let event = handle
+        .wait_for_event_from(cursor, |e| *e == grew, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(event, grew);
+    assert_eq!(
+        handle.health().recent_failures[0].stage,
+        FailureStage::ObserverPanic
+    );
+    assert_eq!(controls.inits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn source_health_follows_sets_seen_in_failed_cycles_too() {
+    let (a, b, c) = (node(), node(), node());
+    let provider = TestProvider::new(source_set(&[("a", &a), ("b", &b)]));
+    let controls = Controls::new();
+    let runtime = start(&provider, &controls, config());
+    let handle = runtime.handle();
+    handle.wait_until(|s| s.polls >= 2, WAIT).await.unwrap();
+
+    // A cycle sees {a, c} but fails; then the set is {a, b} again.
+    controls.fail_poll.store(true, Ordering::SeqCst);
+    provider.replace(source_set(&[("a", &a), ("c", &c)]));
+    controls.until_attempts(controls.attempts() + 1).await;
+    provider.replace(source_set(&[("a", &a), ("b", &b)]));
+    controls.fail_poll.store(false, Ordering::SeqCst);
+    let polls = handle.latest_snapshot().unwrap().snapshot.polls;
+    handle.wait_until(|s| s.polls > polls, WAIT).await.unwrap();
+    let names: Vec<String> = handle
+        .source_health()
+        .iter()
+        .map(|h| h.name.to_string())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_config_updates_do_not_lose_each_other() {
+    let (_a, provider) = one_node();
+    let controls = Controls::new();
+    let runtime = start(&provider, &controls, config());
+    let bump = |change: fn(&mut ObservationConfig)| {
+        let updater = runtime.config_updater();
+        std::thread::spawn(move || {
+            for _ in 0..500 {
+                updater.update(change).unwrap();
+            }
+        })
+    };
+    let first = bump(|c| c.history_capacity += 1);
+    let second = bump(|c| c.source_concurrency += 1);
+    first.join().unwrap();
+    second.join().unwrap();
+    let config = runtime.config();
+    assert_eq!(config.history_capacity, 1024 + 500);
+    assert_eq!(config.source_concurrency, 32 + 500);
+}
+
+#[tokio::test(start_paused = true)]
+async fn huge_durations_mean_never_and_do_not_panic() {
+    let (_a, provider) = one_node();
+    let controls = Controls::new();
+    let runtime = start(
+        &provider,
+        &controls,
+        config().with_poll_interval(Duration::MAX),
+    );
+    let handle = runtime.handle();
+    let first = handle
+        .wait_until(|s| s.polls >= 1, Duration::MAX)
+        .await
+        .unwrap();
+    runtime
+        .update_config(|c| c.poll_interval = Duration::from_millis(10))
+        .unwrap();
+    let second = handle
+        .wait_until(|s| s.polls >= 2, Duration::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.observed_at - first.observed_at,
+        Duration::from_millis(10)
+    );
+
+    let waiting = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.wait_for_event(|_| false, Duration::MAX).await }
+    });
+    runtime.stop().await;
+    let err = waiting.await.unwrap().unwrap_err();
+    assert!(matches!(err, WaitError::Stopped { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("stopped while waiting for an event"),
+        "{err}"
     );
 }

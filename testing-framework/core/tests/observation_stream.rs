@@ -135,7 +135,10 @@ async fn subscribe_from_is_gapless_and_duplicate_free_under_concurrent_publishin
     let config = ObservationConfig::default()
         .with_poll_interval(Duration::from_micros(1))
         .with_history_capacity(100_000);
-    let (runtime, _controls, a) = start(config);
+    let (runtime, controls, a) = start(config);
+    // Publication stops at TARGET, so every reader has a known end however
+    // late the scheduler lets it join.
+    controls.publish_up_to.store(TARGET, Ordering::SeqCst);
     let handle = runtime.handle();
     // Keep the node changing so that observations carry events.
     let height = Arc::new(AtomicU64::new(0));
@@ -179,11 +182,15 @@ async fn subscribe_from_is_gapless_and_duplicate_free_under_concurrent_publishin
                     resumed = true;
                 }
             }
-            expected - 1 - start.position()
+            (start, expected - 1 - start.position())
         }));
     }
     for reader in readers {
-        assert!(reader.await.unwrap() > 0);
+        let (start, read) = reader.await.unwrap();
+        assert_eq!(read, TARGET - start.position());
+        if start == Cursor::START {
+            assert_eq!(read, TARGET, "a reader from the start replays everything");
+        }
     }
     runtime.stop().await;
 }

@@ -107,8 +107,8 @@ impl ObservationConfig {
         if self.source_concurrency == 0 {
             return zero("source_concurrency", "at least 1");
         }
-        if self.source_timeout > self.cycle_timeout {
-            return Err(ConfigError::SourceTimeoutAboveCycleTimeout {
+        if self.source_timeout >= self.cycle_timeout {
+            return Err(ConfigError::SourceTimeoutNotBelowCycleTimeout {
                 source_timeout: self.source_timeout,
                 cycle_timeout: self.cycle_timeout,
             });
@@ -131,11 +131,11 @@ pub enum ConfigError {
     },
     /// One slow source would fail the whole cycle.
     #[error(
-        "observation config: `source_timeout` ({source_timeout:?}) exceeds `cycle_timeout` \
-         ({cycle_timeout:?}), so one slow source would fail the whole cycle; lower \
-         `source_timeout` or raise `cycle_timeout`"
+        "observation config: `source_timeout` ({source_timeout:?}) must be below `cycle_timeout` \
+         ({cycle_timeout:?}), or one slow source fails the whole cycle; lower `source_timeout` \
+         or raise `cycle_timeout`"
     )]
-    SourceTimeoutAboveCycleTimeout {
+    SourceTimeoutNotBelowCycleTimeout {
         /// The per-source timeout.
         source_timeout: Duration,
         /// The cycle timeout.
@@ -170,14 +170,14 @@ mod tests {
     }
 
     #[test]
-    fn source_timeout_above_cycle_timeout_is_rejected() {
+    fn source_timeout_not_below_cycle_timeout_is_rejected() {
         let err = ObservationConfig::default()
-            .with_cycle_timeout(Duration::from_secs(1))
+            .with_cycle_timeout(Duration::from_secs(2))
             .validate()
             .unwrap_err();
         assert!(matches!(
             err,
-            ConfigError::SourceTimeoutAboveCycleTimeout { .. }
+            ConfigError::SourceTimeoutNotBelowCycleTimeout { .. }
         ));
         assert!(err.to_string().contains("lower `source_timeout`"), "{err}");
     }

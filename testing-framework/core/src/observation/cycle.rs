@@ -1,6 +1,6 @@
 //! The loop: refresh sources, init if needed, poll, snapshot, publish,
-//! wait for the next tick. Every stage is bounded by the cycle deadline and
-//! every call into app code is guarded against panics.
+//! wait for the next tick. Every async stage is bounded by the cycle
+//! deadline and every call into app code is guarded against panics.
 
 use std::any::Any;
 use std::future::Future;
@@ -14,9 +14,16 @@ use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use super::history::{Cursor, Observation};
-use super::runtime::{Lifecycle, Shared};
+use super::runtime::{Lifecycle, Shared, StoppedOnDrop};
 use super::source::{SourceChanges, duplicate_name, same_names};
 use super::{FailureStage, ObservationConfig, Observer, SourceProvider, SourceSet, Sources};
+
+/// `from + duration`, or a far-off instant where that would overflow (a
+/// `Duration::MAX` timeout means "no timeout", not a panic).
+pub(crate) fn deadline_after(from: Instant, duration: Duration) -> Instant {
+    const FAR_OFF: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    from.checked_add(duration).unwrap_or_else(|| from + FAR_OFF)
+}
 
 /// Why a stage did not produce its value.
 enum StageError {
@@ -57,18 +64,14 @@ pub(crate) struct CycleLoop<O: Observer, P> {
     state: Option<O::State>,
     /// The set the last published observation was made from.
     published_sources: SourceSet<O::Source>,
+    /// The set the per-source health last followed.
+    followed_sources: SourceSet<O::Source>,
     /// The last set checked for duplicate names.
     checked_sources: SourceSet<O::Source>,
+    /// Events of a cycle whose snapshot panicked: published with the next
+    /// observation rather than lost.
+    carried_events: Vec<O::Event>,
     cycle: u64,
-}
-
-/// Marks the runtime stopped however the loop ends, abort included.
-struct StoppedOnDrop<O: Observer>(Arc<Shared<O>>);
-
-impl<O: Observer> Drop for StoppedOnDrop<O> {
-    fn drop(&mut self) {
-        self.0.set_lifecycle(Lifecycle::Stopped);
-    }
 }
 
 impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
@@ -85,13 +88,16 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
             config,
             state: None,
             published_sources: SourceSet::empty(),
+            followed_sources: SourceSet::empty(),
             checked_sources: SourceSet::empty(),
+            carried_events: Vec::new(),
             cycle: 0,
         }
     }
 
-    pub(crate) async fn run(mut self, stop: CancellationToken) {
-        let _stopped = StoppedOnDrop(Arc::clone(&self.shared));
+    /// Cycles until `stop`; `_stopped` marks the runtime stopped when this
+    /// future ends or is dropped.
+    pub(crate) async fn run(mut self, stop: CancellationToken, _stopped: StoppedOnDrop<O>) {
         while !stop.is_cancelled() {
             let config = self.config.borrow_and_update().clone();
             let started = Instant::now();
@@ -114,8 +120,7 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
     /// Returns false when the loop should end.
     async fn wait_for_next_cycle(&mut self, started: Instant, stop: &CancellationToken) -> bool {
         loop {
-            let config = self.config.borrow().clone();
-            let next = started + config.poll_interval;
+            let next = deadline_after(started, self.config.borrow().poll_interval);
             if Instant::now() >= next {
                 // Behind schedule: run at once, but let other tasks in.
                 tokio::task::yield_now().await;
@@ -140,11 +145,12 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
         config: &ObservationConfig,
         started: Instant,
     ) -> Result<(), Failure> {
-        let deadline = started + config.cycle_timeout;
+        let deadline = deadline_after(started, config.cycle_timeout);
         let sources = self.refresh_sources(deadline, config.cycle_timeout).await?;
-        let changes = SourceChanges::between(&self.published_sources, &sources);
-        if !changes.is_empty() {
+        if !same_names(&self.followed_sources, &sources) {
+            let changes = SourceChanges::between(&self.followed_sources, &sources);
             self.shared.sources.follow(&sources, &changes.removed);
+            self.followed_sources = sources.clone();
         }
         let view = Sources::new(
             &sources,
@@ -163,13 +169,11 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
         };
         let state = self.state.insert(state);
 
-        let polled = guarded(deadline, self.observer.poll(&view, state)).await;
-        let events = match polled {
+        let events = match guarded(deadline, self.observer.poll(&view, state)).await {
             Ok(events) => events,
             Err(error) => {
-                let interrupted = matches!(error, StageError::TimedOut | StageError::Panicked(_));
-                if interrupted && !self.observer.keep_state_after_interrupt(state) {
-                    self.state = None;
+                if matches!(error, StageError::TimedOut | StageError::Panicked(_)) {
+                    self.after_interrupt();
                 }
                 return Err(stage_failure(
                     error,
@@ -180,16 +184,36 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
             }
         };
 
-        let snapshot = std::panic::catch_unwind(AssertUnwindSafe(|| self.observer.snapshot(state)))
-            .map_err(|panic| {
-                Failure(
+        let snapshot = std::panic::catch_unwind(AssertUnwindSafe(|| self.observer.snapshot(state)));
+        let snapshot = match snapshot {
+            Ok(snapshot) => snapshot,
+            Err(panic) => {
+                self.carried_events.extend(events);
+                self.after_interrupt();
+                return Err(Failure(
                     FailureStage::ObserverPanic,
                     format!("snapshot panicked: {}", panic_message(panic.as_ref())),
-                )
-            })?;
+                ));
+            }
+        };
 
-        self.publish(config, sources, changes, events, snapshot);
+        let changes = SourceChanges::between(&self.published_sources, &sources);
+        self.publish(sources, changes, events, snapshot);
         Ok(())
+    }
+
+    /// After observer code was cut off halfway: drop the state unless the
+    /// observer vouches for it (a panic in that check counts as "no").
+    fn after_interrupt(&mut self) {
+        let keep = self.state.as_ref().is_some_and(|state| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                self.observer.keep_state_after_interrupt(state)
+            }))
+            .unwrap_or(false)
+        });
+        if !keep {
+            self.state = None;
+        }
     }
 
     async fn refresh_sources(
@@ -226,12 +250,14 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
 
     fn publish(
         &mut self,
-        config: &ObservationConfig,
         sources: SourceSet<O::Source>,
         changes: SourceChanges,
-        events: Vec<O::Event>,
+        mut events: Vec<O::Event>,
         snapshot: O::Snapshot,
     ) {
+        if !self.carried_events.is_empty() {
+            events.splice(0..0, self.carried_events.drain(..));
+        }
         let now = Instant::now();
         let position = {
             let mut history = self.shared.history.write();
@@ -247,11 +273,7 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
                 events,
                 snapshot,
             });
-            history.push(
-                Arc::clone(&observation),
-                config.history_capacity,
-                config.history_max_age,
-            );
+            history.push(Arc::clone(&observation));
             self.shared.latest.store(Some(observation));
             position
         };

@@ -30,6 +30,8 @@ pub struct Diagnostics {
     pub sources: Vec<SourceHealth>,
     /// For event waits: events seen while waiting, and the last few of them.
     pub events_seen: Option<(u64, Vec<String>)>,
+    /// Observations the wait missed because it fell behind the history.
+    pub missed_while_waiting: u64,
     /// When the picture was taken.
     pub taken_at: Instant,
 }
@@ -128,6 +130,13 @@ impl fmt::Display for Diagnostics {
                     writeln!(f, "    {event}")?;
                 }
             }
+        }
+        if self.missed_while_waiting > 0 {
+            writeln!(
+                f,
+                "this wait fell behind the history and missed {} observations; raise `history_capacity`",
+                self.missed_while_waiting
+            )?;
         }
         let runtime = &self.runtime;
         match &runtime.last_error {

@@ -166,12 +166,13 @@ impl<O: Observer> ObservationHandle<O> {
     /// A picture of what was observed: the latest snapshot, errors and
     /// per-source health. Its `Display` is what wait timeouts print.
     pub fn diagnostics(&self) -> Diagnostics {
-        self.diagnostics_with_events(None)
+        self.diagnostics_of_wait(None, 0)
     }
 
-    pub(crate) fn diagnostics_with_events(
+    pub(crate) fn diagnostics_of_wait(
         &self,
         events_seen: Option<(u64, Vec<String>)>,
+        missed_while_waiting: u64,
     ) -> Diagnostics {
         let latest = self.latest_snapshot().map(|latest| {
             LatestSummary::new(
@@ -189,6 +190,7 @@ impl<O: Observer> ObservationHandle<O> {
             runtime: self.health(),
             sources: self.source_health(),
             events_seen,
+            missed_while_waiting,
             taken_at: Instant::now(),
         }
     }

@@ -58,6 +58,8 @@ pub struct CycleFailure {
     pub at_wall: SystemTime,
     /// Failed cycles in a row, this one included.
     pub consecutive: u64,
+    /// When a cycle last succeeded before this failure, if ever.
+    pub last_success: Option<Instant>,
 }
 
 impl fmt::Display for CycleFailure {
@@ -280,6 +282,7 @@ impl CycleBook {
             at,
             at_wall: SystemTime::now(),
             consecutive: inner.health.consecutive_failures,
+            last_success: inner.health.last_success,
         };
         tracing::warn!(%failure, "observation cycle failed");
         if inner.recent.len() == RECENT_FAILURES {

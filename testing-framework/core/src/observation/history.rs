@@ -72,19 +72,32 @@ pub(crate) enum Read {
     Items(usize),
 }
 
-/// The retained observations, oldest first.
+/// The retained observations, oldest first, and the limits they are kept
+/// to. The limits live here, under the same lock as the entries, so that a
+/// publication always trims with the limits in force.
 pub(crate) struct History<Snap, E> {
     entries: VecDeque<Arc<Observation<Snap, E>>>,
     /// The position of `entries[0]`, or the next position when empty.
     first: u64,
+    capacity: usize,
+    max_age: Option<Duration>,
 }
 
 impl<Snap, E> History<Snap, E> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(capacity: usize, max_age: Option<Duration>) -> Self {
         History {
             entries: VecDeque::new(),
             first: 1,
+            capacity,
+            max_age,
         }
+    }
+
+    /// New limits; a smaller history is trimmed at once.
+    pub(crate) fn set_limits(&mut self, capacity: usize, max_age: Option<Duration>) {
+        self.capacity = capacity;
+        self.max_age = max_age;
+        self.trim();
     }
 
     /// The position the next observation gets.
@@ -92,24 +105,19 @@ impl<Snap, E> History<Snap, E> {
         self.first + self.entries.len() as u64
     }
 
-    pub(crate) fn push(
-        &mut self,
-        observation: Arc<Observation<Snap, E>>,
-        capacity: usize,
-        max_age: Option<Duration>,
-    ) {
+    pub(crate) fn push(&mut self, observation: Arc<Observation<Snap, E>>) {
         debug_assert_eq!(observation.cursor.0, self.next_position());
         self.entries.push_back(observation);
-        self.trim(capacity, max_age);
+        self.trim();
     }
 
-    /// Drops the oldest entries beyond `capacity` and, keeping the newest,
-    /// those older than `max_age`.
-    pub(crate) fn trim(&mut self, capacity: usize, max_age: Option<Duration>) {
-        let excess = self.entries.len().saturating_sub(capacity);
+    /// Drops the oldest entries beyond the capacity and, keeping the newest,
+    /// those older than the maximum age.
+    fn trim(&mut self) {
+        let excess = self.entries.len().saturating_sub(self.capacity);
         self.entries.drain(..excess);
         self.first += excess as u64;
-        if let Some(max_age) = max_age {
+        if let Some(max_age) = self.max_age {
             let now = Instant::now();
             while self.entries.len() > 1
                 && self.entries.front().is_some_and(|oldest| {
@@ -168,9 +176,9 @@ mod tests {
     }
 
     fn filled(n: u64, capacity: usize) -> History<u64, ()> {
-        let mut history = History::new();
+        let mut history = History::new(capacity, None);
         for position in 1..=n {
-            history.push(observation(position), capacity, None);
+            history.push(observation(position));
         }
         history
     }
@@ -214,14 +222,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn age_bound_drops_old_entries_but_keeps_the_newest() {
-        let mut history = History::new();
-        history.push(observation(1), 100, None);
+        let mut history = History::new(100, None);
+        history.push(observation(1));
         tokio::time::advance(Duration::from_secs(10)).await;
-        history.push(observation(2), 100, None);
-        history.trim(100, Some(Duration::from_secs(5)));
+        history.push(observation(2));
+        history.set_limits(100, Some(Duration::from_secs(5)));
         assert_eq!(history.to_vec().len(), 1);
         tokio::time::advance(Duration::from_secs(10)).await;
-        history.trim(100, Some(Duration::from_secs(5)));
+        history.set_limits(100, Some(Duration::from_secs(5)));
         assert_eq!(history.to_vec().len(), 1, "the newest is always kept");
     }
 }

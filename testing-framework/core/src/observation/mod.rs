@@ -6,8 +6,9 @@
 //!
 //! - [`SourceProvider`] says which [`ObservedSource`]s exist, every cycle.
 //! - [`Observer`] (app code) polls them and keeps state.
-//! - [`ObservationRuntime`] (write side) runs the loop: every stage bounded
-//!   by the cycle timeout, panics contained, failures recorded by stage.
+//! - [`ObservationRuntime`] (write side) runs the loop: source refresh,
+//!   `init` and `poll` bounded by the cycle timeout, panics in any observer
+//!   code contained, failures recorded by stage.
 //! - [`ObservationHandle`] (read side, cheap to clone): [`latest_snapshot`],
 //!   [`subscribe`] / [`subscribe_from`], [`history`], [`last_error`],
 //!   [`source_health`], [`freshness`], [`wait_until`], [`wait_for_event`].
@@ -95,7 +96,7 @@ pub use health::{
 pub use history::{Cursor, Observation};
 pub use observer::Observer;
 pub use poll_each::{SourceFailure, SourcePoll, Sources};
-pub use runtime::{Lifecycle, ObservationRuntime, StartError};
+pub use runtime::{ConfigUpdater, Lifecycle, ObservationRuntime, StartError};
 pub use source::{ObservedSource, SourceName, SourceProvider, SourceSet};
 pub use subscription::{Lagged, Subscription};
 pub use wait::WaitError;

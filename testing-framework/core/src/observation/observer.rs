@@ -11,12 +11,15 @@ use super::{BoxError, Sources};
 ///
 /// The runtime calls [`init`](Observer::init) once (and again after a failure
 /// that left the state unusable), then [`poll`](Observer::poll) every cycle,
-/// then [`snapshot`](Observer::snapshot) to publish what readers see. Every
-/// call is bounded by the cycle timeout and a panic in any of them is caught
-/// and recorded, never propagated.
+/// then [`snapshot`](Observer::snapshot) to publish what readers see.
+/// `init` and `poll` are bounded by the cycle timeout; a panic in any
+/// observer method is caught and recorded, never propagated.
 ///
-/// `poll` must not block its thread (no `std::thread::sleep`, no blocking
-/// I/O): the cycle timeout can only interrupt a future that yields. Use
+/// `init` and `poll` must not block their thread (no `std::thread::sleep`,
+/// no blocking I/O): the cycle timeout can only interrupt a future that
+/// yields. `snapshot` is synchronous and cannot be interrupted: keep it a
+/// cheap copy of the state (readers are never blocked by it, but the next
+/// cycle waits for it). Use
 /// [`Sources::poll_each`] to reach many sources concurrently with a
 /// per-source timeout; it also feeds the per-source health that wait
 /// timeouts print.
@@ -101,10 +104,12 @@ pub trait Observer: Send + Sync + 'static {
     /// runtime's task, never under a lock readers wait on.
     fn snapshot(&self, state: &Self::State) -> Self::Snapshot;
 
-    /// Whether `state` may be kept after `poll` panicked or was cut off by
-    /// the cycle timeout halfway through. By default it is dropped and the
-    /// observer is re-initialized on the next cycle; the last published
-    /// snapshot stays readable meanwhile.
+    /// Whether `state` may be kept after `poll` or `snapshot` panicked, or
+    /// `poll` was cut off by the cycle timeout halfway through. By default it
+    /// is dropped and the observer is re-initialized on the next cycle; the
+    /// last published snapshot stays readable meanwhile, and the events of a
+    /// cycle whose `snapshot` panicked are published with the next
+    /// observation.
     fn keep_state_after_interrupt(&self, _state: &Self::State) -> bool {
         false
     }

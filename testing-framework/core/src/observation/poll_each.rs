@@ -45,11 +45,13 @@ impl<'a, S> Sources<'a, S> {
     /// Calls `poll` for every source, at most `source_concurrency` at a time,
     /// each bounded by `source_timeout` (see
     /// [`ObservationConfig`](super::ObservationConfig)), and returns one
-    /// result per source in source order. Every result, success, error or
-    /// timeout, is recorded in the per-source health that
+    /// result per source in source order. A slow source holds up only its
+    /// own slot. Every result, success, error or timeout, is recorded in the
+    /// per-source health that
     /// [`ObservationHandle::source_health`](super::ObservationHandle::source_health)
-    /// reports. A failing source is not a failed cycle: the observer decides
-    /// what it means.
+    /// reports; if the cycle times out first, the sources that had not
+    /// answered are recorded as failed. A failing source is not a failed
+    /// cycle: the observer decides what it means.
     pub fn poll_each<T, E, F, Fut>(
         &self,
         mut poll: F,
@@ -66,25 +68,73 @@ impl<'a, S> Sources<'a, S> {
         let calls: Vec<_> = self
             .set
             .iter()
-            .map(|source| timed(source, poll(source), timeout))
+            .enumerate()
+            .map(|(index, source)| {
+                let call = poll(source);
+                async move { (index, timed(source, call, timeout).await) }
+            })
             .collect();
-        let (concurrency, health) = (self.concurrency, self.health);
+        let (set, health, concurrency) = (self.set, self.health, self.concurrency);
         async move {
-            let polls: Vec<SourcePoll<'a, S, T, E>> = futures::stream::iter(calls)
-                .buffered(concurrency)
-                .collect()
-                .await;
-            let outcomes = polls
-                .iter()
-                .map(|p| SourceOutcome {
-                    name: p.source.name.clone(),
-                    latency: p.latency,
-                    error: p.result.as_ref().err().map(ToString::to_string),
-                })
-                .collect();
-            health.record(outcomes, Instant::now());
-            polls
+            let mut recorder = Recorder::new(set, health);
+            let mut slots: Vec<Option<SourcePoll<'a, S, T, E>>> = Vec::with_capacity(calls.len());
+            slots.resize_with(calls.len(), || None);
+            let mut answers = futures::stream::iter(calls).buffer_unordered(concurrency);
+            while let Some((index, polled)) = answers.next().await {
+                recorder.answered(index, &polled);
+                slots[index] = Some(polled);
+            }
+            slots.into_iter().flatten().collect()
         }
+    }
+}
+
+/// Collects one cycle's per-source outcomes and records them in one go when
+/// dropped: after the last answer, or when the cycle timeout drops the poll
+/// halfway, in which case the sources still unanswered count as failed.
+struct Recorder<'a, S> {
+    set: &'a SourceSet<S>,
+    health: &'a SourceHealthBook,
+    started: Instant,
+    outcomes: Vec<Option<SourceOutcome>>,
+}
+
+impl<'a, S> Recorder<'a, S> {
+    fn new(set: &'a SourceSet<S>, health: &'a SourceHealthBook) -> Self {
+        let mut outcomes = Vec::with_capacity(set.len());
+        outcomes.resize_with(set.len(), || None);
+        Recorder {
+            set,
+            health,
+            started: Instant::now(),
+            outcomes,
+        }
+    }
+
+    fn answered<T, E: fmt::Display>(&mut self, index: usize, polled: &SourcePoll<'_, S, T, E>) {
+        self.outcomes[index] = Some(SourceOutcome {
+            name: polled.source.name.clone(),
+            latency: polled.latency,
+            error: polled.result.as_ref().err().map(ToString::to_string),
+        });
+    }
+}
+
+impl<S> Drop for Recorder<'_, S> {
+    fn drop(&mut self) {
+        let cut_off = self.started.elapsed();
+        let outcomes = std::mem::take(&mut self.outcomes)
+            .into_iter()
+            .zip(self.set.iter())
+            .map(|(outcome, source)| {
+                outcome.unwrap_or_else(|| SourceOutcome {
+                    name: source.name.clone(),
+                    latency: cut_off,
+                    error: Some("no answer before the cycle timed out".to_owned()),
+                })
+            })
+            .collect();
+        self.health.record(outcomes, Instant::now());
     }
 }
 

@@ -17,8 +17,9 @@ use super::{
     ConfigError, ObservationConfig, ObservationHandle, ObservationOf, Observer, SourceProvider,
 };
 
-/// Where a runtime is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Where a runtime is in its life. It only ever moves forward, in this
+/// order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Lifecycle {
     /// Started; the first cycle has not finished yet.
     Starting,
@@ -61,20 +62,48 @@ pub(crate) struct Shared<O: Observer> {
 }
 
 impl<O: Observer> Shared<O> {
+    fn new(observer_name: String, config: &ObservationConfig) -> Self {
+        let (progress, _) = watch::channel(Progress {
+            published: 0,
+            lifecycle: Lifecycle::Starting,
+        });
+        Shared {
+            observer_name,
+            latest: ArcSwapOption::empty(),
+            history: RwLock::new(History::new(
+                config.history_capacity,
+                config.history_max_age,
+            )),
+            progress,
+            cycles: CycleBook::default(),
+            sources: SourceHealthBook::default(),
+        }
+    }
+
+    /// Moves the lifecycle forward; a late "running" after "stopping" is
+    /// ignored.
     pub(crate) fn set_lifecycle(&self, lifecycle: Lifecycle) {
         self.progress.send_if_modified(|progress| {
-            // Stopped is final: a late "running" must not revive it.
-            let change =
-                progress.lifecycle != lifecycle && progress.lifecycle != Lifecycle::Stopped;
-            if change {
+            let forward = lifecycle > progress.lifecycle;
+            if forward {
                 progress.lifecycle = lifecycle;
             }
-            change
+            forward
         });
     }
 
     pub(crate) fn lifecycle(&self) -> Lifecycle {
         self.progress.borrow().lifecycle
+    }
+}
+
+/// Marks the runtime stopped however its loop ends: returned, aborted, or
+/// dropped by a shutting-down Tokio runtime before it ever ran.
+pub(crate) struct StoppedOnDrop<O: Observer>(pub(crate) Arc<Shared<O>>);
+
+impl<O: Observer> Drop for StoppedOnDrop<O> {
+    fn drop(&mut self) {
+        self.0.set_lifecycle(Lifecycle::Stopped);
     }
 }
 
@@ -93,6 +122,56 @@ pub enum StartError {
     NoTokioRuntime,
 }
 
+/// Changes a running runtime's settings; clone it to hand to other code.
+/// Every change is validated, and applied whole or not at all.
+pub struct ConfigUpdater<O: Observer> {
+    shared: Arc<Shared<O>>,
+    config: Arc<watch::Sender<ObservationConfig>>,
+}
+
+impl<O: Observer> Clone for ConfigUpdater<O> {
+    fn clone(&self) -> Self {
+        ConfigUpdater {
+            shared: Arc::clone(&self.shared),
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<O: Observer> ConfigUpdater<O> {
+    /// The settings in force.
+    pub fn get(&self) -> ObservationConfig {
+        self.config.borrow().clone()
+    }
+
+    /// Changes settings; invalid settings are refused and the old ones stay.
+    /// A new interval applies to the wait in progress, a new cycle timeout to
+    /// the next cycle, and a smaller history is trimmed before this returns.
+    pub fn update(&self, change: impl FnOnce(&mut ObservationConfig)) -> Result<(), ConfigError> {
+        let mut outcome = Ok(());
+        // Read, change, check and store under the watch's lock, so that
+        // concurrent updates do not lose each other.
+        self.config.send_if_modified(|current| {
+            let mut next = current.clone();
+            change(&mut next);
+            if let Err(error) = next.validate() {
+                outcome = Err(error);
+                return false;
+            }
+            if next == *current {
+                return false;
+            }
+            self.shared
+                .history
+                .write()
+                .set_limits(next.history_capacity, next.history_max_age);
+            *current = next;
+            true
+        });
+        outcome
+    }
+}
+
 /// Runs an [`Observer`] against the sources of a [`SourceProvider`], cycle
 /// after cycle, and publishes what it sees through [`ObservationHandle`]s.
 ///
@@ -101,7 +180,7 @@ pub enum StartError {
 /// their waits and subscriptions end.
 pub struct ObservationRuntime<O: Observer> {
     shared: Arc<Shared<O>>,
-    config: watch::Sender<ObservationConfig>,
+    config: ConfigUpdater<O>,
     stop: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -116,25 +195,20 @@ impl<O: Observer> ObservationRuntime<O> {
         config.validate()?;
         let tokio =
             tokio::runtime::Handle::try_current().map_err(|_| StartError::NoTokioRuntime)?;
-        let (progress, _) = watch::channel(Progress {
-            published: 0,
-            lifecycle: Lifecycle::Starting,
-        });
-        let shared = Arc::new(Shared {
-            observer_name: observer.name().to_owned(),
-            latest: ArcSwapOption::empty(),
-            history: RwLock::new(History::new()),
-            progress,
-            cycles: CycleBook::default(),
-            sources: SourceHealthBook::default(),
-        });
+        let shared = Arc::new(Shared::new(observer.name().to_owned(), &config));
         let (config_tx, config_rx) = watch::channel(config);
         let stop = CancellationToken::new();
+        // Made before the spawn: even a task dropped before its first poll
+        // marks the runtime stopped.
+        let stopped = StoppedOnDrop(Arc::clone(&shared));
         let cycle_loop = CycleLoop::new(Arc::clone(&shared), observer, provider, config_rx);
-        let task = tokio.spawn(cycle_loop.run(stop.clone()));
+        let task = tokio.spawn(cycle_loop.run(stop.clone(), stopped));
         Ok(ObservationRuntime {
+            config: ConfigUpdater {
+                shared: Arc::clone(&shared),
+                config: Arc::new(config_tx),
+            },
             shared,
-            config: config_tx,
             stop,
             task: Some(task),
         })
@@ -147,25 +221,20 @@ impl<O: Observer> ObservationRuntime<O> {
 
     /// The settings in force.
     pub fn config(&self) -> ObservationConfig {
-        self.config.borrow().clone()
+        self.config.get()
     }
 
-    /// Changes settings while running; invalid settings are refused and the
-    /// old ones stay. A new interval applies to the wait in progress, and a
-    /// smaller history is trimmed at once.
+    /// Changes settings while running; see [`ConfigUpdater::update`].
     pub fn update_config(
         &self,
         change: impl FnOnce(&mut ObservationConfig),
     ) -> Result<(), ConfigError> {
-        let mut config = self.config();
-        change(&mut config);
-        config.validate()?;
-        self.shared
-            .history
-            .write()
-            .trim(config.history_capacity, config.history_max_age);
-        self.config.send_replace(config);
-        Ok(())
+        self.config.update(change)
+    }
+
+    /// A clonable handle for changing settings from elsewhere.
+    pub fn config_updater(&self) -> ConfigUpdater<O> {
+        self.config.clone()
     }
 
     /// Stops after the cycle in progress (bounded by the cycle timeout) and
@@ -189,5 +258,40 @@ impl<O: Observer> Drop for ObservationRuntime<O> {
             task.abort();
             self.shared.set_lifecycle(Lifecycle::Stopped);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observation::{BoxError, Sources};
+
+    struct Nothing;
+
+    #[async_trait::async_trait]
+    impl Observer for Nothing {
+        type Source = ();
+        type State = ();
+        type Snapshot = ();
+        type Event = ();
+        async fn init(&self, _: &Sources<'_, ()>) -> Result<(), BoxError> {
+            Ok(())
+        }
+        async fn poll(&self, _: &Sources<'_, ()>, _: &mut ()) -> Result<Vec<()>, BoxError> {
+            Ok(vec![])
+        }
+        fn snapshot(&self, _: &()) {}
+    }
+
+    #[test]
+    fn lifecycle_only_moves_forward() {
+        let shared = Shared::<Nothing>::new("nothing".into(), &ObservationConfig::default());
+        shared.set_lifecycle(Lifecycle::Stopping);
+        // The first cycle ending after stop() was called must not revive it.
+        shared.set_lifecycle(Lifecycle::Running);
+        assert_eq!(shared.lifecycle(), Lifecycle::Stopping);
+        shared.set_lifecycle(Lifecycle::Stopped);
+        shared.set_lifecycle(Lifecycle::Starting);
+        assert_eq!(shared.lifecycle(), Lifecycle::Stopped);
     }
 }

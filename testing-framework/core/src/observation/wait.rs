@@ -8,8 +8,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::time::{Instant, timeout_at};
 
+use super::cycle::deadline_after;
 use super::diagnostics::{Diagnostics, RECENT_EVENTS, human};
-use super::{Cursor, ObservationHandle, ObservationOf, Observer};
+use super::{Cursor, ObservationHandle, ObservationOf, Observer, Subscription};
 
 /// A wait that did not see what it waited for. `Display` tells what was
 /// observed instead: the last snapshot, its age, the last error and the
@@ -48,7 +49,48 @@ impl WaitError {
     }
 }
 
+/// One step of a wait over the stream of observations.
+enum Step<T> {
+    Next(T),
+    TimedOut,
+    Stopped,
+}
+
+/// The next observation before `deadline`, counting lags into `missed`.
+async fn next_before<O: Observer>(
+    observations: &mut Subscription<O>,
+    deadline: Instant,
+    missed: &mut u64,
+) -> Step<Arc<ObservationOf<O>>> {
+    loop {
+        match timeout_at(deadline, observations.next()).await {
+            Err(_) => return Step::TimedOut,
+            Ok(None) => return Step::Stopped,
+            // Fell behind the history: go on with what is retained.
+            Ok(Some(Err(lagged))) => *missed += lagged.missed,
+            Ok(Some(Ok(observation))) => return Step::Next(observation),
+        }
+    }
+}
+
 impl<O: Observer> ObservationHandle<O> {
+    fn wait_error(
+        &self,
+        timed_out: Option<Duration>,
+        what: String,
+        diagnostics: Diagnostics,
+    ) -> WaitError {
+        let diagnostics = Box::new(diagnostics);
+        match timed_out {
+            Some(waited) => WaitError::TimedOut {
+                waited,
+                what,
+                diagnostics,
+            },
+            None => WaitError::Stopped { what, diagnostics },
+        }
+    }
+
     /// Waits until a snapshot satisfies `condition`, checking the latest one
     /// first and then every new one (none is skipped while the history holds
     /// them), for at most `timeout`.
@@ -69,41 +111,28 @@ impl<O: Observer> ObservationHandle<O> {
     where
         F: FnMut(&O::Snapshot) -> bool,
     {
-        let deadline = Instant::now() + timeout;
-        let what = || {
-            format!(
-                "a snapshot of `{}` matching the condition",
-                self.observer_name()
-            )
-        };
+        let deadline = deadline_after(Instant::now(), timeout);
         let cursor = match self.latest_snapshot() {
             Some(latest) if condition(&latest.snapshot) => return Ok(latest.into_arc()),
             Some(latest) => latest.cursor,
             None => Cursor::START,
         };
         let mut observations = self.subscribe_from(cursor);
+        let mut missed = 0;
         loop {
-            match timeout_at(deadline, observations.next()).await {
-                Err(_) => {
-                    return Err(WaitError::TimedOut {
-                        waited: timeout,
-                        what: what(),
-                        diagnostics: Box::new(self.diagnostics()),
-                    });
-                }
-                Ok(None) => {
-                    return Err(WaitError::Stopped {
-                        what: what(),
-                        diagnostics: Box::new(self.diagnostics()),
-                    });
-                }
-                // Fell behind the history: go on with what is retained.
-                Ok(Some(Err(_lagged))) => {}
-                Ok(Some(Ok(observation))) if condition(&observation.snapshot) => {
+            let timed_out = match next_before(&mut observations, deadline, &mut missed).await {
+                Step::Next(observation) if condition(&observation.snapshot) => {
                     return Ok(observation);
                 }
-                Ok(Some(Ok(_))) => {}
-            }
+                Step::Next(_) => continue,
+                Step::TimedOut => Some(timeout),
+                Step::Stopped => None,
+            };
+            let what = format!(
+                "a snapshot of `{}` matching the condition",
+                self.observer_name()
+            );
+            return Err(self.wait_error(timed_out, what, self.diagnostics_of_wait(None, missed)));
         }
     }
 
@@ -134,35 +163,13 @@ impl<O: Observer> ObservationHandle<O> {
     where
         F: FnMut(&O::Event) -> bool,
     {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(Instant::now(), timeout);
         let mut observations = self.subscribe_from(cursor);
-        let mut seen = 0u64;
+        let (mut missed, mut seen) = (0, 0u64);
         let mut recent: VecDeque<String> = VecDeque::with_capacity(RECENT_EVENTS);
-        let what = |seen: u64, recent: &VecDeque<String>| {
-            let text = format!(
-                "an event of `{}` matching the condition",
-                self.observer_name()
-            );
-            let diagnostics =
-                self.diagnostics_with_events(Some((seen, recent.iter().cloned().collect())));
-            (text, Box::new(diagnostics))
-        };
         loop {
-            match timeout_at(deadline, observations.next()).await {
-                Err(_) => {
-                    let (what, diagnostics) = what(seen, &recent);
-                    return Err(WaitError::TimedOut {
-                        waited: timeout,
-                        what,
-                        diagnostics,
-                    });
-                }
-                Ok(None) => {
-                    let (what, diagnostics) = what(seen, &recent);
-                    return Err(WaitError::Stopped { what, diagnostics });
-                }
-                Ok(Some(Err(_lagged))) => {}
-                Ok(Some(Ok(observation))) => {
+            let timed_out = match next_before(&mut observations, deadline, &mut missed).await {
+                Step::Next(observation) => {
                     for event in &observation.events {
                         if condition(event) {
                             return Ok(event.clone());
@@ -173,8 +180,17 @@ impl<O: Observer> ObservationHandle<O> {
                         }
                         recent.push_back(format!("cycle {}: {event:?}", observation.cycle));
                     }
+                    continue;
                 }
-            }
+                Step::TimedOut => Some(timeout),
+                Step::Stopped => None,
+            };
+            let what = format!(
+                "an event of `{}` matching the condition",
+                self.observer_name()
+            );
+            let diagnostics = self.diagnostics_of_wait(Some((seen, recent.into())), missed);
+            return Err(self.wait_error(timed_out, what, diagnostics));
         }
     }
 }

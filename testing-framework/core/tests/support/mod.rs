@@ -60,6 +60,13 @@ pub struct Controls {
     /// The next this-many polls panic.
     pub panic_polls: AtomicU64,
     pub panic_snapshot: AtomicBool,
+    pub fail_init: AtomicBool,
+    /// The next this-many inits hang forever.
+    pub hang_inits: AtomicU64,
+    /// The next this-many inits panic.
+    pub panic_inits: AtomicU64,
+    /// Polls after this many attempts fail, so publication stops.
+    pub publish_up_to: AtomicU64,
     pub inits: AtomicU64,
     /// Poll attempts, successful or not; tests wait on it.
     pub attempts: watch::Sender<u64>,
@@ -74,6 +81,10 @@ impl Controls {
             hang_polls: AtomicU64::new(0),
             panic_polls: AtomicU64::new(0),
             panic_snapshot: AtomicBool::new(false),
+            fail_init: AtomicBool::new(false),
+            hang_inits: AtomicU64::new(0),
+            panic_inits: AtomicU64::new(0),
+            publish_up_to: AtomicU64::new(u64::MAX),
             inits: AtomicU64::new(0),
             attempts: watch::channel(0).0,
             dropped: watch::channel(false).0,
@@ -143,6 +154,15 @@ impl Observer for HeightObserver {
     type Event = HeightEvent;
 
     async fn init(&self, _sources: &Sources<'_, NodeRef>) -> Result<Heights, BoxError> {
+        if take_one(&self.controls.hang_inits) {
+            std::future::pending::<()>().await;
+        }
+        if take_one(&self.controls.panic_inits) {
+            panic!("scripted panic in init");
+        }
+        if self.controls.fail_init.load(Ordering::SeqCst) {
+            return Err("scripted init failure".into());
+        }
         let generation = self.controls.inits.fetch_add(1, Ordering::SeqCst) + 1;
         Ok(Heights {
             generation,
@@ -155,7 +175,14 @@ impl Observer for HeightObserver {
         sources: &Sources<'_, NodeRef>,
         state: &mut Heights,
     ) -> Result<Vec<HeightEvent>, BoxError> {
-        self.controls.attempts.send_modify(|a| *a += 1);
+        let mut attempt = 0;
+        self.controls.attempts.send_modify(|a| {
+            *a += 1;
+            attempt = *a;
+        });
+        if attempt > self.controls.publish_up_to.load(Ordering::SeqCst) {
+            return Err("publication cap reached".into());
+        }
         if take_one(&self.controls.hang_polls) {
             std::future::pending::<()>().await;
         }
