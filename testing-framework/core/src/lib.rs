@@ -1,8 +1,10 @@
 //! `tf-core`: the core of the testing framework.
 //!
 //! The [`observation`] module is the runtime every wait in the framework
-//! stands on. Scenarios, deployers and reports build on it.
+//! stands on. [`scenario`] describes and runs scenarios against clusters
+//! that deployers (such as `tf-local`) start.
 
 #![warn(missing_docs)]
 
 pub mod observation;
+pub mod scenario;

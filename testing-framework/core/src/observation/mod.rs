@@ -101,6 +101,8 @@ pub use source::{ObservedSource, SourceName, SourceProvider, SourceSet};
 pub use subscription::{Lagged, Subscription};
 pub use wait::WaitError;
 
+pub(crate) use cycle::panic_message;
+
 /// The error type app code returns from providers and observers: any error,
 /// boxed. `?` converts into it, and so does `"message".into()`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,0 +1,87 @@
+//! What workloads and expectations see of a running scenario.
+
+use std::any::{Any, TypeId, type_name};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::report::TimelineEntry;
+use super::{Application, NodeControl};
+use crate::observation::{ObservationHandle, Observer, SourceSet};
+
+/// Shared by every workload and expectation of one run.
+pub struct RunContext<A: Application> {
+    pub(crate) app: Arc<A>,
+    pub(crate) nodes: SourceSet<A::Client>,
+    pub(crate) control: Arc<dyn NodeControl>,
+    pub(crate) observers: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    pub(crate) over: CancellationToken,
+    pub(crate) started: Instant,
+    pub(crate) timeline: Mutex<Vec<TimelineEntry>>,
+}
+
+/// The scenario has no observer of the type asked for.
+#[derive(Debug, thiserror::Error)]
+#[error("the scenario has no observer `{0}`; add it with ScenarioBuilder::observer")]
+pub struct MissingObserver(pub &'static str);
+
+impl<A: Application> RunContext<A> {
+    /// The app.
+    pub fn app(&self) -> &A {
+        &self.app
+    }
+
+    /// Every node's client, by name, in topology order.
+    pub fn nodes(&self) -> &SourceSet<A::Client> {
+        &self.nodes
+    }
+
+    /// One node's client.
+    pub fn client(&self, node: &str) -> Option<&A::Client> {
+        self.nodes.iter().find(|n| n.name.as_str() == node).map(|n| &n.source)
+    }
+
+    /// Start, stop, restart and kill nodes.
+    pub fn control(&self) -> &dyn NodeControl {
+        &*self.control
+    }
+
+    /// The handle of the scenario's observer of type `O`.
+    pub fn observer<O: Observer>(&self) -> Result<ObservationHandle<O>, MissingObserver> {
+        self.observers
+            .get(&TypeId::of::<O>())
+            .and_then(|handle| handle.downcast_ref::<ObservationHandle<O>>())
+            .cloned()
+            .ok_or(MissingObserver(type_name::<O>()))
+    }
+
+    /// Whether the run window is over; workloads stop when it is.
+    pub fn is_over(&self) -> bool {
+        self.over.is_cancelled()
+    }
+
+    /// Resolves when the run window is over.
+    pub async fn over(&self) {
+        self.over.cancelled().await
+    }
+
+    /// Time since the run window opened.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Records what a workload did ("killed node-2") on the run's timeline.
+    pub fn record(&self, source: &str, what: impl Into<String>) {
+        let what = what.into();
+        tracing::info!(source, %what, "action");
+        self.timeline.lock().push(TimelineEntry {
+            at_ms: self.elapsed().as_millis() as u64,
+            source: source.to_owned(),
+            what,
+        });
+    }
+}

@@ -1,0 +1,255 @@
+//! Expectations judge a run through its observers, each with a time
+//! semantic: always (an invariant on every snapshot), eventually within a
+//! bound, or at the end.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+
+use super::{Application, RunContext};
+use crate::observation::{Observation, Observer};
+
+/// When an expectation is judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timing {
+    /// Holds on every observation while the run lasts; the first violation
+    /// fails the run at once.
+    Always,
+    /// Holds at some point within this bound from the start of the run
+    /// window.
+    Eventually(Duration),
+    /// Holds after the run window and the cooldown.
+    AtEnd,
+}
+
+impl fmt::Display for Timing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timing::Always => f.write_str("always"),
+            Timing::Eventually(within) => write!(f, "eventually within {within:?}"),
+            Timing::AtEnd => f.write_str("at end"),
+        }
+    }
+}
+
+/// Why an expectation failed, and what was observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// What did not hold.
+    pub reason: String,
+    /// The observed state that broke it, for people.
+    pub observed: Option<String>,
+}
+
+impl Violation {
+    /// A violation with a reason and no observed state.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Violation {
+            reason: reason.into(),
+            observed: None,
+        }
+    }
+
+    /// With the observed state that broke it.
+    pub fn observed(mut self, observed: impl Into<String>) -> Self {
+        self.observed = Some(observed.into());
+        self
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)?;
+        if let Some(observed) = &self.observed {
+            write!(f, "\nobserved:\n{observed}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Something a run must satisfy.
+#[async_trait]
+pub trait Expectation<A: Application>: Send + Sync + 'static {
+    /// A name for reports: say what must hold ("at most one leader per term").
+    fn name(&self) -> &str;
+
+    /// When it is judged.
+    fn timing(&self) -> Timing;
+
+    /// Judges it. For [`Timing::Always`], watch until the run window is over
+    /// ([`RunContext::over`]) and return the first violation; for
+    /// [`Timing::Eventually`], return once it holds (the runner fails it at
+    /// the bound); for [`Timing::AtEnd`], check once.
+    async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation>;
+}
+
+fn describe<Snap: fmt::Debug, E>(observation: &Observation<Snap, E>) -> String {
+        format!(
+        "cycle {} ({} sources, observed {:?} ago):\n{:#?}",
+        observation.cycle,
+        observation.source_count,
+        observation.age(),
+        observation.snapshot
+    )
+}
+
+/// An invariant on every snapshot of observer `O`.
+pub struct Always<O: Observer, F> {
+    name: String,
+    check: F,
+    _observer: PhantomData<fn() -> O>,
+}
+
+impl<O: Observer, F> Always<O, F>
+where
+    F: Fn(&O::Snapshot) -> Result<(), String> + Send + Sync + 'static,
+{
+    /// `check` returns why a snapshot breaks the invariant.
+    pub fn new(name: impl Into<String>, check: F) -> Self {
+        Always {
+            name: name.into(),
+            check,
+            _observer: PhantomData,
+        }
+    }
+}
+
+#[async_trait]
+impl<A, O, F> Expectation<A> for Always<O, F>
+where
+    A: Application,
+    O: Observer,
+    F: Fn(&O::Snapshot) -> Result<(), String> + Send + Sync + 'static,
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn timing(&self) -> Timing {
+        Timing::Always
+    }
+
+    async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
+        let handle = ctx.observer::<O>().map_err(|e| Violation::new(e.to_string()))?;
+        let mut cursor = crate::observation::Cursor::START;
+        if let Some(latest) = handle.latest_snapshot() {
+            (self.check)(&latest.snapshot).map_err(|reason| Violation::new(reason).observed(describe(&latest)))?;
+            cursor = latest.cursor;
+        }
+        let mut observations = handle.subscribe_from(cursor);
+        loop {
+            tokio::select! {
+                () = ctx.over() => return Ok(()),
+                next = observations.next() => match next {
+                    None => return Ok(()),
+                    Some(Err(lagged)) => {
+                        return Err(Violation::new(format!(
+                            "could not check every snapshot: {lagged}"
+                        )));
+                    }
+                    Some(Ok(observation)) => (self.check)(&observation.snapshot)
+                        .map_err(|reason| Violation::new(reason).observed(describe(&observation)))?,
+                },
+            }
+        }
+    }
+}
+
+/// A condition on observer `O`'s snapshots that must hold within a bound.
+pub struct Eventually<O: Observer, F> {
+    name: String,
+    within: Duration,
+    condition: F,
+    _observer: PhantomData<fn() -> O>,
+}
+
+impl<O: Observer, F> Eventually<O, F>
+where
+    F: Fn(&O::Snapshot) -> bool + Send + Sync + 'static,
+{
+    /// Holds once `condition` is true of a snapshot within `within`.
+    pub fn new(name: impl Into<String>, within: Duration, condition: F) -> Self {
+        Eventually {
+            name: name.into(),
+            within,
+            condition,
+            _observer: PhantomData,
+        }
+    }
+}
+
+#[async_trait]
+impl<A, O, F> Expectation<A> for Eventually<O, F>
+where
+    A: Application,
+    O: Observer,
+    F: Fn(&O::Snapshot) -> bool + Send + Sync + 'static,
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn timing(&self) -> Timing {
+        Timing::Eventually(self.within)
+    }
+
+    async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
+        let handle = ctx.observer::<O>().map_err(|e| Violation::new(e.to_string()))?;
+        let remaining = self.within.saturating_sub(ctx.elapsed());
+        handle
+            .wait_until(|snapshot| (self.condition)(snapshot), remaining)
+            .await
+            .map(|_| ())
+            .map_err(|error| {
+                Violation::new(format!("did not hold within {:?}", self.within)).observed(error.to_string())
+            })
+    }
+}
+
+/// A condition on observer `O`'s latest snapshot after the cooldown.
+pub struct AtEnd<O: Observer, F> {
+    name: String,
+    check: F,
+    _observer: PhantomData<fn() -> O>,
+}
+
+impl<O: Observer, F> AtEnd<O, F>
+where
+    F: Fn(&O::Snapshot) -> Result<(), String> + Send + Sync + 'static,
+{
+    /// `check` returns why the final snapshot fails.
+    pub fn new(name: impl Into<String>, check: F) -> Self {
+        AtEnd {
+            name: name.into(),
+            check,
+            _observer: PhantomData,
+        }
+    }
+}
+
+#[async_trait]
+impl<A, O, F> Expectation<A> for AtEnd<O, F>
+where
+    A: Application,
+    O: Observer,
+    F: Fn(&O::Snapshot) -> Result<(), String> + Send + Sync + 'static,
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn timing(&self) -> Timing {
+        Timing::AtEnd
+    }
+
+    async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
+        let handle = ctx.observer::<O>().map_err(|e| Violation::new(e.to_string()))?;
+        let Some(latest) = handle.latest_snapshot() else {
+            return Err(Violation::new("nothing was observed").observed(handle.diagnostics().to_string()));
+        };
+        (self.check)(&latest.snapshot).map_err(|reason| Violation::new(reason).observed(describe(&latest)))
+    }
+}

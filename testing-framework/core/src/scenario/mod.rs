@@ -1,0 +1,29 @@
+//! Scenarios: a topology of an app's nodes, observers, workloads that drive
+//! the cluster, and expectations that judge it, run by a [`Deployer`].
+//!
+//! ```text
+//! run(scenario, deployer):
+//!   deploy -> wait ready (observed) -> start observers
+//!   -> workloads + always/eventually checks (fail fast)
+//!   -> cooldown -> at-end checks -> cleanup -> RunReport (+ report.json)
+//! ```
+
+mod application;
+mod builder;
+mod context;
+mod deploy;
+mod expectation;
+mod readiness;
+mod report;
+mod runner;
+mod workload;
+
+pub use application::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec};
+pub use builder::{Scenario, ScenarioBuilder, ScenarioError};
+pub use context::{MissingObserver, RunContext};
+pub use deploy::{CleanupReport, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NodeControl, NodeExit};
+pub use expectation::{Always, AtEnd, Eventually, Expectation, Timing, Violation};
+pub use readiness::Readiness;
+pub use report::{ExpectationReport, PhaseTimings, RunReport, TimelineEntry, Verdict, WorkloadFailure};
+pub use runner::{Progress, RunOptions, run};
+pub use workload::Workload;

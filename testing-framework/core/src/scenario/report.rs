@@ -1,0 +1,147 @@
+//! The result of a run: a value for code, `report.json` for people and tools.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::{CleanupReport, NodeExit, Timing};
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every expectation held.
+    Passed,
+    /// An expectation failed, a workload failed, or a node crashed.
+    Failed,
+    /// The run could not be carried out (deploy or readiness failed).
+    Error,
+}
+
+/// One expectation's verdict.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExpectationReport {
+    /// Its name.
+    pub name: String,
+    /// `always`, `eventually within 10s`, `at end`.
+    pub timing: String,
+    /// Whether it held; `None` if the run ended before it was judged.
+    pub passed: Option<bool>,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// What was observed when it failed.
+    pub observed: Option<String>,
+    /// When it was decided, from the start of the run window.
+    pub decided_at_ms: Option<u64>,
+}
+
+impl ExpectationReport {
+    pub(crate) fn pending(name: &str, timing: Timing) -> Self {
+        ExpectationReport {
+            name: name.to_owned(),
+            timing: timing.to_string(),
+            passed: None,
+            reason: None,
+            observed: None,
+            decided_at_ms: None,
+        }
+    }
+}
+
+/// Something a workload did, on the run's timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct TimelineEntry {
+    /// From the start of the run window.
+    pub at_ms: u64,
+    /// Who did it (`leader-failover`).
+    pub source: String,
+    /// What was done.
+    pub what: String,
+}
+
+/// How long each phase took.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PhaseTimings {
+    /// Deploying the nodes.
+    pub deploy_ms: u64,
+    /// Until every node was ready.
+    pub ready_ms: u64,
+    /// The run window.
+    pub run_ms: u64,
+    /// Cooldown and end checks.
+    pub end_ms: u64,
+    /// Cleanup.
+    pub cleanup_ms: u64,
+}
+
+/// A workload that failed.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkloadFailure {
+    /// The workload.
+    pub name: String,
+    /// Its error.
+    pub error: String,
+}
+
+/// Everything about one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// The scenario.
+    pub scenario: String,
+    /// The app.
+    pub app: String,
+    /// The deployer.
+    pub deployer: String,
+    /// How many nodes.
+    pub nodes: usize,
+    /// When it started.
+    #[serde(with = "rfc3339")]
+    pub started_at: SystemTime,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why, in one line, when it did not pass.
+    pub summary: Option<String>,
+    /// Each expectation.
+    pub expectations: Vec<ExpectationReport>,
+    /// Workloads that failed.
+    pub workload_failures: Vec<WorkloadFailure>,
+    /// Nodes that exited without being told to.
+    pub node_crashes: Vec<NodeExit>,
+    /// What workloads did.
+    pub timeline: Vec<TimelineEntry>,
+    /// Phase durations.
+    pub timings: PhaseTimings,
+    /// The run directory.
+    pub run_dir: Option<PathBuf>,
+    /// Each node's log file.
+    pub logs: Vec<(String, PathBuf)>,
+    /// What each observer saw last (its diagnostics).
+    pub observers: Vec<(String, String)>,
+    /// What cleanup did.
+    pub cleanup: CleanupReport,
+}
+
+impl RunReport {
+    /// Whether the run passed.
+    pub fn passed(&self) -> bool {
+        self.verdict == Verdict::Passed
+    }
+
+    /// Writes `report.json` into `dir`.
+    pub fn write_json(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        let path = dir.join("report.json");
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(&path, json)?;
+        Ok(path)
+    }
+}
+
+/// Serializes times as RFC 3339 text.
+pub(crate) mod rfc3339 {
+    use std::time::SystemTime;
+
+    pub(crate) fn serialize<S: serde::Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&humantime::format_rfc3339_millis(*time))
+    }
+}

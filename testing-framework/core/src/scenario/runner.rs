@@ -1,0 +1,412 @@
+//! Runs a scenario: deploy, wait ready (through observation), start
+//! observers, run workloads with the always/eventually checks, cool down,
+//! check the end, clean up, report.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::FutureExt;
+use parking_lot::Mutex;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, timeout_at};
+use tokio_util::sync::CancellationToken;
+
+use super::builder::RunningObserver;
+use super::readiness::ReadinessObserver;
+use super::report::{ExpectationReport, PhaseTimings, RunReport, Verdict, WorkloadFailure};
+use super::{
+    Application, Cluster, DeploymentRequest, Deployer, Expectation, NodeExit, RunContext, Scenario, Timing, Violation,
+};
+use crate::observation::panic_message;
+use crate::observation::{ObservationConfig, ObservationRuntime};
+
+/// How long workloads get to return after the run window closes.
+const WORKLOAD_GRACE: Duration = Duration::from_secs(10);
+/// Extra time an eventually-check gets past its bound before the runner
+/// gives up on it.
+const EVENTUALLY_GRACE: Duration = Duration::from_secs(2);
+/// Upper bound of one end check.
+const END_CHECK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Receives progress messages ("waiting for 3 nodes to be ready").
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How to run.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// The run directory; the deployer picks one when `None`.
+    pub run_dir: Option<PathBuf>,
+    /// Remove the run directory when the run passes (it is always kept when
+    /// it does not).
+    pub remove_run_dir_on_success: bool,
+    /// Progress messages.
+    pub progress: Option<Progress>,
+    /// Cancel to stop the run early (Ctrl-C); it is cleaned up and reported.
+    pub cancel: CancellationToken,
+}
+
+impl RunOptions {
+    fn say(&self, message: &str) {
+        tracing::info!("{message}");
+        if let Some(progress) = &self.progress {
+            progress(message);
+        }
+    }
+}
+
+/// Runs `scenario` on `deployer` and reports. Nothing is left running when
+/// this returns, whatever happened; `report.json` is written into the run
+/// directory when there is one.
+pub async fn run<A: Application>(scenario: Scenario<A>, deployer: &dyn Deployer<A>, options: RunOptions) -> RunReport {
+    let mut run = Run::new(&scenario, deployer.name());
+    let request = DeploymentRequest {
+        scenario: scenario.name.clone(),
+        nodes: scenario.nodes,
+        run_dir: options.run_dir.clone(),
+    };
+
+    options.say(&format!("deploying {} nodes with the {} deployer", scenario.nodes, deployer.name()));
+    let phase = Instant::now();
+    let deployed = tokio::select! {
+        deployed = deployer.deploy(Arc::clone(&scenario.app), &request) => deployed,
+        () = options.cancel.cancelled() => {
+            run.error("interrupted while deploying");
+            return run.finish::<A>(None, &options).await;
+        }
+    };
+    run.report.timings.deploy_ms = phase.elapsed().as_millis() as u64;
+    let mut cluster = match deployed {
+        Ok(cluster) => cluster,
+        Err(error) => {
+            run.error(format!("deploy failed: {error}"));
+            return run.finish::<A>(None, &options).await;
+        }
+    };
+    run.report.run_dir = Some(cluster.run_dir().to_owned());
+    run.report.logs = cluster
+        .endpoints()
+        .iter()
+        .filter_map(|e| cluster.log_path(&e.name).map(|path| (e.name.clone(), path)))
+        .collect();
+
+    run.execute(scenario, &mut *cluster, &options).await;
+    run.finish(Some(cluster), &options).await
+}
+
+struct Run {
+    report: RunReport,
+    /// Expectation index by name, for recording verdicts.
+    index: HashMap<String, usize>,
+    window_started: Option<Instant>,
+}
+
+impl Run {
+    fn new<A: Application>(scenario: &Scenario<A>, deployer: &str) -> Self {
+        let expectations: Vec<ExpectationReport> = scenario
+            .expectations
+            .iter()
+            .map(|e| ExpectationReport::pending(e.name(), e.timing()))
+            .collect();
+        let index = expectations.iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect();
+        Run {
+            report: RunReport {
+                scenario: scenario.name.clone(),
+                app: scenario.app.name().to_owned(),
+                deployer: deployer.to_owned(),
+                nodes: scenario.nodes,
+                started_at: SystemTime::now(),
+                verdict: Verdict::Passed,
+                summary: None,
+                expectations,
+                workload_failures: Vec::new(),
+                node_crashes: Vec::new(),
+                timeline: Vec::new(),
+                timings: PhaseTimings::default(),
+                run_dir: None,
+                logs: Vec::new(),
+                observers: Vec::new(),
+                cleanup: Default::default(),
+            },
+            index,
+            window_started: None,
+        }
+    }
+
+    /// The run could not be carried out.
+    fn error(&mut self, summary: impl Into<String>) {
+        self.report.verdict = Verdict::Error;
+        self.report.summary.get_or_insert(summary.into());
+    }
+
+    /// The run was carried out and something failed.
+    fn fail(&mut self, summary: impl Into<String>) {
+        if self.report.verdict == Verdict::Passed {
+            self.report.verdict = Verdict::Failed;
+        }
+        self.report.summary.get_or_insert(summary.into());
+    }
+
+    fn decide(&mut self, name: &str, outcome: Result<(), Violation>) {
+        let at = self.window_started.map(|s| s.elapsed().as_millis() as u64);
+        let Some(&i) = self.index.get(name) else { return };
+        let entry = &mut self.report.expectations[i];
+        if entry.passed.is_some() {
+            return;
+        }
+        entry.decided_at_ms = at;
+        match outcome {
+            Ok(()) => entry.passed = Some(true),
+            Err(violation) => {
+                entry.passed = Some(false);
+                entry.reason = Some(violation.reason.clone());
+                entry.observed = violation.observed;
+                self.fail(format!("expectation `{name}` failed: {}", violation.reason));
+            }
+        }
+    }
+
+    fn crashes(&mut self, exits: &[NodeExit], allowed: bool) {
+        for exit in exits.iter().skip(self.report.node_crashes.len()) {
+            self.report.node_crashes.push(exit.clone());
+            if !allowed {
+                self.fail(format!("node {} exited on its own ({})", exit.node, exit.status));
+            }
+        }
+    }
+
+    async fn execute<A: Application>(&mut self, scenario: Scenario<A>, cluster: &mut dyn Cluster<A>, options: &RunOptions) {
+        let Scenario {
+            app,
+            nodes,
+            duration,
+            cooldown,
+            ready_timeout,
+            observers,
+            workloads,
+            expectations,
+            allow_node_crashes,
+            ..
+        } = scenario;
+        let control = cluster.control();
+        let mut exits = control.unexpected_exits();
+
+        // Readiness, through an observation runtime.
+        options.say(&format!("waiting for {nodes} nodes to be ready (up to {ready_timeout:?})"));
+        let phase = Instant::now();
+        let readiness = match ObservationRuntime::start(
+            cluster.sources(),
+            ReadinessObserver(Arc::clone(&app)),
+            ObservationConfig::default().with_poll_interval(Duration::from_millis(50)),
+        ) {
+            Ok(runtime) => runtime,
+            Err(error) => return self.error(format!("could not watch readiness: {error}")),
+        };
+        let ready = readiness.handle();
+        let outcome = tokio::select! {
+            waited = ready.wait_until(|r| r.all_ready(nodes), ready_timeout) => waited.map(|_| ()).map_err(|e| e.to_string()),
+            Ok(()) = async { exits.wait_for(|e| !e.is_empty()).await.map(|_| ()) } => {
+                let crashed = exits.borrow().clone();
+                Err(crashed.iter().map(|e| format!("node {} exited during start ({})\n--- last lines of its log ---\n{}", e.node, e.status, e.log_tail)).collect::<Vec<_>>().join("\n"))
+            }
+            () = options.cancel.cancelled() => Err("interrupted while waiting for readiness".to_owned()),
+        };
+        readiness.stop().await;
+        self.report.timings.ready_ms = phase.elapsed().as_millis() as u64;
+        if let Err(why) = outcome {
+            self.crashes(&exits.borrow(), allow_node_crashes);
+            return self.error(format!("the cluster did not become ready: {why}"));
+        }
+
+        // Observers.
+        let mut running: Vec<Box<dyn RunningObserver>> = Vec::new();
+        for slot in observers {
+            match slot.start(cluster.sources()) {
+                Ok(observer) => running.push(observer),
+                Err(error) => {
+                    stop_all(running).await;
+                    return self.error(format!("could not start an observer: {error}"));
+                }
+            }
+        }
+        let ctx = Arc::new(RunContext {
+            app: Arc::clone(&app),
+            nodes: cluster.sources(),
+            control: Arc::clone(&control),
+            observers: running.iter().map(|o| (o.observer_type(), o.handle())).collect(),
+            over: CancellationToken::new(),
+            started: Instant::now(),
+            timeline: Mutex::new(Vec::new()),
+        });
+        self.window_started = Some(ctx.started);
+
+        // The run window: workloads and the always/eventually checks.
+        let names: Vec<&str> = workloads.iter().map(|w| w.name()).collect();
+        options.say(&format!("running for {duration:?}; workloads: {}", if names.is_empty() { "none".to_owned() } else { names.join(", ") }));
+        let phase = Instant::now();
+        let mut workload_tasks = JoinSet::new();
+        for workload in &workloads {
+            let (workload, ctx) = (Arc::clone(workload), Arc::clone(&ctx));
+                        workload_tasks.spawn(async move {
+                let result = match AssertUnwindSafe(workload.run(&ctx)).catch_unwind().await {
+                    Ok(result) => result.map_err(|e| e.to_string()),
+                    Err(panic) => Err(format!("panicked: {}", panic_message(panic.as_ref()))),
+                };
+                (workload.name().to_owned(), result)
+            });
+        }
+        let mut checks = JoinSet::new();
+        let (during, at_end): (Vec<_>, Vec<_>) = expectations.into_iter().partition(|e| e.timing() != Timing::AtEnd);
+        for expectation in during {
+            checks.spawn(judge(expectation, Arc::clone(&ctx)));
+        }
+        let window_end = ctx.started + duration;
+        let mut stopped_early = false;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(window_end) => break,
+                () = options.cancel.cancelled() => {
+                    self.error("interrupted by the user");
+                    stopped_early = true;
+                    break;
+                }
+                Some(joined) = checks.join_next() => {
+                    let (name, outcome) = joined.unwrap_or_else(|e| ("?".into(), Err(Violation::new(format!("check panicked: {e}")))));
+                    let failed = outcome.is_err();
+                    self.decide(&name, outcome);
+                    if failed {
+                        options.say(&format!("expectation `{name}` failed; stopping the run"));
+                        stopped_early = true;
+                        break;
+                    }
+                }
+                Some(joined) = workload_tasks.join_next() => {
+                    if let Some(failure) = workload_failure(joined) {
+                        self.fail(format!("workload `{}` failed: {}", failure.name, failure.error));
+                        self.report.workload_failures.push(failure);
+                        stopped_early = true;
+                        break;
+                    }
+                }
+                Ok(()) = exits.changed() => {
+                    self.crashes(&exits.borrow_and_update(), allow_node_crashes);
+                    if !allow_node_crashes {
+                        options.say("a node crashed; stopping the run");
+                        stopped_early = true;
+                        break;
+                    }
+                }
+            }
+        }
+        ctx.over.cancel();
+        self.report.timings.run_ms = phase.elapsed().as_millis() as u64;
+
+        // Let workloads return; collect the checks still running.
+        let grace = Instant::now() + WORKLOAD_GRACE;
+        while let Ok(Some(joined)) = timeout_at(grace, workload_tasks.join_next()).await {
+            if let Some(failure) = workload_failure(joined) {
+                self.fail(format!("workload `{}` failed: {}", failure.name, failure.error));
+                self.report.workload_failures.push(failure);
+            }
+        }
+        if !workload_tasks.is_empty() {
+            self.fail(format!("{} workload(s) did not stop within {WORKLOAD_GRACE:?} of the end of the run window", workload_tasks.len()));
+            workload_tasks.abort_all();
+        }
+
+        let phase = Instant::now();
+        if !stopped_early {
+            options.say(&format!("cooldown {cooldown:?}, then {} end check(s)", at_end.len()));
+            tokio::select! {
+                () = tokio::time::sleep(cooldown) => {}
+                () = options.cancel.cancelled() => {
+                    self.error("interrupted by the user");
+                    stopped_early = true;
+                }
+            }
+        }
+        if stopped_early {
+            checks.abort_all();
+        }
+        while let Some(joined) = checks.join_next().await {
+            if let Ok((name, outcome)) = joined {
+                self.decide(&name, outcome);
+            }
+        }
+        if !stopped_early {
+            let results = futures::future::join_all(at_end.into_iter().map(|e| judge(e, Arc::clone(&ctx)))).await;
+            for (name, outcome) in results {
+                self.decide(&name, outcome);
+            }
+        }
+        self.crashes(&exits.borrow(), allow_node_crashes);
+        self.report.timings.end_ms = phase.elapsed().as_millis() as u64;
+        self.report.timeline = ctx.timeline.lock().clone();
+        self.report.observers = running.iter().map(|o| (o.name(), o.diagnostics())).collect();
+        stop_all(running).await;
+    }
+
+    async fn finish<A: Application>(mut self, cluster: Option<Box<dyn Cluster<A>>>, options: &RunOptions) -> RunReport {
+        let undecided = self.report.expectations.iter().filter(|e| e.passed.is_none()).count();
+        if undecided > 0 && self.report.verdict == Verdict::Passed {
+            self.fail(format!("{undecided} expectation(s) were not judged"));
+        }
+        if let Some(mut cluster) = cluster {
+            options.say("cleaning up");
+            let phase = Instant::now();
+            self.report.cleanup = cluster.cleanup().await;
+            self.report.timings.cleanup_ms = phase.elapsed().as_millis() as u64;
+        }
+        if let Some(dir) = self.report.run_dir.clone() {
+            if self.report.passed() && options.remove_run_dir_on_success {
+                if let Err(error) = std::fs::remove_dir_all(&dir) {
+                    self.report.cleanup.problems.push(format!("could not remove {}: {error}", dir.display()));
+                }
+                self.report.run_dir = None;
+            } else if let Err(error) = self.report.write_json(&dir) {
+                self.report.cleanup.problems.push(format!("could not write report.json: {error}"));
+            }
+        }
+        self.report
+    }
+}
+
+/// Judges one expectation, bounding the eventually and end checks.
+async fn judge<A: Application>(expectation: Arc<dyn Expectation<A>>, ctx: Arc<RunContext<A>>) -> (String, Result<(), Violation>) {
+    let name = expectation.name().to_owned();
+    let bound = match expectation.timing() {
+        Timing::Always => None,
+        Timing::Eventually(within) => Some(ctx.started + within + EVENTUALLY_GRACE),
+        Timing::AtEnd => Some(Instant::now() + END_CHECK_TIMEOUT),
+    };
+        let check = async {
+        AssertUnwindSafe(expectation.check(&ctx))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(Violation::new(format!("the check panicked: {}", panic_message(panic.as_ref())))))
+    };
+    let outcome = match bound {
+        None => check.await,
+        Some(deadline) => timeout_at(deadline, check)
+            .await
+            .unwrap_or_else(|_| Err(Violation::new("the check did not finish in time"))),
+    };
+    (name, outcome)
+}
+
+fn workload_failure(joined: Result<(String, Result<(), String>), tokio::task::JoinError>) -> Option<WorkloadFailure> {
+    match joined {
+        Ok((_, Ok(()))) => None,
+        Ok((name, Err(error))) => Some(WorkloadFailure { name, error }),
+        Err(error) => Some(WorkloadFailure {
+            name: "?".into(),
+            error: format!("panicked: {error}"),
+        }),
+    }
+}
+
+async fn stop_all(observers: Vec<Box<dyn RunningObserver>>) {
+    futures::future::join_all(observers.into_iter().map(|o| o.stop())).await;
+}
