@@ -51,11 +51,21 @@ impl Observer for Counter {
 }
 
 fn counted(name: &str) -> impl Expectation<Fake> {
-    AtEnd::<Counter, _>::new(name, |n: &u64| if *n > 0 { Ok(()) } else { Err("nothing counted".into()) })
+    AtEnd::<Counter, _>::new(name, |n: &u64| {
+        if *n > 0 {
+            Ok(())
+        } else {
+            Err("nothing counted".into())
+        }
+    })
 }
 
 fn error_of(builder: ScenarioBuilder<Fake>) -> String {
-    builder.build().err().expect("the scenario must be refused").to_string()
+    builder
+        .build()
+        .err()
+        .expect("the scenario must be refused")
+        .to_string()
 }
 
 #[test]
@@ -67,7 +77,10 @@ fn a_valid_scenario_builds() {
         .expect(counted("counted"))
         .build()
         .unwrap();
-    assert_eq!((scenario.name(), scenario.nodes(), scenario.duration()), ("ok", 5, Duration::from_secs(3)));
+    assert_eq!(
+        (scenario.name(), scenario.nodes(), scenario.duration()),
+        ("ok", 5, Duration::from_secs(3))
+    );
 }
 
 #[test]
@@ -92,13 +105,23 @@ fn a_duplicate_observer_is_refused_by_name() {
 
 #[test]
 fn an_invalid_observer_config_is_refused() {
-    let err = error_of(Scenario::builder("s", Fake).observer(Counter, ObservationConfig::default().with_poll_interval(Duration::ZERO)));
-    assert!(err.contains("observer `Counter`") && err.contains("poll_interval"), "{err}");
+    let err = error_of(Scenario::builder("s", Fake).observer(
+        Counter,
+        ObservationConfig::default().with_poll_interval(Duration::ZERO),
+    ));
+    assert!(
+        err.contains("observer `Counter`") && err.contains("poll_interval"),
+        "{err}"
+    );
 }
 
 #[test]
 fn two_expectations_with_one_name_are_refused() {
-    let err = error_of(Scenario::builder("s", Fake).expect(counted("same")).expect(counted("same")));
+    let err = error_of(
+        Scenario::builder("s", Fake)
+            .expect(counted("same"))
+            .expect(counted("same")),
+    );
     assert!(err.contains("two expectations are named `same`"), "{err}");
 }
 

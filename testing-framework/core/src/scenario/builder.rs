@@ -7,7 +7,9 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use super::{Application, Expectation, Workload};
-use crate::observation::{ConfigError, ObservationConfig, ObservationRuntime, Observer, SourceSet, StartError};
+use crate::observation::{
+    ConfigError, ObservationConfig, ObservationRuntime, Observer, SourceSet, StartError,
+};
 
 /// A scenario, ready to run with [`run`](super::run).
 pub struct Scenario<A: Application> {
@@ -100,7 +102,12 @@ impl<A: Application> ScenarioBuilder<A> {
         O: Observer<Source = A::Client>,
     {
         let name = observer.name().to_owned();
-        if self.scenario.observers.iter().any(|slot| slot.observer_type() == TypeId::of::<O>()) {
+        if self
+            .scenario
+            .observers
+            .iter()
+            .any(|slot| slot.observer_type() == TypeId::of::<O>())
+        {
             self.duplicate_observer.get_or_insert(name);
             return self;
         }
@@ -108,7 +115,9 @@ impl<A: Application> ScenarioBuilder<A> {
             self.bad_observer_config.get_or_insert((name, error));
             return self;
         }
-        self.scenario.observers.push(Box::new(Slot { observer, config }));
+        self.scenario
+            .observers
+            .push(Box::new(Slot { observer, config }));
         self
     }
 
@@ -183,14 +192,19 @@ pub enum ScenarioError {
         error: ConfigError,
     },
     /// Two expectations with one name.
-    #[error("two expectations are named `{0}`; give each its own name so reports can tell them apart")]
+    #[error(
+        "two expectations are named `{0}`; give each its own name so reports can tell them apart"
+    )]
     DuplicateExpectation(String),
 }
 
 /// An observer waiting to be started on a cluster, type-erased.
 pub(crate) trait ObserverSlot<A: Application>: Send + Sync {
     fn observer_type(&self) -> TypeId;
-    fn start(self: Box<Self>, sources: SourceSet<A::Client>) -> Result<Box<dyn RunningObserver>, StartError>;
+    fn start(
+        self: Box<Self>,
+        sources: SourceSet<A::Client>,
+    ) -> Result<Box<dyn RunningObserver>, StartError>;
 }
 
 /// A started observer, type-erased.
@@ -213,7 +227,10 @@ impl<A: Application, O: Observer<Source = A::Client>> ObserverSlot<A> for Slot<O
         TypeId::of::<O>()
     }
 
-    fn start(self: Box<Self>, sources: SourceSet<A::Client>) -> Result<Box<dyn RunningObserver>, StartError> {
+    fn start(
+        self: Box<Self>,
+        sources: SourceSet<A::Client>,
+    ) -> Result<Box<dyn RunningObserver>, StartError> {
         let runtime = ObservationRuntime::start(sources, self.observer, self.config)?;
         Ok(Box::new(runtime))
     }

@@ -42,7 +42,10 @@ impl<A: Application> RunContext<A> {
 
     /// One node's client.
     pub fn client(&self, node: &str) -> Option<&A::Client> {
-        self.nodes.iter().find(|n| n.name.as_str() == node).map(|n| &n.source)
+        self.nodes
+            .iter()
+            .find(|n| n.name.as_str() == node)
+            .map(|n| &n.source)
     }
 
     /// Start, stop, restart and kill nodes.

@@ -30,7 +30,11 @@ pub trait Deployer<A: Application>: Send + Sync {
     fn name(&self) -> &str;
 
     /// Starts every node. On error nothing is left running.
-    async fn deploy(&self, app: Arc<A>, request: &DeploymentRequest) -> Result<Box<dyn Cluster<A>>, DeployError>;
+    async fn deploy(
+        &self,
+        app: Arc<A>,
+        request: &DeploymentRequest,
+    ) -> Result<Box<dyn Cluster<A>>, DeployError>;
 }
 
 /// A running cluster.

@@ -87,7 +87,7 @@ pub trait Expectation<A: Application>: Send + Sync + 'static {
 }
 
 fn describe<Snap: fmt::Debug, E>(observation: &Observation<Snap, E>) -> String {
-        format!(
+    format!(
         "cycle {} ({} sources, observed {:?} ago):\n{:#?}",
         observation.cycle,
         observation.source_count,
@@ -133,10 +133,13 @@ where
     }
 
     async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
-        let handle = ctx.observer::<O>().map_err(|e| Violation::new(e.to_string()))?;
+        let handle = ctx
+            .observer::<O>()
+            .map_err(|e| Violation::new(e.to_string()))?;
         let mut cursor = crate::observation::Cursor::START;
         if let Some(latest) = handle.latest_snapshot() {
-            (self.check)(&latest.snapshot).map_err(|reason| Violation::new(reason).observed(describe(&latest)))?;
+            (self.check)(&latest.snapshot)
+                .map_err(|reason| Violation::new(reason).observed(describe(&latest)))?;
             cursor = latest.cursor;
         }
         let mut observations = handle.subscribe_from(cursor);
@@ -197,14 +200,17 @@ where
     }
 
     async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
-        let handle = ctx.observer::<O>().map_err(|e| Violation::new(e.to_string()))?;
+        let handle = ctx
+            .observer::<O>()
+            .map_err(|e| Violation::new(e.to_string()))?;
         let remaining = self.within.saturating_sub(ctx.elapsed());
         handle
             .wait_until(|snapshot| (self.condition)(snapshot), remaining)
             .await
             .map(|_| ())
             .map_err(|error| {
-                Violation::new(format!("did not hold within {:?}", self.within)).observed(error.to_string())
+                Violation::new(format!("did not hold within {:?}", self.within))
+                    .observed(error.to_string())
             })
     }
 }
@@ -246,10 +252,15 @@ where
     }
 
     async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
-        let handle = ctx.observer::<O>().map_err(|e| Violation::new(e.to_string()))?;
+        let handle = ctx
+            .observer::<O>()
+            .map_err(|e| Violation::new(e.to_string()))?;
         let Some(latest) = handle.latest_snapshot() else {
-            return Err(Violation::new("nothing was observed").observed(handle.diagnostics().to_string()));
+            return Err(
+                Violation::new("nothing was observed").observed(handle.diagnostics().to_string())
+            );
         };
-        (self.check)(&latest.snapshot).map_err(|reason| Violation::new(reason).observed(describe(&latest)))
+        (self.check)(&latest.snapshot)
+            .map_err(|reason| Violation::new(reason).observed(describe(&latest)))
     }
 }

@@ -21,9 +21,14 @@ mod workload;
 pub use application::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec};
 pub use builder::{Scenario, ScenarioBuilder, ScenarioError};
 pub use context::{MissingObserver, RunContext};
-pub use deploy::{CleanupReport, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NodeControl, NodeExit};
+pub use deploy::{
+    CleanupReport, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NodeControl,
+    NodeExit,
+};
 pub use expectation::{Always, AtEnd, Eventually, Expectation, Timing, Violation};
 pub use readiness::Readiness;
-pub use report::{ExpectationReport, PhaseTimings, RunReport, TimelineEntry, Verdict, WorkloadFailure};
+pub use report::{
+    ExpectationReport, PhaseTimings, RunReport, TimelineEntry, Verdict, WorkloadFailure,
+};
 pub use runner::{Progress, RunOptions, run};
 pub use workload::Workload;

@@ -44,7 +44,11 @@ impl<A: Application> Observer for ReadinessObserver<A> {
         Ok(Readiness::default())
     }
 
-    async fn poll(&self, sources: &Sources<'_, A::Client>, state: &mut Readiness) -> Result<Vec<()>, BoxError> {
+    async fn poll(
+        &self,
+        sources: &Sources<'_, A::Client>,
+        state: &mut Readiness,
+    ) -> Result<Vec<()>, BoxError> {
         let app = &self.0;
         let probes = sources.poll_each(|s| app.ready(&s.source)).await;
         let mut next = Readiness::default();

@@ -141,7 +141,10 @@ impl RunReport {
 pub(crate) mod rfc3339 {
     use std::time::SystemTime;
 
-    pub(crate) fn serialize<S: serde::Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: serde::Serializer>(
+        time: &SystemTime,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.collect_str(&humantime::format_rfc3339_millis(*time))
     }
 }

@@ -18,7 +18,8 @@ use super::builder::RunningObserver;
 use super::readiness::ReadinessObserver;
 use super::report::{ExpectationReport, PhaseTimings, RunReport, Verdict, WorkloadFailure};
 use super::{
-    Application, Cluster, DeploymentRequest, Deployer, Expectation, NodeExit, RunContext, Scenario, Timing, Violation,
+    Application, Cluster, Deployer, DeploymentRequest, Expectation, NodeExit, RunContext, Scenario,
+    Timing, Violation,
 };
 use crate::observation::panic_message;
 use crate::observation::{ObservationConfig, ObservationRuntime};
@@ -60,7 +61,11 @@ impl RunOptions {
 /// Runs `scenario` on `deployer` and reports. Nothing is left running when
 /// this returns, whatever happened; `report.json` is written into the run
 /// directory when there is one.
-pub async fn run<A: Application>(scenario: Scenario<A>, deployer: &dyn Deployer<A>, options: RunOptions) -> RunReport {
+pub async fn run<A: Application>(
+    scenario: Scenario<A>,
+    deployer: &dyn Deployer<A>,
+    options: RunOptions,
+) -> RunReport {
     let mut run = Run::new(&scenario, deployer.name());
     let request = DeploymentRequest {
         scenario: scenario.name.clone(),
@@ -68,7 +73,11 @@ pub async fn run<A: Application>(scenario: Scenario<A>, deployer: &dyn Deployer<
         run_dir: options.run_dir.clone(),
     };
 
-    options.say(&format!("deploying {} nodes with the {} deployer", scenario.nodes, deployer.name()));
+    options.say(&format!(
+        "deploying {} nodes with the {} deployer",
+        scenario.nodes,
+        deployer.name()
+    ));
     let phase = Instant::now();
     let deployed = tokio::select! {
         deployed = deployer.deploy(Arc::clone(&scenario.app), &request) => deployed,
@@ -110,7 +119,11 @@ impl Run {
             .iter()
             .map(|e| ExpectationReport::pending(e.name(), e.timing()))
             .collect();
-        let index = expectations.iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect();
+        let index = expectations
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.name.clone(), i))
+            .collect();
         Run {
             report: RunReport {
                 scenario: scenario.name.clone(),
@@ -151,7 +164,9 @@ impl Run {
 
     fn decide(&mut self, name: &str, outcome: Result<(), Violation>) {
         let at = self.window_started.map(|s| s.elapsed().as_millis() as u64);
-        let Some(&i) = self.index.get(name) else { return };
+        let Some(&i) = self.index.get(name) else {
+            return;
+        };
         let entry = &mut self.report.expectations[i];
         if entry.passed.is_some() {
             return;
@@ -172,12 +187,20 @@ impl Run {
         for exit in exits.iter().skip(self.report.node_crashes.len()) {
             self.report.node_crashes.push(exit.clone());
             if !allowed {
-                self.fail(format!("node {} exited on its own ({})", exit.node, exit.status));
+                self.fail(format!(
+                    "node {} exited on its own ({})",
+                    exit.node, exit.status
+                ));
             }
         }
     }
 
-    async fn execute<A: Application>(&mut self, scenario: Scenario<A>, cluster: &mut dyn Cluster<A>, options: &RunOptions) {
+    async fn execute<A: Application>(
+        &mut self,
+        scenario: Scenario<A>,
+        cluster: &mut dyn Cluster<A>,
+        options: &RunOptions,
+    ) {
         let Scenario {
             app,
             nodes,
@@ -194,7 +217,9 @@ impl Run {
         let mut exits = control.unexpected_exits();
 
         // Readiness, through an observation runtime.
-        options.say(&format!("waiting for {nodes} nodes to be ready (up to {ready_timeout:?})"));
+        options.say(&format!(
+            "waiting for {nodes} nodes to be ready (up to {ready_timeout:?})"
+        ));
         let phase = Instant::now();
         let readiness = match ObservationRuntime::start(
             cluster.sources(),
@@ -235,7 +260,10 @@ impl Run {
             app: Arc::clone(&app),
             nodes: cluster.sources(),
             control: Arc::clone(&control),
-            observers: running.iter().map(|o| (o.observer_type(), o.handle())).collect(),
+            observers: running
+                .iter()
+                .map(|o| (o.observer_type(), o.handle()))
+                .collect(),
             over: CancellationToken::new(),
             started: Instant::now(),
             timeline: Mutex::new(Vec::new()),
@@ -244,12 +272,19 @@ impl Run {
 
         // The run window: workloads and the always/eventually checks.
         let names: Vec<&str> = workloads.iter().map(|w| w.name()).collect();
-        options.say(&format!("running for {duration:?}; workloads: {}", if names.is_empty() { "none".to_owned() } else { names.join(", ") }));
+        options.say(&format!(
+            "running for {duration:?}; workloads: {}",
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        ));
         let phase = Instant::now();
         let mut workload_tasks = JoinSet::new();
         for workload in &workloads {
             let (workload, ctx) = (Arc::clone(workload), Arc::clone(&ctx));
-                        workload_tasks.spawn(async move {
+            workload_tasks.spawn(async move {
                 let result = match AssertUnwindSafe(workload.run(&ctx)).catch_unwind().await {
                     Ok(result) => result.map_err(|e| e.to_string()),
                     Err(panic) => Err(format!("panicked: {}", panic_message(panic.as_ref()))),
@@ -258,7 +293,9 @@ impl Run {
             });
         }
         let mut checks = JoinSet::new();
-        let (during, at_end): (Vec<_>, Vec<_>) = expectations.into_iter().partition(|e| e.timing() != Timing::AtEnd);
+        let (during, at_end): (Vec<_>, Vec<_>) = expectations
+            .into_iter()
+            .partition(|e| e.timing() != Timing::AtEnd);
         for expectation in during {
             checks.spawn(judge(expectation, Arc::clone(&ctx)));
         }
@@ -307,7 +344,10 @@ impl Run {
         let grace = Instant::now() + WORKLOAD_GRACE;
         while let Ok(Some(joined)) = timeout_at(grace, workload_tasks.join_next()).await {
             if let Some(failure) = workload_failure(joined) {
-                self.fail(format!("workload `{}` failed: {}", failure.name, failure.error));
+                self.fail(format!(
+                    "workload `{}` failed: {}",
+                    failure.name, failure.error
+                ));
                 self.report.workload_failures.push(failure);
             }
         }
@@ -318,7 +358,10 @@ impl Run {
 
         let phase = Instant::now();
         if !stopped_early {
-            options.say(&format!("cooldown {cooldown:?}, then {} end check(s)", at_end.len()));
+            options.say(&format!(
+                "cooldown {cooldown:?}, then {} end check(s)",
+                at_end.len()
+            ));
             tokio::select! {
                 () = tokio::time::sleep(cooldown) => {}
                 () = options.cancel.cancelled() => {
@@ -336,7 +379,9 @@ impl Run {
             }
         }
         if !stopped_early {
-            let results = futures::future::join_all(at_end.into_iter().map(|e| judge(e, Arc::clone(&ctx)))).await;
+            let results =
+                futures::future::join_all(at_end.into_iter().map(|e| judge(e, Arc::clone(&ctx))))
+                    .await;
             for (name, outcome) in results {
                 self.decide(&name, outcome);
             }
@@ -344,12 +389,24 @@ impl Run {
         self.crashes(&exits.borrow(), allow_node_crashes);
         self.report.timings.end_ms = phase.elapsed().as_millis() as u64;
         self.report.timeline = ctx.timeline.lock().clone();
-        self.report.observers = running.iter().map(|o| (o.name(), o.diagnostics())).collect();
+        self.report.observers = running
+            .iter()
+            .map(|o| (o.name(), o.diagnostics()))
+            .collect();
         stop_all(running).await;
     }
 
-    async fn finish<A: Application>(mut self, cluster: Option<Box<dyn Cluster<A>>>, options: &RunOptions) -> RunReport {
-        let undecided = self.report.expectations.iter().filter(|e| e.passed.is_none()).count();
+    async fn finish<A: Application>(
+        mut self,
+        cluster: Option<Box<dyn Cluster<A>>>,
+        options: &RunOptions,
+    ) -> RunReport {
+        let undecided = self
+            .report
+            .expectations
+            .iter()
+            .filter(|e| e.passed.is_none())
+            .count();
         if undecided > 0 && self.report.verdict == Verdict::Passed {
             self.fail(format!("{undecided} expectation(s) were not judged"));
         }
@@ -362,11 +419,17 @@ impl Run {
         if let Some(dir) = self.report.run_dir.clone() {
             if self.report.passed() && options.remove_run_dir_on_success {
                 if let Err(error) = std::fs::remove_dir_all(&dir) {
-                    self.report.cleanup.problems.push(format!("could not remove {}: {error}", dir.display()));
+                    self.report
+                        .cleanup
+                        .problems
+                        .push(format!("could not remove {}: {error}", dir.display()));
                 }
                 self.report.run_dir = None;
             } else if let Err(error) = self.report.write_json(&dir) {
-                self.report.cleanup.problems.push(format!("could not write report.json: {error}"));
+                self.report
+                    .cleanup
+                    .problems
+                    .push(format!("could not write report.json: {error}"));
             }
         }
         self.report
@@ -374,18 +437,26 @@ impl Run {
 }
 
 /// Judges one expectation, bounding the eventually and end checks.
-async fn judge<A: Application>(expectation: Arc<dyn Expectation<A>>, ctx: Arc<RunContext<A>>) -> (String, Result<(), Violation>) {
+async fn judge<A: Application>(
+    expectation: Arc<dyn Expectation<A>>,
+    ctx: Arc<RunContext<A>>,
+) -> (String, Result<(), Violation>) {
     let name = expectation.name().to_owned();
     let bound = match expectation.timing() {
         Timing::Always => None,
         Timing::Eventually(within) => Some(ctx.started + within + EVENTUALLY_GRACE),
         Timing::AtEnd => Some(Instant::now() + END_CHECK_TIMEOUT),
     };
-        let check = async {
+    let check = async {
         AssertUnwindSafe(expectation.check(&ctx))
             .catch_unwind()
             .await
-            .unwrap_or_else(|panic| Err(Violation::new(format!("the check panicked: {}", panic_message(panic.as_ref())))))
+            .unwrap_or_else(|panic| {
+                Err(Violation::new(format!(
+                    "the check panicked: {}",
+                    panic_message(panic.as_ref())
+                )))
+            })
     };
     let outcome = match bound {
         None => check.await,
@@ -396,7 +467,9 @@ async fn judge<A: Application>(expectation: Arc<dyn Expectation<A>>, ctx: Arc<Ru
     (name, outcome)
 }
 
-fn workload_failure(joined: Result<(String, Result<(), String>), tokio::task::JoinError>) -> Option<WorkloadFailure> {
+fn workload_failure(
+    joined: Result<(String, Result<(), String>), tokio::task::JoinError>,
+) -> Option<WorkloadFailure> {
     match joined {
         Ok((_, Ok(()))) => None,
         Ok((name, Err(error))) => Some(WorkloadFailure { name, error }),

@@ -1,0 +1,107 @@
+//! The Raft key-value node as an [`Application`].
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use openraft_kv_node::client::KvClient;
+use tf_core::observation::BoxError;
+use tf_core::scenario::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec};
+
+/// How the nodes of a cluster are started.
+#[derive(Clone, Debug)]
+pub struct RaftKv {
+    /// Raft heartbeat interval.
+    pub heartbeat: Duration,
+    /// Election timeout range; failover takes about this long.
+    pub election_timeout: (Duration, Duration),
+    http: reqwest::Client,
+}
+
+impl Default for RaftKv {
+    fn default() -> Self {
+        RaftKv {
+            heartbeat: Duration::from_millis(100),
+            election_timeout: (Duration::from_millis(400), Duration::from_millis(800)),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(1))
+                .connect_timeout(Duration::from_millis(500))
+                .no_proxy()
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Node `index` has Raft id `index`.
+pub fn node_id(node: &str) -> Option<u64> {
+    node.strip_prefix("node-")?.parse().ok()
+}
+
+/// The name of the node with Raft id `id`.
+pub fn node_name(id: u64) -> String {
+    format!("node-{id}")
+}
+
+#[async_trait]
+impl Application for RaftKv {
+    type Client = KvClient;
+
+    fn name(&self) -> &str {
+        "openraft-kv"
+    }
+
+    fn binary(&self) -> NodeBinary {
+        NodeBinary {
+            name: "openraft-kv-node".into(),
+            env_override: "OPENRAFT_KV_NODE_BIN".into(),
+            cargo_package: Some("openraft-kv-node".into()),
+        }
+    }
+
+    fn node_command(&self, node: &NodeSpec, topology: &[NodeSpec]) -> NodeCommand {
+        let mut args = vec![
+            "--id".to_owned(),
+            node.index.to_string(),
+            "--addr".to_owned(),
+            node.address(),
+            "--data-dir".to_owned(),
+            node.data_dir.display().to_string(),
+            "--heartbeat-ms".to_owned(),
+            self.heartbeat.as_millis().to_string(),
+            "--election-min-ms".to_owned(),
+            self.election_timeout.0.as_millis().to_string(),
+            "--election-max-ms".to_owned(),
+            self.election_timeout.1.as_millis().to_string(),
+        ];
+        for peer in topology.iter().filter(|p| p.index != node.index) {
+            args.push("--peer".to_owned());
+            args.push(format!("{}={}", peer.index, peer.address()));
+        }
+        // One node forms the cluster; on a restart it finds its log and skips it.
+        if node.index == 0 {
+            args.push("--init".to_owned());
+        }
+        NodeCommand {
+            args,
+            env: Vec::new(),
+        }
+    }
+
+    fn client(&self, endpoint: &NodeEndpoint) -> KvClient {
+        KvClient::with_http(endpoint.address.clone(), self.http.clone())
+    }
+
+    /// Ready once the node answers and knows a leader: a cluster that has
+    /// formed, not just processes that listen.
+    async fn ready(&self, client: &KvClient) -> Result<(), BoxError> {
+        let state = client.state().await?;
+        match state.leader {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "node {} (term {}) knows no leader yet",
+                state.id, state.term
+            )
+            .into()),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The Raft key-value app's side of the testing framework.
+//!
+//! - [`RaftKv`]: the node binary as a [`tf_core::scenario::Application`].
+//! - [`RaftObserver`]: per-node role, term, logs and key-value digest;
+//!   events for leader, term and membership changes and unreachable nodes.
+//! - Workloads: [`KvWrites`] (recording acknowledged writes in an
+//!   [`AckLog`]) and [`LeaderFailover`] (confirmed through observation).
+//! - Expectations in [`expectations`], scenarios in [`scenarios`].
+
+mod app;
+pub mod expectations;
+mod observer;
+pub mod scenarios;
+mod workloads;
+
+pub use app::{RaftKv, node_id, node_name};
+pub use observer::{Leader, NodeView, RaftEvent, RaftObserver, RaftSnapshot};
+pub use workloads::{AckLog, Fault, KvWrites, LeaderFailover};

@@ -1,0 +1,87 @@
+//! Ready-made scenarios of the Raft key-value app.
+
+use std::time::Duration;
+
+use tf_core::observation::ObservationConfig;
+use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
+
+use crate::expectations::{Converged, LeaderWithin, NoAckedWriteLost, one_leader_per_term};
+use crate::{AckLog, Fault, KvWrites, LeaderFailover, RaftKv, RaftObserver};
+
+/// Knobs of [`raft_failover`].
+#[derive(Clone, Debug)]
+pub struct FailoverOptions {
+    /// Cluster size.
+    pub nodes: usize,
+    /// Run window.
+    pub duration: Duration,
+    /// Kill or graceful restart of the leader.
+    pub fault: Fault,
+    /// Writes per second.
+    pub write_rate: u32,
+}
+
+impl Default for FailoverOptions {
+    fn default() -> Self {
+        FailoverOptions {
+            nodes: 3,
+            duration: Duration::from_secs(15),
+            fault: Fault::Kill,
+            write_rate: 20,
+        }
+    }
+}
+
+/// How the Raft observer polls in scenarios: fast enough to time failovers.
+pub fn raft_observation() -> ObservationConfig {
+    ObservationConfig::default()
+        .with_poll_interval(Duration::from_millis(100))
+        .with_source_timeout(Duration::from_millis(500))
+        .with_cycle_timeout(Duration::from_secs(2))
+}
+
+/// The cluster, its observer and writes, without the failover: a base for
+/// custom scenarios.
+pub fn raft_base(
+    name: &str,
+    nodes: usize,
+    duration: Duration,
+    acks: &std::sync::Arc<AckLog>,
+) -> ScenarioBuilder<RaftKv> {
+    Scenario::builder(name, RaftKv::default())
+        .nodes(nodes)
+        .duration(duration)
+        .cooldown(Duration::from_secs(1))
+        .observer(RaftObserver, raft_observation())
+        .workload(KvWrites {
+            rate: 20,
+            acks: std::sync::Arc::clone(acks),
+        })
+}
+
+/// `raft-failover`: writes at a steady rate while the leader is killed (or
+/// restarted) and brought back, repeatedly; safety, liveness, convergence
+/// and durability are judged.
+pub fn raft_failover(options: &FailoverOptions) -> Result<Scenario<RaftKv>, ScenarioError> {
+    let acks = AckLog::shared();
+    let app = RaftKv::default();
+    let leader_bound = app.election_timeout.1 * 4 + Duration::from_secs(1);
+    Scenario::builder("raft-failover", app)
+        .nodes(options.nodes)
+        .duration(options.duration)
+        .cooldown(Duration::from_secs(1))
+        .observer(RaftObserver, raft_observation())
+        .workload(KvWrites {
+            rate: options.write_rate,
+            acks: std::sync::Arc::clone(&acks),
+        })
+        .workload(LeaderFailover {
+            fault: options.fault,
+            ..LeaderFailover::default()
+        })
+        .expect(one_leader_per_term())
+        .expect(LeaderWithin(leader_bound))
+        .expect(Converged(Duration::from_secs(10)))
+        .expect(NoAckedWriteLost(acks))
+        .build()
+}

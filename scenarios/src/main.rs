@@ -1,0 +1,257 @@
+//! `scenarios`: list and run the framework's scenarios.
+//!
+//! ```text
+//! cargo run -p scenarios -- list
+//! cargo run -p scenarios -- run raft-failover [--deployer local] [--nodes 3] [--duration 15s]
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use openraft_kv_tf::Fault;
+use openraft_kv_tf::scenarios::{FailoverOptions, raft_failover};
+use tf_core::scenario::{RunOptions, RunReport, Verdict, run};
+use tf_local::LocalDeployer;
+use tokio_util::sync::CancellationToken;
+
+/// Scenarios known to this CLI: name and one line about it.
+const SCENARIOS: &[(&str, &str)] = &[(
+    "raft-failover",
+    "3-node Raft key-value cluster; the leader is killed and brought back while writes go on; checks one leader per term, a leader after each failover, convergence and no lost acknowledged write",
+)];
+
+#[derive(Parser)]
+#[command(
+    name = "scenarios",
+    about = "List and run the testing framework's scenarios"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the scenarios.
+    List,
+    /// Run one scenario.
+    Run(RunArgs),
+}
+
+#[derive(Parser)]
+struct RunArgs {
+    /// The scenario (see `list`).
+    scenario: String,
+    /// Where nodes run.
+    #[arg(long, value_enum, default_value = "local")]
+    deployer: DeployerKind,
+    /// Number of nodes.
+    #[arg(long)]
+    nodes: Option<usize>,
+    /// Run window, e.g. `15s`, `2m`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// How the failover takes the leader down.
+    #[arg(long, value_enum, default_value = "kill")]
+    fault: FaultKind,
+    /// Run directory (default: target/tf-runs/<scenario>-<time>).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Remove the run directory when the run passes.
+    #[arg(long)]
+    clean_on_success: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DeployerKind {
+    /// Node processes on this machine.
+    Local,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FaultKind {
+    /// SIGKILL the leader.
+    Kill,
+    /// Stop the leader gracefully (SIGTERM).
+    Restart,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TF_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::List => {
+            for (name, about) in SCENARIOS {
+                println!("{name:<16} {about}");
+            }
+            Ok(true)
+        }
+        Command::Run(args) => tokio::runtime::Runtime::new()
+            .context("cannot start the async runtime")
+            .and_then(|rt| rt.block_on(run_scenario(args))),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_scenario(args: RunArgs) -> anyhow::Result<bool> {
+    let scenario = match args.scenario.as_str() {
+        "raft-failover" => {
+            let mut options = FailoverOptions::default();
+            if let Some(nodes) = args.nodes {
+                options.nodes = nodes;
+            }
+            if let Some(duration) = args.duration {
+                options.duration = duration;
+            }
+            options.fault = match args.fault {
+                FaultKind::Kill => Fault::Kill,
+                FaultKind::Restart => Fault::Restart,
+            };
+            raft_failover(&options).context("invalid scenario")?
+        }
+        other => {
+            let known: Vec<&str> = SCENARIOS.iter().map(|(n, _)| *n).collect();
+            bail!("no scenario named `{other}`; known: {}", known.join(", "));
+        }
+    };
+    let deployer = match args.deployer {
+        DeployerKind::Local => LocalDeployer::new(),
+    };
+
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            .expect("a valid template"),
+    );
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let cancel = CancellationToken::new();
+    let on_ctrl_c = cancel.clone();
+    let spinner_for_signal = spinner.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            spinner_for_signal.println(
+                "interrupted: stopping the nodes and writing the report (Ctrl-C again to force)",
+            );
+            on_ctrl_c.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                // Nodes die with this process (parent-death signal).
+                std::process::exit(130);
+            }
+        }
+    });
+    let progress_bar = spinner.clone();
+    let options = RunOptions {
+        run_dir: args.run_dir,
+        remove_run_dir_on_success: args.clean_on_success,
+        progress: Some(Arc::new(move |message: &str| {
+            let line = format!(
+                "  [{:>6.1}s] {message}",
+                progress_bar.elapsed().as_secs_f64()
+            );
+            // Not a terminal: the spinner hides itself, so print plain lines.
+            if progress_bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                progress_bar.println(line);
+            }
+            progress_bar.set_message(message.to_owned());
+        })),
+        cancel: cancel.clone(),
+    };
+    let report = run(scenario, &deployer, options).await;
+    spinner.finish_and_clear();
+    print_report(&report);
+    Ok(report.passed())
+}
+
+fn print_report(report: &RunReport) {
+    println!();
+    println!(
+        "scenario {} on {} ({} nodes, {} deployer)",
+        report.scenario, report.app, report.nodes, report.deployer
+    );
+    let width = report
+        .expectations
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(10);
+    println!("  {:<width$}  {:<22}  verdict", "expectation", "when");
+    for e in &report.expectations {
+        let verdict = match e.passed {
+            Some(true) => "PASS".to_owned(),
+            Some(false) => "FAIL".to_owned(),
+            None => "not judged".to_owned(),
+        };
+        println!("  {:<width$}  {:<22}  {verdict}", e.name, e.timing);
+        if let Some(reason) = &e.reason {
+            println!("      reason: {reason}");
+        }
+        if let Some(observed) = &e.observed {
+            for line in observed.lines().take(40) {
+                println!("      | {line}");
+            }
+        }
+    }
+    for failure in &report.workload_failures {
+        println!("  workload {} failed: {}", failure.name, failure.error);
+    }
+    for crash in &report.node_crashes {
+        println!(
+            "  node {} exited on its own ({}); last log lines:",
+            crash.node, crash.status
+        );
+        for line in crash.log_tail.lines() {
+            println!("      | {line}");
+        }
+    }
+    if !report.timeline.is_empty() {
+        println!("timeline:");
+        for entry in &report.timeline {
+            println!(
+                "  {:>7.1}s  {:<16} {}",
+                entry.at_ms as f64 / 1000.0,
+                entry.source,
+                entry.what
+            );
+        }
+    }
+    for problem in &report.cleanup.problems {
+        println!("cleanup: {problem}");
+    }
+    let t = &report.timings;
+    println!(
+        "timings: deploy {} ms, ready {} ms, run {} ms, end checks {} ms, cleanup {} ms",
+        t.deploy_ms, t.ready_ms, t.run_ms, t.end_ms, t.cleanup_ms
+    );
+    match &report.run_dir {
+        Some(dir) => println!("run directory: {} (report.json, node logs)", dir.display()),
+        None => println!("run directory removed (passed with --clean-on-success)"),
+    }
+    let verdict = match report.verdict {
+        Verdict::Passed => "PASSED",
+        Verdict::Failed => "FAILED",
+        Verdict::Error => "ERROR",
+    };
+    match &report.summary {
+        Some(summary) => println!("{verdict}: {summary}"),
+        None => println!("{verdict}"),
+    }
+}

@@ -1,0 +1,368 @@
+//! The Raft key-value app on local processes: the failover scenario passes,
+//! a wrong expectation fails with the observed state, crashes are reported,
+//! and no node process survives a run however it ends (success, failure,
+//! panic, Ctrl-C, SIGKILL of the runner).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use openraft_kv_tf::scenarios::{FailoverOptions, raft_base, raft_failover};
+use openraft_kv_tf::{AckLog, LeaderFailover, RaftKv, RaftObserver, RaftSnapshot};
+use tf_core::observation::BoxError;
+use tf_core::scenario::*;
+use tf_local::LocalDeployer;
+
+/// One cluster at a time: two would fight over the machine's two cores and
+/// turn election timeouts into noise.
+static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Pids of node processes whose command line mentions `run_dir`. Zombies
+/// have an empty command line and do not count.
+fn node_processes(run_dir: &Path) -> Vec<u32> {
+    let needle = run_dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Waits until `count(run_dir)` satisfies `done`, up to `limit`.
+fn eventually_processes(run_dir: &Path, limit: Duration, done: impl Fn(usize) -> bool) -> usize {
+    let deadline = Instant::now() + limit;
+    loop {
+        let n = node_processes(run_dir).len();
+        if done(n) || Instant::now() > deadline {
+            return n;
+        }
+        // Processes are OS state with no stream to wait on: poll /proc,
+        // bounded by the deadline above.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn options(run_dir: &Path) -> RunOptions {
+    RunOptions {
+        run_dir: Some(run_dir.to_owned()),
+        ..RunOptions::default()
+    }
+}
+
+fn run_dir(tmp: &tempfile::TempDir) -> PathBuf {
+    tmp.path().join("run")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_scenario_passes_on_local_processes_and_leaves_nothing_running() {
+    let _one = CLUSTER.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(&tmp);
+    let scenario = raft_failover(&FailoverOptions {
+        duration: Duration::from_secs(10),
+        ..FailoverOptions::default()
+    })
+    .unwrap();
+    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+
+    assert!(report.passed(), "{report:#?}");
+    assert_eq!(report.expectations.len(), 4);
+    assert!(
+        report.expectations.iter().all(|e| e.passed == Some(true)),
+        "{:#?}",
+        report.expectations
+    );
+    let kills = report
+        .timeline
+        .iter()
+        .filter(|t| t.what.starts_with("kill node-"))
+        .count();
+    let takeovers = report
+        .timeline
+        .iter()
+        .filter(|t| t.what.starts_with("observed new leader"))
+        .count();
+    assert!(kills >= 1 && takeovers == kills, "{:#?}", report.timeline);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["verdict"], "passed");
+    assert!(dir.join("node-0/node.log").is_file());
+    assert_eq!(
+        node_processes(&dir),
+        Vec::<u32>::new(),
+        "no node survives a passing run"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_expectation_fails_and_shows_the_observed_state() {
+    let _one = CLUSTER.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(&tmp);
+    let acks = AckLog::shared();
+    let scenario = raft_base("wrong-expectation", 3, Duration::from_secs(20), &acks)
+        .workload(LeaderFailover {
+            every: Duration::from_secs(1),
+            ..LeaderFailover::default()
+        })
+        // Wrong on purpose: a failover changes the leader.
+        .expect(Always::<RaftObserver, _>::new(
+            "the leader never changes",
+            |s: &RaftSnapshot| match s.leaders_by_term.len() {
+                0 | 1 => Ok(()),
+                _ => Err(format!(
+                    "leader changed: leaders by term {:?}",
+                    s.leaders_by_term
+                )),
+            },
+        ))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+
+    assert_eq!(report.verdict, Verdict::Failed, "{report:#?}");
+    let wrong = &report.expectations[0];
+    assert_eq!(wrong.passed, Some(false));
+    assert!(
+        wrong
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("leader changed: leaders by term"),
+        "{wrong:#?}"
+    );
+    let observed = wrong.observed.as_deref().unwrap();
+    assert!(
+        observed.contains("RaftSnapshot") && observed.contains("leaders_by_term"),
+        "{observed}"
+    );
+    assert!(
+        report
+            .summary
+            .as_deref()
+            .unwrap()
+            .contains("expectation `the leader never changes` failed")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "an always-expectation fails fast"
+    );
+    assert_eq!(
+        node_processes(&dir),
+        Vec::<u32>::new(),
+        "no node survives a failing run"
+    );
+}
+
+/// Kills a node behind the deployer's back, as a crash would.
+struct CrashNode {
+    run_dir: PathBuf,
+    node: &'static str,
+}
+
+#[async_trait]
+impl Workload<RaftKv> for CrashNode {
+    fn name(&self) -> &str {
+        "crash"
+    }
+
+    async fn run(&self, ctx: &RunContext<RaftKv>) -> Result<(), BoxError> {
+        let data_dir = self.run_dir.join(self.node).join("data");
+        let pid = node_processes(&data_dir)
+            .first()
+            .copied()
+            .ok_or("node process not found")?;
+        ctx.record(
+            self.name(),
+            format!("SIGKILL {} (pid {pid}) outside the deployer", self.node),
+        );
+        kill(Pid::from_raw(pid as i32), Signal::SIGKILL)?;
+        ctx.over().await;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_crashing_mid_run_is_reported_not_hung_on() {
+    let _one = CLUSTER.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(&tmp);
+    let scenario = Scenario::builder("crash", RaftKv::default())
+        .duration(Duration::from_secs(60))
+        .observer(RaftObserver, openraft_kv_tf::scenarios::raft_observation())
+        .workload(CrashNode {
+            run_dir: dir.clone(),
+            node: "node-1",
+        })
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+
+    assert_eq!(report.verdict, Verdict::Failed, "{report:#?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the run stopped at the crash, not after 60 s"
+    );
+    assert_eq!(report.node_crashes.len(), 1, "{:#?}", report.node_crashes);
+    assert_eq!(report.node_crashes[0].node, "node-1");
+    assert_eq!(report.node_crashes[0].status, "killed by SIGKILL");
+    assert!(
+        report
+            .summary
+            .as_deref()
+            .unwrap()
+            .contains("node node-1 exited on its own"),
+        "{:?}",
+        report.summary
+    );
+    assert_eq!(node_processes(&dir), Vec::<u32>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_while_holding_a_cluster_kills_its_nodes() {
+    let _one = CLUSTER.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(&tmp);
+    let request = DeploymentRequest {
+        scenario: "panic".into(),
+        nodes: 3,
+        run_dir: Some(dir.clone()),
+    };
+    let panicking = tokio::spawn(async move {
+        let cluster = Deployer::<RaftKv>::deploy(
+            &LocalDeployer::new(),
+            Arc::new(RaftKv::default()),
+            &request,
+        )
+        .await
+        .unwrap();
+        let up = eventually_processes(cluster.run_dir(), Duration::from_secs(10), |n| n == 3);
+        assert_eq!(up, 3);
+        panic!("the test panics while the cluster runs");
+    });
+    assert!(panicking.await.unwrap_err().is_panic());
+    assert_eq!(
+        eventually_processes(&dir, Duration::from_secs(10), |n| n == 0),
+        0,
+        "nodes survived a panic"
+    );
+}
+
+/// Starts the CLI on raft-failover with a long run window, and waits until
+/// its three nodes run.
+fn start_cli(dir: &Path) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .args(["run", "raft-failover", "--duration", "120s", "--run-dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = eventually_processes(dir, Duration::from_secs(120), |n| n == 3);
+    assert_eq!(up, 3, "the CLI did not start three nodes");
+    child
+}
+
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the CLI did not exit within {limit:?}"
+        );
+        // A child's exit is polled (try_wait), bounded by the deadline above.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_the_run_cleans_up_and_reports() {
+    let _one = CLUSTER.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(&tmp);
+    let mut cli = start_cli(&dir);
+    kill(Pid::from_raw(cli.id() as i32), Signal::SIGINT).unwrap();
+    let status = wait_exit(&mut cli, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1), "an interrupted run is not a pass");
+    assert_eq!(
+        node_processes(&dir),
+        Vec::<u32>::new(),
+        "nodes survived Ctrl-C"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["verdict"], "error");
+    assert!(
+        json["summary"].as_str().unwrap().contains("interrupted"),
+        "{json}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_runner_outright_still_kills_its_nodes() {
+    let _one = CLUSTER.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(&tmp);
+    let mut cli = start_cli(&dir);
+    kill(Pid::from_raw(cli.id() as i32), Signal::SIGKILL).unwrap();
+    wait_exit(&mut cli, Duration::from_secs(10));
+    assert_eq!(
+        eventually_processes(&dir, Duration::from_secs(10), |n| n == 0),
+        0,
+        "nodes outlived a SIGKILLed runner"
+    );
+}
+
+#[test]
+fn a_missing_node_binary_is_an_error_that_says_how_to_get_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .args(["run", "raft-failover", "--run-dir"])
+        .arg(run_dir(&tmp))
+        .env("OPENRAFT_KV_NODE_BIN", "/nonexistent/openraft-kv-node")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("ERROR: deploy failed: node binary `openraft-kv-node` not found"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("OPENRAFT_KV_NODE_BIN is set to /nonexistent/openraft-kv-node"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("cargo build -p openraft-kv-node"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_unknown_scenario_lists_the_known_ones() {
+    let out = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .args(["run", "no-such"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("no scenario named `no-such`; known: raft-failover"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,147 @@
+//! A cluster of local node processes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tf_core::observation::SourceSet;
+use tf_core::scenario::{
+    Application, CleanupReport, Cluster, ControlError, NodeControl, NodeEndpoint, NodeExit,
+};
+use tokio::sync::watch;
+
+use crate::process::NodeProcess;
+
+/// Nodes by name, and how long a stop waits before it kills.
+pub(crate) struct LocalControl {
+    pub(crate) nodes: Vec<Arc<NodeProcess>>,
+    pub(crate) by_name: HashMap<String, usize>,
+    pub(crate) crashes: Arc<watch::Sender<Vec<NodeExit>>>,
+    pub(crate) stop_grace: Duration,
+}
+
+impl LocalControl {
+    fn node(&self, name: &str) -> Result<&Arc<NodeProcess>, ControlError> {
+        self.by_name
+            .get(name)
+            .map(|&i| &self.nodes[i])
+            .ok_or_else(|| ControlError::UnknownNode(name.to_owned()))
+    }
+
+    fn kill_all_now(&self) {
+        for node in &self.nodes {
+            node.kill_now();
+        }
+    }
+}
+
+#[async_trait]
+impl NodeControl for LocalControl {
+    async fn start(&self, node: &str) -> Result<(), ControlError> {
+        self.node(node)?
+            .spawn()
+            .map_err(|reason| ControlError::Failed {
+                action: "start",
+                node: node.to_owned(),
+                reason,
+            })
+    }
+
+    async fn stop(&self, node: &str) -> Result<(), ControlError> {
+        self.node(node)?.stop(self.stop_grace).await;
+        Ok(())
+    }
+
+    async fn kill(&self, node: &str) -> Result<(), ControlError> {
+        self.node(node)?.kill().await;
+        Ok(())
+    }
+
+    fn unexpected_exits(&self) -> watch::Receiver<Vec<NodeExit>> {
+        self.crashes.subscribe()
+    }
+}
+
+/// Local node processes under one run directory. Dropping it kills every
+/// node still running, so a panic or an abandoned run leaves nothing behind.
+pub struct LocalCluster<A: Application> {
+    pub(crate) run_dir: PathBuf,
+    pub(crate) endpoints: Vec<NodeEndpoint>,
+    pub(crate) sources: SourceSet<A::Client>,
+    pub(crate) control: Arc<LocalControl>,
+}
+
+impl<A: Application> LocalCluster<A> {
+    /// Process ids of the running nodes, by name (for tests and tools).
+    pub fn pids(&self) -> Vec<(String, Option<u32>)> {
+        self.control
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.pid()))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl<A: Application> Cluster<A> for LocalCluster<A> {
+    fn endpoints(&self) -> Vec<NodeEndpoint> {
+        self.endpoints.clone()
+    }
+
+    fn sources(&self) -> SourceSet<A::Client> {
+        self.sources.clone()
+    }
+
+    fn control(&self) -> Arc<dyn NodeControl> {
+        Arc::clone(&self.control) as Arc<dyn NodeControl>
+    }
+
+    fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    fn log_path(&self, node: &str) -> Option<PathBuf> {
+        self.control.node(node).ok().map(|n| n.log.clone())
+    }
+
+    async fn cleanup(&mut self) -> CleanupReport {
+        let grace = self.control.stop_grace;
+        let running: Vec<_> = self
+            .control
+            .nodes
+            .iter()
+            .filter(|n| n.pid().is_some())
+            .cloned()
+            .collect();
+        let stops = running
+            .iter()
+            .map(|node| async move { (node.name.clone(), node.stop(grace).await) });
+        let mut report = CleanupReport::default();
+        // Nodes stop in parallel: each stop is mostly waiting.
+        for (name, killed) in futures::future::join_all(stops).await {
+            if killed {
+                report.problems.push(format!(
+                    "{name} did not stop within {grace:?} of SIGTERM and was killed"
+                ));
+            }
+            report.stopped.push(name);
+        }
+        for node in &self.control.nodes {
+            if let Some(pid) = node.pid() {
+                report.problems.push(format!(
+                    "{} (pid {pid}) is still running after cleanup",
+                    node.name
+                ));
+            }
+        }
+        report
+    }
+}
+
+impl<A: Application> Drop for LocalCluster<A> {
+    fn drop(&mut self) {
+        self.control.kill_all_now();
+    }
+}

@@ -1,0 +1,196 @@
+//! The local deployer: nodes as processes on 127.0.0.1, each with its own
+//! data directory and log file under one run directory.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use tf_core::observation::{ObservedSource, SourceSet};
+use tf_core::scenario::{
+    Application, Cluster, DeployError, Deployer, DeploymentRequest, NodeEndpoint, NodeSpec,
+};
+use tokio::sync::watch;
+
+use crate::cluster::{LocalCluster, LocalControl};
+use crate::process::NodeProcess;
+use crate::{binary, ports};
+
+/// Starts clusters as local processes. Nothing to install: node binaries
+/// are found or built by cargo.
+#[derive(Clone, Debug)]
+pub struct LocalDeployer {
+    runs_root: Option<PathBuf>,
+    stop_grace: Duration,
+}
+
+impl Default for LocalDeployer {
+    fn default() -> Self {
+        LocalDeployer {
+            runs_root: None,
+            stop_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl LocalDeployer {
+    /// Runs go under `target/tf-runs/` (or `$TF_RUNS_DIR`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs go under `root` instead.
+    pub fn with_runs_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.runs_root = Some(root.into());
+        self
+    }
+
+    /// How long a stop waits after SIGTERM before SIGKILL (default 5 s).
+    pub fn with_stop_grace(mut self, grace: Duration) -> Self {
+        self.stop_grace = grace;
+        self
+    }
+
+    fn runs_root(&self) -> PathBuf {
+        if let Some(root) = &self.runs_root {
+            return root.clone();
+        }
+        if let Some(root) = std::env::var_os("TF_RUNS_DIR") {
+            return root.into();
+        }
+        target_dir().join("tf-runs")
+    }
+
+    /// A fresh directory for this run: `<root>/<scenario>-<time>`.
+    fn run_dir(&self, request: &DeploymentRequest) -> Result<PathBuf, DeployError> {
+        if let Some(dir) = &request.run_dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| io_error("create the run directory", dir, e))?;
+            return Ok(dir.clone());
+        }
+        let stamp = humantime::format_rfc3339_millis(SystemTime::now())
+            .to_string()
+            .replace(':', "-");
+        let root = self.runs_root();
+        let mut dir = root.join(format!("{}-{stamp}", request.scenario));
+        for n in 2.. {
+            if !dir.exists() {
+                break;
+            }
+            dir = root.join(format!("{}-{stamp}-{n}", request.scenario));
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| io_error("create the run directory", &dir, e))?;
+        Ok(dir)
+    }
+}
+
+fn io_error(what: &str, path: &std::path::Path, error: std::io::Error) -> DeployError {
+    DeployError::Other(format!("cannot {what} {}: {error}", path.display()))
+}
+
+/// `$CARGO_TARGET_DIR`, else the `target` directory the running executable
+/// is in, else `./target`.
+fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return dir.into();
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.ancestors()
+                .find(|a| a.file_name().is_some_and(|n| n == "target"))
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
+#[async_trait]
+impl<A: Application> Deployer<A> for LocalDeployer {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    async fn deploy(
+        &self,
+        app: Arc<A>,
+        request: &DeploymentRequest,
+    ) -> Result<Box<dyn Cluster<A>>, DeployError> {
+        if request.nodes == 0 {
+            return Err(DeployError::Other("cannot deploy zero nodes".into()));
+        }
+        let spec = app.binary();
+        let binary = tokio::task::spawn_blocking(move || binary::resolve(&spec))
+            .await
+            .map_err(|e| DeployError::Other(format!("finding the node binary failed: {e}")))??;
+        let run_dir = self.run_dir(request)?;
+        let ports = ports::free_ports(request.nodes)
+            .map_err(|e| DeployError::Other(format!("cannot find free ports on 127.0.0.1: {e}")))?;
+        let mut specs = Vec::with_capacity(request.nodes);
+        for (index, port) in ports.into_iter().enumerate() {
+            let name = format!("node-{index}");
+            let data_dir = run_dir.join(&name).join("data");
+            std::fs::create_dir_all(&data_dir).map_err(|e| io_error("create", &data_dir, e))?;
+            specs.push(NodeSpec {
+                index,
+                name,
+                host: "127.0.0.1".into(),
+                port,
+                data_dir,
+            });
+        }
+
+        let crashes = Arc::new(watch::channel(Vec::new()).0);
+        let nodes: Vec<Arc<NodeProcess>> = specs
+            .iter()
+            .map(|spec| {
+                let log = run_dir.join(&spec.name).join("node.log");
+                NodeProcess::new(
+                    spec.name.clone(),
+                    binary.clone(),
+                    app.node_command(spec, &specs),
+                    log,
+                    Arc::clone(&crashes),
+                )
+            })
+            .collect();
+        let control = Arc::new(LocalControl {
+            by_name: nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.name.clone(), i))
+                .collect::<HashMap<_, _>>(),
+            nodes,
+            crashes,
+            stop_grace: self.stop_grace,
+        });
+        let endpoints: Vec<NodeEndpoint> = specs
+            .iter()
+            .map(|spec| NodeEndpoint {
+                name: spec.name.clone(),
+                address: spec.address(),
+            })
+            .collect();
+        let sources: SourceSet<A::Client> = endpoints
+            .iter()
+            .map(|endpoint| ObservedSource::new(endpoint.name.clone(), app.client(endpoint)))
+            .collect();
+        // From here on, dropping the cluster kills whatever was started.
+        let cluster = LocalCluster::<A> {
+            run_dir,
+            endpoints,
+            sources,
+            control: Arc::clone(&control),
+        };
+        for node in &control.nodes {
+            node.spawn().map_err(|reason| DeployError::NodeFailed {
+                node: node.name.clone(),
+                reason,
+                log: node.log.display().to_string(),
+                log_tail: crate::process::log_tail(&node.log),
+            })?;
+        }
+        tracing::info!(run_dir = %cluster.run_dir.display(), nodes = request.nodes, "local cluster started");
+        Ok(Box::new(cluster))
+    }
+}

@@ -1,0 +1,185 @@
+//! One node as a local process: spawn, watch its exit, stop and kill.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use parking_lot::Mutex;
+use tf_core::scenario::{NodeCommand, NodeExit};
+use tokio::sync::watch;
+
+/// Lines of a log shown when a node fails.
+const LOG_TAIL_LINES: usize = 20;
+
+/// A node process, started and restarted with the same command.
+pub(crate) struct NodeProcess {
+    pub(crate) name: String,
+    binary: PathBuf,
+    command: NodeCommand,
+    pub(crate) log: PathBuf,
+    /// The running process's id; `None` while it is not running.
+    pid: watch::Sender<Option<u32>>,
+    /// Set while an exit is being asked for, so it is not reported as a crash.
+    expecting_exit: Mutex<bool>,
+    /// Shared by the cluster: exits nobody asked for.
+    crashes: Arc<watch::Sender<Vec<NodeExit>>>,
+}
+
+impl NodeProcess {
+    pub(crate) fn new(
+        name: String,
+        binary: PathBuf,
+        command: NodeCommand,
+        log: PathBuf,
+        crashes: Arc<watch::Sender<Vec<NodeExit>>>,
+    ) -> Arc<Self> {
+        Arc::new(NodeProcess {
+            name,
+            binary,
+            command,
+            log,
+            pid: watch::channel(None).0,
+            expecting_exit: Mutex::new(false),
+            crashes,
+        })
+    }
+
+    pub(crate) fn pid(&self) -> Option<u32> {
+        *self.pid.borrow()
+    }
+
+    /// Starts the process, appending its output to the node's log.
+    pub(crate) fn spawn(self: &Arc<Self>) -> Result<(), String> {
+        if self.pid().is_some() {
+            return Err("it is already running".into());
+        }
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| format!("cannot open its log {}: {e}", self.log.display()))?;
+        let log_err = log.try_clone().map_err(|e| e.to_string())?;
+        let mut command = tokio::process::Command::new(&self.binary);
+        command
+            .args(&self.command.args)
+            .envs(self.command.env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            // Its own process group: a Ctrl-C in the terminal reaches the
+            // runner, which then stops nodes in order.
+            .process_group(0)
+            .kill_on_drop(true);
+        // SAFETY: the closure only calls prctl, which is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                // If the runner dies without cleaning up (even SIGKILL), the
+                // node dies with it.
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+            });
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot execute {}: {e}", self.binary.display()))?;
+        let Some(pid) = child.id() else {
+            return Err("it exited at once".into());
+        };
+        *self.expecting_exit.lock() = false;
+        self.pid.send_replace(Some(pid));
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            this.exited(status);
+        });
+        Ok(())
+    }
+
+    fn exited(&self, status: std::io::Result<ExitStatus>) {
+        let expected = std::mem::replace(&mut *self.expecting_exit.lock(), false);
+        if !expected {
+            let exit = NodeExit {
+                node: self.name.clone(),
+                status: describe(status),
+                at: SystemTime::now(),
+                log_tail: log_tail(&self.log),
+            };
+            tracing::warn!(node = %exit.node, status = %exit.status, "node exited on its own");
+            self.crashes.send_modify(|crashes| crashes.push(exit));
+        }
+        self.pid.send_replace(None);
+    }
+
+    /// Sends `signal`; false if the process is not running.
+    fn signal(&self, signal: Signal) -> bool {
+        let Some(pid) = self.pid() else { return false };
+        *self.expecting_exit.lock() = true;
+        kill(Pid::from_raw(pid as i32), signal).is_ok()
+    }
+
+    /// Waits up to `limit` for the process to be gone.
+    async fn gone_within(&self, limit: Duration) -> bool {
+        let mut pid = self.pid.subscribe();
+        tokio::time::timeout(limit, pid.wait_for(Option::is_none))
+            .await
+            .is_ok()
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`. True if it had to be killed.
+    pub(crate) async fn stop(&self, grace: Duration) -> bool {
+        if !self.signal(Signal::SIGTERM) {
+            return false;
+        }
+        if self.gone_within(grace).await {
+            return false;
+        }
+        self.kill().await;
+        true
+    }
+
+    /// SIGKILL, and waits until it is gone.
+    pub(crate) async fn kill(&self) {
+        if self.signal(Signal::SIGKILL) {
+            self.gone_within(Duration::from_secs(10)).await;
+        }
+    }
+
+    /// SIGKILL without waiting: for drops and panics.
+    pub(crate) fn kill_now(&self) {
+        self.signal(Signal::SIGKILL);
+    }
+}
+
+fn describe(status: std::io::Result<ExitStatus>) -> String {
+    match status {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(signal)) => match Signal::try_from(signal) {
+                Ok(signal) => format!("killed by {signal}"),
+                Err(_) => format!("killed by signal {signal}"),
+            },
+            _ => status.to_string(),
+        },
+        Err(error) => format!("unknown ({error})"),
+    }
+}
+
+/// The last lines of a log file, or why it cannot be read.
+pub(crate) fn log_tail(path: &Path) -> String {
+    let read = || -> std::io::Result<String> {
+        let mut file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        Ok(lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n"))
+    };
+    read().unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
+}
