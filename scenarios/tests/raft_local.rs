@@ -366,3 +366,71 @@ fn an_unknown_scenario_lists_the_known_ones() {
         "{stderr}"
     );
 }
+
+/// RaftKv, except that node-1 is told to listen on a port someone holds.
+struct TakenPort {
+    inner: RaftKv,
+    port: u16,
+}
+
+#[async_trait]
+impl Application for TakenPort {
+    type Client = <RaftKv as Application>::Client;
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn binary(&self) -> NodeBinary {
+        self.inner.binary()
+    }
+    fn node_command(&self, node: &NodeSpec, topology: &[NodeSpec]) -> NodeCommand {
+        let mut command = self.inner.node_command(node, topology);
+        if node.index == 1 {
+            let addr = command
+                .args
+                .iter()
+                .position(|a| a == "--addr")
+                .expect("an --addr argument")
+                + 1;
+            command.args[addr] = format!("127.0.0.1:{}", self.port);
+        }
+        command
+    }
+    fn client(&self, endpoint: &NodeEndpoint) -> Self::Client {
+        self.inner.client(endpoint)
+    }
+    async fn ready(&self, client: &Self::Client) -> Result<(), BoxError> {
+        self.inner.ready(client).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_is_a_clear_error_naming_the_node_and_its_log() {
+    let _one = CLUSTER.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(&tmp);
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let scenario = Scenario::builder(
+        "taken-port",
+        TakenPort {
+            inner: RaftKv::default(),
+            port,
+        },
+    )
+    .duration(Duration::from_secs(5))
+    .build()
+    .unwrap();
+    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+
+    assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
+    let summary = report.summary.as_deref().unwrap();
+    assert!(
+        summary.contains("node node-1 exited during start (exit code 1)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!("address 127.0.0.1:{port} is already in use")),
+        "{summary}"
+    );
+    assert_eq!(node_processes(&dir), Vec::<u32>::new());
+}

@@ -241,8 +241,9 @@ impl Run {
         readiness.stop().await;
         self.report.timings.ready_ms = phase.elapsed().as_millis() as u64;
         if let Err(why) = outcome {
-            self.crashes(&exits.borrow(), allow_node_crashes);
-            return self.error(format!("the cluster did not become ready: {why}"));
+            // The readiness error first: it carries the log tails.
+            self.error(format!("the cluster did not become ready: {why}"));
+            return self.crashes(&exits.borrow(), allow_node_crashes);
         }
 
         // Observers.

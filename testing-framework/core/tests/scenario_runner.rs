@@ -1,0 +1,452 @@
+//! The runner's semantics on an in-memory cluster: verdicts, fail-fast,
+//! bounds, interruption and reports, without processes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use tf_core::observation::{
+    BoxError, ObservationConfig, ObservedSource, Observer, SourceSet, Sources,
+};
+use tf_core::scenario::*;
+use tokio::sync::watch;
+
+/// One in-memory node: a counter that grows while it is up.
+#[derive(Default)]
+struct Node {
+    up: AtomicBool,
+    height: AtomicU64,
+    ready: AtomicBool,
+}
+
+type NodeRef = Arc<Node>;
+
+#[derive(Clone, Default)]
+struct Fake {
+    /// Nodes never become ready.
+    never_ready: bool,
+}
+
+#[async_trait]
+impl Application for Fake {
+    type Client = NodeRef;
+    fn name(&self) -> &str {
+        "fake"
+    }
+    fn binary(&self) -> NodeBinary {
+        NodeBinary {
+            name: "none".into(),
+            env_override: "NONE".into(),
+            cargo_package: None,
+        }
+    }
+    fn node_command(&self, _: &NodeSpec, _: &[NodeSpec]) -> NodeCommand {
+        NodeCommand::default()
+    }
+    fn client(&self, _: &NodeEndpoint) -> NodeRef {
+        unreachable!("the fake deployer makes its own clients")
+    }
+    async fn ready(&self, node: &NodeRef) -> Result<(), BoxError> {
+        if !self.never_ready && node.up.load(Ordering::SeqCst) {
+            node.ready.store(true, Ordering::SeqCst);
+            Ok(())
+        } else {
+            Err("still starting".into())
+        }
+    }
+}
+
+struct FakeControl {
+    nodes: HashMap<String, NodeRef>,
+    exits: watch::Sender<Vec<NodeExit>>,
+}
+
+#[async_trait]
+impl NodeControl for FakeControl {
+    async fn start(&self, node: &str) -> Result<(), ControlError> {
+        self.nodes[node].up.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+    async fn stop(&self, node: &str) -> Result<(), ControlError> {
+        self.kill(node).await
+    }
+    async fn kill(&self, node: &str) -> Result<(), ControlError> {
+        let node = self
+            .nodes
+            .get(node)
+            .ok_or_else(|| ControlError::UnknownNode(node.into()))?;
+        node.up.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+    fn unexpected_exits(&self) -> watch::Receiver<Vec<NodeExit>> {
+        self.exits.subscribe()
+    }
+}
+
+struct FakeCluster {
+    run_dir: PathBuf,
+    sources: SourceSet<NodeRef>,
+    control: Arc<FakeControl>,
+    cleaned: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl Cluster<Fake> for FakeCluster {
+    fn endpoints(&self) -> Vec<NodeEndpoint> {
+        self.sources
+            .iter()
+            .map(|s| NodeEndpoint {
+                name: s.name.to_string(),
+                address: "memory".into(),
+            })
+            .collect()
+    }
+    fn sources(&self) -> SourceSet<NodeRef> {
+        self.sources.clone()
+    }
+    fn control(&self) -> Arc<dyn NodeControl> {
+        self.control.clone()
+    }
+    fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+    fn log_path(&self, _: &str) -> Option<PathBuf> {
+        None
+    }
+    async fn cleanup(&mut self) -> CleanupReport {
+        self.cleaned.store(true, Ordering::SeqCst);
+        CleanupReport::default()
+    }
+}
+
+struct FakeDeployer {
+    run_dir: PathBuf,
+    cleaned: Arc<AtomicBool>,
+    fail: bool,
+}
+
+impl FakeDeployer {
+    fn new(run_dir: &Path) -> Self {
+        FakeDeployer {
+            run_dir: run_dir.to_owned(),
+            cleaned: Arc::new(AtomicBool::new(false)),
+            fail: false,
+        }
+    }
+}
+
+#[async_trait]
+impl Deployer<Fake> for FakeDeployer {
+    fn name(&self) -> &str {
+        "fake"
+    }
+    async fn deploy(
+        &self,
+        _: Arc<Fake>,
+        request: &DeploymentRequest,
+    ) -> Result<Box<dyn Cluster<Fake>>, DeployError> {
+        if self.fail {
+            return Err(DeployError::Other("no room for nodes".into()));
+        }
+        let nodes: Vec<(String, NodeRef)> = (0..request.nodes)
+            .map(|i| {
+                let node = NodeRef::default();
+                node.up.store(true, Ordering::SeqCst);
+                (format!("node-{i}"), node)
+            })
+            .collect();
+        // The "nodes" grow while up.
+        for (_, node) in &nodes {
+            let node = Arc::clone(node);
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(Duration::from_millis(100));
+                loop {
+                    ticks.tick().await;
+                    if node.up.load(Ordering::SeqCst) {
+                        node.height.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+        std::fs::create_dir_all(&self.run_dir).unwrap();
+        Ok(Box::new(FakeCluster {
+            run_dir: self.run_dir.clone(),
+            sources: nodes
+                .iter()
+                .map(|(n, node)| ObservedSource::new(n.clone(), Arc::clone(node)))
+                .collect(),
+            control: Arc::new(FakeControl {
+                nodes: nodes.into_iter().collect(),
+                exits: watch::channel(Vec::new()).0,
+            }),
+            cleaned: Arc::clone(&self.cleaned),
+        }))
+    }
+}
+
+/// The lowest height of any node that is up.
+struct MinHeight;
+
+#[async_trait]
+impl Observer for MinHeight {
+    type Source = NodeRef;
+    type State = u64;
+    type Snapshot = u64;
+    type Event = ();
+    async fn init(&self, _: &Sources<'_, NodeRef>) -> Result<u64, BoxError> {
+        Ok(0)
+    }
+    async fn poll(
+        &self,
+        sources: &Sources<'_, NodeRef>,
+        min: &mut u64,
+    ) -> Result<Vec<()>, BoxError> {
+        *min = sources
+            .iter()
+            .map(|s| s.source.height.load(Ordering::SeqCst))
+            .min()
+            .unwrap_or(0);
+        Ok(vec![])
+    }
+    fn snapshot(&self, min: &u64) -> u64 {
+        *min
+    }
+}
+
+fn observing(app: Fake) -> ScenarioBuilder<Fake> {
+    Scenario::builder("fake", app)
+        .duration(Duration::from_secs(2))
+        .cooldown(Duration::from_millis(200))
+        .observer(
+            MinHeight,
+            ObservationConfig::default().with_poll_interval(Duration::from_millis(50)),
+        )
+}
+
+struct Failing(&'static str);
+
+#[async_trait]
+impl Workload<Fake> for Failing {
+    fn name(&self) -> &str {
+        "failing"
+    }
+    async fn run(&self, _: &RunContext<Fake>) -> Result<(), BoxError> {
+        match self.0 {
+            "panic" => panic!("workload bug"),
+            message => Err(message.into()),
+        }
+    }
+}
+
+async fn run_in(dir: &tempfile::TempDir, scenario: Scenario<Fake>) -> (RunReport, Arc<AtomicBool>) {
+    let deployer = FakeDeployer::new(&dir.path().join("run"));
+    let cleaned = Arc::clone(&deployer.cleaned);
+    (
+        run(scenario, &deployer, RunOptions::default()).await,
+        cleaned,
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_passing_run_reports_every_expectation_and_writes_report_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = observing(Fake::default())
+        .expect(Always::<MinHeight, _>::new(
+            "never shrinks below zero",
+            |_: &u64| Ok(()),
+        ))
+        .expect(Eventually::<MinHeight, _>::new(
+            "reaches height 5",
+            Duration::from_secs(2),
+            |h: &u64| *h >= 5,
+        ))
+        .expect(AtEnd::<MinHeight, _>::new("ends above 15", |h: &u64| {
+            if *h > 15 {
+                Ok(())
+            } else {
+                Err(format!("only {h}"))
+            }
+        }))
+        .build()
+        .unwrap();
+    let (report, cleaned) = run_in(&dir, scenario).await;
+    assert!(report.passed(), "{report:#?}");
+    assert!(report.expectations.iter().all(|e| e.passed == Some(true)));
+    assert!(cleaned.load(Ordering::SeqCst));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["verdict"], "passed");
+    assert_eq!(json["expectations"][1]["timing"], "eventually within 2s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_eventually_that_does_not_hold_in_time_fails_with_what_was_observed() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = observing(Fake::default())
+        .duration(Duration::from_secs(30))
+        .expect(Eventually::<MinHeight, _>::new(
+            "reaches height 1000",
+            Duration::from_secs(1),
+            |h: &u64| *h >= 1000,
+        ))
+        .build()
+        .unwrap();
+    let (report, cleaned) = run_in(&dir, scenario).await;
+    assert_eq!(report.verdict, Verdict::Failed);
+    let e = &report.expectations[0];
+    assert_eq!(e.passed, Some(false));
+    assert_eq!(e.reason.as_deref(), Some("did not hold within 1s"));
+    assert!(
+        e.observed
+            .as_deref()
+            .unwrap()
+            .contains("observer `MinHeight` is running"),
+        "{e:#?}"
+    );
+    assert!(
+        report.timings.run_ms < 5_000,
+        "failed fast, not after the 30 s window"
+    );
+    assert!(cleaned.load(Ordering::SeqCst));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_at_end_failure_names_itself_and_shows_the_final_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = observing(Fake::default())
+        .expect(AtEnd::<MinHeight, _>::new("ends below 3", |h: &u64| {
+            if *h < 3 {
+                Ok(())
+            } else {
+                Err(format!("height is {h}"))
+            }
+        }))
+        .build()
+        .unwrap();
+    let (report, _) = run_in(&dir, scenario).await;
+    assert_eq!(report.verdict, Verdict::Failed);
+    assert!(
+        report
+            .summary
+            .as_deref()
+            .unwrap()
+            .starts_with("expectation `ends below 3` failed: height is")
+    );
+    assert!(
+        report.expectations[0]
+            .observed
+            .as_deref()
+            .unwrap()
+            .contains("sources")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_workload_stops_the_run_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, expected) in [
+        ("out of keys", "out of keys"),
+        ("panic", "panicked: workload bug"),
+    ] {
+        let scenario = observing(Fake::default())
+            .duration(Duration::from_secs(60))
+            .workload(Failing(kind))
+            .expect(AtEnd::<MinHeight, _>::new("anything", |_: &u64| Ok(())))
+            .build()
+            .unwrap();
+        let (report, cleaned) = run_in(&dir, scenario).await;
+        assert_eq!(report.verdict, Verdict::Failed, "{report:#?}");
+        assert_eq!(report.workload_failures[0].name, "failing");
+        assert_eq!(report.workload_failures[0].error, expected);
+        assert_eq!(
+            report.expectations[0].passed, None,
+            "the end check is not judged after a stop"
+        );
+        assert!(report.timings.run_ms < 1_000);
+        assert!(cleaned.load(Ordering::SeqCst));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn readiness_that_never_comes_is_an_error_showing_each_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = observing(Fake { never_ready: true })
+        .ready_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let (report, cleaned) = run_in(&dir, scenario).await;
+    assert_eq!(report.verdict, Verdict::Error);
+    let summary = report.summary.unwrap();
+    assert!(
+        summary.starts_with("the cluster did not become ready: timed out after 3.00s"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("\"node-2\": \"still starting\""),
+        "{summary}"
+    );
+    assert!(
+        cleaned.load(Ordering::SeqCst),
+        "a cluster that never got ready is still cleaned up"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deploy_error_is_reported_as_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut deployer = FakeDeployer::new(&dir.path().join("run"));
+    deployer.fail = true;
+    let report = run(
+        observing(Fake::default()).build().unwrap(),
+        &deployer,
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(report.verdict, Verdict::Error);
+    assert_eq!(
+        report.summary.as_deref(),
+        Some("deploy failed: no room for nodes")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_stops_the_run_cleans_up_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployer = FakeDeployer::new(&dir.path().join("run"));
+    let options = RunOptions::default();
+    let cancel = options.cancel.clone();
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let (window_open, mut opened) = watch::channel(false);
+    let options = RunOptions {
+        progress: Some({
+            let heard = Arc::clone(&heard);
+            Arc::new(move |m: &str| {
+                heard.lock().push(m.to_owned());
+                if m.starts_with("running for") {
+                    window_open.send_replace(true);
+                }
+            })
+        }),
+        ..options
+    };
+    let scenario = observing(Fake::default())
+        .duration(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let running = tokio::spawn(async move { run(scenario, &deployer, options).await });
+    // Cancel once the run window is open.
+    tokio::time::timeout(Duration::from_secs(60), opened.wait_for(|open| *open))
+        .await
+        .expect("the run window never opened")
+        .unwrap();
+    cancel.cancel();
+    let report = running.await.unwrap();
+    assert_eq!(report.verdict, Verdict::Error);
+    assert_eq!(report.summary.as_deref(), Some("interrupted by the user"));
+    assert!(heard.lock().iter().any(|m| m == "cleaning up"));
+}
