@@ -177,11 +177,11 @@ async fn run_scenario(args: RunArgs) -> anyhow::Result<bool> {
     };
     let report = run(scenario, &deployer, options).await;
     spinner.finish_and_clear();
-    print_report(&report);
+    print_report(&report, args.clean_on_success);
     Ok(report.passed())
 }
 
-fn print_report(report: &RunReport) {
+fn print_report(report: &RunReport, clean_on_success: bool) {
     println!();
     println!(
         "scenario {} on {} ({} nodes, {} deployer)",
@@ -243,7 +243,10 @@ fn print_report(report: &RunReport) {
     );
     match &report.run_dir {
         Some(dir) => println!("run directory: {} (report.json, node logs)", dir.display()),
-        None => println!("run directory removed (passed with --clean-on-success)"),
+        None if report.passed() && clean_on_success => {
+            println!("run directory removed (passed with --clean-on-success)")
+        }
+        None => println!("no run directory was created"),
     }
     let verdict = match report.verdict {
         Verdict::Passed => "PASSED",

@@ -370,3 +370,25 @@ async fn sources_unanswered_when_the_cycle_times_out_are_recorded_as_failed() {
     );
     assert_eq!(health[1].latency.last(), Some(Duration::from_secs(1)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn wait_until_after_ignores_snapshots_from_before_the_cursor() {
+    let (nodes, runtime, _controls) = cluster(1);
+    let handle = runtime.handle();
+    nodes[0].set_height(3);
+    let before = handle
+        .wait_until(|s| s.heights["node-0"] == 3, WAIT)
+        .await
+        .unwrap();
+    // Already true of the latest snapshot, but only a later one counts.
+    let cursor = handle.cursor();
+    let after = handle
+        .wait_until_after(cursor, |s| s.heights["node-0"] == 3, WAIT)
+        .await
+        .unwrap();
+    assert!(after.cursor > before.cursor);
+    assert_eq!(
+        after.observed_at - before.observed_at,
+        Duration::from_millis(100)
+    );
+}

@@ -19,6 +19,7 @@ impl Application for Fake {
             name: "fake-node".into(),
             env_override: "FAKE_NODE_BIN".into(),
             cargo_package: None,
+            source_dir: None,
         }
     }
     fn node_command(&self, _: &NodeSpec, _: &[NodeSpec]) -> NodeCommand {
@@ -128,4 +129,12 @@ fn two_expectations_with_one_name_are_refused() {
 #[test]
 fn an_empty_name_is_refused() {
     assert!(error_of(Scenario::builder(" ", Fake)).contains("needs a name"));
+}
+
+#[test]
+fn a_name_that_cannot_name_a_directory_is_refused() {
+    for name in ["../escape", "a/b", ".hidden", "sp ace"] {
+        let err = error_of(Scenario::builder(name, Fake));
+        assert!(err.contains("it names the run directory"), "{name}: {err}");
+    }
 }

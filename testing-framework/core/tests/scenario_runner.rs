@@ -42,6 +42,7 @@ impl Application for Fake {
             name: "none".into(),
             env_override: "NONE".into(),
             cargo_package: None,
+            source_dir: None,
         }
     }
     fn node_command(&self, _: &NodeSpec, _: &[NodeSpec]) -> NodeCommand {
@@ -88,6 +89,7 @@ impl NodeControl for FakeControl {
 }
 
 struct FakeCluster {
+    cleanup_problem: Option<String>,
     run_dir: PathBuf,
     sources: SourceSet<NodeRef>,
     control: Arc<FakeControl>,
@@ -119,7 +121,9 @@ impl Cluster<Fake> for FakeCluster {
     }
     async fn cleanup(&mut self) -> CleanupReport {
         self.cleaned.store(true, Ordering::SeqCst);
-        CleanupReport::default()
+        let mut report = CleanupReport::default();
+        report.problems.extend(self.cleanup_problem.clone());
+        report
     }
 }
 
@@ -127,6 +131,7 @@ struct FakeDeployer {
     run_dir: PathBuf,
     cleaned: Arc<AtomicBool>,
     fail: bool,
+    cleanup_problem: Option<String>,
 }
 
 impl FakeDeployer {
@@ -135,6 +140,7 @@ impl FakeDeployer {
             run_dir: run_dir.to_owned(),
             cleaned: Arc::new(AtomicBool::new(false)),
             fail: false,
+            cleanup_problem: None,
         }
     }
 }
@@ -174,6 +180,7 @@ impl Deployer<Fake> for FakeDeployer {
         }
         std::fs::create_dir_all(&self.run_dir).unwrap();
         Ok(Box::new(FakeCluster {
+            cleanup_problem: self.cleanup_problem.clone(),
             run_dir: self.run_dir.clone(),
             sources: nodes
                 .iter()
@@ -449,4 +456,63 @@ async fn cancelling_stops_the_run_cleans_up_and_says_so() {
     assert_eq!(report.verdict, Verdict::Error);
     assert_eq!(report.summary.as_deref(), Some("interrupted by the user"));
     assert!(heard.lock().iter().any(|m| m == "cleaning up"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cleanup_problem_makes_the_run_an_error_and_keeps_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut deployer = FakeDeployer::new(&dir.path().join("run"));
+    deployer.cleanup_problem = Some("node-1 (pid 42) is still running after cleanup".into());
+    let options = RunOptions {
+        remove_run_dir_on_success: true,
+        ..RunOptions::default()
+    };
+    let report = run(
+        observing(Fake::default()).build().unwrap(),
+        &deployer,
+        options,
+    )
+    .await;
+    assert_eq!(report.verdict, Verdict::Error);
+    assert_eq!(
+        report.summary.as_deref(),
+        Some("cleanup failed: node-1 (pid 42) is still running after cleanup")
+    );
+    assert!(
+        dir.path().join("run/report.json").is_file(),
+        "kept, not removed as on success"
+    );
+}
+
+/// An always-check that never returns, even after the run window.
+struct Stuck;
+
+#[async_trait]
+impl Expectation<Fake> for Stuck {
+    fn name(&self) -> &str {
+        "stuck"
+    }
+    fn timing(&self) -> Timing {
+        Timing::Always
+    }
+    async fn check(&self, _: &RunContext<Fake>) -> Result<(), Violation> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_always_check_that_ignores_the_end_of_the_window_is_cut_off_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report, cleaned) = run_in(
+        &dir,
+        observing(Fake::default()).expect(Stuck).build().unwrap(),
+    )
+    .await;
+    assert_eq!(report.verdict, Verdict::Failed);
+    assert_eq!(report.expectations[0].passed, Some(false));
+    assert_eq!(
+        report.expectations[0].reason.as_deref(),
+        Some("the check did not return within 10s after the run window")
+    );
+    assert!(cleaned.load(Ordering::SeqCst));
 }

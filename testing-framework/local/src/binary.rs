@@ -26,7 +26,18 @@ pub(crate) fn resolve(binary: &NodeBinary) -> Result<PathBuf, DeployError> {
     }
     let candidates = candidate_dirs();
     if let Some(found) = find_in(&candidates, &binary.name) {
-        return Ok(found);
+        let stale = binary.cargo_package.is_some()
+            && binary
+                .source_dir
+                .as_deref()
+                .is_some_and(|dir| newer_than(dir, &found));
+        if !stale {
+            return Ok(found);
+        }
+        eprintln!(
+            "tf-local: {} is older than its sources; rebuilding it",
+            found.display()
+        );
     }
     let looked = format!(
         "looked in {}",
@@ -75,6 +86,37 @@ fn candidate_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// Whether any file under `dir` (its `src/` and `Cargo.toml`) was modified
+/// after `binary`.
+fn newer_than(dir: &Path, binary: &Path) -> bool {
+    let Ok(built) = std::fs::metadata(binary).and_then(|m| m.modified()) else {
+        return false;
+    };
+    let modified_after = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t > built)
+    };
+    let mut pending = vec![dir.join("src")];
+    if modified_after(&dir.join("Cargo.toml")) {
+        return true;
+    }
+    while let Some(next) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&next) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if modified_after(&path) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 fn find_in(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
     dirs.iter()
         .map(|dir| dir.join(name))
@@ -121,6 +163,7 @@ mod tests {
             name: "no-such-node-binary".into(),
             env_override: "TF_TEST_NO_SUCH_BIN".into(),
             cargo_package: None,
+            source_dir: None,
         };
         let err = resolve(&binary).unwrap_err().to_string();
         assert!(

@@ -12,7 +12,7 @@ use tf_core::scenario::{
 };
 use tokio::sync::watch;
 
-use crate::process::NodeProcess;
+use crate::process::{NodeProcess, Stopped};
 
 /// Nodes by name, and how long a stop waits before it kills.
 pub(crate) struct LocalControl {
@@ -50,13 +50,27 @@ impl NodeControl for LocalControl {
     }
 
     async fn stop(&self, node: &str) -> Result<(), ControlError> {
-        self.node(node)?.stop(self.stop_grace).await;
-        Ok(())
+        let failed = |reason| ControlError::Failed {
+            action: "stop",
+            node: node.to_owned(),
+            reason,
+        };
+        self.node(node)?
+            .stop(self.stop_grace)
+            .await
+            .map(|_| ())
+            .map_err(failed)
     }
 
     async fn kill(&self, node: &str) -> Result<(), ControlError> {
-        self.node(node)?.kill().await;
-        Ok(())
+        self.node(node)?
+            .kill()
+            .await
+            .map_err(|reason| ControlError::Failed {
+                action: "kill",
+                node: node.to_owned(),
+                reason,
+            })
     }
 
     fn unexpected_exits(&self) -> watch::Receiver<Vec<NodeExit>> {
@@ -120,11 +134,13 @@ impl<A: Application> Cluster<A> for LocalCluster<A> {
             .map(|node| async move { (node.name.clone(), node.stop(grace).await) });
         let mut report = CleanupReport::default();
         // Nodes stop in parallel: each stop is mostly waiting.
-        for (name, killed) in futures::future::join_all(stops).await {
-            if killed {
-                report.problems.push(format!(
+        for (name, stopped) in futures::future::join_all(stops).await {
+            match stopped {
+                Ok(Stopped::Gracefully) => {}
+                Ok(Stopped::Killed) => report.forced.push(format!(
                     "{name} did not stop within {grace:?} of SIGTERM and was killed"
-                ));
+                )),
+                Err(reason) => report.problems.push(format!("{name}: {reason}")),
             }
             report.stopped.push(name);
         }

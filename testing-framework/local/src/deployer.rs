@@ -65,6 +65,14 @@ impl LocalDeployer {
     /// A fresh directory for this run: `<root>/<scenario>-<time>`.
     fn run_dir(&self, request: &DeploymentRequest) -> Result<PathBuf, DeployError> {
         if let Some(dir) = &request.run_dir {
+            // A used directory would start nodes on another run's data (and
+            // --clean-on-success would delete what was there).
+            if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+                return Err(DeployError::Other(format!(
+                    "run directory {} is not empty; give a new or empty directory",
+                    dir.display()
+                )));
+            }
             std::fs::create_dir_all(dir)
                 .map_err(|e| io_error("create the run directory", dir, e))?;
             return Ok(dir.clone());

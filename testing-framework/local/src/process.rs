@@ -17,16 +17,25 @@ use tokio::sync::watch;
 /// Lines of a log shown when a node fails.
 const LOG_TAIL_LINES: usize = 20;
 
+#[derive(Default)]
+struct ProcessState {
+    pid: Option<u32>,
+    /// Set while an exit is being asked for, so it is not reported as a crash.
+    expecting_exit: bool,
+}
+
 /// A node process, started and restarted with the same command.
 pub(crate) struct NodeProcess {
     pub(crate) name: String,
     binary: PathBuf,
     command: NodeCommand,
     pub(crate) log: PathBuf,
-    /// The running process's id; `None` while it is not running.
+    /// The running process's id and whether its exit was asked for, under
+    /// one lock so that a signal and an exit cannot interleave.
+    state: Mutex<ProcessState>,
+    /// The running process's id, for waiting on exits; `None` while it is
+    /// not running.
     pid: watch::Sender<Option<u32>>,
-    /// Set while an exit is being asked for, so it is not reported as a crash.
-    expecting_exit: Mutex<bool>,
     /// Shared by the cluster: exits nobody asked for.
     crashes: Arc<watch::Sender<Vec<NodeExit>>>,
 }
@@ -44,19 +53,21 @@ impl NodeProcess {
             binary,
             command,
             log,
+            state: Mutex::new(ProcessState::default()),
             pid: watch::channel(None).0,
-            expecting_exit: Mutex::new(false),
             crashes,
         })
     }
 
     pub(crate) fn pid(&self) -> Option<u32> {
-        *self.pid.borrow()
+        self.state.lock().pid
     }
 
     /// Starts the process, appending its output to the node's log.
     pub(crate) fn spawn(self: &Arc<Self>) -> Result<(), String> {
-        if self.pid().is_some() {
+        // Held across the spawn: two concurrent starts cannot both launch.
+        let mut state = self.state.lock();
+        if state.pid.is_some() {
             return Err("it is already running".into());
         }
         let log = OpenOptions::new()
@@ -79,8 +90,10 @@ impl NodeProcess {
         // SAFETY: the closure only calls prctl, which is async-signal-safe.
         unsafe {
             command.pre_exec(|| {
-                // If the runner dies without cleaning up (even SIGKILL), the
-                // node dies with it.
+                                // If the runner dies without cleaning up (even SIGKILL), the
+                // node dies with it. Linux ties this to the spawning thread:
+                // spawns happen on the async runtime's threads, which live
+                // as long as the runtime.
                 nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
             });
         }
@@ -90,7 +103,11 @@ impl NodeProcess {
         let Some(pid) = child.id() else {
             return Err("it exited at once".into());
         };
-        *self.expecting_exit.lock() = false;
+        *state = ProcessState {
+            pid: Some(pid),
+            expecting_exit: false,
+        };
+        drop(state);
         self.pid.send_replace(Some(pid));
         let this = Arc::clone(self);
         tokio::spawn(async move {
@@ -101,7 +118,7 @@ impl NodeProcess {
     }
 
     fn exited(&self, status: std::io::Result<ExitStatus>) {
-        let expected = std::mem::replace(&mut *self.expecting_exit.lock(), false);
+        let expected = std::mem::take(&mut *self.state.lock()).expecting_exit;
         if !expected {
             let exit = NodeExit {
                 node: self.name.clone(),
@@ -115,11 +132,16 @@ impl NodeProcess {
         self.pid.send_replace(None);
     }
 
-    /// Sends `signal`; false if the process is not running.
+    /// Sends `signal`, marking the exit as asked for; false if the process
+    /// had already exited (its exit, if unasked, stays a crash).
     fn signal(&self, signal: Signal) -> bool {
-        let Some(pid) = self.pid() else { return false };
-        *self.expecting_exit.lock() = true;
-        kill(Pid::from_raw(pid as i32), signal).is_ok()
+        let mut state = self.state.lock();
+        let Some(pid) = state.pid else { return false };
+        // Under the lock: the exit handler clears the pid under it too, so
+        // the pid is still ours (not reaped, not reused).
+        let sent = kill(Pid::from_raw(pid as i32), signal).is_ok();
+        state.expecting_exit |= sent;
+        sent
     }
 
     /// Waits up to `limit` for the process to be gone.
@@ -130,22 +152,24 @@ impl NodeProcess {
             .is_ok()
     }
 
-    /// SIGTERM, then SIGKILL after `grace`. True if it had to be killed.
-    pub(crate) async fn stop(&self, grace: Duration) -> bool {
-        if !self.signal(Signal::SIGTERM) {
-            return false;
-        }
+    /// SIGTERM, then SIGKILL after `grace`, and waits until it is gone.
+    pub(crate) async fn stop(&self, grace: Duration) -> Result<Stopped, String> {
+        self.signal(Signal::SIGTERM);
         if self.gone_within(grace).await {
-            return false;
+            return Ok(Stopped::Gracefully);
         }
-        self.kill().await;
-        true
+        self.kill().await.map(|()| Stopped::Killed)
     }
 
     /// SIGKILL, and waits until it is gone.
-    pub(crate) async fn kill(&self) {
-        if self.signal(Signal::SIGKILL) {
-            self.gone_within(Duration::from_secs(10)).await;
+    pub(crate) async fn kill(&self) -> Result<(), String> {
+        self.signal(Signal::SIGKILL);
+        // Wait even if the signal found it already dead: its exit may still
+        // be in flight, and a restart must not race it.
+        if self.gone_within(Duration::from_secs(10)).await {
+            Ok(())
+        } else {
+            Err("it is still running 10s after SIGKILL".into())
         }
     }
 
@@ -153,6 +177,15 @@ impl NodeProcess {
     pub(crate) fn kill_now(&self) {
         self.signal(Signal::SIGKILL);
     }
+}
+
+/// How a stop ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Stopped {
+    /// It exited after SIGTERM.
+    Gracefully,
+    /// It ignored SIGTERM for the grace period and was killed.
+    Killed,
 }
 
 fn describe(status: std::io::Result<ExitStatus>) -> String {

@@ -55,6 +55,7 @@ impl Application for RaftKv {
             name: "openraft-kv-node".into(),
             env_override: "OPENRAFT_KV_NODE_BIN".into(),
             cargo_package: Some("openraft-kv-node".into()),
+            source_dir: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../node").into()),
         }
     }
 

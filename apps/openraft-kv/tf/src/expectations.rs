@@ -46,8 +46,19 @@ impl Expectation<RaftKv> for LeaderWithin {
                 () = ctx.over() => return Ok(()),
                 next = observations.next() => next,
             };
-            let Some(Ok(observation)) = next else {
-                return Ok(());
+            let observation = match next {
+                Some(Ok(observation)) => observation,
+                Some(Err(lagged)) => {
+                    return Err(Violation::new(format!(
+                        "could not check every snapshot: {lagged}"
+                    )));
+                }
+                None if ctx.is_over() => return Ok(()),
+                None => {
+                    return Err(Violation::new(
+                        "the observer stopped before the run window ended",
+                    ));
+                }
             };
             match (&observation.snapshot.leader, leaderless_since) {
                 (Some(_), _) => leaderless_since = None,

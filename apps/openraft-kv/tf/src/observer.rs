@@ -200,7 +200,12 @@ impl Observer for RaftObserver {
                 .filter(|(_, v)| v.reachable())
                 .filter_map(|(n, v)| Some((n, v.state.as_ref()?)))
         };
-        let term = reachable().map(|(_, s)| s.term).max().unwrap_or(state.term);
+        // Terms only grow: an unreachable node must not make it look lower.
+        let term = reachable()
+            .map(|(_, s)| s.term)
+            .max()
+            .unwrap_or(0)
+            .max(state.term);
         let mut leaders_by_term = std::mem::take(&mut state.leaders_by_term);
         for (_, s) in reachable().filter(|(_, s)| s.role == Role::Leader) {
             leaders_by_term.entry(s.term).or_default().insert(s.id);

@@ -63,6 +63,12 @@ pub fn raft_base(
 /// restarted) and brought back, repeatedly; safety, liveness, convergence
 /// and durability are judged.
 pub fn raft_failover(options: &FailoverOptions) -> Result<Scenario<RaftKv>, ScenarioError> {
+    if options.nodes < 3 {
+        return Err(ScenarioError::Invalid(format!(
+            "raft-failover needs at least 3 nodes (got {}): with fewer, taking the leader down leaves no majority to elect another",
+            options.nodes
+        )));
+    }
     let acks = AckLog::shared();
     let app = RaftKv::default();
     let leader_bound = app.election_timeout.1 * 4 + Duration::from_secs(1);

@@ -111,12 +111,28 @@ impl<O: Observer> ObservationHandle<O> {
     where
         F: FnMut(&O::Snapshot) -> bool,
     {
-        let deadline = deadline_after(Instant::now(), timeout);
         let cursor = match self.latest_snapshot() {
             Some(latest) if condition(&latest.snapshot) => return Ok(latest.into_arc()),
             Some(latest) => latest.cursor,
             None => Cursor::START,
         };
+        self.wait_until_after(cursor, condition, timeout).await
+    }
+
+    /// Like [`wait_until`](Self::wait_until), but only snapshots published
+    /// after `cursor` count: take [`cursor`](Self::cursor) before an action
+    /// (a restart) to wait for state observed after it, not a stale
+    /// snapshot from before.
+    pub async fn wait_until_after<F>(
+        &self,
+        cursor: Cursor,
+        mut condition: F,
+        timeout: Duration,
+    ) -> Result<Arc<ObservationOf<O>>, WaitError>
+    where
+        F: FnMut(&O::Snapshot) -> bool,
+    {
+        let deadline = deadline_after(Instant::now(), timeout);
         let mut observations = self.subscribe_from(cursor);
         let mut missed = 0;
         loop {

@@ -56,6 +56,9 @@ pub struct NodeBinary {
     pub env_override: String,
     /// Cargo package that builds it, when it is in this workspace.
     pub cargo_package: Option<String>,
+    /// The package's directory: a binary older than any file in it is
+    /// rebuilt (with `cargo_package`) rather than run stale.
+    pub source_dir: Option<std::path::PathBuf>,
 }
 
 /// An app under test, as deployers see it.

@@ -146,6 +146,15 @@ impl<A: Application> ScenarioBuilder<A> {
         if scenario.name.trim().is_empty() {
             return Err(ScenarioError::NoName);
         }
+        // It names the run directory.
+        if !scenario
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            || scenario.name.starts_with('.')
+        {
+            return Err(ScenarioError::BadName(scenario.name));
+        }
         if scenario.nodes == 0 {
             return Err(ScenarioError::NoNodes);
         }
@@ -174,6 +183,14 @@ pub enum ScenarioError {
     /// No name.
     #[error("a scenario needs a name")]
     NoName,
+    /// A name that cannot name a directory.
+    #[error(
+        "scenario name `{0}` may only use letters, digits, `-`, `_` and `.` (it names the run directory)"
+    )]
+    BadName(String),
+    /// Something the app's scenario cannot work with.
+    #[error("{0}")]
+    Invalid(String),
     /// Zero nodes.
     #[error("a scenario needs at least one node; set .nodes(n) with n >= 1")]
     NoNodes,

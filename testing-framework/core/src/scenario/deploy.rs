@@ -99,8 +99,11 @@ pub struct NodeExit {
 pub struct CleanupReport {
     /// Nodes stopped by cleanup.
     pub stopped: Vec<String>,
+    /// Nodes that ignored the polite stop and had to be killed (worth a
+    /// look: a node that does not shut down cleanly).
+    pub forced: Vec<String>,
     /// Problems met (a process that would not die, a directory that could
-    /// not be removed).
+    /// not be removed); any problem makes the run an error.
     pub problems: Vec<String>,
 }
 

@@ -146,8 +146,9 @@ where
         loop {
             tokio::select! {
                 () = ctx.over() => return Ok(()),
-                next = observations.next() => match next {
-                    None => return Ok(()),
+                                next = observations.next() => match next {
+                    None if ctx.is_over() => return Ok(()),
+                    None => return Err(Violation::new("the observer stopped before the run window ended; the rest was not checked")),
                     Some(Err(lagged)) => {
                         return Err(Violation::new(format!(
                             "could not check every snapshot: {lagged}"

@@ -31,6 +31,8 @@ const WORKLOAD_GRACE: Duration = Duration::from_secs(10);
 const EVENTUALLY_GRACE: Duration = Duration::from_secs(2);
 /// Upper bound of one end check.
 const END_CHECK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long always-checks get to return after the run window.
+const CHECK_GRACE: Duration = Duration::from_secs(10);
 
 /// Receives progress messages ("waiting for 3 nodes to be ready").
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
@@ -374,16 +376,38 @@ impl Run {
         if stopped_early {
             checks.abort_all();
         }
-        while let Some(joined) = checks.join_next().await {
+        // Always-checks return once the window is over; eventually-checks at
+        // their bound. A check that ignores both is cut off and fails.
+        let grace = Instant::now() + CHECK_GRACE;
+        while let Ok(Some(joined)) = timeout_at(grace, checks.join_next()).await {
             if let Ok((name, outcome)) = joined {
                 self.decide(&name, outcome);
             }
         }
+        if !checks.is_empty() {
+            checks.abort_all();
+            let stuck: Vec<String> = self
+                .report
+                .expectations
+                .iter()
+                .filter(|e| e.passed.is_none() && e.timing != "at end")
+                .map(|e| e.name.clone())
+                .collect();
+            for name in stuck {
+                self.decide(
+                    &name,
+                    Err(Violation::new(format!(
+                        "the check did not return within {CHECK_GRACE:?} after the run window"
+                    ))),
+                );
+            }
+        }
         if !stopped_early {
-            let results =
-                futures::future::join_all(at_end.into_iter().map(|e| judge(e, Arc::clone(&ctx))))
-                    .await;
-            for (name, outcome) in results {
+            // In the order they were added: a later check may rely on an
+            // earlier one having waited (convergence before reading every
+            // node).
+            for expectation in at_end {
+                let (name, outcome) = judge(expectation, Arc::clone(&ctx)).await;
                 self.decide(&name, outcome);
             }
         }
@@ -416,6 +440,17 @@ impl Run {
             let phase = Instant::now();
             self.report.cleanup = cluster.cleanup().await;
             self.report.timings.cleanup_ms = phase.elapsed().as_millis() as u64;
+            if let Some(problem) = self.report.cleanup.problems.first() {
+                self.error(format!("cleanup failed: {problem}"));
+            }
+        } else if let Some(dir) = &options.run_dir {
+            // Deploy failed before a cluster existed: the report still goes
+            // where the user asked, unless that directory holds something.
+            let unused =
+                std::fs::read_dir(dir).map_or(true, |mut entries| entries.next().is_none());
+            if unused && std::fs::create_dir_all(dir).is_ok() {
+                self.report.run_dir = Some(dir.clone());
+            }
         }
         if let Some(dir) = self.report.run_dir.clone() {
             if self.report.passed() && options.remove_run_dir_on_success {

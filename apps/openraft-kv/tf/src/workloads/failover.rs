@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tf_core::observation::BoxError;
+use tf_core::observation::{BoxError, Cursor, ObservationHandle};
 use tf_core::scenario::{RunContext, Workload};
 
-use crate::{RaftEvent, RaftKv, RaftObserver};
+use crate::{Leader, RaftEvent, RaftKv, RaftObserver};
 
 /// How the leader is taken down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +45,53 @@ impl Default for LeaderFailover {
     }
 }
 
+impl LeaderFailover {
+    /// Confirms through observation that `old` went down and another node
+    /// took over.
+    async fn confirm_takeover(
+        &self,
+        ctx: &RunContext<RaftKv>,
+        raft: &ObservationHandle<RaftObserver>,
+        old: &Leader,
+        cursor: Cursor,
+    ) -> Result<(), BoxError> {
+        let down = |e: &RaftEvent| matches!(e, RaftEvent::NodeUnreachable { node, .. } if *node == old.node);
+        raft.wait_for_event_from(cursor, down, self.confirm_within)
+            .await
+            .map_err(|e| {
+                format!(
+                    "{} was taken down but the observer still reaches it: {e}",
+                    old.node
+                )
+            })?;
+        let took_over = raft
+            .wait_until(
+                |s| {
+                    s.leader
+                        .as_ref()
+                        .is_some_and(|l| l.id != old.id && l.term > old.term)
+                },
+                self.confirm_within,
+            )
+            .await
+            .map_err(|e| {
+                format!(
+                    "no other node took over from {} within {:?}: {e}",
+                    old.node, self.confirm_within
+                )
+            })?;
+        if let Some(new) = &took_over.snapshot.leader {
+            ctx.record(
+                self.name(),
+                format!("observed new leader {} (term {})", new.node, new.term),
+            );
+        }
+        // Keep it down for a while: part of the fault.
+        tokio::time::sleep(self.down_for).await;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Workload<RaftKv> for LeaderFailover {
     fn name(&self) -> &str {
@@ -59,13 +106,11 @@ impl Workload<RaftKv> for LeaderFailover {
                 () = ctx.over() => return Ok(()),
                 () = tokio::time::sleep(self.every) => {}
             }
-            let before = raft
-                .wait_until(
-                    |s| s.leader.is_some() && s.unreachable().is_empty(),
-                    self.confirm_within,
-                )
-                .await?;
-            let Some(old) = before.snapshot.leader.clone() else {
+            let settled = tokio::select! {
+                () = ctx.over() => return Ok(()),
+                settled = raft.wait_until(|s| s.leader.is_some() && s.unreachable().is_empty(), self.confirm_within) => settled?,
+            };
+            let Some(old) = settled.snapshot.leader.clone() else {
                 continue;
             };
             let cursor = raft.cursor();
@@ -85,47 +130,15 @@ impl Workload<RaftKv> for LeaderFailover {
                     ctx.control().stop(&old.node).await?;
                 }
             }
-            raft.wait_for_event_from(
-                cursor,
-                |e| matches!(e, RaftEvent::NodeUnreachable { node, .. } if *node == old.node),
-                self.confirm_within,
-            )
-            .await
-            .map_err(|e| {
-                format!(
-                    "{} was taken down but the observer still reaches it: {e}",
-                    old.node
-                )
-            })?;
-            let took_over = raft
-                .wait_until(
-                    |s| {
-                        s.leader
-                            .as_ref()
-                            .is_some_and(|l| l.id != old.id && l.term > old.term)
-                    },
-                    self.confirm_within,
-                )
-                .await
-                .map_err(|e| {
-                    format!(
-                        "no other node took over from {} within {:?}: {e}",
-                        old.node, self.confirm_within
-                    )
-                })?;
-            if let Some(new) = &took_over.snapshot.leader {
-                ctx.record(
-                    self.name(),
-                    format!("observed new leader {} (term {})", new.node, new.term),
-                );
-            }
-            // Keep it down for a while: part of the fault.
-            tokio::select! {
-                () = ctx.over() => {}
-                () = tokio::time::sleep(self.down_for) => {}
-            }
+            // The window may close meanwhile: stop confirming, but always
+            // bring the node back so the end checks see the whole cluster.
+            let confirmed = tokio::select! {
+                () = ctx.over() => Ok(()),
+                confirmed = self.confirm_takeover(ctx, &raft, &old, cursor) => confirmed,
+            };
             ctx.record(self.name(), format!("start {}", old.node));
             ctx.control().start(&old.node).await?;
+            confirmed?;
             raft.wait_until(
                 |s| s.nodes.get(&old.node).is_some_and(|v| v.reachable()),
                 self.confirm_within,
