@@ -90,7 +90,7 @@ impl NodeProcess {
         // SAFETY: the closure only calls prctl, which is async-signal-safe.
         unsafe {
             command.pre_exec(|| {
-                                // If the runner dies without cleaning up (even SIGKILL), the
+                // If the runner dies without cleaning up (even SIGKILL), the
                 // node dies with it. Linux ties this to the spawning thread:
                 // spawns happen on the async runtime's threads, which live
                 // as long as the runtime.
