@@ -36,9 +36,7 @@ impl Expectation<RaftKv> for LeaderWithin {
     }
 
     async fn check(&self, ctx: &RunContext<RaftKv>) -> Result<(), Violation> {
-        let raft = ctx
-            .observer::<RaftObserver>()
-            .map_err(|e| Violation::new(e.to_string()))?;
+        let raft = ctx.observer::<RaftObserver>()?;
         let mut observations = raft.subscribe_from(Cursor::START);
         let mut leaderless_since: Option<Instant> = None;
         loop {
@@ -91,9 +89,7 @@ impl Expectation<RaftKv> for Converged {
     }
 
     async fn check(&self, ctx: &RunContext<RaftKv>) -> Result<(), Violation> {
-        let raft = ctx
-            .observer::<RaftObserver>()
-            .map_err(|e| Violation::new(e.to_string()))?;
+        let raft = ctx.observer::<RaftObserver>()?;
         raft.wait_until(RaftSnapshot::converged, self.0)
             .await
             .map(|_| ())

@@ -60,6 +60,12 @@ impl Violation {
     }
 }
 
+impl From<super::MissingObserver> for Violation {
+    fn from(missing: super::MissingObserver) -> Self {
+        Violation::new(missing.to_string())
+    }
+}
+
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.reason)?;
@@ -133,9 +139,7 @@ where
     }
 
     async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
-        let handle = ctx
-            .observer::<O>()
-            .map_err(|e| Violation::new(e.to_string()))?;
+        let handle = ctx.observer::<O>()?;
         let mut cursor = crate::observation::Cursor::START;
         if let Some(latest) = handle.latest_snapshot() {
             (self.check)(&latest.snapshot)
@@ -201,9 +205,7 @@ where
     }
 
     async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
-        let handle = ctx
-            .observer::<O>()
-            .map_err(|e| Violation::new(e.to_string()))?;
+        let handle = ctx.observer::<O>()?;
         let remaining = self.within.saturating_sub(ctx.elapsed());
         handle
             .wait_until(|snapshot| (self.condition)(snapshot), remaining)
@@ -253,9 +255,7 @@ where
     }
 
     async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
-        let handle = ctx
-            .observer::<O>()
-            .map_err(|e| Violation::new(e.to_string()))?;
+        let handle = ctx.observer::<O>()?;
         let Some(latest) = handle.latest_snapshot() else {
             return Err(
                 Violation::new("nothing was observed").observed(handle.diagnostics().to_string())
