@@ -15,7 +15,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use openraft_kv_tf::Fault;
 use openraft_kv_tf::scenarios::{FailoverOptions, raft_failover};
-use tf_core::scenario::{RunOptions, RunReport, Verdict, run};
+use tf_core::report::Severity;
+use tf_core::scenario::{RunOptions, RunReport, TimelineKind, Verdict, run};
 use tf_local::LocalDeployer;
 use tokio_util::sync::CancellationToken;
 
@@ -222,11 +223,26 @@ fn print_report(report: &RunReport, clean_on_success: bool) {
             println!("      | {line}");
         }
     }
-    if !report.timeline.is_empty() {
+    // Routine events and passed verdicts stay in report.json; the table
+    // above has the verdicts.
+    let notable: Vec<_> = report
+        .timeline
+        .iter()
+        .filter(|e| {
+            e.severity >= Severity::Notice
+                && !(e.kind == TimelineKind::Verdict && e.severity < Severity::Error)
+        })
+        .collect();
+    if !notable.is_empty() {
         println!("timeline:");
-        for entry in &report.timeline {
+        for entry in notable {
+            let mark = if entry.severity >= Severity::Warning {
+                "!"
+            } else {
+                " "
+            };
             println!(
-                "  {:>7.1}s  {:<16} {}",
+                "  {:>7.1}s {mark} {:<16} {}",
                 entry.at_ms as f64 / 1000.0,
                 entry.source,
                 entry.what

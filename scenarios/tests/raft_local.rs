@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use openraft_kv_tf::RaftEvent;
 use openraft_kv_tf::scenarios::{FailoverOptions, raft_base, raft_failover};
 use openraft_kv_tf::{AckLog, LeaderFailover, RaftKv, RaftObserver, RaftSnapshot};
 use tf_core::observation::BoxError;
+use tf_core::report::{RecordedObservation, Severity};
 use tf_core::scenario::*;
 use tf_local::LocalDeployer;
 
@@ -102,6 +104,26 @@ async fn failover_scenario_passes_on_local_processes_and_leaves_nothing_running(
         serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["verdict"], "passed");
     assert!(dir.join("node-0/node.log").is_file());
+    // What the observer saw is recorded, typed, and on the timeline.
+    let observations = std::fs::read_to_string(dir.join("observations.jsonl")).unwrap();
+    let recorded: Vec<RecordedObservation<RaftSnapshot, RaftEvent>> = observations
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(recorded.len() > 50, "{}", recorded.len());
+    assert!(recorded.iter().any(|r| {
+        r.series
+            .iter()
+            .any(|p| p.series == "term" && p.value >= 2.0)
+    }));
+    let unreachable = report
+        .timeline
+        .iter()
+        .find(|t| t.source == "RaftObserver" && t.what.contains("unreachable"))
+        .expect("the observer's view of the kill is on the timeline");
+    assert_eq!(unreachable.severity, Severity::Warning);
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase ").count(), 5, "{junit}");
     assert_eq!(
         node_processes(&dir),
         Vec::<u32>::new(),

@@ -7,4 +7,5 @@
 #![warn(missing_docs)]
 
 pub mod observation;
+pub mod report;
 pub mod scenario;

@@ -516,3 +516,137 @@ async fn an_always_check_that_ignores_the_end_of_the_window_is_cut_off_and_fails
     );
     assert!(cleaned.load(Ordering::SeqCst));
 }
+
+/// Heights per node, recorded: its snapshot charts and its events label.
+struct Tallies;
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Tally(std::collections::BTreeMap<String, u64>);
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Grew(String, u64);
+
+impl tf_core::report::ReportSnapshot for Tally {
+    fn series(&self) -> Vec<tf_core::report::SeriesPoint> {
+        self.0
+            .iter()
+            .map(|(node, h)| tf_core::report::SeriesPoint::new("height", node, *h as f64))
+            .collect()
+    }
+}
+
+impl tf_core::report::ReportEvent for Grew {
+    fn label(&self) -> String {
+        format!("{} reached {}", self.0, self.1)
+    }
+}
+
+#[async_trait]
+impl Observer for Tallies {
+    type Source = NodeRef;
+    type State = Tally;
+    type Snapshot = Tally;
+    type Event = Grew;
+    async fn init(&self, _: &Sources<'_, NodeRef>) -> Result<Tally, BoxError> {
+        Ok(Tally::default())
+    }
+    async fn poll(
+        &self,
+        sources: &Sources<'_, NodeRef>,
+        tally: &mut Tally,
+    ) -> Result<Vec<Grew>, BoxError> {
+        let mut events = Vec::new();
+        for s in sources.iter() {
+            let h = s.source.height.load(Ordering::SeqCst);
+            if tally.0.insert(s.name.to_string(), h) != Some(h) && h % 5 == 0 && h > 0 {
+                events.push(Grew(s.name.to_string(), h));
+            }
+        }
+        Ok(events)
+    }
+    fn snapshot(&self, tally: &Tally) -> Tally {
+        tally.clone()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn recorded_observers_write_observations_jsonl_and_label_the_timeline() {
+    use tf_core::report::{RecordedObservation, Severity};
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = observing(Fake::default())
+        .recorded_observer(
+            Tallies,
+            ObservationConfig::default().with_poll_interval(Duration::from_millis(100)),
+        )
+        .expect(AtEnd::<Tallies, _>::new("every node grew", |t: &Tally| {
+            if t.0.values().all(|h| *h > 0) {
+                Ok(())
+            } else {
+                Err(format!("{t:?}"))
+            }
+        }))
+        .build()
+        .unwrap();
+    let (report, _) = run_in(&dir, scenario).await;
+    assert!(report.passed(), "{report:#?}");
+
+    let text = std::fs::read_to_string(dir.path().join("run/observations.jsonl")).unwrap();
+    let lines: Vec<RecordedObservation<Tally, Grew>> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines.len() >= 20,
+        "about one a cycle over 2.2 s: {}",
+        lines.len()
+    );
+    assert!(lines.iter().all(|l| l.observer == "Tallies"));
+    let positions: Vec<u64> = lines.iter().map(|l| l.position).collect();
+    assert_eq!(
+        positions,
+        (1..=lines.len() as u64).collect::<Vec<_>>(),
+        "as they were seen, none missing"
+    );
+    assert!(lines.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+    let last = lines.last().unwrap();
+    assert_eq!(last.series.len(), 3);
+    assert!(
+        last.series
+            .iter()
+            .all(|p| p.series == "height" && p.value == last.snapshot.0[&p.source] as f64)
+    );
+    let labelled: Vec<&str> = lines
+        .iter()
+        .flat_map(|l| l.events.iter().map(|e| e.label.as_str()))
+        .collect();
+    assert!(labelled.contains(&"node-1 reached 10"), "{labelled:?}");
+
+    // The timeline has the observer's events and the verdicts, in time order.
+    assert!(report.timeline.iter().any(|t| t.source == "Tallies"
+        && t.what == "node-1 reached 10"
+        && t.kind == TimelineKind::Event));
+    let verdict = report
+        .timeline
+        .iter()
+        .find(|t| t.kind == TimelineKind::Verdict)
+        .unwrap();
+    assert_eq!(
+        (verdict.what.as_str(), verdict.severity),
+        ("passed: every node grew", Severity::Info)
+    );
+    assert!(report.timeline.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+    assert!(dir.path().join("run/junit.xml").is_file());
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
+}
+
+#[tokio::test(start_paused = true)]
+async fn observers_that_are_not_recorded_write_no_observations_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report, _) = run_in(&dir, observing(Fake::default()).build().unwrap()).await;
+    assert!(report.passed());
+    assert!(!dir.path().join("run/observations.jsonl").exists());
+    assert!(
+        dir.path().join("run/junit.xml").is_file(),
+        "junit.xml is written for every run"
+    );
+}

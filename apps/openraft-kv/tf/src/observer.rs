@@ -7,10 +7,12 @@ use std::fmt;
 use async_trait::async_trait;
 use openraft_kv_node::api::{NodeState, Role};
 use openraft_kv_node::client::KvClient;
+use serde::{Deserialize, Serialize};
 use tf_core::observation::{BoxError, Observer, Sources};
+use tf_core::report::{ReportEvent, ReportSnapshot, SeriesPoint, Severity};
 
 /// One node as last observed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeView {
     /// Its last answer; kept while it is unreachable.
     pub state: Option<NodeState>,
@@ -26,7 +28,7 @@ impl NodeView {
 }
 
 /// What the observer publishes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RaftSnapshot {
     /// Every node by name.
     pub nodes: BTreeMap<String, NodeView>,
@@ -39,7 +41,7 @@ pub struct RaftSnapshot {
 }
 
 /// A leader as observed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Leader {
     /// Its node name.
     pub node: String,
@@ -85,7 +87,7 @@ impl RaftSnapshot {
 }
 
 /// What changed, as seen from outside.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RaftEvent {
     /// The observed leader changed (`None`: no leader observed).
     LeaderChanged {
@@ -136,6 +138,44 @@ impl fmt::Display for RaftEvent {
             RaftEvent::NodeUnreachable { node, error } => write!(f, "{node} unreachable: {error}"),
             RaftEvent::NodeBack { node } => write!(f, "{node} reachable again"),
             RaftEvent::MembershipChanged { from, to } => write!(f, "voters {from:?} -> {to:?}"),
+        }
+    }
+}
+
+/// Charts: per node, its term, last log index and last applied index.
+impl ReportSnapshot for RaftSnapshot {
+    fn series(&self) -> Vec<SeriesPoint> {
+        let mut points = Vec::new();
+        for (node, view) in &self.nodes {
+            let Some(state) = view.state.as_ref().filter(|_| view.reachable()) else {
+                continue;
+            };
+            points.push(SeriesPoint::new("term", node, state.term as f64));
+            if let Some(index) = state.last_log_index {
+                points.push(SeriesPoint::new("last log index", node, index as f64));
+            }
+            if let Some(applied) = state.last_applied {
+                points.push(SeriesPoint::new("last applied", node, applied as f64));
+            }
+        }
+        points
+    }
+}
+
+impl ReportEvent for RaftEvent {
+    fn label(&self) -> String {
+        self.to_string()
+    }
+
+    fn severity(&self) -> Severity {
+        match self {
+            RaftEvent::LeaderChanged { to: None, .. } | RaftEvent::NodeUnreachable { .. } => {
+                Severity::Warning
+            }
+            RaftEvent::LeaderChanged { .. }
+            | RaftEvent::TermChanged { .. }
+            | RaftEvent::MembershipChanged { .. } => Severity::Notice,
+            RaftEvent::NodeBack { .. } => Severity::Info,
         }
     }
 }

@@ -52,7 +52,7 @@ pub fn raft_base(
         .nodes(nodes)
         .duration(duration)
         .cooldown(Duration::from_secs(1))
-        .observer(RaftObserver, raft_observation())
+        .recorded_observer(RaftObserver, raft_observation())
         .workload(KvWrites {
             rate: 20,
             acks: std::sync::Arc::clone(acks),
@@ -76,7 +76,7 @@ pub fn raft_failover(options: &FailoverOptions) -> Result<Scenario<RaftKv>, Scen
         .nodes(options.nodes)
         .duration(options.duration)
         .cooldown(Duration::from_secs(1))
-        .observer(RaftObserver, raft_observation())
+        .recorded_observer(RaftObserver, raft_observation())
         .workload(KvWrites {
             rate: options.write_rate,
             acks: std::sync::Arc::clone(&acks),

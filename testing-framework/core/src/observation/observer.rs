@@ -71,10 +71,13 @@ pub trait Observer: Send + Sync + 'static {
     /// Materialized state, owned by the runtime and lent to `poll`.
     type State: Send + 'static;
     /// What readers see. `Debug` is what a wait timeout prints, so make it
-    /// readable.
+    /// readable. To be recorded in a run's `observations.jsonl`
+    /// (`ScenarioBuilder::recorded_observer`), it also needs serde's
+    /// `Serialize` and `Deserialize` and [`ReportSnapshot`](crate::report::ReportSnapshot).
     type Snapshot: Debug + Send + Sync + 'static;
     /// A delta worth telling subscribers about (a leader changed, a block
-    /// arrived).
+    /// arrived). To be recorded, it needs serde and
+    /// [`ReportEvent`](crate::report::ReportEvent) too.
     type Event: Clone + Debug + Send + Sync + 'static;
 
     /// A name for messages; the type's name without path or generics by

@@ -4,11 +4,22 @@ use std::any::{Any, TypeId};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::future::BoxFuture;
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
+use super::report::{TimelineEntry, TimelineKind};
 use super::{Application, Expectation, Workload};
 use crate::observation::{
-    ConfigError, ObservationConfig, ObservationRuntime, Observer, SourceSet, StartError,
+    ConfigError, Cursor, ObservationConfig, ObservationOf, ObservationRuntime, Observer, SourceSet,
+    StartError,
+};
+use crate::report::{
+    ObservationLog, RecordedEvent, RecordedObservation, ReportEvent, ReportSnapshot, Severity,
 };
 
 /// A scenario, ready to run with [`run`](super::run).
@@ -97,7 +108,32 @@ impl<A: Application> ScenarioBuilder<A> {
     /// Runs observer `O` on the cluster's nodes during the run; workloads
     /// and expectations reach it with [`RunContext::observer`](super::RunContext::observer).
     /// One observer per type.
-    pub fn observer<O>(mut self, observer: O, config: ObservationConfig) -> Self
+    pub fn observer<O>(self, observer: O, config: ObservationConfig) -> Self
+    where
+        O: Observer<Source = A::Client>,
+    {
+        self.add_observer(observer, config, None)
+    }
+
+    /// Like [`observer`](Self::observer), and records every observation in
+    /// the run's `observations.jsonl`, with its series for charts, and puts
+    /// its events, labelled, on the report's timeline. The snapshot and
+    /// event types need serde and the report traits.
+    pub fn recorded_observer<O>(self, observer: O, config: ObservationConfig) -> Self
+    where
+        O: Observer<Source = A::Client>,
+        O::Snapshot: ReportSnapshot + Serialize + DeserializeOwned,
+        O::Event: ReportEvent + Serialize + DeserializeOwned,
+    {
+        self.add_observer(observer, config, Some(record::<O>))
+    }
+
+    fn add_observer<O>(
+        mut self,
+        observer: O,
+        config: ObservationConfig,
+        record: Option<RecordFn<O>>,
+    ) -> Self
     where
         O: Observer<Source = A::Client>,
     {
@@ -115,9 +151,11 @@ impl<A: Application> ScenarioBuilder<A> {
             self.bad_observer_config.get_or_insert((name, error));
             return self;
         }
-        self.scenario
-            .observers
-            .push(Box::new(Slot { observer, config }));
+        self.scenario.observers.push(Box::new(Slot {
+            observer,
+            config,
+            record,
+        }));
         self
     }
 
@@ -215,12 +253,81 @@ pub enum ScenarioError {
     DuplicateExpectation(String),
 }
 
+/// Where recorded observers write, and the run's time origin.
+pub(crate) struct Recording {
+    pub(crate) log: Arc<ObservationLog>,
+    pub(crate) origin: Instant,
+    pub(crate) timeline: Arc<Mutex<Vec<TimelineEntry>>>,
+}
+
+/// Writes one observation of `O` and returns its timeline entries.
+type RecordFn<O> = fn(&ObservationOf<O>, &str, Instant, &ObservationLog) -> Vec<TimelineEntry>;
+
+fn record<O>(
+    observation: &ObservationOf<O>,
+    observer: &str,
+    origin: Instant,
+    log: &ObservationLog,
+) -> Vec<TimelineEntry>
+where
+    O: Observer,
+    O::Snapshot: ReportSnapshot + Serialize,
+    O::Event: ReportEvent + Serialize,
+{
+    let at_ms = observation
+        .observed_at
+        .saturating_duration_since(origin)
+        .as_millis() as u64;
+    let events: Vec<RecordedEvent<&O::Event>> = observation
+        .events
+        .iter()
+        .map(|event| RecordedEvent {
+            label: event.label(),
+            severity: event.severity(),
+            event,
+        })
+        .collect();
+    let timeline = events
+        .iter()
+        .map(|e| TimelineEntry {
+            at_ms,
+            source: observer.to_owned(),
+            what: e.label.clone(),
+            kind: TimelineKind::Event,
+            severity: e.severity,
+        })
+        .collect();
+    log.append(&RecordedObservation {
+        observer: observer.to_owned(),
+        position: observation.cursor.position(),
+        cycle: observation.cycle,
+        at_ms,
+        sources: observation.source_count,
+        sources_added: observation
+            .sources_added
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        sources_removed: observation
+            .sources_removed
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        series: observation.snapshot.series(),
+        events,
+        snapshot: &observation.snapshot,
+    });
+    timeline
+}
+
 /// An observer waiting to be started on a cluster, type-erased.
 pub(crate) trait ObserverSlot<A: Application>: Send + Sync {
     fn observer_type(&self) -> TypeId;
+    fn records(&self) -> bool;
     fn start(
         self: Box<Self>,
         sources: SourceSet<A::Client>,
+        recording: Option<&Recording>,
     ) -> Result<Box<dyn RunningObserver>, StartError>;
 }
 
@@ -231,12 +338,14 @@ pub(crate) trait RunningObserver: Send + Sync {
     /// The `ObservationHandle<O>`, boxed.
     fn handle(&self) -> Box<dyn Any + Send + Sync>;
     fn diagnostics(&self) -> String;
+    /// Stops the runtime, then lets its recorder write what is left.
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
-struct Slot<O> {
+struct Slot<O: Observer> {
     observer: O,
     config: ObservationConfig,
+    record: Option<RecordFn<O>>,
 }
 
 impl<A: Application, O: Observer<Source = A::Client>> ObserverSlot<A> for Slot<O> {
@@ -244,33 +353,78 @@ impl<A: Application, O: Observer<Source = A::Client>> ObserverSlot<A> for Slot<O
         TypeId::of::<O>()
     }
 
+    fn records(&self) -> bool {
+        self.record.is_some()
+    }
+
     fn start(
         self: Box<Self>,
         sources: SourceSet<A::Client>,
+        recording: Option<&Recording>,
     ) -> Result<Box<dyn RunningObserver>, StartError> {
         let runtime = ObservationRuntime::start(sources, self.observer, self.config)?;
-        Ok(Box::new(runtime))
+        let recorder = match (self.record, recording) {
+            (Some(record), Some(recording)) => {
+                let handle = runtime.handle();
+                let (log, origin, timeline) = (
+                    Arc::clone(&recording.log),
+                    recording.origin,
+                    Arc::clone(&recording.timeline),
+                );
+                Some(tokio::spawn(async move {
+                    let name = handle.observer_name().to_owned();
+                    let mut observations = handle.subscribe_from(Cursor::START);
+                    while let Some(next) = observations.next().await {
+                        let entries = match next {
+                            Ok(observation) => record(&observation, &name, origin, &log),
+                            Err(lagged) => vec![TimelineEntry {
+                                at_ms: origin.elapsed().as_millis() as u64,
+                                source: name.clone(),
+                                what: format!("recording fell behind: {lagged}"),
+                                kind: TimelineKind::Event,
+                                severity: Severity::Warning,
+                            }],
+                        };
+                        timeline.lock().extend(entries);
+                    }
+                }))
+            }
+            _ => None,
+        };
+        Ok(Box::new(Running { runtime, recorder }))
     }
 }
 
-impl<O: Observer> RunningObserver for ObservationRuntime<O> {
+struct Running<O: Observer> {
+    runtime: ObservationRuntime<O>,
+    recorder: Option<JoinHandle<()>>,
+}
+
+impl<O: Observer> RunningObserver for Running<O> {
     fn observer_type(&self) -> TypeId {
         TypeId::of::<O>()
     }
 
     fn name(&self) -> String {
-        self.handle().observer_name().to_owned()
+        self.runtime.handle().observer_name().to_owned()
     }
 
     fn handle(&self) -> Box<dyn Any + Send + Sync> {
-        Box::new(ObservationRuntime::handle(self))
+        Box::new(self.runtime.handle())
     }
 
     fn diagnostics(&self) -> String {
-        ObservationRuntime::handle(self).diagnostics().to_string()
+        self.runtime.handle().diagnostics().to_string()
     }
 
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(ObservationRuntime::stop(*self))
+        let Running { runtime, recorder } = *self;
+        Box::pin(async move {
+            runtime.stop().await;
+            // The subscription ends once the runtime has stopped.
+            if let Some(recorder) = recorder {
+                let _ = recorder.await;
+            }
+        })
     }
 }

@@ -9,9 +9,10 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::report::TimelineEntry;
+use super::report::{TimelineEntry, TimelineKind};
 use super::{Application, NodeControl};
 use crate::observation::{ObservationHandle, Observer, SourceSet};
+use crate::report::Severity;
 
 /// Shared by every workload and expectation of one run.
 pub struct RunContext<A: Application> {
@@ -21,7 +22,7 @@ pub struct RunContext<A: Application> {
     pub(crate) observers: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     pub(crate) over: CancellationToken,
     pub(crate) started: Instant,
-    pub(crate) timeline: Mutex<Vec<TimelineEntry>>,
+    pub(crate) timeline: Arc<Mutex<Vec<TimelineEntry>>>,
 }
 
 /// The scenario has no observer of the type asked for.
@@ -85,6 +86,8 @@ impl<A: Application> RunContext<A> {
             at_ms: self.elapsed().as_millis() as u64,
             source: source.to_owned(),
             what,
+            kind: TimelineKind::Action,
+            severity: Severity::Notice,
         });
     }
 }

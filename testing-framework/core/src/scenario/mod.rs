@@ -28,7 +28,8 @@ pub use deploy::{
 pub use expectation::{Always, AtEnd, Eventually, Expectation, Timing, Violation};
 pub use readiness::Readiness;
 pub use report::{
-    ExpectationReport, PhaseTimings, RunReport, TimelineEntry, Verdict, WorkloadFailure,
+    ExpectationReport, PhaseTimings, RunReport, TimelineEntry, TimelineKind, Verdict,
+    WorkloadFailure,
 };
 pub use runner::{Progress, RunOptions, run};
 pub use workload::Workload;

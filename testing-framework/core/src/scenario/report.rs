@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::{CleanupReport, NodeExit, Timing};
+use crate::report::Severity;
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -54,10 +55,26 @@ impl ExpectationReport {
 pub struct TimelineEntry {
     /// From the start of the run window.
     pub at_ms: u64,
-    /// Who did it (`leader-failover`).
+    /// Who did or saw it (`leader-failover`, `RaftObserver`, an expectation).
     pub source: String,
-    /// What was done.
+    /// What happened.
     pub what: String,
+    /// A workload's action, an observed event, or an expectation's verdict.
+    pub kind: TimelineKind,
+    /// How much it matters.
+    pub severity: Severity,
+}
+
+/// What a timeline entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimelineKind {
+    /// A workload did something (killed a node).
+    Action,
+    /// An observer saw something (a new leader).
+    Event,
+    /// An expectation was decided.
+    Verdict,
 }
 
 /// How long each phase took.
@@ -120,6 +137,9 @@ pub struct RunReport {
     pub observers: Vec<(String, String)>,
     /// What cleanup did.
     pub cleanup: CleanupReport,
+    /// Artifacts that could not be written completely (the run's verdict
+    /// does not depend on them).
+    pub notes: Vec<String>,
 }
 
 impl RunReport {

@@ -14,15 +14,19 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
-use super::builder::RunningObserver;
+use super::builder::{Recording, RunningObserver};
 use super::readiness::ReadinessObserver;
-use super::report::{ExpectationReport, PhaseTimings, RunReport, Verdict, WorkloadFailure};
+use super::report::{
+    ExpectationReport, PhaseTimings, RunReport, TimelineEntry, TimelineKind, Verdict,
+    WorkloadFailure,
+};
 use super::{
     Application, Cluster, Deployer, DeploymentRequest, Expectation, NodeExit, RunContext, Scenario,
     Timing, Violation,
 };
 use crate::observation::panic_message;
 use crate::observation::{ObservationConfig, ObservationRuntime};
+use crate::report::{ObservationLog, Severity, write_junit};
 
 /// How long workloads get to return after the run window closes.
 const WORKLOAD_GRACE: Duration = Duration::from_secs(10);
@@ -144,6 +148,7 @@ impl Run {
                 logs: Vec::new(),
                 observers: Vec::new(),
                 cleanup: Default::default(),
+                notes: Vec::new(),
             },
             index,
             window_started: None,
@@ -174,15 +179,29 @@ impl Run {
             return;
         }
         entry.decided_at_ms = at;
-        match outcome {
-            Ok(()) => entry.passed = Some(true),
+        let (what, severity) = match outcome {
+            Ok(()) => {
+                entry.passed = Some(true);
+                (format!("passed: {name}"), Severity::Info)
+            }
             Err(violation) => {
                 entry.passed = Some(false);
                 entry.reason = Some(violation.reason.clone());
                 entry.observed = violation.observed;
                 self.fail(format!("expectation `{name}` failed: {}", violation.reason));
+                (
+                    format!("failed: {name}: {}", violation.reason),
+                    Severity::Error,
+                )
             }
-        }
+        };
+        self.report.timeline.push(TimelineEntry {
+            at_ms: at.unwrap_or(0),
+            source: "expectation".into(),
+            what,
+            kind: TimelineKind::Verdict,
+            severity,
+        });
     }
 
     fn crashes(&mut self, exits: &[NodeExit], allowed: bool) {
@@ -248,10 +267,29 @@ impl Run {
             return self.crashes(&exits.borrow(), allow_node_crashes);
         }
 
-        // Observers.
+        // Observers, and the recording of those that are recorded.
+        let origin = Instant::now();
+        let timeline = Arc::new(Mutex::new(Vec::new()));
+        let recording = if observers.iter().any(|slot| slot.records()) {
+            match ObservationLog::create(cluster.run_dir()) {
+                Ok(log) => Some(Recording {
+                    log: Arc::new(log),
+                    origin,
+                    timeline: Arc::clone(&timeline),
+                }),
+                Err(error) => {
+                    self.report
+                        .notes
+                        .push(format!("observations are not recorded: {error}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let mut running: Vec<Box<dyn RunningObserver>> = Vec::new();
         for slot in observers {
-            match slot.start(cluster.sources()) {
+            match slot.start(cluster.sources(), recording.as_ref()) {
                 Ok(observer) => running.push(observer),
                 Err(error) => {
                     stop_all(running).await;
@@ -268,8 +306,8 @@ impl Run {
                 .map(|o| (o.observer_type(), o.handle()))
                 .collect(),
             over: CancellationToken::new(),
-            started: Instant::now(),
-            timeline: Mutex::new(Vec::new()),
+            started: origin,
+            timeline: Arc::clone(&timeline),
         });
         self.window_started = Some(ctx.started);
 
@@ -413,12 +451,21 @@ impl Run {
         }
         self.crashes(&exits.borrow(), allow_node_crashes);
         self.report.timings.end_ms = phase.elapsed().as_millis() as u64;
-        self.report.timeline = ctx.timeline.lock().clone();
         self.report.observers = running
             .iter()
             .map(|o| (o.name(), o.diagnostics()))
             .collect();
         stop_all(running).await;
+        if let Some(recording) = recording {
+            let (lines, problem) = recording.log.finish();
+            tracing::debug!(lines, "observations recorded");
+            self.report.notes.extend(problem);
+        }
+        // Workload actions, observed events and verdicts, in time order.
+        let mut merged = std::mem::take(&mut *timeline.lock());
+        merged.append(&mut self.report.timeline);
+        merged.sort_by_key(|entry| entry.at_ms);
+        self.report.timeline = merged;
     }
 
     async fn finish<A: Application>(
@@ -461,11 +508,17 @@ impl Run {
                         .push(format!("could not remove {}: {error}", dir.display()));
                 }
                 self.report.run_dir = None;
-            } else if let Err(error) = self.report.write_json(&dir) {
-                self.report
-                    .cleanup
-                    .problems
-                    .push(format!("could not write report.json: {error}"));
+            } else {
+                if let Err(error) = self.report.write_json(&dir) {
+                    self.report
+                        .notes
+                        .push(format!("could not write report.json: {error}"));
+                }
+                if let Err(error) = write_junit(&self.report, &dir) {
+                    self.report
+                        .notes
+                        .push(format!("could not write junit.xml: {error}"));
+                }
             }
         }
         self.report

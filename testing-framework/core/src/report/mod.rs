@@ -1,0 +1,13 @@
+//! Reports of runs, beyond `report.json`: what apps may tell reports about
+//! their snapshots and events ([`ReportSnapshot`], [`ReportEvent`]), the
+//! recorded observations (`observations.jsonl`), and `junit.xml`.
+
+mod junit;
+mod observations;
+mod traits;
+
+pub use junit::{JUNIT_FILE, junit_xml, write_junit};
+pub use observations::{OBSERVATIONS_FILE, RecordedEvent, RecordedObservation};
+pub use traits::{ReportEvent, ReportSnapshot, SeriesPoint, Severity};
+
+pub(crate) use observations::ObservationLog;
