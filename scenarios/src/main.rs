@@ -258,7 +258,13 @@ fn print_report(report: &RunReport, clean_on_success: bool) {
         t.deploy_ms, t.ready_ms, t.run_ms, t.end_ms, t.cleanup_ms
     );
     match &report.run_dir {
-        Some(dir) => println!("run directory: {} (report.json, node logs)", dir.display()),
+        Some(dir) => {
+            println!(
+                "run directory: {} (node logs, report.json, junit.xml)",
+                dir.display()
+            );
+            println!("report: {}", dir.join(tf_core::report::HTML_FILE).display());
+        }
         None if report.passed() && clean_on_success => {
             println!("run directory removed (passed with --clean-on-success)")
         }

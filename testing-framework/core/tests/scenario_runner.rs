@@ -528,9 +528,15 @@ struct Grew(String, u64);
 
 impl tf_core::report::ReportSnapshot for Tally {
     fn series(&self) -> Vec<tf_core::report::SeriesPoint> {
+        use tf_core::report::SeriesPoint;
         self.0
             .iter()
-            .map(|(node, h)| tf_core::report::SeriesPoint::new("height", node, *h as f64))
+            .flat_map(|(node, h)| {
+                [
+                    SeriesPoint::new("height", node, *h as f64),
+                    SeriesPoint::new("doubled", node, *h as f64 * 2.0),
+                ]
+            })
             .collect()
     }
 }
@@ -609,11 +615,12 @@ async fn recorded_observers_write_observations_jsonl_and_label_the_timeline() {
     );
     assert!(lines.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
     let last = lines.last().unwrap();
-    assert_eq!(last.series.len(), 3);
+    assert_eq!(last.series.len(), 6);
     assert!(
         last.series
             .iter()
-            .all(|p| p.series == "height" && p.value == last.snapshot.0[&p.source] as f64)
+            .filter(|p| p.series == "height")
+            .all(|p| p.value == last.snapshot.0[&p.source] as f64)
     );
     let labelled: Vec<&str> = lines
         .iter()
@@ -649,4 +656,115 @@ async fn observers_that_are_not_recorded_write_no_observations_file() {
         dir.path().join("run/junit.xml").is_file(),
         "junit.xml is written for every run"
     );
+}
+
+/// Takes node-1 down for a while, as chaos does, and says so.
+struct Chaos;
+
+#[async_trait]
+impl Workload<Fake> for Chaos {
+    fn name(&self) -> &str {
+        "chaos"
+    }
+    async fn run(&self, ctx: &RunContext<Fake>) -> Result<(), BoxError> {
+        tokio::time::sleep(Duration::from_millis(500)).await; // the fault schedule
+        ctx.record(self.name(), "kill node-1");
+        let fault = ctx.begin_fault(self.name(), "node-1 down");
+        ctx.control().kill("node-1").await?;
+        tokio::time::sleep(Duration::from_millis(700)).await; // the fault's length
+        ctx.control().start("node-1").await?;
+        ctx.record(self.name(), "start node-1");
+        ctx.end_fault(fault);
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn report_html_is_self_contained_with_a_chart_per_series_and_every_action_and_failure() {
+    use scraper::{Html, Selector};
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = observing(Fake::default())
+        .recorded_observer(
+            Tallies,
+            ObservationConfig::default().with_poll_interval(Duration::from_millis(100)),
+        )
+        .workload(Chaos)
+        .expect(AtEnd::<MinHeight, _>::new("ends below 3", |h: &u64| {
+            if *h < 3 {
+                Ok(())
+            } else {
+                Err(format!("height is {h}"))
+            }
+        }))
+        .build()
+        .unwrap();
+    let (report, _) = run_in(&dir, scenario).await;
+    assert_eq!(report.verdict, Verdict::Failed);
+    let text = std::fs::read_to_string(dir.path().join("run/report.html")).unwrap();
+    let html = Html::parse_document(&text);
+    assert!(html.errors.is_empty(), "{:?}", html.errors);
+    let select = |s: &str| Selector::parse(s).unwrap();
+
+    assert_eq!(
+        html.select(&select("title"))
+            .next()
+            .unwrap()
+            .text()
+            .collect::<String>(),
+        "FAILED: fake"
+    );
+    // A chart per declared series.
+    let captions: Vec<String> = html
+        .select(&select("figure figcaption"))
+        .map(|c| c.text().collect())
+        .collect();
+    assert_eq!(
+        captions,
+        [
+            "Tallies: doubled, per source",
+            "Tallies: height, per source"
+        ]
+    );
+    assert_eq!(html.select(&select("figure svg")).count(), 2);
+    // The fault window is shaded on the charts and named above them.
+    assert!(
+        text.contains("opacity=\"0.12\" fill=\"#DC3C3C\""),
+        "no shaded fault window"
+    );
+    assert!(text.contains("node-1 down (0.5–1.2 s)"));
+    // A timeline row per workload action and per failure.
+    let rows: Vec<String> = html
+        .select(&select("tr.action td:nth-child(3)"))
+        .map(|c| c.text().collect())
+        .collect();
+    for action in report
+        .timeline
+        .iter()
+        .filter(|t| t.kind == TimelineKind::Action)
+    {
+        assert!(
+            rows.contains(&action.what),
+            "{} missing from {rows:?}",
+            action.what
+        );
+    }
+    assert!(rows.contains(&"kill node-1".to_owned()));
+    let failures: Vec<String> = html
+        .select(&select("tr.verdict.error td:nth-child(3)"))
+        .map(|c| c.text().collect())
+        .collect();
+    let reason = report.expectations[0].reason.clone().unwrap();
+    assert_eq!(failures, [format!("failed: ends below 3: {reason}")]);
+    // Nothing from outside: no script, no stylesheet link, only relative links.
+    assert_eq!(html.select(&select("script, link, img, iframe")).count(), 0);
+    for attribute in ["href", "src"] {
+        for element in html.select(&select(&format!("[{attribute}]"))) {
+            let url = element.value().attr(attribute).unwrap();
+            assert!(
+                !url.contains("://") && !url.starts_with("//"),
+                "external {attribute}: {url}"
+            );
+        }
+    }
+    assert!(!text.contains("url(") && !text.contains("@import"));
 }

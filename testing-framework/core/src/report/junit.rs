@@ -185,6 +185,8 @@ mod tests {
             workload_failures: vec![],
             node_crashes: vec![],
             timeline: vec![],
+            faults: vec![],
+            sources: vec![],
             timings: PhaseTimings::default(),
             run_dir: None,
             logs: vec![],

@@ -2,10 +2,12 @@
 //! their snapshots and events ([`ReportSnapshot`], [`ReportEvent`]), the
 //! recorded observations (`observations.jsonl`), and `junit.xml`.
 
+mod html;
 mod junit;
 mod observations;
 mod traits;
 
+pub use html::{HTML_FILE, write_html};
 pub use junit::{JUNIT_FILE, junit_xml, write_junit};
 pub use observations::{OBSERVATIONS_FILE, RecordedEvent, RecordedObservation};
 pub use traits::{ReportEvent, ReportSnapshot, SeriesPoint, Severity};

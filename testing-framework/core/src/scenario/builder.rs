@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::report::{TimelineEntry, TimelineKind};
+use super::report::{SourceReport, TimelineEntry, TimelineKind};
 use super::{Application, Expectation, Workload};
 use crate::observation::{
     ConfigError, Cursor, ObservationConfig, ObservationOf, ObservationRuntime, Observer, SourceSet,
@@ -338,6 +338,7 @@ pub(crate) trait RunningObserver: Send + Sync {
     /// The `ObservationHandle<O>`, boxed.
     fn handle(&self) -> Box<dyn Any + Send + Sync>;
     fn diagnostics(&self) -> String;
+    fn source_reports(&self) -> Vec<SourceReport>;
     /// Stops the runtime, then lets its recorder write what is left.
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
@@ -415,6 +416,23 @@ impl<O: Observer> RunningObserver for Running<O> {
 
     fn diagnostics(&self) -> String {
         self.runtime.handle().diagnostics().to_string()
+    }
+
+    fn source_reports(&self) -> Vec<SourceReport> {
+        let handle = self.runtime.handle();
+        handle
+            .source_health()
+            .into_iter()
+            .map(|h| SourceReport {
+                observer: handle.observer_name().to_owned(),
+                source: h.name.to_string(),
+                successes: h.successes,
+                failures: h.failures,
+                latency_mean_ms: h.latency.mean().as_secs_f64() * 1000.0,
+                latency_std_dev_ms: h.latency.std_dev().as_secs_f64() * 1000.0,
+                last_error: h.last_error.map(|e| e.message),
+            })
+            .collect()
     }
 
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {

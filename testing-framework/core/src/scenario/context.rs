@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::report::{TimelineEntry, TimelineKind};
+use super::report::{FaultWindow, TimelineEntry, TimelineKind};
 use super::{Application, NodeControl};
 use crate::observation::{ObservationHandle, Observer, SourceSet};
 use crate::report::Severity;
@@ -23,7 +23,12 @@ pub struct RunContext<A: Application> {
     pub(crate) over: CancellationToken,
     pub(crate) started: Instant,
     pub(crate) timeline: Arc<Mutex<Vec<TimelineEntry>>>,
+    pub(crate) faults: Mutex<Vec<FaultWindow>>,
 }
+
+/// A fault begun with [`RunContext::begin_fault`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultId(usize);
 
 /// The scenario has no observer of the type asked for.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +81,33 @@ impl<A: Application> RunContext<A> {
     /// Time since the run window opened.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// Marks the start of a fault (`node-0 killed`): reports shade it on
+    /// their charts until [`end_fault`](Self::end_fault).
+    pub fn begin_fault(&self, source: &str, what: impl Into<String>) -> FaultId {
+        let what = what.into();
+        self.record(source, format!("fault begins: {what}"));
+        let mut faults = self.faults.lock();
+        faults.push(FaultWindow {
+            source: source.to_owned(),
+            what,
+            start_ms: self.elapsed().as_millis() as u64,
+            end_ms: None,
+        });
+        FaultId(faults.len() - 1)
+    }
+
+    /// Marks the end of a fault.
+    pub fn end_fault(&self, fault: FaultId) {
+        let at = self.elapsed().as_millis() as u64;
+        let ended = self.faults.lock().get_mut(fault.0).map(|f| {
+            f.end_ms.get_or_insert(at);
+            (f.source.clone(), f.what.clone())
+        });
+        if let Some((source, what)) = ended {
+            self.record(&source, format!("fault ends: {what}"));
+        }
     }
 
     /// Records what a workload did ("killed node-2") on the run's timeline.

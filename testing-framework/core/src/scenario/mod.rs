@@ -20,7 +20,7 @@ mod workload;
 
 pub use application::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec};
 pub use builder::{Scenario, ScenarioBuilder, ScenarioError};
-pub use context::{MissingObserver, RunContext};
+pub use context::{FaultId, MissingObserver, RunContext};
 pub use deploy::{
     CleanupReport, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NodeControl,
     NodeExit,
@@ -28,8 +28,8 @@ pub use deploy::{
 pub use expectation::{Always, AtEnd, Eventually, Expectation, Timing, Violation};
 pub use readiness::Readiness;
 pub use report::{
-    ExpectationReport, PhaseTimings, RunReport, TimelineEntry, TimelineKind, Verdict,
-    WorkloadFailure,
+    ExpectationReport, FaultWindow, PhaseTimings, RunReport, SourceReport, TimelineEntry,
+    TimelineKind, Verdict, WorkloadFailure,
 };
 pub use runner::{Progress, RunOptions, run};
 pub use workload::Workload;

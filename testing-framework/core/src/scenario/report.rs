@@ -77,6 +77,38 @@ pub enum TimelineKind {
     Verdict,
 }
 
+/// A fault a workload injected, from when it began to when it ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultWindow {
+    /// The workload.
+    pub source: String,
+    /// What the fault is (`node-0 killed`).
+    pub what: String,
+    /// When it began, from the start of the run window.
+    pub start_ms: u64,
+    /// When it ended; `None` if it had not when the run ended.
+    pub end_ms: Option<u64>,
+}
+
+/// One source's health, as its observer saw it over the run.
+#[derive(Clone, Debug, Serialize)]
+pub struct SourceReport {
+    /// The observer.
+    pub observer: String,
+    /// The source.
+    pub source: String,
+    /// Polls that succeeded.
+    pub successes: u64,
+    /// Polls that failed.
+    pub failures: u64,
+    /// Mean poll latency.
+    pub latency_mean_ms: f64,
+    /// Standard deviation of the poll latency.
+    pub latency_std_dev_ms: f64,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+}
+
 /// How long each phase took.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PhaseTimings {
@@ -125,8 +157,13 @@ pub struct RunReport {
     pub workload_failures: Vec<WorkloadFailure>,
     /// Nodes that exited without being told to.
     pub node_crashes: Vec<NodeExit>,
-    /// What workloads did.
+    /// What workloads did, what observers saw, and when expectations were
+    /// decided, in time order.
     pub timeline: Vec<TimelineEntry>,
+    /// Faults injected by workloads.
+    pub faults: Vec<FaultWindow>,
+    /// Per-source health of every observer.
+    pub sources: Vec<SourceReport>,
     /// Phase durations.
     pub timings: PhaseTimings,
     /// The run directory.

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::observation::panic_message;
 use crate::observation::{ObservationConfig, ObservationRuntime};
-use crate::report::{ObservationLog, Severity, write_junit};
+use crate::report::{ObservationLog, Severity, write_html, write_junit};
 
 /// How long workloads get to return after the run window closes.
 const WORKLOAD_GRACE: Duration = Duration::from_secs(10);
@@ -143,6 +143,8 @@ impl Run {
                 workload_failures: Vec::new(),
                 node_crashes: Vec::new(),
                 timeline: Vec::new(),
+                faults: Vec::new(),
+                sources: Vec::new(),
                 timings: PhaseTimings::default(),
                 run_dir: None,
                 logs: Vec::new(),
@@ -308,6 +310,7 @@ impl Run {
             over: CancellationToken::new(),
             started: origin,
             timeline: Arc::clone(&timeline),
+            faults: Mutex::new(Vec::new()),
         });
         self.window_started = Some(ctx.started);
 
@@ -455,6 +458,8 @@ impl Run {
             .iter()
             .map(|o| (o.name(), o.diagnostics()))
             .collect();
+        self.report.sources = running.iter().flat_map(|o| o.source_reports()).collect();
+        self.report.faults = ctx.faults.lock().clone();
         stop_all(running).await;
         if let Some(recording) = recording {
             let (lines, problem) = recording.log.finish();
@@ -518,6 +523,11 @@ impl Run {
                     self.report
                         .notes
                         .push(format!("could not write junit.xml: {error}"));
+                }
+                if let Err(error) = write_html(&self.report, &dir) {
+                    self.report
+                        .notes
+                        .push(format!("could not write report.html: {error}"));
                 }
             }
         }

@@ -114,22 +114,26 @@ impl Workload<RaftKv> for LeaderFailover {
                 continue;
             };
             let cursor = raft.cursor();
-            match self.fault {
+            let fault = match self.fault {
                 Fault::Kill => {
                     ctx.record(
                         self.name(),
                         format!("kill {} (leader, term {})", old.node, old.term),
                     );
+                    let fault = ctx.begin_fault(self.name(), format!("{} killed", old.node));
                     ctx.control().kill(&old.node).await?;
+                    fault
                 }
                 Fault::Restart => {
                     ctx.record(
                         self.name(),
                         format!("stop {} (leader, term {})", old.node, old.term),
                     );
+                    let fault = ctx.begin_fault(self.name(), format!("{} stopped", old.node));
                     ctx.control().stop(&old.node).await?;
+                    fault
                 }
-            }
+            };
             // The window may close meanwhile: stop confirming, but always
             // bring the node back so the end checks see the whole cluster.
             let confirmed = tokio::select! {
@@ -138,6 +142,7 @@ impl Workload<RaftKv> for LeaderFailover {
             };
             ctx.record(self.name(), format!("start {}", old.node));
             ctx.control().start(&old.node).await?;
+            ctx.end_fault(fault);
             confirmed?;
             raft.wait_until(
                 |s| s.nodes.get(&old.node).is_some_and(|v| v.reachable()),

@@ -1,0 +1,285 @@
+//! `report.html`: one self-contained page (inline CSS and SVG, no script,
+//! no external URL) that a person opens first when a run fails.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{OBSERVATIONS_FILE, SeriesPoint};
+use crate::scenario::{FaultWindow, RunReport};
+
+/// File name in the run directory.
+pub const HTML_FILE: &str = "report.html";
+/// Points per line at most; longer lines are thinned evenly.
+const MAX_POINTS: usize = 400;
+/// Timeline rows shown at most; the rest stay in `report.json`.
+const MAX_TIMELINE_ROWS: usize = 2000;
+/// Line colours that stay apart on white (blue, orange, green, red, purple,
+/// brown, pink, grey, olive, cyan).
+const LINE_COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// The fields of an `observations.jsonl` line that charts need.
+#[derive(Deserialize)]
+struct SeriesLine {
+    observer: String,
+    at_ms: u64,
+    series: Vec<SeriesPoint>,
+}
+
+/// One chart: an observer's series, a line per source.
+#[derive(Serialize)]
+struct Chart {
+    observer: String,
+    series: String,
+    svg: String,
+}
+
+/// Writes `report.html` for `report` into `dir`, charting the series in
+/// `dir/observations.jsonl` if there is one.
+pub fn write_html(report: &RunReport, dir: &Path) -> std::io::Result<PathBuf> {
+    let lines = read_series(&dir.join(OBSERVATIONS_FILE))?;
+    let html = render_html(report, &lines).map_err(std::io::Error::other)?;
+    let path = dir.join(HTML_FILE);
+    std::fs::write(&path, html)?;
+    Ok(path)
+}
+
+fn read_series(path: &Path) -> std::io::Result<Vec<SeriesLine>> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(file).lines() {
+        // A torn last line (a crashed writer) is skipped, not fatal.
+        if let Ok(parsed) = serde_json::from_str::<SeriesLine>(&line?) {
+            lines.push(parsed);
+        }
+    }
+    Ok(lines)
+}
+
+/// `(observer, series)` → source → points `(seconds, value)`.
+type SeriesTable = BTreeMap<(String, String), BTreeMap<String, Vec<(f64, f64)>>>;
+
+fn collect_series(lines: &[SeriesLine]) -> SeriesTable {
+    let mut table = SeriesTable::new();
+    for line in lines {
+        for point in &line.series {
+            table
+                .entry((line.observer.clone(), point.series.clone()))
+                .or_default()
+                .entry(point.source.clone())
+                .or_default()
+                .push((line.at_ms as f64 / 1000.0, point.value));
+        }
+    }
+    for sources in table.values_mut() {
+        for points in sources.values_mut() {
+            thin(points);
+        }
+    }
+    table
+}
+
+/// Keeps at most [`MAX_POINTS`], evenly spaced, always the last.
+fn thin(points: &mut Vec<(f64, f64)>) {
+    if points.len() <= MAX_POINTS {
+        return;
+    }
+    let step = points.len().div_ceil(MAX_POINTS);
+    let last = *points.last().expect("not empty");
+    let mut kept: Vec<(f64, f64)> = points.iter().step_by(step).copied().collect();
+    if kept.last() != Some(&last) {
+        kept.push(last);
+    }
+    *points = kept;
+}
+
+/// The page, as text.
+fn render_html(report: &RunReport, lines: &[SeriesLine]) -> Result<String, String> {
+    let run_end_s = lines
+        .iter()
+        .map(|l| l.at_ms)
+        .chain(report.timeline.iter().map(|t| t.at_ms))
+        .max()
+        .unwrap_or(0) as f64
+        / 1000.0;
+    let charts = collect_series(lines)
+        .into_iter()
+        .map(|((observer, series), sources)| {
+            let svg = chart_svg(&series, &sources, &report.faults, run_end_s.max(1.0))?;
+            Ok(Chart {
+                observer,
+                series,
+                svg,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let shown = report.timeline.len().min(MAX_TIMELINE_ROWS);
+    let logs: Vec<(String, String)> = report
+        .logs
+        .iter()
+        .map(|(node, path)| {
+            let relative = report
+                .run_dir
+                .as_deref()
+                .and_then(|dir| path.strip_prefix(dir).ok())
+                .unwrap_or(path);
+            (node.clone(), relative.display().to_string())
+        })
+        .collect();
+    let mut env = minijinja::Environment::new();
+    env.add_template("report.html", include_str!("report.html.j2"))
+        .map_err(|e| e.to_string())?;
+    let template = env.get_template("report.html").map_err(|e| e.to_string())?;
+    template
+        .render(minijinja::context! {
+            report => report,
+            started_at => humantime::format_rfc3339_seconds(report.started_at).to_string(),
+            total_s => (report.timings.deploy_ms + report.timings.ready_ms + report.timings.run_ms + report.timings.end_ms + report.timings.cleanup_ms) as f64 / 1000.0,
+            timeline => &report.timeline[..shown],
+            timeline_hidden => report.timeline.len() - shown,
+            charts => charts,
+            logs => logs,
+        })
+        .map_err(|e| e.to_string())
+}
+
+/// Splits a line where samples are missing (a source that did not answer),
+/// so an outage shows as a gap rather than a made-up slope.
+fn segments(points: &[(f64, f64)]) -> Vec<&[(f64, f64)]> {
+    let mut gaps: Vec<f64> = points.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    gaps.sort_by(f64::total_cmp);
+    let typical = gaps.get(gaps.len() / 2).copied().unwrap_or(0.0);
+    let limit = (typical * 3.0).max(0.5);
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for i in 1..points.len() {
+        if points[i].0 - points[i - 1].0 > limit {
+            parts.push(&points[start..i]);
+            start = i;
+        }
+    }
+    parts.push(&points[start..]);
+    parts
+}
+
+/// One chart as inline SVG, with fault windows shaded.
+fn chart_svg(
+    series: &str,
+    sources: &BTreeMap<String, Vec<(f64, f64)>>,
+    faults: &[FaultWindow],
+    end_s: f64,
+) -> Result<String, String> {
+    let values = sources.values().flatten().map(|(_, v)| *v);
+    let (low, high) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (low, high) = if low > high { (0.0, 1.0) } else { (low, high) };
+    let pad = ((high - low) * 0.1).max(1.0);
+    // Counts and indexes never go below zero: do not invent negative space.
+    let bottom = if low >= 0.0 {
+        (low - pad).max(0.0)
+    } else {
+        low - pad
+    };
+    let y_range = bottom..(high + pad);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 260)).into_drawing_area();
+        let e = |e: DrawingAreaErrorKind<std::io::Error>| e.to_string();
+        root.fill(&WHITE).map_err(e)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(series, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..end_s, y_range.clone())
+            .map_err(e)?;
+        let whole = sources.values().flatten().all(|(_, v)| v.fract() == 0.0);
+        // Integer series: label whole ticks only (no "1, 1, 2, 2").
+        let y_label = |v: &f64| match (whole, v.fract() == 0.0) {
+            (true, true) => format!("{v:.0}"),
+            (true, false) => String::new(),
+            (false, _) => format!("{v:.2}"),
+        };
+        chart
+            .configure_mesh()
+            .x_desc("seconds into the run")
+            .y_label_formatter(&y_label)
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(e)?;
+        let shade = RGBColor(220, 60, 60).mix(0.12).filled();
+        chart
+            .draw_series(faults.iter().map(|fault| {
+                let start = fault.start_ms as f64 / 1000.0;
+                let stop = fault.end_ms.map_or(end_s, |ms| ms as f64 / 1000.0);
+                Rectangle::new([(start, y_range.start), (stop, y_range.end)], shade)
+            }))
+            .map_err(e)?;
+        for (i, (source, points)) in sources.iter().enumerate() {
+            let color = LINE_COLORS[i % LINE_COLORS.len()].to_rgba();
+            for (n, segment) in segments(points).into_iter().enumerate() {
+                let drawn = chart
+                    .draw_series(LineSeries::new(
+                        segment.iter().copied(),
+                        color.stroke_width(2),
+                    ))
+                    .map_err(e)?;
+                if n == 0 {
+                    drawn.label(source.as_str()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                    });
+                }
+            }
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(e)?;
+        root.present().map_err(e)?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_that_stopped_answering_leaves_a_gap() {
+        let mut points: Vec<(f64, f64)> = (0..20).map(|i| (i as f64 * 0.1, 1.0)).collect();
+        points.extend((40..60).map(|i| (i as f64 * 0.1, 2.0)));
+        let parts = segments(&points);
+        assert_eq!(parts.len(), 2);
+        assert_eq!((parts[0].len(), parts[1].len()), (20, 20));
+        assert_eq!(segments(&points[..20]).len(), 1, "evenly sampled: one line");
+    }
+
+    #[test]
+    fn long_lines_are_thinned_evenly_keeping_the_last_point() {
+        let mut points: Vec<(f64, f64)> = (0..10_000).map(|i| (i as f64, i as f64)).collect();
+        thin(&mut points);
+        assert!(points.len() <= MAX_POINTS + 1, "{}", points.len());
+        assert_eq!(points.first(), Some(&(0.0, 0.0)));
+        assert_eq!(points.last(), Some(&(9_999.0, 9_999.0)));
+    }
+}
