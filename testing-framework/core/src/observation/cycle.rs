@@ -6,15 +6,14 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
-use super::history::{Cursor, Observation};
-use super::runtime::{Lifecycle, Shared, StoppedOnDrop};
+use super::runtime::{Lifecycle, Published, Shared, StoppedOnDrop};
 use super::source::{SourceChanges, duplicate_name, same_names};
 use super::{FailureStage, ObservationConfig, Observer, SourceProvider, SourceSet, Sources};
 
@@ -258,30 +257,15 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
         if !self.carried_events.is_empty() {
             events.splice(0..0, self.carried_events.drain(..));
         }
-        let now = Instant::now();
-        let position = {
-            let mut history = self.shared.history.write();
-            let position = history.next_position();
-            let observation = Arc::new(Observation {
-                cursor: Cursor(position),
-                cycle: self.cycle,
-                observed_at: now,
-                observed_at_wall: SystemTime::now(),
-                source_count: sources.len(),
-                sources_added: changes.added,
-                sources_removed: changes.removed,
-                events,
-                snapshot,
-            });
-            history.push(Arc::clone(&observation));
-            self.shared.latest.store(Some(observation));
-            position
-        };
+        self.shared.publish(Published {
+            cycle: self.cycle,
+            source_count: sources.len(),
+            sources_added: changes.added,
+            sources_removed: changes.removed,
+            events,
+            snapshot,
+        });
         self.published_sources = sources;
-        self.shared.cycles.success(now);
-        self.shared
-            .progress
-            .send_modify(|progress| progress.published = position);
     }
 }
 

@@ -3,18 +3,21 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
 use parking_lot::RwLock;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::cycle::CycleLoop;
 use super::health::{CycleBook, SourceHealthBook};
-use super::history::History;
+use super::history::{Cursor, History, Observation};
 use super::{
-    ConfigError, ObservationConfig, ObservationHandle, ObservationOf, Observer, SourceProvider,
+    ConfigError, ObservationConfig, ObservationHandle, ObservationOf, Observer, SourceName,
+    SourceProvider,
 };
 
 /// Where a runtime is in its life. It only ever moves forward, in this
@@ -95,6 +98,44 @@ impl<O: Observer> Shared<O> {
     pub(crate) fn lifecycle(&self) -> Lifecycle {
         self.progress.borrow().lifecycle
     }
+
+    /// Makes `published` the newest observation: history, latest snapshot,
+    /// counters, and a wake-up for waiters and subscribers.
+    pub(crate) fn publish(&self, published: Published<O>) -> Cursor {
+        let now = Instant::now();
+        let position = {
+            let mut history = self.history.write();
+            let position = history.next_position();
+            let observation = Arc::new(Observation {
+                cursor: Cursor(position),
+                cycle: published.cycle,
+                observed_at: now,
+                observed_at_wall: SystemTime::now(),
+                source_count: published.source_count,
+                sources_added: published.sources_added,
+                sources_removed: published.sources_removed,
+                events: published.events,
+                snapshot: published.snapshot,
+            });
+            history.push(Arc::clone(&observation));
+            self.latest.store(Some(observation));
+            position
+        };
+        self.cycles.success(now);
+        self.progress
+            .send_modify(|progress| progress.published = position);
+        Cursor(position)
+    }
+}
+
+/// What one cycle (or one replayed observation) publishes.
+pub(crate) struct Published<O: Observer> {
+    pub(crate) cycle: u64,
+    pub(crate) source_count: usize,
+    pub(crate) sources_added: Vec<SourceName>,
+    pub(crate) sources_removed: Vec<SourceName>,
+    pub(crate) events: Vec<O::Event>,
+    pub(crate) snapshot: O::Snapshot,
 }
 
 /// Marks the runtime stopped however its loop ends: returned, aborted, or
