@@ -16,7 +16,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use openraft_kv_tf::Fault;
 use openraft_kv_tf::scenarios::{FailoverOptions, raft_failover};
 use tf_core::report::Severity;
-use tf_core::scenario::{RunOptions, RunReport, TimelineKind, Verdict, run};
+use tf_core::scenario::{
+    RunOptions, RunReport, TimelineKind, Verdict, recorded_scenario, replay, run,
+};
 use tf_local::LocalDeployer;
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +44,12 @@ enum Command {
     List,
     /// Run one scenario.
     Run(RunArgs),
+    /// Judge a past run's expectations again from its recorded
+    /// observations, without starting any node.
+    Replay {
+        /// The run directory (it holds report.json and observations.jsonl).
+        run_dir: PathBuf,
+    },
 }
 
 #[derive(Parser)]
@@ -100,6 +108,7 @@ fn main() -> ExitCode {
         Command::Run(args) => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(run_scenario(args))),
+        Command::Replay { run_dir } => replay_run(&run_dir),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -179,6 +188,64 @@ async fn run_scenario(args: RunArgs) -> anyhow::Result<bool> {
     let report = run(scenario, &deployer, options).await;
     spinner.finish_and_clear();
     print_report(&report, args.clean_on_success);
+    Ok(report.passed())
+}
+
+/// Replays on a paused clock: the recorded timeline is followed exactly, in
+/// milliseconds of real time.
+fn replay_run(run_dir: &std::path::Path) -> anyhow::Result<bool> {
+    let name = recorded_scenario(run_dir)?;
+    let scenario = match name.as_str() {
+        "raft-failover" => {
+            raft_failover(&FailoverOptions::default()).context("invalid scenario")?
+        }
+        other => bail!(
+            "{} is a run of `{other}`, which this CLI cannot replay",
+            run_dir.display()
+        ),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = rt.block_on(replay(scenario, run_dir))?;
+    println!("replay of {} ({})", report.scenario, run_dir.display());
+    for (observer, count) in &report.observations {
+        println!("  {count} observations of {observer}");
+    }
+    let width = report
+        .expectations
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(10);
+    println!("  {:<width$}  {:<10}  replayed", "expectation", "recorded");
+    let verdict = |passed: Option<bool>| match passed {
+        Some(true) => "PASS",
+        Some(false) => "FAIL",
+        None => "-",
+    };
+    for e in &report.expectations {
+        let recorded = report.recorded.get(&e.name).copied().flatten();
+        println!(
+            "  {:<width$}  {:<10}  {}",
+            e.name,
+            verdict(recorded),
+            verdict(e.passed)
+        );
+        if let Some(reason) = &e.reason {
+            println!("      reason: {reason}");
+        }
+    }
+    println!(
+        "{}",
+        if report.passed() {
+            "REPLAY PASSED"
+        } else {
+            "REPLAY FAILED"
+        }
+    );
     Ok(report.passed())
 }
 

@@ -124,6 +124,28 @@ async fn failover_scenario_passes_on_local_processes_and_leaves_nothing_running(
     assert_eq!(unreachable.severity, Severity::Warning);
     let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert_eq!(junit.matches("<testcase ").count(), 5, "{junit}");
+    assert!(
+        std::fs::read_to_string(dir.join("report.html"))
+            .unwrap()
+            .contains("<svg")
+    );
+    // The recorded run replays offline to the same verdicts.
+    let replayed = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .arg("replay")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&replayed.stdout);
+    assert_eq!(replayed.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("at most one leader per term                     PASS        PASS"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("not replayed: it needs the live cluster")
+            && stdout.ends_with("REPLAY PASSED\n"),
+        "{stdout}"
+    );
     assert_eq!(
         node_processes(&dir),
         Vec::<u32>::new(),

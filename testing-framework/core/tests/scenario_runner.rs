@@ -768,3 +768,131 @@ async fn report_html_is_self_contained_with_a_chart_per_series_and_every_action_
     }
     assert!(!text.contains("url(") && !text.contains("@import"));
 }
+
+/// Needs the live cluster, so it is skipped by replay.
+struct LiveOnly;
+
+#[async_trait]
+impl Expectation<Fake> for LiveOnly {
+    fn name(&self) -> &str {
+        "reads every node"
+    }
+    fn timing(&self) -> Timing {
+        Timing::AtEnd
+    }
+    async fn check(&self, _: &RunContext<Fake>) -> Result<(), Violation> {
+        Ok(())
+    }
+    fn replayable(&self) -> bool {
+        false
+    }
+}
+
+fn replayable_scenario() -> Scenario<Fake> {
+    observing(Fake::default())
+        .duration(Duration::from_secs(3))
+        .recorded_observer(
+            Tallies,
+            ObservationConfig::default().with_poll_interval(Duration::from_millis(100)),
+        )
+        .expect(Eventually::<Tallies, _>::new(
+            "every node reaches 5",
+            Duration::from_secs(2),
+            |t: &Tally| t.0.len() == 3 && t.0.values().all(|h| *h >= 5),
+        ))
+        // Wrong on purpose: heights grow past 12 within the window.
+        .expect(Always::<Tallies, _>::new(
+            "stays below 12",
+            |t: &Tally| match t.0.iter().find(|(_, h)| **h >= 12) {
+                Some((node, h)) => Err(format!("{node} reached {h}")),
+                None => Ok(()),
+            },
+        ))
+        .expect(AtEnd::<Tallies, _>::new(
+            "three nodes at the end",
+            |t: &Tally| {
+                if t.0.len() == 3 {
+                    Ok(())
+                } else {
+                    Err(format!("{} nodes", t.0.len()))
+                }
+            },
+        ))
+        .expect(LiveOnly)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn replay_reproduces_a_recorded_failure_with_the_same_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (recorded, _) = run_in(&dir, replayable_scenario()).await;
+    assert_eq!(recorded.verdict, Verdict::Failed);
+    let failed = recorded
+        .expectations
+        .iter()
+        .find(|e| e.name == "stays below 12")
+        .unwrap();
+    assert_eq!(failed.passed, Some(false));
+
+    let replayed = replay(replayable_scenario(), &dir.path().join("run"))
+        .await
+        .unwrap();
+    assert!(!replayed.passed(), "{:#?}", replayed);
+    let again = replayed
+        .expectations
+        .iter()
+        .find(|e| e.name == "stays below 12")
+        .unwrap();
+    assert_eq!(again.passed, Some(false));
+    assert_eq!(again.reason, failed.reason, "same reason");
+    assert_eq!(
+        again
+            .observed
+            .as_deref()
+            .map(|o| o.lines().skip(1).collect::<Vec<_>>()),
+        failed
+            .observed
+            .as_deref()
+            .map(|o| o.lines().skip(1).collect::<Vec<_>>()),
+        "same observed snapshot"
+    );
+    let by_name = |name: &str| {
+        replayed
+            .expectations
+            .iter()
+            .find(|e| e.name == name)
+            .unwrap()
+            .clone()
+    };
+    // The stop at the first failure meant the others were not judged live;
+    // the replay judges whatever the recording holds.
+    assert_eq!(by_name("every node reaches 5").passed, Some(true));
+    let live = by_name("reads every node");
+    assert_eq!(
+        (live.passed, live.reason.as_deref()),
+        (None, Some("not replayed: it needs the live cluster"))
+    );
+    assert_eq!(replayed.recorded["stays below 12"], Some(false));
+    assert!(replayed.observations[0].1 > 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn replay_of_another_scenario_or_a_non_run_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = replay(replayable_scenario(), dir.path())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("report.json") && err.contains("is this a run directory"),
+        "{err}"
+    );
+    let (_, _) = run_in(&dir, replayable_scenario()).await;
+    let other = Scenario::builder("other", Fake::default()).build().unwrap();
+    let err = replay(other, &dir.path().join("run"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.ends_with("is a run of `fake`, not of `other`"), "{err}");
+}

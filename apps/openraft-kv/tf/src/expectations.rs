@@ -109,6 +109,11 @@ impl Expectation<RaftKv> for NoAckedWriteLost {
         "no acknowledged write is lost"
     }
 
+    /// It reads every node and the writes acknowledged during the run.
+    fn replayable(&self) -> bool {
+        false
+    }
+
     fn timing(&self) -> Timing {
         Timing::AtEnd
     }

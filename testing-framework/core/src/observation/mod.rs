@@ -82,6 +82,7 @@ mod health;
 mod history;
 mod observer;
 mod poll_each;
+mod replay;
 mod runtime;
 mod source;
 mod subscription;
@@ -102,6 +103,7 @@ pub use subscription::{Lagged, Subscription};
 pub use wait::WaitError;
 
 pub(crate) use cycle::panic_message;
+pub(crate) use replay::Replayer;
 
 /// The error type app code returns from providers and observers: any error,
 /// boxed. `?` converts into it, and so does `"message".into()`.

@@ -65,7 +65,7 @@ pub(crate) struct Shared<O: Observer> {
 }
 
 impl<O: Observer> Shared<O> {
-    fn new(observer_name: String, config: &ObservationConfig) -> Self {
+    pub(crate) fn new(observer_name: String, config: &ObservationConfig) -> Self {
         let (progress, _) = watch::channel(Progress {
             published: 0,
             lifecycle: Lifecycle::Starting,

@@ -15,8 +15,8 @@ use tokio::time::Instant;
 use super::report::{SourceReport, TimelineEntry, TimelineKind};
 use super::{Application, Expectation, Workload};
 use crate::observation::{
-    ConfigError, Cursor, ObservationConfig, ObservationOf, ObservationRuntime, Observer, SourceSet,
-    StartError,
+    ConfigError, Cursor, ObservationConfig, ObservationOf, ObservationRuntime, Observer, Replayer,
+    SourceSet, StartError,
 };
 use crate::report::{
     ObservationLog, RecordedEvent, RecordedObservation, ReportEvent, ReportSnapshot, Severity,
@@ -125,14 +125,14 @@ impl<A: Application> ScenarioBuilder<A> {
         O::Snapshot: ReportSnapshot + Serialize + DeserializeOwned,
         O::Event: ReportEvent + Serialize + DeserializeOwned,
     {
-        self.add_observer(observer, config, Some(record::<O>))
+        self.add_observer(observer, config, Some((record::<O>, replay::<O>)))
     }
 
     fn add_observer<O>(
         mut self,
         observer: O,
         config: ObservationConfig,
-        record: Option<RecordFn<O>>,
+        record: Option<(RecordFn<O>, ReplayFn<O>)>,
     ) -> Self
     where
         O: Observer<Source = A::Client>,
@@ -320,10 +320,81 @@ where
     timeline
 }
 
+/// Reads an observer's recorded lines back into its own types.
+type ReplayFn<O> = fn(
+    &[String],
+) -> Result<
+    Vec<RecordedObservation<<O as Observer>::Snapshot, <O as Observer>::Event>>,
+    String,
+>;
+
+fn replay<O>(lines: &[String]) -> Result<Vec<RecordedObservation<O::Snapshot, O::Event>>, String>
+where
+    O: Observer,
+    O::Snapshot: DeserializeOwned,
+    O::Event: DeserializeOwned,
+{
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .map_err(|e| format!("recorded observation {} does not read back: {e}", i + 1))
+        })
+        .collect()
+}
+
+/// A recorded observer replaying its observations, type-erased.
+pub(crate) trait ReplayingObserver: Send {
+    fn observer_type(&self) -> TypeId;
+    /// The `ObservationHandle<O>` the recorded observations go to, boxed.
+    fn handle(&self) -> Box<dyn Any + Send + Sync>;
+    /// Publishes every observation at its recorded time from `origin`.
+    fn play(self: Box<Self>, origin: Instant) -> BoxFuture<'static, ()>;
+}
+
+struct Replaying<O: Observer> {
+    replayer: Replayer<O>,
+    recorded: Vec<RecordedObservation<O::Snapshot, O::Event>>,
+}
+
+impl<O: Observer> ReplayingObserver for Replaying<O> {
+    fn observer_type(&self) -> TypeId {
+        TypeId::of::<O>()
+    }
+
+    fn handle(&self) -> Box<dyn Any + Send + Sync> {
+        Box::new(self.replayer.handle())
+    }
+
+    fn play(self: Box<Self>, origin: Instant) -> BoxFuture<'static, ()> {
+        let Replaying { replayer, recorded } = *self;
+        Box::pin(async move {
+            for observation in recorded {
+                tokio::time::sleep_until(origin + Duration::from_millis(observation.at_ms)).await;
+                let events = observation.events.into_iter().map(|e| e.event).collect();
+                replayer.publish(
+                    observation.cycle,
+                    observation.sources,
+                    events,
+                    observation.snapshot,
+                );
+            }
+        })
+    }
+}
+
 /// An observer waiting to be started on a cluster, type-erased.
 pub(crate) trait ObserverSlot<A: Application>: Send + Sync {
     fn observer_type(&self) -> TypeId;
+    fn name(&self) -> String;
     fn records(&self) -> bool;
+    /// The observer fed from its recorded lines instead of its sources;
+    /// `None` if it is not recorded.
+    fn replay(
+        self: Box<Self>,
+        lines: &[String],
+    ) -> Option<Result<Box<dyn ReplayingObserver>, String>>;
     fn start(
         self: Box<Self>,
         sources: SourceSet<A::Client>,
@@ -346,7 +417,7 @@ pub(crate) trait RunningObserver: Send + Sync {
 struct Slot<O: Observer> {
     observer: O,
     config: ObservationConfig,
-    record: Option<RecordFn<O>>,
+    record: Option<(RecordFn<O>, ReplayFn<O>)>,
 }
 
 impl<A: Application, O: Observer<Source = A::Client>> ObserverSlot<A> for Slot<O> {
@@ -354,8 +425,24 @@ impl<A: Application, O: Observer<Source = A::Client>> ObserverSlot<A> for Slot<O
         TypeId::of::<O>()
     }
 
+    fn name(&self) -> String {
+        self.observer.name().to_owned()
+    }
+
     fn records(&self) -> bool {
         self.record.is_some()
+    }
+
+    fn replay(
+        self: Box<Self>,
+        lines: &[String],
+    ) -> Option<Result<Box<dyn ReplayingObserver>, String>> {
+        let (_, read_back) = self.record?;
+        let name = self.observer.name().to_owned();
+        Some(read_back(lines).map(|recorded| {
+            let replayer = Replayer::<O>::new(name, recorded.len());
+            Box::new(Replaying { replayer, recorded }) as Box<dyn ReplayingObserver>
+        }))
     }
 
     fn start(
@@ -365,7 +452,7 @@ impl<A: Application, O: Observer<Source = A::Client>> ObserverSlot<A> for Slot<O
     ) -> Result<Box<dyn RunningObserver>, StartError> {
         let runtime = ObservationRuntime::start(sources, self.observer, self.config)?;
         let recorder = match (self.record, recording) {
-            (Some(record), Some(recording)) => {
+            (Some((record, _)), Some(recording)) => {
                 let handle = runtime.handle();
                 let (log, origin, timeline) = (
                     Arc::clone(&recording.log),

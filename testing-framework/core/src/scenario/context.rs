@@ -20,6 +20,8 @@ pub struct RunContext<A: Application> {
     pub(crate) nodes: SourceSet<A::Client>,
     pub(crate) control: Arc<dyn NodeControl>,
     pub(crate) observers: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    /// In a replay: observers of the scenario that were not recorded.
+    pub(crate) unrecorded: HashMap<TypeId, String>,
     pub(crate) over: CancellationToken,
     pub(crate) started: Instant,
     pub(crate) timeline: Arc<Mutex<Vec<TimelineEntry>>>,
@@ -30,10 +32,19 @@ pub struct RunContext<A: Application> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FaultId(usize);
 
-/// The scenario has no observer of the type asked for.
+/// The scenario has no observer of the type asked for, or (in a replay)
+/// it had one that was not recorded.
 #[derive(Debug, thiserror::Error)]
-#[error("the scenario has no observer `{0}`; add it with ScenarioBuilder::observer")]
-pub struct MissingObserver(pub &'static str);
+pub enum MissingObserver {
+    /// Not in the scenario.
+    #[error("the scenario has no observer `{0}`; add it with ScenarioBuilder::observer")]
+    NotInScenario(&'static str),
+    /// In the scenario, but the replayed run did not record it.
+    #[error(
+        "observer `{0}` was not recorded in this run; add it with ScenarioBuilder::recorded_observer to replay it"
+    )]
+    NotRecorded(String),
+}
 
 impl<A: Application> RunContext<A> {
     /// The app.
@@ -61,11 +72,15 @@ impl<A: Application> RunContext<A> {
 
     /// The handle of the scenario's observer of type `O`.
     pub fn observer<O: Observer>(&self) -> Result<ObservationHandle<O>, MissingObserver> {
+        let id = TypeId::of::<O>();
+        if let Some(name) = self.unrecorded.get(&id) {
+            return Err(MissingObserver::NotRecorded(name.clone()));
+        }
         self.observers
-            .get(&TypeId::of::<O>())
+            .get(&id)
             .and_then(|handle| handle.downcast_ref::<ObservationHandle<O>>())
             .cloned()
-            .ok_or(MissingObserver(type_name::<O>()))
+            .ok_or(MissingObserver::NotInScenario(type_name::<O>()))
     }
 
     /// Whether the run window is over; workloads stop when it is.

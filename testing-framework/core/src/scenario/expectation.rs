@@ -42,6 +42,9 @@ pub struct Violation {
     pub reason: String,
     /// The observed state that broke it, for people.
     pub observed: Option<String>,
+    /// It could not be judged at all (a replay without its observer), as
+    /// opposed to judged and failed.
+    pub(crate) not_judged: bool,
 }
 
 impl Violation {
@@ -50,6 +53,7 @@ impl Violation {
         Violation {
             reason: reason.into(),
             observed: None,
+            not_judged: false,
         }
     }
 
@@ -62,7 +66,11 @@ impl Violation {
 
 impl From<super::MissingObserver> for Violation {
     fn from(missing: super::MissingObserver) -> Self {
-        Violation::new(missing.to_string())
+        let not_judged = matches!(missing, super::MissingObserver::NotRecorded(_));
+        Violation {
+            not_judged,
+            ..Violation::new(missing.to_string())
+        }
     }
 }
 
@@ -90,6 +98,13 @@ pub trait Expectation<A: Application>: Send + Sync + 'static {
     /// [`Timing::Eventually`], return once it holds (the runner fails it at
     /// the bound); for [`Timing::AtEnd`], check once.
     async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation>;
+
+    /// Whether it can be judged again from a run's recorded observations
+    /// alone (`scenarios replay`); false for checks that need the live
+    /// cluster, such as reading every node.
+    fn replayable(&self) -> bool {
+        true
+    }
 }
 
 fn describe<Snap: fmt::Debug, E>(observation: &Observation<Snap, E>) -> String {

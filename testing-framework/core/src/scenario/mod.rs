@@ -14,6 +14,7 @@ mod context;
 mod deploy;
 mod expectation;
 mod readiness;
+mod replay;
 mod report;
 mod runner;
 mod workload;
@@ -27,6 +28,7 @@ pub use deploy::{
 };
 pub use expectation::{Always, AtEnd, Eventually, Expectation, Timing, Violation};
 pub use readiness::Readiness;
+pub use replay::{ReplayError, ReplayReport, recorded_scenario, replay};
 pub use report::{
     ExpectationReport, FaultWindow, PhaseTimings, RunReport, SourceReport, TimelineEntry,
     TimelineKind, Verdict, WorkloadFailure,

@@ -307,6 +307,7 @@ impl Run {
                 .iter()
                 .map(|o| (o.observer_type(), o.handle()))
                 .collect(),
+            unrecorded: HashMap::new(),
             over: CancellationToken::new(),
             started: origin,
             timeline: Arc::clone(&timeline),
@@ -536,7 +537,7 @@ impl Run {
 }
 
 /// Judges one expectation, bounding the eventually and end checks.
-async fn judge<A: Application>(
+pub(crate) async fn judge<A: Application>(
     expectation: Arc<dyn Expectation<A>>,
     ctx: Arc<RunContext<A>>,
 ) -> (String, Result<(), Violation>) {

@@ -1,0 +1,299 @@
+//! Offline replay: judge a scenario's expectations again against a run's
+//! recorded observations, without starting any node. Fix or sharpen an
+//! expectation, then check it against yesterday's failing run in a second.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+use super::report::ExpectationReport;
+use super::runner::judge;
+use super::{Application, ControlError, NodeControl, NodeExit, RunContext, Scenario, Timing};
+use crate::observation::SourceSet;
+use crate::report::OBSERVATIONS_FILE;
+
+/// What a replay decided, next to what the recorded run decided.
+#[derive(Clone, Debug)]
+pub struct ReplayReport {
+    /// The scenario.
+    pub scenario: String,
+    /// Each expectation, judged again; `passed: None` when it could not be
+    /// replayed (the reason says why).
+    pub expectations: Vec<ExpectationReport>,
+    /// The recorded run's verdict per expectation, by name.
+    pub recorded: HashMap<String, Option<bool>>,
+    /// Observations replayed, per observer.
+    pub observations: Vec<(String, usize)>,
+}
+
+impl ReplayReport {
+    /// Whether no replayed expectation failed.
+    pub fn passed(&self) -> bool {
+        self.expectations.iter().all(|e| e.passed != Some(false))
+    }
+}
+
+/// Why a run could not be replayed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// A file of the run is missing or unreadable.
+    #[error("cannot read {path}: {error}; is this a run directory written by a recorded run?")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        error: String,
+    },
+    /// The run is of another scenario.
+    #[error("{dir} is a run of `{recorded}`, not of `{asked}`")]
+    OtherScenario {
+        /// The run directory.
+        dir: String,
+        /// The scenario it recorded.
+        recorded: String,
+        /// The scenario asked for.
+        asked: String,
+    },
+    /// A recorded observation does not read back into the observer's types.
+    #[error("observer `{observer}`: {error}")]
+    Unreadable {
+        /// The observer.
+        observer: String,
+        /// Why.
+        error: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct RecordedRun {
+    scenario: String,
+    timings: RecordedTimings,
+    expectations: Vec<RecordedVerdict>,
+}
+
+#[derive(Deserialize)]
+struct RecordedTimings {
+    run_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct RecordedVerdict {
+    name: String,
+    passed: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct ObserverOfLine {
+    observer: String,
+    at_ms: u64,
+}
+
+/// No cluster: a replay has only recordings.
+struct NoCluster(watch::Sender<Vec<NodeExit>>);
+
+#[async_trait]
+impl NodeControl for NoCluster {
+    async fn start(&self, node: &str) -> Result<(), ControlError> {
+        Err(replaying("start", node))
+    }
+    async fn stop(&self, node: &str) -> Result<(), ControlError> {
+        Err(replaying("stop", node))
+    }
+    async fn kill(&self, node: &str) -> Result<(), ControlError> {
+        Err(replaying("kill", node))
+    }
+    fn unexpected_exits(&self) -> watch::Receiver<Vec<NodeExit>> {
+        self.0.subscribe()
+    }
+}
+
+fn replaying(action: &'static str, node: &str) -> ControlError {
+    ControlError::Failed {
+        action,
+        node: node.to_owned(),
+        reason: "this is a replay; there is no cluster".into(),
+    }
+}
+
+fn read(path: &Path) -> Result<String, ReplayError> {
+    std::fs::read_to_string(path).map_err(|e| ReplayError::Read {
+        path: path.display().to_string(),
+        error: e.to_string(),
+    })
+}
+
+/// Replays `scenario`'s expectations against the run recorded in
+/// `run_dir`. Runs on the current Tokio runtime; on a paused clock (as
+/// `scenarios replay` uses) it takes milliseconds, whatever the run's length.
+pub async fn replay<A: Application>(
+    scenario: Scenario<A>,
+    run_dir: &Path,
+) -> Result<ReplayReport, ReplayError> {
+    let report_path = run_dir.join("report.json");
+    let recorded: RecordedRun =
+        serde_json::from_str(&read(&report_path)?).map_err(|e| ReplayError::Read {
+            path: report_path.display().to_string(),
+            error: e.to_string(),
+        })?;
+    if recorded.scenario != scenario.name {
+        return Err(ReplayError::OtherScenario {
+            dir: run_dir.display().to_string(),
+            recorded: recorded.scenario,
+            asked: scenario.name,
+        });
+    }
+    let observations_path = run_dir.join(OBSERVATIONS_FILE);
+    let mut lines_by_observer: HashMap<String, Vec<String>> = HashMap::new();
+    let mut last_at_ms = 0;
+    for line in read(&observations_path)?.lines() {
+        // A torn last line (the run was killed mid-write) is skipped.
+        if let Ok(of) = serde_json::from_str::<ObserverOfLine>(line) {
+            last_at_ms = last_at_ms.max(of.at_ms);
+            lines_by_observer
+                .entry(of.observer)
+                .or_default()
+                .push(line.to_owned());
+        }
+    }
+
+    let mut replaying = Vec::new();
+    let mut unrecorded = HashMap::new();
+    for slot in scenario.observers {
+        let (name, id) = (slot.name(), slot.observer_type());
+        let lines = lines_by_observer.remove(&name).unwrap_or_default();
+        match slot.replay(&lines) {
+            None => {
+                unrecorded.insert(id, name);
+            }
+            Some(Err(error)) => {
+                return Err(ReplayError::Unreadable {
+                    observer: name,
+                    error,
+                });
+            }
+            Some(Ok(observer)) => replaying.push((name, lines.len(), observer)),
+        }
+    }
+
+    let origin = Instant::now();
+    let ctx = Arc::new(RunContext {
+        app: Arc::clone(&scenario.app),
+        nodes: SourceSet::empty(),
+        control: Arc::new(NoCluster(watch::channel(Vec::new()).0)),
+        observers: replaying
+            .iter()
+            .map(|(_, _, o)| (o.observer_type(), o.handle()))
+            .collect(),
+        unrecorded,
+        over: CancellationToken::new(),
+        started: origin,
+        timeline: Arc::new(Mutex::new(Vec::new())),
+        faults: Mutex::new(Vec::new()),
+    });
+    let observations = replaying
+        .iter()
+        .map(|(name, n, _)| (name.clone(), *n))
+        .collect();
+    let players: Vec<_> = replaying
+        .into_iter()
+        .map(|(_, _, o)| tokio::spawn(o.play(origin)))
+        .collect();
+
+    let mut verdicts: HashMap<String, ExpectationReport> = HashMap::new();
+    let mut checks = tokio::task::JoinSet::new();
+    let mut at_end = Vec::new();
+    for expectation in &scenario.expectations {
+        let mut entry = ExpectationReport::pending(expectation.name(), expectation.timing());
+        if !expectation.replayable() {
+            entry.reason = Some("not replayed: it needs the live cluster".into());
+        } else if expectation.timing() == Timing::AtEnd {
+            at_end.push(Arc::clone(expectation));
+        } else {
+            checks.spawn(judge(Arc::clone(expectation), Arc::clone(&ctx)));
+        }
+        verdicts.insert(entry.name.clone(), entry);
+    }
+    let mut decide = |name: String, outcome: Result<(), super::Violation>, at: Duration| {
+        if let Some(entry) = verdicts.get_mut(&name) {
+            entry.decided_at_ms = Some(at.as_millis() as u64);
+            match outcome {
+                Ok(()) => entry.passed = Some(true),
+                Err(violation) if violation.not_judged => {
+                    entry.reason = Some(format!("not replayed: {}", violation.reason));
+                }
+                Err(violation) => {
+                    entry.passed = Some(false);
+                    entry.reason = Some(violation.reason);
+                    entry.observed = violation.observed;
+                }
+            }
+        }
+    };
+    // The recorded run window, and at least every recorded observation (a
+    // run stopped by a failure ends on the observation that broke it), then
+    // the end checks on the last snapshots.
+    let window_end = origin + Duration::from_millis(recorded.timings.run_ms.max(last_at_ms + 1));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(window_end) => break,
+            Some(joined) = checks.join_next() => {
+                if let Ok((name, outcome)) = joined {
+                    decide(name, outcome, origin.elapsed());
+                }
+            }
+        }
+    }
+    for player in players {
+        let _ = player.await;
+    }
+    ctx.over.cancel();
+    while let Some(joined) = checks.join_next().await {
+        if let Ok((name, outcome)) = joined {
+            decide(name, outcome, origin.elapsed());
+        }
+    }
+    for expectation in at_end {
+        let (name, outcome) = judge(expectation, Arc::clone(&ctx)).await;
+        decide(name, outcome, origin.elapsed());
+    }
+
+    let expectations = scenario
+        .expectations
+        .iter()
+        .filter_map(|e| verdicts.remove(e.name()))
+        .collect();
+    Ok(ReplayReport {
+        scenario: scenario.name,
+        expectations,
+        recorded: recorded
+            .expectations
+            .into_iter()
+            .map(|e| (e.name, e.passed))
+            .collect(),
+        observations,
+    })
+}
+
+/// Reads `run_dir/report.json`'s scenario name, to pick the scenario to
+/// replay.
+pub fn recorded_scenario(run_dir: &Path) -> Result<String, ReplayError> {
+    #[derive(Deserialize)]
+    struct Name {
+        scenario: String,
+    }
+    let path = run_dir.join("report.json");
+    serde_json::from_str::<Name>(&read(&path)?)
+        .map(|n| n.scenario)
+        .map_err(|e| ReplayError::Read {
+            path: path.display().to_string(),
+            error: e.to_string(),
+        })
+}
