@@ -320,15 +320,13 @@ where
     timeline
 }
 
-/// Reads an observer's recorded lines back into its own types.
-type ReplayFn<O> = fn(
-    &[String],
-) -> Result<
-    Vec<RecordedObservation<<O as Observer>::Snapshot, <O as Observer>::Event>>,
-    String,
->;
+/// One recorded observation of `O`, in `O`'s own types.
+type Recorded<O> = RecordedObservation<<O as Observer>::Snapshot, <O as Observer>::Event>;
 
-fn replay<O>(lines: &[String]) -> Result<Vec<RecordedObservation<O::Snapshot, O::Event>>, String>
+/// Reads an observer's recorded lines back into its own types.
+type ReplayFn<O> = fn(&[String]) -> Result<Vec<Recorded<O>>, String>;
+
+fn replay<O>(lines: &[String]) -> Result<Vec<Recorded<O>>, String>
 where
     O: Observer,
     O::Snapshot: DeserializeOwned,
@@ -355,7 +353,7 @@ pub(crate) trait ReplayingObserver: Send {
 
 struct Replaying<O: Observer> {
     replayer: Replayer<O>,
-    recorded: Vec<RecordedObservation<O::Snapshot, O::Event>>,
+    recorded: Vec<Recorded<O>>,
 }
 
 impl<O: Observer> ReplayingObserver for Replaying<O> {
