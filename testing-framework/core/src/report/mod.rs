@@ -9,7 +9,7 @@ mod traits;
 
 pub use html::{HTML_FILE, write_html};
 pub use junit::{JUNIT_FILE, junit_xml, write_junit};
-pub use observations::{OBSERVATIONS_FILE, RecordedEvent, RecordedObservation};
+pub use observations::{
+    LabelledEvent, OBSERVATIONS_FILE, ObservationRecorder, RecordedEvent, RecordedObservation,
+};
 pub use traits::{ReportEvent, ReportSnapshot, SeriesPoint, Severity};
-
-pub(crate) use observations::ObservationLog;

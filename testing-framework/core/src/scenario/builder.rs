@@ -4,7 +4,6 @@ use std::any::{Any, TypeId};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -15,12 +14,10 @@ use tokio::time::Instant;
 use super::report::{SourceReport, TimelineEntry, TimelineKind};
 use super::{Application, Expectation, Workload};
 use crate::observation::{
-    ConfigError, Cursor, ObservationConfig, ObservationOf, ObservationRuntime, Observer, Replayer,
+    ConfigError, ObservationConfig, ObservationHandle, ObservationRuntime, Observer, Replayer,
     SourceSet, StartError,
 };
-use crate::report::{
-    ObservationLog, RecordedEvent, RecordedObservation, ReportEvent, ReportSnapshot, Severity,
-};
+use crate::report::{ObservationRecorder, RecordedObservation, ReportEvent, ReportSnapshot};
 
 /// A scenario, ready to run with [`run`](super::run).
 pub struct Scenario<A: Application> {
@@ -253,71 +250,31 @@ pub enum ScenarioError {
     DuplicateExpectation(String),
 }
 
-/// Where recorded observers write, and the run's time origin.
+/// Where recorded observers write, and the run's timeline.
 pub(crate) struct Recording {
-    pub(crate) log: Arc<ObservationLog>,
-    pub(crate) origin: Instant,
+    pub(crate) recorder: ObservationRecorder,
     pub(crate) timeline: Arc<Mutex<Vec<TimelineEntry>>>,
 }
 
-/// Writes one observation of `O` and returns its timeline entries.
-type RecordFn<O> = fn(&ObservationOf<O>, &str, Instant, &ObservationLog) -> Vec<TimelineEntry>;
+/// Starts recording `O`'s stream, its events going onto the timeline.
+type RecordFn<O> = fn(&Recording, ObservationHandle<O>) -> JoinHandle<()>;
 
-fn record<O>(
-    observation: &ObservationOf<O>,
-    observer: &str,
-    origin: Instant,
-    log: &ObservationLog,
-) -> Vec<TimelineEntry>
+fn record<O>(recording: &Recording, handle: ObservationHandle<O>) -> JoinHandle<()>
 where
     O: Observer,
     O::Snapshot: ReportSnapshot + Serialize,
     O::Event: ReportEvent + Serialize,
 {
-    let at_ms = observation
-        .observed_at
-        .saturating_duration_since(origin)
-        .as_millis() as u64;
-    let events: Vec<RecordedEvent<&O::Event>> = observation
-        .events
-        .iter()
-        .map(|event| RecordedEvent {
-            label: event.label(),
-            severity: event.severity(),
-            event,
-        })
-        .collect();
-    let timeline = events
-        .iter()
-        .map(|e| TimelineEntry {
-            at_ms,
-            source: observer.to_owned(),
-            what: e.label.clone(),
+    let timeline = Arc::clone(&recording.timeline);
+    recording.recorder.record(handle, move |event| {
+        timeline.lock().push(TimelineEntry {
+            at_ms: event.at_ms,
+            source: event.observer,
+            what: event.label,
             kind: TimelineKind::Event,
-            severity: e.severity,
-        })
-        .collect();
-    log.append(&RecordedObservation {
-        observer: observer.to_owned(),
-        position: observation.cursor.position(),
-        cycle: observation.cycle,
-        at_ms,
-        sources: observation.source_count,
-        sources_added: observation
-            .sources_added
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        sources_removed: observation
-            .sources_removed
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        series: observation.snapshot.series(),
-        events,
-        snapshot: &observation.snapshot,
-    });
-    timeline
+            severity: event.severity,
+        });
+    })
 }
 
 /// One recorded observation of `O`, in `O`'s own types.
@@ -450,31 +407,7 @@ impl<A: Application, O: Observer<Source = A::Client>> ObserverSlot<A> for Slot<O
     ) -> Result<Box<dyn RunningObserver>, StartError> {
         let runtime = ObservationRuntime::start(sources, self.observer, self.config)?;
         let recorder = match (self.record, recording) {
-            (Some((record, _)), Some(recording)) => {
-                let handle = runtime.handle();
-                let (log, origin, timeline) = (
-                    Arc::clone(&recording.log),
-                    recording.origin,
-                    Arc::clone(&recording.timeline),
-                );
-                Some(tokio::spawn(async move {
-                    let name = handle.observer_name().to_owned();
-                    let mut observations = handle.subscribe_from(Cursor::START);
-                    while let Some(next) = observations.next().await {
-                        let entries = match next {
-                            Ok(observation) => record(&observation, &name, origin, &log),
-                            Err(lagged) => vec![TimelineEntry {
-                                at_ms: origin.elapsed().as_millis() as u64,
-                                source: name.clone(),
-                                what: format!("recording fell behind: {lagged}"),
-                                kind: TimelineKind::Event,
-                                severity: Severity::Warning,
-                            }],
-                        };
-                        timeline.lock().extend(entries);
-                    }
-                }))
-            }
+            (Some((record, _)), Some(recording)) => Some(record(recording, runtime.handle())),
             _ => None,
         };
         Ok(Box::new(Running { runtime, recorder }))

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::observation::panic_message;
 use crate::observation::{ObservationConfig, ObservationRuntime};
-use crate::report::{ObservationLog, Severity, write_html, write_junit};
+use crate::report::{ObservationRecorder, Severity, write_html, write_junit};
 
 /// How long workloads get to return after the run window closes.
 const WORKLOAD_GRACE: Duration = Duration::from_secs(10);
@@ -273,10 +273,9 @@ impl Run {
         let origin = Instant::now();
         let timeline = Arc::new(Mutex::new(Vec::new()));
         let recording = if observers.iter().any(|slot| slot.records()) {
-            match ObservationLog::create(cluster.run_dir()) {
-                Ok(log) => Some(Recording {
-                    log: Arc::new(log),
-                    origin,
+            match ObservationRecorder::with_origin(cluster.run_dir(), origin) {
+                Ok(recorder) => Some(Recording {
+                    recorder,
                     timeline: Arc::clone(&timeline),
                 }),
                 Err(error) => {
@@ -463,7 +462,7 @@ impl Run {
         self.report.faults = ctx.faults.lock().clone();
         stop_all(running).await;
         if let Some(recording) = recording {
-            let (lines, problem) = recording.log.finish();
+            let (lines, problem) = recording.recorder.finish();
             tracing::debug!(lines, "observations recorded");
             self.report.notes.extend(problem);
         }
