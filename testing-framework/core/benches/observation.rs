@@ -267,10 +267,10 @@ fn recorder_overhead(n: usize, kind: SetKind, cycles: u64) {
                 }
                 let elapsed = started.elapsed();
                 if let Some(recorder) = recorder {
-                    assert_eq!(
-                        recorder.finish(),
-                        (cycles, None),
-                        "every observation recorded"
+                    let (lines, problem) = recorder.finish();
+                    assert!(
+                        lines >= cycles && problem.is_none(),
+                        "every observation recorded: {lines} {problem:?}"
                     );
                 }
                 elapsed
