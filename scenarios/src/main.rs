@@ -17,7 +17,7 @@ use openraft_kv_tf::Fault;
 use openraft_kv_tf::scenarios::{FailoverOptions, raft_failover};
 use tf_core::report::Severity;
 use tf_core::scenario::{
-    RunOptions, RunReport, TimelineKind, Verdict, recorded_scenario, replay, run,
+    ExpectationReport, RunOptions, RunReport, TimelineKind, Verdict, recorded_scenario, replay, run,
 };
 use tf_local::LocalDeployer;
 use tokio_util::sync::CancellationToken;
@@ -214,25 +214,15 @@ fn replay_run(run_dir: &std::path::Path) -> anyhow::Result<bool> {
     for (observer, count) in &report.observations {
         println!("  {count} observations of {observer}");
     }
-    let width = report
-        .expectations
-        .iter()
-        .map(|e| e.name.len())
-        .max()
-        .unwrap_or(10);
+    let width = name_width(&report.expectations);
     println!("  {:<width$}  {:<10}  replayed", "expectation", "recorded");
-    let verdict = |passed: Option<bool>| match passed {
-        Some(true) => "PASS",
-        Some(false) => "FAIL",
-        None => "-",
-    };
     for e in &report.expectations {
         let recorded = report.recorded.get(&e.name).copied().flatten();
         println!(
             "  {:<width$}  {:<10}  {}",
             e.name,
-            verdict(recorded),
-            verdict(e.passed)
+            verdict_word(recorded),
+            verdict_word(e.passed)
         );
         if let Some(reason) = &e.reason {
             println!("      reason: {reason}");
@@ -249,25 +239,34 @@ fn replay_run(run_dir: &std::path::Path) -> anyhow::Result<bool> {
     Ok(report.passed())
 }
 
+/// Width of the expectation-name column.
+fn name_width(expectations: &[ExpectationReport]) -> usize {
+    expectations
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(10)
+}
+
+/// An expectation's verdict in a table.
+fn verdict_word(passed: Option<bool>) -> &'static str {
+    match passed {
+        Some(true) => "PASS",
+        Some(false) => "FAIL",
+        None => "not judged",
+    }
+}
+
 fn print_report(report: &RunReport, clean_on_success: bool) {
     println!();
     println!(
         "scenario {} on {} ({} nodes, {} deployer)",
         report.scenario, report.app, report.nodes, report.deployer
     );
-    let width = report
-        .expectations
-        .iter()
-        .map(|e| e.name.len())
-        .max()
-        .unwrap_or(10);
+    let width = name_width(&report.expectations);
     println!("  {:<width$}  {:<22}  verdict", "expectation", "when");
     for e in &report.expectations {
-        let verdict = match e.passed {
-            Some(true) => "PASS".to_owned(),
-            Some(false) => "FAIL".to_owned(),
-            None => "not judged".to_owned(),
-        };
+        let verdict = verdict_word(e.passed);
         println!("  {:<width$}  {:<22}  {verdict}", e.name, e.timing);
         if let Some(reason) = &e.reason {
             println!("      reason: {reason}");
