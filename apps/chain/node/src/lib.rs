@@ -1,0 +1,15 @@
+//! `chain-node`: a small proof-of-stake-style chain that forks on purpose.
+//!
+//! This is the node's core, without network or storage yet: blocks and their
+//! ids ([`block`]), ed25519-signed UTXO transactions ([`tx`]) validated
+//! against the ledger of the branch that includes them ([`ledger`]), the
+//! slot leader lottery that makes forks and empty slots ([`lottery`]), and
+//! the block tree with fork choice (longest chain, deterministic tie-break)
+//! and finality (`k` blocks deep, never reverted) ([`tree`]).
+
+pub mod block;
+pub mod crypto;
+pub mod ledger;
+pub mod lottery;
+pub mod tree;
+pub mod tx;
