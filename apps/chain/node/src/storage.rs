@@ -43,6 +43,9 @@ fn backend(error: impl std::fmt::Display) -> StorageError {
     StorageError::Backend(error.to_string())
 }
 
+/// A stored key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// Byte keys and values.
 pub trait Storage: Send + Sync {
     /// The value under `key`.
@@ -50,7 +53,7 @@ pub trait Storage: Send + Sync {
     /// Applies every op, or none.
     fn execute(&self, ops: Vec<Op>) -> Result<(), StorageError>;
     /// Every entry whose key starts with `prefix`, in key order.
-    fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+    fn scan(&self, prefix: &[u8]) -> Result<Vec<Entry>, StorageError>;
 
     /// Sets one key.
     fn store(&self, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
@@ -83,7 +86,7 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan(&self, prefix: &[u8]) -> Result<Vec<Entry>, StorageError> {
         let map = self.0.lock();
         Ok(map
             .range(prefix.to_vec()..)
@@ -139,7 +142,7 @@ impl Storage for RedbStorage {
         txn.commit().map_err(backend)
     }
 
-    fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan(&self, prefix: &[u8]) -> Result<Vec<Entry>, StorageError> {
         let txn = self.0.begin_read().map_err(backend)?;
         let table = txn.open_table(TABLE).map_err(backend)?;
         let mut found = Vec::new();
