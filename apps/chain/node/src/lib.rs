@@ -12,6 +12,8 @@ pub mod block;
 pub mod crypto;
 pub mod ledger;
 pub mod lottery;
+pub mod mempool;
+pub mod producer;
 pub mod storage;
 pub mod tree;
 pub mod tx;
