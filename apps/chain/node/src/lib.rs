@@ -10,10 +10,13 @@
 
 pub mod block;
 pub mod crypto;
+pub mod http;
 pub mod ledger;
 pub mod lottery;
 pub mod mempool;
+pub mod network;
 pub mod producer;
+pub mod service;
 pub mod storage;
 pub mod tree;
 pub mod tx;

@@ -58,11 +58,11 @@ impl Mempool {
         chosen
     }
 
-    /// Forgets transactions a block included.
-    pub fn remove_included(&mut self, txs: &[Transaction]) {
-        for tx in txs {
-            self.pending.remove(&tx.id());
-        }
+    /// Keeps only what is still valid on `tip` after the tip moved: what the
+    /// followed branch included goes, and what a reorg took out of it (a
+    /// transaction on an abandoned fork) stays, to be included again.
+    pub fn prune(&mut self, tip: &Ledger) {
+        self.pending.retain(|_, tx| tip.validate(tx).is_ok());
     }
 
     /// How many are pending.
@@ -127,8 +127,10 @@ mod tests {
             applied.apply(tx).unwrap();
         }
         assert_eq!(pool.len(), 2, "the conflicting spend was dropped");
-        pool.remove_included(&chosen);
-        assert!(pool.is_empty());
+        pool.prune(&ledger);
+        assert_eq!(pool.len(), 2, "not included on the tip yet: kept");
+        pool.prune(&applied);
+        assert!(pool.is_empty(), "included on the tip: gone");
         let bad = Transaction::signed(
             vec![a],
             vec![Output {

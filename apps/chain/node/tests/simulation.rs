@@ -34,7 +34,8 @@ impl Node {
             match self.tree.insert(block.clone()) {
                 Ok(inserted) => {
                     outcomes.push(inserted);
-                    self.mempool.remove_included(&block.txs);
+                    let tip = self.tree.ledger_at(&self.tree.tip().id()).unwrap();
+                    self.mempool.prune(tip);
                     let id = block.id();
                     let (ready, waiting): (Vec<Block>, Vec<Block>) =
                         std::mem::take(&mut self.orphans)

@@ -1,0 +1,299 @@
+//! The chain component: one task that owns the block tree, the mempool and
+//! storage, driven by messages from the slot clock, the network and the API.
+//! Other components only hold a [`ChainHandle`].
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::block::{Block, BlockHeader, BlockId};
+use crate::mempool::{Mempool, SubmitError};
+use crate::producer::Producer;
+use crate::storage::{Storage, save_block};
+use crate::tree::{BlockError, BlockTree, Inserted};
+use crate::tx::{Transaction, TxId};
+
+/// What a node says about its chain (`GET /info`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// The node's name.
+    pub name: String,
+    /// The followed branch's newest block.
+    pub tip: BlockId,
+    /// Its height.
+    pub height: u64,
+    /// Its slot.
+    pub slot: u64,
+    /// The newest block never to be reverted.
+    pub final_id: BlockId,
+    /// Its height.
+    pub final_height: u64,
+    /// Transactions waiting.
+    pub mempool: usize,
+    /// Blocks known, all branches.
+    pub blocks: usize,
+}
+
+/// Something the network should send to peers.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// Gossip a block this node produced or newly accepted.
+    Announce(Block),
+    /// Find this block at some peer (a parent that is missing).
+    Fetch(BlockId),
+}
+
+enum Command {
+    Tick(u64),
+    Block(Block, oneshot::Sender<Result<Inserted, BlockError>>),
+    Submit(Transaction, oneshot::Sender<Result<TxId, SubmitError>>),
+    Info(oneshot::Sender<NodeInfo>),
+    GetBlock(BlockId, oneshot::Sender<Option<Block>>),
+    Headers(BlockId, usize, oneshot::Sender<Option<Vec<BlockHeader>>>),
+}
+
+/// Talks to the chain component; cheap to clone.
+#[derive(Clone)]
+pub struct ChainHandle(mpsc::Sender<Command>);
+
+/// The chain component stopped (the node is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the chain component has stopped")]
+pub struct Stopped;
+
+impl ChainHandle {
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.0.send(command(reply)).await.map_err(|_| Stopped)?;
+        answer.await.map_err(|_| Stopped)
+    }
+
+    /// A new slot began.
+    pub async fn tick(&self, slot: u64) -> Result<(), Stopped> {
+        self.0.send(Command::Tick(slot)).await.map_err(|_| Stopped)
+    }
+
+    /// A block from a peer (or fetched).
+    pub async fn block(&self, block: Block) -> Result<Result<Inserted, BlockError>, Stopped> {
+        self.ask(|reply| Command::Block(block, reply)).await
+    }
+
+    /// A transaction from a client.
+    pub async fn submit(&self, tx: Transaction) -> Result<Result<TxId, SubmitError>, Stopped> {
+        self.ask(|reply| Command::Submit(tx, reply)).await
+    }
+
+    /// The chain's state.
+    pub async fn info(&self) -> Result<NodeInfo, Stopped> {
+        self.ask(Command::Info).await
+    }
+
+    /// A known block.
+    pub async fn get_block(&self, id: BlockId) -> Result<Option<Block>, Stopped> {
+        self.ask(|reply| Command::GetBlock(id, reply)).await
+    }
+
+    /// Headers after `from` on the followed branch, oldest first, at most
+    /// `limit`; `None` if `from` is not on the followed branch.
+    pub async fn headers(
+        &self,
+        from: BlockId,
+        limit: usize,
+    ) -> Result<Option<Vec<BlockHeader>>, Stopped> {
+        self.ask(|reply| Command::Headers(from, limit, reply)).await
+    }
+}
+
+/// The chain component's state.
+pub struct ChainService {
+    name: String,
+    tree: BlockTree,
+    mempool: Mempool,
+    producer: Producer,
+    storage: Arc<dyn Storage>,
+    outgoing: mpsc::UnboundedSender<Outgoing>,
+    /// Blocks waiting for their parent.
+    orphans: Vec<Block>,
+}
+
+/// Orphans kept at most; older ones are dropped (they are fetched again).
+const MAX_ORPHANS: usize = 512;
+
+impl ChainService {
+    /// Starts the component; returns its handle and what it wants sent.
+    pub fn spawn(
+        tree: BlockTree,
+        producer: Producer,
+        storage: Arc<dyn Storage>,
+    ) -> (ChainHandle, mpsc::UnboundedReceiver<Outgoing>) {
+        let (commands, mut inbox) = mpsc::channel(1024);
+        let (outgoing, network) = mpsc::unbounded_channel();
+        let mut service = ChainService {
+            name: producer.name.clone(),
+            tree,
+            mempool: Mempool::new(10_000),
+            producer,
+            storage,
+            outgoing,
+            orphans: Vec::new(),
+        };
+        tokio::spawn(async move {
+            while let Some(command) = inbox.recv().await {
+                service.handle(command);
+            }
+        });
+        (ChainHandle(commands), network)
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Tick(slot) => {
+                if let Some(block) = self.producer.produce(slot, &self.tree, &mut self.mempool) {
+                    tracing::info!(slot, height = block.header.height, id = %block.id().short(), "produced");
+                    let _ = self.accept(block);
+                }
+            }
+            Command::Block(block, reply) => {
+                let _ = reply.send(self.accept(block));
+            }
+            Command::Submit(tx, reply) => {
+                let tip = self
+                    .tree
+                    .ledger_at(&self.tree.tip().id())
+                    .expect("the tip's ledger is kept");
+                let _ = reply.send(self.mempool.submit(tx, tip));
+            }
+            Command::Info(reply) => {
+                let (tip, final_block) = (self.tree.tip(), self.tree.final_block());
+                let _ = reply.send(NodeInfo {
+                    name: self.name.clone(),
+                    tip: tip.id(),
+                    height: tip.header.height,
+                    slot: tip.header.slot,
+                    final_id: final_block.id(),
+                    final_height: final_block.header.height,
+                    mempool: self.mempool.len(),
+                    blocks: self.tree.len(),
+                });
+            }
+            Command::GetBlock(id, reply) => {
+                let _ = reply.send(self.tree.block(&id).cloned());
+            }
+            Command::Headers(from, limit, reply) => {
+                let _ = reply.send(self.headers_after(from, limit));
+            }
+        }
+    }
+
+    /// Inserts a block, keeps it, announces it, and retries orphans it
+    /// unblocks; a missing parent is fetched.
+    fn accept(&mut self, block: Block) -> Result<Inserted, BlockError> {
+        let id = block.id();
+        let first = self.insert_one(block);
+        let mut parents: Vec<BlockId> = match &first {
+            Ok(Inserted::Known) | Err(_) => Vec::new(),
+            Ok(_) => vec![id],
+        };
+        while let Some(parent) = parents.pop() {
+            let (ready, waiting): (Vec<Block>, Vec<Block>) = std::mem::take(&mut self.orphans)
+                .into_iter()
+                .partition(|o| o.header.parent == parent);
+            self.orphans = waiting;
+            for orphan in ready {
+                let orphan_id = orphan.id();
+                if let Ok(inserted) = self.insert_one(orphan) {
+                    if inserted != Inserted::Known {
+                        parents.push(orphan_id);
+                    }
+                }
+            }
+        }
+        first
+    }
+
+    fn insert_one(&mut self, block: Block) -> Result<Inserted, BlockError> {
+        let id = block.id();
+        let old_tip = self.tree.tip().id();
+        match self.tree.insert(block.clone()) {
+            Ok(Inserted::Known) => Ok(Inserted::Known),
+            Ok(inserted) => {
+                if let Err(error) = save_block(&*self.storage, &block) {
+                    tracing::error!(%error, "could not store a block");
+                }
+                if let Inserted::Reorg { .. } = inserted {
+                    self.restore_abandoned(old_tip);
+                }
+                if matches!(inserted, Inserted::Extended | Inserted::Reorg { .. }) {
+                    let tip = self
+                        .tree
+                        .ledger_at(&self.tree.tip().id())
+                        .expect("the tip's ledger is kept");
+                    self.mempool.prune(tip);
+                }
+                if let Inserted::Reorg { depth } = inserted {
+                    tracing::info!(depth, tip = %id.short(), "reorg");
+                }
+                let _ = self.outgoing.send(Outgoing::Announce(block));
+                Ok(inserted)
+            }
+            Err(BlockError::UnknownParent(parent)) => {
+                if !self.orphans.iter().any(|o| o.id() == id) {
+                    if self.orphans.len() == MAX_ORPHANS {
+                        self.orphans.remove(0);
+                    }
+                    self.orphans.push(block);
+                }
+                let _ = self.outgoing.send(Outgoing::Fetch(parent));
+                Err(BlockError::UnknownParent(parent))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// After a reorg, the transactions of the blocks no longer followed go
+    /// back to the mempool, so a transfer included on an abandoned fork is
+    /// not lost (those the new branch already has are refused as spent).
+    fn restore_abandoned(&mut self, old_tip: BlockId) {
+        let common = self.tree.common_ancestor(old_tip, self.tree.tip().id());
+        let tip = self
+            .tree
+            .ledger_at(&self.tree.tip().id())
+            .expect("the tip's ledger is kept")
+            .clone();
+        let mut id = old_tip;
+        while id != common {
+            let Some(block) = self.tree.block(&id).cloned() else {
+                break;
+            };
+            for tx in block.txs {
+                let _ = self.mempool.submit(tx, &tip);
+            }
+            id = block.header.parent;
+        }
+    }
+
+    fn headers_after(&self, from: BlockId, limit: usize) -> Option<Vec<BlockHeader>> {
+        let tip = self.tree.tip().id();
+        let from_height = self.tree.block(&from)?.header.height;
+        if !self.tree.is_ancestor(from, tip) {
+            return None;
+        }
+        let tip_height = self.tree.tip().header.height;
+        let last = tip_height.min(from_height + limit as u64);
+        let mut headers = Vec::new();
+        let mut id = self.tree.ancestor_at(tip, last)?;
+        while let Some(block) = self.tree.block(&id) {
+            if block.header.height <= from_height {
+                break;
+            }
+            headers.push(block.header.clone());
+            id = block.header.parent;
+        }
+        headers.reverse();
+        Some(headers)
+    }
+}
