@@ -9,6 +9,7 @@
 //! behind a small trait with in-memory and redb backends ([`storage`]).
 
 pub mod block;
+pub mod client;
 pub mod crypto;
 pub mod http;
 pub mod ledger;

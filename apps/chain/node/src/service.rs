@@ -33,6 +33,9 @@ pub struct NodeInfo {
     pub mempool: usize,
     /// Blocks known, all branches.
     pub blocks: usize,
+    /// The tip of every branch above the final block (the live forks).
+    #[serde(default)]
+    pub leaves: Vec<BlockId>,
 }
 
 /// Something the network should send to peers.
@@ -178,6 +181,7 @@ impl ChainService {
                     final_height: final_block.header.height,
                     mempool: self.mempool.len(),
                     blocks: self.tree.len(),
+                    leaves: self.tree.live_leaves(),
                 });
             }
             Command::GetBlock(id, reply) => {

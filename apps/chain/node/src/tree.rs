@@ -1,7 +1,7 @@
 //! Every block a node knows, the branch it follows (fork choice), and the
 //! block it will never revert (finality).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::block::{Block, BlockId, tx_root};
 use crate::ledger::{Ledger, TxError};
@@ -71,6 +71,8 @@ struct Stored {
 /// The blocks a node knows, with the ledger after each.
 pub struct BlockTree {
     blocks: HashMap<BlockId, Stored>,
+    /// Blocks without children: the tips of every branch.
+    leaves: HashSet<BlockId>,
     tip: BlockId,
     final_block: BlockId,
     k: u64,
@@ -90,6 +92,7 @@ impl BlockTree {
         )]);
         BlockTree {
             blocks,
+            leaves: HashSet::from([id]),
             tip: id,
             final_block: id,
             k,
@@ -135,6 +138,8 @@ impl BlockTree {
                 .map_err(|error| BlockError::InvalidTx { index, error })?;
         }
         self.blocks.insert(id, Stored { block, ledger });
+        self.leaves.remove(&parent_id);
+        self.leaves.insert(id);
 
         let old_tip = self.tip;
         if !self.better(id, old_tip) {
@@ -192,6 +197,20 @@ impl BlockTree {
     /// The ledger after a known block.
     pub fn ledger_at(&self, id: &BlockId) -> Option<&Ledger> {
         self.blocks.get(id).map(|s| &s.ledger)
+    }
+
+    /// The tips of every branch that forks off at or above the final
+    /// block: the live forks, the followed one included.
+    pub fn live_leaves(&self) -> Vec<BlockId> {
+        let final_id = self.final_block;
+        let mut leaves: Vec<BlockId> = self
+            .leaves
+            .iter()
+            .copied()
+            .filter(|leaf| self.is_ancestor(final_id, *leaf))
+            .collect();
+        leaves.sort();
+        leaves
     }
 
     /// How many blocks are known.
