@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use chain_tf::scenarios::chain_liveness;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use openraft_kv_tf::Fault;
@@ -23,10 +24,16 @@ use tf_local::LocalDeployer;
 use tokio_util::sync::CancellationToken;
 
 /// Scenarios known to this CLI: name and one line about it.
-const SCENARIOS: &[(&str, &str)] = &[(
-    "raft-failover",
-    "3-node Raft key-value cluster; the leader is killed and brought back while writes go on; checks one leader per term, a leader after each failover, convergence and no lost acknowledged write",
-)];
+const SCENARIOS: &[(&str, &str)] = &[
+    (
+        "raft-failover",
+        "3-node Raft key-value cluster; the leader is killed and brought back while writes go on; checks one leader per term, a leader after each failover, convergence and no lost acknowledged write",
+    ),
+    (
+        "chain-liveness",
+        "3 chain nodes that fork on purpose (frequent slot winners); checks that no final block is reverted or contradicted, that every node keeps growing, and that all share a final block at the end",
+    ),
+];
 
 #[derive(Parser)]
 #[command(
@@ -136,11 +143,28 @@ async fn run_scenario(args: RunArgs) -> anyhow::Result<bool> {
             };
             raft_failover(&options).context("invalid scenario")?
         }
+        "chain-liveness" => {
+            let nodes = args.nodes.unwrap_or(3);
+            let duration = args.duration.unwrap_or(Duration::from_secs(15));
+            return run_with(
+                chain_liveness(nodes, duration).context("invalid scenario")?,
+                args,
+            )
+            .await;
+        }
         other => {
             let known: Vec<&str> = SCENARIOS.iter().map(|(n, _)| *n).collect();
             bail!("no scenario named `{other}`; known: {}", known.join(", "));
         }
     };
+    run_with(scenario, args).await
+}
+
+/// Runs any app's scenario with the CLI's progress, report and exit code.
+async fn run_with<A: tf_core::scenario::Application>(
+    scenario: tf_core::scenario::Scenario<A>,
+    args: RunArgs,
+) -> anyhow::Result<bool> {
     let deployer = match args.deployer {
         DeployerKind::Local => LocalDeployer::new(),
     };
