@@ -247,6 +247,13 @@ impl Observer for ChainObserver {
     fn snapshot(&self, state: &ChainState) -> ChainSnapshot {
         state.snapshot.clone()
     }
+
+    /// Each fetched header is added whole, so a poll cut off by the cycle
+    /// timeout leaves a usable graph; dropping it would refetch the whole
+    /// chain on the next cycle, and a long catch-up could never finish.
+    fn keep_state_after_interrupt(&self, _: &ChainState) -> bool {
+        true
+    }
 }
 
 fn summarize(state: &mut ChainState) {
