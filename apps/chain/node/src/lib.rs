@@ -11,6 +11,7 @@
 pub mod block;
 pub mod client;
 pub mod crypto;
+pub mod graph;
 pub mod http;
 pub mod ledger;
 pub mod lottery;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::block::{Block, BlockHeader, BlockId};
+use crate::graph::HeaderLookup;
 use crate::mempool::{Mempool, SubmitError};
 use crate::producer::Producer;
 use crate::storage::{Storage, save_block};
@@ -262,7 +263,9 @@ impl ChainService {
     /// back to the mempool, so a transfer included on an abandoned fork is
     /// not lost (those the new branch already has are refused as spent).
     fn restore_abandoned(&mut self, old_tip: BlockId) {
-        let common = self.tree.common_ancestor(old_tip, self.tree.tip().id());
+        let Some(common) = self.tree.common_ancestor(old_tip, self.tree.tip().id()) else {
+            return;
+        };
         let tip = self
             .tree
             .ledger_at(&self.tree.tip().id())

@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::block::{Block, BlockId, tx_root};
+use crate::block::{Block, BlockHeader, BlockId, tx_root};
+use crate::graph::HeaderLookup;
 use crate::ledger::{Ledger, TxError};
 
 /// Why a block is refused.
@@ -150,9 +151,12 @@ impl BlockTree {
         if parent_id == old_tip {
             Ok(Inserted::Extended)
         } else {
-            let common = self.common_ancestor(old_tip, id);
+            // Both are stored, so they share at least genesis.
+            let common = self
+                .common_ancestor(old_tip, id)
+                .map_or(0, |c| self.height_of(c));
             Ok(Inserted::Reorg {
-                depth: self.height_of(old_tip) - self.height_of(common),
+                depth: self.height_of(old_tip) - common,
             })
         }
     }
@@ -222,38 +226,10 @@ impl BlockTree {
     pub fn is_empty(&self) -> bool {
         self.blocks.len() <= 1
     }
+}
 
-    /// The ancestor of `id` at `height` (or `id` itself).
-    pub fn ancestor_at(&self, mut id: BlockId, height: u64) -> Option<BlockId> {
-        loop {
-            let block = &self.blocks.get(&id)?.block;
-            if block.header.height == height {
-                return Some(id);
-            }
-            if block.header.height < height {
-                return None;
-            }
-            id = block.header.parent;
-        }
-    }
-
-    /// Whether `ancestor` is `of` or one of its ancestors.
-    pub fn is_ancestor(&self, ancestor: BlockId, of: BlockId) -> bool {
-        self.ancestor_at(of, self.height_of(ancestor)) == Some(ancestor)
-    }
-
-    /// The newest block both `a` and `b` descend from.
-    pub fn common_ancestor(&self, mut a: BlockId, mut b: BlockId) -> BlockId {
-        while self.height_of(a) > self.height_of(b) {
-            a = self.blocks[&a].block.header.parent;
-        }
-        while self.height_of(b) > self.height_of(a) {
-            b = self.blocks[&b].block.header.parent;
-        }
-        while a != b {
-            a = self.blocks[&a].block.header.parent;
-            b = self.blocks[&b].block.header.parent;
-        }
-        a
+impl HeaderLookup for BlockTree {
+    fn header(&self, id: &BlockId) -> Option<&BlockHeader> {
+        self.blocks.get(id).map(|s| &s.block.header)
     }
 }

@@ -3,6 +3,7 @@
 
 use chain_node::block::{Block, BlockHeader};
 use chain_node::crypto::Keypair;
+use chain_node::graph::HeaderLookup;
 use chain_node::ledger::{Ledger, TxError};
 use chain_node::tree::{BlockError, BlockTree, Inserted};
 use chain_node::tx::{Output, Transaction};
@@ -84,7 +85,7 @@ fn a_longer_fork_reorganizes_with_its_depth() {
     assert_eq!(tree.tip().id(), fork[2].id());
     assert_eq!(
         tree.common_ancestor(main[1].id(), fork[2].id()),
-        genesis.id()
+        Some(genesis.id())
     );
 }
 

@@ -194,6 +194,7 @@ fn nodes_fork_converge_finalize_alike_and_a_restarted_node_catches_up() {
             id = b.header.parent;
         }
         assert!(Instant::now() < deadline, "the transfer was not included");
+        // The chain is polled over HTTP, bounded by the deadline above.
         std::thread::sleep(Duration::from_millis(200));
     }
     // Spending it again is refused with the reason.

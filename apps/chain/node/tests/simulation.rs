@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 
 use chain_node::block::{Block, BlockId};
 use chain_node::crypto::Keypair;
+use chain_node::graph::HeaderLookup;
 use chain_node::ledger::Ledger;
 use chain_node::mempool::Mempool;
 use chain_node::producer::Producer;

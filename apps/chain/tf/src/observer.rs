@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use async_trait::async_trait;
 use chain_node::block::{BlockHeader, BlockId};
 use chain_node::client::ChainClient;
+use chain_node::graph::HeaderLookup;
 use chain_node::service::NodeInfo;
 use tf_core::observation::{BoxError, Observer, Sources};
 
@@ -94,35 +95,7 @@ pub struct ChainState {
 
 impl ChainState {
     fn height(&self, id: &BlockId) -> Option<u64> {
-        self.headers.get(id).map(|h| h.height)
-    }
-
-    /// The newest common ancestor of `a` and `b`, if both are known.
-    fn common_ancestor(&self, mut a: BlockId, mut b: BlockId) -> Option<BlockId> {
-        while self.height(&a)? > self.height(&b)? {
-            a = self.headers[&a].parent;
-        }
-        while self.height(&b)? > self.height(&a)? {
-            b = self.headers[&b].parent;
-        }
-        while a != b {
-            a = self.headers.get(&a)?.parent;
-            b = self.headers.get(&b)?.parent;
-        }
-        Some(a)
-    }
-
-    fn is_ancestor(&self, ancestor: BlockId, mut of: BlockId) -> bool {
-        let Some(height) = self.height(&ancestor) else {
-            return false;
-        };
-        while let Some(header) = self.headers.get(&of) {
-            if header.height == height {
-                return of == ancestor;
-            }
-            of = header.parent;
-        }
-        false
+        self.headers.header(id).map(|h| h.height)
     }
 }
 
@@ -195,6 +168,7 @@ impl Observer for ChainObserver {
             if let Some(previous) = &previous {
                 if previous.head != info.tip {
                     let depth = state
+                        .headers
                         .common_ancestor(previous.head, info.tip)
                         .and_then(|c| state.height(&c))
                         .map_or(0, |c| previous.height.saturating_sub(c));
@@ -210,7 +184,7 @@ impl Observer for ChainObserver {
                 }
                 if previous.final_id != info.final_id {
                     let forward = info.final_height > previous.final_height
-                        && state.is_ancestor(previous.final_id, info.final_id);
+                        && state.headers.is_ancestor(previous.final_id, info.final_id);
                     if !forward && state.headers.contains_key(&info.final_id) {
                         state.snapshot.finality_reverted.push(format!(
                             "{name}: final block went from height {} to {}",
@@ -270,7 +244,7 @@ fn summarize(state: &mut ChainState) {
         .map(|(h, _)| *h)
         .try_fold(None::<BlockId>, |acc, head| match acc {
             None => Some(Some(head)),
-            Some(c) => state.common_ancestor(c, head).map(Some),
+            Some(c) => state.headers.common_ancestor(c, head).map(Some),
         })
         .flatten();
     let heights = heads.iter().map(|(_, h)| *h);
