@@ -63,10 +63,9 @@ pub(crate) struct CycleLoop<O: Observer, P> {
     state: Option<O::State>,
     /// The set the last published observation was made from.
     published_sources: SourceSet<O::Source>,
-    /// The set the per-source health last followed.
+    /// The last refreshed set with valid names: the per-source health
+    /// follows it, and a set with the same names needs no duplicate check.
     followed_sources: SourceSet<O::Source>,
-    /// The last set checked for duplicate names.
-    checked_sources: SourceSet<O::Source>,
     /// Events of a cycle whose snapshot panicked: published with the next
     /// observation rather than lost.
     carried_events: Vec<O::Event>,
@@ -88,7 +87,6 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
             state: None,
             published_sources: SourceSet::empty(),
             followed_sources: SourceSet::empty(),
-            checked_sources: SourceSet::empty(),
             carried_events: Vec::new(),
             cycle: 0,
         }
@@ -232,8 +230,8 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
                 };
                 Failure(FailureStage::SourceRefresh, message)
             })?;
-        // Names identical to the last checked set cannot hold a duplicate.
-        if !same_names(&self.checked_sources, &sources) {
+        // Names identical to the last valid set cannot hold a duplicate.
+        if !same_names(&self.followed_sources, &sources) {
             if let Some(name) = duplicate_name(&sources) {
                 return Err(Failure(
                     FailureStage::SourceRefresh,
@@ -242,7 +240,6 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
                     ),
                 ));
             }
-            self.checked_sources = sources.clone();
         }
         Ok(sources)
     }
