@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run -p scenarios -- list
 //! cargo run -p scenarios -- run raft-failover [--deployer local] [--nodes 3] [--duration 15s]
+//! cargo run -p scenarios -- run wallet-transfers [--wallets 8] [--rate 4] [--restarts 3]
+//! cargo run -p scenarios -- replay target/tf-runs/<run>
 //! ```
 
 use std::path::PathBuf;
@@ -11,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use chain_tf::scenarios::chain_liveness;
+use chain_tf::scenarios::{WalletTransfersOptions, chain_liveness, wallet_transfers};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use openraft_kv_tf::Fault;
@@ -32,6 +34,10 @@ const SCENARIOS: &[(&str, &str)] = &[
     (
         "chain-liveness",
         "3 chain nodes that fork on purpose (frequent slot winners); checks that no final block is reverted or contradicted, that every node keeps growing, and that all share a final block at the end",
+    ),
+    (
+        "wallet-transfers",
+        "4 forking chain nodes, restarted one after another, while 8 wallets pay each other; checks safety, that every head holds exactly the genesis supply, liveness, a shared final block, and that every accepted transfer ends up k blocks deep on every node",
     ),
 ];
 
@@ -72,9 +78,18 @@ struct RunArgs {
     /// Run window, e.g. `15s`, `2m`.
     #[arg(long, value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
-    /// How the failover takes the leader down.
+    /// How the failover takes the leader down (raft-failover).
     #[arg(long, value_enum, default_value = "kill")]
     fault: FaultKind,
+    /// Wallets that pay each other (wallet-transfers).
+    #[arg(long)]
+    wallets: Option<usize>,
+    /// Transfers per second (wallet-transfers).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Node restarts during the run, 0 for none (wallet-transfers).
+    #[arg(long)]
+    restarts: Option<usize>,
     /// Run directory (default: target/tf-runs/<scenario>-<time>).
     #[arg(long)]
     run_dir: Option<PathBuf>,
@@ -152,6 +167,19 @@ async fn run_scenario(args: RunArgs) -> anyhow::Result<bool> {
             )
             .await;
         }
+        "wallet-transfers" => {
+            let mut options = WalletTransfersOptions::default();
+            options.nodes = args.nodes.unwrap_or(options.nodes);
+            options.duration = args.duration.unwrap_or(options.duration);
+            options.wallets = args.wallets.unwrap_or(options.wallets);
+            options.rate = args.rate.unwrap_or(options.rate);
+            options.restarts = args.restarts.unwrap_or(options.restarts);
+            return run_with(
+                wallet_transfers(&options).context("invalid scenario")?,
+                args,
+            )
+            .await;
+        }
         other => {
             let known: Vec<&str> = SCENARIOS.iter().map(|(n, _)| *n).collect();
             bail!("no scenario named `{other}`; known: {}", known.join(", "));
@@ -218,22 +246,43 @@ async fn run_with<A: tf_core::scenario::Application>(
 /// Replays on a paused clock: the recorded timeline is followed exactly, in
 /// milliseconds of real time.
 fn replay_run(run_dir: &std::path::Path) -> anyhow::Result<bool> {
-    let name = recorded_scenario(run_dir)?;
-    let scenario = match name.as_str() {
+    let recorded = recorded_scenario(run_dir)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .context("cannot start the async runtime")?;
+    // The scenario is rebuilt with the recorded node count and window, so
+    // the checks are the ones the run had.
+    let (nodes, duration) = (recorded.nodes, recorded.window.max(Duration::from_secs(1)));
+    let report = match recorded.scenario.as_str() {
         "raft-failover" => {
-            raft_failover(&FailoverOptions::default()).context("invalid scenario")?
+            let options = FailoverOptions {
+                nodes,
+                duration,
+                ..FailoverOptions::default()
+            };
+            let scenario = raft_failover(&options).context("invalid scenario")?;
+            rt.block_on(replay(scenario, run_dir))?
+        }
+        "chain-liveness" => {
+            let scenario = chain_liveness(nodes, duration).context("invalid scenario")?;
+            rt.block_on(replay(scenario, run_dir))?
+        }
+        "wallet-transfers" => {
+            let options = WalletTransfersOptions {
+                nodes,
+                duration,
+                ..WalletTransfersOptions::default()
+            };
+            let scenario = wallet_transfers(&options).context("invalid scenario")?;
+            rt.block_on(replay(scenario, run_dir))?
         }
         other => bail!(
             "{} is a run of `{other}`, which this CLI cannot replay",
             run_dir.display()
         ),
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .context("cannot start the async runtime")?;
-    let report = rt.block_on(replay(scenario, run_dir))?;
     println!("replay of {} ({})", report.scenario, run_dir.display());
     for (observer, count) in &report.observations {
         println!("  {count} observations of {observer}");

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::crypto::{Address, Hash32, verify};
+use crate::crypto::{Address, Hash32, Keypair, verify};
 use crate::tx::{OutPoint, Output, Transaction};
 
 /// Why a transaction is refused.
@@ -40,6 +40,18 @@ pub enum TxError {
     },
 }
 
+/// Genesis wallets when nothing else is said.
+pub const DEFAULT_WALLETS: usize = 8;
+
+/// What every genesis wallet starts with.
+pub const GENESIS_AMOUNT: u64 = 1_000;
+
+/// The key of genesis wallet `i` (`wallet-i`): nodes, workloads and tests
+/// all derive the same one.
+pub fn genesis_wallet(i: usize) -> Keypair {
+    Keypair::named(&format!("wallet-{i}"))
+}
+
 /// Unspent outputs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ledger {
@@ -67,6 +79,20 @@ impl Ledger {
             })
             .collect();
         Ledger { utxos }
+    }
+
+    /// The genesis of `wallets` genesis wallets ([`genesis_wallet`]), with
+    /// [`GENESIS_AMOUNT`] each.
+    pub fn genesis_wallets(wallets: usize) -> Self {
+        let allocations: Vec<_> = (0..wallets)
+            .map(|i| (genesis_wallet(i).address(), GENESIS_AMOUNT))
+            .collect();
+        Self::genesis(&allocations)
+    }
+
+    /// Every unspent output.
+    pub fn utxos(&self) -> impl Iterator<Item = (&OutPoint, &Output)> {
+        self.utxos.iter()
     }
 
     /// Checks `tx` against these outputs.
@@ -150,7 +176,6 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::Keypair;
 
     fn setup() -> (Keypair, Keypair, Ledger) {
         let (alice, bob) = (Keypair::named("alice"), Keypair::named("bob"));

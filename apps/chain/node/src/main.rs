@@ -12,7 +12,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use chain_node::block::Block;
-use chain_node::crypto::Keypair;
 use chain_node::ledger::Ledger;
 use chain_node::network::Network;
 use chain_node::producer::Producer;
@@ -49,19 +48,11 @@ struct Config {
     #[arg(long, default_value_t = 6)]
     k: u64,
     /// Genesis wallets `wallet-0..N`, 1000 each.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = chain_node::ledger::DEFAULT_WALLETS)]
     wallets: usize,
     /// The chain's lottery seed.
     #[arg(long, default_value = "tf-chain")]
     seed: String,
-}
-
-/// The genesis ledger every node derives the same way.
-fn genesis_ledger(wallets: usize) -> Ledger {
-    let allocations: Vec<_> = (0..wallets)
-        .map(|i| (Keypair::named(&format!("wallet-{i}")).address(), 1_000))
-        .collect();
-    Ledger::genesis(&allocations)
 }
 
 #[tokio::main]
@@ -95,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
     let tree = load_tree(
         &*storage,
         Block::genesis(),
-        genesis_ledger(config.wallets),
+        Ledger::genesis_wallets(config.wallets),
         config.k,
     )?;
     tracing::info!(

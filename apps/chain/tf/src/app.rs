@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use chain_node::client::ChainClient;
+use chain_node::ledger::DEFAULT_WALLETS;
 use tf_core::observation::BoxError;
 use tf_core::scenario::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec};
 
@@ -14,6 +15,8 @@ pub struct ChainApp {
     pub coefficient: f64,
     /// Blocks become final this deep.
     pub k: u64,
+    /// Genesis wallets `wallet-0..wallets`.
+    pub wallets: usize,
     http: reqwest::Client,
 }
 
@@ -23,6 +26,7 @@ impl Default for ChainApp {
             slot_ms: 100,
             coefficient: 0.7,
             k: 6,
+            wallets: DEFAULT_WALLETS,
             http: ChainClient::default_http(),
         }
     }
@@ -59,6 +63,8 @@ impl Application for ChainApp {
             self.coefficient.to_string(),
             "--k".to_owned(),
             self.k.to_string(),
+            "--wallets".to_owned(),
+            self.wallets.to_string(),
         ];
         for peer in topology.iter().filter(|p| p.index != node.index) {
             args.push("--peer".to_owned());

@@ -1,11 +1,13 @@
 //! What a chain must satisfy.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chain_node::tx::TxId;
 use tf_core::scenario::{Always, Eventually, Expectation, RunContext, Timing, Violation};
 
-use crate::{ChainApp, ChainObserver, ChainSnapshot};
+use crate::{ChainApp, ChainObserver, ChainSnapshot, Inclusion, TransferLog};
 
 /// Safety, on every snapshot: no node's final block is ever reverted, and no
 /// two nodes finalize different blocks at the same height.
@@ -16,11 +18,8 @@ pub fn safety() -> impl Expectation<ChainApp> {
             if let Some(reverted) = s.finality_reverted.first() {
                 return Err(format!("finality reverted: {reverted}"));
             }
-            match s.finals_by_height.iter().find(|(_, ids)| ids.len() > 1) {
-                Some((height, ids)) => Err(format!(
-                    "nodes finalized {} different blocks at height {height}",
-                    ids.len()
-                )),
+            match s.final_conflicts.first() {
+                Some(conflict) => Err(format!("two final blocks at one height: {conflict}")),
                 None => Ok(()),
             }
         },
@@ -72,6 +71,83 @@ impl Expectation<ChainApp> for FinalConvergence {
                 Violation::new(format!(
                     "final blocks still differ {:?} after the run",
                     self.0
+                ))
+                .observed(e.to_string())
+            })
+    }
+}
+
+/// Conservation, on every snapshot: the total value at every observed head
+/// equals the genesis supply, and every block's transactions add up on
+/// their branch (per the observer's wallet projection).
+pub fn conservation() -> impl Expectation<ChainApp> {
+    Always::<ChainObserver, _>::new(
+        "total value at every head equals the genesis supply",
+        |s: &ChainSnapshot| {
+            if let Some(anomaly) = s.ledger_anomalies.first() {
+                return Err(format!(
+                    "{anomaly} ({} anomalies in all)",
+                    s.ledger_anomalies.len()
+                ));
+            }
+            for (node, view) in &s.nodes {
+                if let Some(supply) = view.supply.filter(|v| *v != s.genesis_supply) {
+                    return Err(format!(
+                        "{node}'s head (height {}) holds {supply} in total, genesis created {}",
+                        view.height, s.genesis_supply
+                    ));
+                }
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Inclusion: after the run, every transfer a node accepted is included at
+/// `inclusion`'s depth on its nodes within the bound, and no node refused a
+/// transfer.
+pub struct TransfersIncluded {
+    /// What the transfers workload recorded.
+    pub log: Arc<TransferLog>,
+    /// Depth and nodes.
+    pub inclusion: Inclusion,
+    /// How long after the run they may take.
+    pub within: Duration,
+}
+
+#[async_trait]
+impl Expectation<ChainApp> for TransfersIncluded {
+    fn name(&self) -> &str {
+        "every accepted transfer is included"
+    }
+
+    fn timing(&self) -> Timing {
+        Timing::AtEnd
+    }
+
+    async fn check(&self, ctx: &RunContext<ChainApp>) -> Result<(), Violation> {
+        let rejected = self.log.rejected();
+        if let Some(first) = rejected.first() {
+            return Err(Violation::new(format!(
+                "{} transfer(s) built from final outputs were refused; the first: {first}",
+                rejected.len()
+            )));
+        }
+        let accepted: Vec<TxId> = self.log.accepted().iter().map(|t| t.id).collect();
+        if accepted.is_empty() {
+            return Err(Violation::new(format!(
+                "no transfer was accepted, so inclusion proves nothing ({})",
+                self.log.summary()
+            )));
+        }
+        let chain = ctx.observer::<ChainObserver>()?;
+        self.inclusion
+            .wait(&chain, &accepted, self.within)
+            .await
+            .map_err(|e| {
+                Violation::new(format!(
+                    "{} of {} accepted transfers are not included at depth {}",
+                    e.count, e.total, e.depth
                 ))
                 .observed(e.to_string())
             })

@@ -1,21 +1,51 @@
-//! `ChainObserver`: every node's head and final block, and the graph of
-//! every block any node had, fetched incrementally (only what is new).
+//! `ChainObserver`: every node's head and final block, the graph of every
+//! block any node had (fetched incrementally: only what is new), and the
+//! [`WalletProjection`] of those blocks.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::marker::PhantomData;
 
 use async_trait::async_trait;
-use chain_node::block::{BlockHeader, BlockId};
+use chain_node::block::{Block, BlockHeader, BlockId};
 use chain_node::client::ChainClient;
 use chain_node::graph::HeaderLookup;
+use chain_node::ledger::DEFAULT_WALLETS;
 use chain_node::service::NodeInfo;
+use serde::{Deserialize, Serialize};
 use tf_core::observation::{BoxError, Observer, Sources};
+use tf_core::report::{ReportEvent, ReportSnapshot, SeriesPoint, Severity};
+
+use crate::wallets::{LedgerAt, TxIndex, WalletProjection};
 
 /// Blocks fetched per node per poll at most (a node far ahead is caught up
 /// over several polls).
 const MAX_FETCH: usize = 200;
 
+/// What the observer needs from a node: its `/info` and its blocks.
+/// [`ChainClient`] is the real one; [`crate::memory::MemoryNode`] is a
+/// scripted one for tests and benchmarks.
+#[async_trait]
+pub trait ChainApi: Send + Sync + 'static {
+    /// The node's tip, final block and live branch tips.
+    async fn info(&self) -> Result<NodeInfo, BoxError>;
+    /// One block by id.
+    async fn block(&self, id: BlockId) -> Result<Block, BoxError>;
+}
+
+#[async_trait]
+impl ChainApi for ChainClient {
+    async fn info(&self) -> Result<NodeInfo, BoxError> {
+        Ok(ChainClient::info(self).await?)
+    }
+
+    async fn block(&self, id: BlockId) -> Result<Block, BoxError> {
+        Ok(ChainClient::block(self, id).await?)
+    }
+}
+
 /// One node's view.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeHead {
     /// Its tip.
     pub head: BlockId,
@@ -27,14 +57,20 @@ pub struct NodeHead {
     pub final_height: u64,
     /// Whether the last poll reached it.
     pub reachable: bool,
+    /// Total value on its branch, once the head is projected.
+    pub supply: Option<u64>,
+    /// The ledger at its head (balances, outputs, included transactions),
+    /// once every block down to genesis is known. Not recorded.
+    #[serde(skip)]
+    pub ledger: Option<LedgerAt>,
 }
 
 /// What the observer publishes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainSnapshot {
     /// Every node's view, by name.
     pub nodes: BTreeMap<String, NodeHead>,
-    /// The newest block all reachable heads share.
+    /// The newest block all reachable heads share, and its height.
     pub common_ancestor: Option<(BlockId, u64)>,
     /// Distinct heads among reachable nodes.
     pub live_forks: usize,
@@ -44,19 +80,32 @@ pub struct ChainSnapshot {
     pub blocks_seen: usize,
     /// Blocks with more than one child seen: where forks happened.
     pub fork_points: usize,
-    /// Head switches between branches seen, and the deepest.
+    /// Head switches between branches seen.
     pub reorgs: u64,
     /// The deepest reorg seen.
     pub max_reorg_depth: u64,
-    /// Final blocks reported per height (more than one is a safety
-    /// violation).
-    pub finals_by_height: BTreeMap<u64, BTreeSet<BlockId>>,
+    /// Two final blocks at one height (a safety violation), as found.
+    pub final_conflicts: Vec<String>,
     /// Nodes whose final block went backwards or off its chain.
     pub finality_reverted: Vec<String>,
+    /// Total value at genesis: every branch must hold exactly this.
+    pub genesis_supply: u64,
+    /// Transactions in blocks that do not add up on their branch.
+    pub ledger_anomalies: Vec<String>,
+    /// Where each transaction was included, on every branch. Not recorded.
+    #[serde(skip)]
+    pub txs: TxIndex,
+}
+
+impl ChainSnapshot {
+    /// The ledger at `node`'s head, once projected.
+    pub fn ledger(&self, node: &str) -> Option<&LedgerAt> {
+        self.nodes.get(node).and_then(|n| n.ledger.as_ref())
+    }
 }
 
 /// What changed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChainEvent {
     /// A block no observed node had before, and who had it first.
     NewBlock {
@@ -83,40 +132,199 @@ pub enum ChainEvent {
         /// The new final height.
         height: u64,
     },
+    /// A node stopped answering.
+    NodeUnreachable {
+        /// The node.
+        node: String,
+        /// Why.
+        error: String,
+    },
+    /// A node answers again.
+    NodeBack {
+        /// The node.
+        node: String,
+        /// Its height now.
+        height: u64,
+    },
+}
+
+impl fmt::Display for ChainEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChainEvent::NewBlock {
+                id,
+                height,
+                first_seen_on,
+            } => write!(
+                f,
+                "new block {} at height {height} (first on {first_seen_on})",
+                id.short()
+            ),
+            ChainEvent::HeadChanged {
+                node,
+                height,
+                reorg_depth: 0,
+            } => write!(f, "{node} extended to height {height}"),
+            ChainEvent::HeadChanged {
+                node,
+                height,
+                reorg_depth,
+            } => write!(
+                f,
+                "{node} reorganized: left {reorg_depth} block(s), now at height {height}"
+            ),
+            ChainEvent::FinalAdvanced { node, height } => {
+                write!(f, "{node} final block at height {height}")
+            }
+            ChainEvent::NodeUnreachable { node, error } => {
+                write!(f, "{node} unreachable: {error}")
+            }
+            ChainEvent::NodeBack { node, height } => {
+                write!(f, "{node} reachable again at height {height}")
+            }
+        }
+    }
+}
+
+impl ReportEvent for ChainEvent {
+    fn label(&self) -> String {
+        self.to_string()
+    }
+
+    fn severity(&self) -> Severity {
+        match self {
+            ChainEvent::NodeUnreachable { .. } => Severity::Warning,
+            ChainEvent::HeadChanged { reorg_depth, .. } if *reorg_depth > 0 => Severity::Notice,
+            _ => Severity::Info,
+        }
+    }
+
+    /// Blocks, extensions and final blocks come several times a second:
+    /// they are recorded, but only reorgs and reachability make the
+    /// timeline.
+    fn on_timeline(&self) -> bool {
+        matches!(
+            self,
+            ChainEvent::HeadChanged {
+                reorg_depth: 1..,
+                ..
+            } | ChainEvent::NodeUnreachable { .. }
+                | ChainEvent::NodeBack { .. }
+        )
+    }
+}
+
+impl ReportSnapshot for ChainSnapshot {
+    fn series(&self) -> Vec<SeriesPoint> {
+        let mut points = Vec::new();
+        for (node, view) in self.nodes.iter().filter(|(_, v)| v.reachable) {
+            points.push(SeriesPoint::new("height", node, view.height as f64));
+            points.push(SeriesPoint::new(
+                "final height",
+                node,
+                view.final_height as f64,
+            ));
+        }
+        points.push(SeriesPoint::new(
+            "live forks",
+            "all",
+            self.live_forks as f64,
+        ));
+        points
+    }
 }
 
 /// The observer's state.
-#[derive(Default)]
 pub struct ChainState {
     headers: HashMap<BlockId, BlockHeader>,
+    /// Blocks known to be missing (a walk stopped there): fetched first
+    /// on the next poll.
+    gaps: BTreeSet<BlockId>,
     children: HashMap<BlockId, usize>,
+    finals: HashMap<u64, BlockId>,
+    projection: WalletProjection,
     snapshot: ChainSnapshot,
 }
 
 impl ChainState {
+    fn new(wallets: usize) -> Self {
+        let projection = WalletProjection::for_wallets(wallets);
+        ChainState {
+            headers: HashMap::new(),
+            gaps: BTreeSet::new(),
+            children: HashMap::new(),
+            finals: HashMap::new(),
+            snapshot: ChainSnapshot {
+                genesis_supply: projection.genesis_supply(),
+                ..ChainSnapshot::default()
+            },
+            projection,
+        }
+    }
+
     fn height(&self, id: &BlockId) -> Option<u64> {
         self.headers.header(id).map(|h| h.height)
     }
+
+    /// The wallet projection of every block seen.
+    pub fn projection(&self) -> &WalletProjection {
+        &self.projection
+    }
 }
 
-/// Polls `/info` of every node, fetches the blocks it has not seen yet.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ChainObserver;
+/// Polls `/info` of every node, fetches the blocks it has not seen yet, and
+/// projects wallets over them. `S` is how nodes are reached: HTTP by
+/// default.
+pub struct ChainObserver<S = ChainClient> {
+    wallets: usize,
+    source: PhantomData<fn() -> S>,
+}
+
+impl<S> ChainObserver<S> {
+    /// Observes nodes started with `--wallets wallets` (the genesis the
+    /// wallet projection starts from).
+    pub fn with_wallets(wallets: usize) -> Self {
+        ChainObserver {
+            wallets,
+            source: PhantomData,
+        }
+    }
+}
+
+impl<S> Default for ChainObserver<S> {
+    fn default() -> Self {
+        Self::with_wallets(DEFAULT_WALLETS)
+    }
+}
+
+impl<S> Clone for ChainObserver<S> {
+    fn clone(&self) -> Self {
+        Self::with_wallets(self.wallets)
+    }
+}
+
+impl<S> fmt::Debug for ChainObserver<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChainObserver")
+            .field("wallets", &self.wallets)
+            .finish()
+    }
+}
 
 #[async_trait]
-impl Observer for ChainObserver {
-    type Source = ChainClient;
+impl<S: ChainApi> Observer for ChainObserver<S> {
+    type Source = S;
     type State = ChainState;
     type Snapshot = ChainSnapshot;
     type Event = ChainEvent;
 
-    async fn init(&self, _: &Sources<'_, ChainClient>) -> Result<ChainState, BoxError> {
-        Ok(ChainState::default())
+    async fn init(&self, _: &Sources<'_, S>) -> Result<ChainState, BoxError> {
+        Ok(ChainState::new(self.wallets))
     }
 
     async fn poll(
         &self,
-        sources: &Sources<'_, ChainClient>,
+        sources: &Sources<'_, S>,
         state: &mut ChainState,
     ) -> Result<Vec<ChainEvent>, BoxError> {
         let infos = sources.poll_each(|s| s.source.info()).await;
@@ -125,39 +333,54 @@ impl Observer for ChainObserver {
             let name = polled.source.name.to_string();
             let info: NodeInfo = match polled.result {
                 Ok(info) => info,
-                Err(_) => {
+                Err(error) => {
                     if let Some(view) = state.snapshot.nodes.get_mut(&name) {
+                        if view.reachable {
+                            events.push(ChainEvent::NodeUnreachable {
+                                node: name.clone(),
+                                error: error.to_string(),
+                            });
+                        }
                         view.reachable = false;
                     }
                     continue;
                 }
             };
-            // Walk back from the node's tip and from the tips of its other
-            // branches until a known block: only new blocks are fetched.
+            // Walk back from the node's tip, the tips of its other branches,
+            // and where earlier walks stopped, until a known block: only new
+            // blocks are fetched, and a long catch-up resumes where it left.
             let mut starts = vec![info.tip];
             starts.extend(info.leaves.iter().copied().filter(|leaf| *leaf != info.tip));
+            starts.extend(std::mem::take(&mut state.gaps));
             let mut budget = MAX_FETCH;
             for mut missing in starts {
-                while budget > 0 {
-                    budget -= 1;
-                    if state.headers.contains_key(&missing) {
+                while !state.headers.contains_key(&missing) {
+                    if budget == 0 {
+                        state.gaps.insert(missing);
                         break;
                     }
+                    budget -= 1;
                     let Ok(block) = polled.source.source.block(missing).await else {
+                        state.gaps.insert(missing);
                         break;
                     };
-                    let header = block.header;
+                    let header = block.header.clone();
                     events.push(ChainEvent::NewBlock {
                         id: missing,
                         height: header.height,
                         first_seen_on: name.clone(),
                     });
                     if header.height > 0 {
-                        *state.children.entry(header.parent).or_default() += 1;
+                        let children = state.children.entry(header.parent).or_default();
+                        *children += 1;
+                        if *children == 2 {
+                            state.snapshot.fork_points += 1;
+                        }
                     }
                     let parent = header.parent;
                     let genesis = header.height == 0;
                     state.headers.insert(missing, header);
+                    state.projection.add(missing, block);
                     if genesis {
                         break;
                     }
@@ -166,6 +389,12 @@ impl Observer for ChainObserver {
             }
             let previous = state.snapshot.nodes.get(&name).cloned();
             if let Some(previous) = &previous {
+                if !previous.reachable {
+                    events.push(ChainEvent::NodeBack {
+                        node: name.clone(),
+                        height: info.height,
+                    });
+                }
                 if previous.head != info.tip {
                     let depth = state
                         .headers
@@ -197,12 +426,18 @@ impl Observer for ChainObserver {
                     });
                 }
             }
-            state
-                .snapshot
-                .finals_by_height
+            let first_final = *state
+                .finals
                 .entry(info.final_height)
-                .or_default()
-                .insert(info.final_id);
+                .or_insert(info.final_id);
+            if first_final != info.final_id {
+                state.snapshot.final_conflicts.push(format!(
+                    "{name} finalized {} at height {}, another node {}",
+                    info.final_id.short(),
+                    info.final_height,
+                    first_final.short()
+                ));
+            }
             state.snapshot.nodes.insert(
                 name,
                 NodeHead {
@@ -211,6 +446,8 @@ impl Observer for ChainObserver {
                     final_id: info.final_id,
                     final_height: info.final_height,
                     reachable: true,
+                    supply: None,
+                    ledger: None,
                 },
             );
         }
@@ -222,7 +459,7 @@ impl Observer for ChainObserver {
         state.snapshot.clone()
     }
 
-    /// Each fetched header is added whole, so a poll cut off by the cycle
+    /// Each fetched block is added whole, so a poll cut off by the cycle
     /// timeout leaves a usable graph; dropping it would refetch the whole
     /// chain on the next cycle, and a long catch-up could never finish.
     fn keep_state_after_interrupt(&self, _: &ChainState) -> bool {
@@ -248,10 +485,19 @@ fn summarize(state: &mut ChainState) {
         })
         .flatten();
     let heights = heads.iter().map(|(_, h)| *h);
+    let projection = &state.projection;
     let snapshot = &mut state.snapshot;
+    for view in snapshot.nodes.values_mut() {
+        view.ledger = projection.at(&view.head).cloned();
+        view.supply = view.ledger.as_ref().map(LedgerAt::supply);
+    }
     snapshot.live_forks = distinct.len();
     snapshot.height_spread = heights.clone().max().unwrap_or(0) - heights.min().unwrap_or(0);
     snapshot.common_ancestor = common.and_then(|c| Some((c, state.headers.get(&c)?.height)));
     snapshot.blocks_seen = state.headers.len();
-    snapshot.fork_points = state.children.values().filter(|n| **n > 1).count();
+
+    if snapshot.ledger_anomalies.len() < projection.anomalies().len() {
+        snapshot.ledger_anomalies = projection.anomalies().to_vec();
+    }
+    snapshot.txs = projection.txs().clone();
 }

@@ -1,12 +1,13 @@
 //! Ready-made chain scenarios.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tf_core::observation::ObservationConfig;
 use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
 
-use crate::expectations::{FinalConvergence, liveness, safety};
-use crate::{ChainApp, ChainObserver};
+use crate::expectations::{FinalConvergence, TransfersIncluded, conservation, liveness, safety};
+use crate::{ChainApp, ChainObserver, Inclusion, NodeRestarts, TransferLog, Transfers};
 
 /// How the chain observer polls in scenarios.
 pub fn chain_observation() -> ObservationConfig {
@@ -16,19 +17,31 @@ pub fn chain_observation() -> ObservationConfig {
         .with_cycle_timeout(Duration::from_secs(3))
 }
 
-/// `chain-liveness` without `build()`, to add to.
-pub fn chain_liveness_builder(nodes: usize, duration: Duration) -> ScenarioBuilder<ChainApp> {
-    let app = ChainApp::default();
+/// Nodes, the recorded chain observer, and the checks every chain run
+/// makes: safety always, liveness within the run, a shared final block at
+/// the end.
+fn chain_base(
+    name: &str,
+    app: ChainApp,
+    nodes: usize,
+    duration: Duration,
+) -> ScenarioBuilder<ChainApp> {
     // Blocks come about every slot; ask for a third of that.
     let expected_height = duration.as_millis() as u64 / app.slot_ms / 3;
-    Scenario::builder("chain-liveness", app)
+    let observer = ChainObserver::with_wallets(app.wallets);
+    Scenario::builder(name, app)
         .nodes(nodes)
         .duration(duration)
         .cooldown(Duration::from_secs(1))
-        .observer(ChainObserver, chain_observation())
+        .recorded_observer(observer, chain_observation())
         .expect(safety())
         .expect(liveness(expected_height.max(3), duration))
         .expect(FinalConvergence(Duration::from_secs(10)))
+}
+
+/// `chain-liveness` without `build()`, to add to.
+pub fn chain_liveness_builder(nodes: usize, duration: Duration) -> ScenarioBuilder<ChainApp> {
+    chain_base("chain-liveness", ChainApp::default(), nodes, duration)
 }
 
 /// `chain-liveness`: nodes produce, fork and converge; safety always,
@@ -38,4 +51,83 @@ pub fn chain_liveness(
     duration: Duration,
 ) -> Result<Scenario<ChainApp>, ScenarioError> {
     chain_liveness_builder(nodes, duration).build()
+}
+
+/// Knobs of [`wallet_transfers`].
+#[derive(Clone, Debug)]
+pub struct WalletTransfersOptions {
+    /// Cluster size.
+    pub nodes: usize,
+    /// Run window.
+    pub duration: Duration,
+    /// Wallets that transfer among themselves.
+    pub wallets: usize,
+    /// Transfers per second.
+    pub rate: f64,
+    /// Node restarts in the window (0: none).
+    pub restarts: usize,
+}
+
+impl Default for WalletTransfersOptions {
+    fn default() -> Self {
+        WalletTransfersOptions {
+            nodes: 4,
+            duration: Duration::from_secs(30),
+            wallets: 8,
+            rate: 4.0,
+            restarts: 3,
+        }
+    }
+}
+
+/// `wallet-transfers` without `build()`, to add to; `log` receives what the
+/// transfers workload submitted.
+pub fn wallet_transfers_builder(
+    options: &WalletTransfersOptions,
+    log: &Arc<TransferLog>,
+) -> ScenarioBuilder<ChainApp> {
+    let mut app = ChainApp::default();
+    app.wallets = options.wallets.max(crate::DEFAULT_WALLETS);
+    let k = app.k;
+    let mut builder = chain_base("wallet-transfers", app, options.nodes, options.duration)
+        .workload(Transfers::new(options.wallets, options.rate, log))
+        .expect(conservation())
+        .expect(TransfersIncluded {
+            log: Arc::clone(log),
+            inclusion: Inclusion::at_depth(k),
+            within: Duration::from_secs(15),
+        });
+    if options.restarts > 0 {
+        // Spread the restarts over the window, leaving its last quarter
+        // for the cluster to settle.
+        let every = options.duration * 3 / 4 / (options.restarts as u32 + 1);
+        builder = builder.workload(NodeRestarts {
+            every: every.max(Duration::from_secs(2)),
+            max_restarts: options.restarts,
+            ..NodeRestarts::default()
+        });
+    }
+    builder
+}
+
+/// `wallet-transfers`: wallets pay each other at a steady rate while nodes
+/// fork and are restarted one after another; safety and conservation
+/// always, liveness, a shared final block, and every accepted transfer
+/// included `k` deep on every node at the end.
+pub fn wallet_transfers(
+    options: &WalletTransfersOptions,
+) -> Result<Scenario<ChainApp>, ScenarioError> {
+    if options.wallets < 2 {
+        return Err(ScenarioError::Invalid(format!(
+            "wallet-transfers needs at least 2 wallets (got {})",
+            options.wallets
+        )));
+    }
+    if !(options.rate.is_finite() && options.rate > 0.0) {
+        return Err(ScenarioError::Invalid(format!(
+            "the transfer rate must be positive (got {})",
+            options.rate
+        )));
+    }
+    wallet_transfers_builder(options, &TransferLog::shared()).build()
 }

@@ -89,8 +89,9 @@ impl ObservationRecorder {
     }
 
     /// Records every observation of `handle`, from its first retained one
-    /// until its runtime stops, and hands each labelled event (and a
-    /// warning if the recording fell behind the history) to `on_event`.
+    /// until its runtime stops, and hands each labelled event that belongs
+    /// on the timeline (and a warning if the recording fell behind the
+    /// history) to `on_event`.
     pub fn record<O>(
         &self,
         handle: ObservationHandle<O>,
@@ -130,7 +131,8 @@ impl ObservationRecorder {
     }
 }
 
-/// Writes one observation as a line; returns its labelled events.
+/// Writes one observation as a line; returns its labelled events that
+/// belong on the timeline.
 fn write_line<O>(
     log: &ObservationLog,
     observer: &str,
@@ -157,6 +159,7 @@ where
         .collect();
     let labelled = events
         .iter()
+        .filter(|e| e.event.on_timeline())
         .map(|e| LabelledEvent {
             at_ms,
             observer: observer.to_owned(),

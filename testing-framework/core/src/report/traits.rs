@@ -57,4 +57,10 @@ pub trait ReportEvent {
     fn severity(&self) -> Severity {
         Severity::Info
     }
+
+    /// Whether it belongs on the run's timeline; frequent routine events
+    /// (every block) say no and are still recorded in full. Yes by default.
+    fn on_timeline(&self) -> bool {
+        true
+    }
 }

@@ -28,7 +28,7 @@ pub use deploy::{
 };
 pub use expectation::{Always, AtEnd, Eventually, Expectation, Timing, Violation};
 pub use readiness::Readiness;
-pub use replay::{ReplayError, ReplayReport, recorded_scenario, replay};
+pub use replay::{RecordedShape, ReplayError, ReplayReport, recorded_scenario, replay};
 pub use report::{
     ExpectationReport, FaultWindow, PhaseTimings, RunReport, SourceReport, TimelineEntry,
     TimelineKind, Verdict, WorkloadFailure,

@@ -282,18 +282,33 @@ pub async fn replay<A: Application>(
     })
 }
 
-/// Reads `run_dir/report.json`'s scenario name, to pick the scenario to
-/// replay.
-pub fn recorded_scenario(run_dir: &Path) -> Result<String, ReplayError> {
+/// What a run directory's `report.json` says about the run's shape: enough
+/// to rebuild the scenario to replay.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct RecordedShape {
+    /// The scenario's name.
+    pub scenario: String,
+    /// How many nodes ran.
+    pub nodes: usize,
+    /// How long the run window lasted.
+    #[serde(rename = "timings", deserialize_with = "run_window")]
+    pub window: Duration,
+}
+
+fn run_window<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
-    struct Name {
-        scenario: String,
+    struct Timings {
+        run_ms: u64,
     }
+    Timings::deserialize(deserializer).map(|t| Duration::from_millis(t.run_ms))
+}
+
+/// Reads `run_dir/report.json`'s scenario name, node count and run window,
+/// to pick and shape the scenario to replay.
+pub fn recorded_scenario(run_dir: &Path) -> Result<RecordedShape, ReplayError> {
     let path = run_dir.join("report.json");
-    serde_json::from_str::<Name>(&read(&path)?)
-        .map(|n| n.scenario)
-        .map_err(|e| ReplayError::Read {
-            path: path.display().to_string(),
-            error: e.to_string(),
-        })
+    serde_json::from_str::<RecordedShape>(&read(&path)?).map_err(|e| ReplayError::Read {
+        path: path.display().to_string(),
+        error: e.to_string(),
+    })
 }

@@ -1,0 +1,476 @@
+//! Workloads of the chain app: wallet transfers at a rate, and node restarts.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chain_node::client::ClientError;
+use chain_node::crypto::Keypair;
+use chain_node::ledger::genesis_wallet;
+use chain_node::tx::{OutPoint, Output, Transaction, TxId};
+use parking_lot::Mutex;
+use tf_core::observation::{BoxError, ObservationHandle};
+use tf_core::scenario::{RunContext, Workload};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::{ChainApp, ChainEvent, ChainObserver, ChainSnapshot};
+
+/// A transfer a node accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transfer {
+    /// The transaction's id.
+    pub id: TxId,
+    /// Genesis wallet index it spends from.
+    pub from: usize,
+    /// Genesis wallet index it pays.
+    pub to: usize,
+    /// How much it pays.
+    pub amount: u64,
+    /// The node that accepted it first.
+    pub node: String,
+    /// When, since the run window opened.
+    pub at: Duration,
+}
+
+#[derive(Debug, Default)]
+struct LogInner {
+    accepted: Vec<Transfer>,
+    rejected: Vec<String>,
+    unreachable: u64,
+    resubmitted: u64,
+    starved: u64,
+}
+
+/// What [`Transfers`] submitted, shared with the expectation that all of it
+/// is included.
+#[derive(Debug, Default)]
+pub struct TransferLog(Mutex<LogInner>);
+
+impl TransferLog {
+    /// A new, shared log.
+    pub fn shared() -> Arc<Self> {
+        Arc::new(TransferLog::default())
+    }
+
+    /// Every transfer a node accepted, in order.
+    pub fn accepted(&self) -> Vec<Transfer> {
+        self.0.lock().accepted.clone()
+    }
+
+    /// Transfers a node refused (4xx), with its message. A transfer is
+    /// built only from final outputs at the node's own head, so a refusal
+    /// is a finding, not noise.
+    pub fn rejected(&self) -> Vec<String> {
+        self.0.lock().rejected.clone()
+    }
+
+    /// Submissions that reached no node (down, restarting).
+    pub fn unreachable(&self) -> u64 {
+        self.0.lock().unreachable
+    }
+
+    /// Accepted transfers sent again because no observed branch had them
+    /// after a while (a node that held them in its mempool went down).
+    pub fn resubmitted(&self) -> u64 {
+        self.0.lock().resubmitted
+    }
+
+    /// Ticks when no wallet had a final output to spend.
+    pub fn starved(&self) -> u64 {
+        self.0.lock().starved
+    }
+
+    /// One line for the timeline.
+    pub fn summary(&self) -> String {
+        let log = self.0.lock();
+        format!(
+            "{} transfers accepted, {} refused, {} resubmitted, {} not delivered (node down), {} ticks without spendable funds",
+            log.accepted.len(),
+            log.rejected.len(),
+            log.resubmitted,
+            log.unreachable,
+            log.starved
+        )
+    }
+}
+
+/// Transfers between genesis wallets `0..wallets`, `rate` per second while
+/// the run lasts, each to the next node in turn.
+///
+/// A wallet spends only outputs that are final at the receiving node's
+/// head, as the observer's wallet projection shows them, and never one it
+/// already spent: so every transfer is valid on every branch, and one that
+/// is lost (its node went down with it in the mempool) is sent again after
+/// `resubmit_after`. After the window, transfers still unseen on any
+/// branch are re-sent for at most `drain` more.
+pub struct Transfers {
+    /// How many genesis wallets take part (at least 2, at most the app's).
+    pub wallets: usize,
+    /// Transfers per second.
+    pub rate: f64,
+    /// When an accepted transfer on no observed branch is sent again.
+    pub resubmit_after: Duration,
+    /// How long after the window lost transfers are still re-sent.
+    pub drain: Duration,
+    /// Where submissions are recorded.
+    pub log: Arc<TransferLog>,
+}
+
+impl Transfers {
+    /// `wallets` wallets, `rate` transfers per second, recorded in `log`.
+    pub fn new(wallets: usize, rate: f64, log: &Arc<TransferLog>) -> Self {
+        Transfers {
+            wallets,
+            rate,
+            resubmit_after: Duration::from_secs(2),
+            drain: Duration::from_secs(5),
+            log: Arc::clone(log),
+        }
+    }
+}
+
+struct Pending {
+    tx: Transaction,
+    sent_at: Instant,
+}
+
+struct Sender {
+    keys: Vec<Keypair>,
+    spent: HashSet<OutPoint>,
+    pending: HashMap<TxId, Pending>,
+    next_wallet: usize,
+    next_node: usize,
+    sent: u64,
+}
+
+/// Nodes a transfer can go to: reachable, with a projected head.
+fn candidates(snapshot: &ChainSnapshot) -> Vec<&str> {
+    snapshot
+        .nodes
+        .iter()
+        .filter(|(_, v)| v.reachable && v.ledger.is_some())
+        .map(|(n, _)| n.as_str())
+        .collect()
+}
+
+impl Transfers {
+    fn validate(&self, ctx: &RunContext<ChainApp>) -> Result<(), BoxError> {
+        let available = ctx.app().wallets;
+        if self.wallets < 2 || self.wallets > available {
+            return Err(format!(
+                "transfers need 2 to {available} wallets (the app's genesis wallets), got {}",
+                self.wallets
+            )
+            .into());
+        }
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return Err(format!("the transfer rate must be positive, got {}", self.rate).into());
+        }
+        Ok(())
+    }
+
+    /// Sends one transfer from the next wallet with a final output to spend.
+    async fn send_one(
+        &self,
+        ctx: &RunContext<ChainApp>,
+        snapshot: &ChainSnapshot,
+        sender: &mut Sender,
+    ) {
+        let nodes = candidates(snapshot);
+        if nodes.is_empty() {
+            return;
+        }
+        let node = nodes[sender.next_node % nodes.len()].to_owned();
+        sender.next_node += 1;
+        let view = &snapshot.nodes[&node];
+        let Some(ledger) = &view.ledger else {
+            return;
+        };
+        let spendable = |wallet: usize| -> Vec<(OutPoint, u64)> {
+            ledger
+                .utxos_of(&sender.keys[wallet].address())
+                .into_iter()
+                .filter(|(p, u)| u.height <= view.final_height && !sender.spent.contains(p))
+                .map(|(p, u)| (p, u.amount))
+                .collect()
+        };
+        let Some((from, inputs)) = (0..self.wallets)
+            .map(|offset| (sender.next_wallet + offset) % self.wallets)
+            .map(|w| (w, spendable(w)))
+            .find(|(_, inputs)| !inputs.is_empty())
+        else {
+            self.log.0.lock().starved += 1;
+            return;
+        };
+        sender.next_wallet = from + 1;
+        let total: u64 = inputs.iter().map(|(_, a)| a).sum();
+        // Amounts and payees vary deterministically, so runs repeat.
+        let amount = (1 + sender.sent * 37 % 97).min(total);
+        let to = (from + 1 + sender.sent as usize % (self.wallets - 1)) % self.wallets;
+        let key = &sender.keys[from];
+        let mut outputs = vec![Output {
+            owner: sender.keys[to].address(),
+            amount,
+        }];
+        if total > amount {
+            outputs.push(Output {
+                owner: key.address(),
+                amount: total - amount,
+            });
+        }
+        let points: Vec<OutPoint> = inputs.iter().map(|(p, _)| *p).collect();
+        let keys = vec![key; points.len()];
+        let tx = Transaction::signed(points.clone(), outputs, &keys);
+        let Some(client) = ctx.client(&node) else {
+            return;
+        };
+        match client.submit(&tx).await {
+            Ok(id) => {
+                sender.sent += 1;
+                sender.spent.extend(points);
+                sender.pending.insert(
+                    id,
+                    Pending {
+                        tx,
+                        sent_at: Instant::now(),
+                    },
+                );
+                self.log.0.lock().accepted.push(Transfer {
+                    id,
+                    from,
+                    to,
+                    amount,
+                    node,
+                    at: ctx.elapsed(),
+                });
+            }
+            Err(ClientError::Status {
+                status: 400..=499,
+                message,
+                ..
+            }) => {
+                let what = format!("{node} refused a transfer from wallet-{from}: {message}");
+                ctx.record(self.name(), what.clone());
+                self.log.0.lock().rejected.push(what);
+            }
+            Err(_) => self.log.0.lock().unreachable += 1,
+        }
+    }
+
+    /// Forgets transfers final on some node; re-sends, to the next node,
+    /// those no observed branch has after `resubmit_after`. Returns how
+    /// many are on no branch yet.
+    async fn follow_up(
+        &self,
+        ctx: &RunContext<ChainApp>,
+        snapshot: &ChainSnapshot,
+        sender: &mut Sender,
+    ) -> usize {
+        let mut unseen = Vec::new();
+        sender.pending.retain(|id, pending| {
+            let mut seen = false;
+            for view in snapshot.nodes.values().filter(|v| v.reachable) {
+                let included = view.ledger.as_ref().and_then(|l| l.included_at(id));
+                match included {
+                    Some(height) if height <= view.final_height => return false,
+                    Some(_) => seen = true,
+                    None => {}
+                }
+            }
+            if !seen {
+                unseen.push((*id, pending.sent_at));
+            }
+            true
+        });
+        let nodes = candidates(snapshot);
+        for (id, sent_at) in &unseen {
+            if sent_at.elapsed() < self.resubmit_after || nodes.is_empty() {
+                continue;
+            }
+            let node = nodes[sender.next_node % nodes.len()];
+            sender.next_node += 1;
+            let (Some(client), Some(pending)) = (ctx.client(node), sender.pending.get_mut(id))
+            else {
+                continue;
+            };
+            pending.sent_at = Instant::now();
+            // A refusal here is expected when the transfer landed meanwhile.
+            if client.submit(&pending.tx).await.is_ok() {
+                self.log.0.lock().resubmitted += 1;
+            }
+        }
+        unseen.len()
+    }
+}
+
+#[async_trait]
+impl Workload<ChainApp> for Transfers {
+    fn name(&self) -> &str {
+        "transfers"
+    }
+
+    async fn run(&self, ctx: &RunContext<ChainApp>) -> Result<(), BoxError> {
+        self.validate(ctx)?;
+        let chain = ctx.observer::<ChainObserver>()?;
+        let mut sender = Sender {
+            keys: (0..self.wallets).map(genesis_wallet).collect(),
+            spent: HashSet::new(),
+            pending: HashMap::new(),
+            next_wallet: 0,
+            next_node: 0,
+            sent: 0,
+        };
+        let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / self.rate));
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = ctx.over() => break,
+                _ = ticks.tick() => {}
+            }
+            let Some(latest) = chain.latest_snapshot().map(|l| l.into_arc()) else {
+                continue;
+            };
+            self.follow_up(ctx, &latest.snapshot, &mut sender).await;
+            self.send_one(ctx, &latest.snapshot, &mut sender).await;
+        }
+        self.drain(ctx, &chain, &mut sender).await;
+        ctx.record(self.name(), self.log.summary());
+        Ok(())
+    }
+}
+
+impl Transfers {
+    /// After the window: waits for every accepted transfer to be on some
+    /// branch, re-sending lost ones, for at most `drain`.
+    async fn drain(
+        &self,
+        ctx: &RunContext<ChainApp>,
+        chain: &ObservationHandle<ChainObserver>,
+        sender: &mut Sender,
+    ) {
+        let deadline = Instant::now() + self.drain;
+        while Instant::now() < deadline {
+            let Some(latest) = chain.latest_snapshot().map(|l| l.into_arc()) else {
+                return;
+            };
+            if self.follow_up(ctx, &latest.snapshot, sender).await == 0 {
+                return;
+            }
+            // Wait for the next observation (or the deadline) before
+            // looking again.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let _ = chain
+                .wait_until_after(latest.cursor, |_| true, left.min(self.resubmit_after))
+                .await;
+        }
+    }
+}
+
+/// Takes one node down after another (round robin), every `every`, for
+/// `down_for`, and confirms through observation that it went down, came
+/// back and caught up with the height the others had when it left.
+pub struct NodeRestarts {
+    /// SIGKILL instead of SIGTERM.
+    pub kill: bool,
+    /// Pause before each restart.
+    pub every: Duration,
+    /// How long the node stays down.
+    pub down_for: Duration,
+    /// At most this many restarts.
+    pub max_restarts: usize,
+    /// How long each confirmation (down, caught up) may take.
+    pub confirm_within: Duration,
+}
+
+impl Default for NodeRestarts {
+    fn default() -> Self {
+        NodeRestarts {
+            kill: false,
+            every: Duration::from_secs(6),
+            down_for: Duration::from_secs(1),
+            max_restarts: 3,
+            confirm_within: Duration::from_secs(10),
+        }
+    }
+}
+
+#[async_trait]
+impl Workload<ChainApp> for NodeRestarts {
+    fn name(&self) -> &str {
+        "node-restarts"
+    }
+
+    async fn run(&self, ctx: &RunContext<ChainApp>) -> Result<(), BoxError> {
+        let chain = ctx.observer::<ChainObserver>()?;
+        let names: Vec<String> = ctx.nodes().iter().map(|n| n.name.to_string()).collect();
+        for round in 0..self.max_restarts {
+            // The fault schedule itself, not a wait for state.
+            tokio::select! {
+                () = ctx.over() => return Ok(()),
+                () = tokio::time::sleep(self.every) => {}
+            }
+            let Some(node) = names.get(round % names.len().max(1)).cloned() else {
+                return Ok(());
+            };
+            let target = chain
+                .latest_snapshot()
+                .map(|l| {
+                    l.snapshot
+                        .nodes
+                        .values()
+                        .map(|v| v.height)
+                        .max()
+                        .unwrap_or(0)
+                })
+                .unwrap_or(0);
+            let cursor = chain.cursor();
+            let verb = if self.kill { "killed" } else { "stopped" };
+            let fault = ctx.begin_fault(self.name(), format!("{node} {verb}"));
+            if self.kill {
+                ctx.control().kill(&node).await?;
+            } else {
+                ctx.control().stop(&node).await?;
+            }
+            let gone = |e: &ChainEvent| matches!(e, ChainEvent::NodeUnreachable { node: n, .. } if *n == node);
+            let confirmed = tokio::select! {
+                () = ctx.over() => Ok(()),
+                seen = chain.wait_for_event_from(cursor, gone, self.confirm_within) => seen
+                    .map(|_| ())
+                    .map_err(|e| format!("{node} was {verb} but the observer still reaches it: {e}")),
+            };
+            // Staying down is part of the fault; cut short if the window closes.
+            tokio::select! {
+                () = ctx.over() => {}
+                () = tokio::time::sleep(self.down_for) => {}
+            }
+            ctx.control().start(&node).await?;
+            ctx.end_fault(fault);
+            confirmed?;
+            let started = chain.cursor();
+            let caught_up = chain
+                .wait_until_after(
+                    started,
+                    |s| {
+                        s.nodes
+                            .get(&node)
+                            .is_some_and(|v| v.reachable && v.height >= target)
+                    },
+                    self.confirm_within,
+                )
+                .await
+                .map_err(|e| {
+                    format!(
+                        "{node} did not come back and catch up to height {target} within {:?}: {e}",
+                        self.confirm_within
+                    )
+                })?;
+            let height = caught_up.snapshot.nodes.get(&node).map_or(0, |v| v.height);
+            ctx.record(
+                self.name(),
+                format!("{node} back and caught up (height {height}, was {target} when it left)"),
+            );
+        }
+        Ok(())
+    }
+}
