@@ -53,10 +53,8 @@ impl Expectation<ChainApp> for FinalConvergence {
 
     async fn check(&self, ctx: &RunContext<ChainApp>) -> Result<(), Violation> {
         let chain = ctx.observer::<ChainObserver>()?;
-        let cursor = chain.cursor();
         chain
-            .wait_until_after(
-                cursor,
+            .wait_until(
                 |s| {
                     let mut finals = s.nodes.values().map(|n| n.final_id);
                     finals
@@ -119,6 +117,11 @@ pub struct TransfersIncluded {
 impl Expectation<ChainApp> for TransfersIncluded {
     fn name(&self) -> &str {
         "every accepted transfer is included"
+    }
+
+    /// It needs what the transfers workload submitted during the run.
+    fn replayable(&self) -> bool {
+        false
     }
 
     fn timing(&self) -> Timing {

@@ -80,6 +80,11 @@ impl MemoryChain {
         (0..count).fold(parent, |tip, _| self.extend(tip, producer, Vec::new()))
     }
 
+    /// A block, if added.
+    pub fn block(&self, id: BlockId) -> Option<Block> {
+        self.0.read().blocks.get(&id).cloned()
+    }
+
     /// A block's height.
     pub fn height(&self, id: BlockId) -> Option<u64> {
         self.0.read().blocks.get(&id).map(|b| b.header.height)

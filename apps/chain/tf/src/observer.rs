@@ -328,6 +328,11 @@ impl<S: ChainApi> Observer for ChainObserver<S> {
         state: &mut ChainState,
     ) -> Result<Vec<ChainEvent>, BoxError> {
         let infos = sources.poll_each(|s| s.source.info()).await;
+        // No node's head can fall below the lowest final block any node
+        // reported, so the projection need not keep ledgers under it.
+        if let Some(horizon) = state.snapshot.nodes.values().map(|n| n.final_height).min() {
+            state.projection.set_horizon(horizon);
+        }
         let mut events = Vec::new();
         for polled in infos {
             let name = polled.source.name.to_string();

@@ -12,8 +12,9 @@
 //! transaction whose outputs do not add up to its inputs, are recorded as
 //! anomalies. Signatures are the nodes' business and are not checked again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use chain_node::block::{Block, BlockId};
 use chain_node::crypto::Address;
@@ -94,12 +95,17 @@ impl LedgerAt {
 
     /// `block`'s ledger, from this one (its parent's); what does not add up
     /// goes to `anomalies`.
-    fn child(&self, id: BlockId, block: &Block, anomalies: &mut Vec<String>) -> LedgerAt {
+    fn child(
+        &self,
+        id: BlockId,
+        block: &Block,
+        tx_ids: &[TxId],
+        anomalies: &mut Vec<String>,
+    ) -> LedgerAt {
         let mut next = self.clone();
         next.block = id;
         next.height = block.header.height;
-        for tx in &block.txs {
-            let tx_id = tx.id();
+        for (tx, &tx_id) in block.txs.iter().zip(tx_ids) {
             let mut spent = 0u64;
             let mut missing = false;
             for input in &tx.inputs {
@@ -219,15 +225,25 @@ impl fmt::Debug for LedgerAt {
 /// Every block, on any branch, that included each transaction. Cloning is
 /// O(1).
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct TxIndex(imbl::HashMap<TxId, imbl::Vector<(BlockId, u64)>>);
+pub struct TxIndex(imbl::HashMap<TxId, Arc<[(BlockId, u64)]>>);
 
 impl TxIndex {
     /// The blocks (id, height) that included `tx`, in the order seen.
     pub fn blocks_with(&self, tx: &TxId) -> Vec<(BlockId, u64)> {
         self.0
             .get(tx)
-            .map(|blocks| blocks.iter().copied().collect())
+            .map(|blocks| blocks.to_vec())
             .unwrap_or_default()
+    }
+
+    /// Records that block `id` at `height` included `tx`. Almost every
+    /// transaction is in one block, so a small slice beats a vector.
+    fn insert(&mut self, tx: TxId, id: BlockId, height: u64) {
+        let blocks = match self.0.get(&tx) {
+            Some(blocks) => blocks.iter().copied().chain([(id, height)]).collect(),
+            None => Arc::from([(id, height)]),
+        };
+        self.0.insert(tx, blocks);
     }
 
     /// Transactions seen in any block.
@@ -249,8 +265,18 @@ impl fmt::Debug for TxIndex {
 
 /// The ledger as of every block seen, built block by block in any order: a
 /// block whose parent is not projected yet waits for it.
+///
+/// Ledgers are kept from the *horizon* up: the lowest final height among
+/// the nodes (see [`set_horizon`](Self::set_horizon)). No head can be below
+/// it, so what is below is computed on the way (a catch-up from genesis)
+/// and dropped, and memory follows the unfinalized part of the chain, not
+/// its length. Genesis is kept too: a catch-up from scratch starts there.
+/// A block that attaches below the horizon (a fork below every
+/// node's final block, which no node can adopt) is never projected.
 pub struct WalletProjection {
     ledgers: HashMap<BlockId, LedgerAt>,
+    by_height: BTreeMap<u64, Vec<BlockId>>,
+    horizon: u64,
     waiting: HashMap<BlockId, Vec<(BlockId, Block)>>,
     waiting_count: usize,
     txs: TxIndex,
@@ -267,6 +293,8 @@ impl WalletProjection {
         WalletProjection {
             genesis_supply: at.supply,
             ledgers: HashMap::from([(id, at)]),
+            by_height: BTreeMap::from([(0, vec![id])]),
+            horizon: 0,
             waiting: HashMap::new(),
             waiting_count: 0,
             txs: TxIndex::default(),
@@ -278,6 +306,27 @@ impl WalletProjection {
     /// The projection of the chain nodes start with `--wallets wallets`.
     pub fn for_wallets(wallets: usize) -> Self {
         Self::new(&Block::genesis(), &Ledger::genesis_wallets(wallets))
+    }
+
+    /// Keeps ledgers only from `height` up (it only rises): pass the lowest
+    /// final height among the nodes.
+    pub fn set_horizon(&mut self, height: u64) {
+        if height <= self.horizon {
+            return;
+        }
+        self.horizon = height;
+        // Genesis stays: a catch-up from scratch starts there.
+        let below: Vec<u64> = self.by_height.range(1..height).map(|(h, _)| *h).collect();
+        for h in below {
+            for id in self.by_height.remove(&h).unwrap_or_default() {
+                self.ledgers.remove(&id);
+            }
+        }
+    }
+
+    /// The height below which ledgers are not kept.
+    pub fn horizon(&self) -> u64 {
+        self.horizon
     }
 
     /// Adds block `id`: projects it if its parent is projected (and then
@@ -297,34 +346,36 @@ impl WalletProjection {
             }
             return 0;
         }
-        let parent = block.header.parent;
-        if !self.ledgers.contains_key(&parent) {
-            self.waiting.entry(parent).or_default().push((id, block));
+        let Some(parent) = self.ledgers.get(&block.header.parent).cloned() else {
+            self.waiting
+                .entry(block.header.parent)
+                .or_default()
+                .push((id, block));
             self.waiting_count += 1;
             return 0;
-        }
+        };
+        // Each entry carries its parent's ledger, so ledgers below the
+        // horizon need not be stored to project their descendants.
         let mut projected = 0;
-        let mut ready = vec![(id, block)];
-        while let Some((id, block)) = ready.pop() {
+        let mut ready = vec![(id, block, parent)];
+        while let Some((id, block, parent)) = ready.pop() {
             if self.ledgers.contains_key(&id) {
                 continue;
             }
-            let Some(parent) = self.ledgers.get(&block.header.parent) else {
-                continue;
-            };
-            let at = parent.child(id, &block, &mut self.anomalies);
-            for tx in &block.txs {
-                self.txs
-                    .0
-                    .entry(tx.id())
-                    .or_default()
-                    .push_back((id, block.header.height));
+            let tx_ids: Vec<TxId> = block.txs.iter().map(|tx| tx.id()).collect();
+            let height = block.header.height;
+            let at = parent.child(id, &block, &tx_ids, &mut self.anomalies);
+            for tx_id in tx_ids {
+                self.txs.insert(tx_id, id, height);
             }
-            self.ledgers.insert(id, at);
             projected += 1;
             if let Some(children) = self.waiting.remove(&id) {
                 self.waiting_count -= children.len();
-                ready.extend(children);
+                ready.extend(children.into_iter().map(|(c, b)| (c, b, at.clone())));
+            }
+            if height >= self.horizon {
+                self.ledgers.insert(id, at);
+                self.by_height.entry(height).or_default().push(id);
             }
         }
         projected
@@ -350,12 +401,13 @@ impl WalletProjection {
         &self.txs
     }
 
-    /// Blocks projected, genesis included.
+    /// Ledgers held (blocks projected at or above the horizon).
     pub fn len(&self) -> usize {
         self.ledgers.len()
     }
 
-    /// Never true: genesis is always projected.
+    /// Whether no ledger is held (never, in practice: the horizon is a
+    /// final block, whose ledger is kept).
     pub fn is_empty(&self) -> bool {
         self.ledgers.is_empty()
     }
@@ -439,6 +491,33 @@ mod tests {
             projection.txs().blocks_with(&b1.txs[0].id()),
             [(b1.id(), 1)]
         );
+    }
+
+    #[test]
+    fn ledgers_below_the_horizon_are_dropped_and_a_catch_up_still_projects() {
+        let genesis = Block::genesis();
+        let mut chain = vec![genesis.clone()];
+        for slot in 1..=20 {
+            let parent = chain.last().unwrap().header.clone();
+            chain.push(Block::child(&parent, slot, "a", vec![]));
+        }
+        let mut projection = WalletProjection::for_wallets(2);
+        projection.set_horizon(15);
+        // Newest first, as a catch-up fetches them.
+        for block in chain[1..].iter().rev() {
+            projection.add(block.id(), block.clone());
+        }
+        assert_eq!(projection.waiting(), 0);
+        assert_eq!(projection.len(), 7, "genesis and heights 15..=20");
+        assert!(projection.at(&chain[14].id()).is_none());
+        assert_eq!(
+            projection.at(&chain[20].id()).unwrap().supply(),
+            2 * GENESIS_AMOUNT
+        );
+        projection.set_horizon(18);
+        assert_eq!(projection.len(), 4);
+        assert!(projection.at(&chain[17].id()).is_none());
+        assert!(projection.at(&chain[18].id()).is_some());
     }
 
     #[test]

@@ -77,6 +77,7 @@
 mod config;
 mod cycle;
 mod diagnostics;
+mod driver;
 mod handle;
 mod health;
 mod history;
@@ -90,6 +91,7 @@ mod wait;
 
 pub use config::{ConfigError, ObservationConfig};
 pub use diagnostics::{Diagnostics, LatestSummary};
+pub use driver::ObserverDriver;
 pub use handle::{Freshness, Latest, ObservationHandle};
 pub use health::{
     CycleFailure, FailureStage, LatencyStats, RuntimeHealth, SourceError, SourceHealth,
