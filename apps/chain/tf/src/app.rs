@@ -17,6 +17,10 @@ pub struct ChainApp {
     pub k: u64,
     /// Genesis wallets `wallet-0..wallets`.
     pub wallets: usize,
+    /// Keep each node's chain in redb in its data directory (a restarted
+    /// node resumes from it); `false` keeps it in memory (a restarted node
+    /// starts from genesis and catches up from its peers).
+    pub persistent: bool,
     http: reqwest::Client,
 }
 
@@ -27,6 +31,7 @@ impl Default for ChainApp {
             coefficient: 0.7,
             k: 6,
             wallets: DEFAULT_WALLETS,
+            persistent: true,
             http: ChainClient::default_http(),
         }
     }
@@ -55,8 +60,6 @@ impl Application for ChainApp {
             node.name.clone(),
             "--addr".to_owned(),
             node.address(),
-            "--data-dir".to_owned(),
-            node.data_dir.display().to_string(),
             "--slot-ms".to_owned(),
             self.slot_ms.to_string(),
             "--coefficient".to_owned(),
@@ -66,6 +69,10 @@ impl Application for ChainApp {
             "--wallets".to_owned(),
             self.wallets.to_string(),
         ];
+        if self.persistent {
+            args.push("--data-dir".to_owned());
+            args.push(node.data_dir.display().to_string());
+        }
         for peer in topology.iter().filter(|p| p.index != node.index) {
             args.push("--peer".to_owned());
             args.push(peer.address());
@@ -83,5 +90,47 @@ impl Application for ChainApp {
     async fn ready(&self, client: &ChainClient) -> Result<(), BoxError> {
         client.info().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology() -> Vec<NodeSpec> {
+        (0..3)
+            .map(|index| NodeSpec {
+                index,
+                name: format!("node-{index}"),
+                host: "127.0.0.1".into(),
+                port: 7000 + index as u16,
+                data_dir: format!("/tmp/run/node-{index}/data").into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_command_names_peers_genesis_and_storage() {
+        let nodes = topology();
+        let app = ChainApp::default();
+        let args = app.node_command(&nodes[1], &nodes).args.join(" ");
+        assert!(args.contains("--addr 127.0.0.1:7001"), "{args}");
+        assert!(
+            args.contains("--peer 127.0.0.1:7000 --peer 127.0.0.1:7002"),
+            "{args}"
+        );
+        assert!(!args.contains("7001 --peer"), "{args}");
+        assert!(
+            args.contains(&format!("--wallets {DEFAULT_WALLETS}")),
+            "{args}"
+        );
+        assert!(args.contains("--data-dir /tmp/run/node-1/data"), "{args}");
+
+        let in_memory = ChainApp {
+            persistent: false,
+            ..ChainApp::default()
+        };
+        let args = in_memory.node_command(&nodes[1], &nodes).args.join(" ");
+        assert!(!args.contains("--data-dir"), "{args}");
     }
 }
