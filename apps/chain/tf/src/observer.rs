@@ -2,7 +2,7 @@
 //! block any node had (fetched incrementally: only what is new), and the
 //! [`WalletProjection`] of those blocks.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -242,6 +242,7 @@ pub struct ChainState {
     gaps: BTreeSet<BlockId>,
     children: HashMap<BlockId, usize>,
     finals: HashMap<u64, BlockId>,
+    conflicts_seen: HashSet<(BlockId, BlockId)>,
     projection: WalletProjection,
     snapshot: ChainSnapshot,
 }
@@ -254,6 +255,7 @@ impl ChainState {
             gaps: BTreeSet::new(),
             children: HashMap::new(),
             finals: HashMap::new(),
+            conflicts_seen: HashSet::new(),
             snapshot: ChainSnapshot {
                 genesis_supply: projection.genesis_supply(),
                 ..ChainSnapshot::default()
@@ -333,6 +335,11 @@ impl<S: ChainApi> Observer for ChainObserver<S> {
         if let Some(horizon) = state.snapshot.nodes.values().map(|n| n.final_height).min() {
             state.projection.set_horizon(horizon);
         }
+        // With no walk unfinished, every node's final block is known and
+        // kept, and new blocks attach at or above it: older ledgers can go.
+        if state.gaps.is_empty() && state.projection.waiting() == 0 {
+            state.projection.prune();
+        }
         let mut events = Vec::new();
         for polled in infos {
             let name = polled.source.name.to_string();
@@ -356,19 +363,21 @@ impl<S: ChainApi> Observer for ChainObserver<S> {
             // blocks are fetched, and a long catch-up resumes where it left.
             let mut starts = vec![info.tip];
             starts.extend(info.leaves.iter().copied().filter(|leaf| *leaf != info.tip));
-            starts.extend(std::mem::take(&mut state.gaps));
+            starts.extend(state.gaps.iter().copied());
             let mut budget = MAX_FETCH;
             for mut missing in starts {
                 while !state.headers.contains_key(&missing) {
+                    // Recorded before the fetch, so a poll cut off by the
+                    // cycle timeout resumes here next time.
+                    state.gaps.insert(missing);
                     if budget == 0 {
-                        state.gaps.insert(missing);
                         break;
                     }
                     budget -= 1;
                     let Ok(block) = polled.source.source.block(missing).await else {
-                        state.gaps.insert(missing);
                         break;
                     };
+                    state.gaps.remove(&missing);
                     let header = block.header.clone();
                     events.push(ChainEvent::NewBlock {
                         id: missing,
@@ -392,6 +401,7 @@ impl<S: ChainApi> Observer for ChainObserver<S> {
                     missing = parent;
                 }
             }
+            state.gaps.retain(|gap| !state.headers.contains_key(gap));
             let previous = state.snapshot.nodes.get(&name).cloned();
             if let Some(previous) = &previous {
                 if !previous.reachable {
@@ -464,9 +474,10 @@ impl<S: ChainApi> Observer for ChainObserver<S> {
         state.snapshot.clone()
     }
 
-    /// Each fetched block is added whole, so a poll cut off by the cycle
-    /// timeout leaves a usable graph; dropping it would refetch the whole
-    /// chain on the next cycle, and a long catch-up could never finish.
+    /// Each fetched block is added whole and where a walk stands is
+    /// recorded before each fetch, so a poll cut off by the cycle timeout
+    /// leaves a usable graph that the next poll resumes; dropping it would
+    /// refetch the whole chain, and a long catch-up could never finish.
     fn keep_state_after_interrupt(&self, _: &ChainState) -> bool {
         true
     }
@@ -490,6 +501,31 @@ fn summarize(state: &mut ChainState) {
         })
         .flatten();
     let heights = heads.iter().map(|(_, h)| *h);
+    // Every final block must be on the chain of the highest one: finals at
+    // different heights on different branches conflict too. Judged only
+    // when no walk is unfinished, so the ancestry between them is known.
+    let finals: Vec<(String, BlockId, u64)> = state
+        .snapshot
+        .nodes
+        .iter()
+        .filter(|(_, n)| state.headers.contains_key(&n.final_id))
+        .map(|(name, n)| (name.clone(), n.final_id, n.final_height))
+        .collect();
+    let top = finals
+        .iter()
+        .max_by_key(|(_, _, h)| *h)
+        .filter(|_| state.gaps.is_empty());
+    if let Some((top_node, top, top_height)) = top {
+        for (node, id, height) in &finals {
+            if !state.headers.is_ancestor(*id, *top) && state.conflicts_seen.insert((*id, *top)) {
+                state.snapshot.final_conflicts.push(format!(
+                    "{node}'s final block {} (height {height}) is not an ancestor of {top_node}'s final block {} (height {top_height})",
+                    id.short(),
+                    top.short()
+                ));
+            }
+        }
+    }
     let projection = &state.projection;
     let snapshot = &mut state.snapshot;
     for view in snapshot.nodes.values_mut() {

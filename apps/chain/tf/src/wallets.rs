@@ -12,7 +12,7 @@
 //! transaction whose outputs do not add up to its inputs, are recorded as
 //! anomalies. Signatures are the nodes' business and are not checked again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -85,9 +85,11 @@ impl LedgerAt {
 
     fn spend(&mut self, point: &OutPoint) -> Option<Utxo> {
         let utxo = self.utxos.remove(point)?;
-        self.supply -= utxo.amount;
+        // Saturating like `create`: node data must not be able to panic the
+        // projection (a supply past u64::MAX is itself a finding).
+        self.supply = self.supply.saturating_sub(utxo.amount);
         if let Some(wallet) = self.wallets.get_mut(&utxo.owner) {
-            wallet.balance -= utxo.amount;
+            wallet.balance = wallet.balance.saturating_sub(utxo.amount);
             wallet.utxos.remove(point);
         }
         Some(utxo)
@@ -196,7 +198,9 @@ impl LedgerAt {
 
     /// How deep `tx` is on this branch: 1 in this block, 2 in its parent…
     pub fn depth_of(&self, tx: &TxId) -> Option<u64> {
-        self.included_at(tx).map(|h| self.height - h + 1)
+        self.included_at(tx)
+            .and_then(|h| self.height.checked_sub(h))
+            .map(|d| d + 1)
     }
 }
 
@@ -267,17 +271,22 @@ impl fmt::Debug for TxIndex {
 /// block whose parent is not projected yet waits for it.
 ///
 /// Ledgers are kept from the *horizon* up: the lowest final height among
-/// the nodes (see [`set_horizon`](Self::set_horizon)). No head can be below
-/// it, so what is below is computed on the way (a catch-up from genesis)
-/// and dropped, and memory follows the unfinalized part of the chain, not
-/// its length. Genesis is kept too: a catch-up from scratch starts there.
-/// A block that attaches below the horizon (a fork below every
-/// node's final block, which no node can adopt) is never projected.
+/// the nodes (see [`set_horizon`](Self::set_horizon)). A node's head is at
+/// or above its final block, so what is below is computed on the way (a
+/// catch-up from genesis) and dropped: the per-block ledgers held follow
+/// the unfinalized part of the chain, not its length. (The transaction
+/// index and each ledger's "included at" map still grow with every
+/// transaction.) A node restarted without storage, or reached late, has
+/// its head below the horizon until it catches up: its ledger is unknown
+/// meanwhile. A block that attaches below the horizon (a fork below every
+/// node's final block, which no node can adopt) is never projected and
+/// stays waiting.
 pub struct WalletProjection {
     ledgers: HashMap<BlockId, LedgerAt>,
     by_height: BTreeMap<u64, Vec<BlockId>>,
     horizon: u64,
     waiting: HashMap<BlockId, Vec<(BlockId, Block)>>,
+    waiting_ids: HashSet<BlockId>,
     waiting_count: usize,
     txs: TxIndex,
     genesis: BlockId,
@@ -296,6 +305,7 @@ impl WalletProjection {
             by_height: BTreeMap::from([(0, vec![id])]),
             horizon: 0,
             waiting: HashMap::new(),
+            waiting_ids: HashSet::new(),
             waiting_count: 0,
             txs: TxIndex::default(),
             genesis: id,
@@ -309,14 +319,26 @@ impl WalletProjection {
     }
 
     /// Keeps ledgers only from `height` up (it only rises): pass the lowest
-    /// final height among the nodes.
+    /// final height among the nodes. Blocks projected from now on below it
+    /// are computed and not kept; ledgers already kept below it go at the
+    /// next [`prune`](Self::prune).
     pub fn set_horizon(&mut self, height: u64) {
-        if height <= self.horizon {
+        self.horizon = self.horizon.max(height);
+    }
+
+    /// Drops kept ledgers below the horizon (genesis stays: a catch-up from
+    /// scratch starts there). Call it only when no catch-up is under way
+    /// (no block waits for a parent, no walk toward a known block is
+    /// unfinished): such a walk may end at any kept ledger.
+    pub fn prune(&mut self) {
+        if self.horizon <= 1 {
             return;
         }
-        self.horizon = height;
-        // Genesis stays: a catch-up from scratch starts there.
-        let below: Vec<u64> = self.by_height.range(1..height).map(|(h, _)| *h).collect();
+        let below: Vec<u64> = self
+            .by_height
+            .range(1..self.horizon)
+            .map(|(h, _)| *h)
+            .collect();
         for h in below {
             for id in self.by_height.remove(&h).unwrap_or_default() {
                 self.ledgers.remove(&id);
@@ -347,11 +369,13 @@ impl WalletProjection {
             return 0;
         }
         let Some(parent) = self.ledgers.get(&block.header.parent).cloned() else {
-            self.waiting
-                .entry(block.header.parent)
-                .or_default()
-                .push((id, block));
-            self.waiting_count += 1;
+            if self.waiting_ids.insert(id) {
+                self.waiting
+                    .entry(block.header.parent)
+                    .or_default()
+                    .push((id, block));
+                self.waiting_count += 1;
+            }
             return 0;
         };
         // Each entry carries its parent's ledger, so ledgers below the
@@ -359,7 +383,17 @@ impl WalletProjection {
         let mut projected = 0;
         let mut ready = vec![(id, block, parent)];
         while let Some((id, block, parent)) = ready.pop() {
+            self.waiting_ids.remove(&id);
             if self.ledgers.contains_key(&id) {
+                continue;
+            }
+            if block.header.height != parent.height + 1 {
+                self.anomalies.push(format!(
+                    "block {} claims height {} on a parent at height {}; it and its descendants are not projected",
+                    id.short(),
+                    block.header.height,
+                    parent.height
+                ));
                 continue;
             }
             let tx_ids: Vec<TxId> = block.txs.iter().map(|tx| tx.id()).collect();
@@ -515,6 +549,8 @@ mod tests {
             2 * GENESIS_AMOUNT
         );
         projection.set_horizon(18);
+        assert_eq!(projection.len(), 7, "nothing dropped before prune");
+        projection.prune();
         assert_eq!(projection.len(), 4);
         assert!(projection.at(&chain[17].id()).is_none());
         assert!(projection.at(&chain[18].id()).is_some());

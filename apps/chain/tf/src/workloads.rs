@@ -65,13 +65,16 @@ impl TransferLog {
         self.0.lock().rejected.clone()
     }
 
-    /// Submissions that reached no node (down, restarting).
+    /// Sends that got no answer (node down, restarting, timed out); the
+    /// transfer is sent again later, and logged as accepted once a node
+    /// takes it.
     pub fn unreachable(&self) -> u64 {
         self.0.lock().unreachable
     }
 
-    /// Accepted transfers sent again because no observed branch had them
-    /// after a while (a node that held them in its mempool went down).
+    /// Transfers sent again because no observed branch had them after a
+    /// while (a node that held them in its mempool went down, or the first
+    /// send got no answer).
     pub fn resubmitted(&self) -> u64 {
         self.0.lock().resubmitted
     }
@@ -100,8 +103,9 @@ impl TransferLog {
 ///
 /// A wallet spends only outputs that are final at the receiving node's
 /// head, as the observer's wallet projection shows them, and never one it
-/// already spent: so every transfer is valid on every branch, and one that
-/// is lost (its node went down with it in the mempool) is sent again after
+/// already sent (even unanswered): so every transfer is valid on every
+/// branch, and one that is lost (its node went down with it in the mempool,
+/// or the send got no answer) is sent again, unchanged, after
 /// `resubmit_after`. After the window, transfers still unseen on any
 /// branch are re-sent for at most `drain` more.
 pub struct Transfers {
@@ -133,6 +137,9 @@ impl Transfers {
 struct Pending {
     tx: Transaction,
     sent_at: Instant,
+    /// What it pays; `accepted` once a node said so.
+    transfer: Transfer,
+    accepted: bool,
 }
 
 struct Sender {
@@ -225,26 +232,16 @@ impl Transfers {
         let Some(client) = ctx.client(&node) else {
             return;
         };
-        match client.submit(&tx).await {
-            Ok(id) => {
-                sender.sent += 1;
-                sender.spent.extend(points);
-                sender.pending.insert(
-                    id,
-                    Pending {
-                        tx,
-                        sent_at: Instant::now(),
-                    },
-                );
-                self.log.0.lock().accepted.push(Transfer {
-                    id,
-                    from,
-                    to,
-                    amount,
-                    node,
-                    at: ctx.elapsed(),
-                });
-            }
+        let transfer = Transfer {
+            id: tx.id(),
+            from,
+            to,
+            amount,
+            node: node.clone(),
+            at: ctx.elapsed(),
+        };
+        let accepted = match client.submit(&tx).await {
+            Ok(_) => true,
             Err(ClientError::Status {
                 status: 400..=499,
                 message,
@@ -253,9 +250,30 @@ impl Transfers {
                 let what = format!("{node} refused a transfer from wallet-{from}: {message}");
                 ctx.record(self.name(), what.clone());
                 self.log.0.lock().rejected.push(what);
+                return;
             }
-            Err(_) => self.log.0.lock().unreachable += 1,
+            // No answer, or a timeout: the node may still have taken it.
+            // Its outputs count as spent and the same transaction is sent
+            // again later, so no second transaction can spend them.
+            Err(_) => {
+                self.log.0.lock().unreachable += 1;
+                false
+            }
+        };
+        sender.sent += 1;
+        sender.spent.extend(points);
+        if accepted {
+            self.log.0.lock().accepted.push(transfer.clone());
         }
+        sender.pending.insert(
+            transfer.id,
+            Pending {
+                tx,
+                sent_at: Instant::now(),
+                transfer,
+                accepted,
+            },
+        );
     }
 
     /// Forgets transfers final on some node; re-sends, to the next node,
@@ -297,7 +315,16 @@ impl Transfers {
             pending.sent_at = Instant::now();
             // A refusal here is expected when the transfer landed meanwhile.
             if client.submit(&pending.tx).await.is_ok() {
-                self.log.0.lock().resubmitted += 1;
+                let mut log = self.log.0.lock();
+                log.resubmitted += 1;
+                if !pending.accepted {
+                    pending.accepted = true;
+                    log.accepted.push(Transfer {
+                        node: node.to_owned(),
+                        at: ctx.elapsed(),
+                        ..pending.transfer.clone()
+                    });
+                }
             }
         }
         unseen.len()

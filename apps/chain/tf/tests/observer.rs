@@ -247,3 +247,54 @@ async fn catch_up_is_incremental_and_a_long_chain_is_fetched_over_several_polls(
     assert_eq!(chain.block_requests(), 502);
     runtime.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_catch_up_far_past_the_final_block_still_projects_the_new_head() {
+    let chain = MemoryChain::new();
+    let g = chain.genesis();
+    let h100 = chain.extend_by(g, "node-0", 100);
+    let ancestor = |tip: BlockId, height: u64| {
+        let mut id = tip;
+        while chain.height(id).unwrap() > height {
+            id = chain.block(id).unwrap().header.parent;
+        }
+        id
+    };
+    chain.set_head("node-0", h100, ancestor(h100, 94), &[]);
+    let runtime = observe(&chain, &["node-0"]);
+    let handle = runtime.handle();
+    wait_head(&handle, "node-0", h100).await;
+    // The node runs 900 blocks ahead, its final block far past everything
+    // the observer holds: the catch-up takes several polls, while the
+    // horizon rises past the block it must attach to.
+    let h1000 = chain.extend_by(h100, "node-0", 900);
+    chain.set_head("node-0", h1000, ancestor(h1000, 994), &[]);
+    let s = wait_head(&handle, "node-0", h1000).await;
+    assert_eq!(s.nodes["node-0"].supply, Some(3 * GENESIS_AMOUNT));
+    runtime.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn final_blocks_on_different_branches_conflict_even_at_different_heights() {
+    let chain = MemoryChain::new();
+    let g = chain.genesis();
+    let a2 = chain.extend_by(g, "node-0", 2);
+    let b3 = chain.extend_by(g, "node-1", 3);
+    chain.set_head("node-0", a2, a2, &[]);
+    chain.set_head("node-1", b3, b3, &[]);
+    let runtime = observe(&chain, &["node-0", "node-1"]);
+    let s = runtime
+        .handle()
+        .wait_until(|s| !s.final_conflicts.is_empty(), WAIT)
+        .await
+        .unwrap()
+        .snapshot
+        .clone();
+    assert_eq!(s.final_conflicts.len(), 1, "{:?}", s.final_conflicts);
+    assert!(
+        s.final_conflicts[0].contains("is not an ancestor"),
+        "{:?}",
+        s.final_conflicts
+    );
+    runtime.stop().await;
+}
