@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chain_node::tx::TxId;
-use tf_core::scenario::{Always, Eventually, Expectation, RunContext, Timing, Violation};
+use tf_core::scenario::{Always, AtEnd, Eventually, Expectation, RunContext, Timing, Violation};
 
 use crate::{ChainApp, ChainObserver, ChainSnapshot, Inclusion, TransferLog};
 
@@ -24,6 +24,18 @@ pub fn safety() -> impl Expectation<ChainApp> {
             }
         },
     )
+}
+
+/// At the end, the observer saw at least one fork: for runs meant to prove
+/// something across forks.
+pub fn forks_happened() -> impl Expectation<ChainApp> {
+    AtEnd::<ChainObserver, _>::new("forks happened", |s: &ChainSnapshot| {
+        if s.fork_points > 0 {
+            Ok(())
+        } else {
+            Err(format!("no fork among {} blocks", s.blocks_seen))
+        }
+    })
 }
 
 /// Liveness: every node reaches `height` within `within`.

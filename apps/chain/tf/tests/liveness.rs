@@ -2,25 +2,16 @@
 
 use std::time::Duration;
 
+use chain_tf::expectations::forks_happened;
 use chain_tf::scenarios::chain_liveness_builder;
-use chain_tf::{ChainObserver, ChainSnapshot};
-use tf_core::scenario::{AtEnd, RunOptions, run};
+use tf_core::scenario::{RunOptions, run};
 use tf_local::LocalDeployer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_liveness_passes_on_local_processes_and_forks_happen() {
     let tmp = tempfile::tempdir().unwrap();
     let scenario = chain_liveness_builder(3, Duration::from_secs(8))
-        .expect(AtEnd::<ChainObserver, _>::new(
-            "forks happened",
-            |s: &ChainSnapshot| {
-                if s.fork_points > 0 {
-                    Ok(())
-                } else {
-                    Err(format!("no fork among {} blocks", s.blocks_seen))
-                }
-            },
-        ))
+        .expect(forks_happened())
         .build()
         .unwrap();
     let options = RunOptions {

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use chain_tf::TransferLog;
+use chain_tf::expectations::forks_happened;
 use chain_tf::scenarios::{WalletTransfersOptions, wallet_transfers_builder};
-use chain_tf::{ChainObserver, ChainSnapshot, TransferLog};
-use tf_core::scenario::{AtEnd, RunOptions, TimelineKind, run};
+use tf_core::scenario::{RunOptions, TimelineKind, run};
 use tf_local::LocalDeployer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,16 +21,7 @@ async fn wallet_transfers_pass_on_local_processes_through_forks_and_a_restart() 
         ..WalletTransfersOptions::default()
     };
     let scenario = wallet_transfers_builder(&options, &log)
-        .expect(AtEnd::<ChainObserver, _>::new(
-            "forks happened",
-            |s: &ChainSnapshot| {
-                if s.fork_points > 0 {
-                    Ok(())
-                } else {
-                    Err(format!("no fork among {} blocks", s.blocks_seen))
-                }
-            },
-        ))
+        .expect(forks_happened())
         .build()
         .unwrap();
     let options = RunOptions {
