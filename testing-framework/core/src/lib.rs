@@ -6,6 +6,9 @@
 
 #![warn(missing_docs)]
 
+mod error_chain;
 pub mod observation;
 pub mod report;
 pub mod scenario;
+
+pub use error_chain::ErrorChain;
