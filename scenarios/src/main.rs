@@ -1,50 +1,35 @@
-//! `scenarios`: list and run the framework's scenarios.
+//! `scenarios`: list, run and replay the scenarios of every app's catalog.
 //!
 //! ```text
 //! cargo run -p scenarios -- list
-//! cargo run -p scenarios -- run raft-failover [--deployer local] [--nodes 3] [--duration 15s]
-//! cargo run -p scenarios -- run wallet-transfers [--wallets 8] [--rate 4] [--restarts 3]
+//! cargo run -p scenarios -- run raft-failover [--deployer local] [--nodes 3] [--duration 15s] [--set fault=restart]
+//! cargo run -p scenarios -- run wallet-transfers --set wallets=8 --set rate=4
 //! cargo run -p scenarios -- replay target/tf-runs/<run>
 //! ```
 
-use std::path::PathBuf;
+mod progress;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use chain_tf::scenarios::{WalletTransfersOptions, chain_liveness, wallet_transfers};
 use clap::{Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
-use openraft_kv_tf::Fault;
-use openraft_kv_tf::scenarios::{FailoverOptions, raft_failover};
-use tf_core::report::Severity;
-use tf_core::scenario::{
-    ExpectationReport, RunOptions, RunReport, TimelineKind, Verdict, recorded_scenario, replay, run,
-};
+use tf_core::catalog::{Catalog, ScenarioEntry};
+use tf_core::scenario::{RunOptions, RunReport, verdict_word};
 use tf_local::LocalDeployer;
-use tokio_util::sync::CancellationToken;
 
-/// Scenarios known to this CLI: name and one line about it.
-const SCENARIOS: &[(&str, &str)] = &[
-    (
-        "raft-failover",
-        "3-node Raft key-value cluster; the leader is killed and brought back while writes go on; checks one leader per term, a leader after each failover, convergence and no lost acknowledged write",
-    ),
-    (
-        "chain-liveness",
-        "3 chain nodes that fork on purpose (frequent slot winners); checks that no final block is reverted or contradicted, that every node keeps growing, and that all share a final block at the end",
-    ),
-    (
-        "wallet-transfers",
-        "4 forking chain nodes, restarted one after another, while 8 wallets pay each other; checks safety, that every head holds exactly the genesis supply, liveness, a shared final block, and that every accepted transfer ends up k blocks deep on every node",
-    ),
-];
+/// Every app's scenarios: a new app adds one line here.
+fn catalog() -> Catalog {
+    Catalog::new()
+        .with(openraft_kv_tf::scenarios::catalog())
+        .with(chain_tf::scenarios::catalog())
+}
 
 #[derive(Parser)]
 #[command(
     name = "scenarios",
-    about = "List and run the testing framework's scenarios"
+    about = "List, run and replay the testing framework's scenarios"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -53,7 +38,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List the scenarios.
+    /// List the scenarios and their parameters.
     List,
     /// Run one scenario.
     Run(RunArgs),
@@ -69,27 +54,18 @@ enum Command {
 struct RunArgs {
     /// The scenario (see `list`).
     scenario: String,
+    /// A parameter of the scenario, `name=value` (see `list`); repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
+    /// Shorthand for `--set nodes=N`.
+    #[arg(long)]
+    nodes: Option<String>,
+    /// Shorthand for `--set duration=D` (`15s`, `2m`).
+    #[arg(long)]
+    duration: Option<String>,
     /// Where nodes run.
     #[arg(long, value_enum, default_value = "local")]
     deployer: DeployerKind,
-    /// Number of nodes.
-    #[arg(long)]
-    nodes: Option<usize>,
-    /// Run window, e.g. `15s`, `2m`.
-    #[arg(long, value_parser = humantime::parse_duration)]
-    duration: Option<Duration>,
-    /// How the failover takes the leader down (raft-failover).
-    #[arg(long, value_enum, default_value = "kill")]
-    fault: FaultKind,
-    /// Wallets that pay each other (wallet-transfers).
-    #[arg(long)]
-    wallets: Option<usize>,
-    /// Transfers per second (wallet-transfers).
-    #[arg(long)]
-    rate: Option<f64>,
-    /// Node restarts during the run, 0 for none (wallet-transfers).
-    #[arg(long)]
-    restarts: Option<usize>,
     /// Run directory (default: target/tf-runs/<scenario>-<time>).
     #[arg(long)]
     run_dir: Option<PathBuf>,
@@ -104,14 +80,6 @@ enum DeployerKind {
     Local,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum FaultKind {
-    /// SIGKILL the leader.
-    Kill,
-    /// Stop the leader gracefully (SIGTERM).
-    Restart,
-}
-
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -120,17 +88,16 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let catalog = catalog();
     let result = match cli.command {
         Command::List => {
-            for (name, about) in SCENARIOS {
-                println!("{name:<16} {about}");
-            }
+            list(&catalog);
             Ok(true)
         }
         Command::Run(args) => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(run_scenario(args))),
-        Command::Replay { run_dir } => replay_run(&run_dir),
+            .and_then(|rt| rt.block_on(run_scenario(&catalog, args))),
+        Command::Replay { run_dir } => replay_run(&catalog, &run_dir),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -142,152 +109,135 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run_scenario(args: RunArgs) -> anyhow::Result<bool> {
-    let scenario = match args.scenario.as_str() {
-        "raft-failover" => {
-            let mut options = FailoverOptions::default();
-            if let Some(nodes) = args.nodes {
-                options.nodes = nodes;
-            }
-            if let Some(duration) = args.duration {
-                options.duration = duration;
-            }
-            options.fault = match args.fault {
-                FaultKind::Kill => Fault::Kill,
-                FaultKind::Restart => Fault::Restart,
-            };
-            raft_failover(&options).context("invalid scenario")?
+fn list(catalog: &Catalog) {
+    for entry in catalog.entries() {
+        println!("{}", entry.name());
+        println!("    {}", entry.about());
+        for param in entry.params() {
+            println!(
+                "    --set {}={:<10} {} ({})",
+                param.name,
+                param.default.to_string(),
+                param.help,
+                param.accepts()
+            );
         }
-        "chain-liveness" => {
-            let nodes = args.nodes.unwrap_or(3);
-            let duration = args.duration.unwrap_or(Duration::from_secs(15));
-            return run_with(
-                chain_liveness(nodes, duration).context("invalid scenario")?,
-                args,
-            )
-            .await;
-        }
-        "wallet-transfers" => {
-            let mut options = WalletTransfersOptions::default();
-            options.nodes = args.nodes.unwrap_or(options.nodes);
-            options.duration = args.duration.unwrap_or(options.duration);
-            options.wallets = args.wallets.unwrap_or(options.wallets);
-            options.rate = args.rate.unwrap_or(options.rate);
-            options.restarts = args.restarts.unwrap_or(options.restarts);
-            return run_with(
-                wallet_transfers(&options).context("invalid scenario")?,
-                args,
-            )
-            .await;
-        }
-        other => {
-            let known: Vec<&str> = SCENARIOS.iter().map(|(n, _)| *n).collect();
-            bail!("no scenario named `{other}`; known: {}", known.join(", "));
-        }
-    };
-    run_with(scenario, args).await
+    }
 }
 
-/// Runs any app's scenario with the CLI's progress, report and exit code.
-async fn run_with<A: tf_core::scenario::Application>(
-    scenario: tf_core::scenario::Scenario<A>,
-    args: RunArgs,
-) -> anyhow::Result<bool> {
+fn find<'a>(catalog: &'a Catalog, name: &str) -> anyhow::Result<&'a ScenarioEntry> {
+    catalog.find(name).with_context(|| {
+        format!(
+            "no scenario named `{name}`; known: {}",
+            catalog.names().join(", ")
+        )
+    })
+}
+
+/// `--set a=b` and the shorthands, as `(name, value)`.
+fn given(args: &RunArgs) -> anyhow::Result<Vec<(String, String)>> {
+    let mut given = Vec::new();
+    for set in &args.set {
+        let Some((name, value)) = set.split_once('=') else {
+            bail!("`--set {set}` is not NAME=VALUE; for example `--set wallets=4`");
+        };
+        given.push((name.trim().to_owned(), value.to_owned()));
+    }
+    if let Some(nodes) = &args.nodes {
+        given.push(("nodes".into(), nodes.clone()));
+    }
+    if let Some(duration) = &args.duration {
+        given.push(("duration".into(), duration.clone()));
+    }
+    Ok(given)
+}
+
+async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> {
+    let entry = find(catalog, &args.scenario)?;
+    let given = given(&args)?;
+    let pairs: Vec<(&str, &str)> = given
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let params = entry.parse(&pairs)?;
+    let scenario = entry.build(&params).context("invalid scenario")?;
     let deployer = match args.deployer {
         DeployerKind::Local => LocalDeployer::new(),
     };
-
-    let spinner = ProgressBar::new_spinner();
-    spinner.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
-            .expect("a valid template"),
-    );
-    spinner.enable_steady_tick(Duration::from_millis(120));
-    let cancel = CancellationToken::new();
-    let on_ctrl_c = cancel.clone();
-    let spinner_for_signal = spinner.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            spinner_for_signal.println(
-                "interrupted: stopping the nodes and writing the report (Ctrl-C again to force)",
-            );
-            on_ctrl_c.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                // Nodes die with this process (parent-death signal).
-                std::process::exit(130);
-            }
-        }
-    });
-    let progress_bar = spinner.clone();
+    let progress = progress::Progress::start();
     let options = RunOptions {
         run_dir: args.run_dir,
         remove_run_dir_on_success: args.clean_on_success,
-        progress: Some(Arc::new(move |message: &str| {
-            let line = format!(
-                "  [{:>6.1}s] {message}",
-                progress_bar.elapsed().as_secs_f64()
-            );
-            // Not a terminal: the spinner hides itself, so print plain lines.
-            if progress_bar.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                progress_bar.println(line);
-            }
-            progress_bar.set_message(message.to_owned());
-        })),
-        cancel: cancel.clone(),
+        progress: Some(progress.reporter()),
+        cancel: progress.cancel_on_ctrl_c(),
     };
-    let report = run(scenario, &deployer, options).await;
-    spinner.finish_and_clear();
-    print_report(&report, args.clean_on_success);
+    let report: RunReport = scenario.run(&deployer, options).await;
+    progress.finish();
+    println!();
+    println!("{report}");
     Ok(report.passed())
 }
 
 /// Replays on a paused clock: the recorded timeline is followed exactly, in
-/// milliseconds of real time.
-fn replay_run(run_dir: &std::path::Path) -> anyhow::Result<bool> {
-    let recorded = recorded_scenario(run_dir)?;
+/// milliseconds of real time. The scenario is rebuilt from the parameters
+/// the run recorded.
+fn replay_run(catalog: &Catalog, run_dir: &Path) -> anyhow::Result<bool> {
+    let recorded = RunReport::read_json(run_dir)?;
+    let entry = catalog.find(&recorded.scenario).with_context(|| {
+        format!(
+            "{} is a run of `{}`, which this CLI does not know",
+            run_dir.display(),
+            recorded.scenario
+        )
+    })?;
+    let mut given: Vec<(String, String)> = recorded.parameters.clone();
+    if given.is_empty() {
+        // Reports written before parameters were recorded: the node count
+        // and the run window are all there is.
+        let has = |name: &str| entry.params().iter().any(|p| p.name == name);
+        if has("nodes") {
+            given.push(("nodes".into(), recorded.nodes.to_string()));
+        }
+        if has("duration") {
+            let window = Duration::from_millis(recorded.timings.run_ms).max(Duration::from_secs(1));
+            given.push((
+                "duration".into(),
+                humantime::format_duration(window).to_string(),
+            ));
+        }
+    }
+    let pairs: Vec<(&str, &str)> = given
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let params = entry
+        .parse(&pairs)
+        .context("the recorded parameters no longer fit the scenario")?;
+    let scenario = entry.build(&params).context("invalid scenario")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
         .context("cannot start the async runtime")?;
-    // The scenario is rebuilt with the recorded node count and window, so
-    // the checks are the ones the run had.
-    let (nodes, duration) = (recorded.nodes, recorded.window.max(Duration::from_secs(1)));
-    let report = match recorded.scenario.as_str() {
-        "raft-failover" => {
-            let options = FailoverOptions {
-                nodes,
-                duration,
-                ..FailoverOptions::default()
-            };
-            let scenario = raft_failover(&options).context("invalid scenario")?;
-            rt.block_on(replay(scenario, run_dir))?
-        }
-        "chain-liveness" => {
-            let scenario = chain_liveness(nodes, duration).context("invalid scenario")?;
-            rt.block_on(replay(scenario, run_dir))?
-        }
-        "wallet-transfers" => {
-            let options = WalletTransfersOptions {
-                nodes,
-                duration,
-                ..WalletTransfersOptions::default()
-            };
-            let scenario = wallet_transfers(&options).context("invalid scenario")?;
-            rt.block_on(replay(scenario, run_dir))?
-        }
-        other => bail!(
-            "{} is a run of `{other}`, which this CLI cannot replay",
-            run_dir.display()
-        ),
-    };
+    let report = rt.block_on(scenario.replay(run_dir))?;
     println!("replay of {} ({})", report.scenario, run_dir.display());
+    if !recorded.parameters.is_empty() {
+        let shown: Vec<String> = recorded
+            .parameters
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        println!("  parameters: {}", shown.join(" "));
+    }
     for (observer, count) in &report.observations {
         println!("  {count} observations of {observer}");
     }
-    let width = name_width(&report.expectations);
+    let width = report
+        .expectations
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(10);
     println!("  {:<width$}  {:<10}  replayed", "expectation", "recorded");
     for e in &report.expectations {
         let recorded = report.recorded.get(&e.name).copied().flatten();
@@ -310,112 +260,4 @@ fn replay_run(run_dir: &std::path::Path) -> anyhow::Result<bool> {
         }
     );
     Ok(report.passed())
-}
-
-/// Width of the expectation-name column.
-fn name_width(expectations: &[ExpectationReport]) -> usize {
-    expectations
-        .iter()
-        .map(|e| e.name.len())
-        .max()
-        .unwrap_or(10)
-}
-
-/// An expectation's verdict in a table.
-fn verdict_word(passed: Option<bool>) -> &'static str {
-    match passed {
-        Some(true) => "PASS",
-        Some(false) => "FAIL",
-        None => "not judged",
-    }
-}
-
-fn print_report(report: &RunReport, clean_on_success: bool) {
-    println!();
-    println!(
-        "scenario {} on {} ({} nodes, {} deployer)",
-        report.scenario, report.app, report.nodes, report.deployer
-    );
-    let width = name_width(&report.expectations);
-    println!("  {:<width$}  {:<22}  verdict", "expectation", "when");
-    for e in &report.expectations {
-        let verdict = verdict_word(e.passed);
-        println!("  {:<width$}  {:<22}  {verdict}", e.name, e.timing);
-        if let Some(reason) = &e.reason {
-            println!("      reason: {reason}");
-        }
-        if let Some(observed) = &e.observed {
-            for line in observed.lines().take(40) {
-                println!("      | {line}");
-            }
-        }
-    }
-    for failure in &report.workload_failures {
-        println!("  workload {} failed: {}", failure.name, failure.error);
-    }
-    for crash in &report.node_crashes {
-        println!(
-            "  node {} exited on its own ({}); last log lines:",
-            crash.node, crash.status
-        );
-        for line in crash.log_tail.lines() {
-            println!("      | {line}");
-        }
-    }
-    // Routine events and passed verdicts stay in report.json; the table
-    // above has the verdicts.
-    let notable: Vec<_> = report
-        .timeline
-        .iter()
-        .filter(|e| {
-            e.severity >= Severity::Notice
-                && !(e.kind == TimelineKind::Verdict && e.severity < Severity::Error)
-        })
-        .collect();
-    if !notable.is_empty() {
-        println!("timeline:");
-        for entry in notable {
-            let mark = if entry.severity >= Severity::Warning {
-                "!"
-            } else {
-                " "
-            };
-            println!(
-                "  {:>7.1}s {mark} {:<16} {}",
-                entry.at_ms as f64 / 1000.0,
-                entry.source,
-                entry.what
-            );
-        }
-    }
-    for problem in &report.cleanup.problems {
-        println!("cleanup: {problem}");
-    }
-    let t = &report.timings;
-    println!(
-        "timings: deploy {} ms, ready {} ms, run {} ms, end checks {} ms, cleanup {} ms",
-        t.deploy_ms, t.ready_ms, t.run_ms, t.end_ms, t.cleanup_ms
-    );
-    match &report.run_dir {
-        Some(dir) => {
-            println!(
-                "run directory: {} (node logs, report.json, junit.xml)",
-                dir.display()
-            );
-            println!("report: {}", dir.join(tf_core::report::HTML_FILE).display());
-        }
-        None if report.passed() && clean_on_success => {
-            println!("run directory removed (passed with --clean-on-success)")
-        }
-        None => println!("no run directory was created"),
-    }
-    let verdict = match report.verdict {
-        Verdict::Passed => "PASSED",
-        Verdict::Failed => "FAILED",
-        Verdict::Error => "ERROR",
-    };
-    match &report.summary {
-        Some(summary) => println!("{verdict}: {summary}"),
-        None => println!("{verdict}"),
-    }
 }

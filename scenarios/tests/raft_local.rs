@@ -284,19 +284,10 @@ async fn a_panic_while_holding_a_cluster_kills_its_nodes() {
     let _one = CLUSTER.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = run_dir(&tmp);
-    let request = DeploymentRequest {
-        scenario: "panic".into(),
-        nodes: 3,
-        run_dir: Some(dir.clone()),
-    };
+    let request = DeploymentRequest::new(Arc::new(RaftKv::default()), "panic", 3)
+        .with_run_dir(Some(dir.clone()));
     let panicking = tokio::spawn(async move {
-        let cluster = Deployer::<RaftKv>::deploy(
-            &LocalDeployer::new(),
-            Arc::new(RaftKv::default()),
-            &request,
-        )
-        .await
-        .unwrap();
+        let cluster = LocalDeployer::new().deploy(&request).await.unwrap();
         let up = eventually_processes(cluster.run_dir(), Duration::from_secs(10), |n| n == 3);
         assert_eq!(up, 3);
         panic!("the test panics while the cluster runs");
@@ -444,8 +435,12 @@ impl Application for TakenPort {
     fn binary(&self) -> NodeBinary {
         self.inner.binary()
     }
-    fn node_command(&self, node: &NodeSpec, topology: &[NodeSpec]) -> NodeCommand {
-        let mut command = self.inner.node_command(node, topology);
+    fn node_command(
+        &self,
+        node: &NodeSpec,
+        topology: &[NodeSpec],
+    ) -> Result<NodeCommand, BoxError> {
+        let mut command = self.inner.node_command(node, topology)?;
         if node.index == 1 {
             let addr = command
                 .args
@@ -455,7 +450,7 @@ impl Application for TakenPort {
                 + 1;
             command.args[addr] = format!("127.0.0.1:{}", self.port);
         }
-        command
+        Ok(command)
     }
     fn client(&self, endpoint: &NodeEndpoint) -> Self::Client {
         self.inner.client(endpoint)

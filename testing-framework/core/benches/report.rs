@@ -113,6 +113,7 @@ fn main() {
         app: "openraft-kv".into(),
         deployer: "local".into(),
         nodes: NODES,
+        parameters: vec![],
         started_at: SystemTime::now(),
         verdict: Verdict::Passed,
         summary: None,

@@ -6,9 +6,11 @@
 
 #![warn(missing_docs)]
 
+pub mod catalog;
 mod error_chain;
 pub mod observation;
 pub mod report;
 pub mod scenario;
+pub mod testing;
 
 pub use error_chain::ErrorChain;

@@ -15,15 +15,10 @@ impl Application for Fake {
         "fake"
     }
     fn binary(&self) -> NodeBinary {
-        NodeBinary {
-            name: "fake-node".into(),
-            env_override: "FAKE_NODE_BIN".into(),
-            cargo_package: None,
-            source_dir: None,
-        }
+        NodeBinary::named("fake-node", "FAKE_NODE_BIN")
     }
-    fn node_command(&self, _: &NodeSpec, _: &[NodeSpec]) -> NodeCommand {
-        NodeCommand::default()
+    fn node_command(&self, _: &NodeSpec, _: &[NodeSpec]) -> Result<NodeCommand, BoxError> {
+        Ok(NodeCommand::default())
     }
     fn client(&self, _: &NodeEndpoint) {}
     async fn ready(&self, _: &()) -> Result<(), BoxError> {

@@ -1,197 +1,23 @@
 //! The runner's semantics on an in-memory cluster: verdicts, fail-fast,
 //! bounds, interruption and reports, without processes.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use tf_core::observation::{
-    BoxError, ObservationConfig, ObservedSource, Observer, SourceSet, Sources,
-};
+use tf_core::observation::{BoxError, ObservationConfig, Observer, Sources};
 use tf_core::scenario::*;
+use tf_core::testing::{FakeApp, FakeDeployer, FakeNode};
 use tokio::sync::watch;
 
-/// One in-memory node: a counter that grows while it is up.
-#[derive(Default)]
-struct Node {
-    up: AtomicBool,
-    height: AtomicU64,
-    ready: AtomicBool,
-}
+type Fake = FakeApp;
+type NodeRef = Arc<FakeNode>;
 
-type NodeRef = Arc<Node>;
-
-#[derive(Clone, Default)]
-struct Fake {
-    /// Nodes never become ready.
-    never_ready: bool,
-}
-
-#[async_trait]
-impl Application for Fake {
-    type Client = NodeRef;
-    fn name(&self) -> &str {
-        "fake"
-    }
-    fn binary(&self) -> NodeBinary {
-        NodeBinary {
-            name: "none".into(),
-            env_override: "NONE".into(),
-            cargo_package: None,
-            source_dir: None,
-        }
-    }
-    fn node_command(&self, _: &NodeSpec, _: &[NodeSpec]) -> NodeCommand {
-        NodeCommand::default()
-    }
-    fn client(&self, _: &NodeEndpoint) -> NodeRef {
-        unreachable!("the fake deployer makes its own clients")
-    }
-    async fn ready(&self, node: &NodeRef) -> Result<(), BoxError> {
-        if !self.never_ready && node.up.load(Ordering::SeqCst) {
-            node.ready.store(true, Ordering::SeqCst);
-            Ok(())
-        } else {
-            Err("still starting".into())
-        }
-    }
-}
-
-struct FakeControl {
-    nodes: HashMap<String, NodeRef>,
-    exits: watch::Sender<Vec<NodeExit>>,
-}
-
-#[async_trait]
-impl NodeControl for FakeControl {
-    async fn start(&self, node: &str) -> Result<(), ControlError> {
-        self.nodes[node].up.store(true, Ordering::SeqCst);
-        Ok(())
-    }
-    async fn stop(&self, node: &str) -> Result<(), ControlError> {
-        self.kill(node).await
-    }
-    async fn kill(&self, node: &str) -> Result<(), ControlError> {
-        let node = self
-            .nodes
-            .get(node)
-            .ok_or_else(|| ControlError::UnknownNode(node.into()))?;
-        node.up.store(false, Ordering::SeqCst);
-        Ok(())
-    }
-    fn unexpected_exits(&self) -> watch::Receiver<Vec<NodeExit>> {
-        self.exits.subscribe()
-    }
-}
-
-struct FakeCluster {
-    cleanup_problem: Option<String>,
-    run_dir: PathBuf,
-    sources: SourceSet<NodeRef>,
-    control: Arc<FakeControl>,
-    cleaned: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl Cluster<Fake> for FakeCluster {
-    fn endpoints(&self) -> Vec<NodeEndpoint> {
-        self.sources
-            .iter()
-            .map(|s| NodeEndpoint {
-                name: s.name.to_string(),
-                address: "memory".into(),
-            })
-            .collect()
-    }
-    fn sources(&self) -> SourceSet<NodeRef> {
-        self.sources.clone()
-    }
-    fn control(&self) -> Arc<dyn NodeControl> {
-        self.control.clone()
-    }
-    fn run_dir(&self) -> &Path {
-        &self.run_dir
-    }
-    fn log_path(&self, _: &str) -> Option<PathBuf> {
-        None
-    }
-    async fn cleanup(&mut self) -> CleanupReport {
-        self.cleaned.store(true, Ordering::SeqCst);
-        let mut report = CleanupReport::default();
-        report.problems.extend(self.cleanup_problem.clone());
-        report
-    }
-}
-
-struct FakeDeployer {
-    run_dir: PathBuf,
-    cleaned: Arc<AtomicBool>,
-    fail: bool,
-    cleanup_problem: Option<String>,
-}
-
-impl FakeDeployer {
-    fn new(run_dir: &Path) -> Self {
-        FakeDeployer {
-            run_dir: run_dir.to_owned(),
-            cleaned: Arc::new(AtomicBool::new(false)),
-            fail: false,
-            cleanup_problem: None,
-        }
-    }
-}
-
-#[async_trait]
-impl Deployer<Fake> for FakeDeployer {
-    fn name(&self) -> &str {
-        "fake"
-    }
-    async fn deploy(
-        &self,
-        _: Arc<Fake>,
-        request: &DeploymentRequest,
-    ) -> Result<Box<dyn Cluster<Fake>>, DeployError> {
-        if self.fail {
-            return Err(DeployError::Other("no room for nodes".into()));
-        }
-        let nodes: Vec<(String, NodeRef)> = (0..request.nodes)
-            .map(|i| {
-                let node = NodeRef::default();
-                node.up.store(true, Ordering::SeqCst);
-                (format!("node-{i}"), node)
-            })
-            .collect();
-        // The "nodes" grow while up.
-        for (_, node) in &nodes {
-            let node = Arc::clone(node);
-            tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(Duration::from_millis(100));
-                loop {
-                    ticks.tick().await;
-                    if node.up.load(Ordering::SeqCst) {
-                        node.height.fetch_add(1, Ordering::SeqCst);
-                    }
-                }
-            });
-        }
-        std::fs::create_dir_all(&self.run_dir).unwrap();
-        Ok(Box::new(FakeCluster {
-            cleanup_problem: self.cleanup_problem.clone(),
-            run_dir: self.run_dir.clone(),
-            sources: nodes
-                .iter()
-                .map(|(n, node)| ObservedSource::new(n.clone(), Arc::clone(node)))
-                .collect(),
-            control: Arc::new(FakeControl {
-                nodes: nodes.into_iter().collect(),
-                exits: watch::channel(Vec::new()).0,
-            }),
-            cleaned: Arc::clone(&self.cleaned),
-        }))
+fn never_ready() -> Fake {
+    FakeApp {
+        never_ready: true,
+        ..FakeApp::default()
     }
 }
 
@@ -214,7 +40,7 @@ impl Observer for MinHeight {
     ) -> Result<Vec<()>, BoxError> {
         *min = sources
             .iter()
-            .map(|s| s.source.height.load(Ordering::SeqCst))
+            .map(|s| s.source.current_height())
             .min()
             .unwrap_or(0);
         Ok(vec![])
@@ -249,12 +75,11 @@ impl Workload<Fake> for Failing {
     }
 }
 
-async fn run_in(dir: &tempfile::TempDir, scenario: Scenario<Fake>) -> (RunReport, Arc<AtomicBool>) {
-    let deployer = FakeDeployer::new(&dir.path().join("run"));
-    let cleaned = Arc::clone(&deployer.cleaned);
+async fn run_in(dir: &tempfile::TempDir, scenario: Scenario<Fake>) -> (RunReport, FakeDeployer) {
+    let deployer = FakeDeployer::new(dir.path().join("run"));
     (
         run(scenario, &deployer, RunOptions::default()).await,
-        cleaned,
+        deployer,
     )
 }
 
@@ -280,10 +105,10 @@ async fn a_passing_run_reports_every_expectation_and_writes_report_json() {
         }))
         .build()
         .unwrap();
-    let (report, cleaned) = run_in(&dir, scenario).await;
+    let (report, deployer) = run_in(&dir, scenario).await;
     assert!(report.passed(), "{report:#?}");
     assert!(report.expectations.iter().all(|e| e.passed == Some(true)));
-    assert!(cleaned.load(Ordering::SeqCst));
+    assert!(deployer.cleaned_up());
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("run/report.json")).unwrap())
             .unwrap();
@@ -303,7 +128,7 @@ async fn an_eventually_that_does_not_hold_in_time_fails_with_what_was_observed()
         ))
         .build()
         .unwrap();
-    let (report, cleaned) = run_in(&dir, scenario).await;
+    let (report, deployer) = run_in(&dir, scenario).await;
     assert_eq!(report.verdict, Verdict::Failed);
     let e = &report.expectations[0];
     assert_eq!(e.passed, Some(false));
@@ -319,7 +144,7 @@ async fn an_eventually_that_does_not_hold_in_time_fails_with_what_was_observed()
         report.timings.run_ms < 5_000,
         "failed fast, not after the 30 s window"
     );
-    assert!(cleaned.load(Ordering::SeqCst));
+    assert!(deployer.cleaned_up());
 }
 
 #[tokio::test(start_paused = true)]
@@ -366,7 +191,7 @@ async fn a_failing_workload_stops_the_run_and_is_named() {
             .expect(AtEnd::<MinHeight, _>::new("anything", |_: &u64| Ok(())))
             .build()
             .unwrap();
-        let (report, cleaned) = run_in(&dir, scenario).await;
+        let (report, deployer) = run_in(&dir, scenario).await;
         assert_eq!(report.verdict, Verdict::Failed, "{report:#?}");
         assert_eq!(report.workload_failures[0].name, "failing");
         assert_eq!(report.workload_failures[0].error, expected);
@@ -375,18 +200,18 @@ async fn a_failing_workload_stops_the_run_and_is_named() {
             "the end check is not judged after a stop"
         );
         assert!(report.timings.run_ms < 1_000);
-        assert!(cleaned.load(Ordering::SeqCst));
+        assert!(deployer.cleaned_up());
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn readiness_that_never_comes_is_an_error_showing_each_node() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = observing(Fake { never_ready: true })
+    let scenario = observing(never_ready())
         .ready_timeout(Duration::from_secs(3))
         .build()
         .unwrap();
-    let (report, cleaned) = run_in(&dir, scenario).await;
+    let (report, deployer) = run_in(&dir, scenario).await;
     assert_eq!(report.verdict, Verdict::Error);
     let summary = report.summary.unwrap();
     assert!(
@@ -398,7 +223,7 @@ async fn readiness_that_never_comes_is_an_error_showing_each_node() {
         "{summary}"
     );
     assert!(
-        cleaned.load(Ordering::SeqCst),
+        deployer.cleaned_up(),
         "a cluster that never got ready is still cleaned up"
     );
 }
@@ -406,8 +231,7 @@ async fn readiness_that_never_comes_is_an_error_showing_each_node() {
 #[tokio::test(start_paused = true)]
 async fn a_deploy_error_is_reported_as_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let mut deployer = FakeDeployer::new(&dir.path().join("run"));
-    deployer.fail = true;
+    let deployer = FakeDeployer::new(dir.path().join("run")).failing_deploy("no room for nodes");
     let report = run(
         observing(Fake::default()).build().unwrap(),
         &deployer,
@@ -424,7 +248,7 @@ async fn a_deploy_error_is_reported_as_an_error() {
 #[tokio::test(start_paused = true)]
 async fn cancelling_stops_the_run_cleans_up_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let deployer = FakeDeployer::new(&dir.path().join("run"));
+    let deployer = FakeDeployer::new(dir.path().join("run"));
     let options = RunOptions::default();
     let cancel = options.cancel.clone();
     let heard = Arc::new(Mutex::new(Vec::new()));
@@ -461,8 +285,8 @@ async fn cancelling_stops_the_run_cleans_up_and_says_so() {
 #[tokio::test(start_paused = true)]
 async fn a_cleanup_problem_makes_the_run_an_error_and_keeps_its_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let mut deployer = FakeDeployer::new(&dir.path().join("run"));
-    deployer.cleanup_problem = Some("node-1 (pid 42) is still running after cleanup".into());
+    let deployer = FakeDeployer::new(dir.path().join("run"))
+        .failing_cleanup("node-1 (pid 42) is still running after cleanup");
     let options = RunOptions {
         remove_run_dir_on_success: true,
         ..RunOptions::default()
@@ -503,7 +327,7 @@ impl Expectation<Fake> for Stuck {
 #[tokio::test(start_paused = true)]
 async fn an_always_check_that_ignores_the_end_of_the_window_is_cut_off_and_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let (report, cleaned) = run_in(
+    let (report, deployer) = run_in(
         &dir,
         observing(Fake::default()).expect(Stuck).build().unwrap(),
     )
@@ -514,7 +338,7 @@ async fn an_always_check_that_ignores_the_end_of_the_window_is_cut_off_and_fails
         report.expectations[0].reason.as_deref(),
         Some("the check did not return within 10s after the run window")
     );
-    assert!(cleaned.load(Ordering::SeqCst));
+    assert!(deployer.cleaned_up());
 }
 
 /// Heights per node, recorded: its snapshot charts and its events label.
@@ -563,7 +387,7 @@ impl Observer for Tallies {
     ) -> Result<Vec<Grew>, BoxError> {
         let mut events = Vec::new();
         for s in sources.iter() {
-            let h = s.source.height.load(Ordering::SeqCst);
+            let h = s.source.current_height();
             if tally.0.insert(s.name.to_string(), h) != Some(h) && h % 5 == 0 && h > 0 {
                 events.push(Grew(s.name.to_string(), h));
             }

@@ -1,5 +1,7 @@
-//! Finding a node binary: an environment override, else next to the running
-//! executable, else built with cargo on first use.
+//! Finding a node binary, in this order: the app's environment override,
+//! an explicit path, `PATH`, next to the running executable, and a cargo
+//! build for workspace packages. A binary that is not found is an error
+//! that lists every place looked and how to fix it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -7,22 +9,33 @@ use std::process::Command;
 use tf_core::scenario::{DeployError, NodeBinary};
 
 /// Where `binary` is, building it with cargo if it is a workspace package
-/// that is not built yet.
+/// that is not built yet (or older than its sources).
 pub(crate) fn resolve(binary: &NodeBinary) -> Result<PathBuf, DeployError> {
+    let mut looked = Vec::new();
     if let Some(path) = std::env::var_os(&binary.env_override) {
         let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(not_found(
-                binary,
-                format!(
-                    "{} is set to {}, which is not a file",
-                    binary.env_override,
-                    path.display()
-                ),
-            ))
-        };
+        if is_executable(&path) {
+            return Ok(path);
+        }
+        // A set override that is wrong is the user's mistake: say so
+        // instead of quietly running something else.
+        looked.push(format!(
+            "${} = {} (not an executable file)",
+            binary.env_override,
+            path.display()
+        ));
+        return Err(not_found(binary, &looked));
+    }
+    looked.push(format!("${} (not set)", binary.env_override));
+    if let Some(path) = &binary.path {
+        if is_executable(path) {
+            return Ok(path.clone());
+        }
+        looked.push(format!("{} (the app's path)", path.display()));
+    }
+    match find_on_path(&binary.name) {
+        Some(found) => return Ok(found),
+        None => looked.push(format!("PATH ({})", path_dirs().join(":"))),
     }
     let candidates = candidate_dirs();
     if let Some(found) = find_in(&candidates, &binary.name) {
@@ -39,33 +52,71 @@ pub(crate) fn resolve(binary: &NodeBinary) -> Result<PathBuf, DeployError> {
             found.display()
         );
     }
-    let looked = format!(
-        "looked in {}",
-        candidates
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    for dir in &candidates {
+        looked.push(format!(
+            "{} (next to the running executable)",
+            dir.display()
+        ));
+    }
     let Some(package) = &binary.cargo_package else {
-        return Err(not_found(binary, looked));
+        return Err(not_found(binary, &looked));
     };
-    build_with_cargo(package, &binary.name, &candidates)
-        .map_err(|why| not_found(binary, format!("{looked}; {why}")))?;
-    find_in(&candidates, &binary.name)
-        .ok_or_else(|| not_found(binary, format!("{looked}, also after building it")))
+    if let Err(why) = build_with_cargo(package, &binary.name, &candidates) {
+        looked.push(why);
+        return Err(not_found(binary, &looked));
+    }
+    find_in(&candidates, &binary.name).ok_or_else(|| {
+        looked.push(format!(
+            "`cargo build -p {package}` ran but left no `{}` there",
+            binary.name
+        ));
+        not_found(binary, &looked)
+    })
 }
 
-fn not_found(binary: &NodeBinary, looked: String) -> DeployError {
+fn not_found(binary: &NodeBinary, looked: &[String]) -> DeployError {
     let build = match &binary.cargo_package {
-        Some(package) => format!("build it with `cargo build -p {package}` or "),
+        Some(package) => format!("build it with `cargo build -p {package}`, "),
         None => String::new(),
     };
     DeployError::BinaryNotFound {
         binary: binary.name.clone(),
-        looked,
-        hint: format!("{build}set {} to its path", binary.env_override),
+        looked: looked
+            .iter()
+            .map(|place| format!("\n  - {place}"))
+            .collect(),
+        hint: format!(
+            "{build}put it on PATH, or set {} to its path",
+            binary.env_override
+        ),
     }
+}
+
+fn path_dirs() -> Vec<String> {
+    std::env::var_os("PATH")
+        .map(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.display().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `name` in a directory of `PATH`; a name with a slash is a path, not a
+/// command name, and is not searched.
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        return None;
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The directory of the running executable, and its parent when that is a
@@ -120,7 +171,7 @@ fn newer_than(dir: &Path, binary: &Path) -> bool {
 fn find_in(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
     dirs.iter()
         .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
+        .find(|path| is_executable(path))
 }
 
 /// Builds `package` with the profile of the running executable.
@@ -145,7 +196,7 @@ fn build_with_cargo(package: &str, bin: &str, dirs: &[PathBuf]) -> Result<(), St
     eprintln!("tf-local: building `{bin}` (cargo build -p {package}); this happens once");
     let status = cargo
         .status()
-        .map_err(|e| format!("could not run cargo: {e}"))?;
+        .map_err(|e| format!("could not run cargo to build `{bin}`: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -158,18 +209,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_missing_binary_says_how_to_get_it() {
-        let binary = NodeBinary {
-            name: "no-such-node-binary".into(),
-            env_override: "TF_TEST_NO_SUCH_BIN".into(),
-            cargo_package: None,
-            source_dir: None,
-        };
+    fn a_missing_binary_lists_every_place_looked_and_how_to_fix_it() {
+        let binary = NodeBinary::named("no-such-node-binary", "TF_TEST_NO_SUCH_BIN")
+            .at("/nonexistent/no-such-node-binary");
         let err = resolve(&binary).unwrap_err().to_string();
         assert!(
             err.contains("node binary `no-such-node-binary` not found"),
             "{err}"
         );
-        assert!(err.contains("set TF_TEST_NO_SUCH_BIN to its path"), "{err}");
+        for place in [
+            "$TF_TEST_NO_SUCH_BIN (not set)",
+            "/nonexistent/no-such-node-binary (the app's path)",
+            "PATH (",
+            "(next to the running executable)",
+        ] {
+            assert!(err.contains(place), "{place} missing from: {err}");
+        }
+        assert!(
+            err.contains("put it on PATH, or set TF_TEST_NO_SUCH_BIN to its path"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_binary_on_path_is_found_by_name() {
+        // `sh` is on PATH on every machine this runs on.
+        let found = resolve(&NodeBinary::named("sh", "TF_TEST_SH_BIN")).unwrap();
+        assert!(
+            found.ends_with("sh") && found.is_absolute(),
+            "{}",
+            found.display()
+        );
+    }
+
+    #[test]
+    fn an_explicit_path_is_used_before_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("sh");
+        std::fs::copy("/bin/sh", &own).unwrap();
+        let found = resolve(&NodeBinary::named("sh", "TF_TEST_SH2_BIN").at(&own)).unwrap();
+        assert_eq!(found, own);
     }
 }

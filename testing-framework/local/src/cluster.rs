@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tf_core::observation::SourceSet;
 use tf_core::scenario::{
-    Application, CleanupReport, Cluster, ControlError, NodeControl, NodeEndpoint, NodeExit,
+    CleanupReport, Cluster, ControlError, NodeControl, NodeEndpoint, NodeExit,
 };
 use tokio::sync::watch;
 
@@ -73,6 +72,26 @@ impl NodeControl for LocalControl {
             })
     }
 
+    async fn pause(&self, node: &str) -> Result<(), ControlError> {
+        self.node(node)?
+            .pause()
+            .map_err(|reason| ControlError::Failed {
+                action: "pause",
+                node: node.to_owned(),
+                reason,
+            })
+    }
+
+    async fn resume(&self, node: &str) -> Result<(), ControlError> {
+        self.node(node)?
+            .resume()
+            .map_err(|reason| ControlError::Failed {
+                action: "resume",
+                node: node.to_owned(),
+                reason,
+            })
+    }
+
     fn unexpected_exits(&self) -> watch::Receiver<Vec<NodeExit>> {
         self.crashes.subscribe()
     }
@@ -80,14 +99,13 @@ impl NodeControl for LocalControl {
 
 /// Local node processes under one run directory. Dropping it kills every
 /// node still running, so a panic or an abandoned run leaves nothing behind.
-pub struct LocalCluster<A: Application> {
+pub struct LocalCluster {
     pub(crate) run_dir: PathBuf,
     pub(crate) endpoints: Vec<NodeEndpoint>,
-    pub(crate) sources: SourceSet<A::Client>,
     pub(crate) control: Arc<LocalControl>,
 }
 
-impl<A: Application> LocalCluster<A> {
+impl LocalCluster {
     /// Process ids of the running nodes, by name (for tests and tools).
     pub fn pids(&self) -> Vec<(String, Option<u32>)> {
         self.control
@@ -99,13 +117,9 @@ impl<A: Application> LocalCluster<A> {
 }
 
 #[async_trait]
-impl<A: Application> Cluster<A> for LocalCluster<A> {
+impl Cluster for LocalCluster {
     fn endpoints(&self) -> Vec<NodeEndpoint> {
         self.endpoints.clone()
-    }
-
-    fn sources(&self) -> SourceSet<A::Client> {
-        self.sources.clone()
     }
 
     fn control(&self) -> Arc<dyn NodeControl> {
@@ -156,7 +170,7 @@ impl<A: Application> Cluster<A> for LocalCluster<A> {
     }
 }
 
-impl<A: Application> Drop for LocalCluster<A> {
+impl Drop for LocalCluster {
     fn drop(&mut self) {
         self.control.kill_all_now();
     }

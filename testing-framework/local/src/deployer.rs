@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use tf_core::observation::{ObservedSource, SourceSet};
 use tf_core::scenario::{
-    Application, Cluster, DeployError, Deployer, DeploymentRequest, NodeEndpoint, NodeSpec,
+    Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeEndpoint, NodeSpec, PortMap,
 };
 use tokio::sync::watch;
 
@@ -113,55 +112,68 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target"))
 }
 
+/// Nodes bind and are reached on loopback.
+const HOST: &str = "127.0.0.1";
+
 #[async_trait]
-impl<A: Application> Deployer<A> for LocalDeployer {
+impl Deployer for LocalDeployer {
     fn name(&self) -> &str {
         "local"
     }
 
-    async fn deploy(
-        &self,
-        app: Arc<A>,
-        request: &DeploymentRequest,
-    ) -> Result<Box<dyn Cluster<A>>, DeployError> {
-        if request.nodes == 0 {
-            return Err(DeployError::Other("cannot deploy zero nodes".into()));
+    fn supports(&self, action: NodeAction) -> bool {
+        match action {
+            NodeAction::StartStop | NodeAction::Kill | NodeAction::Pause => true,
         }
-        let spec = app.binary();
+    }
+
+    async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
+        request.check()?;
+        let spec = request.binary.clone();
         let binary = tokio::task::spawn_blocking(move || binary::resolve(&spec))
             .await
             .map_err(|e| DeployError::Other(format!("finding the node binary failed: {e}")))??;
         let run_dir = self.run_dir(request)?;
-        let ports = ports::free_ports(request.nodes)
-            .map_err(|e| DeployError::Other(format!("cannot find free ports on 127.0.0.1: {e}")))?;
+        // Every port of every node at once, so that none collide.
+        let protocols: Vec<_> = (0..request.nodes)
+            .flat_map(|_| request.ports.iter().map(|p| p.protocol))
+            .collect();
+        let mut numbers = ports::free_ports(&protocols)
+            .map_err(|e| DeployError::Other(format!("cannot find free ports on {HOST}: {e}")))?
+            .into_iter();
         let mut specs = Vec::with_capacity(request.nodes);
-        for (index, port) in ports.into_iter().enumerate() {
+        for index in 0..request.nodes {
             let name = format!("node-{index}");
             let data_dir = run_dir.join(&name).join("data");
             std::fs::create_dir_all(&data_dir).map_err(|e| io_error("create", &data_dir, e))?;
+            let ports = PortMap::new(
+                request
+                    .ports
+                    .iter()
+                    .map(|p| (p.name.clone(), numbers.next().unwrap_or_default())),
+            );
             specs.push(NodeSpec {
                 index,
                 name,
-                host: "127.0.0.1".into(),
-                port,
+                host: HOST.into(),
+                bind_host: HOST.into(),
+                ports,
                 data_dir,
             });
         }
 
         let crashes = Arc::new(watch::channel(Vec::new()).0);
-        let nodes: Vec<Arc<NodeProcess>> = specs
-            .iter()
-            .map(|spec| {
-                let log = run_dir.join(&spec.name).join("node.log");
-                NodeProcess::new(
-                    spec.name.clone(),
-                    binary.clone(),
-                    app.node_command(spec, &specs),
-                    log,
-                    Arc::clone(&crashes),
-                )
-            })
-            .collect();
+        let mut nodes = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            let log = run_dir.join(&spec.name).join("node.log");
+            nodes.push(NodeProcess::new(
+                spec.name.clone(),
+                binary.clone(),
+                request.command(spec, &specs)?,
+                log,
+                Arc::clone(&crashes),
+            ));
+        }
         let control = Arc::new(LocalControl {
             by_name: nodes
                 .iter()
@@ -176,18 +188,15 @@ impl<A: Application> Deployer<A> for LocalDeployer {
             .iter()
             .map(|spec| NodeEndpoint {
                 name: spec.name.clone(),
-                address: spec.address(),
+                address: format!("{HOST}:{}", spec.ports.api().unwrap_or_default()),
+                host: HOST.into(),
+                ports: spec.ports.clone(),
             })
             .collect();
-        let sources: SourceSet<A::Client> = endpoints
-            .iter()
-            .map(|endpoint| ObservedSource::new(endpoint.name.clone(), app.client(endpoint)))
-            .collect();
         // From here on, dropping the cluster kills whatever was started.
-        let cluster = LocalCluster::<A> {
+        let cluster = LocalCluster {
             run_dir,
             endpoints,
-            sources,
             control: Arc::clone(&control),
         };
         for node in &control.nodes {

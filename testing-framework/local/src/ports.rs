@@ -4,20 +4,47 @@
 //! an outgoing connection (a peer retrying it, say) could be given that port
 //! while the node is down, and the restart would fail to bind.
 
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Lowest port used.
 const FLOOR: u16 = 10_000;
 
-/// `count` distinct ports that were free a moment ago. All are held until
-/// all are found, so they are distinct; another process may still take one
-/// before the node binds it, which the node then reports at start.
-pub(crate) fn free_ports(count: usize) -> std::io::Result<Vec<u16>> {
+use tf_core::scenario::Protocol;
+
+/// A port held while the others are chosen, so that all are distinct.
+enum Held {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+impl Held {
+    fn bind(protocol: Protocol, port: u16) -> std::io::Result<Held> {
+        match protocol {
+            Protocol::Tcp => TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map(Held::Tcp),
+            Protocol::Udp => UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).map(Held::Udp),
+        }
+    }
+
+    fn port(&self) -> std::io::Result<u16> {
+        match self {
+            Held::Tcp(l) => l.local_addr().map(|a| a.port()),
+            Held::Udp(s) => s.local_addr().map(|a| a.port()),
+        }
+    }
+}
+
+/// One distinct port per entry of `protocols` (every port of every node),
+/// each free a moment ago for its protocol. All are held until all are
+/// found, so none collide, within a node or across nodes; another process
+/// may still take one before the node binds it, which the node then
+/// reports at start.
+pub(crate) fn free_ports(protocols: &[Protocol]) -> std::io::Result<Vec<u16>> {
+    let count = protocols.len();
     let ceiling = ephemeral_floor().unwrap_or(32_768);
     let span = u32::from(ceiling.saturating_sub(FLOOR));
     if span < count as u32 * 4 {
-        return any_ports(count);
+        return any_ports(protocols);
     }
     // A varying start, so concurrent runs do not all probe the same ports.
     let seed = SystemTime::now()
@@ -31,28 +58,24 @@ pub(crate) fn free_ports(count: usize) -> std::io::Result<Vec<u16>> {
             break;
         }
         let port = FLOOR + ((seed.wrapping_add(step.wrapping_mul(7919))) % span) as u16;
-        if let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
-            held.push(listener);
+        if let Ok(socket) = Held::bind(protocols[held.len()], port) {
+            held.push(socket);
         }
     }
     if held.len() < count {
-        return any_ports(count);
+        return any_ports(protocols);
     }
-    held.iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect()
+    held.iter().map(Held::port).collect()
 }
 
 /// Ports picked by the kernel, when the range below the ephemeral one is
 /// too small or full.
-fn any_ports(count: usize) -> std::io::Result<Vec<u16>> {
-    let listeners = (0..count)
-        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    listeners
+fn any_ports(protocols: &[Protocol]) -> std::io::Result<Vec<u16>> {
+    let held = protocols
         .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect()
+        .map(|p| Held::bind(*p, 0))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    held.iter().map(Held::port).collect()
 }
 
 /// The first port of the kernel's ephemeral range (Linux).
@@ -67,7 +90,14 @@ mod tests {
 
     #[test]
     fn ports_are_distinct_free_and_below_the_ephemeral_range() {
-        let ports = free_ports(5).unwrap();
+        let ports = free_ports(&[
+            Protocol::Tcp,
+            Protocol::Tcp,
+            Protocol::Udp,
+            Protocol::Tcp,
+            Protocol::Udp,
+        ])
+        .unwrap();
         let mut unique = ports.clone();
         unique.sort_unstable();
         unique.dedup();
@@ -77,8 +107,9 @@ mod tests {
             ports.iter().all(|p| *p >= FLOOR && *p < ceiling),
             "{ports:?}"
         );
-        for port in ports {
-            TcpListener::bind((Ipv4Addr::LOCALHOST, port)).expect("released after choosing");
+        for port in &ports[..2] {
+            TcpListener::bind((Ipv4Addr::LOCALHOST, *port)).expect("released after choosing");
         }
+        UdpSocket::bind((Ipv4Addr::LOCALHOST, ports[2])).expect("released after choosing");
     }
 }

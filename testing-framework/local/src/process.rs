@@ -22,6 +22,8 @@ struct ProcessState {
     pid: Option<u32>,
     /// Set while an exit is being asked for, so it is not reported as a crash.
     expecting_exit: bool,
+    /// Frozen by SIGSTOP.
+    paused: bool,
 }
 
 /// A node process, started and restarted with the same command.
@@ -106,6 +108,7 @@ impl NodeProcess {
         *state = ProcessState {
             pid: Some(pid),
             expecting_exit: false,
+            paused: false,
         };
         drop(state);
         self.pid.send_replace(Some(pid));
@@ -141,7 +144,46 @@ impl NodeProcess {
         // the pid is still ours (not reaped, not reused).
         let sent = kill(Pid::from_raw(pid as i32), signal).is_ok();
         state.expecting_exit |= sent;
+        // A frozen process acts on SIGTERM only once thawed.
+        if sent && state.paused {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
+            state.paused = false;
+        }
         sent
+    }
+
+    /// Freezes the process (SIGSTOP): its sockets stay open, so peers and
+    /// the observer connect but get no answer.
+    pub(crate) fn pause(&self) -> Result<(), String> {
+        self.freeze(true)
+    }
+
+    /// Thaws a frozen process (SIGCONT).
+    pub(crate) fn resume(&self) -> Result<(), String> {
+        self.freeze(false)
+    }
+
+    fn freeze(&self, pause: bool) -> Result<(), String> {
+        let mut state = self.state.lock();
+        let Some(pid) = state.pid else {
+            return Err("it is not running".into());
+        };
+        if state.paused == pause {
+            return Err(if pause {
+                "it is already paused"
+            } else {
+                "it is not paused"
+            }
+            .into());
+        }
+        let signal = if pause {
+            Signal::SIGSTOP
+        } else {
+            Signal::SIGCONT
+        };
+        kill(Pid::from_raw(pid as i32), signal).map_err(|e| format!("{signal} failed: {e}"))?;
+        state.paused = pause;
+        Ok(())
     }
 
     /// Waits up to `limit` for the process to be gone.

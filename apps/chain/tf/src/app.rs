@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chain_node::client::ChainClient;
 use chain_node::ledger::DEFAULT_WALLETS;
 use tf_core::observation::BoxError;
-use tf_core::scenario::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec};
+use tf_core::scenario::{API_PORT, Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec};
 
 /// How chain nodes are started.
 #[derive(Clone, Debug)]
@@ -46,20 +46,22 @@ impl Application for ChainApp {
     }
 
     fn binary(&self) -> NodeBinary {
-        NodeBinary {
-            name: "chain-node".into(),
-            env_override: "CHAIN_NODE_BIN".into(),
-            cargo_package: Some("chain-node".into()),
-            source_dir: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../node").into()),
-        }
+        NodeBinary::named("chain-node", "CHAIN_NODE_BIN").from_workspace(
+            "chain-node",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../node"),
+        )
     }
 
-    fn node_command(&self, node: &NodeSpec, topology: &[NodeSpec]) -> NodeCommand {
+    fn node_command(
+        &self,
+        node: &NodeSpec,
+        topology: &[NodeSpec],
+    ) -> Result<NodeCommand, BoxError> {
         let mut args = vec![
             "--name".to_owned(),
             node.name.clone(),
             "--addr".to_owned(),
-            node.address(),
+            node.address(API_PORT)?,
             "--slot-ms".to_owned(),
             self.slot_ms.to_string(),
             "--coefficient".to_owned(),
@@ -75,12 +77,9 @@ impl Application for ChainApp {
         }
         for peer in topology.iter().filter(|p| p.index != node.index) {
             args.push("--peer".to_owned());
-            args.push(peer.address());
+            args.push(peer.address(API_PORT)?);
         }
-        NodeCommand {
-            args,
-            env: Vec::new(),
-        }
+        Ok(NodeCommand::args(args))
     }
 
     fn client(&self, endpoint: &NodeEndpoint) -> ChainClient {
@@ -103,7 +102,8 @@ mod tests {
                 index,
                 name: format!("node-{index}"),
                 host: "127.0.0.1".into(),
-                port: 7000 + index as u16,
+                bind_host: "127.0.0.1".into(),
+                ports: tf_core::scenario::PortMap::new([("api".to_owned(), 7000 + index as u16)]),
                 data_dir: format!("/tmp/run/node-{index}/data").into(),
             })
             .collect()
@@ -113,7 +113,7 @@ mod tests {
     fn the_command_names_peers_genesis_and_storage() {
         let nodes = topology();
         let app = ChainApp::default();
-        let args = app.node_command(&nodes[1], &nodes).args.join(" ");
+        let args = app.node_command(&nodes[1], &nodes).unwrap().args.join(" ");
         assert!(args.contains("--addr 127.0.0.1:7001"), "{args}");
         assert!(
             args.contains("--peer 127.0.0.1:7000 --peer 127.0.0.1:7002"),
@@ -130,7 +130,11 @@ mod tests {
             persistent: false,
             ..ChainApp::default()
         };
-        let args = in_memory.node_command(&nodes[1], &nodes).args.join(" ");
+        let args = in_memory
+            .node_command(&nodes[1], &nodes)
+            .unwrap()
+            .args
+            .join(" ");
         assert!(!args.contains("--data-dir"), "{args}");
     }
 }

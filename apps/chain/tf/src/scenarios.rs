@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tf_core::catalog::{Param, ScenarioEntry};
 use tf_core::observation::ObservationConfig;
 use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
 
@@ -130,4 +131,36 @@ pub fn wallet_transfers(
         )));
     }
     wallet_transfers_builder(options, &TransferLog::shared()).build()
+}
+
+/// The app's scenarios, for the `scenarios` CLI (and any other runner).
+pub fn catalog() -> Vec<ScenarioEntry> {
+    let transfers = WalletTransfersOptions::default();
+    vec![
+        ScenarioEntry::new(
+            "chain-liveness",
+            "3 chain nodes that fork on purpose (frequent slot winners); checks that no final block is reverted or contradicted, that every node keeps growing, and that all share a final block at the end",
+        )
+        .param(Param::count("nodes", 3, "cluster size").at_least(1))
+        .param(Param::duration("duration", Duration::from_secs(15), "run window"))
+        .builds(|p| chain_liveness(p.count("nodes"), p.duration("duration"))),
+        ScenarioEntry::new(
+            "wallet-transfers",
+            "4 forking chain nodes, restarted one after another, while 8 wallets pay each other; checks safety, that every head holds exactly the genesis supply, liveness, a shared final block, and that every accepted transfer ends up k blocks deep on every node",
+        )
+        .param(Param::count("nodes", transfers.nodes, "cluster size").at_least(1))
+        .param(Param::duration("duration", transfers.duration, "run window"))
+        .param(Param::count("wallets", transfers.wallets, "wallets that pay each other").at_least(2))
+        .param(Param::rate("rate", transfers.rate, "transfers per second"))
+        .param(Param::count("restarts", transfers.restarts, "node restarts during the run, 0 for none"))
+        .builds(|p| {
+            wallet_transfers(&WalletTransfersOptions {
+                nodes: p.count("nodes"),
+                duration: p.duration("duration"),
+                wallets: p.count("wallets"),
+                rate: p.rate("rate"),
+                restarts: p.count("restarts"),
+            })
+        }),
+    ]
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use openraft_kv_node::client::KvClient;
 use tf_core::observation::BoxError;
-use tf_core::scenario::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec};
+use tf_core::scenario::{API_PORT, Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec};
 
 /// How the nodes of a cluster are started.
 #[derive(Clone, Debug)]
@@ -51,20 +51,22 @@ impl Application for RaftKv {
     }
 
     fn binary(&self) -> NodeBinary {
-        NodeBinary {
-            name: "openraft-kv-node".into(),
-            env_override: "OPENRAFT_KV_NODE_BIN".into(),
-            cargo_package: Some("openraft-kv-node".into()),
-            source_dir: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../node").into()),
-        }
+        NodeBinary::named("openraft-kv-node", "OPENRAFT_KV_NODE_BIN").from_workspace(
+            "openraft-kv-node",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../node"),
+        )
     }
 
-    fn node_command(&self, node: &NodeSpec, topology: &[NodeSpec]) -> NodeCommand {
+    fn node_command(
+        &self,
+        node: &NodeSpec,
+        topology: &[NodeSpec],
+    ) -> Result<NodeCommand, BoxError> {
         let mut args = vec![
             "--id".to_owned(),
             node.index.to_string(),
             "--addr".to_owned(),
-            node.address(),
+            node.address(API_PORT)?,
             "--data-dir".to_owned(),
             node.data_dir.display().to_string(),
             "--heartbeat-ms".to_owned(),
@@ -76,16 +78,13 @@ impl Application for RaftKv {
         ];
         for peer in topology.iter().filter(|p| p.index != node.index) {
             args.push("--peer".to_owned());
-            args.push(format!("{}={}", peer.index, peer.address()));
+            args.push(format!("{}={}", peer.index, peer.address(API_PORT)?));
         }
         // One node forms the cluster; on a restart it finds its log and skips it.
         if node.index == 0 {
             args.push("--init".to_owned());
         }
-        NodeCommand {
-            args,
-            env: Vec::new(),
-        }
+        Ok(NodeCommand::args(args))
     }
 
     fn client(&self, endpoint: &NodeEndpoint) -> KvClient {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use tf_core::catalog::{Param, ScenarioEntry};
 use tf_core::observation::ObservationConfig;
 use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
 
@@ -90,4 +91,34 @@ pub fn raft_failover(options: &FailoverOptions) -> Result<Scenario<RaftKv>, Scen
         .expect(Converged(Duration::from_secs(10)))
         .expect(NoAckedWriteLost(acks))
         .build()
+}
+
+/// The app's scenarios, for the `scenarios` CLI (and any other runner).
+pub fn catalog() -> Vec<ScenarioEntry> {
+    let defaults = FailoverOptions::default();
+    vec![
+        ScenarioEntry::new(
+            "raft-failover",
+            "3-node Raft key-value cluster; the leader is killed and brought back while writes go on; checks one leader per term, a leader after each failover, convergence and no lost acknowledged write",
+        )
+        .param(Param::count("nodes", defaults.nodes, "cluster size").at_least(3))
+        .param(Param::duration("duration", defaults.duration, "run window"))
+        .param(Param::choice(
+            "fault",
+            &["kill", "restart"],
+            "how the leader is taken down: SIGKILL, or a graceful stop (SIGTERM)",
+        ))
+        .param(Param::count("write-rate", defaults.write_rate as usize, "writes per second").at_least(1))
+        .builds(|p| {
+            raft_failover(&FailoverOptions {
+                nodes: p.count("nodes"),
+                duration: p.duration("duration"),
+                fault: match p.choice("fault") {
+                    "restart" => Fault::Restart,
+                    _ => Fault::Kill,
+                },
+                write_rate: u32::try_from(p.count("write-rate")).unwrap_or(u32::MAX),
+            })
+        }),
+    ]
 }

@@ -160,7 +160,7 @@ mod tests {
     fn expectation(name: &str, passed: Option<bool>) -> ExpectationReport {
         ExpectationReport {
             name: name.into(),
-            timing: "at end".into(),
+            timing: crate::scenario::Timing::AtEnd,
             passed,
             reason: (passed == Some(false)).then(|| "height is 2 < 3".into()),
             observed: (passed == Some(false)).then(|| "Heights { min: 2 }".into()),
@@ -178,6 +178,7 @@ mod tests {
             app: "app".into(),
             deployer: "local".into(),
             nodes: 3,
+            parameters: vec![],
             started_at: SystemTime::UNIX_EPOCH,
             verdict,
             summary: summary.map(Into::into),

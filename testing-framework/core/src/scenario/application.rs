@@ -7,6 +7,94 @@ use async_trait::async_trait;
 
 use crate::observation::BoxError;
 
+/// A port every node of an app listens on, by name (`api`, `peer`,
+/// `metrics`). Deployers give each node its own number for each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortSpec {
+    /// Its name, unique within the app.
+    pub name: String,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+}
+
+/// The transport of a [`PortSpec`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl PortSpec {
+    /// A TCP port called `name`.
+    pub fn tcp(name: impl Into<String>) -> Self {
+        PortSpec {
+            name: name.into(),
+            protocol: Protocol::Tcp,
+        }
+    }
+
+    /// A UDP port called `name`.
+    pub fn udp(name: impl Into<String>) -> Self {
+        PortSpec {
+            name: name.into(),
+            protocol: Protocol::Udp,
+        }
+    }
+}
+
+/// The API port's name in [`Application::ports`]' default.
+pub const API_PORT: &str = "api";
+
+/// A port name the app did not declare in [`Application::ports`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{node} has no port `{port}`; the app declares {declared}; add it to Application::ports")]
+pub struct UnknownPort {
+    /// The node asked about.
+    pub node: String,
+    /// The name asked for.
+    pub port: String,
+    /// The names the app declares.
+    pub declared: String,
+}
+
+/// Named ports with their numbers, in the app's order (the first is the
+/// API).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PortMap(Vec<(String, u16)>);
+
+impl PortMap {
+    /// From `(name, number)` pairs, the API first.
+    pub fn new(ports: impl IntoIterator<Item = (String, u16)>) -> Self {
+        PortMap(ports.into_iter().collect())
+    }
+
+    /// The number of the port called `name`.
+    pub fn get(&self, name: &str) -> Option<u16> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, p)| *p)
+    }
+
+    /// The API port: the first one.
+    pub fn api(&self) -> Option<u16> {
+        self.0.first().map(|(_, p)| *p)
+    }
+
+    /// Every `(name, number)`, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u16)> {
+        self.0.iter().map(|(n, p)| (n.as_str(), *p))
+    }
+
+    fn names(&self) -> String {
+        let names: Vec<String> = self.0.iter().map(|(n, _)| format!("`{n}`")).collect();
+        if names.is_empty() {
+            "no ports".to_owned()
+        } else {
+            names.join(", ")
+        }
+    }
+}
+
 /// One node of a planned topology, as a deployer placed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeSpec {
@@ -14,28 +102,63 @@ pub struct NodeSpec {
     pub index: usize,
     /// Its name in reports, logs and sources (`node-0`, ...).
     pub name: String,
-    /// Host other nodes and the framework reach it at.
+    /// The host its peers reach it at (`127.0.0.1`, a container's
+    /// address, a pod's DNS name).
     pub host: String,
-    /// Port of its API.
-    pub port: u16,
+    /// The address it should bind (`127.0.0.1` on local processes,
+    /// `0.0.0.0` inside a container).
+    pub bind_host: String,
+    /// Every port the app declares, with this node's number for it.
+    pub ports: PortMap,
     /// Directory that survives restarts of this node.
     pub data_dir: PathBuf,
 }
 
 impl NodeSpec {
-    /// `host:port`.
-    pub fn address(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+    /// The number of its port `name`.
+    pub fn port(&self, name: &str) -> Result<u16, UnknownPort> {
+        self.ports.get(name).ok_or_else(|| UnknownPort {
+            node: self.name.clone(),
+            port: name.to_owned(),
+            declared: self.ports.names(),
+        })
+    }
+
+    /// `host:port` of its port `name`, as peers reach it.
+    pub fn address(&self, name: &str) -> Result<String, UnknownPort> {
+        Ok(format!("{}:{}", self.host, self.port(name)?))
+    }
+
+    /// `bind_host:port` of its port `name`: what the node should listen on.
+    pub fn bind_address(&self, name: &str) -> Result<String, UnknownPort> {
+        Ok(format!("{}:{}", self.bind_host, self.port(name)?))
     }
 }
 
-/// Where a running node is reached.
+/// Where the framework reaches a running node (which may differ from where
+/// its peers do: a published port, a port-forward).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct NodeEndpoint {
     /// The node's name.
     pub name: String,
-    /// `host:port` of its API.
+    /// `host:port` of its API (its first port).
     pub address: String,
+    /// The host every port below is reached at.
+    pub host: String,
+    /// Every port, by name, as the framework reaches it.
+    pub ports: PortMap,
+}
+
+impl NodeEndpoint {
+    /// `host:port` of its port `name`, as the framework reaches it.
+    pub fn address_of(&self, name: &str) -> Result<String, UnknownPort> {
+        let port = self.ports.get(name).ok_or_else(|| UnknownPort {
+            node: self.name.clone(),
+            port: name.to_owned(),
+            declared: self.ports.names(),
+        })?;
+        Ok(format!("{}:{port}", self.host))
+    }
 }
 
 /// How to start one node: its arguments and extra environment.
@@ -47,18 +170,75 @@ pub struct NodeCommand {
     pub env: Vec<(String, String)>,
 }
 
-/// The node binary of an app and how a user gets it.
+impl NodeCommand {
+    /// A command with these arguments.
+    pub fn args<I, S>(args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        NodeCommand {
+            args: args.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
+        }
+    }
+
+    /// With one more environment variable.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// The node binary of an app and how it is found: the environment
+/// override, then [`path`](Self::path), then `PATH`, then next to the
+/// running executable, then a cargo build of
+/// [`cargo_package`](Self::cargo_package).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeBinary {
-    /// File name of the binary (`openraft-kv-node`).
+    /// File name of the binary (`openraft-kv-node`, `python3`).
     pub name: String,
     /// Environment variable that overrides where it is.
     pub env_override: String,
+    /// An explicit path (`/usr/sbin/etcd`), tried after the override.
+    pub path: Option<PathBuf>,
     /// Cargo package that builds it, when it is in this workspace.
     pub cargo_package: Option<String>,
     /// The package's directory: a binary older than any file in it is
     /// rebuilt (with `cargo_package`) rather than run stale.
-    pub source_dir: Option<std::path::PathBuf>,
+    pub source_dir: Option<PathBuf>,
+}
+
+impl NodeBinary {
+    /// A binary found by name on `PATH` or next to the running executable,
+    /// overridable with the environment variable `env_override`.
+    pub fn named(name: impl Into<String>, env_override: impl Into<String>) -> Self {
+        NodeBinary {
+            name: name.into(),
+            env_override: env_override.into(),
+            path: None,
+            cargo_package: None,
+            source_dir: None,
+        }
+    }
+
+    /// Tried at `path` first (after the environment override).
+    pub fn at(mut self, path: impl Into<PathBuf>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// Built by cargo from this workspace's package `package` in
+    /// `source_dir` when it is missing or older than its sources.
+    pub fn from_workspace(
+        mut self,
+        package: impl Into<String>,
+        source_dir: impl Into<PathBuf>,
+    ) -> Self {
+        self.cargo_package = Some(package.into());
+        self.source_dir = Some(source_dir.into());
+        self
+    }
 }
 
 /// An app under test, as deployers see it.
@@ -74,9 +254,17 @@ pub trait Application: Send + Sync + 'static {
     /// The binary that runs a node.
     fn binary(&self) -> NodeBinary;
 
+    /// The ports every node listens on; the first is the API that the
+    /// framework observes and probes. One TCP port called `api` by default.
+    fn ports(&self) -> Vec<PortSpec> {
+        vec![PortSpec::tcp(API_PORT)]
+    }
+
     /// How to start `node`, given every node of the topology (`node`
-    /// included; the others are its peers).
-    fn node_command(&self, node: &NodeSpec, topology: &[NodeSpec]) -> NodeCommand;
+    /// included; the others are its peers). Ask `node` for its ports and
+    /// addresses by name; an error (an undeclared port) fails the deploy.
+    fn node_command(&self, node: &NodeSpec, topology: &[NodeSpec])
+    -> Result<NodeCommand, BoxError>;
 
     /// A client of the node at `endpoint`.
     fn client(&self, endpoint: &NodeEndpoint) -> Self::Client;

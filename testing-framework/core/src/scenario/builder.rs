@@ -31,6 +31,7 @@ pub struct Scenario<A: Application> {
     pub(crate) workloads: Vec<Arc<dyn Workload<A>>>,
     pub(crate) expectations: Vec<Arc<dyn Expectation<A>>>,
     pub(crate) allow_node_crashes: bool,
+    pub(crate) parameters: Vec<(String, String)>,
 }
 
 impl<A: Application> Scenario<A> {
@@ -48,6 +49,7 @@ impl<A: Application> Scenario<A> {
                 workloads: Vec::new(),
                 expectations: Vec::new(),
                 allow_node_crashes: false,
+                parameters: Vec::new(),
             },
             duplicate_observer: None,
             bad_observer_config: None,
@@ -165,6 +167,13 @@ impl<A: Application> ScenarioBuilder<A> {
     /// Adds an expectation.
     pub fn expect(mut self, expectation: impl Expectation<A>) -> Self {
         self.scenario.expectations.push(Arc::new(expectation));
+        self
+    }
+
+    /// Records the parameters it was built with (the catalog does this),
+    /// so `report.json` holds them and replay rebuilds the same scenario.
+    pub fn parameters(mut self, parameters: Vec<(String, String)>) -> Self {
+        self.scenario.parameters = parameters;
         self
     }
 

@@ -1,6 +1,7 @@
 //! What a deployer gives the runner: a running cluster, its node clients,
 //! control over its nodes, and cleanup.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -8,46 +9,146 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use super::{Application, NodeEndpoint};
-use crate::observation::SourceSet;
+use super::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec};
+use crate::observation::BoxError;
 
-/// What to deploy.
-#[derive(Clone, Debug)]
+/// Builds one node's command from its place in the topology.
+type CommandFn = dyn Fn(&NodeSpec, &[NodeSpec]) -> Result<NodeCommand, BoxError> + Send + Sync;
+
+/// What to deploy: how many nodes of which app, and everything a deployer
+/// needs of the app to start them (its binary, ports and commands).
+#[derive(Clone)]
 pub struct DeploymentRequest {
     /// The scenario's name (names the run directory).
     pub scenario: String,
+    /// The app's name.
+    pub app: String,
     /// How many nodes.
     pub nodes: usize,
     /// Where the run's artifacts go; the deployer picks one when `None`.
     pub run_dir: Option<PathBuf>,
+    /// The node binary.
+    pub binary: NodeBinary,
+    /// The ports every node listens on; the first is the API.
+    pub ports: Vec<PortSpec>,
+    command: Arc<CommandFn>,
+}
+
+impl DeploymentRequest {
+    /// A request for `nodes` nodes of `app`.
+    pub fn new<A: Application>(app: Arc<A>, scenario: impl Into<String>, nodes: usize) -> Self {
+        DeploymentRequest {
+            scenario: scenario.into(),
+            app: app.name().to_owned(),
+            nodes,
+            run_dir: None,
+            binary: app.binary(),
+            ports: app.ports(),
+            command: Arc::new(move |node, topology| app.node_command(node, topology)),
+        }
+    }
+
+    /// With the run's artifacts in `dir`.
+    pub fn with_run_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.run_dir = dir;
+        self
+    }
+
+    /// The command that starts `node` of `topology`; an error (the app asked
+    /// for a port it did not declare) is a deploy error naming the node.
+    pub fn command(
+        &self,
+        node: &NodeSpec,
+        topology: &[NodeSpec],
+    ) -> Result<NodeCommand, DeployError> {
+        (self.command)(node, topology).map_err(|error| DeployError::BadCommand {
+            node: node.name.clone(),
+            reason: crate::ErrorChain(&*error).to_string(),
+        })
+    }
+
+    /// Checks what the app declared: at least one port, no name twice.
+    pub fn check(&self) -> Result<(), DeployError> {
+        if self.nodes == 0 {
+            return Err(DeployError::Other("cannot deploy zero nodes".into()));
+        }
+        if self.ports.is_empty() {
+            return Err(DeployError::Other(format!(
+                "app `{}` declares no port; Application::ports must name at least its API port",
+                self.app
+            )));
+        }
+        let mut names: Vec<&str> = self.ports.iter().map(|p| p.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(DeployError::Other(format!(
+                "app `{}` declares port `{}` twice in Application::ports",
+                self.app, twice[0]
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for DeploymentRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeploymentRequest")
+            .field("scenario", &self.scenario)
+            .field("app", &self.app)
+            .field("nodes", &self.nodes)
+            .field("run_dir", &self.run_dir)
+            .field("binary", &self.binary)
+            .field("ports", &self.ports)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Something done to a node, for asking a deployer whether it can.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeAction {
+    /// Start, stop, restart.
+    StartStop,
+    /// Kill at once.
+    Kill,
+    /// Freeze and thaw (the node keeps its connections but never answers).
+    Pause,
+}
+
+impl fmt::Display for NodeAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NodeAction::StartStop => "start and stop",
+            NodeAction::Kill => "kill",
+            NodeAction::Pause => "pause",
+        })
+    }
 }
 
 /// Starts clusters of an app's nodes somewhere (local processes,
-/// containers, pods).
+/// containers, pods). It knows the app only through the request.
 #[async_trait]
-pub trait Deployer<A: Application>: Send + Sync {
+pub trait Deployer: Send + Sync {
     /// The deployer's name, for reports (`local`).
     fn name(&self) -> &str;
 
+    /// Whether its clusters can do `action`; the runner refuses a scenario
+    /// that needs what the deployer cannot do before any node starts.
+    fn supports(&self, action: NodeAction) -> bool {
+        matches!(action, NodeAction::StartStop | NodeAction::Kill)
+    }
+
     /// Starts every node. On error nothing is left running.
-    async fn deploy(
-        &self,
-        app: Arc<A>,
-        request: &DeploymentRequest,
-    ) -> Result<Box<dyn Cluster<A>>, DeployError>;
+    async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError>;
 }
 
 /// A running cluster.
 #[async_trait]
-pub trait Cluster<A: Application>: Send + Sync {
-    /// Every node's endpoint, in topology order.
+pub trait Cluster: Send + Sync {
+    /// Every node's endpoint, in topology order. The framework makes the
+    /// app's clients from them; they stay valid across restarts.
     fn endpoints(&self) -> Vec<NodeEndpoint>;
 
-    /// The node clients as an observation source set; it stays valid across
-    /// restarts (a stopped node is still a source whose polls fail).
-    fn sources(&self) -> SourceSet<A::Client>;
-
-    /// Start, stop, restart and kill nodes.
+    /// Start, stop, restart, kill and pause nodes.
     fn control(&self) -> Arc<dyn NodeControl>;
 
     /// The run directory holding logs and data.
@@ -75,13 +176,22 @@ pub trait NodeControl: Send + Sync {
     }
     /// Kills the node at once (SIGKILL or the backend's equivalent).
     async fn kill(&self, node: &str) -> Result<(), ControlError>;
+    /// Freezes the node (SIGSTOP): it keeps its sockets but answers
+    /// nothing, like a node in a long GC pause or on an overloaded VM.
+    async fn pause(&self, node: &str) -> Result<(), ControlError> {
+        Err(ControlError::unsupported(NodeAction::Pause, node))
+    }
+    /// Thaws a paused node (SIGCONT).
+    async fn resume(&self, node: &str) -> Result<(), ControlError> {
+        Err(ControlError::unsupported(NodeAction::Pause, node))
+    }
     /// Every exit of a node that was not asked for, so far; changes as
     /// nodes crash.
     fn unexpected_exits(&self) -> watch::Receiver<Vec<NodeExit>>;
 }
 
 /// A node that exited on its own.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct NodeExit {
     /// The node.
     pub node: String,
@@ -95,7 +205,7 @@ pub struct NodeExit {
 }
 
 /// What cleanup did.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct CleanupReport {
     /// Nodes stopped by cleanup.
     pub stopped: Vec<String>,
@@ -112,11 +222,11 @@ pub struct CleanupReport {
 #[non_exhaustive]
 pub enum DeployError {
     /// The node binary is missing.
-    #[error("node binary `{binary}` not found ({looked}); {hint}")]
+    #[error("node binary `{binary}` not found; looked at:{looked}\nto fix: {hint}")]
     BinaryNotFound {
         /// The binary's file name.
         binary: String,
-        /// Where it was looked for.
+        /// Every place looked, one `\n  - place` each.
         looked: String,
         /// How to get it.
         hint: String,
@@ -133,6 +243,26 @@ pub enum DeployError {
         /// The end of its log.
         log_tail: String,
     },
+    /// The app could not say how to start a node.
+    #[error("cannot build the command of {node}: {reason}")]
+    BadCommand {
+        /// The node.
+        node: String,
+        /// Why.
+        reason: String,
+    },
+    /// The scenario needs something the deployer cannot do.
+    #[error(
+        "the {deployer} deployer cannot {action} nodes, which {needed_by} needs; use a deployer that can, or drop it"
+    )]
+    Unsupported {
+        /// The deployer.
+        deployer: String,
+        /// What it cannot do.
+        action: NodeAction,
+        /// The workload that needs it.
+        needed_by: String,
+    },
     /// Anything else (I/O, a bad request).
     #[error("{0}")]
     Other(String),
@@ -145,6 +275,14 @@ pub enum ControlError {
     /// No node by that name.
     #[error("no node named `{0}` in this cluster")]
     UnknownNode(String),
+    /// This deployer cannot do that.
+    #[error("cannot {action} {node}: this deployer does not support it")]
+    Unsupported {
+        /// What was asked.
+        action: NodeAction,
+        /// The node.
+        node: String,
+    },
     /// The action failed.
     #[error("{action} {node} failed: {reason}")]
     Failed {
@@ -155,4 +293,14 @@ pub enum ControlError {
         /// Why.
         reason: String,
     },
+}
+
+impl ControlError {
+    /// `action` is not something this deployer can do.
+    pub fn unsupported(action: NodeAction, node: &str) -> Self {
+        ControlError::Unsupported {
+            action,
+            node: node.to_owned(),
+        }
+    }
 }

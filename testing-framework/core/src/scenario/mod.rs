@@ -17,21 +17,26 @@ mod readiness;
 mod replay;
 mod report;
 mod runner;
+mod summary;
 mod workload;
 
-pub use application::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec};
+pub use application::{
+    API_PORT, Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortMap, PortSpec,
+    Protocol, UnknownPort,
+};
 pub use builder::{Scenario, ScenarioBuilder, ScenarioError};
 pub use context::{FaultId, MissingObserver, RunContext};
 pub use deploy::{
-    CleanupReport, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NodeControl,
-    NodeExit,
+    CleanupReport, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NodeAction,
+    NodeControl, NodeExit,
 };
 pub use expectation::{Always, AtEnd, Eventually, Expectation, Timing, Violation};
 pub use readiness::Readiness;
-pub use replay::{RecordedShape, ReplayError, ReplayReport, recorded_scenario, replay};
+pub use replay::{ReplayError, ReplayReport, replay};
 pub use report::{
-    ExpectationReport, FaultWindow, PhaseTimings, RunReport, SourceReport, TimelineEntry,
-    TimelineKind, Verdict, WorkloadFailure,
+    ExpectationReport, FaultWindow, PhaseTimings, ReadReportError, RunReport, SourceReport,
+    TimelineEntry, TimelineKind, Verdict, WorkloadFailure,
 };
 pub use runner::{Progress, RunOptions, run};
+pub use summary::verdict_word;
 pub use workload::Workload;

@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::report::ExpectationReport;
 use super::runner::judge;
-use super::{Application, ControlError, NodeControl, NodeExit, RunContext, Scenario, Timing};
+use super::{
+    Application, ControlError, NodeControl, NodeExit, RunContext, RunReport, Scenario, Timing,
+};
 use crate::observation::SourceSet;
 use crate::report::OBSERVATIONS_FILE;
 
@@ -73,24 +75,6 @@ pub enum ReplayError {
 }
 
 #[derive(Deserialize)]
-struct RecordedRun {
-    scenario: String,
-    timings: RecordedTimings,
-    expectations: Vec<RecordedVerdict>,
-}
-
-#[derive(Deserialize)]
-struct RecordedTimings {
-    run_ms: u64,
-}
-
-#[derive(Deserialize)]
-struct RecordedVerdict {
-    name: String,
-    passed: Option<bool>,
-}
-
-#[derive(Deserialize)]
 struct ObserverOfLine {
     observer: String,
     at_ms: u64,
@@ -137,12 +121,10 @@ pub async fn replay<A: Application>(
     scenario: Scenario<A>,
     run_dir: &Path,
 ) -> Result<ReplayReport, ReplayError> {
-    let report_path = run_dir.join("report.json");
-    let recorded: RecordedRun =
-        serde_json::from_str(&read(&report_path)?).map_err(|e| ReplayError::Read {
-            path: report_path.display().to_string(),
-            error: e.to_string(),
-        })?;
+    let recorded = RunReport::read_json(run_dir).map_err(|e| ReplayError::Read {
+        path: e.path,
+        error: e.error,
+    })?;
     if recorded.scenario != scenario.name {
         return Err(ReplayError::OtherScenario {
             dir: run_dir.display().to_string(),
@@ -279,36 +261,5 @@ pub async fn replay<A: Application>(
             .map(|e| (e.name, e.passed))
             .collect(),
         observations,
-    })
-}
-
-/// What a run directory's `report.json` says about the run's shape: enough
-/// to rebuild the scenario to replay.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct RecordedShape {
-    /// The scenario's name.
-    pub scenario: String,
-    /// How many nodes ran.
-    pub nodes: usize,
-    /// How long the run window lasted.
-    #[serde(rename = "timings", deserialize_with = "run_window")]
-    pub window: Duration,
-}
-
-fn run_window<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    struct Timings {
-        run_ms: u64,
-    }
-    Timings::deserialize(deserializer).map(|t| Duration::from_millis(t.run_ms))
-}
-
-/// Reads `run_dir/report.json`'s scenario name, node count and run window,
-/// to pick and shape the scenario to replay.
-pub fn recorded_scenario(run_dir: &Path) -> Result<RecordedShape, ReplayError> {
-    let path = run_dir.join("report.json");
-    serde_json::from_str::<RecordedShape>(&read(&path)?).map_err(|e| ReplayError::Read {
-        path: path.display().to_string(),
-        error: e.to_string(),
     })
 }

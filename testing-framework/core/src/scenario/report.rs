@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{CleanupReport, NodeExit, Timing};
 use crate::report::Severity;
 
 /// How a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Every expectation held.
@@ -21,12 +21,13 @@ pub enum Verdict {
 }
 
 /// One expectation's verdict.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ExpectationReport {
     /// Its name.
     pub name: String,
-    /// `always`, `eventually within 10s`, `at end`.
-    pub timing: String,
+    /// When it is judged (`always`, `eventually within 10s`, `at end` in
+    /// `report.json`).
+    pub timing: Timing,
     /// Whether it held; `None` if the run ended before it was judged.
     pub passed: Option<bool>,
     /// Why it failed.
@@ -41,7 +42,7 @@ impl ExpectationReport {
     pub(crate) fn pending(name: &str, timing: Timing) -> Self {
         ExpectationReport {
             name: name.to_owned(),
-            timing: timing.to_string(),
+            timing,
             passed: None,
             reason: None,
             observed: None,
@@ -51,7 +52,7 @@ impl ExpectationReport {
 }
 
 /// Something a workload did, on the run's timeline.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TimelineEntry {
     /// From the start of the run window.
     pub at_ms: u64,
@@ -66,7 +67,7 @@ pub struct TimelineEntry {
 }
 
 /// What a timeline entry records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TimelineKind {
     /// A workload did something (killed a node).
@@ -78,7 +79,7 @@ pub enum TimelineKind {
 }
 
 /// A fault a workload injected, from when it began to when it ended.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FaultWindow {
     /// The workload.
     pub source: String,
@@ -91,7 +92,7 @@ pub struct FaultWindow {
 }
 
 /// One source's health, as its observer saw it over the run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SourceReport {
     /// The observer.
     pub observer: String,
@@ -110,7 +111,7 @@ pub struct SourceReport {
 }
 
 /// How long each phase took.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PhaseTimings {
     /// Deploying the nodes.
     pub deploy_ms: u64,
@@ -125,7 +126,7 @@ pub struct PhaseTimings {
 }
 
 /// A workload that failed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WorkloadFailure {
     /// The workload.
     pub name: String,
@@ -134,7 +135,7 @@ pub struct WorkloadFailure {
 }
 
 /// Everything about one run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunReport {
     /// The scenario.
     pub scenario: String,
@@ -144,6 +145,11 @@ pub struct RunReport {
     pub deployer: String,
     /// How many nodes.
     pub nodes: usize,
+    /// The catalog parameters the scenario was built with (`wallets=8`),
+    /// so that replay rebuilds the same scenario; empty for scenarios
+    /// built by hand.
+    #[serde(default)]
+    pub parameters: Vec<(String, String)>,
     /// When it started.
     #[serde(with = "rfc3339")]
     pub started_at: SystemTime,
@@ -194,14 +200,48 @@ impl RunReport {
     }
 }
 
-/// Serializes times as RFC 3339 text.
+impl RunReport {
+    /// Reads a `report.json` back.
+    pub fn read_json(dir: &Path) -> Result<RunReport, ReadReportError> {
+        let path = dir.join("report.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| ReadReportError {
+            path: path.display().to_string(),
+            error: e.to_string(),
+        })?;
+        serde_json::from_str(&text).map_err(|e| ReadReportError {
+            path: path.display().to_string(),
+            error: e.to_string(),
+        })
+    }
+}
+
+/// A `report.json` that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {path}: {error}; is this a run directory?")]
+pub struct ReadReportError {
+    /// The file.
+    pub path: String,
+    /// Why.
+    pub error: String,
+}
+
+/// Times as RFC 3339 text.
 pub(crate) mod rfc3339 {
     use std::time::SystemTime;
+
+    use serde::Deserialize;
 
     pub(crate) fn serialize<S: serde::Serializer>(
         time: &SystemTime,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         serializer.collect_str(&humantime::format_rfc3339_millis(*time))
+    }
+
+    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<SystemTime, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_rfc3339(&text).map_err(serde::de::Error::custom)
     }
 }

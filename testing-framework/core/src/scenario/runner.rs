@@ -21,11 +21,11 @@ use super::report::{
     WorkloadFailure,
 };
 use super::{
-    Application, Cluster, Deployer, DeploymentRequest, Expectation, NodeExit, RunContext, Scenario,
-    Timing, Violation,
+    Application, Cluster, DeployError, Deployer, DeploymentRequest, Expectation, NodeExit,
+    RunContext, Scenario, Timing, Violation,
 };
 use crate::observation::panic_message;
-use crate::observation::{ObservationConfig, ObservationRuntime};
+use crate::observation::{ObservationConfig, ObservationRuntime, ObservedSource, SourceSet};
 use crate::report::{ObservationRecorder, Severity, write_html, write_junit};
 
 /// How long workloads get to return after the run window closes.
@@ -69,15 +69,29 @@ impl RunOptions {
 /// directory when there is one.
 pub async fn run<A: Application>(
     scenario: Scenario<A>,
-    deployer: &dyn Deployer<A>,
+    deployer: &dyn Deployer,
     options: RunOptions,
 ) -> RunReport {
     let mut run = Run::new(&scenario, deployer.name());
-    let request = DeploymentRequest {
-        scenario: scenario.name.clone(),
-        nodes: scenario.nodes,
-        run_dir: options.run_dir.clone(),
-    };
+    let request = DeploymentRequest::new(Arc::clone(&scenario.app), &scenario.name, scenario.nodes)
+        .with_run_dir(options.run_dir.clone());
+    let refused = request.check().err().or_else(|| {
+        scenario.workloads.iter().find_map(|workload| {
+            let action = workload
+                .needs()
+                .into_iter()
+                .find(|a| !deployer.supports(*a))?;
+            Some(DeployError::Unsupported {
+                deployer: deployer.name().to_owned(),
+                action,
+                needed_by: format!("workload `{}`", workload.name()),
+            })
+        })
+    });
+    if let Some(error) = refused {
+        run.error(format!("the scenario cannot run here: {error}"));
+        return run.finish(None, &options).await;
+    }
 
     options.say(&format!(
         "deploying {} nodes with the {} deployer",
@@ -86,18 +100,18 @@ pub async fn run<A: Application>(
     ));
     let phase = Instant::now();
     let deployed = tokio::select! {
-        deployed = deployer.deploy(Arc::clone(&scenario.app), &request) => deployed,
+        deployed = deployer.deploy(&request) => deployed,
         () = options.cancel.cancelled() => {
             run.error("interrupted while deploying");
-            return run.finish::<A>(None, &options).await;
+            return run.finish(None, &options).await;
         }
     };
     run.report.timings.deploy_ms = phase.elapsed().as_millis() as u64;
     let mut cluster = match deployed {
         Ok(cluster) => cluster,
         Err(error) => {
-            run.error(format!("deploy failed: {error}"));
-            return run.finish::<A>(None, &options).await;
+            run.error(format!("deploy failed: {}", crate::ErrorChain(&error)));
+            return run.finish(None, &options).await;
         }
     };
     run.report.run_dir = Some(cluster.run_dir().to_owned());
@@ -136,6 +150,7 @@ impl Run {
                 app: scenario.app.name().to_owned(),
                 deployer: deployer.to_owned(),
                 nodes: scenario.nodes,
+                parameters: scenario.parameters.clone(),
                 started_at: SystemTime::now(),
                 verdict: Verdict::Passed,
                 summary: None,
@@ -221,7 +236,7 @@ impl Run {
     async fn execute<A: Application>(
         &mut self,
         scenario: Scenario<A>,
-        cluster: &mut dyn Cluster<A>,
+        cluster: &mut dyn Cluster,
         options: &RunOptions,
     ) {
         let Scenario {
@@ -237,6 +252,11 @@ impl Run {
             ..
         } = scenario;
         let control = cluster.control();
+        let sources: SourceSet<A::Client> = cluster
+            .endpoints()
+            .iter()
+            .map(|endpoint| ObservedSource::new(endpoint.name.clone(), app.client(endpoint)))
+            .collect();
         let mut exits = control.unexpected_exits();
 
         // Readiness, through an observation runtime.
@@ -245,7 +265,7 @@ impl Run {
         ));
         let phase = Instant::now();
         let readiness = match ObservationRuntime::start(
-            cluster.sources(),
+            sources.clone(),
             ReadinessObserver(Arc::clone(&app)),
             ObservationConfig::default().with_poll_interval(Duration::from_millis(50)),
         ) {
@@ -290,7 +310,7 @@ impl Run {
         };
         let mut running: Vec<Box<dyn RunningObserver>> = Vec::new();
         for slot in observers {
-            match slot.start(cluster.sources(), recording.as_ref()) {
+            match slot.start(sources.clone(), recording.as_ref()) {
                 Ok(observer) => running.push(observer),
                 Err(error) => {
                     stop_all(running).await;
@@ -300,7 +320,7 @@ impl Run {
         }
         let ctx = Arc::new(RunContext {
             app: Arc::clone(&app),
-            nodes: cluster.sources(),
+            nodes: sources.clone(),
             control: Arc::clone(&control),
             observers: running
                 .iter()
@@ -330,7 +350,7 @@ impl Run {
             let (workload, ctx) = (Arc::clone(workload), Arc::clone(&ctx));
             workload_tasks.spawn(async move {
                 let result = match AssertUnwindSafe(workload.run(&ctx)).catch_unwind().await {
-                    Ok(result) => result.map_err(|e| e.to_string()),
+                    Ok(result) => result.map_err(|e| crate::ErrorChain(&*e).to_string()),
                     Err(panic) => Err(format!("panicked: {}", panic_message(panic.as_ref()))),
                 };
                 (workload.name().to_owned(), result)
@@ -431,7 +451,7 @@ impl Run {
                 .report
                 .expectations
                 .iter()
-                .filter(|e| e.passed.is_none() && e.timing != "at end")
+                .filter(|e| e.passed.is_none() && e.timing != Timing::AtEnd)
                 .map(|e| e.name.clone())
                 .collect();
             for name in stuck {
@@ -473,9 +493,9 @@ impl Run {
         self.report.timeline = merged;
     }
 
-    async fn finish<A: Application>(
+    async fn finish(
         mut self,
-        cluster: Option<Box<dyn Cluster<A>>>,
+        cluster: Option<Box<dyn Cluster>>,
         options: &RunOptions,
     ) -> RunReport {
         let undecided = self

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{Application, RunContext};
+use super::{Application, NodeAction, RunContext};
 use crate::observation::BoxError;
 
 /// Traffic, chaos or any other driver of the cluster. It runs while the run
@@ -12,6 +12,13 @@ use crate::observation::BoxError;
 pub trait Workload<A: Application>: Send + Sync + 'static {
     /// A name for reports.
     fn name(&self) -> &str;
+
+    /// What it does to nodes beyond start, stop and kill (a pause); the
+    /// runner refuses the scenario before any node starts on a deployer
+    /// that cannot.
+    fn needs(&self) -> Vec<NodeAction> {
+        Vec::new()
+    }
 
     /// Drives the cluster until the run window closes.
     async fn run(&self, ctx: &RunContext<A>) -> Result<(), BoxError>;

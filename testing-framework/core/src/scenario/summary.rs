@@ -1,0 +1,169 @@
+//! A run report as people read it: the verdict table, the notable part of
+//! the timeline, crashes, and where the artifacts are. The CLI prints it,
+//! and [`RunReport::assert_passed`] panics with it inside `cargo test`.
+
+use std::fmt;
+
+use super::{ExpectationReport, RunReport, TimelineKind, Verdict};
+use crate::report::{HTML_FILE, Severity};
+
+/// Lines of an expectation's observed state shown before cutting.
+const OBSERVED_LINES: usize = 40;
+
+/// The width of the expectation-name column.
+pub(crate) fn name_width(expectations: &[ExpectationReport]) -> usize {
+    expectations
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(10)
+        .max("expectation".len())
+}
+
+/// An expectation's verdict in a table.
+pub fn verdict_word(passed: Option<bool>) -> &'static str {
+    match passed {
+        Some(true) => "PASS",
+        Some(false) => "FAIL",
+        None => "not judged",
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Passed => "PASSED",
+            Verdict::Failed => "FAILED",
+            Verdict::Error => "ERROR",
+        })
+    }
+}
+
+/// The report for people: what ran, each expectation's verdict (with the
+/// reason and observed state of failures), workload failures, crashes with
+/// their log tails, the notable timeline, cleanup problems, timings, the
+/// run directory and report page, and the verdict line.
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "scenario {} on {} ({} nodes, {} deployer)",
+            self.scenario, self.app, self.nodes, self.deployer
+        )?;
+        if !self.parameters.is_empty() {
+            let shown: Vec<String> = self
+                .parameters
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            writeln!(f, "parameters: {}", shown.join(" "))?;
+        }
+        let width = name_width(&self.expectations);
+        writeln!(f, "  {:<width$}  {:<22}  verdict", "expectation", "when")?;
+        for e in &self.expectations {
+            writeln!(
+                f,
+                "  {:<width$}  {:<22}  {}",
+                e.name,
+                e.timing.to_string(),
+                verdict_word(e.passed)
+            )?;
+            if let Some(reason) = &e.reason {
+                writeln!(f, "      reason: {reason}")?;
+            }
+            if let Some(observed) = &e.observed {
+                let lines: Vec<&str> = observed.lines().collect();
+                for line in lines.iter().take(OBSERVED_LINES) {
+                    writeln!(f, "      | {line}")?;
+                }
+                if lines.len() > OBSERVED_LINES {
+                    writeln!(
+                        f,
+                        "      | ... {} more lines in report.json",
+                        lines.len() - OBSERVED_LINES
+                    )?;
+                }
+            }
+        }
+        for failure in &self.workload_failures {
+            writeln!(f, "  workload {} failed: {}", failure.name, failure.error)?;
+        }
+        for crash in &self.node_crashes {
+            writeln!(
+                f,
+                "  node {} exited on its own ({}); last log lines:",
+                crash.node, crash.status
+            )?;
+            for line in crash.log_tail.lines() {
+                writeln!(f, "      | {line}")?;
+            }
+        }
+        // Routine events and passed verdicts stay in report.json; the table
+        // above has the verdicts.
+        let notable: Vec<_> = self
+            .timeline
+            .iter()
+            .filter(|e| {
+                e.severity >= Severity::Notice
+                    && !(e.kind == TimelineKind::Verdict && e.severity < Severity::Error)
+            })
+            .collect();
+        if !notable.is_empty() {
+            writeln!(f, "timeline:")?;
+            for entry in notable {
+                let mark = if entry.severity >= Severity::Warning {
+                    "!"
+                } else {
+                    " "
+                };
+                writeln!(
+                    f,
+                    "  {:>7.1}s {mark} {:<16} {}",
+                    entry.at_ms as f64 / 1000.0,
+                    entry.source,
+                    entry.what
+                )?;
+            }
+        }
+        for problem in &self.cleanup.problems {
+            writeln!(f, "cleanup: {problem}")?;
+        }
+        for note in &self.notes {
+            writeln!(f, "note: {note}")?;
+        }
+        let t = &self.timings;
+        writeln!(
+            f,
+            "timings: deploy {} ms, ready {} ms, run {} ms, end checks {} ms, cleanup {} ms",
+            t.deploy_ms, t.ready_ms, t.run_ms, t.end_ms, t.cleanup_ms
+        )?;
+        match &self.run_dir {
+            Some(dir) => {
+                writeln!(
+                    f,
+                    "run directory: {} (node logs, report.json, junit.xml)",
+                    dir.display()
+                )?;
+                writeln!(f, "report: {}", dir.join(HTML_FILE).display())?;
+            }
+            None if self.passed() => writeln!(f, "run directory removed (the run passed)")?,
+            None => writeln!(f, "no run directory was created")?,
+        }
+        match &self.summary {
+            Some(summary) => write!(f, "{}: {summary}", self.verdict),
+            None => write!(f, "{}", self.verdict),
+        }
+    }
+}
+
+impl RunReport {
+    /// Panics with the whole report (verdicts, observed state, timeline,
+    /// run directory) unless the run passed: the one line a scenario inside
+    /// `cargo test` needs to explain its failure.
+    #[track_caller]
+    pub fn assert_passed(&self) {
+        if !self.passed() {
+            panic!("scenario `{}` did not pass\n{self}", self.scenario);
+        }
+    }
+}
