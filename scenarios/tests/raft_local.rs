@@ -13,10 +13,11 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use openraft_kv_tf::RaftEvent;
 use openraft_kv_tf::scenarios::{FailoverOptions, raft_base, raft_failover};
-use openraft_kv_tf::{AckLog, LeaderFailover, RaftKv, RaftObserver, RaftSnapshot};
+use openraft_kv_tf::{AckLog, RaftKv, RaftObserver, RaftSnapshot, leader_failover};
 use tf_core::observation::BoxError;
 use tf_core::report::{RecordedObservation, Severity};
 use tf_core::scenario::*;
+use tf_core::workloads::FaultKind;
 use tf_local::LocalDeployer;
 
 /// One cluster at a time: two would fight over the machine's two cores and
@@ -160,10 +161,7 @@ async fn a_wrong_expectation_fails_and_shows_the_observed_state() {
     let dir = run_dir(&tmp);
     let acks = AckLog::shared();
     let scenario = raft_base("wrong-expectation", 3, Duration::from_secs(20), &acks)
-        .workload(LeaderFailover {
-            every: Duration::from_secs(1),
-            ..LeaderFailover::default()
-        })
+        .workload(leader_failover(FaultKind::Kill).every(Duration::from_secs(1)))
         // Wrong on purpose: a failover changes the leader.
         .expect(Always::<RaftObserver, _>::new(
             "the leader never changes",
@@ -397,7 +395,9 @@ fn a_missing_node_binary_is_an_error_that_says_how_to_get_it() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("OPENRAFT_KV_NODE_BIN is set to /nonexistent/openraft-kv-node"),
+        stdout.contains(
+            "$OPENRAFT_KV_NODE_BIN = /nonexistent/openraft-kv-node (not an executable file)"
+        ),
         "{stdout}"
     );
     assert!(
@@ -613,7 +613,63 @@ fn fewer_than_three_nodes_for_failover_is_refused_up_front() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr.contains("raft-failover needs at least 3 nodes (got 2)"),
+        stderr.contains(
+            "parameter `nodes` of `raft-failover` must be a whole number, at least 3; got `2`"
+        ),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_parameter_the_scenario_does_not_take_or_of_the_wrong_type_is_refused_before_anything_runs() {
+    let refused = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "nothing ran for {args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = refused(&["run", "chain-liveness", "--set", "wallets=4"]);
+    assert!(
+        stderr.contains(
+            "scenario `chain-liveness` has no parameter `wallets`; it takes: nodes, duration"
+        ),
+        "{stderr}"
+    );
+    let stderr = refused(&["run", "wallet-transfers", "--set", "rate=fast"]);
+    assert!(
+        stderr.contains(
+            "parameter `rate` of `wallet-transfers` must be a number above 0; got `fast`"
+        ),
+        "{stderr}"
+    );
+    let stderr = refused(&["run", "raft-failover", "--set", "fault"]);
+    assert!(stderr.contains("is not NAME=VALUE"), "{stderr}");
+    let stderr = refused(&["run", "no-such-scenario"]);
+    assert!(
+        stderr.contains("no scenario named `no-such-scenario`; known: raft-failover, chain-liveness, wallet-transfers"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn list_shows_every_scenario_with_its_parameters_and_defaults() {
+    let out = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .arg("list")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for line in [
+        "raft-failover",
+        "--set fault=kill",
+        "wallet-transfers",
+        "--set wallets=8",
+        "--set rate=4",
+        "chain-liveness",
+    ] {
+        assert!(stdout.contains(line), "{line} missing from:\n{stdout}");
+    }
 }

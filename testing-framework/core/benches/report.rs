@@ -55,6 +55,7 @@ fn main() {
             sources_removed: vec![],
             series,
             events: vec![],
+            reachability: vec![],
             snapshot: serde_json::json!({"leader": "node-1", "term": at_ms / 10_000 + 1}),
         };
         serde_json::to_writer(&mut lines, &line).unwrap();

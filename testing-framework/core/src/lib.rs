@@ -12,5 +12,6 @@ pub mod observation;
 pub mod report;
 pub mod scenario;
 pub mod testing;
+pub mod workloads;
 
 pub use error_chain::ErrorChain;

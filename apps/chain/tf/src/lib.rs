@@ -11,7 +11,8 @@
 //!   ledger at each head.
 //! - [`Inclusion`]: wait until transactions are included `d` deep on the
 //!   nodes, with a timeout that explains each missing one node by node.
-//! - Workloads: [`Transfers`] between wallets at a rate, [`NodeRestarts`].
+//! - Workloads: [`Transfers`] between wallets at a rate, [`node_restarts`]
+//!   (the framework's fault workload, confirmed by catching up).
 //! - The [`expectations`] module: safety (always), conservation (always),
 //!   liveness, final convergence, inclusion of accepted transfers.
 //! - The [`scenarios`] module: `chain-liveness`, `wallet-transfers`.
@@ -32,4 +33,4 @@ pub use chain_node::ledger::DEFAULT_WALLETS;
 pub use inclusion::{Inclusion, InclusionTimeout};
 pub use observer::{ChainApi, ChainEvent, ChainObserver, ChainSnapshot, ChainState, NodeHead};
 pub use wallets::{LedgerAt, TxIndex, Utxo, WalletAt, WalletProjection};
-pub use workloads::{NodeRestarts, Transfer, TransferLog, Transfers};
+pub use workloads::{Transfer, TransferLog, Transfers, node_restarts};

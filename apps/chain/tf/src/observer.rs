@@ -132,20 +132,6 @@ pub enum ChainEvent {
         /// The new final height.
         height: u64,
     },
-    /// A node stopped answering.
-    NodeUnreachable {
-        /// The node.
-        node: String,
-        /// Why.
-        error: String,
-    },
-    /// A node answers again.
-    NodeBack {
-        /// The node.
-        node: String,
-        /// Its height now.
-        height: u64,
-    },
 }
 
 impl fmt::Display for ChainEvent {
@@ -176,12 +162,6 @@ impl fmt::Display for ChainEvent {
             ChainEvent::FinalAdvanced { node, height } => {
                 write!(f, "{node} final block at height {height}")
             }
-            ChainEvent::NodeUnreachable { node, error } => {
-                write!(f, "{node} unreachable: {error}")
-            }
-            ChainEvent::NodeBack { node, height } => {
-                write!(f, "{node} reachable again at height {height}")
-            }
         }
     }
 }
@@ -193,23 +173,21 @@ impl ReportEvent for ChainEvent {
 
     fn severity(&self) -> Severity {
         match self {
-            ChainEvent::NodeUnreachable { .. } => Severity::Warning,
             ChainEvent::HeadChanged { reorg_depth, .. } if *reorg_depth > 0 => Severity::Notice,
             _ => Severity::Info,
         }
     }
 
     /// Blocks, extensions and final blocks come several times a second:
-    /// they are recorded, but only reorgs and reachability make the
-    /// timeline.
+    /// they are recorded, but only reorgs make the timeline (nodes going
+    /// silent and back come from the framework's reachability).
     fn on_timeline(&self) -> bool {
         matches!(
             self,
             ChainEvent::HeadChanged {
                 reorg_depth: 1..,
                 ..
-            } | ChainEvent::NodeUnreachable { .. }
-                | ChainEvent::NodeBack { .. }
+            }
         )
     }
 }
@@ -345,14 +323,8 @@ impl<S: ChainApi> Observer for ChainObserver<S> {
             let name = polled.source.name.to_string();
             let info: NodeInfo = match polled.result {
                 Ok(info) => info,
-                Err(error) => {
+                Err(_) => {
                     if let Some(view) = state.snapshot.nodes.get_mut(&name) {
-                        if view.reachable {
-                            events.push(ChainEvent::NodeUnreachable {
-                                node: name.clone(),
-                                error: error.to_string(),
-                            });
-                        }
                         view.reachable = false;
                     }
                     continue;
@@ -404,12 +376,6 @@ impl<S: ChainApi> Observer for ChainObserver<S> {
             state.gaps.retain(|gap| !state.headers.contains_key(gap));
             let previous = state.snapshot.nodes.get(&name).cloned();
             if let Some(previous) = &previous {
-                if !previous.reachable {
-                    events.push(ChainEvent::NodeBack {
-                        node: name.clone(),
-                        height: info.height,
-                    });
-                }
                 if previous.head != info.tip {
                     let depth = state
                         .headers

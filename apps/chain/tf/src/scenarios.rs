@@ -8,7 +8,9 @@ use tf_core::observation::ObservationConfig;
 use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
 
 use crate::expectations::{FinalConvergence, TransfersIncluded, conservation, liveness, safety};
-use crate::{ChainApp, ChainObserver, Inclusion, NodeRestarts, TransferLog, Transfers};
+use tf_core::workloads::FaultKind;
+
+use crate::{ChainApp, ChainObserver, Inclusion, TransferLog, Transfers, node_restarts};
 
 /// How the chain observer polls in scenarios.
 pub fn chain_observation() -> ObservationConfig {
@@ -102,11 +104,11 @@ pub fn wallet_transfers_builder(
         // Spread the restarts over the window, leaving its last quarter
         // for the cluster to settle.
         let every = options.duration * 3 / 4 / (options.restarts as u32 + 1);
-        builder = builder.workload(NodeRestarts {
-            every: every.max(Duration::from_secs(2)),
-            max_restarts: options.restarts,
-            ..NodeRestarts::default()
-        });
+        builder = builder.workload(
+            node_restarts(FaultKind::Stop)
+                .every(every.max(Duration::from_secs(2)))
+                .max_faults(options.restarts),
+        );
     }
     builder
 }

@@ -12,9 +12,10 @@ use chain_node::tx::{OutPoint, Output, Transaction, TxId};
 use parking_lot::Mutex;
 use tf_core::observation::{BoxError, ObservationHandle};
 use tf_core::scenario::{RunContext, Workload};
+use tf_core::workloads::{FaultKind, NodeFault};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::{ChainApp, ChainEvent, ChainObserver, ChainSnapshot};
+use crate::{ChainApp, ChainObserver, ChainSnapshot};
 
 /// A transfer a node accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -394,110 +395,23 @@ impl Transfers {
     }
 }
 
-/// Takes one node down after another (round robin), every `every`, for
-/// `down_for`, and confirms through observation that it went down, came
-/// back and caught up with the height the others had when it left.
-pub struct NodeRestarts {
-    /// SIGKILL instead of SIGTERM.
-    pub kill: bool,
-    /// Pause before each restart.
-    pub every: Duration,
-    /// How long the node stays down.
-    pub down_for: Duration,
-    /// At most this many restarts.
-    pub max_restarts: usize,
-    /// How long each confirmation (down, caught up) may take.
-    pub confirm_within: Duration,
-}
-
-impl Default for NodeRestarts {
-    fn default() -> Self {
-        NodeRestarts {
-            kill: false,
-            every: Duration::from_secs(6),
-            down_for: Duration::from_secs(1),
-            max_restarts: 3,
-            confirm_within: Duration::from_secs(10),
-        }
-    }
-}
-
-#[async_trait]
-impl Workload<ChainApp> for NodeRestarts {
-    fn name(&self) -> &str {
-        "node-restarts"
-    }
-
-    async fn run(&self, ctx: &RunContext<ChainApp>) -> Result<(), BoxError> {
-        let chain = ctx.observer::<ChainObserver>()?;
-        let names: Vec<String> = ctx.nodes().iter().map(|n| n.name.to_string()).collect();
-        for round in 0..self.max_restarts {
-            // The fault schedule itself, not a wait for state.
-            tokio::select! {
-                () = ctx.over() => return Ok(()),
-                () = tokio::time::sleep(self.every) => {}
-            }
-            let Some(node) = names.get(round % names.len().max(1)).cloned() else {
-                return Ok(());
-            };
-            let target = chain
-                .latest_snapshot()
-                .map(|l| {
-                    l.snapshot
-                        .nodes
-                        .values()
-                        .map(|v| v.height)
-                        .max()
-                        .unwrap_or(0)
-                })
-                .unwrap_or(0);
-            let cursor = chain.cursor();
-            let verb = if self.kill { "killed" } else { "stopped" };
-            let fault = ctx.begin_fault(self.name(), format!("{node} {verb}"));
-            if self.kill {
-                ctx.control().kill(&node).await?;
-            } else {
-                ctx.control().stop(&node).await?;
-            }
-            let gone = |e: &ChainEvent| matches!(e, ChainEvent::NodeUnreachable { node: n, .. } if *n == node);
-            let confirmed = tokio::select! {
-                () = ctx.over() => Ok(()),
-                seen = chain.wait_for_event_from(cursor, gone, self.confirm_within) => seen
-                    .map(|_| ())
-                    .map_err(|e| format!("{node} was {verb} but the observer still reaches it: {e}")),
-            };
-            // Staying down is part of the fault; cut short if the window closes.
-            tokio::select! {
-                () = ctx.over() => {}
-                () = tokio::time::sleep(self.down_for) => {}
-            }
-            ctx.control().start(&node).await?;
-            ctx.end_fault(fault);
-            confirmed?;
-            let started = chain.cursor();
-            let caught_up = chain
-                .wait_until_after(
-                    started,
-                    |s| {
-                        s.nodes
-                            .get(&node)
-                            .is_some_and(|v| v.reachable && v.height >= target)
-                    },
-                    self.confirm_within,
-                )
-                .await
-                .map_err(|e| {
-                    format!(
-                        "{node} did not come back and catch up to height {target} within {:?}: {e}",
-                        self.confirm_within
-                    )
-                })?;
-            let height = caught_up.snapshot.nodes.get(&node).map_or(0, |v| v.height);
-            ctx.record(
-                self.name(),
-                format!("{node} back and caught up (height {height}, was {target} when it left)"),
-            );
-        }
-        Ok(())
-    }
+/// Takes one node down after another (round robin), the framework's
+/// [`NodeFault`], and confirms through the observer that each came back
+/// and caught up with the height the others had when it left.
+pub fn node_restarts(kind: FaultKind) -> NodeFault<ChainObserver> {
+    NodeFault::new("node-restarts", kind)
+        .every(Duration::from_secs(6))
+        .recovered(
+            |at_fault: &ChainSnapshot, now: &ChainSnapshot, node: &str| {
+                let target = at_fault.nodes.values().map(|v| v.height).max().unwrap_or(0);
+                let view = now
+                    .nodes
+                    .get(node)
+                    .filter(|v| v.reachable && v.height >= target)?;
+                Some(format!(
+                    "{node} caught up (height {}, was {target} when it left)",
+                    view.height
+                ))
+            },
+        )
 }

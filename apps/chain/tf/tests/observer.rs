@@ -171,24 +171,16 @@ async fn reorg_moves_events_snapshot_and_balances_to_the_new_branch() {
     assert!(s.ledger_anomalies.is_empty(), "{:?}", s.ledger_anomalies);
     assert!(both.holds(&s, &to_2.id()));
 
-    // A node going down and back is seen.
+    // A node going down and back is seen, by the framework's reachability.
     let cursor = handle.cursor();
     chain.set_down("node-0", true);
     handle
-        .wait_for_event_from(
-            cursor,
-            |e| matches!(e, ChainEvent::NodeUnreachable { node, .. } if node == "node-0"),
-            WAIT,
-        )
+        .wait_for_reachability_from(cursor, |r| r.is_lost("node-0"), WAIT)
         .await
         .unwrap();
     chain.set_down("node-0", false);
     handle
-        .wait_for_event_from(
-            cursor,
-            |e| matches!(e, ChainEvent::NodeBack { node, .. } if node == "node-0"),
-            WAIT,
-        )
+        .wait_for_reachability_from(cursor, |r| r.is_back("node-0"), WAIT)
         .await
         .unwrap();
     runtime.stop().await;

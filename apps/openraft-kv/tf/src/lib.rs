@@ -2,9 +2,11 @@
 //!
 //! - [`RaftKv`]: the node binary as a [`tf_core::scenario::Application`].
 //! - [`RaftObserver`]: per-node role, term, logs and key-value digest;
-//!   events for leader, term and membership changes and unreachable nodes.
+//!   events for leader, term and membership changes (nodes going silent
+//!   and back come from the framework's own reachability).
 //! - Workloads: [`KvWrites`] (recording acknowledged writes in an
-//!   [`AckLog`]) and [`LeaderFailover`] (confirmed through observation).
+//!   [`AckLog`]) and [`leader_failover`] (the framework's fault workload
+//!   aimed at the leader, confirmed through observation).
 //! - Expectations in [`expectations`], scenarios in [`scenarios`].
 
 mod app;
@@ -15,4 +17,4 @@ mod workloads;
 
 pub use app::{RaftKv, node_id, node_name};
 pub use observer::{Leader, NodeView, RaftEvent, RaftObserver, RaftSnapshot};
-pub use workloads::{AckLog, Fault, KvWrites, LeaderFailover};
+pub use workloads::{AckLog, KvWrites, leader_failover};

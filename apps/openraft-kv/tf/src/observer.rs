@@ -103,18 +103,6 @@ pub enum RaftEvent {
         /// Now.
         to: u64,
     },
-    /// A node stopped answering.
-    NodeUnreachable {
-        /// The node.
-        node: String,
-        /// The poll's error.
-        error: String,
-    },
-    /// A node answers again.
-    NodeBack {
-        /// The node.
-        node: String,
-    },
     /// The voters reported by the leader changed.
     MembershipChanged {
         /// Before.
@@ -135,8 +123,6 @@ impl fmt::Display for RaftEvent {
                 write!(f, "leader {} -> {}", leader(from), leader(to))
             }
             RaftEvent::TermChanged { from, to } => write!(f, "term {from} -> {to}"),
-            RaftEvent::NodeUnreachable { node, error } => write!(f, "{node} unreachable: {error}"),
-            RaftEvent::NodeBack { node } => write!(f, "{node} reachable again"),
             RaftEvent::MembershipChanged { from, to } => write!(f, "voters {from:?} -> {to:?}"),
         }
     }
@@ -169,13 +155,10 @@ impl ReportEvent for RaftEvent {
 
     fn severity(&self) -> Severity {
         match self {
-            RaftEvent::LeaderChanged { to: None, .. } | RaftEvent::NodeUnreachable { .. } => {
-                Severity::Warning
-            }
+            RaftEvent::LeaderChanged { to: None, .. } => Severity::Warning,
             RaftEvent::LeaderChanged { .. }
             | RaftEvent::TermChanged { .. }
             | RaftEvent::MembershipChanged { .. } => Severity::Notice,
-            RaftEvent::NodeBack { .. } => Severity::Info,
         }
     }
 }
@@ -206,30 +189,15 @@ impl Observer for RaftObserver {
         for answer in answers {
             let name = answer.source.name.to_string();
             let before = state.nodes.get(&name);
-            let was_reachable = before.is_some_and(NodeView::reachable);
             let view = match answer.result {
-                Ok(node) => {
-                    if before.is_some_and(|b| !b.reachable()) {
-                        events.push(RaftEvent::NodeBack { node: name.clone() });
-                    }
-                    NodeView {
-                        state: Some(node),
-                        unreachable: None,
-                    }
-                }
-                Err(error) => {
-                    let error = error.to_string();
-                    if was_reachable {
-                        events.push(RaftEvent::NodeUnreachable {
-                            node: name.clone(),
-                            error: error.clone(),
-                        });
-                    }
-                    NodeView {
-                        state: before.and_then(|b| b.state.clone()),
-                        unreachable: Some(error),
-                    }
-                }
+                Ok(node) => NodeView {
+                    state: Some(node),
+                    unreachable: None,
+                },
+                Err(error) => NodeView {
+                    state: before.and_then(|b| b.state.clone()),
+                    unreachable: Some(error.to_string()),
+                },
             };
             nodes.insert(name, view);
         }

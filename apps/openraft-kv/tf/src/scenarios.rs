@@ -7,7 +7,9 @@ use tf_core::observation::ObservationConfig;
 use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
 
 use crate::expectations::{Converged, LeaderWithin, NoAckedWriteLost, one_leader_per_term};
-use crate::{AckLog, Fault, KvWrites, LeaderFailover, RaftKv, RaftObserver};
+use tf_core::workloads::FaultKind;
+
+use crate::{AckLog, KvWrites, RaftKv, RaftObserver, leader_failover};
 
 /// Knobs of [`raft_failover`].
 #[derive(Clone, Debug)]
@@ -16,8 +18,8 @@ pub struct FailoverOptions {
     pub nodes: usize,
     /// Run window.
     pub duration: Duration,
-    /// Kill or graceful restart of the leader.
-    pub fault: Fault,
+    /// How the leader is taken down: kill, graceful stop, or pause.
+    pub fault: FaultKind,
     /// Writes per second.
     pub write_rate: u32,
 }
@@ -27,7 +29,7 @@ impl Default for FailoverOptions {
         FailoverOptions {
             nodes: 3,
             duration: Duration::from_secs(15),
-            fault: Fault::Kill,
+            fault: FaultKind::Kill,
             write_rate: 20,
         }
     }
@@ -82,10 +84,7 @@ pub fn raft_failover(options: &FailoverOptions) -> Result<Scenario<RaftKv>, Scen
             rate: options.write_rate,
             acks: std::sync::Arc::clone(&acks),
         })
-        .workload(LeaderFailover {
-            fault: options.fault,
-            ..LeaderFailover::default()
-        })
+        .workload(leader_failover(options.fault))
         .expect(one_leader_per_term())
         .expect(LeaderWithin(leader_bound))
         .expect(Converged(Duration::from_secs(10)))
@@ -101,12 +100,17 @@ pub fn catalog() -> Vec<ScenarioEntry> {
             "raft-failover",
             "3-node Raft key-value cluster; the leader is killed and brought back while writes go on; checks one leader per term, a leader after each failover, convergence and no lost acknowledged write",
         )
-        .param(Param::count("nodes", defaults.nodes, "cluster size").at_least(3))
+        .param(Param::count(
+            "nodes",
+            defaults.nodes,
+            "cluster size; taking the leader down must leave a majority",
+        )
+        .at_least(3))
         .param(Param::duration("duration", defaults.duration, "run window"))
         .param(Param::choice(
             "fault",
-            &["kill", "restart"],
-            "how the leader is taken down: SIGKILL, or a graceful stop (SIGTERM)",
+            &["kill", "restart", "pause"],
+            "how the leader is taken down: SIGKILL, a graceful stop (SIGTERM), or a freeze (SIGSTOP)",
         ))
         .param(Param::count("write-rate", defaults.write_rate as usize, "writes per second").at_least(1))
         .builds(|p| {
@@ -114,8 +118,9 @@ pub fn catalog() -> Vec<ScenarioEntry> {
                 nodes: p.count("nodes"),
                 duration: p.duration("duration"),
                 fault: match p.choice("fault") {
-                    "restart" => Fault::Restart,
-                    _ => Fault::Kill,
+                    "restart" => FaultKind::Stop,
+                    "pause" => FaultKind::Pause,
+                    _ => FaultKind::Kill,
                 },
                 write_rate: u32::try_from(p.count("write-rate")).unwrap_or(u32::MAX),
             })

@@ -112,17 +112,17 @@ async fn leader_term_reachability_and_membership_changes_are_events() {
 
     // node-0 goes down; node-1 wins term 2.
     *c.scripts[0].lock() = Answer::Down;
+    // The framework's own reachability says so, with the node's answer.
     let unreachable = c
         .handle
-        .wait_for_event_from(
-            cursor,
-            |e| matches!(e, RaftEvent::NodeUnreachable { .. }),
-            WAIT,
-        )
+        .wait_for_reachability_from(cursor, |r| r.is_lost("node-0"), WAIT)
         .await
         .unwrap();
     assert!(
-        matches!(&unreachable, RaftEvent::NodeUnreachable { node, error } if node == "node-0" && error.contains("HTTP 503")),
+        unreachable
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("HTTP 503")),
         "{unreachable:?}"
     );
     *c.scripts[1].lock() = state(1, Role::Leader, 2, &voters);
@@ -157,15 +157,7 @@ async fn leader_term_reachability_and_membership_changes_are_events() {
     let cursor = c.handle.cursor();
     *c.scripts[0].lock() = state(0, Role::Follower, 2, &voters);
     c.handle
-        .wait_for_event_from(
-            cursor,
-            |e| {
-                *e == RaftEvent::NodeBack {
-                    node: "node-0".into(),
-                }
-            },
-            WAIT,
-        )
+        .wait_for_reachability_from(cursor, |r| r.is_back("node-0"), WAIT)
         .await
         .unwrap();
     *c.scripts[1].lock() = state(1, Role::Leader, 2, &[0, 1]);

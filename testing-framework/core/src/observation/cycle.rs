@@ -260,6 +260,7 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
             sources_added: changes.added,
             sources_removed: changes.removed,
             events,
+            reachability: self.shared.sources.take_changes(),
             snapshot,
         });
         self.published_sources = sources;

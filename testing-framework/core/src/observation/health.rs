@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use super::{SourceName, SourceSet};
+use super::{Reachability, SourceName, SourceSet};
 
 /// How many failed cycles [`RuntimeHealth::recent_failures`] keeps.
 pub(crate) const RECENT_FAILURES: usize = 32;
@@ -197,10 +197,12 @@ pub(crate) struct SourceOutcome {
     pub(crate) error: Option<String>,
 }
 
-/// Per-source health of the current source set.
+/// Per-source health of the current source set, and the reachability
+/// changes not yet published.
 #[derive(Default)]
 pub(crate) struct SourceHealthBook {
     by_name: Mutex<HashMap<SourceName, SourceHealth>>,
+    changes: Mutex<Vec<Reachability>>,
 }
 
 impl SourceHealthBook {
@@ -219,11 +221,28 @@ impl SourceHealthBook {
 
     pub(crate) fn record(&self, outcomes: Vec<SourceOutcome>, at: Instant) {
         let mut book = self.by_name.lock();
+        let mut changes = Vec::new();
         for outcome in outcomes {
             let health = book
                 .entry(outcome.name.clone())
                 .or_insert_with(|| SourceHealth::new(outcome.name));
             health.latency.record(outcome.latency);
+            // A first failure (also of a source never reached) and a first
+            // success after failures are the changes worth telling.
+            let was_failing = health.consecutive_failures > 0;
+            match (&outcome.error, was_failing) {
+                (Some(error), false) => changes.push(Reachability {
+                    source: health.name.to_string(),
+                    reachable: false,
+                    error: Some(error.clone()),
+                }),
+                (None, true) => changes.push(Reachability {
+                    source: health.name.to_string(),
+                    reachable: true,
+                    error: None,
+                }),
+                _ => {}
+            }
             match outcome.error {
                 None => {
                     health.successes += 1;
@@ -237,6 +256,15 @@ impl SourceHealthBook {
                 }
             }
         }
+        drop(book);
+        if !changes.is_empty() {
+            self.changes.lock().extend(changes);
+        }
+    }
+
+    /// The reachability changes since the last call, oldest first.
+    pub(crate) fn take_changes(&self) -> Vec<Reachability> {
+        std::mem::take(&mut *self.changes.lock())
     }
 
     /// Every known source, sorted by name.

@@ -52,6 +52,9 @@ pub struct Observation<Snap, E> {
     pub sources_removed: Vec<SourceName>,
     /// The observer's events of this cycle.
     pub events: Vec<E>,
+    /// Sources that went silent or answer again, from the runtime's
+    /// per-source health (see [`Reachability`](super::Reachability)).
+    pub reachability: Vec<super::Reachability>,
     /// The observer's snapshot after this cycle.
     pub snapshot: Snap,
 }
@@ -171,6 +174,7 @@ mod tests {
             sources_added: vec![],
             sources_removed: vec![],
             events: vec![],
+            reachability: vec![],
             snapshot: position,
         })
     }

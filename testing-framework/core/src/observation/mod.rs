@@ -83,6 +83,7 @@ mod health;
 mod history;
 mod observer;
 mod poll_each;
+mod reachability;
 mod replay;
 mod runtime;
 mod source;
@@ -99,6 +100,7 @@ pub use health::{
 pub use history::{Cursor, Observation};
 pub use observer::Observer;
 pub use poll_each::{SourceFailure, SourcePoll, Sources};
+pub use reachability::Reachability;
 pub use runtime::{ConfigUpdater, Lifecycle, ObservationRuntime, StartError};
 pub use source::{ObservedSource, SourceName, SourceProvider, SourceSet};
 pub use subscription::{Lagged, Subscription};

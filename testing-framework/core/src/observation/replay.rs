@@ -30,6 +30,7 @@ impl<O: Observer> Replayer<O> {
         cycle: u64,
         source_count: usize,
         events: Vec<O::Event>,
+        reachability: Vec<super::Reachability>,
         snapshot: O::Snapshot,
     ) {
         self.shared.publish(Published {
@@ -38,6 +39,7 @@ impl<O: Observer> Replayer<O> {
             sources_added: Vec::new(),
             sources_removed: Vec::new(),
             events,
+            reachability,
             snapshot,
         });
     }

@@ -115,6 +115,7 @@ impl<O: Observer> Shared<O> {
                 sources_added: published.sources_added,
                 sources_removed: published.sources_removed,
                 events: published.events,
+                reachability: published.reachability,
                 snapshot: published.snapshot,
             });
             history.push(Arc::clone(&observation));
@@ -135,6 +136,7 @@ pub(crate) struct Published<O: Observer> {
     pub(crate) sources_added: Vec<SourceName>,
     pub(crate) sources_removed: Vec<SourceName>,
     pub(crate) events: Vec<O::Event>,
+    pub(crate) reachability: Vec<super::Reachability>,
     pub(crate) snapshot: O::Snapshot,
 }
 

@@ -173,11 +173,54 @@ impl<O: Observer> ObservationHandle<O> {
     pub async fn wait_for_event_from<F>(
         &self,
         cursor: Cursor,
-        mut condition: F,
+        condition: F,
         timeout: Duration,
     ) -> Result<O::Event, WaitError>
     where
         F: FnMut(&O::Event) -> bool,
+    {
+        let what = format!(
+            "an event of `{}` matching the condition",
+            self.observer_name()
+        );
+        self.wait_for_item_from(cursor, |o| &o.events, condition, timeout, what)
+            .await
+    }
+
+    /// Waits for a source to go silent or answer again after `cursor` (see
+    /// [`Reachability`](super::Reachability)): `|r| r.is_lost("node-1")`
+    /// confirms that a fault took a node down, whatever the observer.
+    pub async fn wait_for_reachability_from<F>(
+        &self,
+        cursor: Cursor,
+        condition: F,
+        timeout: Duration,
+    ) -> Result<super::Reachability, WaitError>
+    where
+        F: FnMut(&super::Reachability) -> bool,
+    {
+        let what = format!(
+            "a reachability change seen by `{}` matching the condition",
+            self.observer_name()
+        );
+        self.wait_for_item_from(cursor, |o| &o.reachability, condition, timeout, what)
+            .await
+    }
+
+    /// The first item `pick`ed from an observation after `cursor` that
+    /// satisfies `condition`; on timeout, the diagnostics list the last
+    /// items seen.
+    async fn wait_for_item_from<T, F>(
+        &self,
+        cursor: Cursor,
+        pick: fn(&ObservationOf<O>) -> &Vec<T>,
+        mut condition: F,
+        timeout: Duration,
+        what: String,
+    ) -> Result<T, WaitError>
+    where
+        T: Clone + std::fmt::Debug,
+        F: FnMut(&T) -> bool,
     {
         let deadline = deadline_after(Instant::now(), timeout);
         let mut observations = self.subscribe_from(cursor);
@@ -186,25 +229,21 @@ impl<O: Observer> ObservationHandle<O> {
         loop {
             let timed_out = match next_before(&mut observations, deadline, &mut missed).await {
                 Step::Next(observation) => {
-                    for event in &observation.events {
-                        if condition(event) {
-                            return Ok(event.clone());
+                    for item in pick(&observation) {
+                        if condition(item) {
+                            return Ok(item.clone());
                         }
                         seen += 1;
                         if recent.len() == RECENT_EVENTS {
                             recent.pop_front();
                         }
-                        recent.push_back(format!("cycle {}: {event:?}", observation.cycle));
+                        recent.push_back(format!("cycle {}: {item:?}", observation.cycle));
                     }
                     continue;
                 }
                 Step::TimedOut => Some(timeout),
                 Step::Stopped => None,
             };
-            let what = format!(
-                "an event of `{}` matching the condition",
-                self.observer_name()
-            );
             let diagnostics = self.diagnostics_of_wait(Some((seen, recent.into())), missed);
             return Err(self.wait_error(timed_out, what, diagnostics));
         }

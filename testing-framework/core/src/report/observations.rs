@@ -50,6 +50,9 @@ pub struct RecordedObservation<S, E> {
     pub series: Vec<SeriesPoint>,
     /// The events, labelled.
     pub events: Vec<RecordedEvent<E>>,
+    /// Sources that went silent or answer again.
+    #[serde(default)]
+    pub reachability: Vec<crate::observation::Reachability>,
     /// The snapshot itself.
     pub snapshot: S,
 }
@@ -185,6 +188,7 @@ where
             .collect(),
         series: observation.snapshot.series(),
         events,
+        reachability: observation.reachability.clone(),
         snapshot: &observation.snapshot,
     });
     labelled

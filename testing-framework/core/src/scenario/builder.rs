@@ -259,23 +259,68 @@ pub enum ScenarioError {
     DuplicateExpectation(String),
 }
 
-/// Where recorded observers write, and the run's timeline.
+/// Where recorded observers write (if any is recorded), and the run's
+/// timeline with its origin.
 pub(crate) struct Recording {
-    pub(crate) recorder: ObservationRecorder,
+    pub(crate) recorder: Option<ObservationRecorder>,
     pub(crate) timeline: Arc<Mutex<Vec<TimelineEntry>>>,
+    pub(crate) origin: Instant,
+}
+
+/// Puts every source that goes silent or answers again, as `handle`'s
+/// runtime sees it, on the timeline; ends when the runtime stops.
+fn follow_reachability<O: Observer>(
+    recording: &Recording,
+    handle: ObservationHandle<O>,
+) -> JoinHandle<()> {
+    let (timeline, origin) = (Arc::clone(&recording.timeline), recording.origin);
+    tokio::spawn(async move {
+        let observer = handle.observer_name().to_owned();
+        let mut observations = handle.subscribe_from(crate::observation::Cursor::START);
+        while let Some(next) = futures::StreamExt::next(&mut observations).await {
+            // A lag loses only timeline lines; the recorder says so.
+            let Ok(observation) = next else { continue };
+            let at_ms = observation
+                .observed_at
+                .saturating_duration_since(origin)
+                .as_millis() as u64;
+            let mut timeline = timeline.lock();
+            for change in &observation.reachability {
+                timeline.push(TimelineEntry {
+                    at_ms,
+                    source: observer.clone(),
+                    what: change.to_string(),
+                    kind: TimelineKind::Event,
+                    severity: if change.reachable {
+                        crate::report::Severity::Notice
+                    } else {
+                        crate::report::Severity::Warning
+                    },
+                });
+            }
+        }
+    })
 }
 
 /// Starts recording `O`'s stream, its events going onto the timeline.
-type RecordFn<O> = fn(&Recording, ObservationHandle<O>) -> JoinHandle<()>;
+type RecordFn<O> = fn(
+    &ObservationRecorder,
+    &Arc<Mutex<Vec<TimelineEntry>>>,
+    ObservationHandle<O>,
+) -> JoinHandle<()>;
 
-fn record<O>(recording: &Recording, handle: ObservationHandle<O>) -> JoinHandle<()>
+fn record<O>(
+    recorder: &ObservationRecorder,
+    timeline: &Arc<Mutex<Vec<TimelineEntry>>>,
+    handle: ObservationHandle<O>,
+) -> JoinHandle<()>
 where
     O: Observer,
     O::Snapshot: ReportSnapshot + Serialize,
     O::Event: ReportEvent + Serialize,
 {
-    let timeline = Arc::clone(&recording.timeline);
-    recording.recorder.record(handle, move |event| {
+    let timeline = Arc::clone(timeline);
+    recorder.record(handle, move |event| {
         timeline.lock().push(TimelineEntry {
             at_ms: event.at_ms,
             source: event.observer,
@@ -341,6 +386,7 @@ impl<O: Observer> ReplayingObserver for Replaying<O> {
                     observation.cycle,
                     observation.sources,
                     events,
+                    observation.reachability,
                     observation.snapshot,
                 );
             }
@@ -362,7 +408,7 @@ pub(crate) trait ObserverSlot<A: Application>: Send + Sync {
     fn start(
         self: Box<Self>,
         sources: SourceSet<A::Client>,
-        recording: Option<&Recording>,
+        recording: &Recording,
     ) -> Result<Box<dyn RunningObserver>, StartError>;
 }
 
@@ -412,20 +458,21 @@ impl<A: Application, O: Observer<Source = A::Client>> ObserverSlot<A> for Slot<O
     fn start(
         self: Box<Self>,
         sources: SourceSet<A::Client>,
-        recording: Option<&Recording>,
+        recording: &Recording,
     ) -> Result<Box<dyn RunningObserver>, StartError> {
         let runtime = ObservationRuntime::start(sources, self.observer, self.config)?;
-        let recorder = match (self.record, recording) {
-            (Some((record, _)), Some(recording)) => Some(record(recording, runtime.handle())),
-            _ => None,
-        };
-        Ok(Box::new(Running { runtime, recorder }))
+        let mut tasks = vec![follow_reachability(recording, runtime.handle())];
+        if let (Some((record, _)), Some(recorder)) = (self.record, &recording.recorder) {
+            tasks.push(record(recorder, &recording.timeline, runtime.handle()));
+        }
+        Ok(Box::new(Running { runtime, tasks }))
     }
 }
 
 struct Running<O: Observer> {
     runtime: ObservationRuntime<O>,
-    recorder: Option<JoinHandle<()>>,
+    /// Its recorder and reachability follower.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl<O: Observer> RunningObserver for Running<O> {
@@ -463,12 +510,12 @@ impl<O: Observer> RunningObserver for Running<O> {
     }
 
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
-        let Running { runtime, recorder } = *self;
+        let Running { runtime, tasks } = *self;
         Box::pin(async move {
             runtime.stop().await;
-            // The subscription ends once the runtime has stopped.
-            if let Some(recorder) = recorder {
-                let _ = recorder.await;
+            // Their subscriptions end once the runtime has stopped.
+            for task in tasks {
+                let _ = task.await;
             }
         })
     }

@@ -292,12 +292,9 @@ impl Run {
         // Observers, and the recording of those that are recorded.
         let origin = Instant::now();
         let timeline = Arc::new(Mutex::new(Vec::new()));
-        let recording = if observers.iter().any(|slot| slot.records()) {
+        let recorder = if observers.iter().any(|slot| slot.records()) {
             match ObservationRecorder::with_origin(cluster.run_dir(), origin) {
-                Ok(recorder) => Some(Recording {
-                    recorder,
-                    timeline: Arc::clone(&timeline),
-                }),
+                Ok(recorder) => Some(recorder),
                 Err(error) => {
                     self.report
                         .notes
@@ -308,9 +305,14 @@ impl Run {
         } else {
             None
         };
+        let recording = Recording {
+            recorder,
+            timeline: Arc::clone(&timeline),
+            origin,
+        };
         let mut running: Vec<Box<dyn RunningObserver>> = Vec::new();
         for slot in observers {
-            match slot.start(sources.clone(), recording.as_ref()) {
+            match slot.start(sources.clone(), &recording) {
                 Ok(observer) => running.push(observer),
                 Err(error) => {
                     stop_all(running).await;
@@ -481,8 +483,8 @@ impl Run {
         self.report.sources = running.iter().flat_map(|o| o.source_reports()).collect();
         self.report.faults = ctx.faults.lock().clone();
         stop_all(running).await;
-        if let Some(recording) = recording {
-            let (lines, problem) = recording.recorder.finish();
+        if let Some(recorder) = recording.recorder {
+            let (lines, problem) = recorder.finish();
             tracing::debug!(lines, "observations recorded");
             self.report.notes.extend(problem);
         }

@@ -3,5 +3,5 @@
 mod failover;
 mod writes;
 
-pub use failover::{Fault, LeaderFailover};
+pub use failover::leader_failover;
 pub use writes::{AckLog, KvWrites};

@@ -1,0 +1,347 @@
+//! Take a node down, confirm through observation that it went down and
+//! came back, repeat: the chaos every distributed system is tested with.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::observation::{BoxError, ObservationHandle, Observer};
+use crate::scenario::{Application, NodeAction, RunContext, Workload};
+
+/// How a [`NodeFault`] takes a node down, and brings it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// SIGKILL, then start it again with its data.
+    Kill,
+    /// A graceful stop (SIGTERM), then start it again.
+    Stop,
+    /// Freeze it (SIGSTOP): it keeps its connections but answers nothing,
+    /// as in a long GC pause; then thaw it.
+    Pause,
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FaultKind::Kill => "kill",
+            FaultKind::Stop => "stop",
+            FaultKind::Pause => "pause",
+        })
+    }
+}
+
+impl FaultKind {
+    fn past(self) -> &'static str {
+        match self {
+            FaultKind::Kill => "killed",
+            FaultKind::Stop => "stopped",
+            FaultKind::Pause => "paused",
+        }
+    }
+}
+
+type Pick<S> = dyn Fn(&S) -> Option<String> + Send + Sync;
+type Settled<S> = dyn Fn(&S) -> bool + Send + Sync;
+/// `(snapshot when the fault began, snapshot now, node)`: a description of
+/// what was confirmed, or `None` while it is not.
+type Confirm<S> = dyn Fn(&S, &S, &str) -> Option<String> + Send + Sync;
+
+/// Takes one node down every [`every`](Self::every), at most
+/// [`max_faults`](Self::max_faults) times, and for each:
+///
+/// 1. waits until the cluster is settled (every source answers, and the
+///    [`settled`](Self::settled) condition holds),
+/// 2. picks a target: the next node in turn, or one chosen from the
+///    snapshot ([`target`](Self::target), e.g. the current leader),
+/// 3. kills, stops or pauses it and marks the fault window,
+/// 4. confirms through observer `O` that the node stopped answering, and
+///    that [`while_down`](Self::while_down) holds (another node took over),
+/// 5. keeps it down for [`down_for`](Self::down_for), brings it back,
+/// 6. confirms that it answers again and that [`recovered`](Self::recovered)
+///    holds (it caught up).
+///
+/// Each step is on the run's timeline; a confirmation that does not come
+/// within [`confirm_within`](Self::confirm_within) fails the workload with
+/// what was observed. The node is brought back even when the run window
+/// closes halfway.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use tf_core::testing::HeightObserver;
+/// use tf_core::workloads::{FaultKind, NodeFault};
+///
+/// let chaos = NodeFault::<HeightObserver>::new("pauses", FaultKind::Pause)
+///     .every(Duration::from_secs(3))
+///     .max_faults(2);
+/// ```
+pub struct NodeFault<O: Observer> {
+    name: String,
+    kind: FaultKind,
+    /// Pause before each fault.
+    pub every: Duration,
+    /// How long the node stays down.
+    pub down_for: Duration,
+    /// At most this many faults.
+    pub max_faults: usize,
+    /// How long each confirmation may take.
+    pub confirm_within: Duration,
+    target: Option<Arc<Pick<O::Snapshot>>>,
+    settled: Option<Arc<Settled<O::Snapshot>>>,
+    while_down: Option<Arc<Confirm<O::Snapshot>>>,
+    recovered: Option<Arc<Confirm<O::Snapshot>>>,
+    _observer: PhantomData<fn() -> O>,
+}
+
+impl<O: Observer> NodeFault<O> {
+    /// Faults of `kind`, reported as `name`, on the nodes in turn.
+    pub fn new(name: impl Into<String>, kind: FaultKind) -> Self {
+        NodeFault {
+            name: name.into(),
+            kind,
+            every: Duration::from_secs(4),
+            down_for: Duration::from_secs(1),
+            max_faults: 3,
+            confirm_within: Duration::from_secs(10),
+            target: None,
+            settled: None,
+            while_down: None,
+            recovered: None,
+            _observer: PhantomData,
+        }
+    }
+
+    /// Pause before each fault (default 4 s).
+    pub fn every(mut self, every: Duration) -> Self {
+        self.every = every;
+        self
+    }
+
+    /// How long the node stays down (default 1 s).
+    pub fn down_for(mut self, down_for: Duration) -> Self {
+        self.down_for = down_for;
+        self
+    }
+
+    /// At most this many faults (default 3).
+    pub fn max_faults(mut self, max: usize) -> Self {
+        self.max_faults = max;
+        self
+    }
+
+    /// How long each confirmation may take (default 10 s).
+    pub fn confirm_within(mut self, within: Duration) -> Self {
+        self.confirm_within = within;
+        self
+    }
+
+    /// Picks the target from the settled snapshot (the leader, say)
+    /// instead of the next node in turn; `None` skips this round.
+    pub fn target(
+        mut self,
+        pick: impl Fn(&O::Snapshot) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.target = Some(Arc::new(pick));
+        self
+    }
+
+    /// What must hold, besides every source answering, before a fault.
+    pub fn settled(
+        mut self,
+        settled: impl Fn(&O::Snapshot) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.settled = Some(Arc::new(settled));
+        self
+    }
+
+    /// What must be observed while the node is down, given the snapshot
+    /// when the fault began, the one now, and the node: a description
+    /// (`new leader node-2`) once it holds.
+    pub fn while_down(
+        mut self,
+        confirm: impl Fn(&O::Snapshot, &O::Snapshot, &str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.while_down = Some(Arc::new(confirm));
+        self
+    }
+
+    /// What must be observed after the node is back (it caught up), in the
+    /// same form as [`while_down`](Self::while_down).
+    pub fn recovered(
+        mut self,
+        confirm: impl Fn(&O::Snapshot, &O::Snapshot, &str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.recovered = Some(Arc::new(confirm));
+        self
+    }
+
+    /// Waits after `cursor` for `confirm` to describe a snapshot.
+    async fn confirm(
+        &self,
+        handle: &ObservationHandle<O>,
+        cursor: crate::observation::Cursor,
+        at_fault: &O::Snapshot,
+        node: &str,
+        confirm: &Confirm<O::Snapshot>,
+    ) -> Result<String, crate::observation::WaitError> {
+        let seen = handle
+            .wait_until_after(
+                cursor,
+                |now| confirm(at_fault, now, node).is_some(),
+                self.confirm_within,
+            )
+            .await?;
+        Ok(confirm(at_fault, &seen.snapshot, node).unwrap_or_default())
+    }
+
+    /// One fault on `node`; the node is back when this returns, whatever
+    /// happened.
+    async fn fault<A: Application>(
+        &self,
+        ctx: &RunContext<A>,
+        handle: &ObservationHandle<O>,
+        node: &str,
+        at_fault: &O::Snapshot,
+    ) -> Result<(), BoxError> {
+        let name = self.name.as_str();
+        let cursor = handle.cursor();
+        ctx.record(name, format!("{} {node}", self.kind));
+        let fault = ctx.begin_fault(name, format!("{node} {}", self.kind.past()));
+        match self.kind {
+            FaultKind::Kill => ctx.control().kill(node).await?,
+            FaultKind::Stop => ctx.control().stop(node).await?,
+            FaultKind::Pause => ctx.control().pause(node).await?,
+        }
+        let down = async {
+            handle
+                .wait_for_reachability_from(cursor, |r| r.is_lost(node), self.confirm_within)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "{node} was {} but {} still reaches it: {e}",
+                        self.kind.past(),
+                        handle.observer_name()
+                    )
+                })?;
+            ctx.record(name, format!("observed {node} down"));
+            if let Some(while_down) = &self.while_down {
+                let seen = self
+                    .confirm(handle, cursor, at_fault, node, &**while_down)
+                    .await
+                    .map_err(|e| {
+                        format!("while {node} was down, the expected change was not observed: {e}")
+                    })?;
+                ctx.record(name, format!("observed {seen}"));
+            }
+            // Staying down is part of the fault.
+            tokio::time::sleep(self.down_for).await;
+            Ok::<(), String>(())
+        };
+        // The window may close meanwhile: stop confirming, but always bring
+        // the node back so that the end checks see the whole cluster.
+        let confirmed = tokio::select! {
+            () = ctx.over() => Ok(()),
+            confirmed = down => confirmed,
+        };
+        let back_from = handle.cursor();
+        ctx.record(
+            name,
+            format!(
+                "{} {node}",
+                if self.kind == FaultKind::Pause {
+                    "resume"
+                } else {
+                    "start"
+                }
+            ),
+        );
+        match self.kind {
+            FaultKind::Pause => ctx.control().resume(node).await?,
+            FaultKind::Kill | FaultKind::Stop => ctx.control().start(node).await?,
+        }
+        ctx.end_fault(fault);
+        confirmed?;
+        // Back: answering again after the restart, or (were it never seen
+        // down because the window closed) answering now.
+        let answering = handle
+            .source_health()
+            .iter()
+            .any(|h| h.name.as_str() == node && !h.is_failing());
+        if !answering {
+            handle
+                .wait_for_reachability_from(back_from, |r| r.is_back(node), self.confirm_within)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "{node} did not answer again within {:?}: {e}",
+                        self.confirm_within
+                    )
+                })?;
+        }
+        ctx.record(name, format!("observed {node} back"));
+        if let Some(recovered) = &self.recovered {
+            let seen = self
+                .confirm(handle, back_from, at_fault, node, &**recovered)
+                .await
+                .map_err(|e| format!("{node} came back but did not recover: {e}"))?;
+            ctx.record(name, format!("observed {seen}"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn needs(&self) -> Vec<NodeAction> {
+        match self.kind {
+            FaultKind::Pause => vec![NodeAction::Pause],
+            FaultKind::Kill => vec![NodeAction::Kill],
+            FaultKind::Stop => vec![NodeAction::StartStop],
+        }
+    }
+
+    async fn run(&self, ctx: &RunContext<A>) -> Result<(), BoxError> {
+        let handle = ctx.observer::<O>()?;
+        let names: Vec<String> = ctx.nodes().iter().map(|n| n.name.to_string()).collect();
+        let mut turn = 0;
+        for _ in 0..self.max_faults {
+            // The fault schedule itself, not a wait for state.
+            tokio::select! {
+                () = ctx.over() => return Ok(()),
+                () = tokio::time::sleep(self.every) => {}
+            }
+            let settled_within = self.confirm_within;
+            let settled = tokio::select! {
+                () = ctx.over() => return Ok(()),
+                settled = handle.wait_until(
+                    |s| {
+                        handle.source_health().iter().all(|h| !h.is_failing())
+                            && self.settled.as_ref().is_none_or(|settled| settled(s))
+                    },
+                    settled_within,
+                ) => settled.map_err(|e| format!("the cluster did not settle before a fault: {e}"))?,
+            };
+            let node = match &self.target {
+                Some(pick) => match pick(&settled.snapshot) {
+                    Some(node) => node,
+                    None => continue,
+                },
+                None => {
+                    let Some(node) = names.get(turn % names.len().max(1)).cloned() else {
+                        return Ok(());
+                    };
+                    turn += 1;
+                    node
+                }
+            };
+            self.fault(ctx, &handle, &node, &settled.snapshot).await?;
+        }
+        Ok(())
+    }
+}

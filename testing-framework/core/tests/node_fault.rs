@@ -1,0 +1,151 @@
+//! The framework's fault workload on in-memory nodes: each fault is
+//! confirmed through observation, nodes come back, and a deployer that
+//! cannot pause is refused before anything starts.
+
+use std::time::Duration;
+
+use tf_core::scenario::{AtEnd, RunOptions, Scenario, TimelineKind, Verdict, run};
+use tf_core::testing::{FakeApp, FakeDeployer, HeightObserver, fake_observation};
+use tf_core::workloads::{FaultKind, NodeFault};
+
+type Heights = Vec<(String, Option<u64>)>;
+
+fn chaos(kind: FaultKind) -> Scenario<FakeApp> {
+    Scenario::builder("chaos", FakeApp::default())
+        .duration(Duration::from_secs(8))
+        .cooldown(Duration::from_millis(500))
+        .observer(HeightObserver, fake_observation())
+        .workload(
+            NodeFault::<HeightObserver>::new("faults", kind)
+                .every(Duration::from_secs(1))
+                .max_faults(3)
+                .recovered(|at_fault: &Heights, now: &Heights, node: &str| {
+                    let height =
+                        |s: &Heights| s.iter().find(|(n, _)| n == node).and_then(|(_, h)| *h);
+                    let (before, after) = (height(at_fault)?, height(now)?);
+                    (after > before).then(|| format!("{node} growing again ({before} -> {after})"))
+                }),
+        )
+        .expect(AtEnd::<HeightObserver, _>::new(
+            "every node answers at the end",
+            |s: &Heights| match s.iter().find(|(_, h)| h.is_none()) {
+                Some((node, _)) => Err(format!("{node} does not answer")),
+                None => Ok(()),
+            },
+        ))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_node_is_observed_failing_within_one_source_timeout_and_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployer = FakeDeployer::new(dir.path().join("run"));
+    let report = run(chaos(FaultKind::Pause), &deployer, RunOptions::default()).await;
+    report.assert_passed();
+    assert_eq!(
+        deployer.actions(),
+        [
+            "pause node-0",
+            "resume node-0",
+            "pause node-1",
+            "resume node-1",
+            "pause node-2",
+            "resume node-2"
+        ]
+    );
+    let at = |what: &str| {
+        report
+            .timeline
+            .iter()
+            .find(|e| e.what.starts_with(what))
+            .unwrap_or_else(|| panic!("no `{what}` on the timeline:\n{report}"))
+            .clone()
+    };
+    let paused = at("pause node-1");
+    let lost = at("node-1 unreachable");
+    assert_eq!(lost.kind, TimelineKind::Event);
+    assert!(
+        lost.what.contains("no answer within 200ms"),
+        "{}",
+        lost.what
+    );
+    // One source timeout (200 ms) plus at most one poll interval (50 ms).
+    assert!(
+        lost.at_ms - paused.at_ms <= 300,
+        "observed {} ms after the pause",
+        lost.at_ms - paused.at_ms
+    );
+    at("node-1 answers again");
+    at("observed node-1 growing again");
+    assert_eq!(report.faults.len(), 3);
+    assert!(report.faults.iter().all(|f| f.end_ms.is_some()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn killed_nodes_are_confirmed_down_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployer = FakeDeployer::new(dir.path().join("run"));
+    let report = run(chaos(FaultKind::Kill), &deployer, RunOptions::default()).await;
+    report.assert_passed();
+    assert!(
+        report
+            .timeline
+            .iter()
+            .any(|e| e.what == "observed node-2 down"),
+        "{report}"
+    );
+    assert!(
+        report.timeline.iter().any(|e| e
+            .what
+            .starts_with("node-2 unreachable: node-2: connection refused")),
+        "{report}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pause_on_a_deployer_that_cannot_pause_is_refused_before_any_node_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployer = FakeDeployer::new(dir.path().join("run")).without_pause();
+    let report = run(chaos(FaultKind::Pause), &deployer, RunOptions::default()).await;
+    assert_eq!(report.verdict, Verdict::Error);
+    assert_eq!(
+        report.summary.as_deref(),
+        Some(
+            "the scenario cannot run here: the fake deployer cannot pause nodes, which workload `faults` needs; use a deployer that can, or drop it"
+        )
+    );
+    assert!(deployer.nodes().is_empty(), "nothing was deployed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fault_that_is_never_observed_fails_the_workload_with_what_was_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployer = FakeDeployer::new(dir.path().join("run"));
+    let scenario = Scenario::builder("chaos", FakeApp::default())
+        .duration(Duration::from_secs(30))
+        .observer(HeightObserver, fake_observation())
+        .workload(
+            NodeFault::<HeightObserver>::new("faults", FaultKind::Kill)
+                .every(Duration::from_millis(500))
+                .confirm_within(Duration::from_secs(2))
+                .while_down(|_: &Heights, _: &Heights, _: &str| None::<String>),
+        )
+        .build()
+        .unwrap();
+    let report = run(scenario, &deployer, RunOptions::default()).await;
+    assert_eq!(report.verdict, Verdict::Failed);
+    let failure = &report.workload_failures[0];
+    assert!(
+        failure.error.starts_with(
+            "while node-0 was down, the expected change was not observed: timed out after 2"
+        ),
+        "{}",
+        failure.error
+    );
+    assert_eq!(
+        deployer.actions(),
+        ["kill node-0", "start node-0"],
+        "brought back even so"
+    );
+}
