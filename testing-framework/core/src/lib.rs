@@ -2,12 +2,16 @@
 //!
 //! The [`observation`] module is the runtime every wait in the framework
 //! stands on. [`scenario`] describes and runs scenarios against clusters
-//! that deployers (such as `tf-local`) start.
+//! that deployers (such as `tf-local`) start. With the `http` feature,
+//! the `http` module gives app node clients a JSON-over-HTTP client with bounded
+//! answers and errors that name the node.
 
 #![warn(missing_docs)]
 
 pub mod catalog;
 mod error_chain;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod observation;
 pub mod report;
 pub mod scenario;
