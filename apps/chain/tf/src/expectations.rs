@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chain_node::tx::TxId;
-use tf_core::scenario::{Always, AtEnd, Eventually, Expectation, RunContext, Timing, Violation};
+use tf_core::scenario::{
+    Always, AtEnd, Eventually, Expectation, RunContext, SettlesWithin, Timing, Violation,
+};
 
 use crate::{ChainApp, ChainObserver, ChainSnapshot, Inclusion, TransferLog};
 
@@ -49,42 +51,19 @@ pub fn liveness(height: u64, within: Duration) -> impl Expectation<ChainApp> {
     )
 }
 
-/// Convergence: after the run, every node shares one final block within the
-/// bound.
-pub struct FinalConvergence(pub Duration);
-
-#[async_trait]
-impl Expectation<ChainApp> for FinalConvergence {
-    fn name(&self) -> &str {
-        "all nodes share a final block"
-    }
-
-    fn timing(&self) -> Timing {
-        Timing::AtEnd
-    }
-
-    async fn check(&self, ctx: &RunContext<ChainApp>) -> Result<(), Violation> {
-        let chain = ctx.observer::<ChainObserver>()?;
-        chain
-            .wait_until(
-                |s| {
-                    let mut finals = s.nodes.values().map(|n| n.final_id);
-                    finals
-                        .next()
-                        .is_some_and(|first| finals.all(|f| f == first))
-                },
-                self.0,
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                Violation::new(format!(
-                    "final blocks still differ {:?} after the run",
-                    self.0
-                ))
-                .observed(e.to_string())
-            })
-    }
+/// Convergence: after the run, every node shares one final block within
+/// `within`.
+pub fn final_convergence(within: Duration) -> impl Expectation<ChainApp> {
+    SettlesWithin::<ChainObserver, _>::new(
+        "all nodes share a final block",
+        within,
+        |s: &ChainSnapshot| {
+            let mut finals = s.nodes.values().map(|n| n.final_id);
+            finals
+                .next()
+                .is_some_and(|first| finals.all(|f| f == first))
+        },
+    )
 }
 
 /// Conservation, on every snapshot: the total value at every observed head

@@ -7,7 +7,7 @@ use tf_core::catalog::{Param, ScenarioEntry};
 use tf_core::observation::ObservationConfig;
 use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
 
-use crate::expectations::{FinalConvergence, TransfersIncluded, conservation, liveness, safety};
+use crate::expectations::{TransfersIncluded, conservation, final_convergence, liveness, safety};
 use tf_core::workloads::FaultKind;
 
 use crate::{ChainApp, ChainObserver, Inclusion, TransferLog, Transfers, node_restarts};
@@ -39,7 +39,7 @@ fn chain_base(
         .recorded_observer(observer, chain_observation())
         .expect(safety())
         .expect(liveness(expected_height.max(3), duration))
-        .expect(FinalConvergence(Duration::from_secs(10)))
+        .expect(final_convergence(Duration::from_secs(10)))
 }
 
 /// `chain-liveness` without `build()`, to add to.

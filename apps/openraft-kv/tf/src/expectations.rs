@@ -4,10 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
-use tf_core::observation::Cursor;
-use tf_core::scenario::{Always, Expectation, RunContext, Timing, Violation};
-use tokio::time::Instant;
+use tf_core::scenario::{
+    Always, Expectation, RecoversWithin, RunContext, SettlesWithin, Timing, Violation,
+};
 
 use crate::{AckLog, RaftKv, RaftObserver, RaftSnapshot};
 
@@ -22,82 +21,23 @@ pub fn one_leader_per_term() -> impl Expectation<RaftKv> {
 }
 
 /// Liveness: whenever the cluster has no leader, one appears within
-/// `within`.
-pub struct LeaderWithin(pub Duration);
-
-#[async_trait]
-impl Expectation<RaftKv> for LeaderWithin {
-    fn name(&self) -> &str {
-        "a leader within the bound after each failover"
-    }
-
-    fn timing(&self) -> Timing {
-        Timing::Always
-    }
-
-    async fn check(&self, ctx: &RunContext<RaftKv>) -> Result<(), Violation> {
-        let raft = ctx.observer::<RaftObserver>()?;
-        let mut observations = raft.subscribe_from(Cursor::START);
-        let mut leaderless_since: Option<Instant> = None;
-        loop {
-            let next = tokio::select! {
-                () = ctx.over() => return Ok(()),
-                next = observations.next() => next,
-            };
-            let observation = match next {
-                Some(Ok(observation)) => observation,
-                Some(Err(lagged)) => {
-                    return Err(Violation::new(format!(
-                        "could not check every snapshot: {lagged}"
-                    )));
-                }
-                None if ctx.is_over() => return Ok(()),
-                None => {
-                    return Err(Violation::new(
-                        "the observer stopped before the run window ended",
-                    ));
-                }
-            };
-            match (&observation.snapshot.leader, leaderless_since) {
-                (Some(_), _) => leaderless_since = None,
-                (None, None) => leaderless_since = Some(observation.observed_at),
-                (None, Some(since)) if observation.observed_at - since > self.0 => {
-                    return Err(Violation::new(format!(
-                        "no leader for {:?} (bound {:?})",
-                        observation.observed_at - since,
-                        self.0
-                    ))
-                    .observed(format!("{:#?}", observation.snapshot)));
-                }
-                (None, Some(_)) => {}
-            }
-        }
-    }
+/// `within` (checked on every snapshot).
+pub fn leader_within(within: Duration) -> impl Expectation<RaftKv> {
+    RecoversWithin::<RaftObserver, _>::new(
+        "a leader within the bound after each failover",
+        within,
+        |s: &RaftSnapshot| s.leader.is_some(),
+    )
 }
 
-/// At the end, every node reachable with the same key-value state.
-pub struct Converged(pub Duration);
-
-#[async_trait]
-impl Expectation<RaftKv> for Converged {
-    fn name(&self) -> &str {
-        "all nodes converge on the same key-value state"
-    }
-
-    fn timing(&self) -> Timing {
-        Timing::AtEnd
-    }
-
-    async fn check(&self, ctx: &RunContext<RaftKv>) -> Result<(), Violation> {
-        let raft = ctx.observer::<RaftObserver>()?;
-        raft.wait_until(RaftSnapshot::converged, self.0)
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                Violation::new(format!("nodes did not converge within {:?}", self.0))
-                    .observed(e.to_string())
-            })
-    }
+/// At the end, every node is reachable with the same key-value state
+/// within `within`.
+pub fn converged(within: Duration) -> impl Expectation<RaftKv> {
+    SettlesWithin::<RaftObserver, _>::new(
+        "all nodes converge on the same key-value state",
+        within,
+        RaftSnapshot::converged,
+    )
 }
 
 /// At the end, every acknowledged write is readable from every node.

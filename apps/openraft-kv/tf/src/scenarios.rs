@@ -6,7 +6,7 @@ use tf_core::catalog::{Param, ScenarioEntry};
 use tf_core::observation::ObservationConfig;
 use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
 
-use crate::expectations::{Converged, LeaderWithin, NoAckedWriteLost, one_leader_per_term};
+use crate::expectations::{NoAckedWriteLost, converged, leader_within, one_leader_per_term};
 use tf_core::workloads::FaultKind;
 
 use crate::{AckLog, KvWrites, RaftKv, RaftObserver, leader_failover};
@@ -86,8 +86,8 @@ pub fn raft_failover(options: &FailoverOptions) -> Result<Scenario<RaftKv>, Scen
         })
         .workload(leader_failover(options.fault))
         .expect(one_leader_per_term())
-        .expect(LeaderWithin(leader_bound))
-        .expect(Converged(Duration::from_secs(10)))
+        .expect(leader_within(leader_bound))
+        .expect(converged(Duration::from_secs(10)))
         .expect(NoAckedWriteLost(acks))
         .build()
 }

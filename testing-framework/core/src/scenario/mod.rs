@@ -17,6 +17,7 @@ mod readiness;
 mod replay;
 mod report;
 mod runner;
+mod settling;
 mod summary;
 mod workload;
 
@@ -38,5 +39,6 @@ pub use report::{
     TimelineEntry, TimelineKind, Verdict, WorkloadFailure,
 };
 pub use runner::{Progress, RunOptions, run};
+pub use settling::{RecoversWithin, SettlesWithin};
 pub use summary::verdict_word;
 pub use workload::Workload;
