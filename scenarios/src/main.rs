@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use tf_core::catalog::{Catalog, ScenarioEntry};
-use tf_core::scenario::{RunOptions, RunReport, verdict_word};
+use tf_core::scenario::{RunOptions, RunReport};
 use tf_local::LocalDeployer;
 
 /// Every app's scenarios: a new app adds one line here.
@@ -220,44 +220,15 @@ fn replay_run(catalog: &Catalog, run_dir: &Path) -> anyhow::Result<bool> {
         .build()
         .context("cannot start the async runtime")?;
     let report = rt.block_on(scenario.replay(run_dir))?;
-    println!("replay of {} ({})", report.scenario, run_dir.display());
+    println!("{} ({})", run_dir.display(), report.scenario);
     if !recorded.parameters.is_empty() {
         let shown: Vec<String> = recorded
             .parameters
             .iter()
             .map(|(n, v)| format!("{n}={v}"))
             .collect();
-        println!("  parameters: {}", shown.join(" "));
+        println!("parameters: {}", shown.join(" "));
     }
-    for (observer, count) in &report.observations {
-        println!("  {count} observations of {observer}");
-    }
-    let width = report
-        .expectations
-        .iter()
-        .map(|e| e.name.len())
-        .max()
-        .unwrap_or(10);
-    println!("  {:<width$}  {:<10}  replayed", "expectation", "recorded");
-    for e in &report.expectations {
-        let recorded = report.recorded.get(&e.name).copied().flatten();
-        println!(
-            "  {:<width$}  {:<10}  {}",
-            e.name,
-            verdict_word(recorded),
-            verdict_word(e.passed)
-        );
-        if let Some(reason) = &e.reason {
-            println!("      reason: {reason}");
-        }
-    }
-    println!(
-        "{}",
-        if report.passed() {
-            "REPLAY PASSED"
-        } else {
-            "REPLAY FAILED"
-        }
-    );
+    println!("{report}");
     Ok(report.passed())
 }

@@ -12,14 +12,28 @@ use tokio::time::Instant;
 use super::{Application, Expectation, RunContext, Timing, Violation};
 use crate::observation::{Cursor, Observer};
 
-/// At the end of the run, a condition on observer `O`'s snapshot holds
-/// within a bound (nodes converge, a final block is shared).
-pub struct SettlesWithin<O: Observer, F> {
+/// A named condition on observer `O`'s snapshots with a time bound.
+struct Bounded<O: Observer, F> {
     name: String,
     within: Duration,
     condition: F,
     _observer: PhantomData<fn() -> O>,
 }
+
+impl<O: Observer, F> Bounded<O, F> {
+    fn new(name: impl Into<String>, within: Duration, condition: F) -> Self {
+        Bounded {
+            name: name.into(),
+            within,
+            condition,
+            _observer: PhantomData,
+        }
+    }
+}
+
+/// At the end of the run, a condition on observer `O`'s snapshot holds
+/// within a bound (nodes converge, a final block is shared).
+pub struct SettlesWithin<O: Observer, F>(Bounded<O, F>);
 
 impl<O: Observer, F> SettlesWithin<O, F>
 where
@@ -28,12 +42,7 @@ where
     /// Holds once `condition` is true of a snapshot within `within` after
     /// the cooldown.
     pub fn new(name: impl Into<String>, within: Duration, condition: F) -> Self {
-        SettlesWithin {
-            name: name.into(),
-            within,
-            condition,
-            _observer: PhantomData,
-        }
+        SettlesWithin(Bounded::new(name, within, condition))
     }
 }
 
@@ -45,7 +54,7 @@ where
     F: Fn(&O::Snapshot) -> bool + Send + Sync + 'static,
 {
     fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     fn timing(&self) -> Timing {
@@ -55,13 +64,13 @@ where
     async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
         let handle = ctx.observer::<O>()?;
         handle
-            .wait_until(|s| (self.condition)(s), self.within)
+            .wait_until(|s| (self.0.condition)(s), self.0.within)
             .await
             .map(|_| ())
             .map_err(|e| {
                 Violation::new(format!(
                     "did not hold within {} after the run",
-                    humantime::format_duration(self.within)
+                    humantime::format_duration(self.0.within)
                 ))
                 .observed(e.to_string())
             })
@@ -71,12 +80,7 @@ where
 /// While the run lasts, whenever a condition on observer `O`'s snapshot
 /// stops holding, it holds again within a bound (a leader is elected after
 /// each failover).
-pub struct RecoversWithin<O: Observer, F> {
-    name: String,
-    within: Duration,
-    condition: F,
-    _observer: PhantomData<fn() -> O>,
-}
+pub struct RecoversWithin<O: Observer, F>(Bounded<O, F>);
 
 impl<O: Observer, F> RecoversWithin<O, F>
 where
@@ -84,12 +88,7 @@ where
 {
     /// Fails when `condition` stays false for longer than `within`.
     pub fn new(name: impl Into<String>, within: Duration, condition: F) -> Self {
-        RecoversWithin {
-            name: name.into(),
-            within,
-            condition,
-            _observer: PhantomData,
-        }
+        RecoversWithin(Bounded::new(name, within, condition))
     }
 }
 
@@ -101,7 +100,7 @@ where
     F: Fn(&O::Snapshot) -> bool + Send + Sync + 'static,
 {
     fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     fn timing(&self) -> Timing {
@@ -128,17 +127,17 @@ where
                     }
                 },
             };
-            if (self.condition)(&observation.snapshot) {
+            if (self.0.condition)(&observation.snapshot) {
                 broken_since = None;
                 continue;
             }
             let since = *broken_since.get_or_insert(observation.observed_at);
             let broken_for = observation.observed_at - since;
-            if broken_for > self.within {
+            if broken_for > self.0.within {
                 return Err(Violation::new(format!(
                     "did not hold for {} (bound {})",
                     humantime::format_duration(broken_for),
-                    humantime::format_duration(self.within)
+                    humantime::format_duration(self.0.within)
                 ))
                 .observed(format!(
                     "cycle {} ({} sources):\n{:#?}",

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::{ExpectationReport, RunReport, TimelineKind, Verdict};
+use super::{ExpectationReport, ReplayReport, RunReport, TimelineKind, Verdict};
 use crate::report::{HTML_FILE, Severity};
 
 /// Lines of an expectation's observed state shown before cutting.
@@ -165,5 +165,40 @@ impl RunReport {
         if !self.passed() {
             panic!("scenario `{}` did not pass\n{self}", self.scenario);
         }
+    }
+}
+
+/// A replay for people: the observations replayed, and each expectation's
+/// recorded verdict next to the replayed one, with the replay's reasons.
+impl fmt::Display for ReplayReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "replay of {}", self.scenario)?;
+        for (observer, count) in &self.observations {
+            writeln!(f, "  {count} observations of {observer}")?;
+        }
+        let width = name_width(&self.expectations);
+        writeln!(
+            f,
+            "  {:<width$}  {:<10}  replayed",
+            "expectation", "recorded"
+        )?;
+        for e in &self.expectations {
+            let recorded = self.recorded.get(&e.name).copied().flatten();
+            writeln!(
+                f,
+                "  {:<width$}  {:<10}  {}",
+                e.name,
+                verdict_word(recorded),
+                verdict_word(e.passed)
+            )?;
+            if let Some(reason) = &e.reason {
+                writeln!(f, "      reason: {reason}")?;
+            }
+        }
+        f.write_str(if self.passed() {
+            "REPLAY PASSED"
+        } else {
+            "REPLAY FAILED"
+        })
     }
 }
