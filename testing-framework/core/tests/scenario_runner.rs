@@ -720,3 +720,32 @@ async fn replay_of_another_scenario_or_a_non_run_directory_is_a_clear_error() {
         .to_string();
     assert!(err.ends_with("is a run of `fake`, not of `other`"), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stuck_check_is_cut_off_in_a_replay_as_in_the_live_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_stuck = || {
+        observing(Fake::default())
+            .recorded_observer(
+                Tallies,
+                ObservationConfig::default().with_poll_interval(Duration::from_millis(100)),
+            )
+            .expect(Stuck)
+            .build()
+            .unwrap()
+    };
+    let (live, _) = run_in(&dir, with_stuck()).await;
+    let cut_off = Some("the check did not return within 10s after the run window");
+    assert_eq!(live.expectations[0].reason.as_deref(), cut_off);
+    // A replay that waited for the stuck check would never return; the
+    // paused clock turns that into this timeout's failure instead of a hang.
+    let replayed = tokio::time::timeout(
+        Duration::from_secs(3600),
+        replay(with_stuck(), &dir.path().join("run")),
+    )
+    .await
+    .expect("the replay hung on a stuck check")
+    .unwrap();
+    let stuck = &replayed.expectations[0];
+    assert_eq!((stuck.passed, stuck.reason.as_deref()), (Some(false), cut_off));
+}

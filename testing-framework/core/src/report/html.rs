@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::{FaultWindow, RunReport};
 use super::{OBSERVATIONS_FILE, SeriesPoint};
-use crate::scenario::{FaultWindow, RunReport};
 
 /// File name in the run directory.
 pub const HTML_FILE: &str = "report.html";

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use quick_xml::Writer;
 use quick_xml::events::BytesText;
 
-use crate::scenario::{RunReport, Verdict};
+use super::{RunReport, Verdict};
 
 /// File name in the run directory.
 pub const JUNIT_FILE: &str = "junit.xml";
@@ -155,12 +155,12 @@ mod tests {
     use quick_xml::events::Event;
 
     use super::*;
-    use crate::scenario::{ExpectationReport, PhaseTimings};
+    use crate::report::{ExpectationReport, PhaseTimings};
 
     fn expectation(name: &str, passed: Option<bool>) -> ExpectationReport {
         ExpectationReport {
             name: name.into(),
-            timing: crate::scenario::Timing::AtEnd,
+            timing: crate::report::Timing::AtEnd,
             passed,
             reason: (passed == Some(false)).then(|| "height is 2 < 3".into()),
             observed: (passed == Some(false)).then(|| "Heights { min: 2 }".into()),

@@ -5,6 +5,8 @@
 mod html;
 mod junit;
 mod observations;
+mod run;
+mod summary;
 mod traits;
 
 pub use html::{HTML_FILE, write_html};
@@ -12,4 +14,10 @@ pub use junit::{JUNIT_FILE, junit_xml, write_junit};
 pub use observations::{
     LabelledEvent, OBSERVATIONS_FILE, ObservationRecorder, RecordedEvent, RecordedObservation,
 };
+pub use run::{
+    CleanupReport, ExpectationReport, FaultWindow, NodeExit, PhaseTimings, ReadReportError,
+    ReplayReport, RunReport, SourceReport, TimelineEntry, TimelineKind, Timing, Verdict,
+    WorkloadFailure,
+};
+pub use summary::verdict_word;
 pub use traits::{ReportEvent, ReportSnapshot, SeriesPoint, Severity};

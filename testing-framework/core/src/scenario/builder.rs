@@ -11,13 +11,13 @@ use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::report::{SourceReport, TimelineEntry, TimelineKind};
 use super::{Application, Expectation, Workload};
 use crate::observation::{
     ConfigError, ObservationConfig, ObservationHandle, ObservationRuntime, Observer, Replayer,
     SourceSet, StartError,
 };
 use crate::report::{ObservationRecorder, RecordedObservation, ReportEvent, ReportSnapshot};
+use crate::report::{SourceReport, TimelineEntry, TimelineKind};
 
 /// A scenario, ready to run with [`run`](super::run).
 pub struct Scenario<A: Application> {

@@ -9,10 +9,10 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::report::{FaultWindow, TimelineEntry, TimelineKind};
 use super::{Application, NodeControl};
 use crate::observation::{ObservationHandle, Observer, SourceSet};
 use crate::report::Severity;
+use crate::report::{FaultWindow, TimelineEntry, TimelineKind};
 
 /// Shared by every workload and expectation of one run.
 pub struct RunContext<A: Application> {

@@ -4,13 +4,13 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
 
 use super::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec};
 use crate::observation::BoxError;
+use crate::report::{CleanupReport, NodeExit};
 
 /// Builds one node's command from its place in the topology.
 type CommandFn = dyn Fn(&NodeSpec, &[NodeSpec]) -> Result<NodeCommand, BoxError> + Send + Sync;
@@ -188,33 +188,6 @@ pub trait NodeControl: Send + Sync {
     /// Every exit of a node that was not asked for, so far; changes as
     /// nodes crash.
     fn unexpected_exits(&self) -> watch::Receiver<Vec<NodeExit>>;
-}
-
-/// A node that exited on its own.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct NodeExit {
-    /// The node.
-    pub node: String,
-    /// How it ended (`exit code 101`, `signal 9`).
-    pub status: String,
-    /// When it was noticed.
-    #[serde(with = "super::report::rfc3339")]
-    pub at: SystemTime,
-    /// The end of its log.
-    pub log_tail: String,
-}
-
-/// What cleanup did.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct CleanupReport {
-    /// Nodes stopped by cleanup.
-    pub stopped: Vec<String>,
-    /// Nodes that ignored the polite stop and had to be killed (worth a
-    /// look: a node that does not shut down cleanly).
-    pub forced: Vec<String>,
-    /// Problems met (a process that would not die, a directory that could
-    /// not be removed); any problem makes the run an error.
-    pub problems: Vec<String>,
 }
 
 /// A cluster could not be deployed.

@@ -9,69 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 
-use super::{Application, RunContext};
+use super::{Application, RunContext, Timing};
 use crate::observation::{Observation, Observer};
-
-/// When an expectation is judged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Timing {
-    /// Holds on every observation while the run lasts; the first violation
-    /// fails the run at once.
-    Always,
-    /// Holds at some point within this bound from the start of the run
-    /// window.
-    Eventually(Duration),
-    /// Holds after the run window and the cooldown.
-    AtEnd,
-}
-
-impl fmt::Display for Timing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Timing::Always => f.write_str("always"),
-            Timing::Eventually(within) => {
-                write!(
-                    f,
-                    "eventually within {}",
-                    humantime::format_duration(*within)
-                )
-            }
-            Timing::AtEnd => f.write_str("at end"),
-        }
-    }
-}
-
-impl std::str::FromStr for Timing {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "always" => Ok(Timing::Always),
-            "at end" => Ok(Timing::AtEnd),
-            _ => text
-                .strip_prefix("eventually within ")
-                .and_then(|d| humantime::parse_duration(d).ok())
-                .map(Timing::Eventually)
-                .ok_or_else(|| {
-                    format!("`{text}` is not a timing (always, eventually within D, at end)")
-                }),
-        }
-    }
-}
-
-/// In `report.json` as its text (`eventually within 10s`).
-impl serde::Serialize for Timing {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Timing {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
 
 /// Why an expectation failed, and what was observed.
 #[derive(Clone, Debug, PartialEq, Eq)]

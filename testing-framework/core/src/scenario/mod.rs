@@ -13,12 +13,11 @@ mod builder;
 mod context;
 mod deploy;
 mod expectation;
+mod judge;
 mod readiness;
 mod replay;
-mod report;
 mod runner;
 mod settling;
-mod summary;
 mod workload;
 
 pub use application::{
@@ -28,17 +27,19 @@ pub use application::{
 pub use builder::{Scenario, ScenarioBuilder, ScenarioError};
 pub use context::{FaultId, MissingObserver, RunContext};
 pub use deploy::{
-    CleanupReport, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NodeAction,
-    NodeControl, NodeExit,
+    Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NodeAction, NodeControl,
 };
-pub use expectation::{Always, AtEnd, Eventually, Expectation, Timing, Violation};
+pub use expectation::{Always, AtEnd, Eventually, Expectation, Violation};
 pub use readiness::Readiness;
-pub use replay::{ReplayError, ReplayReport, replay};
-pub use report::{
-    ExpectationReport, FaultWindow, PhaseTimings, ReadReportError, RunReport, SourceReport,
-    TimelineEntry, TimelineKind, Verdict, WorkloadFailure,
-};
+pub use replay::{ReplayError, replay};
 pub use runner::{Progress, RunOptions, run};
 pub use settling::{RecoversWithin, SettlesWithin};
-pub use summary::verdict_word;
 pub use workload::Workload;
+
+// The report model lives in `crate::report`; what runs and deployers hand
+// back is named here too.
+pub use crate::report::{
+    CleanupReport, ExpectationReport, FaultWindow, NodeExit, PhaseTimings, ReadReportError,
+    ReplayReport, RunReport, SourceReport, TimelineEntry, TimelineKind, Timing, Verdict,
+    WorkloadFailure, verdict_word,
+};

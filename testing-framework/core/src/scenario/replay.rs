@@ -13,34 +13,11 @@ use tokio::sync::watch;
 use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::report::ExpectationReport;
-use super::runner::judge;
-use super::{
-    Application, ControlError, NodeControl, NodeExit, RunContext, RunReport, Scenario, Timing,
-};
+use super::judge::Judge;
+use super::{Application, ControlError, NodeControl, NodeExit, RunContext, RunReport, Scenario};
 use crate::observation::SourceSet;
 use crate::report::OBSERVATIONS_FILE;
-
-/// What a replay decided, next to what the recorded run decided.
-#[derive(Clone, Debug)]
-pub struct ReplayReport {
-    /// The scenario.
-    pub scenario: String,
-    /// Each expectation, judged again; `passed: None` when it could not be
-    /// replayed (the reason says why).
-    pub expectations: Vec<ExpectationReport>,
-    /// The recorded run's verdict per expectation, by name.
-    pub recorded: HashMap<String, Option<bool>>,
-    /// Observations replayed, per observer.
-    pub observations: Vec<(String, usize)>,
-}
-
-impl ReplayReport {
-    /// Whether no replayed expectation failed.
-    pub fn passed(&self) -> bool {
-        self.expectations.iter().all(|e| e.passed != Some(false))
-    }
-}
+use crate::report::{ExpectationReport, ReplayReport};
 
 /// Why a run could not be replayed.
 #[derive(Debug, thiserror::Error)]
@@ -190,22 +167,19 @@ pub async fn replay<A: Application>(
         .collect();
 
     let mut verdicts: HashMap<String, ExpectationReport> = HashMap::new();
-    let mut checks = tokio::task::JoinSet::new();
-    let mut at_end = Vec::new();
+    let mut replayed = Vec::new();
     for expectation in &scenario.expectations {
         let mut entry = ExpectationReport::pending(expectation.name(), expectation.timing());
-        if !expectation.replayable() {
-            entry.reason = Some("not replayed: it needs the live cluster".into());
-        } else if expectation.timing() == Timing::AtEnd {
-            at_end.push(Arc::clone(expectation));
+        if expectation.replayable() {
+            replayed.push(Arc::clone(expectation));
         } else {
-            checks.spawn(judge(Arc::clone(expectation), Arc::clone(&ctx)));
+            entry.reason = Some("not replayed: it needs the live cluster".into());
         }
         verdicts.insert(entry.name.clone(), entry);
     }
-    let mut decide = |name: String, outcome: Result<(), super::Violation>, at: Duration| {
+    let mut decide = |(name, outcome): (String, Result<(), super::Violation>)| {
         if let Some(entry) = verdicts.get_mut(&name) {
-            entry.decided_at_ms = Some(at.as_millis() as u64);
+            entry.decided_at_ms = Some(origin.elapsed().as_millis() as u64);
             match outcome {
                 Ok(()) => entry.passed = Some(true),
                 Err(violation) if violation.not_judged => {
@@ -219,33 +193,26 @@ pub async fn replay<A: Application>(
             }
         }
     };
-    // The recorded run window, and at least every recorded observation (a
-    // run stopped by a failure ends on the observation that broke it), then
-    // the end checks on the last snapshots.
+    // The same judge as a live run: the recorded run window (and at least
+    // every recorded observation: a run stopped by a failure ends on the
+    // observation that broke it), the grace for checks that ignore its end,
+    // then the end checks on the last snapshots.
+    let mut judge = Judge::start(replayed, &ctx);
     let window_end = origin + Duration::from_millis(recorded.timings.run_ms.max(last_at_ms + 1));
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(window_end) => break,
-            Some(joined) = checks.join_next() => {
-                if let Ok((name, outcome)) = joined {
-                    decide(name, outcome, origin.elapsed());
-                }
-            }
+            verdict = judge.next() => decide(verdict),
         }
     }
     for player in players {
         let _ = player.await;
     }
     ctx.over.cancel();
-    while let Some(joined) = checks.join_next().await {
-        if let Ok((name, outcome)) = joined {
-            decide(name, outcome, origin.elapsed());
-        }
+    for verdict in judge.finish_during().await {
+        decide(verdict);
     }
-    for expectation in at_end {
-        let (name, outcome) = judge(expectation, Arc::clone(&ctx)).await;
-        decide(name, outcome, origin.elapsed());
-    }
+    judge.at_end(&mut decide).await;
 
     let expectations = scenario
         .expectations

@@ -15,28 +15,22 @@ use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use super::builder::{Recording, RunningObserver};
+use super::judge::Judge;
 use super::readiness::ReadinessObserver;
-use super::report::{
-    ExpectationReport, PhaseTimings, RunReport, TimelineEntry, TimelineKind, Verdict,
-    WorkloadFailure,
-};
 use super::{
-    Application, Cluster, DeployError, Deployer, DeploymentRequest, Expectation, NodeExit,
-    RunContext, Scenario, Timing, Violation,
+    Application, Cluster, DeployError, Deployer, DeploymentRequest, NodeExit, RunContext, Scenario,
+    Violation,
 };
 use crate::observation::panic_message;
 use crate::observation::{ObservationConfig, ObservationRuntime, ObservedSource, SourceSet};
+use crate::report::{
+    ExpectationReport, PhaseTimings, RunReport, TimelineEntry, TimelineKind, Verdict,
+    WorkloadFailure,
+};
 use crate::report::{ObservationRecorder, Severity, write_html, write_junit};
 
 /// How long workloads get to return after the run window closes.
 const WORKLOAD_GRACE: Duration = Duration::from_secs(10);
-/// Extra time an eventually-check gets past its bound before the runner
-/// gives up on it.
-const EVENTUALLY_GRACE: Duration = Duration::from_secs(2);
-/// Upper bound of one end check.
-const END_CHECK_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long always-checks get to return after the run window.
-const CHECK_GRACE: Duration = Duration::from_secs(10);
 
 /// Receives progress messages ("waiting for 3 nodes to be ready").
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
@@ -358,13 +352,7 @@ impl Run {
                 (workload.name().to_owned(), result)
             });
         }
-        let mut checks = JoinSet::new();
-        let (during, at_end): (Vec<_>, Vec<_>) = expectations
-            .into_iter()
-            .partition(|e| e.timing() != Timing::AtEnd);
-        for expectation in during {
-            checks.spawn(judge(expectation, Arc::clone(&ctx)));
-        }
+        let mut judge = Judge::start(expectations, &ctx);
         let window_end = ctx.started + duration;
         let mut stopped_early = false;
         loop {
@@ -375,8 +363,7 @@ impl Run {
                     stopped_early = true;
                     break;
                 }
-                Some(joined) = checks.join_next() => {
-                    let (name, outcome) = joined.unwrap_or_else(|e| ("?".into(), Err(Violation::new(format!("check panicked: {e}")))));
+                (name, outcome) = judge.next() => {
                     let failed = outcome.is_err();
                     self.decide(&name, outcome);
                     if failed {
@@ -426,7 +413,7 @@ impl Run {
         if !stopped_early {
             options.say(&format!(
                 "cooldown {cooldown:?}, then {} end check(s)",
-                at_end.len()
+                judge.end_checks()
             ));
             tokio::select! {
                 () = tokio::time::sleep(cooldown) => {}
@@ -437,42 +424,17 @@ impl Run {
             }
         }
         if stopped_early {
-            checks.abort_all();
+            judge.abandon_during();
         }
         // Always-checks return once the window is over; eventually-checks at
         // their bound. A check that ignores both is cut off and fails.
-        let grace = Instant::now() + CHECK_GRACE;
-        while let Ok(Some(joined)) = timeout_at(grace, checks.join_next()).await {
-            if let Ok((name, outcome)) = joined {
-                self.decide(&name, outcome);
-            }
-        }
-        if !checks.is_empty() {
-            checks.abort_all();
-            let stuck: Vec<String> = self
-                .report
-                .expectations
-                .iter()
-                .filter(|e| e.passed.is_none() && e.timing != Timing::AtEnd)
-                .map(|e| e.name.clone())
-                .collect();
-            for name in stuck {
-                self.decide(
-                    &name,
-                    Err(Violation::new(format!(
-                        "the check did not return within {CHECK_GRACE:?} after the run window"
-                    ))),
-                );
-            }
+        for (name, outcome) in judge.finish_during().await {
+            self.decide(&name, outcome);
         }
         if !stopped_early {
-            // In the order they were added: a later check may rely on an
-            // earlier one having waited (convergence before reading every
-            // node).
-            for expectation in at_end {
-                let (name, outcome) = judge(expectation, Arc::clone(&ctx)).await;
-                self.decide(&name, outcome);
-            }
+            judge
+                .at_end(|(name, outcome)| self.decide(&name, outcome))
+                .await;
         }
         self.crashes(&exits.borrow(), allow_node_crashes);
         self.report.timings.end_ms = phase.elapsed().as_millis() as u64;
@@ -555,37 +517,6 @@ impl Run {
         }
         self.report
     }
-}
-
-/// Judges one expectation, bounding the eventually and end checks.
-pub(crate) async fn judge<A: Application>(
-    expectation: Arc<dyn Expectation<A>>,
-    ctx: Arc<RunContext<A>>,
-) -> (String, Result<(), Violation>) {
-    let name = expectation.name().to_owned();
-    let bound = match expectation.timing() {
-        Timing::Always => None,
-        Timing::Eventually(within) => Some(ctx.started + within + EVENTUALLY_GRACE),
-        Timing::AtEnd => Some(Instant::now() + END_CHECK_TIMEOUT),
-    };
-    let check = async {
-        AssertUnwindSafe(expectation.check(&ctx))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|panic| {
-                Err(Violation::new(format!(
-                    "the check panicked: {}",
-                    panic_message(panic.as_ref())
-                )))
-            })
-    };
-    let outcome = match bound {
-        None => check.await,
-        Some(deadline) => timeout_at(deadline, check)
-            .await
-            .unwrap_or_else(|_| Err(Violation::new("the check did not finish in time"))),
-    };
-    (name, outcome)
 }
 
 fn workload_failure(

@@ -1,12 +1,104 @@
-//! The result of a run: a value for code, `report.json` for people and tools.
+//! The result of a run: a value for code, `report.json` for people and
+//! tools, and the result of a replay. This is the report model every
+//! writer (`report.json`, `junit.xml`, `report.html`, the printed summary)
+//! reads; it depends on nothing of the scenario runner.
 
+use std::collections::HashMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::{CleanupReport, NodeExit, Timing};
-use crate::report::Severity;
+use super::Severity;
+
+/// When an expectation is judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timing {
+    /// Holds on every observation while the run lasts; the first violation
+    /// fails the run at once.
+    Always,
+    /// Holds at some point within this bound from the start of the run
+    /// window.
+    Eventually(Duration),
+    /// Holds after the run window and the cooldown.
+    AtEnd,
+}
+
+impl fmt::Display for Timing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timing::Always => f.write_str("always"),
+            Timing::Eventually(within) => {
+                write!(
+                    f,
+                    "eventually within {}",
+                    humantime::format_duration(*within)
+                )
+            }
+            Timing::AtEnd => f.write_str("at end"),
+        }
+    }
+}
+
+impl std::str::FromStr for Timing {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "always" => Ok(Timing::Always),
+            "at end" => Ok(Timing::AtEnd),
+            _ => text
+                .strip_prefix("eventually within ")
+                .and_then(|d| humantime::parse_duration(d).ok())
+                .map(Timing::Eventually)
+                .ok_or_else(|| {
+                    format!("`{text}` is not a timing (always, eventually within D, at end)")
+                }),
+        }
+    }
+}
+
+/// In `report.json` as its text (`eventually within 10s`).
+impl serde::Serialize for Timing {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timing {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A node that exited on its own.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct NodeExit {
+    /// The node.
+    pub node: String,
+    /// How it ended (`exit code 101`, `signal 9`).
+    pub status: String,
+    /// When it was noticed.
+    #[serde(with = "rfc3339")]
+    pub at: SystemTime,
+    /// The end of its log.
+    pub log_tail: String,
+}
+
+/// What cleanup did.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct CleanupReport {
+    /// Nodes stopped by cleanup.
+    pub stopped: Vec<String>,
+    /// Nodes that ignored the polite stop and had to be killed (worth a
+    /// look: a node that does not shut down cleanly).
+    pub forced: Vec<String>,
+    /// Problems met (a process that would not die, a directory that could
+    /// not be removed); any problem makes the run an error.
+    pub problems: Vec<String>,
+}
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,6 +315,27 @@ pub struct ReadReportError {
     pub path: String,
     /// Why.
     pub error: String,
+}
+
+/// What a replay decided, next to what the recorded run decided.
+#[derive(Clone, Debug)]
+pub struct ReplayReport {
+    /// The scenario.
+    pub scenario: String,
+    /// Each expectation, judged again; `passed: None` when it could not be
+    /// replayed (the reason says why).
+    pub expectations: Vec<ExpectationReport>,
+    /// The recorded run's verdict per expectation, by name.
+    pub recorded: HashMap<String, Option<bool>>,
+    /// Observations replayed, per observer.
+    pub observations: Vec<(String, usize)>,
+}
+
+impl ReplayReport {
+    /// Whether no replayed expectation failed.
+    pub fn passed(&self) -> bool {
+        self.expectations.iter().all(|e| e.passed != Some(false))
+    }
 }
 
 /// Times as RFC 3339 text.

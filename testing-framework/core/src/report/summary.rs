@@ -4,8 +4,9 @@
 
 use std::fmt;
 
-use super::{ExpectationReport, ReplayReport, RunReport, TimelineKind, Verdict};
-use crate::report::{HTML_FILE, Severity};
+use super::{
+    ExpectationReport, HTML_FILE, ReplayReport, RunReport, Severity, TimelineKind, Verdict,
+};
 
 /// Lines of an expectation's observed state shown before cutting.
 const OBSERVED_LINES: usize = 40;
