@@ -747,5 +747,8 @@ async fn a_stuck_check_is_cut_off_in_a_replay_as_in_the_live_run() {
     .expect("the replay hung on a stuck check")
     .unwrap();
     let stuck = &replayed.expectations[0];
-    assert_eq!((stuck.passed, stuck.reason.as_deref()), (Some(false), cut_off));
+    assert_eq!(
+        (stuck.passed, stuck.reason.as_deref()),
+        (Some(false), cut_off)
+    );
 }

@@ -20,7 +20,8 @@ use chain_node::ledger::{GENESIS_AMOUNT, genesis_wallet};
 use chain_node::tx::{OutPoint, Output, Transaction};
 use chain_tf::memory::{MemoryChain, MemoryNode};
 use chain_tf::{ChainApi, ChainObserver, LedgerAt, WalletProjection};
-use tf_core::observation::{ObservationConfig, ObservedSource, ObserverDriver, SourceSet};
+use tf_core::observation::{ObservationConfig, ObservedSource, SourceSet};
+use tf_core::testing::ObserverDriver;
 
 const RUNS: usize = 5;
 const WALLETS: usize = 8;

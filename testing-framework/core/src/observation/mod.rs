@@ -23,6 +23,10 @@
 //! [`wait_until`]: ObservationHandle::wait_until
 //! [`wait_for_event`]: ObservationHandle::wait_for_event
 //!
+//! The detail behind health and wait diagnostics lives in [`health`] and
+//! [`diagnostics`]; [`ObserverDriver`](crate::testing::ObserverDriver), to
+//! step an observer one poll at a time, in [`crate::testing`].
+//!
 //! # Example
 //!
 //! ```
@@ -76,10 +80,10 @@
 
 mod config;
 mod cycle;
-mod diagnostics;
-mod driver;
+pub mod diagnostics;
+pub(crate) mod driver;
 mod handle;
-mod health;
+pub mod health;
 mod history;
 mod observer;
 mod poll_each;
@@ -91,12 +95,9 @@ mod subscription;
 mod wait;
 
 pub use config::{ConfigError, ObservationConfig};
-pub use diagnostics::{Diagnostics, LatestSummary};
-pub use driver::ObserverDriver;
+// Crate-internal short paths; the public ones are `health::*`.
 pub use handle::{Freshness, Latest, ObservationHandle};
-pub use health::{
-    CycleFailure, FailureStage, LatencyStats, RuntimeHealth, SourceError, SourceHealth,
-};
+pub(crate) use health::{CycleFailure, FailureStage, RuntimeHealth, SourceHealth};
 pub use history::{Cursor, Observation};
 pub use observer::Observer;
 pub use poll_each::{SourceFailure, SourcePoll, Sources};

@@ -14,6 +14,7 @@ mod context;
 mod deploy;
 mod expectation;
 mod judge;
+mod observer_slot;
 mod readiness;
 mod replay;
 mod runner;

@@ -14,8 +14,8 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
-use super::builder::{Recording, RunningObserver};
 use super::judge::Judge;
+use super::observer_slot::{Recording, RunningObserver};
 use super::readiness::ReadinessObserver;
 use super::{
     Application, Cluster, DeployError, Deployer, DeploymentRequest, NodeExit, RunContext, Scenario,

@@ -2,7 +2,7 @@
 //! [`FakeDeployer`] whose clusters are in-memory [`FakeNode`]s that grow
 //! a height while up, go silent when killed, and hang when paused; a
 //! [`FakeApp`] whose client is the node itself; and the
-//! [`ObserverDriver`](crate::observation::ObserverDriver) for stepping an
+//! [`ObserverDriver`] for stepping an
 //! observer one poll at a time.
 //!
 //! ```
@@ -34,6 +34,7 @@ mod app;
 mod deployer;
 mod node;
 
+pub use crate::observation::driver::ObserverDriver;
 pub use app::{FakeApp, HeightObserver, fake_observation};
 pub use deployer::{FakeCluster, FakeDeployer};
 pub use node::{FakeNode, FakeNodes};
