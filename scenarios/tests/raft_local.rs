@@ -19,46 +19,13 @@ use tf_core::report::{RecordedObservation, Severity};
 use tf_core::scenario::*;
 use tf_core::workloads::FaultKind;
 use tf_local::LocalDeployer;
+use tf_local::leftovers::{
+    node_processes, processes_naming, wait_for_node_processes as eventually_processes,
+};
 
 /// One cluster at a time: two would fight over the machine's two cores and
 /// turn election timeouts into noise.
 static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Pids of node processes of `run_dir`: their command line names a data
-/// directory under it (the runner's own `--run-dir` does not count). Zombies
-/// have an empty command line and do not count either.
-fn node_processes(run_dir: &Path) -> Vec<u32> {
-    pids_with(&run_dir.join("node-").to_string_lossy())
-}
-
-/// Pids of live processes whose command line contains `needle`.
-fn pids_with(needle: &str) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(needle))
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
-/// Waits until `count(run_dir)` satisfies `done`, up to `limit`.
-fn eventually_processes(run_dir: &Path, limit: Duration, done: impl Fn(usize) -> bool) -> usize {
-    let deadline = Instant::now() + limit;
-    loop {
-        let n = node_processes(run_dir).len();
-        if done(n) || Instant::now() > deadline {
-            return n;
-        }
-        // Processes are OS state with no stream to wait on: poll /proc,
-        // bounded by the deadline above.
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn options(run_dir: &Path) -> RunOptions {
     RunOptions {
@@ -226,7 +193,7 @@ impl Workload<RaftKv> for CrashNode {
 
     async fn run(&self, ctx: &RunContext<RaftKv>) -> Result<(), BoxError> {
         let data_dir = self.run_dir.join(self.node).join("data");
-        let pid = pids_with(&data_dir.to_string_lossy())
+        let pid = processes_naming(&data_dir)
             .first()
             .copied()
             .ok_or("node process not found")?;

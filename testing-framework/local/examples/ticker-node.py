@@ -75,6 +75,8 @@ def main():
     parser.add_argument("--api", required=True, type=host_port)
     parser.add_argument("--peer", required=True, type=host_port)
     parser.add_argument("--peers", default="")
+    # Where it would keep data; it keeps none, but names it like real nodes do.
+    parser.add_argument("--data-dir")
     args = parser.parse_args()
     NAME = args.name
     peer_list = [p for p in args.peers.split(",") if p]

@@ -11,6 +11,7 @@
 mod binary;
 mod cluster;
 mod deployer;
+pub mod leftovers;
 mod ports;
 mod process;
 
