@@ -26,6 +26,34 @@ fn catalog() -> Catalog {
         .with(chain_tf::scenarios::catalog())
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_are_unique_and_every_scenario_builds_from_its_defaults() {
+        let catalog = super::catalog();
+        assert!(
+            catalog.duplicates().is_empty(),
+            "{:?}",
+            catalog.duplicates()
+        );
+        for entry in catalog.entries() {
+            let defaults = entry.parse(&[]).unwrap();
+            let text = defaults.as_text();
+            let given: Vec<(&str, &str)> =
+                text.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            assert_eq!(
+                entry.parse(&given).unwrap(),
+                defaults,
+                "{} round-trips",
+                entry.name()
+            );
+            entry
+                .build(&defaults)
+                .unwrap_or_else(|e| panic!("{}: {e}", entry.name()));
+        }
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "scenarios",
@@ -116,9 +144,9 @@ fn list(catalog: &Catalog) {
         for param in entry.params() {
             println!(
                 "    --set {}={:<10} {} ({})",
-                param.name,
-                param.default.to_string(),
-                param.help,
+                param.name(),
+                param.default_value().to_string(),
+                param.help(),
                 param.accepts()
             );
         }
@@ -194,7 +222,7 @@ fn replay_run(catalog: &Catalog, run_dir: &Path) -> anyhow::Result<bool> {
     if given.is_empty() {
         // Reports written before parameters were recorded: the node count
         // and the run window are all there is.
-        let has = |name: &str| entry.params().iter().any(|p| p.name == name);
+        let has = |name: &str| entry.params().iter().any(|p| p.name() == name);
         if has("nodes") {
             given.push(("nodes".into(), recorded.nodes.to_string()));
         }

@@ -640,3 +640,29 @@ fn list_shows_every_scenario_with_its_parameters_and_defaults() {
         assert!(stdout.contains(line), "{line} missing from:\n{stdout}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_leader_is_replaced_and_rejoins_with_no_acknowledged_write_lost() {
+    let _one = CLUSTER.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(&tmp);
+    let scenario = raft_failover(&FailoverOptions {
+        fault: FaultKind::Pause,
+        duration: Duration::from_secs(12),
+        ..FailoverOptions::default()
+    })
+    .unwrap();
+    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+    report.assert_passed();
+    let said = |what: &str| report.timeline.iter().any(|t| t.what.starts_with(what));
+    assert!(said("pause node-") && said("resume node-"), "{report}");
+    assert!(said("observed new leader"), "{report}");
+    assert!(
+        report
+            .timeline
+            .iter()
+            .any(|t| t.source == "RaftObserver" && t.what.contains("unreachable: no answer within")),
+        "a frozen leader is seen as not answering: {report}"
+    );
+    assert_eq!(node_processes(&dir), Vec::<u32>::new());
+}

@@ -149,3 +149,77 @@ async fn a_fault_that_is_never_observed_fails_the_workload_with_what_was_seen() 
         "brought back even so"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_node_down_when_the_window_closes_is_brought_back_and_its_fault_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployer = FakeDeployer::new(dir.path().join("run"));
+    let scenario = Scenario::builder("chaos", FakeApp::default())
+        .duration(Duration::from_secs(2))
+        .observer(HeightObserver, fake_observation())
+        .workload(
+            NodeFault::<HeightObserver>::new("faults", FaultKind::Pause)
+                .every(Duration::from_millis(500))
+                // Longer than the rest of the window.
+                .down_for(Duration::from_secs(60)),
+        )
+        .build()
+        .unwrap();
+    let report = run(scenario, &deployer, RunOptions::default()).await;
+    report.assert_passed();
+    assert_eq!(deployer.actions(), ["pause node-0", "resume node-0"]);
+    assert!(deployer.nodes().iter().all(|n| !n.is_paused()));
+    assert!(report.faults.iter().all(|f| f.end_ms.is_some()), "{report}");
+    assert!(
+        report.timings.run_ms < 3_000,
+        "the window was not held up: {report}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_condition_fails_the_workload_but_the_node_is_brought_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployer = FakeDeployer::new(dir.path().join("run"));
+    let scenario = Scenario::builder("chaos", FakeApp::default())
+        .duration(Duration::from_secs(30))
+        .observer(HeightObserver, fake_observation())
+        .workload(
+            NodeFault::<HeightObserver>::new("faults", FaultKind::Kill)
+                .every(Duration::from_millis(500))
+                .while_down(|_: &Heights, _: &Heights, _: &str| -> Option<String> {
+                    panic!("a bug in the condition")
+                }),
+        )
+        .build()
+        .unwrap();
+    let report = run(scenario, &deployer, RunOptions::default()).await;
+    assert_eq!(report.verdict, Verdict::Failed);
+    assert_eq!(
+        report.workload_failures[0].error,
+        "a condition panicked while node-0 was down: a bug in the condition"
+    );
+    assert_eq!(deployer.actions(), ["kill node-0", "start node-0"]);
+    assert!(report.faults.iter().all(|f| f.end_ms.is_some()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_target_that_is_not_a_node_fails_with_the_name_and_opens_no_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployer = FakeDeployer::new(dir.path().join("run"));
+    let scenario = Scenario::builder("chaos", FakeApp::default())
+        .duration(Duration::from_secs(30))
+        .observer(HeightObserver, fake_observation())
+        .workload(
+            NodeFault::<HeightObserver>::new("faults", FaultKind::Kill)
+                .every(Duration::from_millis(500))
+                .target(|_: &Heights| Some("node-9".to_owned())),
+        )
+        .build()
+        .unwrap();
+    let report = run(scenario, &deployer, RunOptions::default()).await;
+    assert_eq!(
+        report.workload_failures[0].error,
+        "no node named `node-9` in this cluster"
+    );
+    assert!(report.faults.iter().all(|f| f.end_ms.is_some()));
+}

@@ -176,6 +176,16 @@ async fn main() {
 mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_two_port_node_in_python_passes_through_a_kill_and_a_pause() {
-        super::run_locally().await.assert_passed();
+        let report = super::run_locally().await;
+        report.assert_passed();
+        for faults in ["kills", "pauses"] {
+            let seen = |e: &&tf_core::scenario::TimelineEntry| {
+                e.source == faults && e.what.ends_with(" back")
+            };
+            assert!(
+                report.timeline.iter().any(|e| seen(&e)),
+                "no confirmed {faults}:\n{report}"
+            );
+        }
     }
 }

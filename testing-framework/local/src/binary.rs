@@ -33,22 +33,30 @@ pub(crate) fn resolve(binary: &NodeBinary) -> Result<PathBuf, DeployError> {
         }
         looked.push(format!("{} (the app's path)", path.display()));
     }
+    // A workspace package's binary older than its sources (an old `cargo
+    // install` on PATH, a stale build) would test yesterday's code.
+    let stale = |found: &Path| {
+        binary.cargo_package.is_some()
+            && binary
+                .source_dir
+                .as_deref()
+                .is_some_and(|dir| newer_than(dir, found))
+    };
     match find_on_path(&binary.name) {
-        Some(found) => return Ok(found),
+        Some(found) if !stale(&found) => return Ok(found),
+        Some(found) => looked.push(format!(
+            "{} (on PATH, but older than its sources)",
+            found.display()
+        )),
         None => looked.push(format!("PATH ({})", path_dirs().join(":"))),
     }
     let candidates = candidate_dirs();
     if let Some(found) = find_in(&candidates, &binary.name) {
-        let stale = binary.cargo_package.is_some()
-            && binary
-                .source_dir
-                .as_deref()
-                .is_some_and(|dir| newer_than(dir, &found));
-        if !stale {
+        if !stale(&found) {
             return Ok(found);
         }
-        eprintln!(
-            "tf-local: {} is older than its sources; rebuilding it",
+        tracing::warn!(
+            "{} is older than its sources; rebuilding it",
             found.display()
         );
     }
@@ -193,7 +201,7 @@ fn build_with_cargo(package: &str, bin: &str, dirs: &[PathBuf]) -> Result<(), St
     if let Some(target_dir) = profile_dir.parent() {
         cargo.arg("--target-dir").arg(target_dir);
     }
-    eprintln!("tf-local: building `{bin}` (cargo build -p {package}); this happens once");
+    tracing::warn!("building `{bin}` (cargo build -p {package}); this happens once");
     let status = cargo
         .status()
         .map_err(|e| format!("could not run cargo to build `{bin}`: {e}"))?;

@@ -8,7 +8,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use parking_lot::Mutex;
 use tf_core::scenario::{NodeCommand, NodeExit};
@@ -141,12 +141,14 @@ impl NodeProcess {
         let mut state = self.state.lock();
         let Some(pid) = state.pid else { return false };
         // Under the lock: the exit handler clears the pid under it too, so
-        // the pid is still ours (not reaped, not reused).
-        let sent = kill(Pid::from_raw(pid as i32), signal).is_ok();
+        // the pid (and so the group, whose id it is) is still ours.
+        // The node's whole process group: a node started through a wrapper
+        // script is stopped, killed or frozen with its children.
+        let sent = killpg(Pid::from_raw(pid as i32), signal).is_ok();
         state.expecting_exit |= sent;
         // A frozen process acts on SIGTERM only once thawed.
         if sent && state.paused {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
+            let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGCONT);
             state.paused = false;
         }
         sent
@@ -181,7 +183,7 @@ impl NodeProcess {
         } else {
             Signal::SIGCONT
         };
-        kill(Pid::from_raw(pid as i32), signal).map_err(|e| format!("{signal} failed: {e}"))?;
+        killpg(Pid::from_raw(pid as i32), signal).map_err(|e| format!("{signal} failed: {e}"))?;
         state.paused = pause;
         Ok(())
     }

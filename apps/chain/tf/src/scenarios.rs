@@ -105,7 +105,7 @@ pub fn wallet_transfers_builder(
         // for the cluster to settle.
         let every = options.duration * 3 / 4 / (options.restarts as u32 + 1);
         builder = builder.workload(
-            node_restarts(FaultKind::Stop)
+            node_restarts(FaultKind::Restart)
                 .every(every.max(Duration::from_secs(2)))
                 .max_faults(options.restarts),
         );

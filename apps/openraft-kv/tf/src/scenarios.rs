@@ -112,17 +112,21 @@ pub fn catalog() -> Vec<ScenarioEntry> {
             &["kill", "restart", "pause"],
             "how the leader is taken down: SIGKILL, a graceful stop (SIGTERM), or a freeze (SIGSTOP)",
         ))
-        .param(Param::count("write-rate", defaults.write_rate as usize, "writes per second").at_least(1))
+        .param(
+            Param::count("write-rate", defaults.write_rate as usize, "writes per second")
+                .at_least(1)
+                .at_most(1000),
+        )
         .builds(|p| {
             raft_failover(&FailoverOptions {
                 nodes: p.count("nodes"),
                 duration: p.duration("duration"),
                 fault: match p.choice("fault") {
-                    "restart" => FaultKind::Stop,
+                    "restart" => FaultKind::Restart,
                     "pause" => FaultKind::Pause,
                     _ => FaultKind::Kill,
                 },
-                write_rate: u32::try_from(p.count("write-rate")).unwrap_or(u32::MAX),
+                write_rate: u32::try_from(p.count("write-rate")).unwrap_or(1000),
             })
         }),
     ]

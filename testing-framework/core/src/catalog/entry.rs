@@ -71,8 +71,14 @@ impl ScenarioEntry {
         }
     }
 
-    /// Declares a parameter.
+    /// Declares a parameter. A name declared twice is a bug in the entry.
     pub fn param(mut self, param: Param) -> Self {
+        assert!(
+            self.params.iter().all(|p| p.name() != param.name()),
+            "scenario `{}` declares parameter `{}` twice",
+            self.name,
+            param.name()
+        );
         self.params.push(param);
         self
     }

@@ -8,10 +8,12 @@ use std::time::Duration;
 /// What a parameter holds.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ParamKind {
-    /// A whole number, at least `min`.
+    /// A whole number from `min` to `max`.
     Count {
         /// The smallest accepted value.
         min: usize,
+        /// The largest accepted value.
+        max: usize,
     },
     /// A number with a fraction, above zero.
     Rate,
@@ -45,17 +47,14 @@ impl fmt::Display for ParamValue {
     }
 }
 
-/// One declared parameter of a scenario.
+/// One declared parameter of a scenario: built by its kind's constructor,
+/// so that its default always fits it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Param {
-    /// Its name (`wallets`).
-    pub name: &'static str,
-    /// One line for `list`.
-    pub help: &'static str,
-    /// What it holds.
-    pub kind: ParamKind,
-    /// Its value when not set.
-    pub default: ParamValue,
+    name: &'static str,
+    help: &'static str,
+    kind: ParamKind,
+    default: ParamValue,
 }
 
 impl Param {
@@ -64,17 +63,54 @@ impl Param {
         Param {
             name,
             help,
-            kind: ParamKind::Count { min: 0 },
+            kind: ParamKind::Count {
+                min: 0,
+                max: usize::MAX,
+            },
             default: ParamValue::Count(default),
         }
     }
 
-    /// Refuses values below `min`.
+    /// Refuses values below `min` (a default below it is raised to it).
     pub fn at_least(mut self, min: usize) -> Self {
-        if let ParamKind::Count { min: m } = &mut self.kind {
+        if let ParamKind::Count { min: m, .. } = &mut self.kind {
             *m = min;
         }
+        if let ParamValue::Count(d) = &mut self.default {
+            *d = (*d).max(min);
+        }
         self
+    }
+
+    /// Refuses values above `max` (a default above it is lowered to it).
+    pub fn at_most(mut self, max: usize) -> Self {
+        if let ParamKind::Count { max: m, .. } = &mut self.kind {
+            *m = max;
+        }
+        if let ParamValue::Count(d) = &mut self.default {
+            *d = (*d).min(max);
+        }
+        self
+    }
+
+    /// Its name (`wallets`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// One line for `list`.
+    pub fn help(&self) -> &'static str {
+        self.help
+    }
+
+    /// What it holds.
+    pub fn kind(&self) -> &ParamKind {
+        &self.kind
+    }
+
+    /// Its value when not set.
+    pub fn default_value(&self) -> &ParamValue {
+        &self.default
     }
 
     /// A positive number (`4`, `0.5`).
@@ -97,8 +133,9 @@ impl Param {
         }
     }
 
-    /// One of `choices`; the first is the default.
+    /// One of `choices`, which must not be empty; the first is the default.
     pub fn choice(name: &'static str, choices: &[&'static str], help: &'static str) -> Self {
+        assert!(!choices.is_empty(), "parameter `{name}` offers no choice");
         Param {
             name,
             help,
@@ -110,8 +147,15 @@ impl Param {
     /// What it accepts, for people.
     pub fn accepts(&self) -> String {
         match &self.kind {
-            ParamKind::Count { min: 0 } => "a whole number".to_owned(),
-            ParamKind::Count { min } => format!("a whole number, at least {min}"),
+            ParamKind::Count {
+                min: 0,
+                max: usize::MAX,
+            } => "a whole number".to_owned(),
+            ParamKind::Count {
+                min,
+                max: usize::MAX,
+            } => format!("a whole number, at least {min}"),
+            ParamKind::Count { min, max } => format!("a whole number from {min} to {max}"),
             ParamKind::Rate => "a number above 0".to_owned(),
             ParamKind::Duration => "a duration such as 15s or 2m".to_owned(),
             ParamKind::Choice(choices) => format!("one of {}", choices.join(", ")),
@@ -120,10 +164,10 @@ impl Param {
 
     fn parse(&self, text: &str) -> Option<ParamValue> {
         match &self.kind {
-            ParamKind::Count { min } => text
+            ParamKind::Count { min, max } => text
                 .parse::<usize>()
                 .ok()
-                .filter(|n| n >= min)
+                .filter(|n| (min..=max).contains(&n))
                 .map(ParamValue::Count),
             ParamKind::Rate => text
                 .parse::<f64>()
@@ -328,6 +372,15 @@ mod tests {
             "parameter `nodes` of `s` must be a whole number, at least 3; got `2`"
         );
         assert!(err(&[("rate", "-1")]).contains("must be a number above 0"));
+        let bounded = [Param::count("rate", 20, "writes per second")
+            .at_least(1)
+            .at_most(1000)];
+        assert_eq!(
+            Params::parse("s", &bounded, &[("rate", "99999999999")])
+                .unwrap_err()
+                .to_string(),
+            "parameter `rate` of `s` must be a whole number from 1 to 1000; got `99999999999`"
+        );
         assert!(err(&[("duration", "soon")]).contains("must be a duration such as 15s or 2m"));
         assert!(err(&[("fault", "crash")]).contains("must be one of kill, restart, pause"));
         assert_eq!(

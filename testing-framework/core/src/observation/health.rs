@@ -10,6 +10,9 @@ use tokio::time::Instant;
 
 use super::{Reachability, SourceName, SourceSet};
 
+/// Reachability changes kept for the next publication while cycles fail.
+const MAX_PENDING_CHANGES: usize = 4096;
+
 /// How many failed cycles [`RuntimeHealth::recent_failures`] keeps.
 pub(crate) const RECENT_FAILURES: usize = 32;
 
@@ -258,7 +261,11 @@ impl SourceHealthBook {
         }
         drop(book);
         if !changes.is_empty() {
-            self.changes.lock().extend(changes);
+            let mut pending = self.changes.lock();
+            pending.extend(changes);
+            // Cycles that keep failing publish nothing: keep the newest.
+            let excess = pending.len().saturating_sub(MAX_PENDING_CHANGES);
+            pending.drain(..excess);
         }
     }
 

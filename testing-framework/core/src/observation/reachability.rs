@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 /// A source that stopped answering, or answers again. Published in the
 /// [`Observation`](super::Observation) of the cycle that saw it, from the
-/// results of [`Sources::poll_each`](super::Sources::poll_each).
+/// results of [`Sources::poll_each`](super::Sources::poll_each); a cycle
+/// that fails publishes nothing, so its changes come with the next one that
+/// succeeds. Observers that do not poll through `poll_each` get none.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reachability {
     /// The source.

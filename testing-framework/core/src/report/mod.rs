@@ -19,5 +19,4 @@ pub use run::{
     ReplayReport, RunReport, SourceReport, TimelineEntry, TimelineKind, Timing, Verdict,
     WorkloadFailure,
 };
-pub use summary::verdict_word;
 pub use traits::{ReportEvent, ReportSnapshot, SeriesPoint, Severity};

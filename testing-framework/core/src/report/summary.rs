@@ -22,7 +22,7 @@ pub(crate) fn name_width(expectations: &[ExpectationReport]) -> usize {
 }
 
 /// An expectation's verdict in a table.
-pub fn verdict_word(passed: Option<bool>) -> &'static str {
+pub(crate) fn verdict_word(passed: Option<bool>) -> &'static str {
     match passed {
         Some(true) => "PASS",
         Some(false) => "FAIL",

@@ -179,11 +179,11 @@ pub trait NodeControl: Send + Sync {
     /// Freezes the node (SIGSTOP): it keeps its sockets but answers
     /// nothing, like a node in a long GC pause or on an overloaded VM.
     async fn pause(&self, node: &str) -> Result<(), ControlError> {
-        Err(ControlError::unsupported(NodeAction::Pause, node))
+        Err(ControlError::unsupported("pause", node))
     }
     /// Thaws a paused node (SIGCONT).
     async fn resume(&self, node: &str) -> Result<(), ControlError> {
-        Err(ControlError::unsupported(NodeAction::Pause, node))
+        Err(ControlError::unsupported("resume", node))
     }
     /// Every exit of a node that was not asked for, so far; changes as
     /// nodes crash.
@@ -251,8 +251,8 @@ pub enum ControlError {
     /// This deployer cannot do that.
     #[error("cannot {action} {node}: this deployer does not support it")]
     Unsupported {
-        /// What was asked.
-        action: NodeAction,
+        /// What was asked (`pause`, `resume`).
+        action: &'static str,
         /// The node.
         node: String,
     },
@@ -270,7 +270,7 @@ pub enum ControlError {
 
 impl ControlError {
     /// `action` is not something this deployer can do.
-    pub fn unsupported(action: NodeAction, node: &str) -> Self {
+    pub fn unsupported(action: &'static str, node: &str) -> Self {
         ControlError::Unsupported {
             action,
             node: node.to_owned(),

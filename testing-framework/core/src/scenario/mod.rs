@@ -42,5 +42,5 @@ pub use workload::Workload;
 pub use crate::report::{
     CleanupReport, ExpectationReport, FaultWindow, NodeExit, PhaseTimings, ReadReportError,
     ReplayReport, RunReport, SourceReport, TimelineEntry, TimelineKind, Timing, Verdict,
-    WorkloadFailure, verdict_word,
+    WorkloadFailure,
 };

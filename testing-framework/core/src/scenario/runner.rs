@@ -69,17 +69,19 @@ pub async fn run<A: Application>(
     let mut run = Run::new(&scenario, deployer.name());
     let request = DeploymentRequest::new(Arc::clone(&scenario.app), &scenario.name, scenario.nodes)
         .with_run_dir(options.run_dir.clone());
-    let refused = request.check().err().or_else(|| {
-        scenario.workloads.iter().find_map(|workload| {
-            let action = workload
-                .needs()
-                .into_iter()
-                .find(|a| !deployer.supports(*a))?;
-            Some(DeployError::Unsupported {
-                deployer: deployer.name().to_owned(),
-                action,
-                needed_by: format!("workload `{}`", workload.name()),
-            })
+    if let Err(error) = request.check() {
+        run.error(format!("the app's declaration cannot be deployed: {error}"));
+        return run.finish(None, &options).await;
+    }
+    let refused = scenario.workloads.iter().find_map(|workload| {
+        let action = workload
+            .needs()
+            .into_iter()
+            .find(|a| !deployer.supports(*a))?;
+        Some(DeployError::Unsupported {
+            deployer: deployer.name().to_owned(),
+            action,
+            needed_by: format!("workload `{}`", workload.name()),
         })
     });
     if let Some(error) = refused {

@@ -191,7 +191,7 @@ impl NodeControl for FakeControl {
 
     async fn pause(&self, node: &str) -> Result<(), ControlError> {
         if !self.pausable {
-            return Err(ControlError::unsupported(NodeAction::Pause, node));
+            return Err(ControlError::unsupported("pause", node));
         }
         self.act("pause", node)?.set_paused(true);
         Ok(())
@@ -199,7 +199,7 @@ impl NodeControl for FakeControl {
 
     async fn resume(&self, node: &str) -> Result<(), ControlError> {
         if !self.pausable {
-            return Err(ControlError::unsupported(NodeAction::Pause, node));
+            return Err(ControlError::unsupported("resume", node));
         }
         self.act("resume", node)?.set_paused(false);
         Ok(())

@@ -3,12 +3,15 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::FutureExt;
 
-use crate::observation::{BoxError, ObservationHandle, Observer};
+use crate::observation::{BoxError, Cursor, ObservationHandle, Observer, WaitError, panic_message};
 use crate::scenario::{Application, NodeAction, RunContext, Workload};
 
 /// How a [`NodeFault`] takes a node down, and brings it back.
@@ -17,7 +20,7 @@ pub enum FaultKind {
     /// SIGKILL, then start it again with its data.
     Kill,
     /// A graceful stop (SIGTERM), then start it again.
-    Stop,
+    Restart,
     /// Freeze it (SIGSTOP): it keeps its connections but answers nothing,
     /// as in a long GC pause; then thaw it.
     Pause,
@@ -27,7 +30,7 @@ impl fmt::Display for FaultKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             FaultKind::Kill => "kill",
-            FaultKind::Stop => "stop",
+            FaultKind::Restart => "stop",
             FaultKind::Pause => "pause",
         })
     }
@@ -37,11 +40,15 @@ impl FaultKind {
     fn past(self) -> &'static str {
         match self {
             FaultKind::Kill => "killed",
-            FaultKind::Stop => "stopped",
+            FaultKind::Restart => "stopped",
             FaultKind::Pause => "paused",
         }
     }
 }
+
+/// How long a node brought back after the run window may take to answer:
+/// the runner gives workloads 10 s to return.
+const AFTER_WINDOW: Duration = Duration::from_secs(5);
 
 type Pick<S> = dyn Fn(&S) -> Option<String> + Send + Sync;
 type Settled<S> = dyn Fn(&S) -> bool + Send + Sync;
@@ -65,8 +72,13 @@ type Confirm<S> = dyn Fn(&S, &S, &str) -> Option<String> + Send + Sync;
 ///
 /// Each step is on the run's timeline; a confirmation that does not come
 /// within [`confirm_within`](Self::confirm_within) fails the workload with
-/// what was observed. The node is brought back even when the run window
-/// closes halfway.
+/// what was observed. The node is brought back and its fault window closed
+/// whatever happens: the run window closing halfway, a failed
+/// confirmation, a panicking condition.
+///
+/// Down and back are seen through the runtime's per-source health, so `O`
+/// must poll its sources with
+/// [`Sources::poll_each`](crate::observation::Sources::poll_each).
 ///
 /// ```
 /// # use std::time::Duration;
@@ -80,14 +92,10 @@ type Confirm<S> = dyn Fn(&S, &S, &str) -> Option<String> + Send + Sync;
 pub struct NodeFault<O: Observer> {
     name: String,
     kind: FaultKind,
-    /// Pause before each fault.
-    pub every: Duration,
-    /// How long the node stays down.
-    pub down_for: Duration,
-    /// At most this many faults.
-    pub max_faults: usize,
-    /// How long each confirmation may take.
-    pub confirm_within: Duration,
+    every: Duration,
+    down_for: Duration,
+    max_faults: usize,
+    confirm_within: Duration,
     target: Option<Arc<Pick<O::Snapshot>>>,
     settled: Option<Arc<Settled<O::Snapshot>>>,
     while_down: Option<Arc<Confirm<O::Snapshot>>>,
@@ -181,11 +189,11 @@ impl<O: Observer> NodeFault<O> {
     async fn confirm(
         &self,
         handle: &ObservationHandle<O>,
-        cursor: crate::observation::Cursor,
+        cursor: Cursor,
         at_fault: &O::Snapshot,
         node: &str,
         confirm: &Confirm<O::Snapshot>,
-    ) -> Result<String, crate::observation::WaitError> {
+    ) -> Result<String, WaitError> {
         let seen = handle
             .wait_until_after(
                 cursor,
@@ -196,8 +204,8 @@ impl<O: Observer> NodeFault<O> {
         Ok(confirm(at_fault, &seen.snapshot, node).unwrap_or_default())
     }
 
-    /// One fault on `node`; the node is back when this returns, whatever
-    /// happened.
+    /// One fault on `node`; the node is back and the fault window closed
+    /// when this returns, whatever happened.
     async fn fault<A: Application>(
         &self,
         ctx: &RunContext<A>,
@@ -209,11 +217,16 @@ impl<O: Observer> NodeFault<O> {
         let cursor = handle.cursor();
         ctx.record(name, format!("{} {node}", self.kind));
         let fault = ctx.begin_fault(name, format!("{node} {}", self.kind.past()));
-        match self.kind {
-            FaultKind::Kill => ctx.control().kill(node).await?,
-            FaultKind::Stop => ctx.control().stop(node).await?,
-            FaultKind::Pause => ctx.control().pause(node).await?,
+        let injected = match self.kind {
+            FaultKind::Kill => ctx.control().kill(node).await,
+            FaultKind::Restart => ctx.control().stop(node).await,
+            FaultKind::Pause => ctx.control().pause(node).await,
+        };
+        if let Err(error) = injected {
+            ctx.end_fault(fault);
+            return Err(error.into());
         }
+        let seen_down = AtomicBool::new(false);
         let down = async {
             handle
                 .wait_for_reachability_from(cursor, |r| r.is_lost(node), self.confirm_within)
@@ -225,6 +238,7 @@ impl<O: Observer> NodeFault<O> {
                         handle.observer_name()
                     )
                 })?;
+            seen_down.store(true, Ordering::Relaxed);
             ctx.record(name, format!("observed {node} down"));
             if let Some(while_down) = &self.while_down {
                 let seen = self
@@ -243,49 +257,46 @@ impl<O: Observer> NodeFault<O> {
         // the node back so that the end checks see the whole cluster.
         let confirmed = tokio::select! {
             () = ctx.over() => Ok(()),
-            confirmed = down => confirmed,
+            confirmed = AssertUnwindSafe(down).catch_unwind() => confirmed.unwrap_or_else(|panic| {
+                Err(format!("a condition panicked while {node} was down: {}", panic_message(panic.as_ref())))
+            }),
         };
         let back_from = handle.cursor();
-        ctx.record(
-            name,
-            format!(
-                "{} {node}",
-                if self.kind == FaultKind::Pause {
-                    "resume"
-                } else {
-                    "start"
-                }
-            ),
-        );
-        match self.kind {
-            FaultKind::Pause => ctx.control().resume(node).await?,
-            FaultKind::Kill | FaultKind::Stop => ctx.control().start(node).await?,
-        }
+        let (verb, restored) = match self.kind {
+            FaultKind::Pause => ("resume", ctx.control().resume(node).await),
+            FaultKind::Kill | FaultKind::Restart => ("start", ctx.control().start(node).await),
+        };
+        ctx.record(name, format!("{verb} {node}"));
         ctx.end_fault(fault);
+        restored?;
         confirmed?;
-        // Back: answering again after the restart, or (were it never seen
-        // down because the window closed) answering now.
-        let answering = handle
-            .source_health()
-            .iter()
-            .any(|h| h.name.as_str() == node && !h.is_failing());
-        if !answering {
+        // After the window, only a short wait fits in the runner's grace
+        // for workloads, and nothing more than "back" is confirmed.
+        let over = ctx.is_over();
+        let within = if over {
+            self.confirm_within.min(AFTER_WINDOW)
+        } else {
+            self.confirm_within
+        };
+        if seen_down.load(Ordering::Relaxed) {
             handle
-                .wait_for_reachability_from(back_from, |r| r.is_back(node), self.confirm_within)
+                .wait_for_reachability_from(back_from, |r| r.is_back(node), within)
                 .await
-                .map_err(|e| {
-                    format!(
-                        "{node} did not answer again within {:?}: {e}",
-                        self.confirm_within
-                    )
-                })?;
+                .map_err(|e| format!("{node} did not answer again within {within:?}: {e}"))?;
+            ctx.record(name, format!("observed {node} back"));
         }
-        ctx.record(name, format!("observed {node} back"));
-        if let Some(recovered) = &self.recovered {
-            let seen = self
-                .confirm(handle, back_from, at_fault, node, &**recovered)
-                .await
-                .map_err(|e| format!("{node} came back but did not recover: {e}"))?;
+        if let (Some(recovered), false) = (&self.recovered, over) {
+            let seen =
+                AssertUnwindSafe(self.confirm(handle, back_from, at_fault, node, &**recovered))
+                    .catch_unwind()
+                    .await
+                    .map_err(|panic| {
+                        format!(
+                            "the recovered condition panicked: {}",
+                            panic_message(panic.as_ref())
+                        )
+                    })?
+                    .map_err(|e| format!("{node} came back but did not recover: {e}"))?;
             ctx.record(name, format!("observed {seen}"));
         }
         Ok(())
@@ -301,8 +312,8 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
     fn needs(&self) -> Vec<NodeAction> {
         match self.kind {
             FaultKind::Pause => vec![NodeAction::Pause],
-            FaultKind::Kill => vec![NodeAction::Kill],
-            FaultKind::Stop => vec![NodeAction::StartStop],
+            FaultKind::Kill => vec![NodeAction::Kill, NodeAction::StartStop],
+            FaultKind::Restart => vec![NodeAction::StartStop],
         }
     }
 
