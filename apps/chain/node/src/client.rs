@@ -97,9 +97,15 @@ impl ChainClient {
     }
 
     fn unreachable(&self, error: reqwest::Error) -> ClientError {
+        // reqwest's own message hides why ("error sending request for url
+        // ..."): the causes say it (connection refused, reset, closed).
+        let causes: Vec<String> =
+            std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source())
+                .map(ToString::to_string)
+                .collect();
         ClientError::Unreachable {
             addr: self.addr.clone(),
-            message: error.to_string(),
+            message: causes.join(": "),
         }
     }
 
@@ -127,5 +133,38 @@ impl ChainClient {
             .await
             .map_err(|e| self.unreachable(e))?;
         self.decode::<Accepted>(response).await.map(|a| a.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_node_that_hangs_up_without_answering_is_unreachable_with_the_cause() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            // Accept, read nothing, close: the request gets no answer.
+            while let Ok((socket, _)) = listener.accept().await {
+                drop(socket);
+            }
+        });
+        let error = ChainClient::new(&addr, ChainClient::default_http())
+            .info()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!(
+                "node {addr} is unreachable: error sending request"
+            )),
+            "{error}"
+        );
+        // The part reqwest's own message leaves out.
+        assert!(
+            error.matches(": ").count() >= 2,
+            "no cause behind the outer message: {error}"
+        );
     }
 }
