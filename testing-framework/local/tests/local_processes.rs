@@ -30,6 +30,8 @@ const WAIT: Duration = Duration::from_secs(15);
 #[derive(Default)]
 struct Tiny {
     node_1_api: Option<u16>,
+    /// Asks for a port it did not declare (an app bug).
+    undeclared_port: bool,
 }
 
 #[async_trait]
@@ -57,6 +59,9 @@ impl Application for Tiny {
         node: &NodeSpec,
         topology: &[NodeSpec],
     ) -> Result<NodeCommand, BoxError> {
+        if self.undeclared_port {
+            node.port("metrics")?;
+        }
         let mut api = node.bind_address("api")?;
         if let (1, Some(port)) = (node.index, self.node_1_api) {
             api = format!("127.0.0.1:{port}");
@@ -318,6 +323,7 @@ async fn a_taken_port_is_a_clear_error_naming_the_node_and_quoting_its_log() {
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let app = Tiny {
         node_1_api: Some(held.local_addr().unwrap().port()),
+        ..Tiny::default()
     };
     let scenario = Scenario::builder("taken", app)
         .duration(Duration::from_secs(1))
@@ -358,6 +364,27 @@ async fn a_used_run_directory_is_refused_and_left_untouched() {
     assert_eq!(
         std::fs::read_to_string(dir.join("something")).unwrap(),
         "the user's"
+    );
+    assert!(node_processes(&dir).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_the_app_did_not_declare_is_a_deploy_error_that_names_it_and_starts_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(&tmp);
+    let app = Tiny {
+        undeclared_port: true,
+        ..Tiny::default()
+    };
+    let scenario = Scenario::builder("undeclared", app).build().unwrap();
+    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+    assert_eq!(report.verdict, Verdict::Error);
+    assert_eq!(
+        report.summary.as_deref(),
+        Some(
+            "deploy failed: cannot build the command of node-0: node-0 has no port `metrics`; \
+             the app declares `api`, `peer`, `discovery`; add it to Application::ports"
+        )
     );
     assert!(node_processes(&dir).is_empty());
 }
