@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tf_core::scenario::{AtEnd, RunOptions, Scenario, TimelineKind, Verdict, run};
+use tf_core::scenario::{AtEnd, RunOptions, RunReport, Scenario, TimelineKind, Verdict, run};
 use tf_core::testing::{FakeApp, FakeDeployer, HeightObserver, fake_observation};
 use tf_core::workloads::{FaultKind, NodeFault};
 
@@ -35,6 +35,25 @@ fn chaos(kind: FaultKind) -> Scenario<FakeApp> {
         ))
         .build()
         .unwrap()
+}
+
+/// Runs `faults` alone for `window` on fake nodes.
+async fn run_alone(
+    window: Duration,
+    faults: NodeFault<HeightObserver>,
+) -> (RunReport, FakeDeployer) {
+    let dir = tempfile::tempdir().unwrap();
+    let deployer = FakeDeployer::new(dir.path().join("run"));
+    let scenario = Scenario::builder("chaos", FakeApp::default())
+        .duration(window)
+        .observer(HeightObserver, fake_observation())
+        .workload(faults)
+        .build()
+        .unwrap();
+    (
+        run(scenario, &deployer, RunOptions::default()).await,
+        deployer,
+    )
 }
 
 #[tokio::test(start_paused = true)]
@@ -120,20 +139,14 @@ async fn a_pause_on_a_deployer_that_cannot_pause_is_refused_before_any_node_star
 
 #[tokio::test(start_paused = true)]
 async fn a_fault_that_is_never_observed_fails_the_workload_with_what_was_seen() {
-    let dir = tempfile::tempdir().unwrap();
-    let deployer = FakeDeployer::new(dir.path().join("run"));
-    let scenario = Scenario::builder("chaos", FakeApp::default())
-        .duration(Duration::from_secs(30))
-        .observer(HeightObserver, fake_observation())
-        .workload(
-            NodeFault::<HeightObserver>::new("faults", FaultKind::Kill)
-                .every(Duration::from_millis(500))
-                .confirm_within(Duration::from_secs(2))
-                .while_down(|_: &Heights, _: &Heights, _: &str| None::<String>),
-        )
-        .build()
-        .unwrap();
-    let report = run(scenario, &deployer, RunOptions::default()).await;
+    let (report, deployer) = run_alone(
+        Duration::from_secs(30),
+        NodeFault::<HeightObserver>::new("faults", FaultKind::Kill)
+            .every(Duration::from_millis(500))
+            .confirm_within(Duration::from_secs(2))
+            .while_down(|_: &Heights, _: &Heights, _: &str| None::<String>),
+    )
+    .await;
     assert_eq!(report.verdict, Verdict::Failed);
     let failure = &report.workload_failures[0];
     assert!(
@@ -152,20 +165,14 @@ async fn a_fault_that_is_never_observed_fails_the_workload_with_what_was_seen() 
 
 #[tokio::test(start_paused = true)]
 async fn a_node_down_when_the_window_closes_is_brought_back_and_its_fault_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let deployer = FakeDeployer::new(dir.path().join("run"));
-    let scenario = Scenario::builder("chaos", FakeApp::default())
-        .duration(Duration::from_secs(2))
-        .observer(HeightObserver, fake_observation())
-        .workload(
-            NodeFault::<HeightObserver>::new("faults", FaultKind::Pause)
-                .every(Duration::from_millis(500))
-                // Longer than the rest of the window.
-                .down_for(Duration::from_secs(60)),
-        )
-        .build()
-        .unwrap();
-    let report = run(scenario, &deployer, RunOptions::default()).await;
+    let (report, deployer) = run_alone(
+        Duration::from_secs(2),
+        NodeFault::<HeightObserver>::new("faults", FaultKind::Pause)
+            .every(Duration::from_millis(500))
+            // Longer than the rest of the window.
+            .down_for(Duration::from_secs(60)),
+    )
+    .await;
     report.assert_passed();
     assert_eq!(deployer.actions(), ["pause node-0", "resume node-0"]);
     assert!(deployer.nodes().iter().all(|n| !n.is_paused()));
@@ -178,21 +185,15 @@ async fn a_node_down_when_the_window_closes_is_brought_back_and_its_fault_closed
 
 #[tokio::test(start_paused = true)]
 async fn a_panicking_condition_fails_the_workload_but_the_node_is_brought_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let deployer = FakeDeployer::new(dir.path().join("run"));
-    let scenario = Scenario::builder("chaos", FakeApp::default())
-        .duration(Duration::from_secs(30))
-        .observer(HeightObserver, fake_observation())
-        .workload(
-            NodeFault::<HeightObserver>::new("faults", FaultKind::Kill)
-                .every(Duration::from_millis(500))
-                .while_down(|_: &Heights, _: &Heights, _: &str| -> Option<String> {
-                    panic!("a bug in the condition")
-                }),
-        )
-        .build()
-        .unwrap();
-    let report = run(scenario, &deployer, RunOptions::default()).await;
+    let (report, deployer) = run_alone(
+        Duration::from_secs(30),
+        NodeFault::<HeightObserver>::new("faults", FaultKind::Kill)
+            .every(Duration::from_millis(500))
+            .while_down(|_: &Heights, _: &Heights, _: &str| -> Option<String> {
+                panic!("a bug in the condition")
+            }),
+    )
+    .await;
     assert_eq!(report.verdict, Verdict::Failed);
     assert_eq!(
         report.workload_failures[0].error,
@@ -204,22 +205,17 @@ async fn a_panicking_condition_fails_the_workload_but_the_node_is_brought_back()
 
 #[tokio::test(start_paused = true)]
 async fn a_target_that_is_not_a_node_fails_with_the_name_and_opens_no_fault() {
-    let dir = tempfile::tempdir().unwrap();
-    let deployer = FakeDeployer::new(dir.path().join("run"));
-    let scenario = Scenario::builder("chaos", FakeApp::default())
-        .duration(Duration::from_secs(30))
-        .observer(HeightObserver, fake_observation())
-        .workload(
-            NodeFault::<HeightObserver>::new("faults", FaultKind::Kill)
-                .every(Duration::from_millis(500))
-                .target(|_: &Heights| Some("node-9".to_owned())),
-        )
-        .build()
-        .unwrap();
-    let report = run(scenario, &deployer, RunOptions::default()).await;
+    let (report, deployer) = run_alone(
+        Duration::from_secs(30),
+        NodeFault::<HeightObserver>::new("faults", FaultKind::Kill)
+            .every(Duration::from_millis(500))
+            .target(|_: &Heights| Some("node-9".to_owned())),
+    )
+    .await;
     assert_eq!(
         report.workload_failures[0].error,
         "no node named `node-9` in this cluster"
     );
+    assert!(deployer.actions().is_empty(), "{:?}", deployer.actions());
     assert!(report.faults.iter().all(|f| f.end_ms.is_some()));
 }
