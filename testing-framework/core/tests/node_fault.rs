@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use tf_core::scenario::{AtEnd, RunOptions, RunReport, Scenario, TimelineKind, Verdict, run};
+use tf_core::scenario::{
+    AtEnd, RecoversWithin, RunOptions, RunReport, Scenario, SettlesWithin, TimelineKind, Verdict,
+    run,
+};
 use tf_core::testing::{FakeApp, FakeDeployer, HeightObserver, fake_observation};
 use tf_core::workloads::{FaultKind, NodeFault};
 
@@ -218,4 +221,76 @@ async fn a_target_that_is_not_a_node_fails_with_the_name_and_opens_no_fault() {
     );
     assert!(deployer.actions().is_empty(), "{:?}", deployer.actions());
     assert!(report.faults.iter().all(|f| f.end_ms.is_some()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recovery_bound_fails_when_a_pause_outlasts_it_and_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployer = FakeDeployer::new(dir.path().join("run"));
+    let all_answer = |s: &Heights| s.iter().all(|(_, h)| h.is_some());
+    let scenario = Scenario::builder("bounded", FakeApp::default())
+        .duration(Duration::from_secs(10))
+        .observer(HeightObserver, fake_observation())
+        .workload(
+            NodeFault::<HeightObserver>::new("faults", FaultKind::Pause)
+                .every(Duration::from_millis(500))
+                .down_for(Duration::from_secs(3)),
+        )
+        .expect(RecoversWithin::<HeightObserver, _>::new(
+            "every node answers again within 1s",
+            Duration::from_secs(1),
+            all_answer,
+        ))
+        .expect(SettlesWithin::<HeightObserver, _>::new(
+            "a node reaches height a million",
+            Duration::from_secs(1),
+            |s: &Heights| s.iter().any(|(_, h)| *h >= Some(1_000_000)),
+        ))
+        .build()
+        .unwrap();
+    let report = run(scenario, &deployer, RunOptions::default()).await;
+    assert_eq!(report.verdict, Verdict::Failed);
+    let recovers = &report.expectations[0];
+    assert_eq!(recovers.passed, Some(false), "{report}");
+    let reason = recovers.reason.as_deref().unwrap();
+    assert!(
+        reason.starts_with("did not hold for 1s") && reason.ends_with("(bound 1s)"),
+        "{reason}"
+    );
+    assert!(
+        recovers.observed.as_deref().unwrap().contains("\"node-0\""),
+        "{report}"
+    );
+    // The run stopped at the first violation, so the end check was not judged.
+    assert_eq!(report.expectations[1].passed, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_end_condition_that_never_settles_fails_with_what_was_observed() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployer = FakeDeployer::new(dir.path().join("run"));
+    let scenario = Scenario::builder("settles", FakeApp::default())
+        .duration(Duration::from_secs(1))
+        .observer(HeightObserver, fake_observation())
+        .expect(SettlesWithin::<HeightObserver, _>::new(
+            "a node reaches height a million",
+            Duration::from_secs(1),
+            |s: &Heights| s.iter().any(|(_, h)| *h >= Some(1_000_000)),
+        ))
+        .build()
+        .unwrap();
+    let report = run(scenario, &deployer, RunOptions::default()).await;
+    let settles = &report.expectations[0];
+    assert_eq!(
+        (settles.passed, settles.reason.as_deref()),
+        (Some(false), Some("did not hold within 1s after the run"))
+    );
+    assert!(
+        settles
+            .observed
+            .as_deref()
+            .unwrap()
+            .contains("timed out after"),
+        "{report}"
+    );
 }

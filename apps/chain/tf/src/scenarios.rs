@@ -6,10 +6,9 @@ use std::time::Duration;
 use tf_core::catalog::{Param, ScenarioEntry};
 use tf_core::observation::ObservationConfig;
 use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
-
-use crate::expectations::{TransfersIncluded, conservation, final_convergence, liveness, safety};
 use tf_core::workloads::FaultKind;
 
+use crate::expectations::{TransfersIncluded, conservation, final_convergence, liveness, safety};
 use crate::{ChainApp, ChainObserver, Inclusion, TransferLog, Transfers, node_restarts};
 
 /// How the chain observer polls in scenarios.

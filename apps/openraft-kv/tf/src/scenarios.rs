@@ -5,10 +5,9 @@ use std::time::Duration;
 use tf_core::catalog::{Param, ScenarioEntry};
 use tf_core::observation::ObservationConfig;
 use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
-
-use crate::expectations::{NoAckedWriteLost, converged, leader_within, one_leader_per_term};
 use tf_core::workloads::FaultKind;
 
+use crate::expectations::{NoAckedWriteLost, converged, leader_within, one_leader_per_term};
 use crate::{AckLog, KvWrites, RaftKv, RaftObserver, leader_failover};
 
 /// Knobs of [`raft_failover`].

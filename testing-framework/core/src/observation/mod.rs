@@ -95,8 +95,8 @@ mod subscription;
 mod wait;
 
 pub use config::{ConfigError, ObservationConfig};
-// Crate-internal short paths; the public ones are `health::*`.
 pub use handle::{Freshness, Latest, ObservationHandle};
+// Crate-internal short paths; the public ones are `health::*`.
 pub(crate) use health::{CycleFailure, FailureStage, RuntimeHealth, SourceHealth};
 pub use history::{Cursor, Observation};
 pub use observer::Observer;

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 
 use super::{Application, RunContext, Timing};
-use crate::observation::{Observation, Observer};
+use crate::observation::{Cursor, Observation, ObservationHandle, ObservationOf, Observer};
 
 /// Why an expectation failed, and what was observed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,7 +84,41 @@ pub trait Expectation<A: Application>: Send + Sync + 'static {
     }
 }
 
-fn describe<Snap: fmt::Debug, E>(observation: &Observation<Snap, E>) -> String {
+/// Hands every observation of `handle` after `cursor` to `check` until the
+/// run window is over: the first violation, one it could not check (the
+/// check fell behind the history, or the observer stopped early), or `Ok`.
+pub(crate) async fn check_each_observation<A, O, F>(
+    ctx: &RunContext<A>,
+    handle: &ObservationHandle<O>,
+    cursor: Cursor,
+    mut check: F,
+) -> Result<(), Violation>
+where
+    A: Application,
+    O: Observer,
+    F: FnMut(&ObservationOf<O>) -> Result<(), Violation>,
+{
+    let mut observations = handle.subscribe_from(cursor);
+    loop {
+        tokio::select! {
+            () = ctx.over() => return Ok(()),
+            next = observations.next() => match next {
+                None if ctx.is_over() => return Ok(()),
+                None => {
+                    return Err(Violation::new(
+                        "the observer stopped before the run window ended; the rest was not checked",
+                    ));
+                }
+                Some(Err(lagged)) => {
+                    return Err(Violation::new(format!("could not check every snapshot: {lagged}")));
+                }
+                Some(Ok(observation)) => check(&observation)?,
+            },
+        }
+    }
+}
+
+pub(crate) fn describe<Snap: fmt::Debug, E>(observation: &Observation<Snap, E>) -> String {
     format!(
         "cycle {} ({} sources, observed {:?} ago):\n{:#?}",
         observation.cycle,
@@ -132,29 +166,17 @@ where
 
     async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
         let handle = ctx.observer::<O>()?;
-        let mut cursor = crate::observation::Cursor::START;
+        let mut cursor = Cursor::START;
         if let Some(latest) = handle.latest_snapshot() {
             (self.check)(&latest.snapshot)
                 .map_err(|reason| Violation::new(reason).observed(describe(&latest)))?;
             cursor = latest.cursor;
         }
-        let mut observations = handle.subscribe_from(cursor);
-        loop {
-            tokio::select! {
-                () = ctx.over() => return Ok(()),
-                                next = observations.next() => match next {
-                    None if ctx.is_over() => return Ok(()),
-                    None => return Err(Violation::new("the observer stopped before the run window ended; the rest was not checked")),
-                    Some(Err(lagged)) => {
-                        return Err(Violation::new(format!(
-                            "could not check every snapshot: {lagged}"
-                        )));
-                    }
-                    Some(Ok(observation)) => (self.check)(&observation.snapshot)
-                        .map_err(|reason| Violation::new(reason).observed(describe(&observation)))?,
-                },
-            }
-        }
+        check_each_observation(ctx, &handle, cursor, |observation| {
+            (self.check)(&observation.snapshot)
+                .map_err(|reason| Violation::new(reason).observed(describe(observation)))
+        })
+        .await
     }
 }
 

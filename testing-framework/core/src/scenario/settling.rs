@@ -6,9 +6,9 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use tokio::time::Instant;
 
+use super::expectation::{check_each_observation, describe};
 use super::{Application, Expectation, RunContext, Timing, Violation};
 use crate::observation::{Cursor, Observer};
 
@@ -109,41 +109,24 @@ where
 
     async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
         let handle = ctx.observer::<O>()?;
-        let mut observations = handle.subscribe_from(Cursor::START);
         let mut broken_since: Option<Instant> = None;
-        loop {
-            let observation = tokio::select! {
-                () = ctx.over() => return Ok(()),
-                next = observations.next() => match next {
-                    Some(Ok(observation)) => observation,
-                    Some(Err(lagged)) => {
-                        return Err(Violation::new(format!("could not check every snapshot: {lagged}")));
-                    }
-                    None if ctx.is_over() => return Ok(()),
-                    None => {
-                        return Err(Violation::new(
-                            "the observer stopped before the run window ended; the rest was not checked",
-                        ));
-                    }
-                },
-            };
+        check_each_observation(ctx, &handle, Cursor::START, |observation| {
             if (self.0.condition)(&observation.snapshot) {
                 broken_since = None;
-                continue;
+                return Ok(());
             }
             let since = *broken_since.get_or_insert(observation.observed_at);
             let broken_for = observation.observed_at - since;
-            if broken_for > self.0.within {
-                return Err(Violation::new(format!(
-                    "did not hold for {} (bound {})",
-                    humantime::format_duration(broken_for),
-                    humantime::format_duration(self.0.within)
-                ))
-                .observed(format!(
-                    "cycle {} ({} sources):\n{:#?}",
-                    observation.cycle, observation.source_count, observation.snapshot
-                )));
+            if broken_for <= self.0.within {
+                return Ok(());
             }
-        }
+            Err(Violation::new(format!(
+                "did not hold for {} (bound {})",
+                humantime::format_duration(broken_for),
+                humantime::format_duration(self.0.within)
+            ))
+            .observed(describe(observation)))
+        })
+        .await
     }
 }
