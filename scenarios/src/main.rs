@@ -37,12 +37,9 @@ mod tests {
             catalog.duplicates()
         );
         for entry in catalog.entries() {
-            let defaults = entry.parse(&[]).unwrap();
-            let text = defaults.as_text();
-            let given: Vec<(&str, &str)> =
-                text.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let defaults = entry.parse::<&str, &str>(&[]).unwrap();
             assert_eq!(
-                entry.parse(&given).unwrap(),
+                entry.parse(&defaults.as_text()).unwrap(),
                 defaults,
                 "{} round-trips",
                 entry.name()
@@ -182,12 +179,7 @@ fn given(args: &RunArgs) -> anyhow::Result<Vec<(String, String)>> {
 
 async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> {
     let entry = find(catalog, &args.scenario)?;
-    let given = given(&args)?;
-    let pairs: Vec<(&str, &str)> = given
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let params = entry.parse(&pairs)?;
+    let params = entry.parse(&given(&args)?)?;
     let scenario = entry.build(&params).context("invalid scenario")?;
     let deployer = match args.deployer {
         DeployerKind::Local => LocalDeployer::new(),
@@ -234,12 +226,8 @@ fn replay_run(catalog: &Catalog, run_dir: &Path) -> anyhow::Result<bool> {
             ));
         }
     }
-    let pairs: Vec<(&str, &str)> = given
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
     let params = entry
-        .parse(&pairs)
+        .parse(&given)
         .context("the recorded parameters no longer fit the scenario")?;
     let scenario = entry.build(&params).context("invalid scenario")?;
     let rt = tokio::runtime::Builder::new_current_thread()

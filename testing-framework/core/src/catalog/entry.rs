@@ -113,7 +113,10 @@ impl ScenarioEntry {
     }
 
     /// Its parameters with `given` (`name`, text) over the defaults.
-    pub fn parse(&self, given: &[(&str, &str)]) -> Result<Params, ParamError> {
+    pub fn parse<N: AsRef<str>, V: AsRef<str>>(
+        &self,
+        given: &[(N, V)],
+    ) -> Result<Params, ParamError> {
         Params::parse(self.name, &self.params, given)
     }
 

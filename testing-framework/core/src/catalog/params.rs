@@ -231,10 +231,10 @@ pub struct Params {
 
 impl Params {
     /// Every default of `declared`, overridden by `given` (`name`, text).
-    pub(crate) fn parse(
+    pub(crate) fn parse<N: AsRef<str>, V: AsRef<str>>(
         scenario: &str,
         declared: &[Param],
-        given: &[(&str, &str)],
+        given: &[(N, V)],
     ) -> Result<Params, ParamError> {
         let mut values: BTreeMap<&'static str, ParamValue> = declared
             .iter()
@@ -242,11 +242,12 @@ impl Params {
             .collect();
         let mut seen: Vec<&str> = Vec::new();
         for (name, text) in given {
-            let Some(param) = declared.iter().find(|p| p.name == *name) else {
+            let (name, text) = (name.as_ref(), text.as_ref());
+            let Some(param) = declared.iter().find(|p| p.name == name) else {
                 let known: Vec<&str> = declared.iter().map(|p| p.name).collect();
                 return Err(ParamError::Unknown {
                     scenario: scenario.to_owned(),
-                    name: (*name).to_owned(),
+                    name: name.to_owned(),
                     known: if known.is_empty() {
                         "no parameters".to_owned()
                     } else {
@@ -254,10 +255,10 @@ impl Params {
                     },
                 });
             };
-            if seen.contains(name) {
+            if seen.contains(&name) {
                 return Err(ParamError::Twice {
                     scenario: scenario.to_owned(),
-                    name: (*name).to_owned(),
+                    name: name.to_owned(),
                 });
             }
             seen.push(name);
@@ -265,9 +266,9 @@ impl Params {
                 .parse(text.trim())
                 .ok_or_else(|| ParamError::Invalid {
                     scenario: scenario.to_owned(),
-                    name: (*name).to_owned(),
+                    name: name.to_owned(),
                     accepts: param.accepts(),
-                    value: (*text).to_owned(),
+                    value: text.to_owned(),
                 })?;
             values.insert(param.name, value);
         }
@@ -348,8 +349,7 @@ mod tests {
         assert_eq!(params.duration("duration"), Duration::from_secs(90));
         assert_eq!(params.choice("fault"), "kill");
         let text = params.as_text();
-        let again: Vec<(&str, &str)> = text.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        assert_eq!(Params::parse("s", &declared(), &again).unwrap(), params);
+        assert_eq!(Params::parse("s", &declared(), &text).unwrap(), params);
     }
 
     #[test]
