@@ -10,6 +10,7 @@
 
 pub mod catalog;
 mod error_chain;
+pub mod host;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod observation;

@@ -1,12 +1,12 @@
 //! The framework's fault workload on in-memory nodes: each fault is
 //! confirmed through observation, nodes come back, and a deployer that
-//! cannot pause is refused before anything starts.
+//! cannot pause or partition is refused before anything starts.
 
 use std::time::Duration;
 
 use tf_core::scenario::{
-    AtEnd, RecoversWithin, RunOptions, RunReport, Scenario, SettlesWithin, TimelineKind, Verdict,
-    run,
+    AtEnd, NodeAction, RecoversWithin, RunOptions, RunReport, Scenario, SettlesWithin,
+    TimelineKind, Verdict, run,
 };
 use tf_core::testing::{FakeApp, FakeDeployer, HeightObserver, fake_observation};
 use tf_core::workloads::{FaultKind, NodeFault};
@@ -293,4 +293,71 @@ async fn an_end_condition_that_never_settles_fails_with_what_was_observed() {
             .contains("timed out after"),
         "{report}"
     );
+}
+
+/// A fake node cut off by a partition answers but stands still.
+fn partition_faults() -> NodeFault<HeightObserver> {
+    NodeFault::<HeightObserver>::new("partitions", FaultKind::Partition)
+        .every(Duration::from_secs(1))
+        .max_faults(1)
+        .side(2)
+        .target(|_: &Heights| Some("node-1".to_owned()))
+        .down_for(Duration::from_millis(500))
+        .while_down(|at: &Heights, now: &Heights, _: &str| {
+            let grew = |node: &str| {
+                let height = |s: &Heights| s.iter().find(|(n, _)| n == node).and_then(|(_, h)| *h);
+                Some(height(now)? > height(at)?)
+            };
+            // The cut side (node-1, node-2) stands still; node-0 goes on.
+            (grew("node-0")? && !grew("node-1")? && !grew("node-2")?)
+                .then(|| "node-0 growing, node-1 and node-2 stalled".to_owned())
+        })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partition_cuts_a_side_off_confirms_it_through_observation_and_heals() {
+    let (report, deployer) = run_alone(Duration::from_secs(6), partition_faults()).await;
+    report.assert_passed();
+    assert_eq!(
+        deployer.actions(),
+        ["partition node-1", "partition node-2", "heal"]
+    );
+    let timeline: Vec<&str> = report.timeline.iter().map(|e| e.what.as_str()).collect();
+    for line in [
+        "cut off node-1, node-2",
+        "observed node-0 growing, node-1 and node-2 stalled",
+        "heal the partition of node-1, node-2",
+    ] {
+        assert!(
+            timeline.contains(&line),
+            "no `{line}` on the timeline:\n{report}"
+        );
+    }
+    assert!(
+        !timeline.iter().any(|e| e.contains("unreachable")),
+        "the runner still reaches the cut side:\n{report}"
+    );
+    assert_eq!(report.faults.len(), 1);
+    assert_eq!(report.faults[0].what, "node-1, node-2 cut off");
+    assert!(deployer.nodes().iter().all(|n| !n.is_cut()), "healed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partition_on_a_deployer_that_cannot_partition_is_refused_before_any_node_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployer = FakeDeployer::new(dir.path().join("run")).without(NodeAction::Partition);
+    let scenario = Scenario::builder("chaos", FakeApp::default())
+        .observer(HeightObserver, fake_observation())
+        .workload(partition_faults())
+        .build()
+        .unwrap();
+    let report = run(scenario, &deployer, RunOptions::default()).await;
+    assert_eq!(report.verdict, Verdict::Error);
+    assert_eq!(
+        report.summary.as_deref(),
+        Some(
+            "the scenario cannot run here: the fake deployer cannot partition nodes, which workload `partitions` needs; use a deployer that can, or drop it"
+        )
+    );
+    assert!(deployer.nodes().is_empty(), "nothing was deployed");
 }

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use tf_core::host;
 use tf_core::scenario::{
     Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeEndpoint, NodeSpec, PortMap,
 };
@@ -14,7 +15,6 @@ use tokio::sync::watch;
 
 use crate::cluster::{LocalCluster, LocalControl};
 use crate::process::NodeProcess;
-use crate::{binary, ports};
 
 /// Starts clusters as local processes. Nothing to install: node binaries
 /// are found or built by cargo.
@@ -52,64 +52,10 @@ impl LocalDeployer {
     }
 
     fn runs_root(&self) -> PathBuf {
-        if let Some(root) = &self.runs_root {
-            return root.clone();
-        }
-        if let Some(root) = std::env::var_os("TF_RUNS_DIR") {
-            return root.into();
-        }
-        target_dir().join("tf-runs")
+        self.runs_root
+            .clone()
+            .unwrap_or_else(tf_core::host::default_runs_root)
     }
-
-    /// A fresh directory for this run: `<root>/<scenario>-<time>`.
-    fn run_dir(&self, request: &DeploymentRequest) -> Result<PathBuf, DeployError> {
-        if let Some(dir) = &request.run_dir {
-            // A used directory would start nodes on another run's data (and
-            // --clean-on-success would delete what was there).
-            if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
-                return Err(DeployError::Other(format!(
-                    "run directory {} is not empty; give a new or empty directory",
-                    dir.display()
-                )));
-            }
-            std::fs::create_dir_all(dir)
-                .map_err(|e| io_error("create the run directory", dir, e))?;
-            return Ok(dir.clone());
-        }
-        let stamp = humantime::format_rfc3339_millis(SystemTime::now())
-            .to_string()
-            .replace(':', "-");
-        let root = self.runs_root();
-        let mut dir = root.join(format!("{}-{stamp}", request.scenario));
-        for n in 2.. {
-            if !dir.exists() {
-                break;
-            }
-            dir = root.join(format!("{}-{stamp}-{n}", request.scenario));
-        }
-        std::fs::create_dir_all(&dir).map_err(|e| io_error("create the run directory", &dir, e))?;
-        Ok(dir)
-    }
-}
-
-fn io_error(what: &str, path: &std::path::Path, error: std::io::Error) -> DeployError {
-    DeployError::Other(format!("cannot {what} {}: {error}", path.display()))
-}
-
-/// `$CARGO_TARGET_DIR`, else the `target` directory the running executable
-/// is in, else `./target`.
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return dir.into();
-    }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| {
-            exe.ancestors()
-                .find(|a| a.file_name().is_some_and(|n| n == "target"))
-                .map(PathBuf::from)
-        })
-        .unwrap_or_else(|| PathBuf::from("target"))
 }
 
 /// Nodes bind and are reached on loopback.
@@ -124,28 +70,35 @@ impl Deployer for LocalDeployer {
     fn supports(&self, action: NodeAction) -> bool {
         match action {
             NodeAction::StartStop | NodeAction::Kill | NodeAction::Pause => true,
+            // Processes on one host share its loopback: nothing to cut.
+            NodeAction::Partition => false,
         }
     }
 
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
         request.check()?;
         let spec = request.binary.clone();
-        let binary = tokio::task::spawn_blocking(move || binary::resolve(&spec))
+        let binary = tokio::task::spawn_blocking(move || host::binary::resolve(&spec))
             .await
             .map_err(|e| DeployError::Other(format!("finding the node binary failed: {e}")))??;
-        let run_dir = self.run_dir(request)?;
+        let run_dir = host::run_dir(
+            request.run_dir.as_deref(),
+            &self.runs_root(),
+            &request.scenario,
+        )?;
         // Every port of every node at once, so that none collide.
         let protocols: Vec<_> = (0..request.nodes)
             .flat_map(|_| request.ports.iter().map(|p| p.protocol))
             .collect();
-        let mut numbers = ports::free_ports(&protocols)
+        let mut numbers = host::ports::free_ports(&protocols)
             .map_err(|e| DeployError::Other(format!("cannot find free ports on {HOST}: {e}")))?
             .into_iter();
         let mut specs = Vec::with_capacity(request.nodes);
         for index in 0..request.nodes {
             let name = format!("node-{index}");
             let data_dir = run_dir.join(&name).join("data");
-            std::fs::create_dir_all(&data_dir).map_err(|e| io_error("create", &data_dir, e))?;
+            std::fs::create_dir_all(&data_dir)
+                .map_err(|e| host::io_error("create", &data_dir, e))?;
             let ports = PortMap::new(
                 request
                     .ports
@@ -204,7 +157,7 @@ impl Deployer for LocalDeployer {
                 node: node.name.clone(),
                 reason,
                 log: node.log.display().to_string(),
-                log_tail: crate::process::log_tail(&node.log),
+                log_tail: tf_core::host::log_tail(&node.log),
             })?;
         }
         tracing::info!(run_dir = %cluster.run_dir.display(), nodes = request.nodes, "local cluster started");

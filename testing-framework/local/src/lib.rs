@@ -8,11 +8,9 @@
 //! process group and die with the runner (parent-death signal), and the
 //! cluster kills them when dropped, so no node outlives a run.
 
-mod binary;
 mod cluster;
 mod deployer;
 pub mod leftovers;
-mod ports;
 mod process;
 
 pub use cluster::LocalCluster;

@@ -1,9 +1,8 @@
 //! One node as a local process: spawn, watch its exit, stop and kill.
 
 use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -13,9 +12,6 @@ use nix::unistd::Pid;
 use parking_lot::Mutex;
 use tf_core::scenario::{NodeCommand, NodeExit};
 use tokio::sync::watch;
-
-/// Lines of a log shown when a node fails.
-const LOG_TAIL_LINES: usize = 20;
 
 #[derive(Default)]
 struct ProcessState {
@@ -127,7 +123,7 @@ impl NodeProcess {
                 node: self.name.clone(),
                 status: describe(status),
                 at: SystemTime::now(),
-                log_tail: log_tail(&self.log),
+                log_tail: tf_core::host::log_tail(&self.log),
             };
             tracing::warn!(node = %exit.node, status = %exit.status, "node exited on its own");
             self.crashes.send_modify(|crashes| crashes.push(exit));
@@ -244,19 +240,4 @@ fn describe(status: std::io::Result<ExitStatus>) -> String {
         },
         Err(error) => format!("unknown ({error})"),
     }
-}
-
-/// The last lines of a log file, or why it cannot be read.
-pub(crate) fn log_tail(path: &Path) -> String {
-    let read = || -> std::io::Result<String> {
-        let mut file = std::fs::File::open(path)?;
-        let len = file.metadata()?.len();
-        file.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        let text = String::from_utf8_lossy(&bytes);
-        let lines: Vec<&str> = text.lines().collect();
-        Ok(lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n"))
-    };
-    read().unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
 }

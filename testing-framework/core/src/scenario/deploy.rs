@@ -112,6 +112,8 @@ pub enum NodeAction {
     Kill,
     /// Freeze and thaw (the node keeps its connections but never answers).
     Pause,
+    /// Cut the cluster's network in two and heal it.
+    Partition,
 }
 
 impl fmt::Display for NodeAction {
@@ -120,6 +122,7 @@ impl fmt::Display for NodeAction {
             NodeAction::StartStop => "start and stop",
             NodeAction::Kill => "kill",
             NodeAction::Pause => "pause",
+            NodeAction::Partition => "partition",
         })
     }
 }
@@ -184,6 +187,18 @@ pub trait NodeControl: Send + Sync {
     /// Thaws a paused node (SIGCONT).
     async fn resume(&self, node: &str) -> Result<(), ControlError> {
         Err(ControlError::unsupported("resume", node))
+    }
+    /// Cuts the network in two: the nodes in `side` reach each other but
+    /// none of the rest, and the rest reach each other. The runner keeps
+    /// observing every node. One partition at a time; [`heal`](Self::heal)
+    /// ends it.
+    async fn partition(&self, side: &[String]) -> Result<(), ControlError> {
+        Err(ControlError::unsupported("partition", &side.join(", ")))
+    }
+    /// Ends the partition: every node reaches every other again. Healing a
+    /// cluster that is not partitioned does nothing.
+    async fn heal(&self) -> Result<(), ControlError> {
+        Err(ControlError::unsupported("heal", "the cluster"))
     }
     /// Every exit of a node that was not asked for, so far; changes as
     /// nodes crash.

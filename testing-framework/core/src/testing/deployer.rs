@@ -20,12 +20,13 @@ use crate::scenario::{
 
 /// Deploys [`FakeNode`]s that grow one height every 100 ms while up.
 /// Every control action is logged ([`actions`](Self::actions)); it can be
-/// told to fail its deploy or its cleanup.
+/// told to fail its deploy or its cleanup, or to lack an action. A node cut
+/// off by a partition answers but stops growing.
 pub struct FakeDeployer {
     run_dir: PathBuf,
     fail_deploy: Option<String>,
     cleanup_problem: Option<String>,
-    pausable: bool,
+    lacking: Vec<NodeAction>,
     cleaned: Arc<AtomicBool>,
     actions: Arc<Mutex<Vec<String>>>,
     nodes: Arc<Mutex<Vec<Arc<FakeNode>>>>,
@@ -40,7 +41,7 @@ impl FakeDeployer {
             run_dir: run_dir.into(),
             fail_deploy: None,
             cleanup_problem: None,
-            pausable: true,
+            lacking: Vec::new(),
             cleaned: Arc::new(AtomicBool::new(false)),
             actions: Arc::default(),
             nodes: Arc::default(),
@@ -60,8 +61,13 @@ impl FakeDeployer {
     }
 
     /// Like a deployer that cannot pause nodes.
-    pub fn without_pause(mut self) -> Self {
-        self.pausable = false;
+    pub fn without_pause(self) -> Self {
+        self.without(NodeAction::Pause)
+    }
+
+    /// Like a deployer that cannot do `action`.
+    pub fn without(mut self, action: NodeAction) -> Self {
+        self.lacking.push(action);
         self
     }
 
@@ -88,7 +94,7 @@ impl Deployer for FakeDeployer {
     }
 
     fn supports(&self, action: NodeAction) -> bool {
-        action != NodeAction::Pause || self.pausable
+        !self.lacking.contains(&action)
     }
 
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
@@ -145,7 +151,7 @@ impl Deployer for FakeDeployer {
                     .collect(),
                 exits: watch::channel(Vec::new()).0,
                 actions: Arc::clone(&self.actions),
-                pausable: self.pausable,
+                lacking: self.lacking.clone(),
             }),
             cleanup_problem: self.cleanup_problem.clone(),
             cleaned: Arc::clone(&self.cleaned),
@@ -158,7 +164,7 @@ struct FakeControl {
     nodes: HashMap<String, Arc<FakeNode>>,
     exits: watch::Sender<Vec<NodeExit>>,
     actions: Arc<Mutex<Vec<String>>>,
-    pausable: bool,
+    lacking: Vec<NodeAction>,
 }
 
 impl FakeControl {
@@ -190,7 +196,7 @@ impl NodeControl for FakeControl {
     }
 
     async fn pause(&self, node: &str) -> Result<(), ControlError> {
-        if !self.pausable {
+        if self.lacking.contains(&NodeAction::Pause) {
             return Err(ControlError::unsupported("pause", node));
         }
         self.act("pause", node)?.set_paused(true);
@@ -198,10 +204,37 @@ impl NodeControl for FakeControl {
     }
 
     async fn resume(&self, node: &str) -> Result<(), ControlError> {
-        if !self.pausable {
+        if self.lacking.contains(&NodeAction::Pause) {
             return Err(ControlError::unsupported("resume", node));
         }
         self.act("resume", node)?.set_paused(false);
+        Ok(())
+    }
+
+    async fn partition(&self, side: &[String]) -> Result<(), ControlError> {
+        if self.lacking.contains(&NodeAction::Partition) {
+            return Err(ControlError::unsupported("partition", &side.join(", ")));
+        }
+        if let Some(unknown) = side.iter().find(|n| !self.nodes.contains_key(*n)) {
+            return Err(ControlError::UnknownNode(unknown.clone()));
+        }
+        for node in side {
+            self.act("partition", node)?;
+        }
+        for (name, node) in &self.nodes {
+            node.set_cut(side.contains(name));
+        }
+        Ok(())
+    }
+
+    async fn heal(&self) -> Result<(), ControlError> {
+        if self.lacking.contains(&NodeAction::Partition) {
+            return Err(ControlError::unsupported("heal", "the cluster"));
+        }
+        self.actions.lock().push("heal".into());
+        for node in self.nodes.values() {
+            node.set_cut(false);
+        }
         Ok(())
     }
 

@@ -18,6 +18,9 @@ pub struct FakeNode {
     /// While true, every [`height`](Self::height) call hangs, as a frozen
     /// process's socket does.
     paused: watch::Sender<bool>,
+    /// Cut off from the rest by a partition: it answers, but its height
+    /// stands still (a minority that cannot make progress).
+    cut: AtomicBool,
 }
 
 impl FakeNode {
@@ -44,6 +47,11 @@ impl FakeNode {
         *self.paused.borrow()
     }
 
+    /// Whether a partition cuts it off from the rest.
+    pub fn is_cut(&self) -> bool {
+        self.cut.load(Ordering::SeqCst)
+    }
+
     /// Its height now, without the network's failure modes.
     pub fn current_height(&self) -> u64 {
         self.height.load(Ordering::SeqCst)
@@ -67,7 +75,7 @@ impl FakeNode {
     }
 
     pub(crate) fn tick(&self) {
-        if self.is_up() && !self.is_paused() {
+        if self.is_up() && !self.is_paused() && !self.is_cut() {
             self.height.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -77,6 +85,10 @@ impl FakeNode {
         if !up {
             self.paused.send_replace(false);
         }
+    }
+
+    pub(crate) fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::SeqCst);
     }
 
     pub(crate) fn set_paused(&self, paused: bool) {

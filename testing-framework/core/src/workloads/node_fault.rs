@@ -24,6 +24,11 @@ pub enum FaultKind {
     /// Freeze it (SIGSTOP): it keeps its connections but answers nothing,
     /// as in a long GC pause; then thaw it.
     Pause,
+    /// Cut it (and [`side`](NodeFault::side) - 1 more nodes) off from the
+    /// rest of the cluster by a network partition; then heal. The runner
+    /// still observes the cut side, so the node is not seen "down": confirm
+    /// the effect with [`while_down`](NodeFault::while_down).
+    Partition,
 }
 
 impl fmt::Display for FaultKind {
@@ -32,6 +37,7 @@ impl fmt::Display for FaultKind {
             FaultKind::Kill => "kill",
             FaultKind::Restart => "stop",
             FaultKind::Pause => "pause",
+            FaultKind::Partition => "cut off",
         })
     }
 }
@@ -42,6 +48,7 @@ impl FaultKind {
             FaultKind::Kill => "killed",
             FaultKind::Restart => "stopped",
             FaultKind::Pause => "paused",
+            FaultKind::Partition => "cut off",
         }
     }
 }
@@ -95,6 +102,7 @@ pub struct NodeFault<O: Observer> {
     every: Duration,
     down_for: Duration,
     max_faults: usize,
+    side: usize,
     confirm_within: Duration,
     target: Option<Arc<Pick<O::Snapshot>>>,
     settled: Option<Arc<Settled<O::Snapshot>>>,
@@ -112,6 +120,7 @@ impl<O: Observer> NodeFault<O> {
             every: Duration::from_secs(4),
             down_for: Duration::from_secs(1),
             max_faults: 3,
+            side: 1,
             confirm_within: Duration::from_secs(10),
             target: None,
             settled: None,
@@ -136,6 +145,14 @@ impl<O: Observer> NodeFault<O> {
     /// At most this many faults (default 3).
     pub fn max_faults(mut self, max: usize) -> Self {
         self.max_faults = max;
+        self
+    }
+
+    /// How many nodes a [`FaultKind::Partition`] cuts off: the target and
+    /// the ones after it in topology order (default 1, the target alone).
+    /// Keep it a minority to watch the majority go on.
+    pub fn side(mut self, nodes: usize) -> Self {
+        self.side = nodes.max(1);
         self
     }
 
@@ -185,6 +202,21 @@ impl<O: Observer> NodeFault<O> {
         self
     }
 
+    /// The nodes a fault on `node` takes: the target, and for a partition
+    /// the next `side - 1` nodes in topology order.
+    fn side_of<A: Application>(&self, ctx: &RunContext<A>, node: &str) -> Vec<String> {
+        if self.kind != FaultKind::Partition {
+            return vec![node.to_owned()];
+        }
+        let names: Vec<String> = ctx.nodes().iter().map(|n| n.name.to_string()).collect();
+        let start = names.iter().position(|n| n == node).unwrap_or(0);
+        let mut side = vec![node.to_owned()];
+        side.extend(
+            (1..self.side.min(names.len())).map(|k| names[(start + k) % names.len()].clone()),
+        );
+        side
+    }
+
     /// Waits after `cursor` for `confirm` to describe a snapshot.
     async fn confirm(
         &self,
@@ -215,12 +247,15 @@ impl<O: Observer> NodeFault<O> {
     ) -> Result<(), BoxError> {
         let name = self.name.as_str();
         let cursor = handle.cursor();
-        ctx.record(name, format!("{} {node}", self.kind));
-        let fault = ctx.begin_fault(name, format!("{node} {}", self.kind.past()));
+        let side = self.side_of(ctx, node);
+        let who = side.join(", ");
+        ctx.record(name, format!("{} {who}", self.kind));
+        let fault = ctx.begin_fault(name, format!("{who} {}", self.kind.past()));
         let injected = match self.kind {
             FaultKind::Kill => ctx.control().kill(node).await,
             FaultKind::Restart => ctx.control().stop(node).await,
             FaultKind::Pause => ctx.control().pause(node).await,
+            FaultKind::Partition => ctx.control().partition(&side).await,
         };
         if let Err(error) = injected {
             ctx.end_fault(fault);
@@ -228,24 +263,33 @@ impl<O: Observer> NodeFault<O> {
         }
         let seen_down = AtomicBool::new(false);
         let down = async {
-            handle
-                .wait_for_reachability_from(cursor, |r| r.is_lost(node), self.confirm_within)
-                .await
-                .map_err(|e| {
-                    format!(
-                        "{node} was {} but {} still reaches it: {e}",
-                        self.kind.past(),
-                        handle.observer_name()
-                    )
-                })?;
-            seen_down.store(true, Ordering::Relaxed);
-            ctx.record(name, format!("observed {node} down"));
+            // A cut-off node still answers the runner.
+            if self.kind != FaultKind::Partition {
+                handle
+                    .wait_for_reachability_from(cursor, |r| r.is_lost(node), self.confirm_within)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "{node} was {} but {} still reaches it: {e}",
+                            self.kind.past(),
+                            handle.observer_name()
+                        )
+                    })?;
+                seen_down.store(true, Ordering::Relaxed);
+                ctx.record(name, format!("observed {node} down"));
+            }
             if let Some(while_down) = &self.while_down {
                 let seen = self
                     .confirm(handle, cursor, at_fault, node, &**while_down)
                     .await
                     .map_err(|e| {
-                        format!("while {node} was down, the expected change was not observed: {e}")
+                        let state = match self.kind {
+                            FaultKind::Partition => "cut off",
+                            _ => "down",
+                        };
+                        format!(
+                            "while {who} was {state}, the expected change was not observed: {e}"
+                        )
                     })?;
                 ctx.record(name, format!("observed {seen}"));
             }
@@ -264,9 +308,10 @@ impl<O: Observer> NodeFault<O> {
         let back_from = handle.cursor();
         let (verb, restored) = match self.kind {
             FaultKind::Pause => ("resume", ctx.control().resume(node).await),
+            FaultKind::Partition => ("heal the partition of", ctx.control().heal().await),
             FaultKind::Kill | FaultKind::Restart => ("start", ctx.control().start(node).await),
         };
-        ctx.record(name, format!("{verb} {node}"));
+        ctx.record(name, format!("{verb} {who}"));
         ctx.end_fault(fault);
         restored?;
         confirmed?;
@@ -314,6 +359,7 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
             FaultKind::Pause => vec![NodeAction::Pause],
             FaultKind::Kill => vec![NodeAction::Kill, NodeAction::StartStop],
             FaultKind::Restart => vec![NodeAction::StartStop],
+            FaultKind::Partition => vec![NodeAction::Partition],
         }
     }
 

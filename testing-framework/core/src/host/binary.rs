@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tf_core::scenario::{DeployError, NodeBinary};
+use crate::scenario::{DeployError, NodeBinary};
 
 /// Where `binary` is, building it with cargo if it is a workspace package
 /// that is not built yet (or older than its sources).
-pub(crate) fn resolve(binary: &NodeBinary) -> Result<PathBuf, DeployError> {
+pub fn resolve(binary: &NodeBinary) -> Result<PathBuf, DeployError> {
     let mut looked = Vec::new();
     if let Some(path) = std::env::var_os(&binary.env_override) {
         let path = PathBuf::from(path);

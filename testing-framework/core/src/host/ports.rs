@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Lowest port used.
 const FLOOR: u16 = 10_000;
 
-use tf_core::scenario::Protocol;
+use crate::scenario::Protocol;
 
 /// A port held while the others are chosen, so that all are distinct.
 enum Held {
@@ -39,7 +39,7 @@ impl Held {
 /// found, so none collide, within a node or across nodes; another process
 /// may still take one before the node binds it, which the node then
 /// reports at start.
-pub(crate) fn free_ports(protocols: &[Protocol]) -> std::io::Result<Vec<u16>> {
+pub fn free_ports(protocols: &[Protocol]) -> std::io::Result<Vec<u16>> {
     let count = protocols.len();
     let ceiling = ephemeral_floor().unwrap_or(32_768);
     let span = u32::from(ceiling.saturating_sub(FLOOR));

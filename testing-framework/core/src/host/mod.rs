@@ -1,0 +1,89 @@
+//! What every deployer needs of the machine the runner is on: the node
+//! binary ([`binary::resolve`]), free ports on 127.0.0.1
+//! ([`ports::free_ports`]), a fresh run directory ([`run_dir`]) and the end
+//! of a node's log for error messages ([`log_tail`]).
+
+pub mod binary;
+pub mod ports;
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::scenario::DeployError;
+
+/// Lines of a log shown when a node fails.
+pub const LOG_TAIL_LINES: usize = 20;
+
+/// The last [`LOG_TAIL_LINES`] lines of a log file, or why it cannot be read.
+pub fn log_tail(path: &Path) -> String {
+    let read = || -> std::io::Result<String> {
+        let mut file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        Ok(lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n"))
+    };
+    read().unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
+}
+
+/// Where runs go when the deployer is given no root: `$TF_RUNS_DIR`, else
+/// `tf-runs` in the cargo target directory.
+pub fn default_runs_root() -> PathBuf {
+    if let Some(root) = std::env::var_os("TF_RUNS_DIR") {
+        return root.into();
+    }
+    target_dir().join("tf-runs")
+}
+
+/// A fresh directory for one run: `given` if it is new or empty (a used one
+/// would start nodes on another run's data), else
+/// `<root>/<scenario>-<time>`.
+pub fn run_dir(given: Option<&Path>, root: &Path, scenario: &str) -> Result<PathBuf, DeployError> {
+    if let Some(dir) = given {
+        if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+            return Err(DeployError::Other(format!(
+                "run directory {} is not empty; give a new or empty directory",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| io_error("create the run directory", dir, e))?;
+        return Ok(dir.to_path_buf());
+    }
+    let stamp = humantime::format_rfc3339_millis(SystemTime::now())
+        .to_string()
+        .replace(':', "-");
+    let mut dir = root.join(format!("{scenario}-{stamp}"));
+    for n in 2.. {
+        if !dir.exists() {
+            break;
+        }
+        dir = root.join(format!("{scenario}-{stamp}-{n}"));
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| io_error("create the run directory", &dir, e))?;
+    Ok(dir)
+}
+
+/// An I/O failure on `path` as a deploy error.
+pub fn io_error(what: &str, path: &Path, error: std::io::Error) -> DeployError {
+    DeployError::Other(format!("cannot {what} {}: {error}", path.display()))
+}
+
+/// `$CARGO_TARGET_DIR`, else the `target` directory the running executable
+/// is in, else `./target`.
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return dir.into();
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.ancestors()
+                .find(|a| a.file_name().is_some_and(|n| n == "target"))
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
