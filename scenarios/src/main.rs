@@ -4,7 +4,9 @@
 //! cargo run -p scenarios -- list
 //! cargo run -p scenarios -- run raft-failover [--deployer local] [--nodes 3] [--duration 15s] [--set fault=restart]
 //! cargo run -p scenarios -- run wallet-transfers --set wallets=8 --set rate=4
+//! cargo run -p scenarios -- run raft-partition --deployer compose
 //! cargo run -p scenarios -- replay target/tf-runs/<run>
+//! cargo run -p scenarios -- cleanup
 //! ```
 
 mod progress;
@@ -15,7 +17,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use tf_compose::ComposeDeployer;
+use tf_compose::sweep::{SweepOptions, sweep};
 use tf_core::catalog::{Catalog, ScenarioEntry};
+use tf_core::scenario::Deployer;
 use tf_core::scenario::{RunOptions, RunReport};
 use tf_local::LocalDeployer;
 
@@ -73,6 +78,16 @@ enum Command {
         /// The run directory (it holds report.json and observations.jsonl).
         run_dir: PathBuf,
     },
+    /// Remove the containers, networks and images that crashed or killed
+    /// runs of the compose deployer left behind, and say what was removed.
+    Cleanup {
+        /// Also the runs whose runner is still alive on this machine.
+        #[arg(long)]
+        all: bool,
+        /// Keep the node images (the next compose run starts sooner).
+        #[arg(long)]
+        keep_images: bool,
+    },
 }
 
 #[derive(Parser)]
@@ -103,6 +118,9 @@ struct RunArgs {
 enum DeployerKind {
     /// Node processes on this machine.
     Local,
+    /// Docker containers on the run's own networks (needs a Docker engine;
+    /// can partition the network).
+    Compose,
 }
 
 fn main() -> ExitCode {
@@ -123,6 +141,14 @@ fn main() -> ExitCode {
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(run_scenario(&catalog, args))),
         Command::Replay { run_dir } => replay_run(&catalog, &run_dir),
+        Command::Cleanup { all, keep_images } => tokio::runtime::Runtime::new()
+            .context("cannot start the async runtime")
+            .and_then(|rt| {
+                rt.block_on(cleanup(SweepOptions {
+                    include_live: all,
+                    keep_images,
+                }))
+            }),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -181,8 +207,9 @@ async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> 
     let entry = find(catalog, &args.scenario)?;
     let params = entry.parse(&given(&args)?)?;
     let scenario = entry.build(&params).context("invalid scenario")?;
-    let deployer = match args.deployer {
-        DeployerKind::Local => LocalDeployer::new(),
+    let deployer: Box<dyn Deployer> = match args.deployer {
+        DeployerKind::Local => Box::new(LocalDeployer::new()),
+        DeployerKind::Compose => Box::new(ComposeDeployer::new()),
     };
     let progress = progress::Progress::start();
     let options = RunOptions {
@@ -191,11 +218,19 @@ async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> 
         progress: Some(progress.reporter()),
         cancel: progress.cancel_on_ctrl_c(),
     };
-    let report: RunReport = scenario.run(&deployer, options).await;
+    let report: RunReport = scenario.run(deployer.as_ref(), options).await;
     progress.finish();
     println!();
     println!("{report}");
     Ok(report.passed())
+}
+
+/// Sweeps what earlier compose runs left; fails if anything could not be
+/// removed.
+async fn cleanup(options: SweepOptions) -> anyhow::Result<bool> {
+    let report = sweep(options).await?;
+    print!("{report}");
+    Ok(report.problems.is_empty())
 }
 
 /// Replays on a paused clock: the recorded timeline is followed exactly, in

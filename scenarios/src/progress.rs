@@ -49,7 +49,9 @@ impl Progress {
                 );
                 on_ctrl_c.cancel();
                 if tokio::signal::ctrl_c().await.is_ok() {
-                    // Nodes die with this process (parent-death signal).
+                    // Local nodes die with this process (parent-death
+                    // signal); containers stay until swept.
+                    bar.println("forced: containers of a compose run are left; `cargo run -p scenarios -- cleanup` removes them");
                     std::process::exit(130);
                 }
             }

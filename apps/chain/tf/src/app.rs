@@ -60,8 +60,9 @@ impl Application for ChainApp {
         let mut args = vec![
             "--name".to_owned(),
             node.name.clone(),
+            // Peers are given their addresses; this one is only bound.
             "--addr".to_owned(),
-            node.address(API_PORT)?,
+            node.bind_address(API_PORT)?,
             "--slot-ms".to_owned(),
             self.slot_ms.to_string(),
             "--coefficient".to_owned(),

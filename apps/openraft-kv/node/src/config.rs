@@ -16,9 +16,14 @@ pub struct NodeConfig {
     /// This node's id; must be stable across restarts.
     #[arg(long)]
     pub id: NodeId,
-    /// Address the HTTP server binds to and that peers use, e.g. 127.0.0.1:7001.
+    /// Address the HTTP server binds to, e.g. 127.0.0.1:7001; peers use it
+    /// too unless `--advertise` says otherwise.
     #[arg(long)]
     pub addr: SocketAddr,
+    /// Address peers reach this node at, as <host:port>, when it is not the
+    /// bound one (in a container: bound to 0.0.0.0, reached by name).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
+    pub advertise: Option<String>,
     /// Directory of the node's database (created if missing).
     #[arg(long)]
     pub data_dir: PathBuf,
@@ -84,6 +89,14 @@ impl FromStr for Peer {
     }
 }
 
+fn parse_host_port(text: &str) -> Result<String, String> {
+    if is_host_port(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("expected <host:port>, got {text:?}"))
+    }
+}
+
 /// Whether `addr` looks like `host:port` with a non-empty host and a valid port.
 pub fn is_host_port(addr: &str) -> bool {
     match addr.rsplit_once(':') {
@@ -95,7 +108,9 @@ pub fn is_host_port(addr: &str) -> bool {
 impl NodeConfig {
     /// This node's address as members see it.
     pub fn advertised_addr(&self) -> String {
-        self.addr.to_string()
+        self.advertise
+            .clone()
+            .unwrap_or_else(|| self.addr.to_string())
     }
 
     /// All members, this node included, by id: the initial voter set of `--init`.

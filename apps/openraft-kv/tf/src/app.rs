@@ -66,6 +66,8 @@ impl Application for RaftKv {
             "--id".to_owned(),
             node.index.to_string(),
             "--addr".to_owned(),
+            node.bind_address(API_PORT)?,
+            "--advertise".to_owned(),
             node.address(API_PORT)?,
             "--data-dir".to_owned(),
             node.data_dir.display().to_string(),

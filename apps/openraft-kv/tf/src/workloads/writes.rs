@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use openraft_kv_node::client::{ClientError, KvClient};
+use openraft_kv_node::client::ClientError;
 use parking_lot::Mutex;
 use tf_core::observation::BoxError;
 use tf_core::scenario::{RunContext, Workload};
@@ -65,25 +65,19 @@ impl KvWrites {
             });
         };
         match client.write(key, value).await {
-            // The observed leader is stale: follow the node's hint once.
+            // The observed leader is stale: follow the node's hint once. By
+            // id (the node's index), not address: the address is the one
+            // peers use, which the runner may not reach (in containers).
             Err(ClientError::NotLeader {
-                leader_addr: Some(addr),
-                ..
-            }) => {
-                let retry = ctx
-                    .nodes()
-                    .iter()
-                    .map(|n| &n.source)
-                    .find(|c: &&KvClient| c.addr() == addr)
-                    .cloned();
-                match retry {
-                    Some(leader) => leader.write(key, value).await,
-                    None => Err(ClientError::NotLeader {
-                        leader_id: None,
-                        leader_addr: Some(addr),
-                    }),
-                }
-            }
+                leader_id: Some(id),
+                leader_addr,
+            }) => match ctx.nodes().get(id as usize) {
+                Some(leader) => leader.source.write(key, value).await,
+                None => Err(ClientError::NotLeader {
+                    leader_id: Some(id),
+                    leader_addr,
+                }),
+            },
             other => other,
         }
     }

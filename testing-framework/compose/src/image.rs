@@ -1,0 +1,272 @@
+//! Node images built here, `FROM scratch`, through the engine's build API:
+//! the binary and the shared libraries it links, nothing else. Tagged by
+//! content, so an unchanged binary is not built again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bollard::Docker;
+use bollard::query_parameters::BuildImageOptions;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tf_core::scenario::DeployError;
+
+use crate::engine::{describe, is_not_found};
+use crate::labels;
+use crate::libs::shared_libraries;
+
+/// Where the node binary is in every image.
+pub const BINARY_DIR: &str = "/usr/local/bin";
+
+/// Name resolution for glibc: container names come from Docker's DNS
+/// server (its `/etc/resolv.conf`), `/etc/hosts` first.
+const NSSWITCH: &str = "hosts: files dns\npasswd: files\ngroup: files\n";
+const PASSWD: &str =
+    "root:x:0:0:root:/:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n";
+const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
+/// glibc's NSS modules, loaded at run time rather than linked; recent
+/// glibc builds them into libc, older ones need the files.
+const NSS_MODULES: [&str; 2] = ["libnss_files.so.2", "libnss_dns.so.2"];
+
+/// An image ready to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeImage {
+    /// `tf-<binary>:<content hash>`.
+    pub tag: String,
+    /// The binary's path inside the image.
+    pub binary: String,
+    /// Whether this call built it (false: it was there already).
+    pub built: bool,
+}
+
+/// The image of `binary`, built unless an image of the same content exists.
+pub async fn build_image(docker: &Docker, binary: &Path) -> Result<NodeImage, DeployError> {
+    let path = binary.to_path_buf();
+    let (context, name, digest) = tokio::task::spawn_blocking(move || context(&path))
+        .await
+        .map_err(|e| DeployError::Other(format!("assembling the image failed: {e}")))??;
+    let tag = format!("tf-{}:{}", repository_name(&name), &digest[..16]);
+    let in_image = format!("{BINARY_DIR}/{name}");
+    match docker.inspect_image(&tag).await {
+        Ok(_) => {
+            return Ok(NodeImage {
+                tag,
+                binary: in_image,
+                built: false,
+            });
+        }
+        Err(error) if is_not_found(&error) => {}
+        Err(error) => {
+            return Err(DeployError::Other(format!(
+                "cannot look up image {tag}: {}",
+                describe(&error)
+            )));
+        }
+    }
+    let started = Instant::now();
+    let options = BuildImageOptions {
+        dockerfile: "Dockerfile".into(),
+        t: Some(tag.clone()),
+        rm: true,
+        forcerm: true,
+        labels: Some(HashMap::from([
+            (labels::MANAGED.to_owned(), "true".to_owned()),
+            (labels::BINARY.to_owned(), name.clone()),
+        ])),
+        ..Default::default()
+    };
+    let mut output = String::new();
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    let failed = |why: String, output: &str| {
+        DeployError::Other(format!(
+            "building image {tag} of {} failed: {why}\n--- build output ---\n{}",
+            binary.display(),
+            output.trim_end()
+        ))
+    };
+    while let Some(step) = stream.next().await {
+        let step = step.map_err(|e| failed(describe(&e), &output))?;
+        if let Some(text) = step.stream {
+            output.push_str(&text);
+        }
+        if let Some(error) = step.error {
+            return Err(failed(error, &output));
+        }
+    }
+    tracing::info!(%tag, elapsed = ?started.elapsed(), "image built");
+    Ok(NodeImage {
+        tag,
+        binary: in_image,
+        built: true,
+    })
+}
+
+/// A valid image repository name from a binary's file name.
+fn repository_name(binary: &str) -> String {
+    binary
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// The build context (a tar), the binary's file name, and the context's
+/// SHA-256 in hex. Every header is fixed (no times, no owners), so the same
+/// files give the same digest.
+fn context(binary: &Path) -> Result<(Vec<u8>, String, String), DeployError> {
+    let name = binary
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| DeployError::Other(format!("{} names no file", binary.display())))?;
+    let script = std::fs::read(binary)
+        .map(|bytes| bytes.starts_with(b"#!"))
+        .map_err(|e| DeployError::Other(format!("cannot read {}: {e}", binary.display())))?;
+    if script {
+        return Err(DeployError::Other(format!(
+            "{} is a script; an image built FROM scratch holds no interpreter. Give a compiled binary (or the interpreter as the node binary, with the script among its arguments and in its data)",
+            binary.display()
+        )));
+    }
+    let libraries = shared_libraries(binary).map_err(DeployError::Other)?;
+    let mut files: Vec<(String, PathBuf)> =
+        vec![(format!("{BINARY_DIR}/{name}"), binary.to_path_buf())];
+    for library in &libraries {
+        files.push((library.display().to_string(), library.clone()));
+    }
+    // The NSS modules sit next to libc.
+    if let Some(dir) = libraries
+        .iter()
+        .find(|l| {
+            l.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("libc.so"))
+        })
+        .and_then(|libc| libc.parent())
+    {
+        for module in NSS_MODULES {
+            let path = dir.join(module);
+            if path.exists() {
+                files.push((path.display().to_string(), path));
+            }
+        }
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    let io =
+        |e: std::io::Error| DeployError::Other(format!("cannot assemble the image context: {e}"));
+    append(
+        &mut tar,
+        "Dockerfile",
+        b"FROM scratch\nCOPY rootfs/ /\n",
+        0o644,
+    )
+    .map_err(io)?;
+    for (at, text) in [
+        ("etc/nsswitch.conf", NSSWITCH),
+        ("etc/passwd", PASSWD),
+        ("etc/group", GROUP),
+    ] {
+        append(&mut tar, &format!("rootfs/{at}"), text.as_bytes(), 0o644).map_err(io)?;
+    }
+    for dir in ["tmp", "data"] {
+        let mut header = fixed_header(0o1777);
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_size(0);
+        tar.append_data(&mut header, format!("rootfs/{dir}/"), std::io::empty())
+            .map_err(io)?;
+    }
+    for (at, from) in &files {
+        // Read through symlinks: the image gets the file under the name it
+        // is known by (a multi-call binary looks at its own name).
+        let bytes = std::fs::read(from)
+            .map_err(|e| DeployError::Other(format!("cannot read {}: {e}", from.display())))?;
+        append(&mut tar, &format!("rootfs{at}"), &bytes, 0o755).map_err(io)?;
+    }
+    let bytes = tar.into_inner().map_err(io)?;
+    let digest = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    Ok((bytes, name, digest))
+}
+
+fn fixed_header(mode: u32) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(mode);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header
+}
+
+fn append(
+    tar: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> std::io::Result<()> {
+    let mut header = fixed_header(mode);
+    header.set_size(bytes.len() as u64);
+    header.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut header, path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_binary_gives_the_same_context_and_a_changed_one_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("node");
+        std::fs::copy("/bin/true", &binary).unwrap();
+        let (_, name, first) = context(&binary).unwrap();
+        let (_, _, again) = context(&binary).unwrap();
+        assert_eq!(name, "node");
+        assert_eq!(first, again);
+        std::fs::copy("/bin/false", &binary).unwrap();
+        assert_ne!(context(&binary).unwrap().2, first);
+    }
+
+    #[test]
+    fn the_context_holds_the_binary_its_libraries_and_the_resolver_files() {
+        let (bytes, _, _) = context(Path::new("/bin/true")).unwrap();
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let paths: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        for expected in [
+            "Dockerfile",
+            "rootfs/usr/local/bin/true",
+            "rootfs/etc/nsswitch.conf",
+        ] {
+            assert!(
+                paths.iter().any(|p| p == expected),
+                "{expected} missing: {paths:?}"
+            );
+        }
+        assert!(paths.iter().any(|p| p.contains("libc.so")), "{paths:?}");
+        assert!(paths.iter().any(|p| p.contains("ld-linux")), "{paths:?}");
+    }
+
+    #[test]
+    fn a_script_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("node.py");
+        std::fs::write(&script, "#!/usr/bin/env python3\n").unwrap();
+        let error = context(&script).unwrap_err().to_string();
+        assert!(error.contains("is a script"), "{error}");
+    }
+
+    #[test]
+    fn repository_names_are_lowercase_and_valid() {
+        assert_eq!(repository_name("My Node+1"), "my-node-1");
+    }
+}

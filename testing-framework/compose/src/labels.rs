@@ -1,0 +1,51 @@
+//! The labels on everything the deployer creates, which cleanup and the
+//! sweep find it by.
+
+use std::collections::HashMap;
+
+/// On every container, network and image the framework creates.
+pub const MANAGED: &str = "dev.tf.managed";
+/// The run a container or network belongs to.
+pub const RUN: &str = "dev.tf.run";
+/// The scenario of that run.
+pub const SCENARIO: &str = "dev.tf.scenario";
+/// A container's node (`node-0`).
+pub const NODE: &str = "dev.tf.node";
+/// The runner's process id and host (`4242@hostname`): the sweep leaves
+/// runs whose runner is still alive on this host.
+pub const RUNNER: &str = "dev.tf.runner";
+/// An image's binary (its file name).
+pub const BINARY: &str = "dev.tf.binary";
+
+/// This process, as [`RUNNER`] names it.
+pub fn this_runner() -> String {
+    format!("{}@{}", std::process::id(), hostname())
+}
+
+/// The machine's host name, or `localhost`.
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// The labels of a run's containers and networks.
+pub(crate) fn of_run(run: &str, scenario: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (MANAGED.to_owned(), "true".to_owned()),
+        (RUN.to_owned(), run.to_owned()),
+        (SCENARIO.to_owned(), scenario.to_owned()),
+        (RUNNER.to_owned(), this_runner()),
+    ])
+}
+
+/// A filter on `label=value` (or just `label` when `value` is empty), for
+/// the engine's list calls.
+pub(crate) fn filter(label: &str, value: &str) -> HashMap<String, Vec<String>> {
+    let term = if value.is_empty() {
+        label.to_owned()
+    } else {
+        format!("{label}={value}")
+    };
+    HashMap::from([("label".to_owned(), vec![term])])
+}

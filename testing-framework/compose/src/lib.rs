@@ -1,0 +1,38 @@
+//! `tf-compose`: the container deployer.
+//!
+//! Each node runs in its own Docker container, from an image built here
+//! `FROM scratch` (the node binary and the shared libraries it links; no
+//! registry is needed). A run gets its own networks:
+//!
+//! - `peers` (internal): the only network nodes reach each other on, each
+//!   node under its name (`node-1`) as a network alias;
+//! - `access`: the runner's way in. Every named port of the app is
+//!   published on 127.0.0.1 through it, and containers cannot talk to each
+//!   other on it, so a partition of `peers` stays a partition while the
+//!   runner still observes both sides.
+//!
+//! A partition moves one side of the cluster from `peers` onto a network
+//! of its own; healing moves it back. Data directories and logs live in
+//! the run directory, in the same layout as the local deployer's
+//! (`<run>/node-N/{data,node.log}`), and a `docker-compose.yml` there
+//! reproduces the cluster by hand.
+//!
+//! Everything created is labelled ([`labels`]) and removed on cleanup, on
+//! drop (a panic) and by [`sweep`] for runs whose runner died.
+
+mod cluster;
+mod compose_file;
+mod deployer;
+mod engine;
+mod image;
+pub mod labels;
+mod libs;
+mod network;
+mod node;
+pub mod sweep;
+
+pub use cluster::ComposeCluster;
+pub use deployer::ComposeDeployer;
+pub use engine::{connect, docker_available};
+pub use image::{NodeImage, build_image};
+pub use libs::shared_libraries;

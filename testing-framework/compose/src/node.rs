@@ -1,0 +1,332 @@
+//! One node's container: started and stopped through the engine, its
+//! output appended to the node's log, its exits watched.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::query_parameters::{
+    AttachContainerOptions, KillContainerOptions, RemoveContainerOptions, StopContainerOptions,
+    WaitContainerOptions,
+};
+use futures::StreamExt;
+use parking_lot::Mutex;
+use tf_core::scenario::NodeExit;
+use tokio::sync::watch;
+
+use crate::engine::{describe, is_not_found};
+
+#[derive(Default)]
+struct State {
+    /// Bumped at each start, so that the exit of an earlier run of the
+    /// container is not taken for this one's.
+    generation: u64,
+    running: bool,
+    /// Set while an exit is being asked for, so it is not reported as a crash.
+    expecting_exit: bool,
+    paused: bool,
+}
+
+/// How a stop ended.
+pub(crate) enum Stopped {
+    /// It exited within the grace period.
+    Gracefully,
+    /// The engine had to kill it.
+    Killed,
+}
+
+/// A node's container.
+pub(crate) struct NodeContainer {
+    /// The node's name (`node-0`).
+    pub(crate) name: String,
+    /// The container's name (`tf-<run>-node-0`).
+    pub(crate) container: String,
+    pub(crate) log: PathBuf,
+    docker: Docker,
+    state: Mutex<State>,
+    crashes: Arc<watch::Sender<Vec<NodeExit>>>,
+}
+
+impl NodeContainer {
+    pub(crate) fn new(
+        name: String,
+        container: String,
+        log: PathBuf,
+        docker: Docker,
+        crashes: Arc<watch::Sender<Vec<NodeExit>>>,
+    ) -> Arc<Self> {
+        Arc::new(NodeContainer {
+            name,
+            container,
+            log,
+            docker,
+            state: Mutex::default(),
+            crashes,
+        })
+    }
+
+    /// The same container through another connection (for removal from a
+    /// thread of its own).
+    pub(crate) fn with_docker(&self, docker: Docker) -> Arc<Self> {
+        NodeContainer::new(
+            self.name.clone(),
+            self.container.clone(),
+            self.log.clone(),
+            docker,
+            Arc::clone(&self.crashes),
+        )
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.state.lock().running
+    }
+
+    /// Starts the container, appending its output to the node's log.
+    pub(crate) async fn start(self: &Arc<Self>) -> Result<(), String> {
+        let generation = {
+            let mut state = self.state.lock();
+            if state.running {
+                return Err("it is already running".into());
+            }
+            state.generation += 1;
+            state.generation
+        };
+        // Attached before it starts, so not a line is missed.
+        let attached = self
+            .docker
+            .attach_container(
+                &self.container,
+                Some(AttachContainerOptions {
+                    stream: true,
+                    stdout: true,
+                    stderr: true,
+                    logs: false,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| format!("cannot attach to its output: {}", describe(&e)))?;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| format!("cannot open its log {}: {e}", self.log.display()))?;
+        let mut output = attached.output;
+        let pump = tokio::spawn(async move {
+            while let Some(Ok(chunk)) = output.next().await {
+                let bytes = match chunk {
+                    LogOutput::StdOut { message }
+                    | LogOutput::StdErr { message }
+                    | LogOutput::Console { message } => message,
+                    LogOutput::StdIn { .. } => continue,
+                };
+                if log.write_all(&bytes).is_err() {
+                    break;
+                }
+            }
+        });
+        if let Err(error) = self
+            .docker
+            .start_container(
+                &self.container,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+        {
+            pump.abort();
+            return Err(start_error(&describe(&error)));
+        }
+        {
+            let mut state = self.state.lock();
+            state.running = true;
+            state.expecting_exit = false;
+            state.paused = false;
+        }
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let status = this.wait_exit().await;
+            // The output ends with the process; let the log catch up.
+            let _ = tokio::time::timeout(Duration::from_secs(2), pump).await;
+            this.exited(generation, status);
+        });
+        Ok(())
+    }
+
+    async fn wait_exit(&self) -> String {
+        let mut waits = self.docker.wait_container(
+            &self.container,
+            Some(WaitContainerOptions {
+                condition: "not-running".into(),
+            }),
+        );
+        match waits.next().await {
+            Some(Ok(response)) => format!("exit code {}", response.status_code),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+                describe_code(code)
+            }
+            Some(Err(error)) => format!("unknown ({})", describe(&error)),
+            None => "unknown (the engine ended the wait)".into(),
+        }
+    }
+
+    fn exited(&self, generation: u64, status: String) {
+        let mut state = self.state.lock();
+        if state.generation != generation {
+            return;
+        }
+        let expected = state.expecting_exit;
+        state.running = false;
+        state.expecting_exit = false;
+        state.paused = false;
+        drop(state);
+        if !expected {
+            let exit = NodeExit {
+                node: self.name.clone(),
+                status,
+                at: SystemTime::now(),
+                log_tail: tf_core::host::log_tail(&self.log),
+            };
+            tracing::warn!(node = %exit.node, status = %exit.status, "node exited on its own");
+            self.crashes.send_modify(|crashes| crashes.push(exit));
+        }
+    }
+
+    /// Marks the coming exit as asked for; false if it is not running.
+    pub(crate) fn expect_exit(&self) -> bool {
+        let mut state = self.state.lock();
+        state.expecting_exit |= state.running;
+        state.running
+    }
+
+    /// SIGTERM, then SIGKILL after `grace` (the engine's stop).
+    pub(crate) async fn stop(&self, grace: Duration) -> Result<Stopped, String> {
+        if !self.expect_exit() {
+            return Err("it is not running".into());
+        }
+        let paused = std::mem::take(&mut self.state.lock().paused);
+        if paused {
+            // A frozen process acts on SIGTERM only once thawed.
+            let _ = self.docker.unpause_container(&self.container).await;
+        }
+        self.docker
+            .stop_container(
+                &self.container,
+                Some(StopContainerOptions {
+                    t: Some(grace.as_secs().max(1) as i32),
+                    signal: None,
+                }),
+            )
+            .await
+            .map_err(|e| describe(&e))?;
+        let code = self
+            .docker
+            .inspect_container(
+                &self.container,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .ok()
+            .and_then(|c| c.state)
+            .and_then(|s| s.exit_code);
+        self.state.lock().running = false;
+        // 137: killed by SIGKILL once the grace period was over.
+        Ok(if code == Some(137) {
+            Stopped::Killed
+        } else {
+            Stopped::Gracefully
+        })
+    }
+
+    /// SIGKILL at once.
+    pub(crate) async fn kill(&self) -> Result<(), String> {
+        if !self.expect_exit() {
+            return Err("it is not running".into());
+        }
+        self.docker
+            .kill_container(
+                &self.container,
+                Some(KillContainerOptions {
+                    signal: "SIGKILL".into(),
+                }),
+            )
+            .await
+            .map_err(|e| describe(&e))?;
+        // Gone before this returns, so that a start right after it does
+        // not find the old process still there.
+        let _ = self.wait_exit().await;
+        self.state.lock().running = false;
+        Ok(())
+    }
+
+    /// Freezes every process of the container (the cgroup freezer).
+    pub(crate) async fn pause(&self) -> Result<(), String> {
+        if !self.is_running() {
+            return Err("it is not running".into());
+        }
+        self.docker
+            .pause_container(&self.container)
+            .await
+            .map_err(|e| describe(&e))?;
+        self.state.lock().paused = true;
+        Ok(())
+    }
+
+    /// Thaws a paused container.
+    pub(crate) async fn resume(&self) -> Result<(), String> {
+        self.docker
+            .unpause_container(&self.container)
+            .await
+            .map_err(|e| describe(&e))?;
+        self.state.lock().paused = false;
+        Ok(())
+    }
+
+    /// Removes the container, running or not; one already gone is fine.
+    pub(crate) async fn remove(&self) -> Result<(), String> {
+        self.expect_exit();
+        match self
+            .docker
+            .remove_container(
+                &self.container,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    link: false,
+                }),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(format!(
+                "cannot remove container {}: {}",
+                self.container,
+                describe(&e)
+            )),
+        }
+    }
+}
+
+/// A failed start in words that say what to do.
+fn start_error(engine: &str) -> String {
+    if engine.contains("port is already allocated") || engine.contains("address already in use") {
+        format!(
+            "{engine}\nto fix: a port it publishes on 127.0.0.1 is taken by another program; stop that program or run again (ports are picked afresh)"
+        )
+    } else {
+        format!("the engine could not start its container: {engine}")
+    }
+}
+
+/// An exit code as the shell would describe it.
+fn describe_code(code: i64) -> String {
+    match code {
+        137 => "killed (exit code 137, SIGKILL; out of memory or killed from outside)".into(),
+        139 => "crashed (exit code 139, SIGSEGV)".into(),
+        134 => "aborted (exit code 134, SIGABRT)".into(),
+        code => format!("exit code {code}"),
+    }
+}

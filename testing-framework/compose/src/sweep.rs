@@ -1,0 +1,202 @@
+//! Removes what crashed runs left behind: containers, networks and images
+//! labelled by the framework, found by label.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use bollard::query_parameters::{
+    ListContainersOptions, ListImagesOptions, ListNetworksOptions, RemoveContainerOptions,
+    RemoveImageOptions,
+};
+use tf_core::scenario::DeployError;
+
+use crate::engine::{connect, describe, is_not_found};
+use crate::labels;
+
+/// What to sweep.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SweepOptions {
+    /// Also runs whose runner is still alive on this machine (by default
+    /// they are left alone: they are someone's run in progress).
+    pub include_live: bool,
+    /// Keep the node images (they make the next run start sooner).
+    pub keep_images: bool,
+}
+
+/// What a sweep removed and left.
+#[derive(Clone, Debug, Default)]
+pub struct SweepReport {
+    /// Containers removed (`name (run, node)`).
+    pub containers: Vec<String>,
+    /// Networks removed.
+    pub networks: Vec<String>,
+    /// Images removed.
+    pub images: Vec<String>,
+    /// Runs left alone because their runner is alive (`run (runner)`).
+    pub live: Vec<String>,
+    /// What could not be removed, and why.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for SweepReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |f: &mut fmt::Formatter<'_>, what: &str, items: &[String]| -> fmt::Result {
+            if items.is_empty() {
+                writeln!(f, "{what}: none")
+            } else {
+                writeln!(f, "{what} ({}):", items.len())?;
+                items.iter().try_for_each(|i| writeln!(f, "  - {i}"))
+            }
+        };
+        list(f, "containers removed", &self.containers)?;
+        list(f, "networks removed", &self.networks)?;
+        list(f, "images removed", &self.images)?;
+        if !self.live.is_empty() {
+            list(
+                f,
+                "runs left alone (their runner is alive; --all removes them too)",
+                &self.live,
+            )?;
+        }
+        if !self.problems.is_empty() {
+            list(f, "problems", &self.problems)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the runner named by a [`labels::RUNNER`] value is alive: on this
+/// host with its process still there. A runner on another host counts as
+/// alive (this machine cannot tell).
+fn runner_alive(runner: &str) -> bool {
+    let Some((pid, host)) = runner.split_once('@') else {
+        return false;
+    };
+    if host != labels::hostname() {
+        return true;
+    }
+    pid.parse::<u32>()
+        .is_ok_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Removes the containers and networks of every run whose runner is gone
+/// (or of every run, with [`SweepOptions::include_live`]), then the node
+/// images no container uses.
+pub async fn sweep(options: SweepOptions) -> Result<SweepReport, DeployError> {
+    let docker = connect().await?;
+    let mut report = SweepReport::default();
+    let mut live_runs = BTreeSet::new();
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(labels::filter(labels::MANAGED, "true")),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| DeployError::Other(format!("cannot list containers: {}", describe(&e))))?;
+    for container in containers {
+        let label = |key: &str| {
+            container
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(key).cloned())
+                .unwrap_or_default()
+        };
+        let (run, runner) = (label(labels::RUN), label(labels::RUNNER));
+        if !options.include_live && runner_alive(&runner) {
+            live_runs.insert(format!("{run} (runner {runner})"));
+            continue;
+        }
+        let name = container
+            .names
+            .as_ref()
+            .and_then(|n| n.first().cloned())
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned();
+        let id = container.id.clone().unwrap_or_default();
+        match docker
+            .remove_container(
+                &id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    link: false,
+                }),
+            )
+            .await
+        {
+            Ok(()) => report
+                .containers
+                .push(format!("{name} (run {run}, {})", label(labels::NODE))),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => report
+                .problems
+                .push(format!("container {name}: {}", describe(&e))),
+        }
+    }
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(labels::filter(labels::MANAGED, "true")),
+        }))
+        .await
+        .map_err(|e| DeployError::Other(format!("cannot list networks: {}", describe(&e))))?;
+    for network in networks {
+        let label = |key: &str| {
+            network
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(key).cloned())
+                .unwrap_or_default()
+        };
+        let runner = label(labels::RUNNER);
+        if !options.include_live && runner_alive(&runner) {
+            live_runs.insert(format!("{} (runner {runner})", label(labels::RUN)));
+            continue;
+        }
+        let name = network.name.clone().unwrap_or_default();
+        match crate::network::remove(&docker, &name).await {
+            Ok(()) => report.networks.push(name),
+            Err(problem) => report.problems.push(problem),
+        }
+    }
+    if !options.keep_images {
+        let images = docker
+            .list_images(Some(ListImagesOptions {
+                filters: Some(labels::filter(labels::MANAGED, "true")),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| DeployError::Other(format!("cannot list images: {}", describe(&e))))?;
+        for image in images {
+            let name = image
+                .repo_tags
+                .first()
+                .cloned()
+                .unwrap_or_else(|| image.id.clone());
+            match docker
+                .remove_image(
+                    &image.id,
+                    Some(RemoveImageOptions {
+                        force: false,
+                        noprune: false,
+                    }),
+                    None,
+                )
+                .await
+            {
+                Ok(_) => report.images.push(name),
+                // In use by a live run's container.
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 409, ..
+                }) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => report
+                    .problems
+                    .push(format!("image {name}: {}", describe(&e))),
+            }
+        }
+    }
+    report.live = live_runs.into_iter().collect();
+    Ok(report)
+}
