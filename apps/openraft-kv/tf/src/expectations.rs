@@ -8,7 +8,7 @@ use tf_core::scenario::{
     Always, Expectation, RecoversWithin, RunContext, SettlesWithin, Timing, Violation,
 };
 
-use crate::{AckLog, RaftKv, RaftObserver, RaftSnapshot};
+use crate::{AckLog, DeposedLog, RaftKv, RaftObserver, RaftSnapshot};
 
 /// Safety: never two leaders in one term (checked on every snapshot).
 pub fn one_leader_per_term() -> impl Expectation<RaftKv> {
@@ -98,5 +98,44 @@ impl Expectation<RaftKv> for NoAckedWriteLost {
             ))
             .observed(problems.join("\n")))
         }
+    }
+}
+
+/// Safety under a partition: a leader cut off from the majority commits
+/// nothing. Fails if a write sent to a deposed leader was acknowledged, or
+/// if no write reached one (the check would have proved nothing).
+pub struct DeposedLeaderCommitsNothing(pub Arc<DeposedLog>);
+
+#[async_trait]
+impl Expectation<RaftKv> for DeposedLeaderCommitsNothing {
+    fn name(&self) -> &str {
+        "a cut-off leader acknowledges no write"
+    }
+
+    /// It judges the writes tried during the run.
+    fn replayable(&self) -> bool {
+        false
+    }
+
+    fn timing(&self) -> Timing {
+        Timing::AtEnd
+    }
+
+    async fn check(&self, _: &RunContext<RaftKv>) -> Result<(), Violation> {
+        let (tried, acked) = (self.0.tried(), self.0.acked());
+        if !acked.is_empty() {
+            return Err(Violation::new(format!(
+                "{} of {} writes sent to a deposed leader were acknowledged",
+                acked.len(),
+                tried.len()
+            ))
+            .observed(acked.join("\n")));
+        }
+        if tried.is_empty() {
+            return Err(Violation::new(
+                "no deposed leader was observed, so no write could be tried on one: the partition never left the old leader believing it leads",
+            ));
+        }
+        Ok(())
     }
 }

@@ -17,4 +17,7 @@ mod workloads;
 
 pub use app::{RaftKv, node_id, node_name};
 pub use observer::{Leader, NodeView, RaftEvent, RaftObserver, RaftSnapshot};
-pub use workloads::{AckLog, KvWrites, leader_failover};
+pub use workloads::{
+    AckLog, DeposedLeaderWrites, DeposedLog, KvWrites, deposed_leader, leader_failover,
+    leader_partition,
+};

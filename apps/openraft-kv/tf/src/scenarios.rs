@@ -7,8 +7,13 @@ use tf_core::observation::ObservationConfig;
 use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
 use tf_core::workloads::FaultKind;
 
-use crate::expectations::{NoAckedWriteLost, converged, leader_within, one_leader_per_term};
-use crate::{AckLog, KvWrites, RaftKv, RaftObserver, leader_failover};
+use crate::expectations::{
+    DeposedLeaderCommitsNothing, NoAckedWriteLost, converged, leader_within, one_leader_per_term,
+};
+use crate::{
+    AckLog, DeposedLeaderWrites, DeposedLog, KvWrites, RaftKv, RaftObserver, leader_failover,
+    leader_partition,
+};
 
 /// Knobs of [`raft_failover`].
 #[derive(Clone, Debug)]
@@ -91,6 +96,67 @@ pub fn raft_failover(options: &FailoverOptions) -> Result<Scenario<RaftKv>, Scen
         .build()
 }
 
+/// Knobs of [`raft_partition`].
+#[derive(Clone, Debug)]
+pub struct PartitionOptions {
+    /// Cluster size.
+    pub nodes: usize,
+    /// Run window.
+    pub duration: Duration,
+    /// How long the leader stays cut off.
+    pub cut_for: Duration,
+    /// Writes per second.
+    pub write_rate: u32,
+}
+
+impl Default for PartitionOptions {
+    fn default() -> Self {
+        PartitionOptions {
+            nodes: 3,
+            duration: Duration::from_secs(15),
+            cut_for: Duration::from_secs(3),
+            write_rate: 20,
+        }
+    }
+}
+
+/// `raft-partition`: the leader is cut off from the majority while writes
+/// go on. The majority elects a new leader and keeps committing; writes
+/// sent to the old leader are never acknowledged; after the heal the old
+/// leader follows, the cluster converges and no acknowledged write is
+/// lost. Needs a deployer that can partition (compose).
+pub fn raft_partition(options: &PartitionOptions) -> Result<Scenario<RaftKv>, ScenarioError> {
+    if options.nodes < 3 {
+        return Err(ScenarioError::Invalid(format!(
+            "raft-partition needs at least 3 nodes (got {}): the majority side must be able to elect a leader",
+            options.nodes
+        )));
+    }
+    let acks = AckLog::shared();
+    let deposed = DeposedLog::shared();
+    let app = RaftKv::default();
+    let leader_bound = app.election_timeout.1 * 4 + Duration::from_secs(1);
+    Scenario::builder("raft-partition", app)
+        .nodes(options.nodes)
+        .duration(options.duration)
+        .cooldown(Duration::from_secs(1))
+        .recorded_observer(RaftObserver, raft_observation())
+        .workload(KvWrites {
+            rate: options.write_rate,
+            acks: std::sync::Arc::clone(&acks),
+        })
+        .workload(leader_partition(options.cut_for, 2))
+        .workload(DeposedLeaderWrites {
+            log: std::sync::Arc::clone(&deposed),
+        })
+        .expect(one_leader_per_term())
+        .expect(leader_within(leader_bound))
+        .expect(DeposedLeaderCommitsNothing(deposed))
+        .expect(converged(Duration::from_secs(10)))
+        .expect(NoAckedWriteLost(acks))
+        .build()
+}
+
 /// The app's scenarios, for the `scenarios` CLI (and any other runner).
 pub fn catalog() -> Vec<ScenarioEntry> {
     let defaults = FailoverOptions::default();
@@ -128,5 +194,39 @@ pub fn catalog() -> Vec<ScenarioEntry> {
                 write_rate: u32::try_from(p.count("write-rate")).unwrap_or(1000),
             })
         }),
+        {
+            let defaults = PartitionOptions::default();
+            ScenarioEntry::new(
+                "raft-partition",
+                "3-node Raft key-value cluster; the leader is cut off from the majority by a network partition and healed, twice, while writes go on; checks a new leader on the majority side that keeps committing, no write acknowledged by the cut-off leader, convergence and no lost acknowledged write (needs --deployer compose)",
+            )
+            .param(
+                Param::count(
+                    "nodes",
+                    defaults.nodes,
+                    "cluster size; the majority side must elect a leader",
+                )
+                .at_least(3),
+            )
+            .param(Param::duration("duration", defaults.duration, "run window"))
+            .param(Param::duration(
+                "cut-for",
+                defaults.cut_for,
+                "how long the leader stays cut off",
+            ))
+            .param(
+                Param::count("write-rate", defaults.write_rate as usize, "writes per second")
+                    .at_least(1)
+                    .at_most(1000),
+            )
+            .builds(|p| {
+                raft_partition(&PartitionOptions {
+                    nodes: p.count("nodes"),
+                    duration: p.duration("duration"),
+                    cut_for: p.duration("cut-for"),
+                    write_rate: u32::try_from(p.count("write-rate")).unwrap_or(1000),
+                })
+            })
+        },
     ]
 }

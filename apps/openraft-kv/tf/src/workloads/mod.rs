@@ -1,7 +1,11 @@
 //! Workloads of the Raft key-value app.
 
+mod deposed;
 mod failover;
+mod partition;
 mod writes;
 
+pub use deposed::{DeposedLeaderWrites, DeposedLog, deposed_leader};
 pub use failover::leader_failover;
+pub use partition::leader_partition;
 pub use writes::{AckLog, KvWrites};
