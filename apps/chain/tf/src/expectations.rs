@@ -40,6 +40,25 @@ pub fn forks_happened() -> impl Expectation<ChainApp> {
     })
 }
 
+/// At the end, some node gave up at least `depth` blocks of its branch:
+/// after a partition, the side whose branch lost reorganized onto the
+/// other (ordinary forks reorganize a block or two).
+pub fn reorganized(depth: u64) -> impl Expectation<ChainApp> {
+    AtEnd::<ChainObserver, _>::new(
+        format!("the losing side reorganized (a reorg of {depth}+ blocks)"),
+        move |s: &ChainSnapshot| {
+            if s.max_reorg_depth >= depth {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the deepest reorg left {} block(s) ({} reorgs, {} fork points among {} blocks)",
+                    s.max_reorg_depth, s.reorgs, s.fork_points, s.blocks_seen
+                ))
+            }
+        },
+    )
+}
+
 /// Liveness: every node reaches `height` within `within`.
 pub fn liveness(height: u64, within: Duration) -> impl Expectation<ChainApp> {
     Eventually::<ChainObserver, _>::new(

@@ -33,4 +33,4 @@ pub use chain_node::ledger::DEFAULT_WALLETS;
 pub use inclusion::{Inclusion, InclusionTimeout};
 pub use observer::{ChainApi, ChainEvent, ChainObserver, ChainSnapshot, ChainState, NodeHead};
 pub use wallets::{LedgerAt, TxIndex, Utxo, WalletAt, WalletProjection};
-pub use workloads::{Transfer, TransferLog, Transfers, node_restarts};
+pub use workloads::{Transfer, TransferLog, Transfers, chain_partition, node_restarts};

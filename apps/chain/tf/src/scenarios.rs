@@ -8,8 +8,12 @@ use tf_core::observation::ObservationConfig;
 use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
 use tf_core::workloads::FaultKind;
 
-use crate::expectations::{TransfersIncluded, conservation, final_convergence, liveness, safety};
-use crate::{ChainApp, ChainObserver, Inclusion, TransferLog, Transfers, node_restarts};
+use crate::expectations::{
+    TransfersIncluded, conservation, final_convergence, liveness, reorganized, safety,
+};
+use crate::{
+    ChainApp, ChainObserver, Inclusion, TransferLog, Transfers, chain_partition, node_restarts,
+};
 
 /// How the chain observer polls in scenarios.
 pub fn chain_observation() -> ObservationConfig {
@@ -134,6 +138,55 @@ pub fn wallet_transfers(
     wallet_transfers_builder(options, &TransferLog::shared()).build()
 }
 
+/// Knobs of [`chain_partition_scenario`].
+#[derive(Clone, Debug)]
+pub struct PartitionOptions {
+    /// Cluster size.
+    pub nodes: usize,
+    /// How many nodes are cut off (the smaller side).
+    pub side: usize,
+    /// Run window.
+    pub duration: Duration,
+    /// How long the partition lasts.
+    pub cut_for: Duration,
+    /// Blocks until final. A partition shorter than what either side needs
+    /// to finalize its own branch heals without contradicting finality.
+    pub k: u64,
+}
+
+impl Default for PartitionOptions {
+    fn default() -> Self {
+        PartitionOptions {
+            nodes: 4,
+            side: 1,
+            duration: Duration::from_secs(20),
+            cut_for: Duration::from_secs(3),
+            k: 40,
+        }
+    }
+}
+
+/// `chain-partition`: a minority is cut off; both sides grow their own
+/// branches; after the heal every node converges on one branch, the losing
+/// side reorganizes, and no final block is reverted or contradicted.
+/// Needs a deployer that can partition (compose).
+pub fn chain_partition_scenario(
+    options: &PartitionOptions,
+) -> Result<Scenario<ChainApp>, ScenarioError> {
+    if options.side == 0 || options.side * 2 >= options.nodes {
+        return Err(ScenarioError::Invalid(format!(
+            "chain-partition cuts off a minority: side must be at least 1 and less than half of {} nodes (got {})",
+            options.nodes, options.side
+        )));
+    }
+    let mut app = ChainApp::default();
+    app.k = options.k;
+    chain_base("chain-partition", app, options.nodes, options.duration)
+        .workload(chain_partition(options.side, options.cut_for))
+        .expect(reorganized(3))
+        .build()
+}
+
 /// The app's scenarios, for the `scenarios` CLI (and any other runner).
 pub fn catalog() -> Vec<ScenarioEntry> {
     let transfers = WalletTransfersOptions::default();
@@ -163,5 +216,29 @@ pub fn catalog() -> Vec<ScenarioEntry> {
                 restarts: p.count("restarts"),
             })
         }),
+        {
+            let defaults = PartitionOptions::default();
+            ScenarioEntry::new(
+                "chain-partition",
+                "4 chain nodes; one is cut off by a network partition and both sides grow their own branches; after the heal every node converges on one branch, the losing side reorganizes, and no final block is reverted or contradicted (needs --deployer compose)",
+            )
+            .param(Param::count("nodes", defaults.nodes, "cluster size").at_least(3))
+            .param(Param::count("side", defaults.side, "nodes cut off (a minority)").at_least(1))
+            .param(Param::duration("duration", defaults.duration, "run window"))
+            .param(Param::duration("cut-for", defaults.cut_for, "how long the partition lasts"))
+            .param(
+                Param::count("k", defaults.k as usize, "blocks until final; keep it above what a side grows while cut off")
+                    .at_least(1),
+            )
+            .builds(|p| {
+                chain_partition_scenario(&PartitionOptions {
+                    nodes: p.count("nodes"),
+                    side: p.count("side"),
+                    duration: p.duration("duration"),
+                    cut_for: p.duration("cut-for"),
+                    k: p.count("k") as u64,
+                })
+            })
+        },
     ]
 }

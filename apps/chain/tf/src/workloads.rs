@@ -415,3 +415,45 @@ pub fn node_restarts(kind: FaultKind) -> NodeFault<ChainObserver> {
             },
         )
 }
+
+/// Cuts `side` nodes (from the second node on, in turn) off from the rest
+/// for `cut_for`, the framework's [`NodeFault`] with
+/// [`FaultKind::Partition`]. While cut, both sides must grow their own
+/// branches; after the heal, every node must share a block newer than any
+/// from before the cut (one side gave up its branch).
+pub fn chain_partition(side: usize, cut_for: Duration) -> NodeFault<ChainObserver> {
+    NodeFault::new("partition", FaultKind::Partition)
+        .side(side)
+        .down_for(cut_for)
+        .max_faults(1)
+        .target(|s: &ChainSnapshot| s.nodes.keys().nth(1).cloned())
+        .settled(|s: &ChainSnapshot| s.nodes.values().all(|v| v.reachable))
+        .while_down(|at_fault: &ChainSnapshot, now: &ChainSnapshot, cut: &str| {
+            // Grown by a few blocks since the cut, on a branch of its own.
+            let grew = |node: &str| {
+                let (before, after) = (at_fault.nodes.get(node)?, now.nodes.get(node)?);
+                (after.height >= before.height + 3).then_some(after)
+            };
+            let inside = grew(cut)?;
+            let (other, outside) = now
+                .nodes
+                .iter()
+                .filter(|(name, v)| name.as_str() != cut && v.head != inside.head)
+                .find_map(|(name, _)| Some((name, grew(name)?)))?;
+            let forked_at = now.common_ancestor.map(|(_, h)| h).unwrap_or(0);
+            (forked_at + 3 <= inside.height.min(outside.height)).then(|| {
+                format!(
+                    "separate branches: {cut} at height {}, {other} at height {} (common ancestor at height {forked_at})",
+                    inside.height, outside.height
+                )
+            })
+        })
+        .recovered(|_: &ChainSnapshot, now: &ChainSnapshot, _: &str| {
+            // Every tip within a few blocks of a shared block: one branch.
+            let (_, shared) = now.common_ancestor?;
+            let lowest = now.nodes.values().map(|v| v.height).min()?;
+            (shared + 3 >= lowest).then(|| {
+                format!("one branch again: every node shares the block at height {shared}")
+            })
+        })
+}
