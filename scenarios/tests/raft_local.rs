@@ -387,6 +387,26 @@ fn an_unknown_scenario_lists_the_known_ones() {
     );
 }
 
+#[test]
+fn a_partition_scenario_is_refused_on_local_processes_before_any_node_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(&tmp);
+    let out = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .args(["run", "raft-partition", "--run-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "the local deployer cannot partition nodes, which workload `leader-partition` needs"
+        ),
+        "{stdout}"
+    );
+    assert!(!dir.join("node-0").exists(), "no node was started");
+}
+
 /// RaftKv, except that node-1 is told to listen on a port someone holds.
 struct TakenPort {
     inner: RaftKv,

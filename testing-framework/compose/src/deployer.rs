@@ -119,7 +119,7 @@ impl Deployer for ComposeDeployer {
             &request.scenario,
         )?;
         let run = run_id();
-        let labels = labels::of_run(&run, &request.scenario);
+        let labels = labels::of_run(&run, &request.scenario, &run_dir);
 
         // Ports are the same inside the container and on the host, so one
         // port map serves peers and the runner.

@@ -2,6 +2,7 @@
 //! sweep find it by.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 /// On every container, network and image the framework creates.
 pub const MANAGED: &str = "dev.tf.managed";
@@ -14,6 +15,8 @@ pub const NODE: &str = "dev.tf.node";
 /// The runner's process id and host (`4242@hostname`): the sweep leaves
 /// runs whose runner is still alive on this host.
 pub const RUNNER: &str = "dev.tf.runner";
+/// The run directory (where its logs and report are).
+pub const RUN_DIR: &str = "dev.tf.run-dir";
 /// An image's binary (its file name).
 pub const BINARY: &str = "dev.tf.binary";
 
@@ -30,11 +33,12 @@ pub(crate) fn hostname() -> String {
 }
 
 /// The labels of a run's containers and networks.
-pub(crate) fn of_run(run: &str, scenario: &str) -> HashMap<String, String> {
+pub(crate) fn of_run(run: &str, scenario: &str, run_dir: &Path) -> HashMap<String, String> {
     HashMap::from([
         (MANAGED.to_owned(), "true".to_owned()),
         (RUN.to_owned(), run.to_owned()),
         (SCENARIO.to_owned(), scenario.to_owned()),
+        (RUN_DIR.to_owned(), run_dir.display().to_string()),
         (RUNNER.to_owned(), this_runner()),
     ])
 }

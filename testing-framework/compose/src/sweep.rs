@@ -65,6 +65,91 @@ impl fmt::Display for SweepReport {
     }
 }
 
+/// The containers and networks of the run in `run_dir` that still exist.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    /// Container names.
+    pub containers: Vec<String>,
+    /// Network names.
+    pub networks: Vec<String>,
+}
+
+impl Leftovers {
+    /// Whether nothing is left.
+    pub fn is_empty(&self) -> bool {
+        self.containers.is_empty() && self.networks.is_empty()
+    }
+}
+
+/// What of the run in `run_dir` is still there, found by label.
+pub async fn leftovers(run_dir: &std::path::Path) -> Result<Leftovers, DeployError> {
+    let docker = connect().await?;
+    let filter = labels::filter(labels::RUN_DIR, &run_dir.display().to_string());
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filter.clone()),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| DeployError::Other(format!("cannot list containers: {}", describe(&e))))?;
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(filter),
+        }))
+        .await
+        .map_err(|e| DeployError::Other(format!("cannot list networks: {}", describe(&e))))?;
+    Ok(Leftovers {
+        containers: containers
+            .into_iter()
+            .filter_map(|c| {
+                c.names?
+                    .first()
+                    .map(|n| n.trim_start_matches('/').to_owned())
+            })
+            .collect(),
+        networks: networks.into_iter().filter_map(|n| n.name).collect(),
+    })
+}
+
+/// The tags of every node image the framework built that is still there.
+pub async fn node_images() -> Result<Vec<String>, DeployError> {
+    let docker = connect().await?;
+    let images = docker
+        .list_images(Some(ListImagesOptions {
+            filters: Some(labels::filter(labels::MANAGED, "true")),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| DeployError::Other(format!("cannot list images: {}", describe(&e))))?;
+    Ok(images.into_iter().flat_map(|i| i.repo_tags).collect())
+}
+
+/// Removes the node images tagged `tags`; what could not be removed is
+/// returned with why.
+pub async fn remove_images(tags: &[String]) -> Result<Vec<String>, DeployError> {
+    let docker = connect().await?;
+    let mut problems = Vec::new();
+    for tag in tags {
+        match docker
+            .remove_image(
+                tag,
+                Some(RemoveImageOptions {
+                    force: false,
+                    noprune: false,
+                }),
+                None,
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => problems.push(format!("image {tag}: {}", describe(&e))),
+        }
+    }
+    Ok(problems)
+}
+
 /// Whether the runner named by a [`labels::RUNNER`] value is alive: on this
 /// host with its process still there. A runner on another host counts as
 /// alive (this machine cannot tell).

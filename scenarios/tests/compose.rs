@@ -1,0 +1,654 @@
+//! The catalog's scenarios in Docker containers, through the compose
+//! deployer: every scenario passes, partitions cut and heal, images are
+//! built once, errors name the node, and no container or network survives
+//! a run however it ends (success, failure, panic, Ctrl-C, a SIGKILLed
+//! runner swept afterwards).
+//!
+//! A harness of its own (`harness = false`), so that without a Docker
+//! engine the tests show as ignored, with the reason, instead of passing;
+//! `TF_REQUIRE_DOCKER=1` (as CI sets) makes a missing engine a failure.
+//! Images the tests built are removed at the end.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use libtest_mimic::{Arguments, Failed, Trial};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use openraft_kv_tf::{RaftKv, RaftObserver, RaftSnapshot};
+use tf_compose::sweep::{self, SweepOptions, leftovers};
+use tf_compose::{ComposeDeployer, build_image};
+use tf_core::catalog::Catalog;
+use tf_core::observation::BoxError;
+use tf_core::scenario::*;
+
+fn catalog() -> Catalog {
+    Catalog::new()
+        .with(openraft_kv_tf::scenarios::catalog())
+        .with(chain_tf::scenarios::catalog())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn options(dir: &Path) -> RunOptions {
+    RunOptions {
+        run_dir: Some(dir.to_owned()),
+        ..RunOptions::default()
+    }
+}
+
+fn check(ok: bool, message: impl FnOnce() -> String) -> Result<(), Failed> {
+    if ok { Ok(()) } else { Err(message().into()) }
+}
+
+/// Nothing of the run in `dir` is left in the engine.
+async fn nothing_left(dir: &Path) -> Result<(), Failed> {
+    let left = leftovers(dir).await.map_err(|e| e.to_string())?;
+    check(left.is_empty(), || format!("left behind: {left:?}"))
+}
+
+/// Runs catalog scenario `name` with `set` on compose; it must pass, leave
+/// nothing in the engine, and write a compose file the compose tool takes.
+fn catalog_scenario_passes(
+    name: &'static str,
+    set: &'static [(&'static str, &'static str)],
+) -> Result<(), Failed> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("run");
+    let catalog = catalog();
+    let entry = catalog.find(name).ok_or("no such scenario")?;
+    let scenario = entry.build(&entry.parse(set)?)?;
+    let report = runtime().block_on(async {
+        let report = scenario.run(&ComposeDeployer::new(), options(&dir)).await;
+        nothing_left(&dir).await.map(|()| report)
+    })?;
+    check(report.passed(), || format!("{report}"))?;
+    check(report.deployer == "compose", || report.deployer.clone())?;
+    for node in 0..report.nodes {
+        let log = dir.join(format!("node-{node}")).join("node.log");
+        check(std::fs::metadata(&log).is_ok_and(|m| m.len() > 0), || {
+            format!("{} is missing or empty", log.display())
+        })?;
+    }
+    compose_file_is_accepted(&dir)?;
+    Ok(())
+}
+
+/// `docker-compose config` accepts the run's compose file.
+fn compose_file_is_accepted(dir: &Path) -> Result<(), Failed> {
+    let file = dir.join("docker-compose.yml");
+    let output = Command::new("docker-compose")
+        .arg("-f")
+        .arg(&file)
+        .args(["config", "-q"])
+        .output()
+        .map_err(|e| format!("cannot run docker-compose: {e}"))?;
+    check(output.status.success(), || {
+        format!(
+            "docker-compose rejects {}: {}",
+            file.display(),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn timeline_has(report: &RunReport, what: &str) -> Result<(), Failed> {
+    check(
+        report.timeline.iter().any(|e| e.what.contains(what)),
+        || format!("no `{what}` on the timeline:\n{report}"),
+    )
+}
+
+fn raft_partition_cuts_the_leader_off_and_heals() -> Result<(), Failed> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("run");
+    let entry = openraft_kv_tf::scenarios::catalog()
+        .into_iter()
+        .find(|e| e.name() == "raft-partition")
+        .ok_or("no raft-partition")?;
+    let scenario = entry.build(&entry.parse(&[("duration", "20s")])?)?;
+    let report = runtime().block_on(async {
+        let report = scenario.run(&ComposeDeployer::new(), options(&dir)).await;
+        nothing_left(&dir).await.map(|()| report)
+    })?;
+    check(report.passed(), || format!("{report}"))?;
+    timeline_has(&report, "on the majority side, committing")?;
+    timeline_has(&report, "follows")?;
+    timeline_has(&report, "tried on deposed leaders, 0 acknowledged")?;
+    check(
+        report.faults.len() == 2 && report.faults.iter().all(|f| f.end_ms.is_some()),
+        || format!("{:?}", report.faults),
+    )?;
+    // The runner saw the cut-off side throughout: no node was unreachable.
+    check(
+        !report
+            .timeline
+            .iter()
+            .any(|e| e.what.contains("unreachable")),
+        || format!("{report}"),
+    )
+}
+
+fn chain_partition_grows_two_branches_and_reorganizes() -> Result<(), Failed> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("run");
+    let entry = chain_tf::scenarios::catalog()
+        .into_iter()
+        .find(|e| e.name() == "chain-partition")
+        .ok_or("no chain-partition")?;
+    let scenario = entry.build(&entry.parse::<&str, &str>(&[])?)?;
+    let report = runtime().block_on(async {
+        let report = scenario.run(&ComposeDeployer::new(), options(&dir)).await;
+        nothing_left(&dir).await.map(|()| report)
+    })?;
+    check(report.passed(), || format!("{report}"))?;
+    timeline_has(&report, "separate branches")?;
+    timeline_has(&report, "one branch again")?;
+    timeline_has(&report, "reorganized: left")
+}
+
+/// Stops every node, starts them all again, and waits for the cluster to
+/// elect a leader that every node follows: peers find each other by name
+/// after their containers restart.
+struct RestartEveryNode;
+
+#[async_trait]
+impl Workload<RaftKv> for RestartEveryNode {
+    fn name(&self) -> &str {
+        "restart-every-node"
+    }
+
+    async fn run(&self, ctx: &RunContext<RaftKv>) -> Result<(), BoxError> {
+        let raft = ctx.observer::<RaftObserver>()?;
+        raft.wait_until(|s| s.leader.is_some(), Duration::from_secs(10))
+            .await?;
+        let names: Vec<String> = ctx.nodes().iter().map(|n| n.name.to_string()).collect();
+        for node in &names {
+            ctx.control().stop(node).await?;
+        }
+        for node in &names {
+            ctx.control().start(node).await?;
+        }
+        let restarted = raft.cursor();
+        let all_follow = |s: &RaftSnapshot| {
+            s.leader.as_ref().is_some_and(|leader| {
+                s.nodes.values().all(|v| {
+                    v.reachable()
+                        && v.state
+                            .as_ref()
+                            .is_some_and(|n| n.leader == Some(leader.id))
+                })
+            })
+        };
+        let seen = raft
+            .wait_until_after(restarted, all_follow, Duration::from_secs(20))
+            .await?;
+        let leader = seen.snapshot.leader.clone().ok_or("no leader")?;
+        ctx.record(
+            self.name(),
+            format!("after restarting every node, all follow {}", leader.node),
+        );
+        Ok(())
+    }
+}
+
+fn peers_find_each_other_after_every_container_restarts() -> Result<(), Failed> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("run");
+    let scenario = openraft_kv_tf::scenarios::raft_base(
+        "restart-every-node",
+        3,
+        Duration::from_secs(25),
+        &openraft_kv_tf::AckLog::shared(),
+    )
+    .workload(RestartEveryNode)
+    .build()?;
+    let report = runtime().block_on(async {
+        let report = run(scenario, &ComposeDeployer::new(), options(&dir)).await;
+        nothing_left(&dir).await.map(|()| report)
+    })?;
+    check(report.workload_failures.is_empty(), || format!("{report}"))?;
+    timeline_has(&report, "after restarting every node, all follow")
+}
+
+fn a_failing_run_leaves_nothing_behind() -> Result<(), Failed> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("run");
+    let scenario = openraft_kv_tf::scenarios::raft_base(
+        "must-fail",
+        3,
+        Duration::from_secs(2),
+        &openraft_kv_tf::AckLog::shared(),
+    )
+    .expect(AtEnd::<RaftObserver, _>::new(
+        "more nodes than there are",
+        |s: &RaftSnapshot| {
+            if s.nodes.len() > 3 {
+                Ok(())
+            } else {
+                Err(format!("{} nodes", s.nodes.len()))
+            }
+        },
+    ))
+    .build()?;
+    let report = runtime().block_on(async {
+        let report = run(scenario, &ComposeDeployer::new(), options(&dir)).await;
+        nothing_left(&dir).await.map(|()| report)
+    })?;
+    check(report.verdict == Verdict::Failed, || format!("{report}"))
+}
+
+fn a_panic_while_holding_a_cluster_removes_its_containers() -> Result<(), Failed> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("run");
+    let request = DeploymentRequest::new(Arc::new(RaftKv::default()), "panics", 3)
+        .with_run_dir(Some(dir.clone()));
+    let held = dir.clone();
+    let panicked = std::thread::spawn(move || {
+        let rt = runtime();
+        let cluster = rt
+            .block_on(ComposeDeployer::new().deploy(&request))
+            .unwrap();
+        let left = rt.block_on(leftovers(&held)).unwrap();
+        assert_eq!(left.containers.len(), 3, "{left:?}");
+        drop(rt);
+        let _cluster = cluster;
+        panic!("a test panics while holding the cluster");
+    })
+    .join();
+    check(panicked.is_err(), || "the thread did not panic".into())?;
+    runtime().block_on(nothing_left(&dir))
+}
+
+/// Starts the CLI on raft-failover on compose with a long window, and
+/// waits until its run window is open (its progress line says so).
+fn start_cli(dir: &Path) -> Result<std::process::Child, Failed> {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .args([
+            "run",
+            "raft-failover",
+            "--deployer",
+            "compose",
+            "--duration",
+            "120s",
+            "--run-dir",
+        ])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = std::io::BufReader::new(child.stderr.take().ok_or("no stderr")?);
+    let (opened, window) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.contains("running for") {
+                let _ = opened.send(());
+            }
+        }
+    });
+    window
+        .recv_timeout(Duration::from_secs(180))
+        .map_err(|_| "the CLI never opened its run window")?;
+    Ok(child)
+}
+
+fn ctrl_c_stops_a_compose_run_and_removes_its_containers() -> Result<(), Failed> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("run");
+    let mut cli = start_cli(&dir)?;
+    kill(Pid::from_raw(cli.id() as i32), Signal::SIGINT)?;
+    let status = cli.wait()?;
+    check(status.code() == Some(1), || format!("exit {status}"))?;
+    runtime().block_on(nothing_left(&dir))
+}
+
+fn the_sweep_removes_what_a_sigkilled_runner_left() -> Result<(), Failed> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("run");
+    let mut cli = start_cli(&dir)?;
+    let rt = runtime();
+    let before = rt.block_on(leftovers(&dir))?;
+    check(
+        before.containers.len() == 3 && before.networks.len() == 2,
+        || format!("{before:?}"),
+    )?;
+    kill(Pid::from_raw(cli.id() as i32), Signal::SIGKILL)?;
+    cli.wait()?;
+    let after_kill = rt.block_on(leftovers(&dir))?;
+    check(after_kill == before, || format!("{after_kill:?}"))?;
+    let report = rt.block_on(sweep::sweep(SweepOptions {
+        keep_images: true,
+        ..SweepOptions::default()
+    }))?;
+    for container in &before.containers {
+        check(
+            report
+                .containers
+                .iter()
+                .any(|c| c.starts_with(container.as_str())),
+            || format!("the sweep did not report {container}:\n{report}"),
+        )?;
+    }
+    for network in &before.networks {
+        check(report.networks.contains(network), || format!("{report}"))?;
+    }
+    check(report.problems.is_empty(), || format!("{report}"))?;
+    rt.block_on(nothing_left(&dir))
+}
+
+/// The Raft app with a flag its node does not know: the container exits
+/// at once.
+struct BadFlag(RaftKv);
+
+#[async_trait]
+impl Application for BadFlag {
+    type Client = <RaftKv as Application>::Client;
+    fn name(&self) -> &str {
+        "bad-flag"
+    }
+    fn binary(&self) -> NodeBinary {
+        self.0.binary()
+    }
+    fn node_command(
+        &self,
+        node: &NodeSpec,
+        topology: &[NodeSpec],
+    ) -> Result<NodeCommand, BoxError> {
+        let mut command = self.0.node_command(node, topology)?;
+        command.args.push("--no-such-flag".into());
+        Ok(command)
+    }
+    fn client(&self, endpoint: &NodeEndpoint) -> Self::Client {
+        self.0.client(endpoint)
+    }
+    async fn ready(&self, client: &Self::Client) -> Result<(), BoxError> {
+        self.0.ready(client).await
+    }
+}
+
+fn a_container_that_exits_at_start_is_named_with_its_log() -> Result<(), Failed> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("run");
+    let scenario = Scenario::builder("bad-flag", BadFlag(RaftKv::default()))
+        .duration(Duration::from_secs(5))
+        .build()?;
+    let report = runtime().block_on(async {
+        let report = run(scenario, &ComposeDeployer::new(), options(&dir)).await;
+        nothing_left(&dir).await.map(|()| report)
+    })?;
+    check(report.verdict == Verdict::Error, || format!("{report}"))?;
+    let summary = report.summary.clone().unwrap_or_default();
+    check(
+        summary.contains("node-0") && summary.contains("exit code 2"),
+        || summary.clone(),
+    )?;
+    check(summary.contains("--no-such-flag"), || summary.clone())
+}
+
+fn images_are_built_once_per_content() -> Result<(), Failed> {
+    let chain = host_binary(chain_tf::ChainApp::default().binary())?;
+    let rt = runtime();
+    let docker = rt.block_on(tf_compose::connect())?;
+    let first = rt.block_on(build_image(&docker, &chain))?;
+    let again = rt.block_on(build_image(&docker, &chain))?;
+    check(!again.built && again.tag == first.tag, || {
+        format!("{first:?} then {again:?}")
+    })?;
+    // One byte more is another image.
+    let tmp = tempfile::tempdir()?;
+    let changed = tmp.path().join("chain-node");
+    let mut bytes = std::fs::read(&chain)?;
+    bytes.push(0);
+    std::fs::write(&changed, bytes)?;
+    let other = rt.block_on(build_image(&docker, &changed))?;
+    check(other.built && other.tag != first.tag, || {
+        format!("{other:?} vs {first:?}")
+    })?;
+    let problems = rt.block_on(sweep::remove_images(&[other.tag]))?;
+    check(problems.is_empty(), || problems.join("; "))
+}
+
+fn host_binary(binary: NodeBinary) -> Result<std::path::PathBuf, Failed> {
+    Ok(tf_core::host::binary::resolve(&binary)?)
+}
+
+/// A Redis server from Debian's packages, a dynamically linked binary of
+/// someone else's, three of them (each on its own), observed by PING.
+struct Redis;
+
+#[derive(Clone)]
+struct RedisClient(String);
+
+impl RedisClient {
+    async fn ping(&self) -> Result<(), BoxError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::net::TcpStream::connect(&self.0),
+        )
+        .await??;
+        stream.write_all(b"PING\r\n").await?;
+        let mut answer = [0u8; 7];
+        tokio::time::timeout(Duration::from_secs(1), stream.read_exact(&mut answer)).await??;
+        if &answer == b"+PONG\r\n" {
+            Ok(())
+        } else {
+            Err(format!("{} answered {:?}", self.0, String::from_utf8_lossy(&answer)).into())
+        }
+    }
+}
+
+#[async_trait]
+impl Application for Redis {
+    type Client = RedisClient;
+    fn name(&self) -> &str {
+        "redis"
+    }
+    fn binary(&self) -> NodeBinary {
+        NodeBinary::named("redis-server", "TF_REDIS_SERVER")
+    }
+    fn node_command(&self, node: &NodeSpec, _: &[NodeSpec]) -> Result<NodeCommand, BoxError> {
+        Ok(NodeCommand::args([
+            "--port".to_owned(),
+            node.port(API_PORT)?.to_string(),
+            "--bind".to_owned(),
+            node.bind_host.clone(),
+            "--protected-mode".to_owned(),
+            "no".to_owned(),
+            "--dir".to_owned(),
+            node.data_dir.display().to_string(),
+        ]))
+    }
+    fn client(&self, endpoint: &NodeEndpoint) -> RedisClient {
+        RedisClient(endpoint.address.clone())
+    }
+    async fn ready(&self, client: &RedisClient) -> Result<(), BoxError> {
+        client.ping().await
+    }
+}
+
+fn a_debian_server_binary_runs_in_a_scratch_image() -> Result<(), Failed> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("run");
+    let scenario = Scenario::builder("redis", Redis)
+        .nodes(3)
+        .duration(Duration::from_secs(1))
+        .build()?;
+    let report = runtime().block_on(async {
+        let report = run(scenario, &ComposeDeployer::new(), options(&dir)).await;
+        nothing_left(&dir).await.map(|()| report)
+    })?;
+    check(report.passed(), || format!("{report}"))?;
+    let log = std::fs::read_to_string(dir.join("node-0").join("node.log"))?;
+    check(log.contains("Ready to accept connections"), || log.clone())
+}
+
+fn an_unreachable_engine_is_a_clear_error() -> Result<(), Failed> {
+    let tmp = tempfile::tempdir()?;
+    let output = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .args([
+            "run",
+            "chain-liveness",
+            "--deployer",
+            "compose",
+            "--run-dir",
+        ])
+        .arg(tmp.path().join("run"))
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    check(output.status.code() == Some(1), || {
+        format!("{:?}\n{stdout}", output.status)
+    })?;
+    check(
+        stdout.contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock")
+            && stdout.contains("to fix: start the engine"),
+        || stdout.to_string(),
+    )
+}
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // One cluster at a time: two would fight over the machine's two cores.
+    args.test_threads.get_or_insert(1);
+    let rt = runtime();
+    let engine = rt.block_on(tf_compose::docker_available());
+    let required = std::env::var("TF_REQUIRE_DOCKER").is_ok_and(|v| v == "1");
+    if let Err(why) = &engine {
+        if required {
+            eprintln!("TF_REQUIRE_DOCKER=1 but the Docker engine is not usable: {why}");
+            std::process::exit(1);
+        }
+        eprintln!(
+            "skipping the Docker tests (shown as ignored): {why}\nset TF_REQUIRE_DOCKER=1 to make this a failure"
+        );
+    }
+    let redis = which("redis-server");
+    if redis.is_none() && engine.is_ok() {
+        if required {
+            eprintln!(
+                "TF_REQUIRE_DOCKER=1 but redis-server (Debian package redis-server) is not installed; the adopter-binary test needs it"
+            );
+            std::process::exit(1);
+        }
+        eprintln!(
+            "skipping the Debian-binary test (shown as ignored): redis-server is not installed (apt-get install redis-server)"
+        );
+    }
+    let images_before = engine
+        .as_ref()
+        .ok()
+        .and_then(|_| rt.block_on(sweep::node_images()).ok())
+        .unwrap_or_default();
+
+    type Test = fn() -> Result<(), Failed>;
+    let docker: Vec<(&str, Test)> = vec![
+        ("raft_failover_passes_on_compose", || {
+            catalog_scenario_passes("raft-failover", &[("duration", "12s")])
+        }),
+        ("raft_failover_with_restarts_passes_on_compose", || {
+            catalog_scenario_passes(
+                "raft-failover",
+                &[("duration", "12s"), ("fault", "restart")],
+            )
+        }),
+        ("raft_failover_with_pauses_passes_on_compose", || {
+            catalog_scenario_passes("raft-failover", &[("duration", "12s"), ("fault", "pause")])
+        }),
+        ("chain_liveness_passes_on_compose", || {
+            catalog_scenario_passes("chain-liveness", &[("duration", "10s")])
+        }),
+        ("wallet_transfers_passes_on_compose", || {
+            catalog_scenario_passes(
+                "wallet-transfers",
+                &[("duration", "20s"), ("restarts", "2")],
+            )
+        }),
+        (
+            "raft_partition_cuts_the_leader_off_and_heals",
+            raft_partition_cuts_the_leader_off_and_heals,
+        ),
+        (
+            "chain_partition_grows_two_branches_and_reorganizes",
+            chain_partition_grows_two_branches_and_reorganizes,
+        ),
+        (
+            "peers_find_each_other_after_every_container_restarts",
+            peers_find_each_other_after_every_container_restarts,
+        ),
+        (
+            "a_failing_run_leaves_nothing_behind",
+            a_failing_run_leaves_nothing_behind,
+        ),
+        (
+            "a_panic_while_holding_a_cluster_removes_its_containers",
+            a_panic_while_holding_a_cluster_removes_its_containers,
+        ),
+        (
+            "ctrl_c_stops_a_compose_run_and_removes_its_containers",
+            ctrl_c_stops_a_compose_run_and_removes_its_containers,
+        ),
+        (
+            "the_sweep_removes_what_a_sigkilled_runner_left",
+            the_sweep_removes_what_a_sigkilled_runner_left,
+        ),
+        (
+            "a_container_that_exits_at_start_is_named_with_its_log",
+            a_container_that_exits_at_start_is_named_with_its_log,
+        ),
+        (
+            "images_are_built_once_per_content",
+            images_are_built_once_per_content,
+        ),
+    ];
+    let mut trials: Vec<Trial> = docker
+        .into_iter()
+        .map(|(name, test)| Trial::test(name, test).with_ignored_flag(engine.is_err()))
+        .collect();
+    trials.push(
+        Trial::test(
+            "a_debian_server_binary_runs_in_a_scratch_image",
+            a_debian_server_binary_runs_in_a_scratch_image,
+        )
+        .with_ignored_flag(engine.is_err() || redis.is_none()),
+    );
+    trials.push(Trial::test(
+        "an_unreachable_engine_is_a_clear_error",
+        an_unreachable_engine_is_a_clear_error,
+    ));
+    let conclusion = libtest_mimic::run(&args, trials);
+
+    // The images this run built; those that were here before stay.
+    if engine.is_ok() {
+        let built: Vec<String> = rt
+            .block_on(sweep::node_images())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|tag| !images_before.contains(tag))
+            .collect();
+        match rt.block_on(sweep::remove_images(&built)) {
+            Ok(problems) if problems.is_empty() => {}
+            Ok(problems) => eprintln!("images left: {}", problems.join("; ")),
+            Err(error) => eprintln!("images left: {error}"),
+        }
+    }
+    conclusion.exit();
+}
+
+fn which(binary: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join(binary))
+        .find(|candidate| candidate.is_file())
+}
