@@ -1,6 +1,7 @@
-//! Benchmarks of the Raft scenario on local processes, printed as a
-//! Markdown table for the README. Run: `cargo bench -p scenarios --bench raft`
-//! (node binaries are built beforehand, so compilation is not measured).
+//! Benchmarks of the Raft scenario on local processes and, when a Docker
+//! engine is there, in containers (compose), printed as a Markdown table for
+//! the README. Run: `cargo bench -p scenarios --bench raft` (node binaries
+//! are built beforehand, so compilation is not measured).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,8 +10,12 @@ use async_trait::async_trait;
 use openraft_kv_tf::scenarios::{FailoverOptions, raft_failover, raft_observation};
 use openraft_kv_tf::{RaftEvent, RaftKv, RaftObserver};
 use parking_lot::Mutex;
+use tf_compose::sweep::remove_images;
+use tf_compose::{ComposeDeployer, build_image};
 use tf_core::observation::BoxError;
-use tf_core::scenario::{RunContext, RunOptions, Scenario, Workload, run};
+use tf_core::scenario::{
+    Application, Deployer, NodeAction, RunContext, RunOptions, Scenario, Workload, run,
+};
 use tf_local::LocalDeployer;
 
 fn main() {
@@ -18,17 +23,72 @@ fn main() {
     let runs = if quick { 1 } else { 5 };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let deployer = LocalDeployer::new().with_runs_root(tmp.path());
     if quick {
         println!(
             "smoke run: one short sample each; not measurements. Measure with `cargo bench -p scenarios --bench raft`.\n"
         );
     }
-    println!("| measurement | median | range ({runs} runs) | target |");
-    println!("|---|---|---|---|");
+    let local = LocalDeployer::new().with_runs_root(tmp.path().join("local"));
+    let compose = ComposeDeployer::new().with_runs_root(tmp.path().join("compose"));
+    let mut deployers: Vec<&dyn Deployer> = vec![&local];
+    match rt.block_on(tf_compose::docker_available()) {
+        Ok(()) => deployers.push(&compose),
+        Err(why) => println!("compose rows skipped: {why}\n"),
+    }
+    println!("| measurement | deployer | median | range ({runs} runs) | target |");
+    println!("|---|---|---|---|---|");
+    if deployers.len() > 1 {
+        images(&rt, runs);
+    }
+    for deployer in deployers {
+        measure(&rt, deployer, runs, quick);
+    }
+}
 
-    // Time from `run` to all nodes ready (processes up and a leader known).
-    // The first run is not counted: it may build the node binary.
+/// Image builds of the Raft node: cold (no image of that content yet) and
+/// warm (the image is there: the context is assembled and hashed, then
+/// found).
+fn images(rt: &tokio::runtime::Runtime, runs: usize) {
+    let binary = tf_core::host::binary::resolve(&RaftKv::default().binary()).unwrap();
+    let docker = rt.block_on(tf_compose::connect()).unwrap();
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    for _ in 0..runs {
+        let tag = rt.block_on(build_image(&docker, &binary)).unwrap().tag;
+        rt.block_on(remove_images(std::slice::from_ref(&tag)))
+            .unwrap();
+        let started = Instant::now();
+        let built = rt.block_on(build_image(&docker, &binary)).unwrap();
+        cold.push(ms(started));
+        assert!(built.built);
+        let started = Instant::now();
+        let found = rt.block_on(build_image(&docker, &binary)).unwrap();
+        warm.push(ms(started));
+        assert!(!found.built);
+    }
+    let size = std::fs::metadata(&binary)
+        .map(|m| m.len() >> 20)
+        .unwrap_or(0);
+    row(
+        &format!("image build, cold ({size} MiB node binary + libraries)"),
+        "compose",
+        cold,
+        "ms",
+        "—",
+    );
+    row(
+        "image build, warm (same content: found, not rebuilt)",
+        "compose",
+        warm,
+        "ms",
+        "—",
+    );
+}
+
+fn measure(rt: &tokio::runtime::Runtime, deployer: &dyn Deployer, runs: usize, quick: bool) {
+    let name = deployer.name().to_owned();
+    // Time from `run` to all nodes ready (nodes up and a leader known).
+    // The first run is not counted: it may build the node binary or image.
     let mut ready = Vec::new();
     for sample in 0..=runs {
         let scenario = Scenario::builder("bench-ready", RaftKv::default())
@@ -36,7 +96,7 @@ fn main() {
             .cooldown(Duration::ZERO)
             .build()
             .unwrap();
-        let report = rt.block_on(run(scenario, &deployer, RunOptions::default()));
+        let report = rt.block_on(run(scenario, deployer, RunOptions::default()));
         assert!(report.passed(), "{report:#?}");
         if sample > 0 {
             ready.push((report.timings.deploy_ms + report.timings.ready_ms) as f64);
@@ -44,75 +104,104 @@ fn main() {
     }
     row(
         "`run` to 3 nodes ready (deploy + leader known)",
+        &name,
         ready,
         "ms",
-        "< 2000 ms",
+        "< 2000 ms local",
     );
 
-    // Failover detection: SIGKILL of the leader to the observer's event
-    // naming another leader.
-    let samples = Arc::new(Mutex::new(Vec::new()));
-    let probes = if quick { 1 } else { 8 };
     let app = RaftKv::default();
     let bound = app.election_timeout.1 + raft_observation().poll_interval;
-    let scenario = Scenario::builder("bench-failover", app)
-        .duration(Duration::from_secs(if quick { 6 } else { 30 }))
-        .cooldown(Duration::ZERO)
-        .observer(RaftObserver, raft_observation())
-        .workload(FailoverProbe {
-            probes,
-            samples: Arc::clone(&samples),
-        })
-        .build()
-        .unwrap();
-    let report = rt.block_on(run(scenario, &deployer, RunOptions::default()));
-    assert!(report.workload_failures.is_empty(), "{report:#?}");
-    let latencies: Vec<f64> = samples
-        .lock()
-        .iter()
-        .map(|d: &Duration| d.as_secs_f64() * 1000.0)
-        .collect();
-    let n = latencies.len();
-    row(
-        &format!("failover detection: leader SIGKILL to observed new leader ({n} failovers)"),
-        latencies,
-        "ms",
-        &format!("< {} ms (election timeout max + poll)", bound.as_millis()),
-    );
+    let mut faults = vec![Fault::Kill];
+    if deployer.supports(NodeAction::Partition) {
+        faults.push(Fault::Partition);
+    }
+    for fault in faults {
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let probes = if quick { 1 } else { 8 };
+        let scenario = Scenario::builder("bench-failover", RaftKv::default())
+            .duration(Duration::from_secs(if quick { 8 } else { 40 }))
+            .cooldown(Duration::ZERO)
+            .observer(RaftObserver, raft_observation())
+            .workload(FailoverProbe {
+                fault,
+                probes,
+                samples: Arc::clone(&samples),
+            })
+            .build()
+            .unwrap();
+        let report = rt.block_on(run(scenario, deployer, RunOptions::default()));
+        assert!(report.workload_failures.is_empty(), "{report:#?}");
+        let latencies: Vec<f64> = samples
+            .lock()
+            .iter()
+            .map(|d: &Duration| d.as_secs_f64() * 1000.0)
+            .collect();
+        let n = latencies.len();
+        let what = match fault {
+            Fault::Kill => {
+                format!("failover detection: leader SIGKILL to observed new leader ({n} failovers)")
+            }
+            Fault::Partition => format!(
+                "partition detection: leader cut off to observed new leader ({n} partitions)"
+            ),
+        };
+        row(
+            &what,
+            &name,
+            latencies,
+            "ms",
+            &format!("< {} ms (election timeout max + poll)", bound.as_millis()),
+        );
+    }
 
     // The whole raft-failover scenario.
     let mut wall = Vec::new();
     for _ in 0..runs.min(3) {
         let scenario = raft_failover(&FailoverOptions::default()).unwrap();
         let started = Instant::now();
-        let report = rt.block_on(run(scenario, &deployer, RunOptions::default()));
+        let report = rt.block_on(run(scenario, deployer, RunOptions::default()));
         assert!(report.passed(), "{report:#?}");
-        wall.push(started.elapsed().as_secs_f64() * 1000.0);
+        wall.push(ms(started));
     }
     row(
         "whole raft-failover scenario (15 s window), wall time",
+        &name,
         wall,
         "ms",
         "—",
     );
 }
 
-fn row(name: &str, mut values: Vec<f64>, unit: &str, target: &str) {
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+fn row(name: &str, deployer: &str, mut values: Vec<f64>, unit: &str, target: &str) {
     values.sort_by(f64::total_cmp);
     if values.is_empty() {
-        println!("| {name} | no sample | — | {target} |");
+        println!("| {name} | {deployer} | no sample | — | {target} |");
         return;
     }
     let median = values[values.len() / 2];
     println!(
-        "| {name} | {median:.0} {unit} | {:.0} – {:.0} {unit} | {target} |",
+        "| {name} | {deployer} | {median:.0} {unit} | {:.0} – {:.0} {unit} | {target} |",
         values[0],
         values[values.len() - 1]
     );
 }
 
-/// Kills the leader `probes` times, timing each failover as observed.
+/// How a probe takes the leader away.
+#[derive(Clone, Copy)]
+enum Fault {
+    Kill,
+    Partition,
+}
+
+/// Kills (or cuts off) the leader `probes` times, timing each failover as
+/// observed.
 struct FailoverProbe {
+    fault: Fault,
     probes: usize,
     samples: Arc<Mutex<Vec<Duration>>>,
 }
@@ -140,7 +229,14 @@ impl Workload<RaftKv> for FailoverProbe {
             };
             let cursor = raft.cursor();
             let killed = Instant::now();
-            ctx.control().kill(&old.node).await?;
+            match self.fault {
+                Fault::Kill => ctx.control().kill(&old.node).await?,
+                Fault::Partition => {
+                    ctx.control()
+                        .partition(std::slice::from_ref(&old.node))
+                        .await?
+                }
+            }
             raft.wait_for_event_from(
                 cursor,
                 |e| matches!(e, RaftEvent::LeaderChanged { to: Some(new), .. } if new.id != old.id),
@@ -148,7 +244,10 @@ impl Workload<RaftKv> for FailoverProbe {
             )
             .await?;
             self.samples.lock().push(killed.elapsed());
-            ctx.control().start(&old.node).await?;
+            match self.fault {
+                Fault::Kill => ctx.control().start(&old.node).await?,
+                Fault::Partition => ctx.control().heal().await?,
+            }
             raft.wait_until(|s| s.unreachable().is_empty(), settle)
                 .await?;
         }

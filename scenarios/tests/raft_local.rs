@@ -636,7 +636,7 @@ fn a_parameter_the_scenario_does_not_take_or_of_the_wrong_type_is_refused_before
     assert!(stderr.contains("is not NAME=VALUE"), "{stderr}");
     let stderr = refused(&["run", "no-such-scenario"]);
     assert!(
-        stderr.contains("no scenario named `no-such-scenario`; known: raft-failover, chain-liveness, wallet-transfers"),
+        stderr.contains("no scenario named `no-such-scenario`; known: raft-failover, raft-partition, chain-liveness, wallet-transfers, chain-partition"),
         "{stderr}"
     );
 }
@@ -656,6 +656,10 @@ fn list_shows_every_scenario_with_its_parameters_and_defaults() {
         "--set wallets=8",
         "--set rate=4",
         "chain-liveness",
+        "raft-partition",
+        "--set cut-for=3s",
+        "chain-partition",
+        "--set k=40",
     ] {
         assert!(stdout.contains(line), "{line} missing from:\n{stdout}");
     }

@@ -13,7 +13,7 @@ use tf_core::scenario::{
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
 use crate::network::{self, Net};
-use crate::node::{NodeContainer, Stopped};
+use crate::node::NodeContainer;
 
 /// Nodes by name, the run's networks, and the partition in force.
 pub(crate) struct ComposeControl {
@@ -216,9 +216,8 @@ impl Cluster for ComposeCluster {
 
     async fn cleanup(&mut self) -> CleanupReport {
         let grace = self.control.stop_grace;
-        let mut report = CleanupReport::default();
         if self.cleaned {
-            return report;
+            return CleanupReport::default();
         }
         let running: Vec<_> = self
             .control
@@ -232,16 +231,8 @@ impl Cluster for ComposeCluster {
         let stops = running
             .iter()
             .map(|node| async move { (node.name.clone(), node.stop(grace).await) });
-        for (name, stopped) in futures::future::join_all(stops).await {
-            match stopped {
-                Ok(Stopped::Gracefully) => {}
-                Ok(Stopped::Killed) => report.forced.push(format!(
-                    "{name} did not stop within {grace:?} of SIGTERM and was killed"
-                )),
-                Err(reason) => report.problems.push(format!("{name}: {reason}")),
-            }
-            report.stopped.push(name);
-        }
+        let mut report =
+            tf_core::host::stopped_report(grace, futures::future::join_all(stops).await);
         report
             .problems
             .extend(Self::remove_all(&self.control).await);

@@ -14,7 +14,7 @@ use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig, PortBinding,
 };
 use bollard::query_parameters::CreateContainerOptions;
-use tf_core::host;
+use tf_core::host::{self, DeployerSettings};
 use tf_core::scenario::{
     Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeEndpoint, NodeSpec, PortMap,
 };
@@ -35,19 +35,9 @@ const HOST: &str = "127.0.0.1";
 
 /// Starts clusters as Docker containers, through the engine's API. Needs a
 /// running engine and nothing else: images are built here, `FROM scratch`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ComposeDeployer {
-    runs_root: Option<PathBuf>,
-    stop_grace: Duration,
-}
-
-impl Default for ComposeDeployer {
-    fn default() -> Self {
-        ComposeDeployer {
-            runs_root: None,
-            stop_grace: Duration::from_secs(5),
-        }
-    }
+    settings: DeployerSettings,
 }
 
 impl ComposeDeployer {
@@ -58,20 +48,14 @@ impl ComposeDeployer {
 
     /// Runs go under `root` instead.
     pub fn with_runs_root(mut self, root: impl Into<PathBuf>) -> Self {
-        self.runs_root = Some(root.into());
+        self.settings.runs_root = Some(root.into());
         self
     }
 
     /// How long a stop waits after SIGTERM before SIGKILL (default 5 s).
     pub fn with_stop_grace(mut self, grace: Duration) -> Self {
-        self.stop_grace = grace;
+        self.settings.stop_grace = grace;
         self
-    }
-
-    fn runs_root(&self) -> PathBuf {
-        self.runs_root
-            .clone()
-            .unwrap_or_else(host::default_runs_root)
     }
 }
 
@@ -115,7 +99,7 @@ impl Deployer for ComposeDeployer {
         let image = build_image(&docker, &binary).await?;
         let run_dir = host::run_dir(
             request.run_dir.as_deref(),
-            &self.runs_root(),
+            &self.settings.runs_root(),
             &request.scenario,
         )?;
         let run = run_id();
@@ -210,7 +194,7 @@ impl Deployer for ComposeDeployer {
                 .collect::<HashMap<_, _>>(),
             nodes,
             crashes,
-            stop_grace: self.stop_grace,
+            stop_grace: self.settings.stop_grace,
             labels: labels.clone(),
             cut: AsyncMutex::new(Vec::new()),
         });

@@ -14,6 +14,7 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 use parking_lot::Mutex;
+use tf_core::host::Stopped;
 use tf_core::scenario::NodeExit;
 use tokio::sync::watch;
 
@@ -28,14 +29,6 @@ struct State {
     /// Set while an exit is being asked for, so it is not reported as a crash.
     expecting_exit: bool,
     paused: bool,
-}
-
-/// How a stop ended.
-pub(crate) enum Stopped {
-    /// It exited within the grace period.
-    Gracefully,
-    /// The engine had to kill it.
-    Killed,
 }
 
 /// A node's container.
@@ -328,5 +321,28 @@ fn describe_code(code: i64) -> String {
         139 => "crashed (exit code 139, SIGSEGV)".into(),
         134 => "aborted (exit code 134, SIGABRT)".into(),
         code => format!("exit code {code}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_port_says_what_to_do() {
+        let message = start_error(
+            "driver failed programming external connectivity on endpoint tf-1-node-0: Bind for 127.0.0.1:15274 failed: port is already allocated",
+        );
+        assert!(message.contains("127.0.0.1:15274"), "{message}");
+        assert!(
+            message.contains("to fix: a port it publishes on 127.0.0.1 is taken"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn exit_codes_of_signals_are_named() {
+        assert!(describe_code(137).contains("SIGKILL"));
+        assert_eq!(describe_code(2), "exit code 2");
     }
 }

@@ -11,7 +11,7 @@ use tf_core::scenario::{
 };
 use tokio::sync::watch;
 
-use crate::process::{NodeProcess, Stopped};
+use crate::process::NodeProcess;
 
 /// Nodes by name, and how long a stop waits before it kills.
 pub(crate) struct LocalControl {
@@ -146,18 +146,9 @@ impl Cluster for LocalCluster {
         let stops = running
             .iter()
             .map(|node| async move { (node.name.clone(), node.stop(grace).await) });
-        let mut report = CleanupReport::default();
         // Nodes stop in parallel: each stop is mostly waiting.
-        for (name, stopped) in futures::future::join_all(stops).await {
-            match stopped {
-                Ok(Stopped::Gracefully) => {}
-                Ok(Stopped::Killed) => report.forced.push(format!(
-                    "{name} did not stop within {grace:?} of SIGTERM and was killed"
-                )),
-                Err(reason) => report.problems.push(format!("{name}: {reason}")),
-            }
-            report.stopped.push(name);
-        }
+        let mut report =
+            tf_core::host::stopped_report(grace, futures::future::join_all(stops).await);
         for node in &self.control.nodes {
             if let Some(pid) = node.pid() {
                 report.problems.push(format!(

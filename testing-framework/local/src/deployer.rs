@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tf_core::host;
+use tf_core::host::{self, DeployerSettings};
 use tf_core::scenario::{
     Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeEndpoint, NodeSpec, PortMap,
 };
@@ -18,19 +18,9 @@ use crate::process::NodeProcess;
 
 /// Starts clusters as local processes. Nothing to install: node binaries
 /// are found or built by cargo.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct LocalDeployer {
-    runs_root: Option<PathBuf>,
-    stop_grace: Duration,
-}
-
-impl Default for LocalDeployer {
-    fn default() -> Self {
-        LocalDeployer {
-            runs_root: None,
-            stop_grace: Duration::from_secs(5),
-        }
-    }
+    settings: DeployerSettings,
 }
 
 impl LocalDeployer {
@@ -41,20 +31,14 @@ impl LocalDeployer {
 
     /// Runs go under `root` instead.
     pub fn with_runs_root(mut self, root: impl Into<PathBuf>) -> Self {
-        self.runs_root = Some(root.into());
+        self.settings.runs_root = Some(root.into());
         self
     }
 
     /// How long a stop waits after SIGTERM before SIGKILL (default 5 s).
     pub fn with_stop_grace(mut self, grace: Duration) -> Self {
-        self.stop_grace = grace;
+        self.settings.stop_grace = grace;
         self
-    }
-
-    fn runs_root(&self) -> PathBuf {
-        self.runs_root
-            .clone()
-            .unwrap_or_else(tf_core::host::default_runs_root)
     }
 }
 
@@ -83,7 +67,7 @@ impl Deployer for LocalDeployer {
             .map_err(|e| DeployError::Other(format!("finding the node binary failed: {e}")))??;
         let run_dir = host::run_dir(
             request.run_dir.as_deref(),
-            &self.runs_root(),
+            &self.settings.runs_root(),
             &request.scenario,
         )?;
         // Every port of every node at once, so that none collide.
@@ -135,7 +119,7 @@ impl Deployer for LocalDeployer {
                 .collect::<HashMap<_, _>>(),
             nodes,
             crashes,
-            stop_grace: self.stop_grace,
+            stop_grace: self.settings.stop_grace,
         });
         let endpoints: Vec<NodeEndpoint> = specs
             .iter()

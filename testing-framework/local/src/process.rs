@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use parking_lot::Mutex;
+use tf_core::host::Stopped;
 use tf_core::scenario::{NodeCommand, NodeExit};
 use tokio::sync::watch;
 
@@ -217,15 +218,6 @@ impl NodeProcess {
     pub(crate) fn kill_now(&self) {
         self.signal(Signal::SIGKILL);
     }
-}
-
-/// How a stop ended.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Stopped {
-    /// It exited after SIGTERM.
-    Gracefully,
-    /// It ignored SIGTERM for the grace period and was killed.
-    Killed,
 }
 
 fn describe(status: std::io::Result<ExitStatus>) -> String {

@@ -76,6 +76,24 @@ impl RaftSnapshot {
                 .all(|w| w[0].kv_digest == w[1].kv_digest && w[0].last_applied == w[1].last_applied)
     }
 
+    /// Reachable nodes that still say they lead while another leads in a
+    /// higher term (a leader cut off by a partition that does not know it
+    /// was replaced), with the term they claim.
+    pub fn deposed_leaders(&self) -> Vec<(&str, u64)> {
+        let Some(leader) = &self.leader else {
+            return Vec::new();
+        };
+        self.nodes
+            .iter()
+            .filter(|(name, v)| **name != leader.node && v.reachable())
+            .filter_map(|(name, v)| {
+                let state = v.state.as_ref()?;
+                (state.role == Role::Leader && state.term < leader.term)
+                    .then_some((name.as_str(), state.term))
+            })
+            .collect()
+    }
+
     /// The terms in which more than one node was seen leading.
     pub fn split_terms(&self) -> Vec<(u64, &BTreeSet<u64>)> {
         self.leaders_by_term
@@ -103,6 +121,16 @@ pub enum RaftEvent {
         /// Now.
         to: u64,
     },
+    /// A node still says it leads in an older term while another leads:
+    /// what an isolated old leader believes.
+    DeposedLeader {
+        /// The node.
+        node: String,
+        /// The term it claims to lead.
+        term: u64,
+        /// The leader of the higher term.
+        leader: Leader,
+    },
     /// The voters reported by the leader changed.
     MembershipChanged {
         /// Before.
@@ -124,6 +152,11 @@ impl fmt::Display for RaftEvent {
             }
             RaftEvent::TermChanged { from, to } => write!(f, "term {from} -> {to}"),
             RaftEvent::MembershipChanged { from, to } => write!(f, "voters {from:?} -> {to:?}"),
+            RaftEvent::DeposedLeader { node, term, leader } => write!(
+                f,
+                "{node} still claims to lead (term {term}) while {} leads (term {})",
+                leader.node, leader.term
+            ),
         }
     }
 }
@@ -155,7 +188,9 @@ impl ReportEvent for RaftEvent {
 
     fn severity(&self) -> Severity {
         match self {
-            RaftEvent::LeaderChanged { to: None, .. } => Severity::Warning,
+            RaftEvent::LeaderChanged { to: None, .. } | RaftEvent::DeposedLeader { .. } => {
+                Severity::Warning
+            }
             RaftEvent::LeaderChanged { .. }
             | RaftEvent::TermChanged { .. }
             | RaftEvent::MembershipChanged { .. } => Severity::Notice,
@@ -254,12 +289,28 @@ impl Observer for RaftObserver {
             }
         }
 
+        let before: Vec<String> = state
+            .deposed_leaders()
+            .into_iter()
+            .map(|(n, _)| n.to_owned())
+            .collect();
         *state = RaftSnapshot {
             nodes,
             leader,
             term,
             leaders_by_term,
         };
+        if let Some(leader) = &state.leader {
+            for (node, claimed) in state.deposed_leaders() {
+                if !before.iter().any(|b| b == node) {
+                    events.push(RaftEvent::DeposedLeader {
+                        node: node.to_owned(),
+                        term: claimed,
+                        leader: leader.clone(),
+                    });
+                }
+            }
+        }
         Ok(events)
     }
 

@@ -55,45 +55,62 @@ pub fn raft_base(
     duration: Duration,
     acks: &std::sync::Arc<AckLog>,
 ) -> ScenarioBuilder<RaftKv> {
-    Scenario::builder(name, RaftKv::default())
+    writes_base(name, RaftKv::default(), nodes, duration, 20, acks)
+}
+
+/// `nodes` nodes of `app`, the recorded Raft observer and writes at `rate`.
+fn writes_base(
+    name: &str,
+    app: RaftKv,
+    nodes: usize,
+    duration: Duration,
+    rate: u32,
+    acks: &std::sync::Arc<AckLog>,
+) -> ScenarioBuilder<RaftKv> {
+    Scenario::builder(name, app)
         .nodes(nodes)
         .duration(duration)
         .cooldown(Duration::from_secs(1))
         .recorded_observer(RaftObserver, raft_observation())
         .workload(KvWrites {
-            rate: 20,
+            rate,
             acks: std::sync::Arc::clone(acks),
         })
+}
+
+/// Refuses fewer than 3 nodes: with fewer, losing the leader leaves no
+/// majority to elect another.
+fn needs_a_majority_without_the_leader(scenario: &str, nodes: usize) -> Result<(), ScenarioError> {
+    if nodes < 3 {
+        return Err(ScenarioError::Invalid(format!(
+            "{scenario} needs at least 3 nodes (got {nodes}): with fewer, losing the leader leaves no majority to elect another"
+        )));
+    }
+    Ok(())
 }
 
 /// `raft-failover`: writes at a steady rate while the leader is killed (or
 /// restarted) and brought back, repeatedly; safety, liveness, convergence
 /// and durability are judged.
 pub fn raft_failover(options: &FailoverOptions) -> Result<Scenario<RaftKv>, ScenarioError> {
-    if options.nodes < 3 {
-        return Err(ScenarioError::Invalid(format!(
-            "raft-failover needs at least 3 nodes (got {}): with fewer, taking the leader down leaves no majority to elect another",
-            options.nodes
-        )));
-    }
+    needs_a_majority_without_the_leader("raft-failover", options.nodes)?;
     let acks = AckLog::shared();
     let app = RaftKv::default();
     let leader_bound = app.election_timeout.1 * 4 + Duration::from_secs(1);
-    Scenario::builder("raft-failover", app)
-        .nodes(options.nodes)
-        .duration(options.duration)
-        .cooldown(Duration::from_secs(1))
-        .recorded_observer(RaftObserver, raft_observation())
-        .workload(KvWrites {
-            rate: options.write_rate,
-            acks: std::sync::Arc::clone(&acks),
-        })
-        .workload(leader_failover(options.fault))
-        .expect(one_leader_per_term())
-        .expect(leader_within(leader_bound))
-        .expect(converged(Duration::from_secs(10)))
-        .expect(NoAckedWriteLost(acks))
-        .build()
+    writes_base(
+        "raft-failover",
+        app,
+        options.nodes,
+        options.duration,
+        options.write_rate,
+        &acks,
+    )
+    .workload(leader_failover(options.fault))
+    .expect(one_leader_per_term())
+    .expect(leader_within(leader_bound))
+    .expect(converged(Duration::from_secs(10)))
+    .expect(NoAckedWriteLost(acks))
+    .build()
 }
 
 /// Knobs of [`raft_partition`].
@@ -126,35 +143,29 @@ impl Default for PartitionOptions {
 /// leader follows, the cluster converges and no acknowledged write is
 /// lost. Needs a deployer that can partition (compose).
 pub fn raft_partition(options: &PartitionOptions) -> Result<Scenario<RaftKv>, ScenarioError> {
-    if options.nodes < 3 {
-        return Err(ScenarioError::Invalid(format!(
-            "raft-partition needs at least 3 nodes (got {}): the majority side must be able to elect a leader",
-            options.nodes
-        )));
-    }
+    needs_a_majority_without_the_leader("raft-partition", options.nodes)?;
     let acks = AckLog::shared();
     let deposed = DeposedLog::shared();
     let app = RaftKv::default();
     let leader_bound = app.election_timeout.1 * 4 + Duration::from_secs(1);
-    Scenario::builder("raft-partition", app)
-        .nodes(options.nodes)
-        .duration(options.duration)
-        .cooldown(Duration::from_secs(1))
-        .recorded_observer(RaftObserver, raft_observation())
-        .workload(KvWrites {
-            rate: options.write_rate,
-            acks: std::sync::Arc::clone(&acks),
-        })
-        .workload(leader_partition(options.cut_for, 2))
-        .workload(DeposedLeaderWrites {
-            log: std::sync::Arc::clone(&deposed),
-        })
-        .expect(one_leader_per_term())
-        .expect(leader_within(leader_bound))
-        .expect(DeposedLeaderCommitsNothing(deposed))
-        .expect(converged(Duration::from_secs(10)))
-        .expect(NoAckedWriteLost(acks))
-        .build()
+    writes_base(
+        "raft-partition",
+        app,
+        options.nodes,
+        options.duration,
+        options.write_rate,
+        &acks,
+    )
+    .workload(leader_partition(options.cut_for, 2))
+    .workload(DeposedLeaderWrites {
+        log: std::sync::Arc::clone(&deposed),
+    })
+    .expect(one_leader_per_term())
+    .expect(leader_within(leader_bound))
+    .expect(DeposedLeaderCommitsNothing(deposed))
+    .expect(converged(Duration::from_secs(10)))
+    .expect(NoAckedWriteLost(acks))
+    .build()
 }
 
 /// The app's scenarios, for the `scenarios` CLI (and any other runner).

@@ -237,3 +237,37 @@ async fn a_malformed_answer_is_a_failing_source_not_a_failed_cycle() {
     let health = c.handle.source_health();
     assert!(health[1].is_failing() && !health[0].is_failing());
 }
+
+#[tokio::test]
+async fn a_leader_that_still_claims_an_older_term_is_a_deposed_leader_event() {
+    let voters = [0, 1, 2];
+    let c = cluster(vec![
+        state(0, Role::Leader, 2, &voters),
+        state(1, Role::Follower, 2, &voters),
+        state(2, Role::Follower, 2, &voters),
+    ])
+    .await;
+    let cursor = c.handle.cursor();
+    // node-0 is cut off and keeps claiming term 2; the others elect node-1.
+    *c.scripts[1].lock() = state(1, Role::Leader, 3, &voters);
+    *c.scripts[2].lock() = state(2, Role::Follower, 3, &voters);
+    let event = c
+        .handle
+        .wait_for_event_from(
+            cursor,
+            |e| matches!(e, RaftEvent::DeposedLeader { .. }),
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        event.to_string(),
+        "node-0 still claims to lead (term 2) while node-1 leads (term 3)"
+    );
+    let seen = c
+        .handle
+        .wait_until(|s| !s.deposed_leaders().is_empty(), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(seen.snapshot.deposed_leaders(), vec![("node-0", 2)]);
+}

@@ -1,16 +1,72 @@
 //! What every deployer needs of the machine the runner is on: the node
 //! binary ([`binary::resolve`]), free ports on 127.0.0.1
-//! ([`ports::free_ports`]), a fresh run directory ([`run_dir`]) and the end
-//! of a node's log for error messages ([`log_tail`]).
+//! ([`ports::free_ports`]), a fresh run directory ([`run_dir`]), the end
+//! of a node's log for error messages ([`log_tail`]), the settings every
+//! deployer takes ([`DeployerSettings`]) and the cleanup report of stopping
+//! every node ([`stopped_report`]).
 
 pub mod binary;
 pub mod ports;
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use crate::report::CleanupReport;
 use crate::scenario::DeployError;
+
+/// Where a deployer's runs go and how long a stop waits before it kills.
+#[derive(Clone, Debug)]
+pub struct DeployerSettings {
+    /// Runs go under this root; `None`: [`default_runs_root`].
+    pub runs_root: Option<PathBuf>,
+    /// How long a stop waits after SIGTERM before SIGKILL.
+    pub stop_grace: Duration,
+}
+
+impl Default for DeployerSettings {
+    fn default() -> Self {
+        DeployerSettings {
+            runs_root: None,
+            stop_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl DeployerSettings {
+    /// The root runs go under.
+    pub fn runs_root(&self) -> PathBuf {
+        self.runs_root.clone().unwrap_or_else(default_runs_root)
+    }
+}
+
+/// How a node's stop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// It exited within the grace period after SIGTERM.
+    Gracefully,
+    /// It ignored SIGTERM for the grace period and was killed.
+    Killed,
+}
+
+/// The cleanup report of stopping nodes: each stop's outcome by node name.
+pub fn stopped_report(
+    grace: Duration,
+    stops: impl IntoIterator<Item = (String, Result<Stopped, String>)>,
+) -> CleanupReport {
+    let mut report = CleanupReport::default();
+    for (name, stopped) in stops {
+        match stopped {
+            Ok(Stopped::Gracefully) => {}
+            Ok(Stopped::Killed) => report.forced.push(format!(
+                "{name} did not stop within {grace:?} of SIGTERM and was killed"
+            )),
+            Err(reason) => report.problems.push(format!("{name}: {reason}")),
+        }
+        report.stopped.push(name);
+    }
+    report
+}
 
 /// Lines of a log shown when a node fails.
 pub const LOG_TAIL_LINES: usize = 20;

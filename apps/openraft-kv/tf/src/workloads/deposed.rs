@@ -38,16 +38,9 @@ impl DeposedLog {
 
 /// A node that still says it leads while another leads in a higher term.
 pub fn deposed_leader(s: &RaftSnapshot) -> Option<String> {
-    let leader = s.leader.as_ref()?;
-    s.nodes
-        .iter()
-        .filter(|(name, v)| *name != &leader.node && v.reachable())
-        .find(|(_, v)| {
-            v.state.as_ref().is_some_and(|state| {
-                state.role == openraft_kv_node::api::Role::Leader && state.term < leader.term
-            })
-        })
-        .map(|(name, _)| name.clone())
+    s.deposed_leaders()
+        .first()
+        .map(|(node, _)| (*node).to_owned())
 }
 
 /// Whenever the observer sees a deposed leader, writes one key to it and
