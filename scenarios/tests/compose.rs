@@ -71,7 +71,11 @@ fn catalog_scenario_passes(
         let report = scenario.run(&ComposeDeployer::new(), options(&dir)).await;
         nothing_left(&dir).await.map(|()| report)
     })?;
-    check(report.passed(), || format!("{report}"))?;
+    if !report.passed() {
+        // Kept for a look at the node logs.
+        let kept = tmp.keep();
+        return Err(format!("{report}\n(run directory kept: {})", kept.display()).into());
+    }
     check(report.deployer == "compose", || report.deployer.clone())?;
     for node in 0..report.nodes {
         let log = dir.join(format!("node-{node}")).join("node.log");
@@ -299,9 +303,27 @@ fn a_panic_while_holding_a_cluster_removes_its_containers() -> Result<(), Failed
     runtime().block_on(nothing_left(&dir))
 }
 
+/// The CLI running a scenario. Dropped (a failed check), it is killed and
+/// whatever dead runs left in the engine is swept, so that a failing test
+/// leaves nothing behind either.
+struct Cli(std::process::Child);
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+        let _ = runtime().block_on(sweep::sweep(SweepOptions {
+            keep_images: true,
+            ..SweepOptions::default()
+        }));
+    }
+}
+
 /// Starts the CLI on raft-failover on compose with a long window, and
 /// waits until its run window is open (its progress line says so).
-fn start_cli(dir: &Path) -> Result<std::process::Child, Failed> {
+fn start_cli(dir: &Path) -> Result<Cli, Failed> {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_scenarios"))
         .args([
@@ -318,6 +340,7 @@ fn start_cli(dir: &Path) -> Result<std::process::Child, Failed> {
         .stderr(Stdio::piped())
         .spawn()?;
     let stderr = std::io::BufReader::new(child.stderr.take().ok_or("no stderr")?);
+    let cli = Cli(child);
     let (opened, window) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in stderr.lines().map_while(Result::ok) {
@@ -329,15 +352,15 @@ fn start_cli(dir: &Path) -> Result<std::process::Child, Failed> {
     window
         .recv_timeout(Duration::from_secs(180))
         .map_err(|_| "the CLI never opened its run window")?;
-    Ok(child)
+    Ok(cli)
 }
 
 fn ctrl_c_stops_a_compose_run_and_removes_its_containers() -> Result<(), Failed> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("run");
     let mut cli = start_cli(&dir)?;
-    kill(Pid::from_raw(cli.id() as i32), Signal::SIGINT)?;
-    let status = cli.wait()?;
+    kill(Pid::from_raw(cli.0.id() as i32), Signal::SIGINT)?;
+    let status = cli.0.wait()?;
     check(status.code() == Some(1), || format!("exit {status}"))?;
     runtime().block_on(nothing_left(&dir))
 }
@@ -347,15 +370,22 @@ fn the_sweep_removes_what_a_sigkilled_runner_left() -> Result<(), Failed> {
     let dir = tmp.path().join("run");
     let mut cli = start_cli(&dir)?;
     let rt = runtime();
-    let before = rt.block_on(leftovers(&dir))?;
+    let sorted = |mut left: sweep::Leftovers| {
+        left.containers.sort();
+        left.networks.sort();
+        left
+    };
+    let before = sorted(rt.block_on(leftovers(&dir))?);
     check(
         before.containers.len() == 3 && before.networks.len() == 2,
         || format!("{before:?}"),
     )?;
-    kill(Pid::from_raw(cli.id() as i32), Signal::SIGKILL)?;
-    cli.wait()?;
-    let after_kill = rt.block_on(leftovers(&dir))?;
-    check(after_kill == before, || format!("{after_kill:?}"))?;
+    kill(Pid::from_raw(cli.0.id() as i32), Signal::SIGKILL)?;
+    cli.0.wait()?;
+    let after_kill = sorted(rt.block_on(leftovers(&dir))?);
+    check(after_kill == before, || {
+        format!("a SIGKILLed runner cleans nothing: {before:?} became {after_kill:?}")
+    })?;
     let report = rt.block_on(sweep::sweep(SweepOptions {
         keep_images: true,
         ..SweepOptions::default()
@@ -611,9 +641,11 @@ fn main() {
             catalog_scenario_passes("chain-liveness", &[("duration", "10s")])
         }),
         ("wallet_transfers_passes_on_compose", || {
+            // Three nodes: four debug-built nodes, their containers and the
+            // runner's wallet projection crowd two cores.
             catalog_scenario_passes(
                 "wallet-transfers",
-                &[("duration", "20s"), ("restarts", "2")],
+                &[("nodes", "3"), ("duration", "20s"), ("restarts", "2")],
             )
         }),
         (
