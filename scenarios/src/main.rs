@@ -81,7 +81,8 @@ enum Command {
     /// Remove the containers, networks and images that crashed or killed
     /// runs of the compose deployer left behind, and say what was removed.
     Cleanup {
-        /// Also the runs whose runner is still alive on this machine.
+        /// Also the runs whose runner is still alive on this machine, and
+        /// images built in the last 10 minutes.
         #[arg(long)]
         all: bool,
         /// Keep the node images (the next compose run starts sooner).

@@ -37,7 +37,8 @@ impl ComposeControl {
             .ok_or_else(|| ControlError::UnknownNode(name.to_owned()))
     }
 
-    /// Moves `nodes` from network `from` to `to`, under their names.
+    /// Moves `nodes` from network `from` to `to`, under their names; stops
+    /// at the first failure.
     async fn move_nodes(&self, nodes: &[String], from: Net, to: Net) -> Result<(), String> {
         let (from, to) = (from.name(&self.run), to.name(&self.run));
         for name in nodes {
@@ -46,6 +47,25 @@ impl ComposeControl {
             network::connect(&self.docker, &to, container, Some(name)).await?;
         }
         Ok(())
+    }
+
+    /// Puts `name` back on the peers network, whatever state a failed
+    /// partition left it in (still on peers, on cut, on neither).
+    async fn rejoin(&self, name: &str) -> Result<(), String> {
+        let container = &self.node(name).map_err(|e| e.to_string())?.container;
+        // Not connected to the cut network is fine.
+        let _ = network::disconnect(&self.docker, &Net::Cut.name(&self.run), container).await;
+        match network::connect(
+            &self.docker,
+            &Net::Peers.name(&self.run),
+            container,
+            Some(name),
+        )
+        .await
+        {
+            Err(error) if !error.contains("already exists") => Err(error),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -115,6 +135,8 @@ impl NodeControl for ComposeControl {
                 cut.join(", ")
             )));
         }
+        // A cut network a failed heal left behind is removed first.
+        let _ = network::remove(&self.docker, &Net::Cut.name(&self.run)).await;
         network::create(&self.docker, &self.run, Net::Cut, &self.labels)
             .await
             .map_err(&refuse)?;
@@ -135,14 +157,31 @@ impl NodeControl for ComposeControl {
         if cut.is_empty() {
             return Ok(());
         }
-        let healed = self.move_nodes(&cut, Net::Cut, Net::Peers).await;
-        let removed = network::remove(&self.docker, &Net::Cut.name(&self.run)).await;
-        let who = std::mem::take(&mut *cut).join(", ");
-        healed.and(removed).map_err(|reason| ControlError::Failed {
-            action: "heal",
-            node: who.clone(),
-            reason,
-        })?;
+        let who = cut.join(", ");
+        // Every node is tried; those that could not rejoin stay listed, so
+        // that another heal tries them again.
+        let mut problems = Vec::new();
+        let mut still_cut = Vec::new();
+        for name in cut.iter() {
+            if let Err(problem) = self.rejoin(name).await {
+                problems.push(problem);
+                still_cut.push(name.clone());
+            }
+        }
+        if still_cut.is_empty() {
+            if let Err(problem) = network::remove(&self.docker, &Net::Cut.name(&self.run)).await {
+                problems.push(problem);
+            }
+        }
+        *cut = still_cut;
+        drop(cut);
+        if !problems.is_empty() {
+            return Err(ControlError::Failed {
+                action: "heal",
+                node: who,
+                reason: problems.join("; "),
+            });
+        }
         tracing::info!(side = %who, "healed");
         Ok(())
     }
@@ -236,7 +275,8 @@ impl Cluster for ComposeCluster {
         report
             .problems
             .extend(Self::remove_all(&self.control).await);
-        self.cleaned = true;
+        // With problems, dropping the cluster tries the removal once more.
+        self.cleaned = report.problems.is_empty();
         report
     }
 }
@@ -257,7 +297,7 @@ impl Drop for ComposeCluster {
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
-            runtime.block_on(async {
+            let removal = async {
                 let docker = crate::engine::connect().await.map_err(|e| e.to_string())?;
                 let control = ComposeControl {
                     docker: docker.clone(),
@@ -279,6 +319,12 @@ impl Drop for ComposeCluster {
                 } else {
                     Err(problems.join("; "))
                 }
+            };
+            // A hung engine must not hold the dropping thread for long.
+            runtime.block_on(async {
+                tokio::time::timeout(Duration::from_secs(30), removal)
+                    .await
+                    .unwrap_or_else(|_| Err("the engine did not answer within 30 s".into()))
             })
         });
         match removal.join() {

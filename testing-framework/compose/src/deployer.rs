@@ -71,7 +71,7 @@ fn run_id() -> String {
         nanos,
         RUNS.fetch_add(1, Ordering::Relaxed),
     ));
-    format!("{:08x}", hash as u32)
+    format!("{:012x}", hash & 0xffff_ffff_ffff)
 }
 
 #[async_trait]
@@ -220,7 +220,10 @@ impl Deployer for ComposeDeployer {
             Err(error) => Err(error),
         };
         if let Err(error) = started {
-            let _ = cluster.cleanup().await;
+            let cleanup = cluster.cleanup().await;
+            if !cleanup.problems.is_empty() {
+                tracing::error!(run = %run, problems = ?cleanup.problems, "a failed deploy left containers or networks; `scenarios cleanup` removes them");
+            }
             return Err(error);
         }
         tracing::info!(run = %run, run_dir = %cluster.run_dir.display(), image = %image.tag, nodes = request.nodes, "compose cluster started");

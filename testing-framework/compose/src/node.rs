@@ -26,6 +26,9 @@ struct State {
     /// container is not taken for this one's.
     generation: u64,
     running: bool,
+    /// A start is under way (between the first check and the engine's
+    /// answer), so that two starts cannot both launch.
+    starting: bool,
     /// Set while an exit is being asked for, so it is not reported as a crash.
     expecting_exit: bool,
     paused: bool,
@@ -81,12 +84,39 @@ impl NodeContainer {
     pub(crate) async fn start(self: &Arc<Self>) -> Result<(), String> {
         let generation = {
             let mut state = self.state.lock();
-            if state.running {
+            if state.running || state.starting {
                 return Err("it is already running".into());
             }
+            state.starting = true;
             state.generation += 1;
             state.generation
         };
+        let started = self.launch().await;
+        let mut state = self.state.lock();
+        state.starting = false;
+        let pump = started?;
+        state.running = true;
+        state.expecting_exit = false;
+        state.paused = false;
+        drop(state);
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let status = this.wait_exit().await;
+            // Decided at once, so that a stop asked for after the exit is
+            // not taken as what ended it.
+            let expected = this.exited(generation);
+            // The output ends with the process; let the log catch up.
+            let _ = tokio::time::timeout(Duration::from_secs(2), pump).await;
+            if expected == Some(false) {
+                this.report_crash(status);
+            }
+        });
+        Ok(())
+    }
+
+    /// Attaches to the container's output, then starts it; the output is
+    /// appended to the log by the returned task.
+    async fn launch(&self) -> Result<tokio::task::JoinHandle<()>, String> {
         // Attached before it starts, so not a line is missed.
         let attached = self
             .docker
@@ -132,20 +162,7 @@ impl NodeContainer {
             pump.abort();
             return Err(start_error(&describe(&error)));
         }
-        {
-            let mut state = self.state.lock();
-            state.running = true;
-            state.expecting_exit = false;
-            state.paused = false;
-        }
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let status = this.wait_exit().await;
-            // The output ends with the process; let the log catch up.
-            let _ = tokio::time::timeout(Duration::from_secs(2), pump).await;
-            this.exited(generation, status);
-        });
-        Ok(())
+        Ok(pump)
     }
 
     async fn wait_exit(&self) -> String {
@@ -165,17 +182,22 @@ impl NodeContainer {
         }
     }
 
-    fn exited(&self, generation: u64, status: String) {
+    /// Marks run `generation` as over; whether its exit was asked for, or
+    /// `None` if a later run has started since.
+    fn exited(&self, generation: u64) -> Option<bool> {
         let mut state = self.state.lock();
         if state.generation != generation {
-            return;
+            return None;
         }
         let expected = state.expecting_exit;
         state.running = false;
         state.expecting_exit = false;
         state.paused = false;
-        drop(state);
-        if !expected {
+        Some(expected)
+    }
+
+    fn report_crash(&self, status: String) {
+        {
             let exit = NodeExit {
                 node: self.name.clone(),
                 status,
@@ -192,6 +214,15 @@ impl NodeContainer {
         let mut state = self.state.lock();
         state.expecting_exit |= state.running;
         state.running
+    }
+
+    /// The asked-for exit did not happen (the engine refused): a later
+    /// exit is a crash again.
+    fn exit_not_coming(&self) {
+        let mut state = self.state.lock();
+        if state.running {
+            state.expecting_exit = false;
+        }
     }
 
     /// SIGTERM, then SIGKILL after `grace` (the engine's stop).
@@ -213,7 +244,10 @@ impl NodeContainer {
                 }),
             )
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| {
+                self.exit_not_coming();
+                describe(&e)
+            })?;
         let code = self
             .docker
             .inspect_container(
@@ -246,7 +280,10 @@ impl NodeContainer {
                 }),
             )
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| {
+                self.exit_not_coming();
+                describe(&e)
+            })?;
         // Gone before this returns, so that a start right after it does
         // not find the old process still there.
         let _ = self.wait_exit().await;

@@ -19,7 +19,9 @@ pub struct SweepOptions {
     /// Also runs whose runner is still alive on this machine (by default
     /// they are left alone: they are someone's run in progress).
     pub include_live: bool,
-    /// Keep the node images (they make the next run start sooner).
+    /// Keep the node images (they make the next run start sooner). Without
+    /// it, images no container uses are removed, except those built in the
+    /// last 10 minutes (unless `include_live`).
     pub keep_images: bool,
 }
 
@@ -32,6 +34,9 @@ pub struct SweepReport {
     pub networks: Vec<String>,
     /// Images removed.
     pub images: Vec<String>,
+    /// Images built in the last few minutes, left for a run that may be
+    /// about to use them (`--all` removes them too).
+    pub recent_images: Vec<String>,
     /// Runs left alone because their runner is alive (`run (runner)`).
     pub live: Vec<String>,
     /// What could not be removed, and why.
@@ -51,6 +56,13 @@ impl fmt::Display for SweepReport {
         list(f, "containers removed", &self.containers)?;
         list(f, "networks removed", &self.networks)?;
         list(f, "images removed", &self.images)?;
+        if !self.recent_images.is_empty() {
+            list(
+                f,
+                "images left alone (built in the last 10 minutes; --all removes them too)",
+                &self.recent_images,
+            )?;
+        }
         if !self.live.is_empty() {
             list(
                 f,
@@ -149,6 +161,9 @@ pub async fn remove_images(tags: &[String]) -> Result<Vec<String>, DeployError> 
     }
     Ok(problems)
 }
+
+/// Images younger than this are left by a sweep without `include_live`.
+const RECENT_IMAGE_SECS: i64 = 600;
 
 /// Whether the runner named by a [`labels::RUNNER`] value is alive: on this
 /// host with its process still there. A runner on another host counts as
@@ -253,12 +268,22 @@ pub async fn sweep(options: SweepOptions) -> Result<SweepReport, DeployError> {
             }))
             .await
             .map_err(|e| DeployError::Other(format!("cannot list images: {}", describe(&e))))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(i64::MAX);
         for image in images {
             let name = image
                 .repo_tags
                 .first()
                 .cloned()
                 .unwrap_or_else(|| image.id.clone());
+            // A run that has just built its image has no container yet to
+            // keep it in use.
+            if !options.include_live && now - image.created < RECENT_IMAGE_SECS {
+                report.recent_images.push(name);
+                continue;
+            }
             match docker
                 .remove_image(
                     &image.id,
