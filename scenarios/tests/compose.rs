@@ -56,23 +56,32 @@ async fn nothing_left(dir: &Path) -> Result<(), Failed> {
     check(left.is_empty(), || format!("left behind: {left:?}"))
 }
 
+/// Waits for `run` (a run in `dir`); nothing of it may be left in the
+/// engine afterwards, however it ended.
+fn left_nothing(
+    dir: &Path,
+    run: impl std::future::Future<Output = RunReport>,
+) -> Result<RunReport, Failed> {
+    runtime().block_on(async {
+        let report = run.await;
+        nothing_left(dir).await.map(|()| report)
+    })
+}
+
 /// Runs catalog scenario `name` with `set` on compose; it must pass, leave
-/// nothing in the engine, and leave every node's log.
+/// nothing in the engine, and leave every node's log. A failing run keeps
+/// its directory for a look at the logs.
 fn catalog_scenario_passes(
     name: &'static str,
     set: &'static [(&'static str, &'static str)],
-) -> Result<(), Failed> {
+) -> Result<RunReport, Failed> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("run");
     let catalog = catalog();
     let entry = catalog.find(name).ok_or("no such scenario")?;
     let scenario = entry.build(&entry.parse(set)?)?;
-    let report = runtime().block_on(async {
-        let report = scenario.run(&ComposeDeployer::new(), options(&dir)).await;
-        nothing_left(&dir).await.map(|()| report)
-    })?;
+    let report = left_nothing(&dir, scenario.run(&ComposeDeployer::new(), options(&dir)))?;
     if !report.passed() {
-        // Kept for a look at the node logs.
         let kept = tmp.keep();
         return Err(format!("{report}\n(run directory kept: {})", kept.display()).into());
     }
@@ -83,7 +92,7 @@ fn catalog_scenario_passes(
             format!("{} is missing or empty", log.display())
         })?;
     }
-    Ok(())
+    Ok(report)
 }
 
 /// A deployed cluster's `docker-compose.yml` names every node with its
@@ -143,18 +152,7 @@ fn timeline_has(report: &RunReport, what: &str) -> Result<(), Failed> {
 }
 
 fn raft_partition_cuts_the_leader_off_and_heals() -> Result<(), Failed> {
-    let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("run");
-    let entry = openraft_kv_tf::scenarios::catalog()
-        .into_iter()
-        .find(|e| e.name() == "raft-partition")
-        .ok_or("no raft-partition")?;
-    let scenario = entry.build(&entry.parse(&[("duration", "20s")])?)?;
-    let report = runtime().block_on(async {
-        let report = scenario.run(&ComposeDeployer::new(), options(&dir)).await;
-        nothing_left(&dir).await.map(|()| report)
-    })?;
-    check(report.passed(), || format!("{report}"))?;
+    let report = catalog_scenario_passes("raft-partition", &[("duration", "20s")])?;
     timeline_has(&report, "on the majority side, committing")?;
     timeline_has(&report, "follows")?;
     timeline_has(&report, "tried on deposed leaders, 0 acknowledged")?;
@@ -173,19 +171,8 @@ fn raft_partition_cuts_the_leader_off_and_heals() -> Result<(), Failed> {
 }
 
 fn chain_partition_grows_two_branches_and_reorganizes() -> Result<(), Failed> {
-    let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("run");
-    let entry = chain_tf::scenarios::catalog()
-        .into_iter()
-        .find(|e| e.name() == "chain-partition")
-        .ok_or("no chain-partition")?;
     // Three nodes, one cut off: lighter on two cores than the default four.
-    let scenario = entry.build(&entry.parse(&[("nodes", "3")])?)?;
-    let report = runtime().block_on(async {
-        let report = scenario.run(&ComposeDeployer::new(), options(&dir)).await;
-        nothing_left(&dir).await.map(|()| report)
-    })?;
-    check(report.passed(), || format!("{report}"))?;
+    let report = catalog_scenario_passes("chain-partition", &[("nodes", "3")])?;
     timeline_has(&report, "separate branches")?;
     timeline_has(&report, "one branch again")?;
     timeline_has(&report, "reorganized: left")
@@ -247,10 +234,7 @@ fn peers_find_each_other_after_every_container_restarts() -> Result<(), Failed> 
     )
     .workload(RestartEveryNode)
     .build()?;
-    let report = runtime().block_on(async {
-        let report = run(scenario, &ComposeDeployer::new(), options(&dir)).await;
-        nothing_left(&dir).await.map(|()| report)
-    })?;
+    let report = left_nothing(&dir, run(scenario, &ComposeDeployer::new(), options(&dir)))?;
     check(report.workload_failures.is_empty(), || format!("{report}"))?;
     timeline_has(&report, "after restarting every node, all follow")
 }
@@ -275,10 +259,7 @@ fn a_failing_run_leaves_nothing_behind() -> Result<(), Failed> {
         },
     ))
     .build()?;
-    let report = runtime().block_on(async {
-        let report = run(scenario, &ComposeDeployer::new(), options(&dir)).await;
-        nothing_left(&dir).await.map(|()| report)
-    })?;
+    let report = left_nothing(&dir, run(scenario, &ComposeDeployer::new(), options(&dir)))?;
     check(report.verdict == Verdict::Failed, || format!("{report}"))
 }
 
@@ -443,10 +424,7 @@ fn a_container_that_exits_at_start_is_named_with_its_log() -> Result<(), Failed>
     let scenario = Scenario::builder("bad-flag", BadFlag(RaftKv::default()))
         .duration(Duration::from_secs(5))
         .build()?;
-    let report = runtime().block_on(async {
-        let report = run(scenario, &ComposeDeployer::new(), options(&dir)).await;
-        nothing_left(&dir).await.map(|()| report)
-    })?;
+    let report = left_nothing(&dir, run(scenario, &ComposeDeployer::new(), options(&dir)))?;
     check(report.verdict == Verdict::Error, || format!("{report}"))?;
     let summary = report.summary.clone().unwrap_or_default();
     check(
@@ -545,10 +523,7 @@ fn a_debian_server_binary_runs_in_a_scratch_image() -> Result<(), Failed> {
         .nodes(3)
         .duration(Duration::from_secs(1))
         .build()?;
-    let report = runtime().block_on(async {
-        let report = run(scenario, &ComposeDeployer::new(), options(&dir)).await;
-        nothing_left(&dir).await.map(|()| report)
-    })?;
+    let report = left_nothing(&dir, run(scenario, &ComposeDeployer::new(), options(&dir)))?;
     check(report.passed(), || format!("{report}"))?;
     let log = std::fs::read_to_string(dir.join("node-0").join("node.log"))?;
     check(log.contains("Ready to accept connections"), || log.clone())
@@ -627,19 +602,21 @@ fn main() {
     type Test = fn() -> Result<(), Failed>;
     let docker: Vec<(&str, Test)> = vec![
         ("raft_failover_passes_on_compose", || {
-            catalog_scenario_passes("raft-failover", &[("duration", "12s")])
+            catalog_scenario_passes("raft-failover", &[("duration", "12s")]).map(drop)
         }),
         ("raft_failover_with_restarts_passes_on_compose", || {
             catalog_scenario_passes(
                 "raft-failover",
                 &[("duration", "12s"), ("fault", "restart")],
             )
+            .map(drop)
         }),
         ("raft_failover_with_pauses_passes_on_compose", || {
             catalog_scenario_passes("raft-failover", &[("duration", "12s"), ("fault", "pause")])
+                .map(drop)
         }),
         ("chain_liveness_passes_on_compose", || {
-            catalog_scenario_passes("chain-liveness", &[("duration", "10s")])
+            catalog_scenario_passes("chain-liveness", &[("duration", "10s")]).map(drop)
         }),
         ("wallet_transfers_passes_on_compose", || {
             // Three nodes: four debug-built nodes, their containers and the
@@ -648,6 +625,7 @@ fn main() {
                 "wallet-transfers",
                 &[("nodes", "3"), ("duration", "20s"), ("restarts", "2")],
             )
+            .map(drop)
         }),
         (
             "raft_partition_cuts_the_leader_off_and_heals",

@@ -144,26 +144,19 @@ impl Deployer for ComposeDeployer {
         let owner = std::fs::metadata(&run_dir)
             .map(|m| format!("{}:{}", m.uid(), m.gid()))
             .unwrap_or_else(|_| "0:0".into());
-        let published: Vec<Vec<_>> = specs
-            .iter()
-            .map(|spec| {
-                request
-                    .ports
-                    .iter()
-                    .map(|p| (spec.ports.get(&p.name).unwrap_or_default(), p.protocol))
-                    .collect()
-            })
-            .collect();
         let services: Vec<Service<'_>> = specs
             .iter()
             .zip(&commands)
             .zip(&data_dirs)
-            .zip(&published)
-            .map(|(((spec, command), data), ports)| Service {
+            .map(|((spec, command), data)| Service {
                 spec,
                 command,
                 data,
-                ports: ports.clone(),
+                ports: request
+                    .ports
+                    .iter()
+                    .map(|p| (spec.ports.get(&p.name).unwrap_or_default(), p.protocol))
+                    .collect(),
             })
             .collect();
         let compose = compose_file::render(&run, &image.tag, &image.binary, &owner, &services);

@@ -125,8 +125,11 @@ fn context(binary: &Path) -> Result<(Vec<u8>, String, String), DeployError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| DeployError::Other(format!("{} names no file", binary.display())))?;
-    let script = std::fs::read(binary)
-        .map(|bytes| bytes.starts_with(b"#!"))
+    // Only the first bytes: the whole file is read once, into the context.
+    let mut start = [0u8; 2];
+    let script = std::fs::File::open(binary)
+        .and_then(|mut file| std::io::Read::read(&mut file, &mut start))
+        .map(|read| read == 2 && &start == b"#!")
         .map_err(|e| DeployError::Other(format!("cannot read {}: {e}", binary.display())))?;
     if script {
         return Err(DeployError::Other(format!(

@@ -197,16 +197,14 @@ impl NodeContainer {
     }
 
     fn report_crash(&self, status: String) {
-        {
-            let exit = NodeExit {
-                node: self.name.clone(),
-                status,
-                at: SystemTime::now(),
-                log_tail: tf_core::host::log_tail(&self.log),
-            };
-            tracing::warn!(node = %exit.node, status = %exit.status, "node exited on its own");
-            self.crashes.send_modify(|crashes| crashes.push(exit));
-        }
+        let exit = NodeExit {
+            node: self.name.clone(),
+            status,
+            at: SystemTime::now(),
+            log_tail: tf_core::host::log_tail(&self.log),
+        };
+        tracing::warn!(node = %exit.node, status = %exit.status, "node exited on its own");
+        self.crashes.send_modify(|crashes| crashes.push(exit));
     }
 
     /// Marks the coming exit as asked for; false if it is not running.
@@ -317,26 +315,27 @@ impl NodeContainer {
     /// Removes the container, running or not; one already gone is fine.
     pub(crate) async fn remove(&self) -> Result<(), String> {
         self.expect_exit();
-        match self
-            .docker
-            .remove_container(
-                &self.container,
-                Some(RemoveContainerOptions {
-                    force: true,
-                    v: true,
-                    link: false,
-                }),
-            )
+        remove_container(&self.docker, &self.container)
             .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(format!(
-                "cannot remove container {}: {}",
-                self.container,
-                describe(&e)
-            )),
-        }
+            .map(|_| ())
+    }
+}
+
+/// Removes a container (by name or id), running or not: whether it was
+/// there to remove (one already gone is fine).
+pub(crate) async fn remove_container(docker: &Docker, container: &str) -> Result<bool, String> {
+    let options = RemoveContainerOptions {
+        force: true,
+        v: true,
+        link: false,
+    };
+    match docker.remove_container(container, Some(options)).await {
+        Ok(()) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(format!(
+            "cannot remove container {container}: {}",
+            describe(&e)
+        )),
     }
 }
 

@@ -1,17 +1,19 @@
 //! Removes what crashed runs left behind: containers, networks and images
 //! labelled by the framework, found by label.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
+use bollard::Docker;
+use bollard::models::{ContainerSummary, ImageSummary, Network};
 use bollard::query_parameters::{
-    ListContainersOptions, ListImagesOptions, ListNetworksOptions, RemoveContainerOptions,
-    RemoveImageOptions,
+    ListContainersOptions, ListImagesOptions, ListNetworksOptions, RemoveImageOptions,
 };
 use tf_core::scenario::DeployError;
 
 use crate::engine::{connect, describe, is_not_found};
 use crate::labels;
+use crate::node::remove_container;
 
 /// What to sweep.
 #[derive(Clone, Copy, Debug, Default)]
@@ -97,44 +99,28 @@ impl Leftovers {
 pub async fn leftovers(run_dir: &std::path::Path) -> Result<Leftovers, DeployError> {
     let docker = connect().await?;
     let filter = labels::filter(labels::RUN_DIR, &run_dir.display().to_string());
-    let containers = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filter.clone()),
-            ..Default::default()
-        }))
-        .await
-        .map_err(|e| DeployError::Other(format!("cannot list containers: {}", describe(&e))))?;
-    let networks = docker
-        .list_networks(Some(ListNetworksOptions {
-            filters: Some(filter),
-        }))
-        .await
-        .map_err(|e| DeployError::Other(format!("cannot list networks: {}", describe(&e))))?;
     Ok(Leftovers {
-        containers: containers
-            .into_iter()
-            .filter_map(|c| {
-                c.names?
-                    .first()
-                    .map(|n| n.trim_start_matches('/').to_owned())
-            })
+        containers: containers_labelled(&docker, &filter)
+            .await?
+            .iter()
+            .map(container_name)
             .collect(),
-        networks: networks.into_iter().filter_map(|n| n.name).collect(),
+        networks: networks_labelled(&docker, &filter)
+            .await?
+            .into_iter()
+            .filter_map(|n| n.name)
+            .collect(),
     })
 }
 
 /// The tags of every node image the framework built that is still there.
 pub async fn node_images() -> Result<Vec<String>, DeployError> {
     let docker = connect().await?;
-    let images = docker
-        .list_images(Some(ListImagesOptions {
-            filters: Some(labels::filter(labels::MANAGED, "true")),
-            ..Default::default()
-        }))
-        .await
-        .map_err(|e| DeployError::Other(format!("cannot list images: {}", describe(&e))))?;
-    Ok(images.into_iter().flat_map(|i| i.repo_tags).collect())
+    Ok(images_labelled(&docker)
+        .await?
+        .into_iter()
+        .flat_map(|i| i.repo_tags)
+        .collect())
 }
 
 /// Removes the node images tagged `tags`; what could not be removed is
@@ -143,20 +129,9 @@ pub async fn remove_images(tags: &[String]) -> Result<Vec<String>, DeployError> 
     let docker = connect().await?;
     let mut problems = Vec::new();
     for tag in tags {
-        match docker
-            .remove_image(
-                tag,
-                Some(RemoveImageOptions {
-                    force: false,
-                    noprune: false,
-                }),
-                None,
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => problems.push(format!("image {tag}: {}", describe(&e))),
+        match remove_image(&docker, tag).await {
+            Ok(Removal::Removed | Removal::Gone) => {}
+            Ok(Removal::InUse(why)) | Err(why) => problems.push(format!("image {tag}: {why}")),
         }
     }
     Ok(problems)
@@ -186,72 +161,31 @@ pub async fn sweep(options: SweepOptions) -> Result<SweepReport, DeployError> {
     let docker = connect().await?;
     let mut report = SweepReport::default();
     let mut live_runs = BTreeSet::new();
-    let containers = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(labels::filter(labels::MANAGED, "true")),
-            ..Default::default()
-        }))
-        .await
-        .map_err(|e| DeployError::Other(format!("cannot list containers: {}", describe(&e))))?;
-    for container in containers {
-        let label = |key: &str| {
-            container
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(key).cloned())
-                .unwrap_or_default()
-        };
+    let managed = labels::filter(labels::MANAGED, "true");
+    for container in containers_labelled(&docker, &managed).await? {
+        let label = |key| label(&container.labels, key);
         let (run, runner) = (label(labels::RUN), label(labels::RUNNER));
         if !options.include_live && runner_alive(&runner) {
             live_runs.insert(format!("{run} (runner {runner})"));
             continue;
         }
-        let name = container
-            .names
-            .as_ref()
-            .and_then(|n| n.first().cloned())
-            .unwrap_or_default()
-            .trim_start_matches('/')
-            .to_owned();
+        let name = container_name(&container);
         let id = container.id.clone().unwrap_or_default();
-        match docker
-            .remove_container(
-                &id,
-                Some(RemoveContainerOptions {
-                    force: true,
-                    v: true,
-                    link: false,
-                }),
-            )
-            .await
-        {
-            Ok(()) => report
+        // By name where it has one, so that a problem names it.
+        let target = if name.is_empty() { &id } else { &name };
+        match remove_container(&docker, target).await {
+            Ok(true) => report
                 .containers
                 .push(format!("{name} (run {run}, {})", label(labels::NODE))),
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => report
-                .problems
-                .push(format!("container {name}: {}", describe(&e))),
+            Ok(false) => {}
+            Err(problem) => report.problems.push(problem),
         }
     }
-    let networks = docker
-        .list_networks(Some(ListNetworksOptions {
-            filters: Some(labels::filter(labels::MANAGED, "true")),
-        }))
-        .await
-        .map_err(|e| DeployError::Other(format!("cannot list networks: {}", describe(&e))))?;
-    for network in networks {
-        let label = |key: &str| {
-            network
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(key).cloned())
-                .unwrap_or_default()
-        };
-        let runner = label(labels::RUNNER);
+    for network in networks_labelled(&docker, &managed).await? {
+        let runner = label(&network.labels, labels::RUNNER);
         if !options.include_live && runner_alive(&runner) {
-            live_runs.insert(format!("{} (runner {runner})", label(labels::RUN)));
+            let run = label(&network.labels, labels::RUN);
+            live_runs.insert(format!("{run} (runner {runner})"));
             continue;
         }
         let name = network.name.clone().unwrap_or_default();
@@ -261,18 +195,11 @@ pub async fn sweep(options: SweepOptions) -> Result<SweepReport, DeployError> {
         }
     }
     if !options.keep_images {
-        let images = docker
-            .list_images(Some(ListImagesOptions {
-                filters: Some(labels::filter(labels::MANAGED, "true")),
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| DeployError::Other(format!("cannot list images: {}", describe(&e))))?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(i64::MAX);
-        for image in images {
+        for image in images_labelled(&docker).await? {
             let name = image
                 .repo_tags
                 .first()
@@ -284,29 +211,98 @@ pub async fn sweep(options: SweepOptions) -> Result<SweepReport, DeployError> {
                 report.recent_images.push(name);
                 continue;
             }
-            match docker
-                .remove_image(
-                    &image.id,
-                    Some(RemoveImageOptions {
-                        force: false,
-                        noprune: false,
-                    }),
-                    None,
-                )
-                .await
-            {
-                Ok(_) => report.images.push(name),
-                // In use by a live run's container.
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 409, ..
-                }) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => report
-                    .problems
-                    .push(format!("image {name}: {}", describe(&e))),
+            match remove_image(&docker, &image.id).await {
+                Ok(Removal::Removed) => report.images.push(name),
+                // In use by a live run's container, or gone meanwhile.
+                Ok(Removal::InUse(_) | Removal::Gone) => {}
+                Err(problem) => report.problems.push(format!("image {name}: {problem}")),
             }
         }
     }
     report.live = live_runs.into_iter().collect();
     Ok(report)
+}
+
+/// A label's value, or empty.
+fn label(labels: &Option<HashMap<String, String>>, key: &str) -> String {
+    labels
+        .as_ref()
+        .and_then(|l| l.get(key).cloned())
+        .unwrap_or_default()
+}
+
+/// A container's name, without the engine's leading `/`.
+fn container_name(container: &ContainerSummary) -> String {
+    container
+        .names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map(|n| n.trim_start_matches('/').to_owned())
+        .unwrap_or_default()
+}
+
+/// Every container (running or not) matching `filter`.
+async fn containers_labelled(
+    docker: &Docker,
+    filter: &HashMap<String, Vec<String>>,
+) -> Result<Vec<ContainerSummary>, DeployError> {
+    docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filter.clone()),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| DeployError::Other(format!("cannot list containers: {}", describe(&e))))
+}
+
+/// Every network matching `filter`.
+async fn networks_labelled(
+    docker: &Docker,
+    filter: &HashMap<String, Vec<String>>,
+) -> Result<Vec<Network>, DeployError> {
+    docker
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(filter.clone()),
+        }))
+        .await
+        .map_err(|e| DeployError::Other(format!("cannot list networks: {}", describe(&e))))
+}
+
+/// Every node image the framework built.
+async fn images_labelled(docker: &Docker) -> Result<Vec<ImageSummary>, DeployError> {
+    docker
+        .list_images(Some(ListImagesOptions {
+            filters: Some(labels::filter(labels::MANAGED, "true")),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| DeployError::Other(format!("cannot list images: {}", describe(&e))))
+}
+
+/// What removing an image did.
+enum Removal {
+    Removed,
+    /// It was not there (any more).
+    Gone,
+    /// A container uses it (the engine's words).
+    InUse(String),
+}
+
+/// Removes an image unless a container uses it.
+async fn remove_image(docker: &Docker, image: &str) -> Result<Removal, String> {
+    let options = RemoveImageOptions {
+        force: false,
+        noprune: false,
+    };
+    match docker.remove_image(image, Some(options), None).await {
+        Ok(_) => Ok(Removal::Removed),
+        Err(
+            e @ bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            },
+        ) => Ok(Removal::InUse(describe(&e))),
+        Err(e) if is_not_found(&e) => Ok(Removal::Gone),
+        Err(e) => Err(describe(&e)),
+    }
 }

@@ -18,6 +18,5 @@ mod workloads;
 pub use app::{RaftKv, node_id, node_name};
 pub use observer::{Leader, NodeView, RaftEvent, RaftObserver, RaftSnapshot};
 pub use workloads::{
-    AckLog, DeposedLeaderWrites, DeposedLog, KvWrites, deposed_leader, leader_failover,
-    leader_partition,
+    AckLog, DeposedLeaderWrites, DeposedLog, KvWrites, leader_failover, leader_partition,
 };

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use tf_core::observation::BoxError;
 use tf_core::scenario::{RunContext, Workload};
 
-use crate::{RaftKv, RaftObserver, RaftSnapshot};
+use crate::{RaftKv, RaftObserver};
 
 /// The writes tried on deposed leaders, shared with the expectation.
 #[derive(Debug, Default)]
@@ -36,13 +36,6 @@ impl DeposedLog {
     }
 }
 
-/// A node that still says it leads while another leads in a higher term.
-pub fn deposed_leader(s: &RaftSnapshot) -> Option<String> {
-    s.deposed_leaders()
-        .first()
-        .map(|(node, _)| (*node).to_owned())
-}
-
 /// Whenever the observer sees a deposed leader, writes one key to it and
 /// records whether it was acknowledged.
 pub struct DeposedLeaderWrites {
@@ -62,9 +55,14 @@ impl Workload<RaftKv> for DeposedLeaderWrites {
         loop {
             let seen = tokio::select! {
                 () = ctx.over() => break,
-                seen = handle.wait_until(|s| deposed_leader(s).is_some(), Duration::from_secs(3600)) => seen?,
+                seen = handle.wait_until(|s| !s.deposed_leaders().is_empty(), Duration::from_secs(3600)) => seen?,
             };
-            let Some(node) = deposed_leader(&seen.snapshot) else {
+            let Some(node) = seen
+                .snapshot
+                .deposed_leaders()
+                .first()
+                .map(|(n, _)| (*n).to_owned())
+            else {
                 continue;
             };
             let Some(client) = ctx.client(&node).cloned() else {

@@ -5,7 +5,7 @@ mod failover;
 mod partition;
 mod writes;
 
-pub use deposed::{DeposedLeaderWrites, DeposedLog, deposed_leader};
+pub use deposed::{DeposedLeaderWrites, DeposedLog};
 pub use failover::leader_failover;
 pub use partition::leader_partition;
 pub use writes::{AckLog, KvWrites};
