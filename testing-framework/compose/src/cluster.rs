@@ -7,11 +7,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
+use tf_core::host::NodeTable;
 use tf_core::scenario::{
-    CleanupReport, Cluster, ControlError, NodeControl, NodeEndpoint, NodeExit,
+    CleanupReport, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
+    NodeEndpoint, NodeExit,
 };
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
+use crate::compose_file::{self, Service};
+use crate::deployer::{Planned, container_of, create_node, endpoint, plan, start_node};
+use crate::image::NodeImage;
 use crate::network::{self, Net};
 use crate::node::NodeContainer;
 
@@ -19,8 +24,7 @@ use crate::node::NodeContainer;
 pub(crate) struct ComposeControl {
     pub(crate) docker: Docker,
     pub(crate) run: String,
-    pub(crate) nodes: Vec<Arc<NodeContainer>>,
-    pub(crate) by_name: HashMap<String, usize>,
+    pub(crate) nodes: NodeTable<NodeContainer>,
     pub(crate) crashes: Arc<watch::Sender<Vec<NodeExit>>>,
     pub(crate) stop_grace: Duration,
     pub(crate) labels: HashMap<String, String>,
@@ -30,11 +34,8 @@ pub(crate) struct ComposeControl {
 }
 
 impl ComposeControl {
-    fn node(&self, name: &str) -> Result<&Arc<NodeContainer>, ControlError> {
-        self.by_name
-            .get(name)
-            .map(|&i| &self.nodes[i])
-            .ok_or_else(|| ControlError::UnknownNode(name.to_owned()))
+    fn node(&self, name: &str) -> Result<Arc<NodeContainer>, ControlError> {
+        self.nodes.get(name)
     }
 
     /// Moves `nodes` from network `from` to `to`, under their names; stops
@@ -42,9 +43,9 @@ impl ComposeControl {
     async fn move_nodes(&self, nodes: &[String], from: Net, to: Net) -> Result<(), String> {
         let (from, to) = (from.name(&self.run), to.name(&self.run));
         for name in nodes {
-            let container = &self.node(name).map_err(|e| e.to_string())?.container;
-            network::disconnect(&self.docker, &from, container).await?;
-            network::connect(&self.docker, &to, container, Some(name)).await?;
+            let node = self.node(name).map_err(|e| e.to_string())?;
+            network::disconnect(&self.docker, &from, &node.container).await?;
+            network::connect(&self.docker, &to, &node.container, Some(name)).await?;
         }
         Ok(())
     }
@@ -52,7 +53,8 @@ impl ComposeControl {
     /// Puts `name` back on the peers network, whatever state a failed
     /// partition left it in (still on peers, on cut, on neither).
     async fn rejoin(&self, name: &str) -> Result<(), String> {
-        let container = &self.node(name).map_err(|e| e.to_string())?.container;
+        let node = self.node(name).map_err(|e| e.to_string())?;
+        let container = &node.container;
         // Not connected to the cut network is fine.
         let _ = network::disconnect(&self.docker, &Net::Cut.name(&self.run), container).await;
         match network::connect(
@@ -198,9 +200,40 @@ pub struct ComposeCluster {
     pub(crate) endpoints: Vec<NodeEndpoint>,
     pub(crate) control: Arc<ComposeControl>,
     pub(crate) cleaned: bool,
+    /// Every node as placed, in the order they were added.
+    pub(crate) planned: Vec<Planned>,
+    /// The index the next added node gets; indices are never reused.
+    pub(crate) next_index: usize,
+    pub(crate) image: NodeImage,
+    /// The user containers run as (the run directory's owner).
+    pub(crate) owner: String,
+    pub(crate) request: DeploymentRequest,
 }
 
 impl ComposeCluster {
+    /// Writes the run's `docker-compose.yml`: the cluster as it is now.
+    pub(crate) fn write_compose_file(&self) -> Result<(), DeployError> {
+        let services: Vec<Service<'_>> = self
+            .planned
+            .iter()
+            .map(|p| Service {
+                spec: &p.spec,
+                command: &p.command,
+                data: &p.data,
+                ports: p.ports(&self.request.ports),
+            })
+            .collect();
+        let text = compose_file::render(
+            &self.control.run,
+            &self.image.tag,
+            &self.image.binary,
+            &self.owner,
+            &services,
+        );
+        let path = self.run_dir.join("docker-compose.yml");
+        std::fs::write(&path, text).map_err(|e| tf_core::host::io_error("write", &path, e))
+    }
+
     /// The run's id, as its containers' and networks' names and labels
     /// carry it.
     pub fn run_id(&self) -> &str {
@@ -211,6 +244,7 @@ impl ComposeCluster {
     pub fn containers(&self) -> Vec<(String, String)> {
         self.control
             .nodes
+            .all()
             .iter()
             .map(|n| (n.name.clone(), n.container.clone()))
             .collect()
@@ -220,7 +254,8 @@ impl ComposeCluster {
     /// wrong. Stops nothing gracefully: for errors and drops.
     pub(crate) async fn remove_all(control: &ComposeControl) -> Vec<String> {
         let mut problems = Vec::new();
-        let removals = control.nodes.iter().map(|n| n.remove());
+        let nodes = control.nodes.all();
+        let removals = nodes.iter().map(|n| n.remove());
         for removed in futures::future::join_all(removals).await {
             if let Err(problem) = removed {
                 problems.push(problem);
@@ -253,6 +288,61 @@ impl Cluster for ComposeCluster {
         self.control.node(node).ok().map(|n| n.log.clone())
     }
 
+    async fn add_node(&mut self, node: NewNode) -> Result<NodeEndpoint, DeployError> {
+        let ports = tf_core::host::port_maps(&self.request.ports, 1)?
+            .pop()
+            .unwrap_or_default();
+        let mut planned = plan(&self.run_dir, self.next_index, ports)?;
+        let specs: Vec<_> = self.planned.iter().map(|p| p.spec.clone()).collect();
+        let topology = node.topology(&planned.spec, &specs)?;
+        planned.command = self.request.command(&planned.spec, &topology)?;
+        self.next_index += 1;
+        let control = &self.control;
+        let container = container_of(
+            &control.docker,
+            &control.run,
+            &self.run_dir,
+            &planned.spec,
+            &control.crashes,
+        );
+        // In the table before it exists: a failure below leaves it for
+        // cleanup to remove.
+        control.nodes.push(Arc::clone(&container));
+        create_node(self, &container, &planned).await?;
+        start_node(&container).await?;
+        let endpoint = endpoint(&planned.spec);
+        self.planned.push(planned);
+        self.endpoints.push(endpoint.clone());
+        self.write_compose_file()?;
+        tracing::info!(run = %control.run, node = %endpoint.name, "node added");
+        Ok(endpoint)
+    }
+
+    async fn remove_node(&mut self, node: &str) -> Result<(), ControlError> {
+        let container = self.control.node(node)?;
+        let failed = failed("remove", node);
+        if container.is_running() {
+            container
+                .stop(self.control.stop_grace)
+                .await
+                .map_err(|reason| ControlError::Failed {
+                    action: "remove",
+                    node: node.to_owned(),
+                    reason,
+                })?;
+        }
+        container.remove().await.map_err(failed)?;
+        self.control.nodes.remove(node)?;
+        self.control.cut.lock().await.retain(|n| n != node);
+        self.planned.retain(|p| p.spec.name != node);
+        self.endpoints.retain(|e| e.name != node);
+        if let Err(error) = self.write_compose_file() {
+            tracing::warn!(%error, "docker-compose.yml not rewritten");
+        }
+        tracing::info!(run = %self.control.run, node, "node removed");
+        Ok(())
+    }
+
     async fn cleanup(&mut self) -> CleanupReport {
         let grace = self.control.stop_grace;
         if self.cleaned {
@@ -261,9 +351,9 @@ impl Cluster for ComposeCluster {
         let running: Vec<_> = self
             .control
             .nodes
-            .iter()
+            .all()
+            .into_iter()
             .filter(|n| n.is_running())
-            .cloned()
             .collect();
         // Stopped first, so that each node shuts down as it would in
         // production, then removed.
@@ -288,7 +378,7 @@ impl Drop for ComposeCluster {
         }
         // No await in drop: a thread with its own runtime and its own
         // connection (the cluster's belongs to the runtime being dropped).
-        for node in &self.control.nodes {
+        for node in self.control.nodes.all() {
             node.expect_exit();
         }
         let control = Arc::clone(&self.control);
@@ -302,12 +392,15 @@ impl Drop for ComposeCluster {
                 let control = ComposeControl {
                     docker: docker.clone(),
                     run: control.run.clone(),
-                    nodes: control
-                        .nodes
-                        .iter()
-                        .map(|n| n.with_docker(docker.clone()))
-                        .collect(),
-                    by_name: HashMap::new(),
+                    nodes: NodeTable::new(
+                        control
+                            .nodes
+                            .all()
+                            .iter()
+                            .map(|n| n.with_docker(docker.clone()))
+                            .collect(),
+                        |n| &n.name,
+                    ),
                     crashes: Arc::clone(&control.crashes),
                     stop_grace: control.stop_grace,
                     labels: HashMap::new(),

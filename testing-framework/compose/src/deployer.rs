@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,16 +14,17 @@ use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig, PortBinding,
 };
 use bollard::query_parameters::CreateContainerOptions;
-use tf_core::host::{self, DeployerSettings};
+use tf_core::host::{self, DeployerSettings, NodeTable};
 use tf_core::scenario::{
-    Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeEndpoint, NodeSpec, PortMap,
+    Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeCommand, NodeEndpoint,
+    NodeExit, NodeSpec, PortMap, PortSpec, Protocol,
 };
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
 use crate::cluster::{ComposeCluster, ComposeControl};
-use crate::compose_file::{self, Service, port_key};
+use crate::compose_file::port_key;
 use crate::engine::describe;
-use crate::image::{NodeImage, build_image};
+use crate::image::build_image;
 use crate::network::{self, Net};
 use crate::node::NodeContainer;
 use crate::{engine, labels};
@@ -107,107 +108,49 @@ impl Deployer for ComposeDeployer {
 
         // Ports are the same inside the container and on the host, so one
         // port map serves peers and the runner.
-        let protocols: Vec<_> = (0..request.nodes)
-            .flat_map(|_| request.ports.iter().map(|p| p.protocol))
-            .collect();
-        let mut numbers = host::ports::free_ports(&protocols)
-            .map_err(|e| DeployError::Other(format!("cannot find free ports on {HOST}: {e}")))?
-            .into_iter();
-        let mut specs = Vec::with_capacity(request.nodes);
-        let mut data_dirs = Vec::with_capacity(request.nodes);
-        for index in 0..request.nodes {
-            let name = format!("node-{index}");
-            let data = run_dir.join(&name).join("data");
-            std::fs::create_dir_all(&data).map_err(|e| host::io_error("create", &data, e))?;
-            data_dirs.push(data);
-            let ports = PortMap::new(
-                request
-                    .ports
-                    .iter()
-                    .map(|p| (p.name.clone(), numbers.next().unwrap_or_default())),
-            );
-            specs.push(NodeSpec {
-                index,
-                // Peers reach it by name on the peers network.
-                host: name.clone(),
-                name,
-                bind_host: "0.0.0.0".into(),
-                ports,
-                data_dir: PathBuf::from(DATA_DIR),
-            });
+        let mut planned = Vec::with_capacity(request.nodes);
+        for (index, ports) in host::port_maps(&request.ports, request.nodes)?
+            .into_iter()
+            .enumerate()
+        {
+            planned.push(plan(&run_dir, index, ports)?);
         }
-        let mut commands = Vec::with_capacity(specs.len());
-        for spec in &specs {
-            commands.push(request.command(spec, &specs)?);
+        let specs: Vec<NodeSpec> = planned.iter().map(|p| p.spec.clone()).collect();
+        for node in &mut planned {
+            node.command = request.command(&node.spec, &specs)?;
         }
         // Files in the run directory stay the user's.
         let owner = std::fs::metadata(&run_dir)
             .map(|m| format!("{}:{}", m.uid(), m.gid()))
             .unwrap_or_else(|_| "0:0".into());
-        let services: Vec<Service<'_>> = specs
-            .iter()
-            .zip(&commands)
-            .zip(&data_dirs)
-            .map(|((spec, command), data)| Service {
-                spec,
-                command,
-                data,
-                ports: request
-                    .ports
-                    .iter()
-                    .map(|p| (spec.ports.get(&p.name).unwrap_or_default(), p.protocol))
-                    .collect(),
-            })
-            .collect();
-        let compose = compose_file::render(&run, &image.tag, &image.binary, &owner, &services);
-        let compose_path = run_dir.join("docker-compose.yml");
-        std::fs::write(&compose_path, compose)
-            .map_err(|e| host::io_error("write", &compose_path, e))?;
-
         let crashes = Arc::new(watch::channel(Vec::new()).0);
-        let nodes: Vec<_> = specs
+        let nodes: Vec<_> = planned
             .iter()
-            .map(|spec| {
-                NodeContainer::new(
-                    spec.name.clone(),
-                    format!("tf-{run}-{}", spec.name),
-                    run_dir.join(&spec.name).join("node.log"),
-                    docker.clone(),
-                    Arc::clone(&crashes),
-                )
-            })
+            .map(|node| container_of(&docker, &run, &run_dir, &node.spec, &crashes))
             .collect();
         let control = Arc::new(ComposeControl {
             docker: docker.clone(),
             run: run.clone(),
-            by_name: nodes
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n.name.clone(), i))
-                .collect::<HashMap<_, _>>(),
-            nodes,
+            nodes: NodeTable::new(nodes, |n| &n.name),
             crashes,
             stop_grace: self.settings.stop_grace,
             labels: labels.clone(),
             cut: AsyncMutex::new(Vec::new()),
         });
-        let endpoints: Vec<NodeEndpoint> = specs
-            .iter()
-            .map(|spec| NodeEndpoint {
-                name: spec.name.clone(),
-                address: format!("{HOST}:{}", spec.ports.api().unwrap_or_default()),
-                host: HOST.into(),
-                ports: spec.ports.clone(),
-            })
-            .collect();
         // From here on, dropping the cluster removes whatever was created.
         let mut cluster = ComposeCluster {
             run_dir,
-            endpoints,
+            endpoints: planned.iter().map(|p| endpoint(&p.spec)).collect(),
             control: Arc::clone(&control),
             cleaned: false,
+            next_index: planned.len(),
+            planned,
+            image,
+            owner,
+            request: request.clone(),
         };
-        let created = create_all(&docker, &control, &image, &owner, &labels, &services).await;
+        cluster.write_compose_file()?;
+        let created = create_all(&cluster).await;
         let started = match created {
             Ok(()) => start_all(&control).await,
             Err(error) => Err(error),
@@ -219,118 +162,197 @@ impl Deployer for ComposeDeployer {
             }
             return Err(error);
         }
-        tracing::info!(run = %run, run_dir = %cluster.run_dir.display(), image = %image.tag, nodes = request.nodes, "compose cluster started");
+        tracing::info!(run = %run, run_dir = %cluster.run_dir.display(), image = %cluster.image.tag, nodes = request.nodes, "compose cluster started");
         Ok(Box::new(cluster))
     }
 }
 
-/// The run's networks and every node's container, created, not started.
-async fn create_all(
+/// A node as the deployer places it: where peers reach it, its command,
+/// and its data directory on this machine.
+pub(crate) struct Planned {
+    pub(crate) spec: NodeSpec,
+    pub(crate) command: NodeCommand,
+    pub(crate) data: PathBuf,
+}
+
+impl Planned {
+    /// Its port numbers, with the protocol each was declared with.
+    pub(crate) fn ports(&self, declared: &[PortSpec]) -> Vec<(u16, Protocol)> {
+        declared
+            .iter()
+            .map(|p| (self.spec.ports.get(&p.name).unwrap_or_default(), p.protocol))
+            .collect()
+    }
+}
+
+/// Node `index` of the run in `run_dir`, its data directory created; its
+/// command is built once the topology is known.
+pub(crate) fn plan(run_dir: &Path, index: usize, ports: PortMap) -> Result<Planned, DeployError> {
+    let name = format!("node-{index}");
+    let data = run_dir.join(&name).join("data");
+    std::fs::create_dir_all(&data).map_err(|e| host::io_error("create", &data, e))?;
+    Ok(Planned {
+        spec: NodeSpec {
+            index,
+            // Peers reach it by name on the peers network.
+            host: name.clone(),
+            name,
+            bind_host: "0.0.0.0".into(),
+            ports,
+            data_dir: PathBuf::from(DATA_DIR),
+        },
+        command: NodeCommand::default(),
+        data,
+    })
+}
+
+/// Where the runner reaches a node: its published ports on loopback.
+pub(crate) fn endpoint(spec: &NodeSpec) -> NodeEndpoint {
+    NodeEndpoint {
+        name: spec.name.clone(),
+        address: format!("{HOST}:{}", spec.ports.api().unwrap_or_default()),
+        host: HOST.into(),
+        ports: spec.ports.clone(),
+    }
+}
+
+/// The container of node `spec` of run `run`, not created yet.
+pub(crate) fn container_of(
     docker: &Docker,
-    control: &ComposeControl,
-    image: &NodeImage,
-    user: &str,
-    labels: &HashMap<String, String>,
-    services: &[Service<'_>],
-) -> Result<(), DeployError> {
+    run: &str,
+    run_dir: &Path,
+    spec: &NodeSpec,
+    crashes: &Arc<watch::Sender<Vec<NodeExit>>>,
+) -> Arc<NodeContainer> {
+    NodeContainer::new(
+        spec.name.clone(),
+        format!("tf-{run}-{}", spec.name),
+        run_dir.join(&spec.name).join("node.log"),
+        docker.clone(),
+        Arc::clone(crashes),
+    )
+}
+
+/// The run's networks and every node's container, created, not started.
+async fn create_all(cluster: &ComposeCluster) -> Result<(), DeployError> {
+    let control = &cluster.control;
     let other = DeployError::Other;
-    let access = network::create(docker, &control.run, Net::Access, labels)
+    network::create(&control.docker, &control.run, Net::Access, &control.labels)
         .await
         .map_err(other)?;
-    let peers = network::create(docker, &control.run, Net::Peers, labels)
+    network::create(&control.docker, &control.run, Net::Peers, &control.labels)
         .await
         .map_err(other)?;
-    for (node, service) in control.nodes.iter().zip(services) {
-        let failed = |reason: String| DeployError::NodeFailed {
-            node: node.name.clone(),
-            reason,
-            log: node.log.display().to_string(),
-            log_tail: host::log_tail(&node.log),
-        };
-        let mut node_labels = labels.clone();
-        node_labels.insert(labels::NODE.to_owned(), node.name.clone());
-        let mut command = vec![image.binary.clone()];
-        command.extend(service.command.args.iter().cloned());
-        let exposed = service
-            .ports
-            .iter()
-            .map(|&(port, protocol)| (port_key(port, protocol, ""), HashMap::new()))
-            .collect();
-        let bindings = service
-            .ports
-            .iter()
-            .map(|&(port, protocol)| {
-                (
-                    port_key(port, protocol, ""),
-                    Some(vec![PortBinding {
-                        host_ip: Some(HOST.into()),
-                        host_port: Some(port.to_string()),
-                    }]),
-                )
-            })
-            .collect();
-        let body = ContainerCreateBody {
-            image: Some(image.tag.clone()),
-            entrypoint: Some(command),
-            env: Some(
-                service
-                    .command
-                    .env
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect(),
-            ),
-            user: Some(user.to_owned()),
-            labels: Some(node_labels),
-            exposed_ports: Some(exposed),
-            host_config: Some(HostConfig {
-                port_bindings: Some(bindings),
-                binds: Some(vec![format!(
-                    "{}:{}",
-                    service.data.display(),
-                    service.spec.data_dir.display()
-                )]),
-                network_mode: Some(access.clone()),
-                ..Default::default()
-            }),
-            networking_config: Some(NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(
-                    access.clone(),
-                    EndpointSettings::default(),
-                )])),
-            }),
-            ..Default::default()
-        };
-        docker
-            .create_container(
-                Some(CreateContainerOptions {
-                    name: Some(node.container.clone()),
-                    ..Default::default()
-                }),
-                body,
-            )
-            .await
-            .map_err(|e| failed(format!("cannot create its container: {}", describe(&e))))?;
-        // The peers network second: the access network stays the one the
-        // engine publishes ports through.
-        network::connect(docker, &peers, &node.container, Some(&node.name))
-            .await
-            .map_err(failed)?;
+    for (node, planned) in control.nodes.all().iter().zip(&cluster.planned) {
+        create_node(cluster, node, planned).await?;
     }
     Ok(())
 }
 
+/// Creates `node`'s container on the access network, then puts it on the
+/// peers network under its name; it is not started.
+pub(crate) async fn create_node(
+    cluster: &ComposeCluster,
+    node: &NodeContainer,
+    planned: &Planned,
+) -> Result<(), DeployError> {
+    let (control, image) = (&cluster.control, &cluster.image);
+    let docker = &control.docker;
+    let failed = |reason: String| DeployError::NodeFailed {
+        node: node.name.clone(),
+        reason,
+        log: node.log.display().to_string(),
+        log_tail: host::log_tail(&node.log),
+    };
+    let ports = planned.ports(&cluster.request.ports);
+    let access = Net::Access.name(&control.run);
+    let mut node_labels = control.labels.clone();
+    node_labels.insert(labels::NODE.to_owned(), node.name.clone());
+    let mut command = vec![image.binary.clone()];
+    command.extend(planned.command.args.iter().cloned());
+    let exposed = ports
+        .iter()
+        .map(|&(port, protocol)| (port_key(port, protocol, ""), HashMap::new()))
+        .collect();
+    let bindings = ports
+        .iter()
+        .map(|&(port, protocol)| {
+            (
+                port_key(port, protocol, ""),
+                Some(vec![PortBinding {
+                    host_ip: Some(HOST.into()),
+                    host_port: Some(port.to_string()),
+                }]),
+            )
+        })
+        .collect();
+    let body = ContainerCreateBody {
+        image: Some(image.tag.clone()),
+        entrypoint: Some(command),
+        env: Some(
+            planned
+                .command
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+        ),
+        user: Some(cluster.owner.clone()),
+        labels: Some(node_labels),
+        exposed_ports: Some(exposed),
+        host_config: Some(HostConfig {
+            port_bindings: Some(bindings),
+            binds: Some(vec![format!(
+                "{}:{}",
+                planned.data.display(),
+                planned.spec.data_dir.display()
+            )]),
+            network_mode: Some(access.clone()),
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(access, EndpointSettings::default())])),
+        }),
+        ..Default::default()
+    };
+    docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(node.container.clone()),
+                ..Default::default()
+            }),
+            body,
+        )
+        .await
+        .map_err(|e| failed(format!("cannot create its container: {}", describe(&e))))?;
+    // The peers network second: the access network stays the one the
+    // engine publishes ports through.
+    network::connect(
+        docker,
+        &Net::Peers.name(&control.run),
+        &node.container,
+        Some(&node.name),
+    )
+    .await
+    .map_err(failed)
+}
+
 /// Starts every container; the first that fails names its node.
 async fn start_all(control: &ComposeControl) -> Result<(), DeployError> {
-    for node in &control.nodes {
-        node.start()
-            .await
-            .map_err(|reason| DeployError::NodeFailed {
-                node: node.name.clone(),
-                reason,
-                log: node.log.display().to_string(),
-                log_tail: host::log_tail(&node.log),
-            })?;
+    for node in control.nodes.all() {
+        start_node(&node).await?;
     }
     Ok(())
+}
+
+/// Starts `node` for the first time; a failure names it and shows its log.
+pub(crate) async fn start_node(node: &Arc<NodeContainer>) -> Result<(), DeployError> {
+    node.start()
+        .await
+        .map_err(|reason| DeployError::NodeFailed {
+            node: node.name.clone(),
+            reason,
+            log: node.log.display().to_string(),
+            log_tail: host::log_tail(&node.log),
+        })
 }

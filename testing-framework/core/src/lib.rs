@@ -13,6 +13,7 @@ mod error_chain;
 pub mod host;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod manual;
 pub mod observation;
 pub mod report;
 pub mod scenario;

@@ -1,13 +1,14 @@
 //! A cluster of local node processes.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tf_core::host::NodeTable;
 use tf_core::scenario::{
-    CleanupReport, Cluster, ControlError, NodeControl, NodeEndpoint, NodeExit,
+    CleanupReport, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
+    NodeEndpoint, NodeExit, NodeSpec,
 };
 use tokio::sync::watch;
 
@@ -15,22 +16,18 @@ use crate::process::NodeProcess;
 
 /// Nodes by name, and how long a stop waits before it kills.
 pub(crate) struct LocalControl {
-    pub(crate) nodes: Vec<Arc<NodeProcess>>,
-    pub(crate) by_name: HashMap<String, usize>,
+    pub(crate) nodes: NodeTable<NodeProcess>,
     pub(crate) crashes: Arc<watch::Sender<Vec<NodeExit>>>,
     pub(crate) stop_grace: Duration,
 }
 
 impl LocalControl {
-    fn node(&self, name: &str) -> Result<&Arc<NodeProcess>, ControlError> {
-        self.by_name
-            .get(name)
-            .map(|&i| &self.nodes[i])
-            .ok_or_else(|| ControlError::UnknownNode(name.to_owned()))
+    fn node(&self, name: &str) -> Result<Arc<NodeProcess>, ControlError> {
+        self.nodes.get(name)
     }
 
     fn kill_all_now(&self) {
-        for node in &self.nodes {
+        for node in self.nodes.all() {
             node.kill_now();
         }
     }
@@ -102,6 +99,13 @@ impl NodeControl for LocalControl {
 pub struct LocalCluster {
     pub(crate) run_dir: PathBuf,
     pub(crate) endpoints: Vec<NodeEndpoint>,
+    /// Every node as its peers see it, in the order they were added.
+    pub(crate) specs: Vec<NodeSpec>,
+    /// The index the next added node gets: indices are never reused, so
+    /// neither are names, logs or data directories.
+    pub(crate) next_index: usize,
+    pub(crate) binary: PathBuf,
+    pub(crate) request: DeploymentRequest,
     pub(crate) control: Arc<LocalControl>,
 }
 
@@ -110,6 +114,7 @@ impl LocalCluster {
     pub fn pids(&self) -> Vec<(String, Option<u32>)> {
         self.control
             .nodes
+            .all()
             .iter()
             .map(|n| (n.name.clone(), n.pid()))
             .collect()
@@ -134,14 +139,57 @@ impl Cluster for LocalCluster {
         self.control.node(node).ok().map(|n| n.log.clone())
     }
 
+    async fn add_node(&mut self, node: NewNode) -> Result<NodeEndpoint, DeployError> {
+        let ports = tf_core::host::port_maps(&self.request.ports, 1)?
+            .pop()
+            .unwrap_or_default();
+        let spec = crate::deployer::node_spec(&self.run_dir, self.next_index, ports)?;
+        let topology = node.topology(&spec, &self.specs)?;
+        let command = self.request.command(&spec, &topology)?;
+        let process = crate::deployer::node_process(
+            &spec,
+            &self.run_dir,
+            &self.binary,
+            command,
+            &self.control.crashes,
+        );
+        self.next_index += 1;
+        crate::deployer::spawn(&process)?;
+        self.control.nodes.push(process);
+        let endpoint = crate::deployer::endpoint(&spec);
+        self.specs.push(spec);
+        self.endpoints.push(endpoint.clone());
+        tracing::info!(node = %endpoint.name, "node added");
+        Ok(endpoint)
+    }
+
+    async fn remove_node(&mut self, node: &str) -> Result<(), ControlError> {
+        let process = self.control.node(node)?;
+        if process.pid().is_some() {
+            process
+                .stop(self.control.stop_grace)
+                .await
+                .map_err(|reason| ControlError::Failed {
+                    action: "remove",
+                    node: node.to_owned(),
+                    reason,
+                })?;
+        }
+        self.control.nodes.remove(node)?;
+        self.specs.retain(|s| s.name != node);
+        self.endpoints.retain(|e| e.name != node);
+        tracing::info!(node, "node removed");
+        Ok(())
+    }
+
     async fn cleanup(&mut self) -> CleanupReport {
         let grace = self.control.stop_grace;
         let running: Vec<_> = self
             .control
             .nodes
-            .iter()
+            .all()
+            .into_iter()
             .filter(|n| n.pid().is_some())
-            .cloned()
             .collect();
         let stops = running
             .iter()
@@ -149,7 +197,7 @@ impl Cluster for LocalCluster {
         // Nodes stop in parallel: each stop is mostly waiting.
         let mut report =
             tf_core::host::stopped_report(grace, futures::future::join_all(stops).await);
-        for node in &self.control.nodes {
+        for node in self.control.nodes.all() {
             if let Some(pid) = node.pid() {
                 report.problems.push(format!(
                     "{} (pid {pid}) is still running after cleanup",

@@ -1,15 +1,15 @@
 //! The local deployer: nodes as processes on 127.0.0.1, each with its own
 //! data directory and log file under one run directory.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tf_core::host::{self, DeployerSettings};
+use tf_core::host::{self, DeployerSettings, NodeTable};
 use tf_core::scenario::{
-    Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeEndpoint, NodeSpec, PortMap,
+    Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeCommand, NodeEndpoint,
+    NodeExit, NodeSpec, PortMap,
 };
 use tokio::sync::watch;
 
@@ -71,80 +71,98 @@ impl Deployer for LocalDeployer {
             &request.scenario,
         )?;
         // Every port of every node at once, so that none collide.
-        let protocols: Vec<_> = (0..request.nodes)
-            .flat_map(|_| request.ports.iter().map(|p| p.protocol))
-            .collect();
-        let mut numbers = host::ports::free_ports(&protocols)
-            .map_err(|e| DeployError::Other(format!("cannot find free ports on {HOST}: {e}")))?
-            .into_iter();
+        let port_maps = host::port_maps(&request.ports, request.nodes)?;
         let mut specs = Vec::with_capacity(request.nodes);
-        for index in 0..request.nodes {
-            let name = format!("node-{index}");
-            let data_dir = run_dir.join(&name).join("data");
-            std::fs::create_dir_all(&data_dir)
-                .map_err(|e| host::io_error("create", &data_dir, e))?;
-            let ports = PortMap::new(
-                request
-                    .ports
-                    .iter()
-                    .map(|p| (p.name.clone(), numbers.next().unwrap_or_default())),
-            );
-            specs.push(NodeSpec {
-                index,
-                name,
-                host: HOST.into(),
-                bind_host: HOST.into(),
-                ports,
-                data_dir,
-            });
+        for (index, ports) in port_maps.into_iter().enumerate() {
+            specs.push(node_spec(&run_dir, index, ports)?);
         }
-
         let crashes = Arc::new(watch::channel(Vec::new()).0);
         let mut nodes = Vec::with_capacity(specs.len());
         for spec in &specs {
-            let log = run_dir.join(&spec.name).join("node.log");
-            nodes.push(NodeProcess::new(
-                spec.name.clone(),
-                binary.clone(),
+            nodes.push(node_process(
+                spec,
+                &run_dir,
+                &binary,
                 request.command(spec, &specs)?,
-                log,
-                Arc::clone(&crashes),
+                &crashes,
             ));
         }
         let control = Arc::new(LocalControl {
-            by_name: nodes
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n.name.clone(), i))
-                .collect::<HashMap<_, _>>(),
-            nodes,
+            nodes: NodeTable::new(nodes, |n| &n.name),
             crashes,
             stop_grace: self.settings.stop_grace,
         });
-        let endpoints: Vec<NodeEndpoint> = specs
-            .iter()
-            .map(|spec| NodeEndpoint {
-                name: spec.name.clone(),
-                address: format!("{HOST}:{}", spec.ports.api().unwrap_or_default()),
-                host: HOST.into(),
-                ports: spec.ports.clone(),
-            })
-            .collect();
         // From here on, dropping the cluster kills whatever was started.
         let cluster = LocalCluster {
+            endpoints: specs.iter().map(endpoint).collect(),
+            next_index: specs.len(),
+            specs,
             run_dir,
-            endpoints,
+            binary,
+            request: request.clone(),
             control: Arc::clone(&control),
         };
-        for node in &control.nodes {
-            node.spawn().map_err(|reason| DeployError::NodeFailed {
-                node: node.name.clone(),
-                reason,
-                log: node.log.display().to_string(),
-                log_tail: tf_core::host::log_tail(&node.log),
-            })?;
+        for node in control.nodes.all() {
+            spawn(&node)?;
         }
         tracing::info!(run_dir = %cluster.run_dir.display(), nodes = request.nodes, "local cluster started");
         Ok(Box::new(cluster))
     }
+}
+
+/// Node `index` of a cluster whose run directory is `run_dir`, its data
+/// directory created.
+pub(crate) fn node_spec(
+    run_dir: &Path,
+    index: usize,
+    ports: PortMap,
+) -> Result<NodeSpec, DeployError> {
+    let name = format!("node-{index}");
+    let data_dir = run_dir.join(&name).join("data");
+    std::fs::create_dir_all(&data_dir).map_err(|e| host::io_error("create", &data_dir, e))?;
+    Ok(NodeSpec {
+        index,
+        name,
+        host: HOST.into(),
+        bind_host: HOST.into(),
+        ports,
+        data_dir,
+    })
+}
+
+/// Where the runner reaches the node of `spec`: where its peers do.
+pub(crate) fn endpoint(spec: &NodeSpec) -> NodeEndpoint {
+    NodeEndpoint {
+        name: spec.name.clone(),
+        address: format!("{HOST}:{}", spec.ports.api().unwrap_or_default()),
+        host: HOST.into(),
+        ports: spec.ports.clone(),
+    }
+}
+
+/// The process of the node of `spec`, not started.
+pub(crate) fn node_process(
+    spec: &NodeSpec,
+    run_dir: &Path,
+    binary: &Path,
+    command: NodeCommand,
+    crashes: &Arc<watch::Sender<Vec<NodeExit>>>,
+) -> Arc<NodeProcess> {
+    NodeProcess::new(
+        spec.name.clone(),
+        binary.to_owned(),
+        command,
+        run_dir.join(&spec.name).join("node.log"),
+        Arc::clone(crashes),
+    )
+}
+
+/// Starts `node` for the first time; a failure names it and shows its log.
+pub(crate) fn spawn(node: &Arc<NodeProcess>) -> Result<(), DeployError> {
+    node.spawn().map_err(|reason| DeployError::NodeFailed {
+        node: node.name.clone(),
+        reason,
+        log: node.log.display().to_string(),
+        log_tail: host::log_tail(&node.log),
+    })
 }

@@ -3,10 +3,14 @@
 //! ([`ports::free_ports`]), a fresh run directory ([`run_dir`]), the end
 //! of a node's log for error messages ([`log_tail`]), the settings every
 //! deployer takes ([`DeployerSettings`]) and the cleanup report of stopping
-//! every node ([`stopped_report`]).
+//! every node ([`stopped_report`]), and the table of a growing cluster's
+//! nodes ([`NodeTable`]).
 
 pub mod binary;
+mod nodes;
 pub mod ports;
+
+pub use nodes::{NodeTable, port_maps};
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};

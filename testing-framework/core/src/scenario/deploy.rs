@@ -67,11 +67,10 @@ impl DeploymentRequest {
         })
     }
 
-    /// Checks what the app declared: at least one port, no name twice.
+    /// Checks what the app declared: at least one port, no name twice. A
+    /// request for zero nodes is a cluster to grow with
+    /// [`Cluster::add_node`].
     pub fn check(&self) -> Result<(), DeployError> {
-        if self.nodes == 0 {
-            return Err(DeployError::Other("cannot deploy zero nodes".into()));
-        }
         if self.ports.is_empty() {
             return Err(DeployError::Other(format!(
                 "app `{}` declares no port; Application::ports must name at least its API port",
@@ -160,8 +159,78 @@ pub trait Cluster: Send + Sync {
     /// A node's log file, if the deployer keeps one.
     fn log_path(&self, node: &str) -> Option<PathBuf>;
 
+    /// Starts one more node, named `node-N` with the next index, and
+    /// returns its endpoint. It is given `node`'s peers; the nodes already
+    /// running keep theirs (an app that needs to be told of a new member,
+    /// such as a Raft cluster's membership, is told by the test).
+    async fn add_node(&mut self, node: NewNode) -> Result<NodeEndpoint, DeployError> {
+        let _ = node;
+        Err(DeployError::Other(
+            "this deployer cannot add nodes to a running cluster".into(),
+        ))
+    }
+
+    /// Stops `node` and forgets it: it leaves [`endpoints`](Self::endpoints)
+    /// and node control. Its log and data stay in the run directory.
+    async fn remove_node(&mut self, node: &str) -> Result<(), ControlError> {
+        Err(ControlError::unsupported("remove", node))
+    }
+
     /// Stops every node and releases what the cluster holds. Idempotent.
     async fn cleanup(&mut self) -> CleanupReport;
+}
+
+/// A node to add to a running cluster.
+#[derive(Clone, Debug, Default)]
+pub struct NewNode {
+    /// Its peers among the cluster's nodes, by name; `None`: every node.
+    pub peers: Option<Vec<String>>,
+    /// Peers outside the cluster (another network's nodes), as the new
+    /// node reaches them: their endpoints must be reachable from where the
+    /// deployer runs it.
+    pub external_peers: Vec<NodeEndpoint>,
+}
+
+impl NewNode {
+    /// The topology `node`'s command is built from: its chosen peers among
+    /// `cluster`, the external peers, and itself. External peers carry
+    /// indices from `usize::MAX` down, which no cluster node has.
+    pub fn topology(
+        &self,
+        node: &NodeSpec,
+        cluster: &[NodeSpec],
+    ) -> Result<Vec<NodeSpec>, DeployError> {
+        let mut topology: Vec<NodeSpec> = match &self.peers {
+            None => cluster.to_vec(),
+            Some(names) => names
+                .iter()
+                .map(|name| {
+                    cluster.iter().find(|s| &s.name == name).cloned().ok_or_else(|| {
+                        DeployError::Other(format!(
+                            "cannot add {}: its peer `{name}` is not a node of this cluster (nodes: {})",
+                            node.name,
+                            cluster.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        topology.extend(
+            self.external_peers
+                .iter()
+                .enumerate()
+                .map(|(i, peer)| NodeSpec {
+                    index: usize::MAX - i,
+                    name: peer.name.clone(),
+                    host: peer.host.clone(),
+                    bind_host: peer.host.clone(),
+                    ports: peer.ports.clone(),
+                    data_dir: PathBuf::new(),
+                }),
+        );
+        topology.push(node.clone());
+        Ok(topology)
+    }
 }
 
 /// Control over a cluster's nodes, by name.

@@ -28,10 +28,11 @@ pub use application::{
 pub use builder::{Scenario, ScenarioBuilder, ScenarioError};
 pub use context::{FaultId, MissingObserver, RunContext};
 pub use deploy::{
-    Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NodeAction, NodeControl,
+    Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NewNode, NodeAction,
+    NodeControl,
 };
 pub use expectation::{Always, AtEnd, Eventually, Expectation, Violation};
-pub use readiness::Readiness;
+pub use readiness::{Readiness, ReadinessObserver};
 pub use replay::{ReplayError, replay};
 pub use runner::{Progress, RunOptions, run};
 pub use settling::{RecoversWithin, SettlesWithin};

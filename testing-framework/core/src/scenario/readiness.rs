@@ -26,8 +26,16 @@ impl Readiness {
     }
 }
 
-/// Probes every node with [`Application::ready`].
-pub(crate) struct ReadinessObserver<A>(pub(crate) Arc<A>);
+/// Probes every node with [`Application::ready`]: the observer every wait
+/// for a node to come up (or go down) stands on.
+pub struct ReadinessObserver<A>(pub(crate) Arc<A>);
+
+impl<A> ReadinessObserver<A> {
+    /// Probes with `app`'s readiness check.
+    pub fn new(app: Arc<A>) -> Self {
+        ReadinessObserver(app)
+    }
+}
 
 #[async_trait]
 impl<A: Application> Observer for ReadinessObserver<A> {

@@ -1,0 +1,126 @@
+//! The nodes of a cluster that grows and shrinks while it runs, by name,
+//! as a deployer's node control and cluster share them.
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::scenario::{ControlError, DeployError, PortMap, PortSpec};
+
+/// A deployer's nodes (processes, containers), in the order they were
+/// added. Cheap to read; adding or removing one takes a short write lock.
+pub struct NodeTable<N> {
+    nodes: RwLock<Vec<Arc<N>>>,
+    name: fn(&N) -> &str,
+}
+
+impl<N> NodeTable<N> {
+    /// A table of `nodes`, each named by `name`.
+    pub fn new(nodes: Vec<Arc<N>>, name: fn(&N) -> &str) -> Self {
+        NodeTable {
+            nodes: RwLock::new(nodes),
+            name,
+        }
+    }
+
+    /// The node called `name`.
+    pub fn get(&self, name: &str) -> Result<Arc<N>, ControlError> {
+        self.nodes
+            .read()
+            .iter()
+            .find(|n| (self.name)(n) == name)
+            .cloned()
+            .ok_or_else(|| ControlError::UnknownNode(name.to_owned()))
+    }
+
+    /// Every node, in the order they were added.
+    pub fn all(&self) -> Vec<Arc<N>> {
+        self.nodes.read().clone()
+    }
+
+    /// How many nodes there are.
+    pub fn len(&self) -> usize {
+        self.nodes.read().len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.read().is_empty()
+    }
+
+    /// Adds a node.
+    pub fn push(&self, node: Arc<N>) {
+        self.nodes.write().push(node);
+    }
+
+    /// Takes the node called `name` out of the table.
+    pub fn remove(&self, name: &str) -> Result<Arc<N>, ControlError> {
+        let mut nodes = self.nodes.write();
+        let at = nodes
+            .iter()
+            .position(|n| (self.name)(n) == name)
+            .ok_or_else(|| ControlError::UnknownNode(name.to_owned()))?;
+        Ok(nodes.remove(at))
+    }
+}
+
+/// Every named port for each of `count` nodes, all distinct and free on
+/// 127.0.0.1 a moment ago.
+pub fn port_maps(ports: &[PortSpec], count: usize) -> Result<Vec<PortMap>, DeployError> {
+    let protocols: Vec<_> = (0..count)
+        .flat_map(|_| ports.iter().map(|p| p.protocol))
+        .collect();
+    let mut numbers = super::ports::free_ports(&protocols)
+        .map_err(|e| DeployError::Other(format!("cannot find free ports on 127.0.0.1: {e}")))?
+        .into_iter();
+    Ok((0..count)
+        .map(|_| {
+            PortMap::new(
+                ports
+                    .iter()
+                    .map(|p| (p.name.clone(), numbers.next().unwrap_or_default())),
+            )
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Named(String);
+
+    fn table(names: &[&str]) -> NodeTable<Named> {
+        NodeTable::new(
+            names.iter().map(|n| Arc::new(Named((*n).into()))).collect(),
+            |n| &n.0,
+        )
+    }
+
+    #[test]
+    fn finds_adds_and_removes_by_name() {
+        let nodes = table(&["node-0", "node-1"]);
+        assert_eq!(nodes.get("node-1").unwrap().0, "node-1");
+        assert!(matches!(nodes.get("node-7"), Err(ControlError::UnknownNode(n)) if n == "node-7"));
+        nodes.push(Arc::new(Named("node-2".into())));
+        assert_eq!(nodes.len(), 3);
+        nodes.remove("node-0").unwrap();
+        let left: Vec<_> = nodes.all().iter().map(|n| n.0.clone()).collect();
+        assert_eq!(left, ["node-1", "node-2"]);
+        assert!(nodes.remove("node-0").is_err());
+    }
+
+    #[test]
+    fn port_maps_are_distinct_across_nodes() {
+        let ports = [PortSpec::tcp("api"), PortSpec::udp("gossip")];
+        let maps = port_maps(&ports, 3).unwrap();
+        assert_eq!(maps.len(), 3);
+        let mut all: Vec<u16> = maps
+            .iter()
+            .flat_map(|m| [m.get("api").unwrap(), m.get("gossip").unwrap()])
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 6);
+    }
+}
