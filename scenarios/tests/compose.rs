@@ -690,16 +690,8 @@ fn main() {
 
     // The images this run built; those that were here before stay.
     if engine.is_ok() {
-        let built: Vec<String> = rt
-            .block_on(sweep::node_images())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|tag| !images_before.contains(tag))
-            .collect();
-        match rt.block_on(sweep::remove_images(&built)) {
-            Ok(problems) if problems.is_empty() => {}
-            Ok(problems) => eprintln!("images left: {}", problems.join("; ")),
-            Err(error) => eprintln!("images left: {error}"),
+        for problem in rt.block_on(sweep::remove_images_built_since(&images_before)) {
+            eprintln!("image left: {problem}");
         }
     }
     conclusion.exit();

@@ -137,6 +137,21 @@ pub async fn remove_images(tags: &[String]) -> Result<Vec<String>, DeployError> 
     Ok(problems)
 }
 
+/// Removes the node images that are here now but were not in `before`
+/// (the tags [`node_images`] gave at the start of a test run): a test run
+/// leaves the images it found and takes away the ones it built. What could
+/// not be removed is returned with why.
+pub async fn remove_images_built_since(before: &[String]) -> Vec<String> {
+    let built: Vec<String> = match node_images().await {
+        Ok(now) => now.into_iter().filter(|t| !before.contains(t)).collect(),
+        Err(error) => return vec![error.to_string()],
+    };
+    match remove_images(&built).await {
+        Ok(problems) => problems,
+        Err(error) => vec![error.to_string()],
+    }
+}
+
 /// Images younger than this are left by a sweep without `include_live`.
 const RECENT_IMAGE_SECS: i64 = 600;
 

@@ -16,6 +16,8 @@
 //! - The [`expectations`] module: safety (always), conservation (always),
 //!   liveness, final convergence, inclusion of accepted transfers.
 //! - The [`scenarios`] module: `chain-liveness`, `wallet-transfers`.
+//! - [`SyncView`]: with [`ChainObserver::syncing_to`], the block most
+//!   peers of a public network agree on and which local nodes have it.
 //! - [`memory`]: a scripted in-memory chain for observer tests and
 //!   benchmarks.
 
@@ -25,6 +27,9 @@ mod inclusion;
 pub mod memory;
 mod observer;
 pub mod scenarios;
+#[cfg(feature = "cucumber")]
+pub mod steps;
+mod sync;
 mod wallets;
 mod workloads;
 
@@ -32,5 +37,6 @@ pub use app::ChainApp;
 pub use chain_node::ledger::DEFAULT_WALLETS;
 pub use inclusion::{Inclusion, InclusionTimeout};
 pub use observer::{ChainApi, ChainEvent, ChainObserver, ChainSnapshot, ChainState, NodeHead};
+pub use sync::SyncView;
 pub use wallets::{LedgerAt, TxIndex, Utxo, WalletAt, WalletProjection};
 pub use workloads::{Transfer, TransferLog, Transfers, chain_partition, node_restarts};

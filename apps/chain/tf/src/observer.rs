@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tf_core::observation::{BoxError, Observer, Sources};
 use tf_core::report::{ReportEvent, ReportSnapshot, SeriesPoint, Severity};
 
+use crate::sync::{SyncView, sync_view};
 use crate::wallets::{LedgerAt, TxIndex, WalletProjection};
 
 /// Blocks fetched per node per poll at most (a node far ahead is caught up
@@ -95,6 +96,10 @@ pub struct ChainSnapshot {
     /// Where each transaction was included, on every branch. Not recorded.
     #[serde(skip)]
     pub txs: TxIndex,
+    /// Against the public majority, when the observer was made
+    /// [`syncing_to`](ChainObserver::syncing_to) public peers.
+    #[serde(default)]
+    pub sync: Option<SyncView>,
 }
 
 impl ChainSnapshot {
@@ -257,6 +262,7 @@ impl ChainState {
 /// default.
 pub struct ChainObserver<S = ChainClient> {
     wallets: usize,
+    public_prefix: Option<String>,
     source: PhantomData<fn() -> S>,
 }
 
@@ -266,8 +272,16 @@ impl<S> ChainObserver<S> {
     pub fn with_wallets(wallets: usize) -> Self {
         ChainObserver {
             wallets,
+            public_prefix: None,
             source: PhantomData,
         }
+    }
+
+    /// Also derives the [`SyncView`]: sources named `prefix...` are peers
+    /// of a public network, the others local nodes syncing to it.
+    pub fn syncing_to(mut self, prefix: impl Into<String>) -> Self {
+        self.public_prefix = Some(prefix.into());
+        self
     }
 }
 
@@ -279,7 +293,11 @@ impl<S> Default for ChainObserver<S> {
 
 impl<S> Clone for ChainObserver<S> {
     fn clone(&self) -> Self {
-        Self::with_wallets(self.wallets)
+        ChainObserver {
+            wallets: self.wallets,
+            public_prefix: self.public_prefix.clone(),
+            source: PhantomData,
+        }
     }
 }
 
@@ -433,6 +451,12 @@ impl<S: ChainApi> Observer for ChainObserver<S> {
             );
         }
         summarize(state);
+        if let Some(prefix) = &self.public_prefix {
+            let view = sync_view(&state.snapshot.nodes, &state.headers, |n| {
+                n.starts_with(prefix.as_str())
+            });
+            state.snapshot.sync = Some(view);
+        }
         Ok(events)
     }
 

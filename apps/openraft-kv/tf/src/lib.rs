@@ -13,6 +13,8 @@ mod app;
 pub mod expectations;
 mod observer;
 pub mod scenarios;
+#[cfg(feature = "cucumber")]
+pub mod steps;
 mod workloads;
 
 pub use app::{RaftKv, node_id, node_name};

@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 /// Lines of a snapshot written for a wait that was satisfied.
-const SNAPSHOT_LINES: usize = 60;
+const SNAPSHOT_LINES: usize = 400;
 
 /// An append-only log of what a test did and observed. Cheap to clone.
 #[derive(Clone)]

@@ -31,6 +31,12 @@ impl AckLog {
         self.acked.lock().clone()
     }
 
+    /// Records a write the cluster acknowledged outside the workload (a
+    /// test's own write).
+    pub fn record(&self, key: String, value: String) {
+        self.acked.lock().push((key, value));
+    }
+
     /// Writes that were not acknowledged (no leader, a node down).
     pub fn failed(&self) -> u64 {
         *self.failed.lock()
@@ -101,7 +107,7 @@ impl Workload<RaftKv> for KvWrites {
             n += 1;
             let (key, value) = (format!("key-{n}"), format!("value-{n}"));
             match Self::write_once(ctx, &key, &value).await {
-                Ok(_) => self.acks.acked.lock().push((key, value)),
+                Ok(_) => self.acks.record(key, value),
                 // Failures are expected while there is no leader.
                 Err(error) => {
                     *self.acks.failed.lock() += 1;

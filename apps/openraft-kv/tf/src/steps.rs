@@ -1,0 +1,341 @@
+//! Cucumber steps for the Raft app, on top of `tf-cucumber`'s generic ones.
+//! They reuse the app's observer, workloads and expectations; none parses
+//! node JSON or sleeps.
+//!
+//! | Step | Does |
+//! |---|---|
+//! | `Given a Raft cluster of 3 nodes` | deploys it, observes it with [`RaftObserver`] |
+//! | `Then within 20 seconds a leader is elected` | every node follows one leader |
+//! | `When the leader is killed` (`stopped`, `restarted`, `paused`, `cut off from the rest`) | acts on the observed leader |
+//! | `When the old leader is started` (`resumed`) | brings it back |
+//! | `When a follower is stopped` (`killed`, `restarted`) / `When the follower is started` | acts on a follower |
+//! | `Then within 10 seconds another node is elected leader` | a new leader in a higher term |
+//! | `Then within 15 seconds the old leader follows the new leader` | it stepped down |
+//! | `When 20 keys are written` | through the observed leader, recorded as acknowledged |
+//! | `When writes run for 12 seconds while the leader is killed every 4 seconds` | [`KvWrites`] + [`leader_failover`] |
+//! | `Then no acknowledged write is lost` | [`NoAckedWriteLost`] |
+//! | `Then at most one leader was seen per term` | [`one_leader_per_term`] |
+//! | `Then within 15 seconds every node has applied the same log` | [`RaftSnapshot::converged`] |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft_kv_node::api::Role;
+use tf_core::manual::ManualCluster;
+use tf_core::observation::ObservationHandle;
+use tf_core::scenario::Workload;
+use tf_core::workloads::FaultKind;
+use tf_cucumber::{OrFail, Steps, TfWorld, capture, fail, seconds};
+
+use crate::expectations::{NoAckedWriteLost, one_leader_per_term};
+use crate::scenarios::raft_observation;
+use crate::{AckLog, KvWrites, Leader, RaftKv, RaftObserver, RaftSnapshot, leader_failover};
+
+/// What the Raft steps remember within one scenario.
+#[derive(Default)]
+struct RaftSteps {
+    acks: Option<Arc<AckLog>>,
+    old_leader: Option<Leader>,
+    follower: Option<String>,
+    written: u64,
+}
+
+impl RaftSteps {
+    fn acks(&mut self) -> Arc<AckLog> {
+        Arc::clone(self.acks.get_or_insert_with(AckLog::shared))
+    }
+}
+
+fn raft(world: &TfWorld) -> (&ManualCluster<RaftKv>, ObservationHandle<RaftObserver>) {
+    let cluster = world.app::<RaftKv>().or_fail(world);
+    let handle = cluster
+        .observer::<RaftObserver>()
+        .ok_or("the Raft cluster has no RaftObserver")
+        .or_fail(world);
+    (cluster, handle)
+}
+
+/// The observed leader, waited for briefly: a step acting on "the leader"
+/// right after a failover waits until there is one.
+async fn current_leader(world: &TfWorld) -> Leader {
+    let (cluster, handle) = raft(world);
+    let seen = cluster
+        .wait_until(
+            &handle,
+            "a leader to act on",
+            Duration::from_secs(15),
+            |s: &RaftSnapshot| s.leader.is_some(),
+        )
+        .await
+        .or_fail(world);
+    seen.snapshot.leader.clone().expect("waited for")
+}
+
+/// Whether every reachable node follows `leader`'s id and all are
+/// reachable.
+fn all_follow(s: &RaftSnapshot) -> bool {
+    let Some(leader) = &s.leader else {
+        return false;
+    };
+    !s.nodes.is_empty()
+        && s.nodes.values().all(|v| {
+            v.reachable()
+                && v.state
+                    .as_ref()
+                    .is_some_and(|st| st.leader == Some(leader.id))
+        })
+}
+
+/// The Raft steps.
+pub fn steps() -> Steps {
+    Steps::new()
+        .given(r"^a Raft cluster of (-?\d+) nodes?$", |world, ctx| {
+            Box::pin(async move {
+                let n = capture(&ctx, 1).parse::<i64>().unwrap_or(0);
+                if n < 1 {
+                    fail(
+                        world,
+                        format!("a Raft cluster needs at least one node; the step says {n}"),
+                    );
+                }
+                let started = world.start(RaftKv::default(), n as usize).await;
+                let cluster = match started {
+                    Ok(cluster) => cluster,
+                    Err(error) => fail(world, error),
+                };
+                if let Err(error) = cluster.observe(RaftObserver, raft_observation()) {
+                    fail(world, error);
+                }
+            })
+        })
+        .then(
+            r"^within (-?\d+) seconds? a leader is elected$",
+            |world, ctx| {
+                Box::pin(async move {
+                    let timeout = seconds(capture(&ctx, 1)).or_fail(world);
+                    let (cluster, handle) = raft(world);
+                    cluster
+                        .wait_until(
+                            &handle,
+                            "every node to follow one leader",
+                            timeout,
+                            all_follow,
+                        )
+                        .await
+                        .or_fail(world);
+                })
+            },
+        )
+        .when(
+            r"^the leader is (killed|stopped|restarted|paused|cut off from the rest)$",
+            |world, ctx| {
+                Box::pin(async move {
+                    let leader = current_leader(world).await;
+                    world.state::<RaftSteps>().old_leader = Some(leader.clone());
+                    let (cluster, _) = raft(world);
+                    let node = leader.node.as_str();
+                    let done = match capture(&ctx, 1) {
+                        "killed" => cluster.kill(node).await,
+                        "stopped" => cluster.stop(node).await,
+                        "restarted" => cluster.restart(node).await,
+                        "paused" => cluster.pause(node).await,
+                        _ => cluster.partition(std::slice::from_ref(&leader.node)).await,
+                    };
+                    done.or_fail(world);
+                })
+            },
+        )
+        .then(
+            r"^within (-?\d+) seconds? another node is elected leader$",
+            |world, ctx| {
+                Box::pin(async move {
+                    let timeout = seconds(capture(&ctx, 1)).or_fail(world);
+                    let old = world
+                        .state::<RaftSteps>()
+                        .old_leader
+                        .clone()
+                        .ok_or(
+                            "no leader was acted on before this step (`When the leader is killed`)",
+                        )
+                        .or_fail(world);
+                    let (cluster, handle) = raft(world);
+                    let what = format!(
+                        "a leader other than {} in a term above {}",
+                        old.node, old.term
+                    );
+                    cluster
+                        .wait_until(&handle, &what, timeout, |s: &RaftSnapshot| {
+                            s.leader
+                                .as_ref()
+                                .is_some_and(|l| l.id != old.id && l.term > old.term)
+                        })
+                        .await
+                        .or_fail(world);
+                })
+            },
+        )
+        .then(
+            r"^within (-?\d+) seconds? the old leader follows the new leader$",
+            |world, ctx| {
+                Box::pin(async move {
+                    let timeout = seconds(capture(&ctx, 1)).or_fail(world);
+                    let old = world
+                        .state::<RaftSteps>()
+                        .old_leader
+                        .clone()
+                        .ok_or("no leader was acted on before this step")
+                        .or_fail(world);
+                    let (cluster, handle) = raft(world);
+                    let what = format!("{} to follow a leader of a later term", old.node);
+                    cluster
+                        .wait_until(&handle, &what, timeout, |s: &RaftSnapshot| {
+                            let Some(leader) = &s.leader else {
+                                return false;
+                            };
+                            let view = s.nodes.get(&old.node);
+                            leader.id != old.id
+                                && view.is_some_and(|v| {
+                                    v.reachable()
+                                        && v.state.as_ref().is_some_and(|st| {
+                                            st.role != Role::Leader
+                                                && st.term >= leader.term
+                                                && st.leader == Some(leader.id)
+                                        })
+                                })
+                        })
+                        .await
+                        .or_fail(world);
+                })
+            },
+        )
+        .when(
+            r"^a follower is (stopped|killed|restarted)$",
+            |world, ctx| {
+                Box::pin(async move {
+                    let leader = current_leader(world).await;
+                    let (cluster, _) = raft(world);
+                    let follower = cluster
+                        .nodes()
+                        .into_iter()
+                        .find(|n| *n != leader.node)
+                        .ok_or("the cluster has no follower")
+                        .or_fail(world);
+                    let done = match capture(&ctx, 1) {
+                        "stopped" => cluster.stop(&follower).await,
+                        "killed" => cluster.kill(&follower).await,
+                        _ => cluster.restart(&follower).await,
+                    };
+                    done.or_fail(world);
+                    world.state::<RaftSteps>().follower = Some(follower);
+                })
+            },
+        )
+        .when(r"^the old leader is (started|resumed)$", |world, ctx| {
+            Box::pin(async move {
+                let old = world
+                    .state::<RaftSteps>()
+                    .old_leader
+                    .clone()
+                    .ok_or("no leader was acted on before this step (`When the leader is killed`)")
+                    .or_fail(world);
+                let (cluster, _) = raft(world);
+                let done = match capture(&ctx, 1) {
+                    "started" => cluster.start_node(&old.node).await,
+                    _ => cluster.resume(&old.node).await,
+                };
+                done.or_fail(world);
+            })
+        })
+        .when(r"^the follower is started$", |world, _| {
+            Box::pin(async move {
+                let follower = world
+                    .state::<RaftSteps>()
+                    .follower
+                    .clone()
+                    .ok_or(
+                        "no follower was stopped before this step (`When a follower is stopped`)",
+                    )
+                    .or_fail(world);
+                let (cluster, _) = raft(world);
+                cluster.start_node(&follower).await.or_fail(world);
+            })
+        })
+        .when(r"^(-?\d+) keys? (?:is|are) written$", |world, ctx| {
+            Box::pin(async move {
+                let n = capture(&ctx, 1).parse::<i64>().unwrap_or(0);
+                if n < 1 {
+                    fail(world, format!("write at least one key; the step says {n}"));
+                }
+                let acks = world.state::<RaftSteps>().acks();
+                let first = world.state::<RaftSteps>().written;
+                for i in first..first + n as u64 {
+                    let leader = current_leader(world).await;
+                    let (cluster, _) = raft(world);
+                    let (key, value) = (format!("step-key-{i}"), format!("step-value-{i}"));
+                    let client = cluster.client(&leader.node).expect("an observed node");
+                    client
+                        .write(&key, &value)
+                        .await
+                        .map_err(|e| {
+                            format!(
+                                "writing {key} through the leader {} failed: {e}",
+                                leader.node
+                            )
+                        })
+                        .or_fail(world);
+                    acks.record(key, value);
+                }
+                world.state::<RaftSteps>().written = first + n as u64;
+                let (cluster, _) = raft(world);
+                cluster
+                    .journal()
+                    .write(&format!("{n} key(s) written and acknowledged"));
+            })
+        })
+        .when(
+            r"^writes run for (-?\d+) seconds? while the leader is killed every (-?\d+) seconds?$",
+            |world, ctx| {
+                Box::pin(async move {
+                    let window = seconds(capture(&ctx, 1)).or_fail(world);
+                    let every = seconds(capture(&ctx, 2)).or_fail(world);
+                    let acks = world.state::<RaftSteps>().acks();
+                    let writes = KvWrites { rate: 20, acks };
+                    let failover = leader_failover(FaultKind::Kill).every(every);
+                    let (cluster, _) = raft(world);
+                    let workloads: [&dyn Workload<RaftKv>; 2] = [&writes, &failover];
+                    cluster.drive(&workloads, window).await.or_fail(world);
+                })
+            },
+        )
+        .then(r"^no acknowledged write is lost$", |world, _| {
+            Box::pin(async move {
+                let acks = world.state::<RaftSteps>().acks();
+                let (cluster, _) = raft(world);
+                cluster.check(&NoAckedWriteLost(acks)).await.or_fail(world);
+            })
+        })
+        .then(r"^at most one leader was seen per term$", |world, _| {
+            Box::pin(async move {
+                let (cluster, _) = raft(world);
+                cluster.check(&one_leader_per_term()).await.or_fail(world);
+            })
+        })
+        .then(
+            r"^within (-?\d+) seconds? every node has applied the same log$",
+            |world, ctx| {
+                Box::pin(async move {
+                    let timeout = seconds(capture(&ctx, 1)).or_fail(world);
+                    let (cluster, handle) = raft(world);
+                    cluster
+                        .wait_until(
+                            &handle,
+                            "every node to report the same applied index and key-value digest",
+                            timeout,
+                            RaftSnapshot::converged,
+                        )
+                        .await
+                        .or_fail(world);
+                })
+            },
+        )
+}

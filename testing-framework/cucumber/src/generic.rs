@@ -1,0 +1,160 @@
+//! The steps every app shares. Node names are the cluster's (`node-0`,
+//! ...); lists read `node-0 and node-1` or `node-0, node-1 and node-2`.
+//!
+//! | Step | Does |
+//! |---|---|
+//! | `When node-1 is stopped` (`started`, `restarted`, `killed`, `paused`, `resumed`) | node control |
+//! | `When node-0 and node-1 are cut off from the rest` | a partition (deployers that can) |
+//! | `When the partition heals` | ends it |
+//! | `When a new node joins` / `When a new node joins with peers node-0 and node-1` | adds `node-N` |
+//! | `When node-2 is removed` | stops it and drops it from the sources |
+//! | `Then the cluster has 3 nodes` | its size now |
+//! | `Then within 20 seconds every node is ready` | readiness wait |
+//! | `Then within 20 seconds node-3 is ready` | readiness wait |
+//! | `Then within 10 seconds node-1 is down` | waits until its probe fails |
+
+use tf_core::scenario::NewNode;
+
+use crate::args::{count, node_list, seconds};
+use crate::steps::capture;
+use crate::{OrFail, Steps, TfWorld, fail};
+
+/// One or more node names: `node-0`, `node-0 and node-1`, `node-0,
+/// node-1 and node-2`.
+const NODES: &str = r"(node-\S+?(?:(?:,\s*|\s+and\s+)node-\S+?)*)";
+
+/// Nodes named in a step, each checked against the cluster.
+fn nodes_of(world: &TfWorld, text: &str) -> Vec<String> {
+    let names = node_list(text).or_fail(world);
+    let cluster = world.cluster().or_fail(world);
+    let known = cluster.nodes();
+    if let Some(unknown) = names.iter().find(|n| !known.contains(n)) {
+        fail(
+            world,
+            format!(
+                "there is no node `{unknown}` in this cluster; it has {}",
+                if known.is_empty() {
+                    "no nodes".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        );
+    }
+    names
+}
+
+/// The generic steps.
+pub fn steps() -> Steps {
+    Steps::new()
+        .when(
+            &format!("^{NODES} (?:is|are) (stopped|started|restarted|killed|paused|resumed)$"),
+            |world, ctx| {
+                Box::pin(async move {
+                    let nodes = nodes_of(world, capture(&ctx, 1));
+                    let cluster = world.cluster().or_fail(world);
+                    for node in &nodes {
+                        let done = match capture(&ctx, 2) {
+                            "stopped" => cluster.stop(node).await,
+                            "started" => cluster.start(node).await,
+                            "restarted" => cluster.restart(node).await,
+                            "killed" => cluster.kill(node).await,
+                            "paused" => cluster.pause(node).await,
+                            _ => cluster.resume(node).await,
+                        };
+                        done.or_fail(world);
+                    }
+                })
+            },
+        )
+        .when(
+            &format!("^{NODES} (?:is|are) cut off from the rest$"),
+            |world, ctx| {
+                Box::pin(async move {
+                    let side = nodes_of(world, capture(&ctx, 1));
+                    let cluster = world.cluster().or_fail(world);
+                    cluster.partition(&side).await.or_fail(world);
+                })
+            },
+        )
+        .when(r"^the partition heals$", |world, _| {
+            Box::pin(async move {
+                let cluster = world.cluster().or_fail(world);
+                cluster.heal().await.or_fail(world);
+            })
+        })
+        .when(
+            &format!("^a new node joins(?: with peers {NODES})?$"),
+            |world, ctx| {
+                Box::pin(async move {
+                    let peers = match ctx.matches.get(1).map(|(_, v)| v.as_str()) {
+                        Some(list) if !list.is_empty() => Some(nodes_of(world, list)),
+                        _ => None,
+                    };
+                    let node = NewNode {
+                        peers,
+                        ..NewNode::default()
+                    };
+                    let cluster = world.cluster_mut().or_fail(&TfWorld::default());
+                    match cluster.add_node(node).await {
+                        Ok(_) => {}
+                        Err(error) => fail(world, error),
+                    }
+                })
+            },
+        )
+        .when(&format!("^{NODES} (?:is|are) removed$"), |world, ctx| {
+            Box::pin(async move {
+                let nodes = nodes_of(world, capture(&ctx, 1));
+                for node in nodes {
+                    let cluster = world.cluster_mut().or_fail(&TfWorld::default());
+                    if let Err(error) = cluster.remove_node(&node).await {
+                        fail(world, error);
+                    }
+                }
+            })
+        })
+        .then(r"^the cluster has (-?\d+) nodes?$", |world, ctx| {
+            Box::pin(async move {
+                let expected = count(capture(&ctx, 1), 0, "a node count").or_fail(world);
+                let nodes = world.cluster().or_fail(world).nodes();
+                if nodes.len() != expected {
+                    fail(
+                        world,
+                        format!(
+                            "the cluster has {} node(s), not {expected}: {}",
+                            nodes.len(),
+                            nodes.join(", ")
+                        ),
+                    );
+                }
+            })
+        })
+        .then(
+            &format!(r"^within (-?\d+) seconds? (?:every node is|{NODES} (?:is|are)) ready$"),
+            |world, ctx| {
+                Box::pin(async move {
+                    let timeout = seconds(capture(&ctx, 1)).or_fail(world);
+                    let nodes = match capture(&ctx, 2) {
+                        "" => world.cluster().or_fail(world).nodes(),
+                        list => nodes_of(world, list),
+                    };
+                    let cluster = world.cluster().or_fail(world);
+                    cluster.wait_ready(&nodes, timeout).await.or_fail(world);
+                })
+            },
+        )
+        .then(
+            &format!(r"^within (-?\d+) seconds? {NODES} (?:is|are) down$"),
+            |world, ctx| {
+                Box::pin(async move {
+                    let timeout = seconds(capture(&ctx, 1)).or_fail(world);
+                    let nodes = nodes_of(world, capture(&ctx, 2));
+                    let cluster = world.cluster().or_fail(world);
+                    for node in &nodes {
+                        cluster.wait_not_ready(node, timeout).await.or_fail(world);
+                    }
+                })
+            },
+        )
+}

@@ -1,0 +1,53 @@
+//! `tf-cucumber`: Gherkin features driving manual clusters.
+//!
+//! - [`TfWorld`]: one Cucumber scenario's world: its deployer (from the
+//!   `@compose` / `@local` tags or `TF_DEPLOYER`), its
+//!   [`ManualCluster`](tf_core::manual::ManualCluster) behind
+//!   [`AnyCluster`], more clusters the scenario deploys (a "public"
+//!   network), and app state by type.
+//! - [`generic`]: the steps every app shares: node lifecycle, cluster size,
+//!   partitions, joins, and "within N seconds" readiness waits.
+//! - [`Steps`]: a set of steps an app adds to the generic ones.
+//! - [`run_features`]: runs every feature of a directory with those steps,
+//!   fails on undefined, skipped or ambiguous steps, and writes JUnit XML
+//!   and the cucumber JSON report of the same run.
+//!
+//! Steps never sleep or poll: every wait is an observation wait, written
+//! with what was observed into the scenario's `steps.log`.
+
+mod args;
+mod cluster;
+pub mod generic;
+mod runner;
+mod steps;
+mod world;
+
+pub use args::{node_list, seconds};
+pub use cluster::AnyCluster;
+pub use runner::{FeatureRun, RunnerOptions, run_features};
+pub use steps::{StepFn, Steps, capture};
+pub use world::{DeployerKind, TfWorld};
+
+/// Fails the running step with `error` and where to look: the step's
+/// message is what a reader of the report sees.
+#[track_caller]
+pub fn fail(world: &TfWorld, error: impl std::fmt::Display) -> ! {
+    panic!("{error}{}", world.where_to_look())
+}
+
+/// Extension for results in steps: `.or_fail(world)` fails the step with
+/// the error and where the scenario's logs are.
+pub trait OrFail<T> {
+    /// The value, or the step fails.
+    fn or_fail(self, world: &TfWorld) -> T;
+}
+
+impl<T, E: std::fmt::Display> OrFail<T> for Result<T, E> {
+    #[track_caller]
+    fn or_fail(self, world: &TfWorld) -> T {
+        match self {
+            Ok(value) => value,
+            Err(error) => fail(world, error),
+        }
+    }
+}
