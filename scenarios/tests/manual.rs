@@ -1,0 +1,206 @@
+//! Manual clusters from plain Rust, and the feature runner's refusals:
+//! sources follow every change of the cluster, external sources cannot be
+//! controlled, and bad steps fail with messages that say what is wrong.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chain_tf::{ChainApp, ChainObserver, ChainSnapshot};
+use tf_core::manual::{ManualCluster, ManualError};
+use tf_core::scenario::NewNode;
+use tf_cucumber::{RunnerOptions, run_features};
+use tf_local::LocalDeployer;
+
+fn names(cluster: &ManualCluster<ChainApp>) -> Vec<String> {
+    cluster
+        .sources()
+        .current()
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_follow_joins_removals_and_attached_endpoints() {
+    let runs = tempfile::tempdir().unwrap();
+    let deployer = LocalDeployer::new().with_runs_root(runs.path());
+    let app = Arc::new(ChainApp::default());
+    let mut cluster = ManualCluster::start(Arc::clone(&app), &deployer, "manual", 1)
+        .await
+        .unwrap();
+    let mut other = ManualCluster::start(app, &deployer, "other", 1)
+        .await
+        .unwrap();
+    let chain = cluster
+        .observe(ChainObserver::default(), Default::default())
+        .unwrap();
+    cluster.wait_ready(Duration::from_secs(20)).await.unwrap();
+
+    let joined = cluster
+        .add_node(NewNode {
+            peers: Some(vec!["node-0".into()]),
+            ..NewNode::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(joined, "node-1");
+    cluster
+        .attach("outside", other.endpoints().remove(0))
+        .unwrap();
+    assert_eq!(names(&cluster), ["node-0", "node-1", "outside"]);
+    // The observer polls all three, the attached one included.
+    cluster
+        .wait_until(
+            &chain,
+            "three sources",
+            Duration::from_secs(20),
+            |s: &ChainSnapshot| {
+                ["node-0", "node-1", "outside"]
+                    .iter()
+                    .all(|n| s.nodes.get(*n).is_some_and(|v| v.reachable && v.height > 0))
+            },
+        )
+        .await
+        .unwrap();
+
+    // An attached endpoint is observed, never controlled.
+    let refused = cluster.stop("outside").await.unwrap_err();
+    assert!(matches!(refused, ManualError::External(_)), "{refused}");
+    // A node that does not exist is named with those that do.
+    let unknown = cluster.kill("node-7").await.unwrap_err().to_string();
+    assert!(
+        unknown.contains("node-7") && unknown.contains("node-0, node-1, outside"),
+        "{unknown}"
+    );
+    // The local deployer cannot cut networks, and says so.
+    let partition = cluster
+        .partition(&["node-0".into()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        partition.contains("local deployer cannot partition"),
+        "{partition}"
+    );
+    // Peers must be the cluster's nodes.
+    let bad_peer = cluster
+        .add_node(NewNode {
+            peers: Some(vec!["node-9".into()]),
+            ..NewNode::default()
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bad_peer.contains("node-9") && bad_peer.contains("not a node of this cluster"),
+        "{bad_peer}"
+    );
+
+    cluster.remove_node("node-1").await.unwrap();
+    cluster.detach("outside").unwrap();
+    assert_eq!(names(&cluster), ["node-0"]);
+    // Indices are never reused: the next node is node-2, its own data.
+    let again = cluster.add_node(NewNode::default()).await.unwrap();
+    assert_eq!(again, "node-2");
+    cluster.wait_ready(Duration::from_secs(20)).await.unwrap();
+
+    let report = cluster.cleanup().await;
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.stopped.len(), 2, "{:?}", report.stopped);
+    other.cleanup().await;
+    let journal = std::fs::read_to_string(cluster.run_dir().join("steps.log")).unwrap();
+    for line in [
+        "added node-1 (peers: node-0)",
+        "attached outside",
+        "removed node-1",
+        "observed after",
+    ] {
+        assert!(
+            journal.contains(line),
+            "steps.log lacks `{line}`:\n{journal}"
+        );
+    }
+}
+
+const BAD_STEPS: &str = r#"
+Feature: Steps that cannot run
+  Scenario: An undefined step
+    Given a chain network of 1 node
+    When the moon is full
+
+  Scenario: A node that does not exist
+    Given a chain network of 1 node
+    When node-7 is stopped
+
+  Scenario: A negative count
+    Given a chain network of -1 nodes
+
+  Scenario: A partition where the deployer cannot
+    Given a chain network of 2 nodes
+    When node-0 is cut off from the rest
+
+  Scenario: A wait of zero seconds
+    Given a chain network of 1 node
+    Then within 0 seconds every node is ready
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_steps_fail_the_run_with_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let feature = dir.path().join("bad.feature");
+    std::fs::write(&feature, BAD_STEPS).unwrap();
+    let run = run_features(RunnerOptions {
+        features: feature,
+        steps: tf_cucumber::generic::steps().and(chain_tf::steps::steps()),
+        reports: dir.path().join("reports"),
+        runs_root: dir.path().join("runs"),
+        args: vec!["features".into()],
+        compose: Err("not needed".into()),
+    })
+    .await
+    .unwrap();
+    assert!(run.failed);
+    let junit = std::fs::read_to_string(&run.junit).unwrap();
+    let json = std::fs::read_to_string(&run.json).unwrap();
+    assert_eq!(junit.matches("<failure").count(), 5, "{junit}");
+    for message in [
+        "the moon is full",
+        "there is no node `node-7` in this cluster; it has node-0",
+        "a chain network needs at least one node; the step says -1",
+        "the local deployer cannot partition nodes",
+        "a wait must last at least 1 second",
+    ] {
+        assert!(
+            junit.contains(message),
+            "junit.xml lacks `{message}`:\n{junit}"
+        );
+        assert!(
+            json.contains(message.split('`').next().unwrap()),
+            "cucumber.json lacks `{message}`"
+        );
+    }
+    // Every scenario's cluster was cleaned up: no node process is left.
+    for entry in walk(&dir.path().join("runs")) {
+        if entry.ends_with("steps.log") {
+            let log = std::fs::read_to_string(&entry).unwrap();
+            assert!(
+                log.contains("cleaned up"),
+                "{} was not cleaned up:\n{log}",
+                entry.display()
+            );
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
