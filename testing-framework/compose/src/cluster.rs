@@ -320,18 +320,13 @@ impl Cluster for ComposeCluster {
 
     async fn remove_node(&mut self, node: &str) -> Result<(), ControlError> {
         let container = self.control.node(node)?;
-        let failed = failed("remove", node);
         if container.is_running() {
             container
                 .stop(self.control.stop_grace)
                 .await
-                .map_err(|reason| ControlError::Failed {
-                    action: "remove",
-                    node: node.to_owned(),
-                    reason,
-                })?;
+                .map_err(failed("remove", node))?;
         }
-        container.remove().await.map_err(failed)?;
+        container.remove().await.map_err(failed("remove", node))?;
         self.control.nodes.remove(node)?;
         self.control.cut.lock().await.retain(|n| n != node);
         self.planned.retain(|p| p.spec.name != node);

@@ -206,14 +206,10 @@ pub(crate) fn plan(run_dir: &Path, index: usize, ports: PortMap) -> Result<Plann
     })
 }
 
-/// Where the runner reaches a node: its published ports on loopback.
+/// Where the runner reaches a node: its published ports on loopback, the
+/// same numbers as inside.
 pub(crate) fn endpoint(spec: &NodeSpec) -> NodeEndpoint {
-    NodeEndpoint {
-        name: spec.name.clone(),
-        address: format!("{HOST}:{}", spec.ports.api().unwrap_or_default()),
-        host: HOST.into(),
-        ports: spec.ports.clone(),
-    }
+    NodeEndpoint::loopback(&spec.name, &spec.ports)
 }
 
 /// The container of node `spec` of run `run`, not created yet.
@@ -258,12 +254,7 @@ pub(crate) async fn create_node(
 ) -> Result<(), DeployError> {
     let (control, image) = (&cluster.control, &cluster.image);
     let docker = &control.docker;
-    let failed = |reason: String| DeployError::NodeFailed {
-        node: node.name.clone(),
-        reason,
-        log: node.log.display().to_string(),
-        log_tail: host::log_tail(&node.log),
-    };
+    let failed = |reason: String| DeployError::node_failed(&node.name, reason, &node.log);
     let ports = planned.ports(&cluster.request.ports);
     let access = Net::Access.name(&control.run);
     let mut node_labels = control.labels.clone();
@@ -349,10 +340,5 @@ async fn start_all(control: &ComposeControl) -> Result<(), DeployError> {
 pub(crate) async fn start_node(node: &Arc<NodeContainer>) -> Result<(), DeployError> {
     node.start()
         .await
-        .map_err(|reason| DeployError::NodeFailed {
-            node: node.name.clone(),
-            reason,
-            log: node.log.display().to_string(),
-            log_tail: host::log_tail(&node.log),
-        })
+        .map_err(|reason| DeployError::node_failed(&node.name, reason, &node.log))
 }

@@ -51,3 +51,34 @@ impl<T, E: std::fmt::Display> OrFail<T> for Result<T, E> {
         }
     }
 }
+
+/// Waits, for a step, until `condition` holds on the snapshots of the
+/// scenario's observer `O` (started on `A`'s cluster with
+/// [`ManualCluster::observe`](tf_core::manual::ManualCluster::observe)), for
+/// at most `timeout`. The wait and what it observed go into `steps.log`; a
+/// wait that gives up fails the step with what was observed instead.
+pub async fn wait_for<A, O>(
+    world: &TfWorld,
+    what: &str,
+    timeout: std::time::Duration,
+    condition: impl FnMut(&O::Snapshot) -> bool,
+) -> std::sync::Arc<tf_core::observation::ObservationOf<O>>
+where
+    A: tf_core::scenario::Application,
+    O: tf_core::observation::Observer,
+{
+    let cluster = world.app::<A>().or_fail(world);
+    let handle = cluster
+        .observer::<O>()
+        .ok_or_else(|| {
+            format!(
+                "the cluster has no {} observer; start it with ManualCluster::observe",
+                std::any::type_name::<O>()
+            )
+        })
+        .or_fail(world);
+    cluster
+        .wait_until(&handle, what, timeout, condition)
+        .await
+        .or_fail(world)
+}

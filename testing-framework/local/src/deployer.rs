@@ -132,12 +132,7 @@ pub(crate) fn node_spec(
 
 /// Where the runner reaches the node of `spec`: where its peers do.
 pub(crate) fn endpoint(spec: &NodeSpec) -> NodeEndpoint {
-    NodeEndpoint {
-        name: spec.name.clone(),
-        address: format!("{HOST}:{}", spec.ports.api().unwrap_or_default()),
-        host: HOST.into(),
-        ports: spec.ports.clone(),
-    }
+    NodeEndpoint::loopback(&spec.name, &spec.ports)
 }
 
 /// The process of the node of `spec`, not started.
@@ -159,10 +154,6 @@ pub(crate) fn node_process(
 
 /// Starts `node` for the first time; a failure names it and shows its log.
 pub(crate) fn spawn(node: &Arc<NodeProcess>) -> Result<(), DeployError> {
-    node.spawn().map_err(|reason| DeployError::NodeFailed {
-        node: node.name.clone(),
-        reason,
-        log: node.log.display().to_string(),
-        log_tail: host::log_tail(&node.log),
-    })
+    node.spawn()
+        .map_err(|reason| DeployError::node_failed(&node.name, reason, &node.log))
 }

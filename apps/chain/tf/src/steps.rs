@@ -27,7 +27,7 @@ use std::sync::Arc;
 use tf_core::manual::ManualCluster;
 use tf_core::observation::ObservationHandle;
 use tf_core::scenario::{NewNode, NodeEndpoint, Workload};
-use tf_cucumber::{OrFail, Steps, TfWorld, capture, fail, seconds};
+use tf_cucumber::{OrFail, Steps, TfWorld, capture, fail, seconds, wait_for};
 
 use crate::expectations::{TransfersIncluded, conservation, safety};
 use crate::scenarios::chain_observation;
@@ -128,11 +128,9 @@ pub fn steps() -> Steps {
                 Box::pin(async move {
                     let timeout = seconds(capture(&ctx, 1)).or_fail(world);
                     let height = positive(world, capture(&ctx, 2), "a height");
-                    let (cluster, handle) = chain(world);
+                    let (cluster, _) = chain(world);
                     let nodes = cluster.nodes();
-                    cluster
-                        .wait_until(
-                            &handle,
+                    wait_for::<ChainApp, ChainObserver>(world,
                             &format!("every node at height {height} or above"),
                             timeout,
                             |s: &ChainSnapshot| {
@@ -140,9 +138,7 @@ pub fn steps() -> Steps {
                                     s.nodes.get(n).is_some_and(|v| v.reachable && v.height >= height)
                                 })
                             },
-                        )
-                        .await
-                        .or_fail(world);
+                        ).await;
                 })
             },
         )
@@ -152,11 +148,9 @@ pub fn steps() -> Steps {
                 Box::pin(async move {
                     let timeout = seconds(capture(&ctx, 1)).or_fail(world);
                     let height = positive(world, capture(&ctx, 2), "a height");
-                    let (cluster, handle) = chain(world);
+                    let (cluster, _) = chain(world);
                     let nodes = cluster.nodes();
-                    cluster
-                        .wait_until(
-                            &handle,
+                    wait_for::<ChainApp, ChainObserver>(world,
                             &format!("every node to share one final block at height {height} or above"),
                             timeout,
                             |s: &ChainSnapshot| {
@@ -166,8 +160,7 @@ pub fn steps() -> Steps {
                                     && views.windows(2).all(|w| w[0].final_id == w[1].final_id)
                             },
                         )
-                        .await
-                        .or_fail(world);
+                        .await;
                 })
             },
         )
@@ -227,16 +220,11 @@ pub fn steps() -> Steps {
                 Box::pin(async move {
                     let timeout = seconds(capture(&ctx, 1)).or_fail(world);
                     let depth = positive(world, capture(&ctx, 2), "a reorg depth");
-                    let (cluster, handle) = chain(world);
-                    cluster
-                        .wait_until(
-                            &handle,
+                    wait_for::<ChainApp, ChainObserver>(world,
                             &format!("a reorg of {depth} or more blocks"),
                             timeout,
                             |s: &ChainSnapshot| s.max_reorg_depth >= depth,
-                        )
-                        .await
-                        .or_fail(world);
+                        ).await;
                 })
             },
         )
@@ -268,15 +256,13 @@ pub fn steps() -> Steps {
                 Box::pin(async move {
                     let timeout = seconds(capture(&ctx, 1)).or_fail(world);
                     let height = positive(world, capture(&ctx, 2), "a height");
-                    let (cluster, handle) = chain(world);
+                    let (cluster, _) = chain(world);
                     let public: Vec<String> = cluster
                         .external()
                         .into_iter()
                         .filter(|n| n != "public-liar")
                         .collect();
-                    cluster
-                        .wait_until(
-                            &handle,
+                    wait_for::<ChainApp, ChainObserver>(world,
                             &format!("every public node to have a final block at height {height} or above"),
                             timeout,
                             |s: &ChainSnapshot| {
@@ -284,9 +270,7 @@ pub fn steps() -> Steps {
                                     s.nodes.get(n).is_some_and(|v| v.reachable && v.final_height >= height)
                                 })
                             },
-                        )
-                        .await
-                        .or_fail(world);
+                        ).await;
                 })
             },
         )
@@ -340,7 +324,7 @@ pub fn steps() -> Steps {
                         .clone()
                         .ok_or("no local node joined before this step (`When a local node joins the public network`)")
                         .or_fail(world);
-                    let (cluster, handle) = chain(world);
+                    let (_, handle) = chain(world);
                     // The target as the step begins, and never genesis
                     // (which every branch shares): reaching it proves the
                     // node synced, not that it started.
@@ -349,9 +333,7 @@ pub fn steps() -> Steps {
                         .and_then(|s| s.snapshot.sync.as_ref()?.target.map(|(_, h)| h))
                         .unwrap_or(0)
                         .max(1);
-                    cluster
-                        .wait_until(
-                            &handle,
+                    wait_for::<ChainApp, ChainObserver>(world,
                             &format!(
                                 "{local} to hold the block a majority of public peers has final, at height {floor} or above"
                             ),
@@ -361,9 +343,7 @@ pub fn steps() -> Steps {
                                     v.has_reached(&local) && v.target.is_some_and(|(_, h)| h >= floor)
                                 })
                             },
-                        )
-                        .await
-                        .or_fail(world);
+                        ).await;
                 })
             },
         )
@@ -401,11 +381,8 @@ pub fn steps() -> Steps {
                     if stopped != node {
                         fail(world, format!("the stopped public node is {stopped}, not {node}"));
                     }
-                    let (cluster, handle) = chain(world);
                     let down = format!("{PUBLIC}{node}");
-                    cluster
-                        .wait_until(
-                            &handle,
+                    wait_for::<ChainApp, ChainObserver>(world,
                             &format!("a majority target above height {at} without {down}"),
                             timeout,
                             |s: &ChainSnapshot| {
@@ -414,9 +391,7 @@ pub fn steps() -> Steps {
                                         && !v.agreeing.contains(&down)
                                 })
                             },
-                        )
-                        .await
-                        .or_fail(world);
+                        ).await;
                 })
             },
         )

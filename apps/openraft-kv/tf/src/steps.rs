@@ -25,7 +25,7 @@ use tf_core::manual::ManualCluster;
 use tf_core::observation::ObservationHandle;
 use tf_core::scenario::Workload;
 use tf_core::workloads::FaultKind;
-use tf_cucumber::{OrFail, Steps, TfWorld, capture, fail, seconds};
+use tf_cucumber::{OrFail, Steps, TfWorld, capture, fail, seconds, wait_for};
 
 use crate::expectations::{NoAckedWriteLost, one_leader_per_term};
 use crate::scenarios::raft_observation;
@@ -58,16 +58,13 @@ fn raft(world: &TfWorld) -> (&ManualCluster<RaftKv>, ObservationHandle<RaftObser
 /// The observed leader, waited for briefly: a step acting on "the leader"
 /// right after a failover waits until there is one.
 async fn current_leader(world: &TfWorld) -> Leader {
-    let (cluster, handle) = raft(world);
-    let seen = cluster
-        .wait_until(
-            &handle,
-            "a leader to act on",
-            Duration::from_secs(15),
-            |s: &RaftSnapshot| s.leader.is_some(),
-        )
-        .await
-        .or_fail(world);
+    let seen = wait_for::<RaftKv, RaftObserver>(
+        world,
+        "a leader to act on",
+        Duration::from_secs(15),
+        |s: &RaftSnapshot| s.leader.is_some(),
+    )
+    .await;
     seen.snapshot.leader.clone().expect("waited for")
 }
 
@@ -113,16 +110,13 @@ pub fn steps() -> Steps {
             |world, ctx| {
                 Box::pin(async move {
                     let timeout = seconds(capture(&ctx, 1)).or_fail(world);
-                    let (cluster, handle) = raft(world);
-                    cluster
-                        .wait_until(
-                            &handle,
-                            "every node to follow one leader",
-                            timeout,
-                            all_follow,
-                        )
-                        .await
-                        .or_fail(world);
+                    wait_for::<RaftKv, RaftObserver>(
+                        world,
+                        "every node to follow one leader",
+                        timeout,
+                        all_follow,
+                    )
+                    .await;
                 })
             },
         )
@@ -158,19 +152,16 @@ pub fn steps() -> Steps {
                             "no leader was acted on before this step (`When the leader is killed`)",
                         )
                         .or_fail(world);
-                    let (cluster, handle) = raft(world);
                     let what = format!(
                         "a leader other than {} in a term above {}",
                         old.node, old.term
                     );
-                    cluster
-                        .wait_until(&handle, &what, timeout, |s: &RaftSnapshot| {
-                            s.leader
-                                .as_ref()
-                                .is_some_and(|l| l.id != old.id && l.term > old.term)
-                        })
-                        .await
-                        .or_fail(world);
+                    wait_for::<RaftKv, RaftObserver>(world, &what, timeout, |s: &RaftSnapshot| {
+                        s.leader
+                            .as_ref()
+                            .is_some_and(|l| l.id != old.id && l.term > old.term)
+                    })
+                    .await;
                 })
             },
         )
@@ -185,26 +176,23 @@ pub fn steps() -> Steps {
                         .clone()
                         .ok_or("no leader was acted on before this step")
                         .or_fail(world);
-                    let (cluster, handle) = raft(world);
                     let what = format!("{} to follow a leader of a later term", old.node);
-                    cluster
-                        .wait_until(&handle, &what, timeout, |s: &RaftSnapshot| {
-                            let Some(leader) = &s.leader else {
-                                return false;
-                            };
-                            let view = s.nodes.get(&old.node);
-                            leader.id != old.id
-                                && view.is_some_and(|v| {
-                                    v.reachable()
-                                        && v.state.as_ref().is_some_and(|st| {
-                                            st.role != Role::Leader
-                                                && st.term >= leader.term
-                                                && st.leader == Some(leader.id)
-                                        })
-                                })
-                        })
-                        .await
-                        .or_fail(world);
+                    wait_for::<RaftKv, RaftObserver>(world, &what, timeout, |s: &RaftSnapshot| {
+                        let Some(leader) = &s.leader else {
+                            return false;
+                        };
+                        let view = s.nodes.get(&old.node);
+                        leader.id != old.id
+                            && view.is_some_and(|v| {
+                                v.reachable()
+                                    && v.state.as_ref().is_some_and(|st| {
+                                        st.role != Role::Leader
+                                            && st.term >= leader.term
+                                            && st.leader == Some(leader.id)
+                                    })
+                            })
+                    })
+                    .await;
                 })
             },
         )
@@ -325,16 +313,13 @@ pub fn steps() -> Steps {
             |world, ctx| {
                 Box::pin(async move {
                     let timeout = seconds(capture(&ctx, 1)).or_fail(world);
-                    let (cluster, handle) = raft(world);
-                    cluster
-                        .wait_until(
-                            &handle,
-                            "every node to report the same applied index and key-value digest",
-                            timeout,
-                            RaftSnapshot::converged,
-                        )
-                        .await
-                        .or_fail(world);
+                    wait_for::<RaftKv, RaftObserver>(
+                        world,
+                        "every node to report the same applied index and key-value digest",
+                        timeout,
+                        RaftSnapshot::converged,
+                    )
+                    .await;
                 })
             },
         )

@@ -150,6 +150,17 @@ pub struct NodeEndpoint {
 }
 
 impl NodeEndpoint {
+    /// A node reached on 127.0.0.1 at its own port numbers (a local
+    /// process, or a container whose ports are published as they are).
+    pub fn loopback(name: &str, ports: &PortMap) -> Self {
+        NodeEndpoint {
+            name: name.to_owned(),
+            address: format!("127.0.0.1:{}", ports.api().unwrap_or_default()),
+            host: "127.0.0.1".into(),
+            ports: ports.clone(),
+        }
+    }
+
     /// `host:port` of its port `name`, as the framework reaches it.
     pub fn address_of(&self, name: &str) -> Result<String, UnknownPort> {
         let port = self.ports.get(name).ok_or_else(|| UnknownPort {

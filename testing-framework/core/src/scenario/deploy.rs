@@ -325,6 +325,19 @@ pub enum DeployError {
     Other(String),
 }
 
+impl DeployError {
+    /// `node` did not come up, for `reason`; the message shows the end of
+    /// its log at `log`.
+    pub fn node_failed(node: &str, reason: String, log: &Path) -> Self {
+        DeployError::NodeFailed {
+            node: node.to_owned(),
+            reason,
+            log: log.display().to_string(),
+            log_tail: crate::host::log_tail(log),
+        }
+    }
+}
+
 /// A node could not be controlled.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
