@@ -29,6 +29,6 @@ Feature: Growing and shrinking a cluster
     When a new node joins with peers node-0
     Then within 30 seconds node-2 is ready
     And within 60 seconds every node shares one final block at height 3 or above
-    When node-0 is removed
+    When node-1 is removed
     Then the cluster has 2 nodes
     And within 60 seconds every node shares one final block at height 8 or above

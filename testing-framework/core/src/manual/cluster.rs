@@ -59,6 +59,14 @@ pub enum ManualError {
     /// A wait did not see what it waited for.
     #[error(transparent)]
     Wait(#[from] WaitError),
+    /// A wait for something a step named did not see it.
+    #[error("waiting for {what}: {source}")]
+    WaitFor {
+        /// What was waited for.
+        what: String,
+        /// What was observed instead.
+        source: WaitError,
+    },
     /// An observer did not start.
     #[error("cannot start observer: {0}")]
     Start(#[from] StartError),
@@ -273,9 +281,11 @@ impl<A: Application> ManualCluster<A> {
         &self.readiness
     }
 
-    /// Waits until `condition` holds on `handle`'s snapshots, for at most
-    /// `timeout`, and writes the outcome into `steps.log`: the snapshot
-    /// that satisfied it, or what was observed instead.
+    /// Waits until `condition` holds on a snapshot of `handle` observed
+    /// after this call (an older one, from before the step's action, does
+    /// not count), for at most `timeout`, and writes the outcome into
+    /// `steps.log`: the snapshot that satisfied it, or what was observed
+    /// instead.
     pub async fn wait_until<O, F>(
         &self,
         handle: &ObservationHandle<O>,
@@ -293,15 +303,23 @@ impl<A: Application> ManualCluster<A> {
             handle.observer_name()
         ));
         let started = Instant::now();
-        match handle.wait_until(condition, timeout).await {
+        // Only what is observed from now on counts: a snapshot taken before
+        // the step (before the last write, say) must not satisfy it.
+        match handle
+            .wait_until_after(handle.cursor(), condition, timeout)
+            .await
+        {
             Ok(reached) => {
                 self.journal
                     .waited(what, started.elapsed(), &reached.snapshot);
                 Ok(reached)
             }
             Err(error) => {
-                self.journal.write(&format!("FAILED: {error}"));
-                Err(error.into())
+                self.journal.write(&format!("FAILED: {what}: {error}"));
+                Err(ManualError::WaitFor {
+                    what: what.to_owned(),
+                    source: error,
+                })
             }
         }
     }
@@ -526,8 +544,12 @@ impl<A: Application> ManualCluster<A> {
         let runs = futures::future::join_all(workloads.iter().map(|w| w.run(&ctx)));
         let (results, ()) = futures::join!(runs, closer);
         for entry in ctx.timeline.lock().iter() {
-            self.journal
-                .write(&format!("  {}: {}", entry.source, entry.what));
+            self.journal.write(&format!(
+                "  at +{:.3}s of the window: {}: {}",
+                entry.at_ms as f64 / 1000.0,
+                entry.source,
+                entry.what
+            ));
         }
         for (workload, result) in names.iter().zip(results) {
             if let Err(error) = result {
