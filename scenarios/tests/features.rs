@@ -15,6 +15,10 @@ use tf_core::host::target_dir;
 use tf_cucumber::{RunnerOptions, run_features};
 
 fn main() {
+    // `cargo test -- --list` lists tests; features are not listed one by one.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
     let workspace = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     // Relative to the workspace (cargo runs tests in the package's folder).
     let features = std::env::var_os("TF_FEATURES")

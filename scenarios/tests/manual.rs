@@ -63,6 +63,16 @@ async fn sources_follow_joins_removals_and_attached_endpoints() {
         .await
         .unwrap();
 
+    // `node-N` names are the cluster's own: attaching one would clash with
+    // a node added later.
+    let clash = cluster
+        .attach("node-5", other.endpoints().remove(0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        clash.contains("names its own nodes") || clash.contains("gives its own nodes"),
+        "{clash}"
+    );
     // An attached endpoint is observed, never controlled.
     let refused = cluster.stop("outside").await.unwrap_err();
     assert!(matches!(refused, ManualError::External(_)), "{refused}");
@@ -166,7 +176,7 @@ async fn bad_steps_fail_the_run_with_what_is_wrong() {
     for message in [
         "the moon is full",
         "there is no node `node-7` in this cluster; it has node-0",
-        "a chain network needs at least one node; the step says -1",
+        "a chain network's size must be at least 1; the step says -1",
         "the local deployer cannot partition nodes",
         "a wait must last at least 1 second",
     ] {
@@ -174,22 +184,38 @@ async fn bad_steps_fail_the_run_with_what_is_wrong() {
             junit.contains(message),
             "junit.xml lacks `{message}`:\n{junit}"
         );
+        let escaped = serde_json::to_string(message).unwrap();
         assert!(
-            json.contains(message.split('`').next().unwrap()),
+            json.contains(escaped.trim_matches('"')),
             "cucumber.json lacks `{message}`"
         );
     }
-    // Every scenario's cluster was cleaned up: no node process is left.
-    for entry in walk(&dir.path().join("runs")) {
-        if entry.ends_with("steps.log") {
-            let log = std::fs::read_to_string(&entry).unwrap();
-            assert!(
-                log.contains("cleaned up"),
-                "{} was not cleaned up:\n{log}",
-                entry.display()
-            );
-        }
+    // The undefined step failed as undefined, not as anything else.
+    assert!(junit.contains("doesn't match any function"), "{junit}");
+    // Every scenario that deployed (all but the negative count) was cleaned
+    // up without problems, and its node processes are gone.
+    let journals: Vec<_> = walk(&dir.path().join("runs"))
+        .into_iter()
+        .filter(|p| p.ends_with("steps.log"))
+        .collect();
+    assert_eq!(journals.len(), 4, "{journals:?}");
+    for journal in &journals {
+        let log = std::fs::read_to_string(journal).unwrap();
+        assert!(
+            log.contains("cleaned up") && !log.contains("problems"),
+            "{} was not cleaned up:\n{log}",
+            journal.display()
+        );
     }
+    let runs = dir.path().join("runs").display().to_string();
+    let left: Vec<_> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&runs))
+        .collect();
+    assert!(left.is_empty(), "node processes left: {left:?}");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

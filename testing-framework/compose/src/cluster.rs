@@ -289,7 +289,24 @@ impl Cluster for ComposeCluster {
     }
 
     async fn add_node(&mut self, node: NewNode) -> Result<NodeEndpoint, DeployError> {
-        let ports = tf_core::host::port_maps(&self.request.ports, 1)?
+        // A container cannot reach the runner's loopback: 127.0.0.1 inside
+        // it is the container itself.
+        if let Some(peer) = node
+            .external_peers
+            .iter()
+            .find(|p| p.host == "127.0.0.1" || p.host == "localhost")
+        {
+            return Err(DeployError::Other(format!(
+                "external peer {} is at {} on the runner's loopback, which a container cannot reach; give external peers an address the containers can reach, or add this node on the local deployer",
+                peer.name, peer.address
+            )));
+        }
+        let taken: Vec<u16> = self
+            .planned
+            .iter()
+            .flat_map(|p| p.spec.ports.numbers())
+            .collect();
+        let ports = tf_core::host::port_maps_except(&self.request.ports, 1, &taken)?
             .pop()
             .unwrap_or_default();
         let mut planned = plan(&self.run_dir, self.next_index, ports)?;
@@ -305,15 +322,26 @@ impl Cluster for ComposeCluster {
             &planned.spec,
             &control.crashes,
         );
-        // In the table before it exists: a failure below leaves it for
-        // cleanup to remove.
+        // In the table before it exists, so that cleanup (and drop) removes
+        // whatever part of it a failure leaves; a failed node is taken out
+        // again right away.
         control.nodes.push(Arc::clone(&container));
-        create_node(self, &container, &planned).await?;
-        start_node(&container).await?;
+        let created = match create_node(self, &container, &planned).await {
+            Ok(()) => start_node(&container).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = created {
+            if container.remove().await.is_ok() {
+                let _ = control.nodes.remove(&container.name);
+            }
+            return Err(error);
+        }
         let endpoint = endpoint(&planned.spec);
         self.planned.push(planned);
         self.endpoints.push(endpoint.clone());
-        self.write_compose_file()?;
+        if let Err(error) = self.write_compose_file() {
+            tracing::warn!(%error, "docker-compose.yml not rewritten");
+        }
         tracing::info!(run = %control.run, node = %endpoint.name, "node added");
         Ok(endpoint)
     }

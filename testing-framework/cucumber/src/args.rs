@@ -29,7 +29,8 @@ pub fn seconds(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// A count of nodes from a step, at least `min`.
+/// A count from a step (nodes, keys), at least `min`; `what` names it in
+/// the error.
 pub fn count(text: &str, min: i64, what: &str) -> Result<usize, String> {
     match text.trim().parse::<i64>() {
         Ok(n) if n >= min => Ok(n as usize),

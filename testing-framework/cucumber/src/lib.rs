@@ -22,7 +22,7 @@ mod runner;
 mod steps;
 mod world;
 
-pub use args::{node_list, seconds};
+pub use args::{count, node_list, seconds};
 pub use cluster::AnyCluster;
 pub use runner::{FeatureRun, RunnerOptions, run_features};
 pub use steps::{StepFn, Steps, capture};

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use cucumber::WriterExt as _;
 use cucumber::cli::{Opts, Parser as _};
+use cucumber::tag::Ext as _;
 use cucumber::writer::{self, Coloring, Verbosity};
 use futures::FutureExt as _;
 
@@ -56,10 +57,23 @@ fn cucumber_args(args: Vec<String>) -> Vec<String> {
         match arg.as_str() {
             "--nocapture" | "--quiet" | "-q" | "--show-output" | "--exact" | "--ignored"
             | "--include-ignored" => {}
-            "--test-threads" | "--format" | "--color" => {
+            "--test-threads" | "--format" | "--color" | "--skip" => {
                 args.next();
             }
-            _ if arg.starts_with("--test-threads=") || arg.starts_with("--format=") => {}
+            _ if arg.starts_with("--test-threads=")
+                || arg.starts_with("--format=")
+                || arg.starts_with("--color=")
+                || arg.starts_with("--skip=") => {}
+            // A libtest name filter (`cargo test --workspace leader`) picks
+            // the scenarios whose name holds it.
+            _ if !arg.starts_with('-')
+                && out
+                    .last()
+                    .is_none_or(|prev: &String| !prev.starts_with('-') || prev == &out[0]) =>
+            {
+                out.push("--name".into());
+                out.push(regex::escape(&arg));
+            }
             _ => out.push(arg),
         }
     }
@@ -103,8 +117,13 @@ pub async fn run_features(options: RunnerOptions) -> io::Result<FeatureRun> {
     let json = options.reports.join("cucumber.json");
     let junit_file = create(&junit)?;
     let json_file = create(&json)?;
-    let opts = Opts::<_, _, _, cucumber::cli::Empty>::try_parse_from(cucumber_args(options.args))
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    let mut opts =
+        Opts::<_, _, _, cucumber::cli::Empty>::try_parse_from(cucumber_args(options.args))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    // Cucumber drops a run's own filter when `--tags` or `--name` is given;
+    // they are applied here instead, together with the deployer check.
+    let tags_filter = opts.tags_filter.take();
+    let name_filter = opts.re_filter.take();
 
     let mut cucumber = cucumber::Cucumber::<TfWorld, _, PathBuf, _, _>::new()
         .with_writer(
@@ -165,7 +184,21 @@ pub async fn run_features(options: RunnerOptions) -> io::Result<FeatureRun> {
     let left_out = Arc::new(Mutex::new(Vec::new()));
     let noted = std::sync::Arc::clone(&left_out);
     let writer = cucumber
-        .filter_run(options.features.clone(), move |feature, _, scenario| {
+        .filter_run(options.features.clone(), move |feature, rule, scenario| {
+            let selected = match (&name_filter, &tags_filter) {
+                (Some(name), _) => name.is_match(&scenario.name),
+                (None, Some(expression)) => expression.eval(
+                    feature
+                        .tags
+                        .iter()
+                        .chain(rule.iter().flat_map(|r| &r.tags))
+                        .chain(&scenario.tags),
+                ),
+                (None, None) => true,
+            };
+            if !selected {
+                return false;
+            }
             let wants_compose = tags(feature, scenario).iter().any(|t| t == "compose");
             match (&compose, wants_compose) {
                 (Err(why), true) => {

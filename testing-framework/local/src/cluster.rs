@@ -140,7 +140,8 @@ impl Cluster for LocalCluster {
     }
 
     async fn add_node(&mut self, node: NewNode) -> Result<NodeEndpoint, DeployError> {
-        let ports = tf_core::host::port_maps(&self.request.ports, 1)?
+        let taken: Vec<u16> = self.specs.iter().flat_map(|s| s.ports.numbers()).collect();
+        let ports = tf_core::host::port_maps_except(&self.request.ports, 1, &taken)?
             .pop()
             .unwrap_or_default();
         let spec = crate::deployer::node_spec(&self.run_dir, self.next_index, ports)?;

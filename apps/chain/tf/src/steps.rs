@@ -27,7 +27,7 @@ use std::sync::Arc;
 use tf_core::manual::ManualCluster;
 use tf_core::observation::ObservationHandle;
 use tf_core::scenario::{NewNode, NodeEndpoint, Workload};
-use tf_cucumber::{OrFail, Steps, TfWorld, capture, fail, seconds, wait_for};
+use tf_cucumber::{OrFail, Steps, TfWorld, capture, count, fail, seconds, wait_for};
 
 use crate::expectations::{TransfersIncluded, conservation, safety};
 use crate::scenarios::chain_observation;
@@ -55,13 +55,7 @@ fn chain(world: &TfWorld) -> (&ManualCluster<ChainApp>, ObservationHandle<ChainO
 }
 
 fn positive(world: &TfWorld, text: &str, what: &str) -> u64 {
-    match text.parse::<i64>() {
-        Ok(n) if n >= 1 => n as u64,
-        _ => fail(
-            world,
-            format!("{what} must be at least 1; the step says {text}"),
-        ),
-    }
+    count(text, 1, what).or_fail(world) as u64
 }
 
 /// The scenario's cluster, made empty (a local side to grow) if the step
@@ -101,16 +95,13 @@ pub fn steps() -> Steps {
             r"^a chain network of (-?\d+) nodes?(?: with finality depth (-?\d+))?$",
             |world, ctx| {
                 Box::pin(async move {
-                    let n = capture(&ctx, 1).parse::<i64>().unwrap_or(0);
-                    if n < 1 {
-                        fail(world, format!("a chain network needs at least one node; the step says {n}"));
-                    }
+                    let n = count(capture(&ctx, 1), 1, "a chain network's size").or_fail(world);
                     let mut app = ChainApp::default();
                     if !capture(&ctx, 2).is_empty() {
                         app.k = positive(world, capture(&ctx, 2), "the finality depth");
                     }
                     let wallets = app.wallets;
-                    let cluster = match world.start(app, n as usize).await {
+                    let cluster = match world.start(app, n).await {
                         Ok(cluster) => cluster,
                         Err(error) => fail(world, error),
                     };
@@ -230,12 +221,9 @@ pub fn steps() -> Steps {
         )
         .given(r"^a public chain network of (-?\d+) nodes?$", |world, ctx| {
             Box::pin(async move {
-                let n = capture(&ctx, 1).parse::<i64>().unwrap_or(0);
-                if n < 1 {
-                    fail(world, format!("a public network needs at least one node; the step says {n}"));
-                }
+                let n = count(capture(&ctx, 1), 1, "a public network's size").or_fail(world);
                 local_side(world).await;
-                if let Err(error) = world.start_other("public", ChainApp::default(), n as usize).await {
+                if let Err(error) = world.start_other("public", ChainApp::default(), n).await {
                     fail(world, error);
                 }
                 attach_all(world, "public", |node| format!("{PUBLIC}{node}"));
@@ -295,21 +283,29 @@ pub fn steps() -> Steps {
         .when(r"^public (node-\S+) is (stopped|started)$", |world, ctx| {
             Box::pin(async move {
                 let node = capture(&ctx, 1).to_owned();
-                if capture(&ctx, 2) == "stopped" {
-                    let (_, handle) = chain(world);
-                    let final_height = handle
-                        .latest_snapshot()
-                        .and_then(|s| s.snapshot.nodes.get(&format!("{PUBLIC}{node}")).map(|v| v.final_height))
-                        .unwrap_or(0);
-                    world.state::<ChainSteps>().stopped_at = Some((node.clone(), final_height));
-                }
+                let stopping = capture(&ctx, 2) == "stopped";
                 let public = world.other_of::<ChainApp>("public").or_fail(&TfWorld::default());
-                let done = match capture(&ctx, 2) {
-                    "stopped" => public.stop(&node).await,
-                    _ => public.start_node(&node).await,
+                let done = if stopping {
+                    public.stop(&node).await
+                } else {
+                    public.start_node(&node).await
                 };
                 if let Err(error) = done {
                     fail(world, error);
+                }
+                if stopping {
+                    // Its last final height, as observed once it went
+                    // silent: the view a stale peer keeps offering.
+                    let source = format!("{PUBLIC}{node}");
+                    let down = wait_for::<ChainApp, ChainObserver>(
+                        world,
+                        &format!("{source} to be observed down"),
+                        std::time::Duration::from_secs(10),
+                        |s: &ChainSnapshot| s.nodes.get(&source).is_some_and(|v| !v.reachable),
+                    )
+                    .await;
+                    let at = down.snapshot.nodes.get(&source).map_or(0, |v| v.final_height);
+                    world.state::<ChainSteps>().stopped_at = Some((node, at));
                 }
             })
         })

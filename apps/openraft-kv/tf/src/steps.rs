@@ -25,7 +25,7 @@ use tf_core::manual::ManualCluster;
 use tf_core::observation::ObservationHandle;
 use tf_core::scenario::Workload;
 use tf_core::workloads::FaultKind;
-use tf_cucumber::{OrFail, Steps, TfWorld, capture, fail, seconds, wait_for};
+use tf_cucumber::{OrFail, Steps, TfWorld, capture, count, fail, seconds, wait_for};
 
 use crate::expectations::{NoAckedWriteLost, one_leader_per_term};
 use crate::scenarios::raft_observation;
@@ -88,14 +88,8 @@ pub fn steps() -> Steps {
     Steps::new()
         .given(r"^a Raft cluster of (-?\d+) nodes?$", |world, ctx| {
             Box::pin(async move {
-                let n = capture(&ctx, 1).parse::<i64>().unwrap_or(0);
-                if n < 1 {
-                    fail(
-                        world,
-                        format!("a Raft cluster needs at least one node; the step says {n}"),
-                    );
-                }
-                let started = world.start(RaftKv::default(), n as usize).await;
+                let n = count(capture(&ctx, 1), 1, "a Raft cluster's size").or_fail(world);
+                let started = world.start(RaftKv::default(), n).await;
                 let cluster = match started {
                     Ok(cluster) => cluster,
                     Err(error) => fail(world, error),
@@ -250,10 +244,7 @@ pub fn steps() -> Steps {
         })
         .when(r"^(-?\d+) keys? (?:is|are) written$", |world, ctx| {
             Box::pin(async move {
-                let n = capture(&ctx, 1).parse::<i64>().unwrap_or(0);
-                if n < 1 {
-                    fail(world, format!("write at least one key; the step says {n}"));
-                }
+                let n = count(capture(&ctx, 1), 1, "the number of keys").or_fail(world);
                 let acks = world.state::<RaftSteps>().acks();
                 let first = world.state::<RaftSteps>().written;
                 for i in first..first + n as u64 {

@@ -10,7 +10,7 @@ pub mod binary;
 mod nodes;
 pub mod ports;
 
-pub use nodes::{NodeTable, port_maps};
+pub use nodes::{NodeTable, port_maps, port_maps_except};
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};

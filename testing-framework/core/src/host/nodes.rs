@@ -84,6 +84,26 @@ pub fn port_maps(ports: &[PortSpec], count: usize) -> Result<Vec<PortMap>, Deplo
         .collect())
 }
 
+/// Like [`port_maps`], avoiding every port in `taken` (the ports of a
+/// cluster's nodes, stopped ones included: a stopped node must find its
+/// ports free when it starts again).
+pub fn port_maps_except(
+    ports: &[PortSpec],
+    count: usize,
+    taken: &[u16],
+) -> Result<Vec<PortMap>, DeployError> {
+    for _ in 0..16 {
+        let maps = port_maps(ports, count)?;
+        let clash = maps.iter().any(|m| m.numbers().any(|n| taken.contains(&n)));
+        if !clash {
+            return Ok(maps);
+        }
+    }
+    Err(DeployError::Other(
+        "cannot find free ports on 127.0.0.1 that no node of the cluster holds".into(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -281,9 +281,9 @@ impl<A: Application> ManualCluster<A> {
         &self.readiness
     }
 
-    /// Waits until `condition` holds on a snapshot of `handle` observed
-    /// after this call (an older one, from before the step's action, does
-    /// not count), for at most `timeout`, and writes the outcome into
+    /// Waits until `condition` holds on a snapshot of `handle` whose cycle
+    /// began after this call (an older one, from before the step's action,
+    /// does not count), for at most `timeout`, and writes the outcome into
     /// `steps.log`: the snapshot that satisfied it, or what was observed
     /// instead.
     pub async fn wait_until<O, F>(
@@ -304,11 +304,17 @@ impl<A: Application> ManualCluster<A> {
         ));
         let started = Instant::now();
         // Only what is observed from now on counts: a snapshot taken before
-        // the step (before the last write, say) must not satisfy it.
-        match handle
-            .wait_until_after(handle.cursor(), condition, timeout)
-            .await
-        {
+        // the step (before the last write, say) must not satisfy it. The
+        // first observation after now may come from a cycle that polled
+        // before now (cycles run one at a time), so it is skipped too.
+        let waited = async {
+            let first = handle
+                .wait_until_after(handle.cursor(), |_| true, timeout)
+                .await?;
+            let left = timeout.saturating_sub(started.elapsed());
+            handle.wait_until_after(first.cursor, condition, left).await
+        };
+        match waited.await {
             Ok(reached) => {
                 self.journal
                     .waited(what, started.elapsed(), &reached.snapshot);
@@ -372,7 +378,12 @@ impl<A: Application> ManualCluster<A> {
         }
         let described = describe_peers(&node);
         let cluster = self.cluster_mut()?;
-        let endpoint = cluster.add_node(node).await?;
+        let endpoint = match cluster.add_node(node).await {
+            Ok(endpoint) => endpoint,
+            Err(error) => {
+                return Err(self.failed(&format!("add a node (peers: {described})"), error.into()));
+            }
+        };
         let name = endpoint.name.clone();
         self.journal
             .write(&format!("added {name} (peers: {described})"));
@@ -397,6 +408,15 @@ impl<A: Application> ManualCluster<A> {
     pub fn attach(&mut self, name: &str, endpoint: NodeEndpoint) -> Result<(), ManualError> {
         if self.endpoint(name).is_some() {
             return Err(ManualError::NameTaken(name.to_owned()));
+        }
+        // `node-N` is how the cluster names the nodes it adds.
+        if name
+            .strip_prefix("node-")
+            .is_some_and(|n| n.parse::<usize>().is_ok())
+        {
+            return Err(ManualError::Invalid(format!(
+                "`{name}` is a name this cluster gives its own nodes; attach external sources under another (`public-{name}`, say)"
+            )));
         }
         let endpoint = NodeEndpoint {
             name: name.to_owned(),

@@ -80,6 +80,11 @@ impl PortMap {
         self.0.first().map(|(_, p)| *p)
     }
 
+    /// Every port number.
+    pub fn numbers(&self) -> impl Iterator<Item = u16> + '_ {
+        self.0.iter().map(|(_, p)| *p)
+    }
+
     /// Every `(name, number)`, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, u16)> {
         self.0.iter().map(|(n, p)| (n.as_str(), *p))
