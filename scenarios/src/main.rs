@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use tf_compose::ComposeDeployer;
 use tf_compose::sweep::{SweepOptions, sweep};
-use tf_core::catalog::{Catalog, ScenarioEntry};
+use tf_core::catalog::{AnyScenario, Catalog, ScenarioEntry};
 use tf_core::scenario::Deployer;
 use tf_core::scenario::{RunOptions, RunReport};
 use tf_local::LocalDeployer;
@@ -113,6 +113,14 @@ struct RunArgs {
     /// Remove the run directory when the run passes.
     #[arg(long)]
     clean_on_success: bool,
+    /// Write every object the deployer would create into the run directory
+    /// and create nothing (the k8s deployer).
+    #[arg(long)]
+    dry_run: bool,
+    /// The node image for the k8s deployer (default: `$TF_K8S_IMAGE`, else
+    /// `tf-<binary>:latest`).
+    #[arg(long)]
+    image: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -122,6 +130,9 @@ enum DeployerKind {
     /// Docker containers on the run's own networks (needs a Docker engine;
     /// can partition the network).
     Compose,
+    /// Pods on a Kubernetes cluster; so far only `--dry-run`, which writes
+    /// the objects it would create.
+    K8s,
 }
 
 fn main() -> ExitCode {
@@ -208,9 +219,16 @@ async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> 
     let entry = find(catalog, &args.scenario)?;
     let params = entry.parse(&given(&args)?)?;
     let scenario = entry.build(&params).context("invalid scenario")?;
-    let deployer: Box<dyn Deployer> = match args.deployer {
-        DeployerKind::Local => Box::new(LocalDeployer::new()),
-        DeployerKind::Compose => Box::new(ComposeDeployer::new()),
+    let deployer: Box<dyn Deployer> = match (args.deployer, args.dry_run) {
+        (DeployerKind::K8s, true) => return k8s_dry_run(&*scenario, &args),
+        (DeployerKind::K8s, false) => bail!(
+            "the k8s deployer does not create objects on a cluster yet; `--dry-run` writes every object it would create into the run directory for review"
+        ),
+        (_, true) => {
+            bail!("only the k8s deployer has a dry run; drop --dry-run or use --deployer k8s")
+        }
+        (DeployerKind::Local, false) => Box::new(LocalDeployer::new()),
+        (DeployerKind::Compose, false) => Box::new(ComposeDeployer::new()),
     };
     let progress = progress::Progress::start();
     let options = RunOptions {
@@ -224,6 +242,35 @@ async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> 
     println!();
     println!("{report}");
     Ok(report.passed())
+}
+
+/// Writes the objects the k8s deployer would create for `scenario`, and
+/// creates nothing.
+fn k8s_dry_run(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<bool> {
+    let request = scenario.deployment();
+    let image = args
+        .image
+        .clone()
+        .or_else(|| std::env::var("TF_K8S_IMAGE").ok().filter(|i| !i.is_empty()))
+        .unwrap_or_else(|| format!("tf-{}:latest", request.binary.name));
+    let run = tf_core::host::run_id();
+    let plan = tf_k8s::plan(&request, &run, &tf_k8s::K8sSettings::for_image(&image))?;
+    let dir = tf_core::host::run_dir(
+        args.run_dir.as_deref(),
+        &tf_core::host::default_runs_root(),
+        &format!("{}-k8s-dry-run", request.scenario),
+    )?;
+    let written = plan.write(&dir)?;
+    println!(
+        "dry run: {} objects of run {} (namespace {}, image {image}) written, nothing created:",
+        plan.objects.len(),
+        plan.run,
+        plan.namespace
+    );
+    for file in &written {
+        println!("  {}", file.display());
+    }
+    Ok(true)
 }
 
 /// Sweeps what earlier compose runs left; fails if anything could not be

@@ -1,12 +1,10 @@
 //! The compose deployer: a run's nodes as containers on its own networks.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
@@ -60,21 +58,6 @@ impl ComposeDeployer {
     }
 }
 
-/// A short id, unique enough to name one run's containers and networks.
-fn run_id() -> String {
-    static RUNS: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let hash = RandomState::new().hash_one((
-        std::process::id(),
-        nanos,
-        RUNS.fetch_add(1, Ordering::Relaxed),
-    ));
-    format!("{:012x}", hash & 0xffff_ffff_ffff)
-}
-
 #[async_trait]
 impl Deployer for ComposeDeployer {
     fn name(&self) -> &str {
@@ -103,7 +86,7 @@ impl Deployer for ComposeDeployer {
             &self.settings.runs_root(),
             &request.scenario,
         )?;
-        let run = run_id();
+        let run = host::run_id();
         let labels = labels::of_run(&run, &request.scenario, &run_dir);
 
         // Ports are the same inside the container and on the host, so one

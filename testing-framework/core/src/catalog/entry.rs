@@ -15,6 +15,9 @@ use crate::scenario::{
 pub trait AnyScenario: Send {
     /// The scenario's name.
     fn name(&self) -> &str;
+    /// What it asks a deployer for: its app's nodes, binary, ports and
+    /// commands (for a deployer's dry run).
+    fn deployment(&self) -> crate::scenario::DeploymentRequest;
     /// Runs it (see [`run`](crate::scenario::run)).
     fn run<'a>(
         self: Box<Self>,
@@ -31,6 +34,14 @@ pub trait AnyScenario: Send {
 impl<A: Application> AnyScenario for Scenario<A> {
     fn name(&self) -> &str {
         Scenario::name(self)
+    }
+
+    fn deployment(&self) -> crate::scenario::DeploymentRequest {
+        crate::scenario::DeploymentRequest::new(
+            std::sync::Arc::clone(&self.app),
+            &self.name,
+            self.nodes,
+        )
     }
 
     fn run<'a>(

@@ -127,6 +127,24 @@ pub fn run_dir(given: Option<&Path>, root: &Path, scenario: &str) -> Result<Path
     Ok(dir)
 }
 
+/// A short id (12 hex digits, 48 bits), unique enough to name one run's
+/// containers, networks or namespace.
+pub fn run_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let hash = RandomState::new().hash_one((
+        std::process::id(),
+        nanos,
+        RUNS.fetch_add(1, Ordering::Relaxed),
+    ));
+    format!("{:012x}", hash & 0xffff_ffff_ffff)
+}
+
 /// An I/O failure on `path` as a deploy error.
 pub fn io_error(what: &str, path: &Path, error: std::io::Error) -> DeployError {
     DeployError::Other(format!("cannot {what} {}: {error}", path.display()))

@@ -1,0 +1,321 @@
+//! Every object of a run, as `k8s-openapi` types: a namespace, and per
+//! node a ConfigMap (its environment), a PersistentVolumeClaim
+//! (its data directory) and a Pod; a headless Service gives each node its
+//! DNS name.
+//!
+//! One Pod per node rather than a StatefulSet: each node has its own
+//! command (a Raft node's id and whether it forms the cluster), and the
+//! node images are `FROM scratch`, with no shell to pick a command by
+//! ordinal. Each node's data lives in its own claim, so deleting its pod
+//! (a kill or a restart) keeps the data.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, Namespace,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod,
+    PodSpec, ResourceRequirements, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use tf_core::scenario::{DeployError, DeploymentRequest, NodeSpec, PortMap, Protocol};
+
+use crate::names::{label_value, namespace_of, port_name};
+use crate::settings::{K8sSettings, Resources};
+
+/// The headless Service every node is a host of.
+const SERVICE: &str = "nodes";
+/// Where a node's data directory is in its container.
+const DATA_DIR: &str = "/data";
+/// Where the node binary is in the image.
+const BINARY_DIR: &str = "/usr/local/bin";
+
+/// Label keys, the same as the compose deployer's.
+const MANAGED: &str = "dev.tf.managed";
+const RUN: &str = "dev.tf.run";
+const SCENARIO: &str = "dev.tf.scenario";
+const NODE: &str = "dev.tf.node";
+
+/// One object of a run.
+// A plan holds a few objects per node, built once per run: their sizes do
+// not matter, and boxing each would only add noise.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Object {
+    /// The run's namespace.
+    Namespace(Namespace),
+    /// A node's environment.
+    ConfigMap(ConfigMap),
+    /// A node's data volume.
+    Claim(PersistentVolumeClaim),
+    /// A node.
+    Pod(Box<Pod>),
+    /// The headless Service naming the nodes.
+    Service(Service),
+}
+
+impl Object {
+    /// `kind/name`.
+    pub fn id(&self) -> String {
+        let (kind, meta) = match self {
+            Object::Namespace(o) => ("namespace", &o.metadata),
+            Object::ConfigMap(o) => ("configmap", &o.metadata),
+            Object::Claim(o) => ("persistentvolumeclaim", &o.metadata),
+            Object::Pod(o) => ("pod", &o.metadata),
+            Object::Service(o) => ("service", &o.metadata),
+        };
+        format!("{kind}/{}", meta.name.as_deref().unwrap_or_default())
+    }
+
+    /// The object as YAML, `apiVersion` and `kind` first.
+    pub fn to_yaml(&self) -> Result<String, serde_yaml::Error> {
+        match self {
+            Object::Namespace(o) => serde_yaml::to_string(o),
+            Object::ConfigMap(o) => serde_yaml::to_string(o),
+            Object::Claim(o) => serde_yaml::to_string(o),
+            Object::Pod(o) => serde_yaml::to_string(o),
+            Object::Service(o) => serde_yaml::to_string(o),
+        }
+    }
+}
+
+/// Everything a run creates, in creation order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// The run's id.
+    pub run: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Every node as its peers see it.
+    pub nodes: Vec<NodeSpec>,
+    /// The objects, namespace first.
+    pub objects: Vec<Object>,
+}
+
+impl Plan {
+    /// Every object as one multi-document YAML file.
+    pub fn to_yaml(&self) -> Result<String, DeployError> {
+        let mut out = format!(
+            "# Every object the k8s deployer creates for run {} (namespace {}), in order.\n",
+            self.run, self.namespace
+        );
+        for object in &self.objects {
+            out.push_str("---\n");
+            out.push_str(&object.to_yaml().map_err(|e| {
+                DeployError::Other(format!("cannot write {} as YAML: {e}", object.id()))
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// Writes `objects.yaml` (all of them) and one file per object under
+    /// `dir/k8s/`; returns the files written.
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, DeployError> {
+        let io = |path: &Path, e| tf_core::host::io_error("write", path, e);
+        let k8s = dir.join("k8s");
+        std::fs::create_dir_all(&k8s).map_err(|e| io(&k8s, e))?;
+        let mut written = Vec::new();
+        let all = k8s.join("objects.yaml");
+        std::fs::write(&all, self.to_yaml()?).map_err(|e| io(&all, e))?;
+        written.push(all);
+        for (i, object) in self.objects.iter().enumerate() {
+            let path = k8s.join(format!("{i:02}-{}.yaml", object.id().replace('/', "-")));
+            let text = object
+                .to_yaml()
+                .map_err(|e| DeployError::Other(format!("cannot write {}: {e}", object.id())))?;
+            std::fs::write(&path, text).map_err(|e| io(&path, e))?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+}
+
+fn labels(run: &str, scenario: &str, node: Option<&str>) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([
+        (MANAGED.to_owned(), "true".to_owned()),
+        (RUN.to_owned(), label_value(run)),
+        (SCENARIO.to_owned(), label_value(scenario)),
+    ]);
+    if let Some(node) = node {
+        labels.insert(NODE.to_owned(), label_value(node));
+    }
+    labels
+}
+
+fn meta(name: &str, namespace: Option<&str>, labels: BTreeMap<String, String>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: namespace.map(str::to_owned),
+        labels: Some(labels),
+        ..ObjectMeta::default()
+    }
+}
+
+fn quantities(resources: &Resources) -> BTreeMap<String, Quantity> {
+    BTreeMap::from([
+        ("cpu".to_owned(), Quantity(resources.cpu.clone())),
+        ("memory".to_owned(), Quantity(resources.memory.clone())),
+    ])
+}
+
+fn protocol(protocol: Protocol) -> String {
+    match protocol {
+        Protocol::Tcp => "TCP".into(),
+        Protocol::Udp => "UDP".into(),
+    }
+}
+
+/// The objects of run `run` for `request`: its nodes are named `node-N`
+/// and reach each other at `node-N.nodes.tf-<run>.svc.cluster.local`.
+pub fn plan(
+    request: &DeploymentRequest,
+    run: &str,
+    settings: &K8sSettings,
+) -> Result<Plan, DeployError> {
+    request.check()?;
+    let namespace = namespace_of(run);
+    let ns = Some(namespace.as_str());
+    // The image holds the binary under its file name, as the compose
+    // deployer's images do.
+    let binary = request.binary.name.clone();
+    let ports = PortMap::new(
+        request
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.clone(), settings.first_port + i as u16)),
+    );
+    let nodes: Vec<NodeSpec> = (0..request.nodes)
+        .map(|index| {
+            let name = format!("node-{index}");
+            NodeSpec {
+                index,
+                host: format!("{name}.{SERVICE}.{namespace}.svc.cluster.local"),
+                name,
+                bind_host: "0.0.0.0".into(),
+                ports: ports.clone(),
+                data_dir: PathBuf::from(DATA_DIR),
+            }
+        })
+        .collect();
+    let container_ports: Vec<ContainerPort> = request
+        .ports
+        .iter()
+        .map(|p| ContainerPort {
+            name: Some(port_name(&p.name)),
+            container_port: i32::from(ports.get(&p.name).unwrap_or_default()),
+            protocol: Some(protocol(p.protocol)),
+            ..ContainerPort::default()
+        })
+        .collect();
+
+    let mut objects = vec![Object::Namespace(Namespace {
+        metadata: meta(&namespace, None, labels(run, &request.scenario, None)),
+        ..Namespace::default()
+    })];
+    objects.push(Object::Service(Service {
+        metadata: meta(SERVICE, ns, labels(run, &request.scenario, None)),
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".into()),
+            // Peers must find each other before they are ready.
+            publish_not_ready_addresses: Some(true),
+            selector: Some(BTreeMap::from([(RUN.to_owned(), label_value(run))])),
+            ports: Some(
+                request
+                    .ports
+                    .iter()
+                    .map(|p| ServicePort {
+                        name: Some(port_name(&p.name)),
+                        port: i32::from(ports.get(&p.name).unwrap_or_default()),
+                        protocol: Some(protocol(p.protocol)),
+                        ..ServicePort::default()
+                    })
+                    .collect(),
+            ),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }));
+    for node in &nodes {
+        let command = request.command(node, &nodes)?;
+        let node_labels = labels(run, &request.scenario, Some(&node.name));
+        let env_map = format!("{}-env", node.name);
+        let claim = format!("{}-data", node.name);
+        // The node's environment; its command line is in the pod.
+        let data: BTreeMap<String, String> = command.env.iter().cloned().collect();
+        objects.push(Object::ConfigMap(ConfigMap {
+            metadata: meta(&env_map, ns, node_labels.clone()),
+            data: Some(data),
+            ..ConfigMap::default()
+        }));
+        objects.push(Object::Claim(PersistentVolumeClaim {
+            metadata: meta(&claim, ns, node_labels.clone()),
+            spec: Some(PersistentVolumeClaimSpec {
+                access_modes: Some(vec!["ReadWriteOnce".into()]),
+                resources: Some(VolumeResourceRequirements {
+                    requests: Some(BTreeMap::from([(
+                        "storage".to_owned(),
+                        Quantity(settings.storage.clone()),
+                    )])),
+                    ..VolumeResourceRequirements::default()
+                }),
+                ..PersistentVolumeClaimSpec::default()
+            }),
+            ..PersistentVolumeClaim::default()
+        }));
+        objects.push(Object::Pod(Box::new(Pod {
+            metadata: meta(&node.name, ns, node_labels),
+            spec: Some(PodSpec {
+                hostname: Some(node.name.clone()),
+                subdomain: Some(SERVICE.into()),
+                // The framework restarts nodes itself and reports every
+                // exit it did not ask for; the kubelet must not hide one.
+                restart_policy: Some("Never".into()),
+                containers: vec![Container {
+                    name: "node".into(),
+                    image: Some(settings.image.clone()),
+                    image_pull_policy: Some("IfNotPresent".into()),
+                    command: Some(vec![format!("{BINARY_DIR}/{binary}")]),
+                    args: Some(command.args.clone()),
+                    env_from: Some(vec![EnvFromSource {
+                        config_map_ref: Some(ConfigMapEnvSource {
+                            name: env_map.clone(),
+                            optional: Some(false),
+                        }),
+                        ..EnvFromSource::default()
+                    }]),
+                    ports: Some(container_ports.clone()),
+                    resources: Some(ResourceRequirements {
+                        requests: Some(quantities(&settings.requests)),
+                        limits: Some(quantities(&settings.limits)),
+                        ..ResourceRequirements::default()
+                    }),
+                    volume_mounts: Some(vec![VolumeMount {
+                        name: "data".into(),
+                        mount_path: DATA_DIR.into(),
+                        ..VolumeMount::default()
+                    }]),
+                    ..Container::default()
+                }],
+                volumes: Some(vec![Volume {
+                    name: "data".into(),
+                    persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                        claim_name: claim,
+                        read_only: Some(false),
+                    }),
+                    ..Volume::default()
+                }]),
+                ..PodSpec::default()
+            }),
+            ..Pod::default()
+        })));
+    }
+    Ok(Plan {
+        run: run.to_owned(),
+        namespace,
+        nodes,
+        objects,
+    })
+}

@@ -1,0 +1,49 @@
+//! What a run on Kubernetes needs beyond the request: the image, and the
+//! resources each node asks for.
+
+/// CPU and memory, as Kubernetes quantities (`250m`, `256Mi`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resources {
+    /// CPU (`250m`: a quarter core).
+    pub cpu: String,
+    /// Memory (`256Mi`).
+    pub memory: String,
+}
+
+/// How nodes run on Kubernetes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct K8sSettings {
+    /// The node image. It must hold the node binary at
+    /// `/usr/local/bin/<binary>`, as the compose deployer's images do.
+    pub image: String,
+    /// What each node container is guaranteed.
+    pub requests: Resources,
+    /// What each node container may use at most.
+    pub limits: Resources,
+    /// The size of each node's data volume (`1Gi`).
+    pub storage: String,
+    /// The port every node listens on for the app's first declared port;
+    /// the others follow (each pod has its own address, so all nodes use
+    /// the same numbers).
+    pub first_port: u16,
+}
+
+impl K8sSettings {
+    /// Settings for `image`, with modest resources: nodes of a test
+    /// cluster, many to a machine.
+    pub fn for_image(image: impl Into<String>) -> Self {
+        K8sSettings {
+            image: image.into(),
+            requests: Resources {
+                cpu: "100m".into(),
+                memory: "64Mi".into(),
+            },
+            limits: Resources {
+                cpu: "1".into(),
+                memory: "512Mi".into(),
+            },
+            storage: "1Gi".into(),
+            first_port: 7000,
+        }
+    }
+}
