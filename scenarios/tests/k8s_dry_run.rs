@@ -9,17 +9,33 @@ fn a_dry_run_writes_every_object_for_review() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
     let out = Command::new(env!("CARGO_BIN_EXE_scenarios"))
-        .args(["run", "raft-failover", "--deployer", "k8s", "--dry-run", "--image", "tf-raft:1"])
+        .args([
+            "run",
+            "raft-failover",
+            "--deployer",
+            "k8s",
+            "--dry-run",
+            "--image",
+            "tf-raft:1",
+        ])
         .arg("--run-dir")
         .arg(&run_dir)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("nothing created"), "{stdout}");
     let all = std::fs::read_to_string(run_dir.join("k8s/objects.yaml")).unwrap();
     // A namespace, the service, and per node a ConfigMap, a claim and a pod.
-    assert_eq!(all.matches("\n---\n").count() + usize::from(all.starts_with("---")), 11, "{all}");
+    assert_eq!(
+        all.matches("\n---\n").count() + usize::from(all.starts_with("---")),
+        11,
+        "{all}"
+    );
     assert!(all.contains("image: tf-raft:1"));
     assert!(all.contains("kind: Pod") && all.contains("clusterIP: None"));
     let files = std::fs::read_dir(run_dir.join("k8s")).unwrap().count();

@@ -12,8 +12,10 @@
 
 mod names;
 mod objects;
+mod pod_state;
 mod settings;
 
 pub use names::{label_value, namespace_of};
 pub use objects::{Object, Plan, plan};
+pub use pod_state::{PodState, pod_state};
 pub use settings::{K8sSettings, Resources};
