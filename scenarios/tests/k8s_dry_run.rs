@@ -39,7 +39,13 @@ fn a_dry_run_writes_every_object_for_review() {
     assert!(all.contains("image: tf-raft:1"));
     assert!(all.contains("kind: Pod") && all.contains("clusterIP: None"));
     let files = std::fs::read_dir(run_dir.join("k8s")).unwrap().count();
-    assert_eq!(files, 12);
+    assert_eq!(files, 13);
+    let partition = std::fs::read_to_string(run_dir.join("k8s/on-partition.yaml")).unwrap();
+    assert_eq!(
+        partition.matches("kind: NetworkPolicy").count(),
+        2,
+        "{partition}"
+    );
 }
 
 #[test]

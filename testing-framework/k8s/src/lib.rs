@@ -12,10 +12,12 @@
 
 mod names;
 mod objects;
+mod partition;
 mod pod_state;
 mod settings;
 
 pub use names::{label_value, namespace_of};
 pub use objects::{Object, Plan, plan};
+pub use partition::{CUT, SIDE, partition_policies};
 pub use pod_state::{PodState, pod_state};
 pub use settings::{K8sSettings, Resources};

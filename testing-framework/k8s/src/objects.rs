@@ -110,7 +110,8 @@ impl Plan {
         Ok(out)
     }
 
-    /// Writes `objects.yaml` (all of them) and one file per object under
+    /// Writes `objects.yaml` (all of them), one file per object, and
+    /// `on-partition.yaml` (the NetworkPolicies a partition adds) under
     /// `dir/k8s/`; returns the files written.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, DeployError> {
         let io = |path: &Path, e| tf_core::host::io_error("write", path, e);
@@ -120,6 +121,22 @@ impl Plan {
         let all = k8s.join("objects.yaml");
         std::fs::write(&all, self.to_yaml()?).map_err(|e| io(&all, e))?;
         written.push(all);
+        // Created only while a scenario partitions the network.
+        let mut policies = format!(
+            "# Created when a scenario partitions run {} (the cut side's pods labelled {}={}), deleted when it heals.\n",
+            self.run,
+            crate::SIDE,
+            crate::CUT
+        );
+        for policy in crate::partition_policies(&self.run) {
+            policies.push_str("---\n");
+            policies.push_str(&serde_yaml::to_string(&policy).map_err(|e| {
+                DeployError::Other(format!("cannot write a partition policy as YAML: {e}"))
+            })?);
+        }
+        let on_partition = k8s.join("on-partition.yaml");
+        std::fs::write(&on_partition, policies).map_err(|e| io(&on_partition, e))?;
+        written.push(on_partition);
         for (i, object) in self.objects.iter().enumerate() {
             let path = k8s.join(format!("{i:02}-{}.yaml", object.id().replace('/', "-")));
             let text = object
