@@ -1,15 +1,22 @@
 //! `tf-k8s`: the Kubernetes deployer, on the Kubernetes API (`kube`,
 //! `k8s-openapi`).
 //!
-//! This first slice plans a run: every object the deployer creates, built
-//! as `k8s-openapi` types from the same [`DeploymentRequest`] the local and
-//! compose deployers take, and written as YAML for review
-//! (`scenarios run raft-failover --deployer k8s --dry-run`). Creating them
-//! on a cluster, watching pods, port-forwards and node control are the next
-//! slices (see the README).
+//! Built so far:
+//! - [`plan`]: every object the deployer creates, as `k8s-openapi` types
+//!   from the same [`DeploymentRequest`] the local and compose deployers
+//!   take, written as YAML for review (`scenarios run raft-failover
+//!   --deployer k8s --dry-run`);
+//! - [`pod_state`]: what a pod's status says about its node;
+//! - [`partition_policies`]: a partition as NetworkPolicies;
+//! - [`api`]: connecting, creating a run's objects in order and deleting
+//!   its namespace, with every refusal explained.
+//!
+//! A `Deployer` over them (pod watch, port-forwards, node control, logs)
+//! is the next slice (see the README).
 //!
 //! [`DeploymentRequest`]: tf_core::scenario::DeploymentRequest
 
+pub mod api;
 mod names;
 mod objects;
 mod partition;

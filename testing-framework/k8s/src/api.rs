@@ -1,0 +1,101 @@
+//! The deployer's conversation with the Kubernetes API: connect, create a
+//! run's objects in order, delete its namespace. Every refusal a cluster
+//! user meets becomes a message naming the object and the reason.
+
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::{Client, Config};
+use tf_core::scenario::DeployError;
+
+use crate::{Object, Plan};
+
+/// A client from the usual places (`KUBECONFIG`, `~/.kube/config`, or the
+/// pod's service account inside a cluster).
+pub async fn connect() -> Result<Client, DeployError> {
+    let config = Config::infer().await.map_err(|e| {
+        DeployError::Other(format!(
+            "no Kubernetes configuration found ({e}); to fix: point KUBECONFIG at your cluster's configuration (`kind get kubeconfig`, `k3d kubeconfig write`), or run inside the cluster"
+        ))
+    })?;
+    Client::try_from(config)
+        .map_err(|e| DeployError::Other(format!("cannot make a Kubernetes client: {e}")))
+}
+
+/// What the API said about `what` (`create pod/node-0`), for people.
+pub fn api_error(what: &str, error: &kube::Error) -> DeployError {
+    let kube::Error::Api(status) = error else {
+        return DeployError::Other(format!(
+            "cannot {what}: the API server did not answer ({error}); check that the cluster is up and KUBECONFIG points at it"
+        ));
+    };
+    let message = &status.message;
+    let text = match (status.code, status.reason.as_str()) {
+        (403, _) if message.contains("exceeded quota") => format!(
+            "cannot {what}: the namespace's resource quota is exceeded ({message}); to fix: raise the quota or lower the nodes' resource requests"
+        ),
+        (403, _) => format!(
+            "cannot {what}: forbidden ({message}); to fix: give the account in your kubeconfig the rights to create namespaces, services, configmaps, persistentvolumeclaims and pods (a ClusterRole bound to it)"
+        ),
+        (401, _) => format!(
+            "cannot {what}: the cluster does not accept your credentials ({message}); refresh the kubeconfig"
+        ),
+        (409, _) => format!("cannot {what}: it exists already ({message})"),
+        (422, _) => format!("cannot {what}: the cluster rejects it as invalid ({message})"),
+        (code, reason) => format!("cannot {what}: {code} {reason}: {message}"),
+    };
+    DeployError::Other(text)
+}
+
+/// Creates every object of `plan`, namespace first. On a failure the
+/// namespace is deleted again (with whatever was created in it), and the
+/// error names the object and the reason.
+pub async fn create(client: &Client, plan: &Plan) -> Result<(), DeployError> {
+    for object in &plan.objects {
+        if let Err(error) = create_one(client, &plan.namespace, object).await {
+            let failed = api_error(&format!("create {}", object.id()), &error);
+            if !matches!(object, Object::Namespace(_)) {
+                if let Err(cleanup) = delete_namespace(client, &plan.namespace).await {
+                    return Err(DeployError::Other(format!("{failed}; and {cleanup}")));
+                }
+            }
+            return Err(failed);
+        }
+    }
+    Ok(())
+}
+
+async fn create_one(client: &Client, namespace: &str, object: &Object) -> Result<(), kube::Error> {
+    let post = PostParams::default();
+    let c = client.clone();
+    match object {
+        Object::Namespace(o) => Api::all(c).create(&post, o).await.map(drop),
+        Object::ConfigMap(o) => Api::namespaced(c, namespace)
+            .create(&post, o)
+            .await
+            .map(drop),
+        Object::Claim(o) => Api::namespaced(c, namespace)
+            .create(&post, o)
+            .await
+            .map(drop),
+        Object::Pod(o) => Api::namespaced(c, namespace)
+            .create(&post, o.as_ref())
+            .await
+            .map(drop),
+        Object::Service(o) => Api::namespaced(c, namespace)
+            .create(&post, o)
+            .await
+            .map(drop),
+    }
+}
+
+/// Deletes `namespace` and everything in it; one already gone is fine.
+pub async fn delete_namespace(client: &Client, namespace: &str) -> Result<(), DeployError> {
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    match namespaces
+        .delete(namespace, &DeleteParams::background())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(api_error(&format!("delete namespace/{namespace}"), &error)),
+    }
+}

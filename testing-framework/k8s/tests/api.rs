@@ -1,0 +1,155 @@
+//! The deployer's conversation with the API, against a mocked API server
+//! (a `kube::Client` over a `tower-test` mock pair): what it sends, in what
+//! order, and what a refusal becomes.
+
+use std::sync::Arc;
+
+use http::{Method, Request, Response};
+use kube::Client;
+use kube::client::Body;
+use tf_core::scenario::DeploymentRequest;
+use tf_core::testing::FakeApp;
+use tf_k8s::{K8sSettings, api};
+use tower_test::mock;
+
+type Handle = mock::Handle<Request<Body>, Response<Body>>;
+
+fn client() -> (Client, Handle) {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    (Client::new(service, "default"), handle)
+}
+
+fn plan() -> tf_k8s::Plan {
+    let request = DeploymentRequest::new(Arc::new(FakeApp::default()), "api-test", 2);
+    tf_k8s::plan(&request, "0123456789ab", &K8sSettings::for_image("img:1")).unwrap()
+}
+
+/// Answers the next request: echoes a created object back (201), or
+/// answers with `status` and a Status body.
+async fn answer(handle: &mut Handle, status: Option<(u16, &str, &str)>) -> (Method, String) {
+    let (request, send) = handle.next_request().await.expect("a request");
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let body = request.into_body().collect_bytes().await.unwrap();
+    let response = match status {
+        None => Response::builder()
+            .status(201)
+            .body(Body::from(body.to_vec())),
+        Some((code, reason, message)) => Response::builder().status(code).body(Body::from(
+            serde_json::json!({
+                "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "code": code, "reason": reason, "message": message,
+            })
+            .to_string()
+            .into_bytes(),
+        )),
+    };
+    send.send_response(response.unwrap());
+    (method, path)
+}
+
+#[tokio::test]
+async fn a_run_is_created_in_order_namespace_first() {
+    let (client, mut handle) = client();
+    let plan = plan();
+    let server = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            seen.push(answer(&mut handle, None).await);
+        }
+        seen
+    });
+    api::create(&client, &plan).await.unwrap();
+    let seen = server.await.unwrap();
+    let paths: Vec<&str> = seen.iter().map(|(_, p)| p.as_str()).collect();
+    assert!(seen.iter().all(|(m, _)| m == Method::POST));
+    assert_eq!(
+        paths,
+        [
+            "/api/v1/namespaces",
+            "/api/v1/namespaces/tf-0123456789ab/services",
+            "/api/v1/namespaces/tf-0123456789ab/configmaps",
+            "/api/v1/namespaces/tf-0123456789ab/persistentvolumeclaims",
+            "/api/v1/namespaces/tf-0123456789ab/pods",
+            "/api/v1/namespaces/tf-0123456789ab/configmaps",
+            "/api/v1/namespaces/tf-0123456789ab/persistentvolumeclaims",
+            "/api/v1/namespaces/tf-0123456789ab/pods",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_forbidden_pod_names_it_says_what_to_do_and_leaves_nothing() {
+    let (client, mut handle) = client();
+    let plan = plan();
+    let server = tokio::spawn(async move {
+        for _ in 0..4 {
+            answer(&mut handle, None).await;
+        }
+        answer(
+            &mut handle,
+            Some((
+                403,
+                "Forbidden",
+                "pods is forbidden: User \"ci\" cannot create resource \"pods\"",
+            )),
+        )
+        .await;
+        // The namespace is deleted again, with what was created in it.
+        let (request, send) = handle.next_request().await.expect("the cleanup");
+        let seen = (request.method().clone(), request.uri().path().to_owned());
+        send.send_response(
+            Response::builder()
+                .status(200)
+                .body(Body::from(
+                    serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Success"})
+                        .to_string()
+                        .into_bytes(),
+                ))
+                .unwrap(),
+        );
+        seen
+    });
+    let error = api::create(&client, &plan).await.unwrap_err().to_string();
+    assert!(
+        error.contains("cannot create pod/node-0: forbidden"),
+        "{error}"
+    );
+    assert!(error.contains("give the account"), "{error}");
+    let cleanup = server.await.unwrap();
+    assert_eq!(
+        cleanup,
+        (
+            Method::DELETE,
+            "/api/v1/namespaces/tf-0123456789ab".to_owned()
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_exceeded_quota_and_a_gone_namespace_are_told_apart() {
+    let (client, mut handle) = client();
+    let server = tokio::spawn(async move {
+        answer(
+            &mut handle,
+            Some((404, "NotFound", "namespaces \"tf-0123456789ab\" not found")),
+        )
+        .await
+    });
+    // Deleting a namespace that is gone already is fine.
+    api::delete_namespace(&client, "tf-0123456789ab")
+        .await
+        .unwrap();
+    server.await.unwrap();
+
+    let quota = kube::Error::Api(Box::new(kube::core::Status {
+        code: 403,
+        reason: "Forbidden".into(),
+        message: "exceeded quota: compute, requested: limits.cpu=1, used: limits.cpu=4, limited: limits.cpu=4".into(),
+        ..kube::core::Status::default()
+    }));
+    let message = api::api_error("create pod/node-3", &quota).to_string();
+    assert!(
+        message.contains("resource quota is exceeded") && message.contains("limits.cpu"),
+        "{message}"
+    );
+}
