@@ -8,6 +8,8 @@
 //!   --deployer k8s --dry-run`);
 //! - [`pod_state`]: what a pod's status says about its node;
 //! - [`partition_policies`]: a partition as NetworkPolicies;
+//! - [`pods::wait_running`]: the run's pods followed through a watch until
+//!   they run, or one is stuck;
 //! - [`api`]: connecting, creating a run's objects in order and deleting
 //!   its namespace, with every refusal explained.
 //!
@@ -21,6 +23,7 @@ mod names;
 mod objects;
 mod partition;
 mod pod_state;
+pub mod pods;
 mod settings;
 
 pub use names::{label_value, namespace_of};

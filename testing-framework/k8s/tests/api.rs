@@ -153,3 +153,132 @@ async fn an_exceeded_quota_and_a_gone_namespace_are_told_apart() {
         "{message}"
     );
 }
+
+fn pod_with(plan: &tf_k8s::Plan, node: usize, state: serde_json::Value) -> serde_json::Value {
+    let pod = plan
+        .objects
+        .iter()
+        .filter_map(|o| match o {
+            tf_k8s::Object::Pod(p) => Some(p),
+            _ => None,
+        })
+        .nth(node)
+        .unwrap();
+    let mut json = serde_json::to_value(pod.as_ref()).unwrap();
+    json["metadata"]["resourceVersion"] = "11".into();
+    json["status"] = serde_json::json!({
+        "phase": "Pending",
+        "containerStatuses": [{
+            "name": "node", "image": "img:1", "imageID": "", "ready": false,
+            "restartCount": 0, "state": state,
+        }],
+    });
+    json
+}
+
+/// Answers the watcher's list with `listed`, then its watch with `events`.
+async fn list_then_watch(
+    handle: &mut Handle,
+    listed: Vec<serde_json::Value>,
+    events: Vec<serde_json::Value>,
+) {
+    let (request, send) = handle.next_request().await.expect("the list");
+    assert!(
+        !request
+            .uri()
+            .query()
+            .unwrap_or_default()
+            .contains("watch=true"),
+        "{}",
+        request.uri()
+    );
+    assert!(
+        request
+            .uri()
+            .query()
+            .unwrap_or_default()
+            .contains("labelSelector=dev.tf.run%3D0123456789ab"),
+        "{}",
+        request.uri()
+    );
+    let list = serde_json::json!({
+        "kind": "PodList", "apiVersion": "v1",
+        "metadata": {"resourceVersion": "10"}, "items": listed,
+    });
+    send.send_response(
+        Response::builder()
+            .status(200)
+            .body(Body::from(list.to_string().into_bytes()))
+            .unwrap(),
+    );
+    let (request, send) = handle.next_request().await.expect("the watch");
+    assert!(
+        request
+            .uri()
+            .query()
+            .unwrap_or_default()
+            .contains("watch=true"),
+        "{}",
+        request.uri()
+    );
+    let lines: String = events
+        .into_iter()
+        .map(|object| serde_json::json!({"type": "MODIFIED", "object": object}).to_string() + "\n")
+        .collect();
+    send.send_response(
+        Response::builder()
+            .status(200)
+            .body(Body::from(lines.into_bytes()))
+            .unwrap(),
+    );
+}
+
+#[tokio::test]
+async fn the_pods_are_followed_through_a_watch_until_all_run() {
+    let (client, mut handle) = client();
+    let plan = plan();
+    let pending = serde_json::json!({"waiting": {"reason": "ContainerCreating"}});
+    let running = serde_json::json!({"running": {"startedAt": "2026-12-01T00:00:00Z"}});
+    let listed = vec![
+        pod_with(&plan, 0, pending.clone()),
+        pod_with(&plan, 1, pending),
+    ];
+    let events = vec![
+        pod_with(&plan, 0, running.clone()),
+        pod_with(&plan, 1, running),
+    ];
+    let server = tokio::spawn(async move {
+        list_then_watch(&mut handle, listed, events).await;
+        handle
+    });
+    tf_k8s::pods::wait_running(&client, &plan, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    drop(server.await.unwrap());
+}
+
+#[tokio::test]
+async fn a_pod_that_cannot_pull_its_image_stops_the_wait_with_its_name() {
+    let (client, mut handle) = client();
+    let plan = plan();
+    let pending = serde_json::json!({"waiting": {"reason": "ContainerCreating"}});
+    let pull = serde_json::json!({"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"img:1\""}});
+    let listed = vec![
+        pod_with(&plan, 0, pending.clone()),
+        pod_with(&plan, 1, pending),
+    ];
+    let events = vec![pod_with(&plan, 1, pull)];
+    let server = tokio::spawn(async move {
+        list_then_watch(&mut handle, listed, events).await;
+        handle
+    });
+    let error = tf_k8s::pods::wait_running(&client, &plan, std::time::Duration::from_secs(10))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("pod node-1 cannot get its image img:1 (ImagePullBackOff"),
+        "{error}"
+    );
+    drop(server.await.unwrap());
+}
