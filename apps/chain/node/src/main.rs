@@ -101,7 +101,8 @@ async fn main() -> anyhow::Result<()> {
         seed: config.seed.into_bytes(),
         max_txs: 100,
     };
-    let (chain, outgoing) = ChainService::spawn(tree, producer, storage);
+    let (chain, outgoing) =
+        ChainService::spawn_with(tree, producer, storage, !config.peers.is_empty());
     Network::new(config.peers).spawn(chain.clone(), outgoing, Duration::from_secs(1));
 
     // Slots count from the Unix epoch, so every node agrees on the number.

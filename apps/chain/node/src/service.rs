@@ -122,7 +122,16 @@ pub struct ChainService {
     outgoing: mpsc::UnboundedSender<Outgoing>,
     /// Blocks waiting for their parent.
     orphans: Vec<Block>,
+    /// After a restart with peers, slots left before it produces without
+    /// having heard from one (`None`: it produces). A restarted node that
+    /// cannot reach its peers for a moment would otherwise build, and
+    /// finalize, a branch of its own.
+    quiet_slots: Option<u64>,
 }
+
+/// How many slots a restarted node waits to hear from a peer before it
+/// produces anyway (it may be the only one left).
+pub const RESTART_QUIET_SLOTS: u64 = 30;
 
 /// Orphans kept at most; older ones are dropped (they are fetched again).
 const MAX_ORPHANS: usize = 512;
@@ -134,6 +143,19 @@ impl ChainService {
         producer: Producer,
         storage: Arc<dyn Storage>,
     ) -> (ChainHandle, mpsc::UnboundedReceiver<Outgoing>) {
+        Self::spawn_with(tree, producer, storage, false)
+    }
+
+    /// Like [`spawn`](Self::spawn); with `has_peers`, a node that resumes a
+    /// stored chain (a restart) first waits to hear from a peer, for at most
+    /// [`RESTART_QUIET_SLOTS`] slots, before it produces.
+    pub fn spawn_with(
+        tree: BlockTree,
+        producer: Producer,
+        storage: Arc<dyn Storage>,
+        has_peers: bool,
+    ) -> (ChainHandle, mpsc::UnboundedReceiver<Outgoing>) {
+        let resuming = tree.tip().header.height > 0;
         let (commands, mut inbox) = mpsc::channel(1024);
         let (outgoing, network) = mpsc::unbounded_channel();
         let mut service = ChainService {
@@ -144,6 +166,7 @@ impl ChainService {
             storage,
             outgoing,
             orphans: Vec::new(),
+            quiet_slots: (has_peers && resuming).then_some(RESTART_QUIET_SLOTS),
         };
         tokio::spawn(async move {
             while let Some(command) = inbox.recv().await {
@@ -156,12 +179,22 @@ impl ChainService {
     fn handle(&mut self, command: Command) {
         match command {
             Command::Tick(slot) => {
+                if let Some(left) = self.quiet_slots.as_mut() {
+                    if *left > 0 {
+                        *left -= 1;
+                        return;
+                    }
+                    tracing::warn!("no peer was heard since the restart; producing alone");
+                    self.quiet_slots = None;
+                }
                 if let Some(block) = self.producer.produce(slot, &self.tree, &mut self.mempool) {
                     tracing::info!(slot, height = block.header.height, id = %block.id().short(), "produced");
                     let _ = self.accept(block);
                 }
             }
             Command::Block(block, reply) => {
+                // A peer was heard: a restarted node has something to build on.
+                self.quiet_slots = None;
                 let _ = reply.send(self.accept(block));
             }
             Command::Submit(tx, reply) => {

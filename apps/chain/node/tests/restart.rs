@@ -54,3 +54,61 @@ fn a_restarted_node_on_redb_keeps_its_chain() {
     assert_eq!(tree.len(), blocks.len() + 1, "the side branch too");
     assert_eq!(tree.ledger_at(&tip).unwrap().balance(&bob.address()), 100);
 }
+
+/// A producer that wins every slot.
+fn always_wins(name: &str) -> chain_node::producer::Producer {
+    chain_node::producer::Producer {
+        name: name.into(),
+        stake: 1.0,
+        active_slot_coefficient: 1.0,
+        seed: b"test".to_vec(),
+        max_txs: 10,
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_node_with_peers_waits_to_hear_from_one_before_producing() {
+    use std::sync::Arc;
+
+    use chain_node::service::ChainService;
+    use chain_node::storage::MemoryStorage;
+
+    let genesis = Block::genesis();
+    let ledger = Ledger::genesis(&[]);
+    let stored = chain(&genesis.header, 0, 2, "node-0");
+    let resumed = || {
+        let mut tree = BlockTree::new(genesis.clone(), ledger.clone(), 3);
+        for block in &stored {
+            tree.insert(block.clone()).unwrap();
+        }
+        tree
+    };
+
+    // Resuming with peers: quiet until a peer's block arrives.
+    let storage = Arc::new(MemoryStorage::default());
+    let (node, _outgoing) =
+        ChainService::spawn_with(resumed(), always_wins("node-0"), storage, true);
+    for slot in 10..15 {
+        node.tick(slot).await.unwrap();
+    }
+    assert_eq!(
+        node.info().await.unwrap().height,
+        2,
+        "produced before hearing a peer"
+    );
+    let from_peer = Block::child(&stored[1].header, 20, "node-1", vec![]);
+    node.block(from_peer).await.unwrap().unwrap();
+    node.tick(21).await.unwrap();
+    assert_eq!(
+        node.info().await.unwrap().height,
+        4,
+        "a peer was heard: it produces again"
+    );
+
+    // Without peers (or on a fresh chain) it produces at once.
+    let storage = Arc::new(MemoryStorage::default());
+    let (alone, _outgoing) =
+        ChainService::spawn_with(resumed(), always_wins("node-0"), storage, false);
+    alone.tick(10).await.unwrap();
+    assert_eq!(alone.info().await.unwrap().height, 3);
+}
