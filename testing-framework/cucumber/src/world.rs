@@ -168,25 +168,18 @@ impl TfWorld {
     /// The scenario's cluster as `A`'s, for app steps.
     pub fn app<A: Application>(&self) -> Result<&ManualCluster<A>, String> {
         let cluster = self.cluster.as_deref().ok_or_else(no_cluster)?;
-        let app = cluster.app_name();
         cluster
             .as_any()
             .downcast_ref::<ManualCluster<A>>()
-            .ok_or_else(|| {
-                format!("this scenario's cluster runs {app}, not the app this step is for")
-            })
+            .ok_or_else(|| wrong_app(cluster, "this scenario's cluster"))
     }
 
     /// The scenario's cluster as `A`'s, to change it.
     pub fn app_mut<A: Application>(&mut self) -> Result<&mut ManualCluster<A>, String> {
-        let cluster = self.cluster.as_deref_mut().ok_or_else(no_cluster)?;
-        let app = cluster.app_name();
-        cluster
-            .as_any_mut()
-            .downcast_mut::<ManualCluster<A>>()
-            .ok_or_else(|| {
-                format!("this scenario's cluster runs {app}, not the app this step is for")
-            })
+        as_app_mut(
+            self.cluster.as_deref_mut().ok_or_else(no_cluster)?,
+            "this scenario's cluster",
+        )
     }
 
     /// The other cluster called `role`, as `A`'s.
@@ -194,15 +187,10 @@ impl TfWorld {
         &mut self,
         role: &str,
     ) -> Result<&mut ManualCluster<A>, String> {
-        let (_, cluster) = self
-            .others
-            .iter_mut()
-            .find(|(r, _)| r == role)
-            .ok_or_else(|| format!("this scenario started no `{role}` cluster"))?;
-        cluster
-            .as_any_mut()
-            .downcast_mut::<ManualCluster<A>>()
-            .ok_or_else(|| format!("the `{role}` cluster runs another app"))
+        as_app_mut(
+            other_mut(&mut self.others, role)?,
+            &format!("the `{role}` cluster"),
+        )
     }
 
     /// Both the scenario's cluster and the other one called `role`.
@@ -211,20 +199,11 @@ impl TfWorld {
         role: &str,
     ) -> Result<(&mut ManualCluster<A>, &mut ManualCluster<A>), String> {
         let main = self.cluster.as_deref_mut().ok_or_else(no_cluster)?;
-        let (_, other) = self
-            .others
-            .iter_mut()
-            .find(|(r, _)| r == role)
-            .ok_or_else(|| format!("this scenario started no `{role}` cluster"))?;
-        let main = main
-            .as_any_mut()
-            .downcast_mut::<ManualCluster<A>>()
-            .ok_or("the scenario's cluster runs another app")?;
-        let other = other
-            .as_any_mut()
-            .downcast_mut::<ManualCluster<A>>()
-            .ok_or_else(|| format!("the `{role}` cluster runs another app"))?;
-        Ok((main, other))
+        let other = other_mut(&mut self.others, role)?;
+        Ok((
+            as_app_mut(main, "this scenario's cluster")?,
+            as_app_mut(other, &format!("the `{role}` cluster"))?,
+        ))
     }
 
     /// App state of type `T`, made with `T::default()` on first use.
@@ -276,6 +255,39 @@ impl TfWorld {
         }
         problems
     }
+}
+
+/// The other cluster called `role`.
+fn other_mut<'a>(
+    others: &'a mut [(String, Box<dyn AnyCluster>)],
+    role: &str,
+) -> Result<&'a mut dyn AnyCluster, String> {
+    others
+        .iter_mut()
+        .find(|(r, _)| r == role)
+        .map(|(_, c)| &mut **c as &mut dyn AnyCluster)
+        .ok_or_else(|| format!("this scenario started no `{role}` cluster"))
+}
+
+/// `cluster` as `A`'s; `whose` names it in the error.
+fn as_app_mut<'a, A: Application>(
+    cluster: &'a mut dyn AnyCluster,
+    whose: &str,
+) -> Result<&'a mut ManualCluster<A>, String> {
+    if !cluster.as_any().is::<ManualCluster<A>>() {
+        return Err(wrong_app(cluster, whose));
+    }
+    Ok(cluster
+        .as_any_mut()
+        .downcast_mut::<ManualCluster<A>>()
+        .expect("checked just above"))
+}
+
+fn wrong_app(cluster: &dyn AnyCluster, whose: &str) -> String {
+    format!(
+        "{whose} runs {}, not the app this step is for",
+        cluster.app_name()
+    )
 }
 
 fn no_cluster() -> String {

@@ -24,6 +24,19 @@ fn plan() -> tf_k8s::Plan {
     tf_k8s::plan(&request, "0123456789ab", &K8sSettings::for_image("img:1")).unwrap()
 }
 
+/// A response with `status` and a JSON body.
+fn json(status: u16, body: &serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .body(Body::from(body.to_string().into_bytes()))
+        .unwrap()
+}
+
+/// The query string of `request`.
+fn query(request: &Request<Body>) -> String {
+    request.uri().query().unwrap_or_default().to_owned()
+}
+
 /// Answers the next request: echoes a created object back (201), or
 /// answers with `status` and a Status body.
 async fn answer(handle: &mut Handle, status: Option<(u16, &str, &str)>) -> (Method, String) {
@@ -33,17 +46,17 @@ async fn answer(handle: &mut Handle, status: Option<(u16, &str, &str)>) -> (Meth
     let response = match status {
         None => Response::builder()
             .status(201)
-            .body(Body::from(body.to_vec())),
-        Some((code, reason, message)) => Response::builder().status(code).body(Body::from(
-            serde_json::json!({
+            .body(Body::from(body.to_vec()))
+            .unwrap(),
+        Some((code, reason, message)) => json(
+            code,
+            &serde_json::json!({
                 "kind": "Status", "apiVersion": "v1", "status": "Failure",
                 "code": code, "reason": reason, "message": message,
-            })
-            .to_string()
-            .into_bytes(),
-        )),
+            }),
+        ),
     };
-    send.send_response(response.unwrap());
+    send.send_response(response);
     (method, path)
 }
 
@@ -97,16 +110,10 @@ async fn a_forbidden_pod_names_it_says_what_to_do_and_leaves_nothing() {
         // The namespace is deleted again, with what was created in it.
         let (request, send) = handle.next_request().await.expect("the cleanup");
         let seen = (request.method().clone(), request.uri().path().to_owned());
-        send.send_response(
-            Response::builder()
-                .status(200)
-                .body(Body::from(
-                    serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Success"})
-                        .to_string()
-                        .into_bytes(),
-                ))
-                .unwrap(),
-        );
+        send.send_response(json(
+            200,
+            &serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        ));
         seen
     });
     let error = api::create(&client, &plan).await.unwrap_err().to_string();
@@ -183,44 +190,20 @@ async fn list_then_watch(
     events: Vec<serde_json::Value>,
 ) {
     let (request, send) = handle.next_request().await.expect("the list");
+    let asked = query(&request);
+    assert!(!asked.contains("watch=true"), "{asked}");
     assert!(
-        !request
-            .uri()
-            .query()
-            .unwrap_or_default()
-            .contains("watch=true"),
-        "{}",
-        request.uri()
-    );
-    assert!(
-        request
-            .uri()
-            .query()
-            .unwrap_or_default()
-            .contains("labelSelector=dev.tf.run%3D0123456789ab"),
-        "{}",
-        request.uri()
+        asked.contains("labelSelector=dev.tf.run%3D0123456789ab"),
+        "{asked}"
     );
     let list = serde_json::json!({
         "kind": "PodList", "apiVersion": "v1",
         "metadata": {"resourceVersion": "10"}, "items": listed,
     });
-    send.send_response(
-        Response::builder()
-            .status(200)
-            .body(Body::from(list.to_string().into_bytes()))
-            .unwrap(),
-    );
+    send.send_response(json(200, &list));
     let (request, send) = handle.next_request().await.expect("the watch");
-    assert!(
-        request
-            .uri()
-            .query()
-            .unwrap_or_default()
-            .contains("watch=true"),
-        "{}",
-        request.uri()
-    );
+    let asked = query(&request);
+    assert!(asked.contains("watch=true"), "{asked}");
     let lines: String = events
         .into_iter()
         .map(|object| serde_json::json!({"type": "MODIFIED", "object": object}).to_string() + "\n")
