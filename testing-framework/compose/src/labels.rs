@@ -20,18 +20,6 @@ pub const RUN_DIR: &str = "dev.tf.run-dir";
 /// An image's binary (its file name).
 pub const BINARY: &str = "dev.tf.binary";
 
-/// This process, as [`RUNNER`] names it.
-pub fn this_runner() -> String {
-    format!("{}@{}", std::process::id(), hostname())
-}
-
-/// The machine's host name, or `localhost`.
-pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
 /// The labels of a run's containers and networks.
 pub(crate) fn of_run(run: &str, scenario: &str, run_dir: &Path) -> HashMap<String, String> {
     HashMap::from([
@@ -39,7 +27,7 @@ pub(crate) fn of_run(run: &str, scenario: &str, run_dir: &Path) -> HashMap<Strin
         (RUN.to_owned(), run.to_owned()),
         (SCENARIO.to_owned(), scenario.to_owned()),
         (RUN_DIR.to_owned(), run_dir.display().to_string()),
-        (RUNNER.to_owned(), this_runner()),
+        (RUNNER.to_owned(), tf_core::host::this_runner()),
     ])
 }
 

@@ -155,20 +155,6 @@ pub async fn remove_images_built_since(before: &[String]) -> Vec<String> {
 /// Images younger than this are left by a sweep without `include_live`.
 const RECENT_IMAGE_SECS: i64 = 600;
 
-/// Whether the runner named by a [`labels::RUNNER`] value is alive: on this
-/// host with its process still there. A runner on another host counts as
-/// alive (this machine cannot tell).
-fn runner_alive(runner: &str) -> bool {
-    let Some((pid, host)) = runner.split_once('@') else {
-        return false;
-    };
-    if host != labels::hostname() {
-        return true;
-    }
-    pid.parse::<u32>()
-        .is_ok_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
-}
-
 /// Removes the containers and networks of every run whose runner is gone
 /// (or of every run, with [`SweepOptions::include_live`]), then the node
 /// images no container uses.
@@ -180,7 +166,7 @@ pub async fn sweep(options: SweepOptions) -> Result<SweepReport, DeployError> {
     for container in containers_labelled(&docker, &managed).await? {
         let label = |key| label(&container.labels, key);
         let (run, runner) = (label(labels::RUN), label(labels::RUNNER));
-        if !options.include_live && runner_alive(&runner) {
+        if !options.include_live && tf_core::host::runner_alive(&runner) {
             live_runs.insert(format!("{run} (runner {runner})"));
             continue;
         }
@@ -198,7 +184,7 @@ pub async fn sweep(options: SweepOptions) -> Result<SweepReport, DeployError> {
     }
     for network in networks_labelled(&docker, &managed).await? {
         let runner = label(&network.labels, labels::RUNNER);
-        if !options.include_live && runner_alive(&runner) {
+        if !options.include_live && tf_core::host::runner_alive(&runner) {
             let run = label(&network.labels, labels::RUN);
             live_runs.insert(format!("{run} (runner {runner})"));
             continue;

@@ -9,8 +9,10 @@
 pub mod binary;
 mod nodes;
 pub mod ports;
+mod runner;
 
 pub use nodes::{NodeTable, port_maps, port_maps_except};
+pub use runner::{runner_alive, this_runner};
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -127,6 +129,24 @@ pub fn run_dir(given: Option<&Path>, root: &Path, scenario: &str) -> Result<Path
     Ok(dir)
 }
 
+/// The image repository of nodes of `binary`, as every deployer that
+/// runs images names it: `tf-<binary>`, lowercased, with anything a
+/// repository name cannot hold turned into `-`.
+pub fn image_name(binary: &str) -> String {
+    let cleaned: String = binary
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("tf-{cleaned}")
+}
+
 /// A short id (12 hex digits, 48 bits), unique enough to name one run's
 /// containers, networks or namespace.
 pub fn run_id() -> String {
@@ -164,4 +184,13 @@ pub fn target_dir() -> PathBuf {
                 .map(PathBuf::from)
         })
         .unwrap_or_else(|| PathBuf::from("target"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn image_names_are_lowercase_and_valid() {
+        assert_eq!(super::image_name("My Node+1"), "tf-my-node-1");
+        assert_eq!(super::image_name("chain-node"), "tf-chain-node");
+    }
 }
