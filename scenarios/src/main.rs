@@ -5,6 +5,8 @@
 //! cargo run -p scenarios -- run raft-failover [--deployer local] [--nodes 3] [--duration 15s] [--set fault=restart]
 //! cargo run -p scenarios -- run wallet-transfers --set wallets=8 --set rate=4
 //! cargo run -p scenarios -- run raft-partition --deployer compose
+//! cargo run -p scenarios -- run raft-failover --deployer k8s [--image tf-openraft-kv-node:latest]
+//! cargo run -p scenarios -- image raft-failover
 //! cargo run -p scenarios -- replay target/tf-runs/<run>
 //! cargo run -p scenarios -- cleanup
 //! ```
@@ -22,6 +24,7 @@ use tf_compose::sweep::{SweepOptions, sweep};
 use tf_core::catalog::{AnyScenario, Catalog, ScenarioEntry};
 use tf_core::scenario::Deployer;
 use tf_core::scenario::{RunOptions, RunReport};
+use tf_k8s::K8sDeployer;
 use tf_local::LocalDeployer;
 
 /// Every app's scenarios: a new app adds one line here.
@@ -78,8 +81,17 @@ enum Command {
         /// The run directory (it holds report.json and observations.jsonl).
         run_dir: PathBuf,
     },
+    /// Build the node image of a scenario's app (as the compose deployer
+    /// does) and tag it `tf-<binary>:latest`, the image the k8s deployer
+    /// runs by default; say how to load it into a cluster.
+    Image {
+        /// The scenario whose app's image to build (see `list`).
+        scenario: String,
+    },
     /// Remove the containers, networks and images that crashed or killed
-    /// runs of the compose deployer left behind, and say what was removed.
+    /// runs of the compose deployer left behind, and the namespaces of such
+    /// runs on the Kubernetes cluster the kubeconfig names (if there is
+    /// one), and say what was removed.
     Cleanup {
         /// Also the runs whose runner is still alive on this machine, and
         /// images built in the last 10 minutes.
@@ -130,8 +142,8 @@ enum DeployerKind {
     /// Docker containers on the run's own networks (needs a Docker engine;
     /// can partition the network).
     Compose,
-    /// Pods on a Kubernetes cluster; so far only `--dry-run`, which writes
-    /// the objects it would create.
+    /// Pods on the Kubernetes cluster the kubeconfig names, reached
+    /// through port-forwards (`--dry-run` writes the objects instead).
     K8s,
 }
 
@@ -153,6 +165,9 @@ fn main() -> ExitCode {
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(run_scenario(&catalog, args))),
         Command::Replay { run_dir } => replay_run(&catalog, &run_dir),
+        Command::Image { scenario } => tokio::runtime::Runtime::new()
+            .context("cannot start the async runtime")
+            .and_then(|rt| rt.block_on(node_image(&catalog, &scenario))),
         Command::Cleanup { all, keep_images } => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
             .and_then(|rt| {
@@ -221,9 +236,10 @@ async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> 
     let scenario = entry.build(&params).context("invalid scenario")?;
     let deployer: Box<dyn Deployer> = match (args.deployer, args.dry_run) {
         (DeployerKind::K8s, true) => return k8s_dry_run(&*scenario, &args),
-        (DeployerKind::K8s, false) => bail!(
-            "the k8s deployer does not create objects on a cluster yet; `--dry-run` writes every object it would create into the run directory for review"
-        ),
+        (DeployerKind::K8s, false) => Box::new(match &args.image {
+            Some(image) => K8sDeployer::new().with_image(image),
+            None => K8sDeployer::new(),
+        }),
         (_, true) => {
             bail!("only the k8s deployer has a dry run; drop --dry-run or use --deployer k8s")
         }
@@ -251,8 +267,7 @@ fn k8s_dry_run(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<boo
     let image = args
         .image
         .clone()
-        .or_else(|| std::env::var("TF_K8S_IMAGE").ok().filter(|i| !i.is_empty()))
-        .unwrap_or_else(|| format!("tf-{}:latest", request.binary.name));
+        .unwrap_or_else(|| tf_k8s::default_image(&request.binary.name));
     let run = tf_core::host::run_id();
     let plan = tf_k8s::plan(&request, &run, &tf_k8s::K8sSettings::for_image(&image))?;
     let dir = tf_core::host::run_dir(
@@ -273,12 +288,49 @@ fn k8s_dry_run(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<boo
     Ok(true)
 }
 
-/// Sweeps what earlier compose runs left; fails if anything could not be
-/// removed.
+/// Builds the node image of `scenario`'s app, tags it `:latest` and says
+/// how to get it into a cluster.
+async fn node_image(catalog: &Catalog, scenario: &str) -> anyhow::Result<bool> {
+    let entry = find(catalog, scenario)?;
+    let built = entry
+        .build(&entry.parse::<&str, &str>(&[])?)
+        .context("invalid scenario")?;
+    let request = built.deployment();
+    let spec = request.binary.clone();
+    let binary = tokio::task::spawn_blocking(move || tf_core::host::binary::resolve(&spec))
+        .await
+        .context("finding the node binary failed")??;
+    let docker = tf_compose::connect().await?;
+    let image = tf_compose::build_image(&docker, &binary).await?;
+    let latest = tf_compose::tag_latest(&docker, &image).await?;
+    println!("built {} and tagged it {latest}", image.tag);
+    println!("to run it on a cluster, load it there:");
+    println!("  kind load docker-image {latest}");
+    println!("  k3d image import {latest}");
+    println!("  minikube image load {latest}");
+    println!(
+        "or push it to a registry the cluster pulls from and pass --image <registry>/{latest}"
+    );
+    Ok(true)
+}
+
+/// Sweeps what earlier compose runs left, and what k8s runs left on the
+/// cluster the kubeconfig names (when there is one); fails if anything
+/// could not be removed.
 async fn cleanup(options: SweepOptions) -> anyhow::Result<bool> {
+    let include_live = options.include_live;
     let report = sweep(options).await?;
     print!("{report}");
-    Ok(report.problems.is_empty())
+    let mut clean = report.problems.is_empty();
+    if tf_k8s::api::configured().await {
+        let client = tf_k8s::api::connect().await?;
+        let k8s = tf_k8s::sweep::sweep(&client, include_live).await?;
+        print!("{k8s}");
+        clean &= k8s.problems.is_empty();
+    } else {
+        println!("k8s: no Kubernetes configuration, nothing to sweep there");
+    }
+    Ok(clean)
 }
 
 /// Replays on a paused clock: the recorded timeline is followed exactly, in

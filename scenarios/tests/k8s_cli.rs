@@ -1,6 +1,6 @@
-//! `scenarios run ... --deployer k8s --dry-run` writes every object the
-//! k8s deployer would create and creates nothing; without `--dry-run` the
-//! k8s deployer says plainly that it cannot create them yet.
+//! The k8s deployer from the CLI: `scenarios run ... --deployer k8s
+//! --dry-run` writes every object it would create and creates nothing;
+//! a real run without a cluster to talk to says how to point at one.
 
 use std::process::Command;
 
@@ -49,12 +49,21 @@ fn a_dry_run_writes_every_object_for_review() {
 }
 
 #[test]
-fn without_a_dry_run_the_k8s_deployer_says_what_it_cannot_do_yet() {
+fn a_run_without_a_kubeconfig_says_how_to_point_at_a_cluster() {
+    let home = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_scenarios"))
         .args(["run", "raft-failover", "--deployer", "k8s"])
+        .arg("--run-dir")
+        .arg(home.path().join("run"))
+        .env("HOME", home.path())
+        .env("KUBECONFIG", home.path().join("no-such-config"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--dry-run"), "{stderr}");
+    let all =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(all.contains("no Kubernetes configuration found"), "{all}");
+    assert!(all.contains("point KUBECONFIG at your cluster"), "{all}");
 }

@@ -46,7 +46,7 @@ pub async fn build_image(docker: &Docker, binary: &Path) -> Result<NodeImage, De
     let (context, name, digest) = tokio::task::spawn_blocking(move || context(&path))
         .await
         .map_err(|e| DeployError::Other(format!("assembling the image failed: {e}")))??;
-    let tag = format!("tf-{}:{}", repository_name(&name), &digest[..16]);
+    let tag = format!("{}:{}", tf_core::host::image_name(&name), &digest[..16]);
     let in_image = format!("{BINARY_DIR}/{name}");
     match docker.inspect_image(&tag).await {
         Ok(_) => {
@@ -100,21 +100,6 @@ pub async fn build_image(docker: &Docker, binary: &Path) -> Result<NodeImage, De
         binary: in_image,
         built: true,
     })
-}
-
-/// A valid image repository name from a binary's file name.
-fn repository_name(binary: &str) -> String {
-    binary
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
 }
 
 /// The build context (a tar), the binary's file name, and the context's
@@ -219,6 +204,29 @@ fn append(
     tar.append_data(&mut header, path, bytes)
 }
 
+/// Tags `image` as `tf-<binary>:latest` too, the name the k8s deployer
+/// looks for by default; returns that name.
+pub async fn tag_latest(docker: &Docker, image: &NodeImage) -> Result<String, DeployError> {
+    let repo = image.tag.split(':').next().unwrap_or_default().to_owned();
+    docker
+        .tag_image(
+            &image.tag,
+            Some(bollard::query_parameters::TagImageOptions {
+                repo: Some(repo.clone()),
+                tag: Some("latest".into()),
+            }),
+        )
+        .await
+        .map_err(|e| {
+            DeployError::Other(format!(
+                "cannot tag {} as {repo}:latest: {}",
+                image.tag,
+                describe(&e)
+            ))
+        })?;
+    Ok(format!("{repo}:latest"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,10 +274,5 @@ mod tests {
         std::fs::write(&script, "#!/usr/bin/env python3\n").unwrap();
         let error = context(&script).unwrap_err().to_string();
         assert!(error.contains("is a script"), "{error}");
-    }
-
-    #[test]
-    fn repository_names_are_lowercase_and_valid() {
-        assert_eq!(repository_name("My Node+1"), "my-node-1");
     }
 }

@@ -34,5 +34,5 @@ pub mod sweep;
 pub use cluster::ComposeCluster;
 pub use deployer::ComposeDeployer;
 pub use engine::{connect, docker_available};
-pub use image::{NodeImage, build_image};
+pub use image::{NodeImage, build_image, tag_latest};
 pub use libs::shared_libraries;

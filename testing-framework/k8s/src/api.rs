@@ -20,6 +20,11 @@ pub async fn connect() -> Result<Client, DeployError> {
         .map_err(|e| DeployError::Other(format!("cannot make a Kubernetes client: {e}")))
 }
 
+/// Whether a Kubernetes configuration is there to connect with.
+pub async fn configured() -> bool {
+    Config::infer().await.is_ok()
+}
+
 /// What the API said about `what` (`create pod/node-0`), for people.
 pub fn api_error(what: &str, error: &kube::Error) -> DeployError {
     let kube::Error::Api(status) = error else {
@@ -63,7 +68,11 @@ pub async fn create(client: &Client, plan: &Plan) -> Result<(), DeployError> {
     Ok(())
 }
 
-async fn create_one(client: &Client, namespace: &str, object: &Object) -> Result<(), kube::Error> {
+pub(crate) async fn create_one(
+    client: &Client,
+    namespace: &str,
+    object: &Object,
+) -> Result<(), kube::Error> {
     let post = PostParams::default();
     let c = client.clone();
     match object {

@@ -1,33 +1,45 @@
 //! `tf-k8s`: the Kubernetes deployer, on the Kubernetes API (`kube`,
-//! `k8s-openapi`).
+//! `k8s-openapi`); no kubectl or helm at run time.
 //!
-//! Built so far:
-//! - [`plan`]: every object the deployer creates, as `k8s-openapi` types
-//!   from the same [`DeploymentRequest`] the local and compose deployers
-//!   take, written as YAML for review (`scenarios run raft-failover
-//!   --deployer k8s --dry-run`);
-//! - [`pod_state`]: what a pod's status says about its node;
-//! - [`partition_policies`]: a partition as NetworkPolicies;
-//! - [`pods::wait_running`]: the run's pods followed through a watch until
-//!   they run, or one is stuck;
-//! - [`api`]: connecting, creating a run's objects in order and deleting
-//!   its namespace, with every refusal explained.
-//!
-//! A `Deployer` over them (pod watch, port-forwards, node control, logs)
-//! is the next slice (see the README).
+//! [`K8sDeployer`] runs a scenario's nodes as pods in a namespace of the
+//! run's own:
+//! - [`plan`]: every object it creates, as `k8s-openapi` types, from the
+//!   same [`DeploymentRequest`] the local and compose deployers take;
+//!   written as YAML into the run directory (and alone by `scenarios run
+//!   <scenario> --deployer k8s --dry-run`);
+//! - [`pods::RunWatch`]: the run's pods followed through one watch; every
+//!   wait (deploy, stop, start, cleanup) is on it, and [`pod_state`] turns
+//!   a pod's status into what to tell a user;
+//! - [`forward`]: the runner reaches each node's ports on 127.0.0.1
+//!   through the API's port-forward, a tunnel per connection, so a
+//!   restarted pod or a dropped tunnel costs one connection and nothing
+//!   has to be re-established;
+//! - node control by deleting and creating pods (data stays in each
+//!   node's claim); partitions as [`partition_policies`];
+//! - logs streamed into `<run>/node-N/node.log`;
+//! - [`api`]: connecting and creating a run in order, with every refusal
+//!   explained; [`sweep`]: deleting what killed runs left.
 //!
 //! [`DeploymentRequest`]: tf_core::scenario::DeploymentRequest
 
 pub mod api;
+mod cluster;
+mod control;
+mod deployer;
+pub mod forward;
+mod logs;
 mod names;
 mod objects;
 mod partition;
 mod pod_state;
 pub mod pods;
 mod settings;
+pub mod sweep;
 
+pub use cluster::K8sCluster;
+pub use deployer::K8sDeployer;
 pub use names::{label_value, namespace_of};
-pub use objects::{Object, Plan, plan};
+pub use objects::{Object, Plan, node_objects, node_spec, plan};
 pub use partition::{CUT, SIDE, partition_policies};
 pub use pod_state::{PodState, pod_state};
-pub use settings::{K8sSettings, Resources};
+pub use settings::{K8sSettings, Resources, default_image};

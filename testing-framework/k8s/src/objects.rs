@@ -184,6 +184,33 @@ fn protocol(protocol: Protocol) -> String {
     }
 }
 
+/// Node `index` of run `run` as its peers see it: `node-N`, at
+/// `node-N.nodes.tf-<run>.svc.cluster.local`, on the same port numbers as
+/// every other node (each pod has its own address).
+pub fn node_spec(
+    request: &DeploymentRequest,
+    run: &str,
+    settings: &K8sSettings,
+    index: usize,
+) -> NodeSpec {
+    let ports = PortMap::new(
+        request
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.clone(), settings.first_port + i as u16)),
+    );
+    let name = format!("node-{index}");
+    NodeSpec {
+        index,
+        host: format!("{name}.{SERVICE}.{}.svc.cluster.local", namespace_of(run)),
+        name,
+        bind_host: "0.0.0.0".into(),
+        ports,
+        data_dir: PathBuf::from(DATA_DIR),
+    }
+}
+
 /// The objects of run `run` for `request`: its nodes are named `node-N`
 /// and reach each other at `node-N.nodes.tf-<run>.svc.cluster.local`.
 pub fn plan(
@@ -194,40 +221,10 @@ pub fn plan(
     request.check()?;
     let namespace = namespace_of(run);
     let ns = Some(namespace.as_str());
-    // The image holds the binary under its file name, as the compose
-    // deployer's images do.
-    let binary = request.binary.name.clone();
-    let ports = PortMap::new(
-        request
-            .ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.name.clone(), settings.first_port + i as u16)),
-    );
     let nodes: Vec<NodeSpec> = (0..request.nodes)
-        .map(|index| {
-            let name = format!("node-{index}");
-            NodeSpec {
-                index,
-                host: format!("{name}.{SERVICE}.{namespace}.svc.cluster.local"),
-                name,
-                bind_host: "0.0.0.0".into(),
-                ports: ports.clone(),
-                data_dir: PathBuf::from(DATA_DIR),
-            }
-        })
+        .map(|index| node_spec(request, run, settings, index))
         .collect();
-    let container_ports: Vec<ContainerPort> = request
-        .ports
-        .iter()
-        .map(|p| ContainerPort {
-            name: Some(port_name(&p.name)),
-            container_port: i32::from(ports.get(&p.name).unwrap_or_default()),
-            protocol: Some(protocol(p.protocol)),
-            ..ContainerPort::default()
-        })
-        .collect();
-
+    let ports = node_spec(request, run, settings, 0).ports;
     let mut objects = vec![Object::Namespace(Namespace {
         metadata: meta(&namespace, None, labels(run, &request.scenario, None)),
         ..Namespace::default()
@@ -256,78 +253,7 @@ pub fn plan(
         ..Service::default()
     }));
     for node in &nodes {
-        let command = request.command(node, &nodes)?;
-        let node_labels = labels(run, &request.scenario, Some(&node.name));
-        let env_map = format!("{}-env", node.name);
-        let claim = format!("{}-data", node.name);
-        // The node's environment; its command line is in the pod.
-        let data: BTreeMap<String, String> = command.env.iter().cloned().collect();
-        objects.push(Object::ConfigMap(ConfigMap {
-            metadata: meta(&env_map, ns, node_labels.clone()),
-            data: Some(data),
-            ..ConfigMap::default()
-        }));
-        objects.push(Object::Claim(PersistentVolumeClaim {
-            metadata: meta(&claim, ns, node_labels.clone()),
-            spec: Some(PersistentVolumeClaimSpec {
-                access_modes: Some(vec!["ReadWriteOnce".into()]),
-                resources: Some(VolumeResourceRequirements {
-                    requests: Some(BTreeMap::from([(
-                        "storage".to_owned(),
-                        Quantity(settings.storage.clone()),
-                    )])),
-                    ..VolumeResourceRequirements::default()
-                }),
-                ..PersistentVolumeClaimSpec::default()
-            }),
-            ..PersistentVolumeClaim::default()
-        }));
-        objects.push(Object::Pod(Box::new(Pod {
-            metadata: meta(&node.name, ns, node_labels),
-            spec: Some(PodSpec {
-                hostname: Some(node.name.clone()),
-                subdomain: Some(SERVICE.into()),
-                // The framework restarts nodes itself and reports every
-                // exit it did not ask for; the kubelet must not hide one.
-                restart_policy: Some("Never".into()),
-                containers: vec![Container {
-                    name: "node".into(),
-                    image: Some(settings.image.clone()),
-                    image_pull_policy: Some("IfNotPresent".into()),
-                    command: Some(vec![format!("{BINARY_DIR}/{binary}")]),
-                    args: Some(command.args.clone()),
-                    env_from: Some(vec![EnvFromSource {
-                        config_map_ref: Some(ConfigMapEnvSource {
-                            name: env_map.clone(),
-                            optional: Some(false),
-                        }),
-                        ..EnvFromSource::default()
-                    }]),
-                    ports: Some(container_ports.clone()),
-                    resources: Some(ResourceRequirements {
-                        requests: Some(quantities(&settings.requests)),
-                        limits: Some(quantities(&settings.limits)),
-                        ..ResourceRequirements::default()
-                    }),
-                    volume_mounts: Some(vec![VolumeMount {
-                        name: "data".into(),
-                        mount_path: DATA_DIR.into(),
-                        ..VolumeMount::default()
-                    }]),
-                    ..Container::default()
-                }],
-                volumes: Some(vec![Volume {
-                    name: "data".into(),
-                    persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                        claim_name: claim,
-                        read_only: Some(false),
-                    }),
-                    ..Volume::default()
-                }]),
-                ..PodSpec::default()
-            }),
-            ..Pod::default()
-        })));
+        objects.extend(node_objects(request, run, settings, node, &nodes)?);
     }
     Ok(Plan {
         run: run.to_owned(),
@@ -335,4 +261,104 @@ pub fn plan(
         nodes,
         objects,
     })
+}
+
+/// A node's own objects, in creation order: its ConfigMap (environment),
+/// its PersistentVolumeClaim (data) and its Pod, started with `topology`
+/// as the cluster it knows.
+pub fn node_objects(
+    request: &DeploymentRequest,
+    run: &str,
+    settings: &K8sSettings,
+    node: &NodeSpec,
+    topology: &[NodeSpec],
+) -> Result<[Object; 3], DeployError> {
+    let namespace = namespace_of(run);
+    let ns = Some(namespace.as_str());
+    // The image holds the binary under its file name, as the compose
+    // deployer's images do.
+    let binary = &request.binary.name;
+    let container_ports: Vec<ContainerPort> = request
+        .ports
+        .iter()
+        .map(|p| ContainerPort {
+            name: Some(port_name(&p.name)),
+            container_port: i32::from(node.ports.get(&p.name).unwrap_or_default()),
+            protocol: Some(protocol(p.protocol)),
+            ..ContainerPort::default()
+        })
+        .collect();
+    let command = request.command(node, topology)?;
+    let node_labels = labels(run, &request.scenario, Some(&node.name));
+    let env_map = format!("{}-env", node.name);
+    let claim = format!("{}-data", node.name);
+    // The node's environment; its command line is in the pod.
+    let data: BTreeMap<String, String> = command.env.iter().cloned().collect();
+    let config = Object::ConfigMap(ConfigMap {
+        metadata: meta(&env_map, ns, node_labels.clone()),
+        data: Some(data),
+        ..ConfigMap::default()
+    });
+    let volume = Object::Claim(PersistentVolumeClaim {
+        metadata: meta(&claim, ns, node_labels.clone()),
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".into()]),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_owned(),
+                    Quantity(settings.storage.clone()),
+                )])),
+                ..VolumeResourceRequirements::default()
+            }),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        ..PersistentVolumeClaim::default()
+    });
+    let pod = Object::Pod(Box::new(Pod {
+        metadata: meta(&node.name, ns, node_labels),
+        spec: Some(PodSpec {
+            hostname: Some(node.name.clone()),
+            subdomain: Some(SERVICE.into()),
+            // The framework restarts nodes itself and reports every
+            // exit it did not ask for; the kubelet must not hide one.
+            restart_policy: Some("Never".into()),
+            containers: vec![Container {
+                name: "node".into(),
+                image: Some(settings.image.clone()),
+                image_pull_policy: Some("IfNotPresent".into()),
+                command: Some(vec![format!("{BINARY_DIR}/{binary}")]),
+                args: Some(command.args.clone()),
+                env_from: Some(vec![EnvFromSource {
+                    config_map_ref: Some(ConfigMapEnvSource {
+                        name: env_map.clone(),
+                        optional: Some(false),
+                    }),
+                    ..EnvFromSource::default()
+                }]),
+                ports: Some(container_ports),
+                resources: Some(ResourceRequirements {
+                    requests: Some(quantities(&settings.requests)),
+                    limits: Some(quantities(&settings.limits)),
+                    ..ResourceRequirements::default()
+                }),
+                volume_mounts: Some(vec![VolumeMount {
+                    name: "data".into(),
+                    mount_path: DATA_DIR.into(),
+                    ..VolumeMount::default()
+                }]),
+                ..Container::default()
+            }],
+            volumes: Some(vec![Volume {
+                name: "data".into(),
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: claim,
+                    read_only: Some(false),
+                }),
+                ..Volume::default()
+            }]),
+            ..PodSpec::default()
+        }),
+        ..Pod::default()
+    }));
+    Ok([config, volume, pod])
 }

@@ -47,3 +47,12 @@ impl K8sSettings {
         }
     }
 }
+
+/// The image of nodes of `binary` when none is given: `$TF_K8S_IMAGE`,
+/// else `tf-<binary>:latest` (what `scenarios image` builds and tags).
+pub fn default_image(binary: &str) -> String {
+    std::env::var("TF_K8S_IMAGE")
+        .ok()
+        .filter(|i| !i.is_empty())
+        .unwrap_or_else(|| format!("{}:latest", tf_core::host::image_name(binary)))
+}

@@ -1,0 +1,346 @@
+//! Node control on Kubernetes: a node is stopped or killed by deleting its
+//! pod (with the grace period, or none) and started by creating it again
+//! from the same object; its data stays in its claim. A partition labels
+//! one side and adds the two NetworkPolicies. Every wait is on the run's
+//! pod watch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use parking_lot::Mutex;
+use tf_core::host::NodeTable;
+use tf_core::scenario::{ControlError, NodeControl, NodeExit};
+use tokio::sync::{Mutex as AsyncMutex, watch};
+use tokio::task::JoinHandle;
+
+use crate::forward::Forward;
+use crate::pods::{Pods, RunWatch};
+use crate::{CUT, PodState, SIDE, partition_policies};
+
+/// A node of the run: the pod it is started from, where its log goes, and
+/// the runner's way in.
+pub(crate) struct K8sNode {
+    pub(crate) name: String,
+    pub(crate) pod: Pod,
+    pub(crate) log: PathBuf,
+    pub(crate) forwards: Vec<Forward>,
+    pub(crate) follower: JoinHandle<()>,
+}
+
+impl Drop for K8sNode {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
+}
+
+/// The run's nodes and what node control needs of the cluster.
+pub(crate) struct K8sControl {
+    pub(crate) client: Client,
+    pub(crate) namespace: String,
+    pub(crate) run: String,
+    pub(crate) watch: RunWatch,
+    pub(crate) nodes: NodeTable<K8sNode>,
+    /// Nodes the framework took down: their pods' ends are not crashes.
+    pub(crate) down: Mutex<BTreeSet<String>>,
+    /// The nodes cut off while a partition lasts; partition and heal hold
+    /// it throughout.
+    pub(crate) cut: AsyncMutex<Vec<String>>,
+    pub(crate) crashes: Arc<watch::Sender<Vec<NodeExit>>>,
+    pub(crate) stop_grace: Duration,
+    pub(crate) ready_timeout: Duration,
+}
+
+fn failed<'a>(action: &'static str, node: &'a str) -> impl FnOnce(String) -> ControlError + 'a {
+    move |reason| ControlError::Failed {
+        action,
+        node: node.to_owned(),
+        reason,
+    }
+}
+
+impl K8sControl {
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Deletes `node`'s pod with `grace` and waits until it is gone.
+    async fn take_down(&self, node: &str, grace: u32) -> Result<(), String> {
+        self.down.lock().insert(node.to_owned());
+        let params = DeleteParams {
+            grace_period_seconds: Some(grace),
+            ..DeleteParams::default()
+        };
+        match self.pods().delete(node, &params).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+            Err(error) => {
+                return Err(
+                    crate::api::api_error(&format!("delete pod/{node}"), &error).to_string()
+                );
+            }
+        }
+        let timeout = Duration::from_secs(u64::from(grace)) + self.ready_timeout;
+        self.watch.wait_gone(node, timeout).await
+    }
+
+    /// Creates `node`'s pod again and waits until it runs.
+    async fn bring_up(&self, node: &str) -> Result<(), String> {
+        let template = self.nodes.get(node).map_err(|e| e.to_string())?.pod.clone();
+        // A pod that ended by itself is still there: it goes first.
+        let present = self.watch.pods().borrow().pods.get(node).cloned();
+        match present.map(|s| s.state) {
+            Some(PodState::Running) => return Ok(()),
+            Some(_) => self.take_down(node, 0).await?,
+            None => {}
+        }
+        let mut pod = template;
+        if self.cut.lock().await.iter().any(|n| n == node) {
+            pod.metadata
+                .labels
+                .get_or_insert_with(BTreeMap::new)
+                .insert(SIDE.to_owned(), CUT.to_owned());
+        }
+        self.pods()
+            .create(&PostParams::default(), &pod)
+            .await
+            .map_err(|e| crate::api::api_error(&format!("create pod/{node}"), &e).to_string())?;
+        self.down.lock().remove(node);
+        let names = BTreeSet::from([node.to_owned()]);
+        self.watch
+            .wait_running(&names, self.ready_timeout)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Puts or takes the cut label on `nodes`' pods.
+    async fn label(&self, nodes: &[String], cut: bool) -> Result<(), String> {
+        let value = if cut {
+            serde_json::Value::from(CUT)
+        } else {
+            serde_json::Value::Null
+        };
+        let patch = serde_json::json!({"metadata": {"labels": {SIDE: value}}});
+        for node in nodes {
+            match self
+                .pods()
+                .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {}
+                // A stopped node gets the label when it starts again.
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(error) => {
+                    return Err(
+                        crate::api::api_error(&format!("label pod/{node}"), &error).to_string()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn policies(&self) -> Api<NetworkPolicy> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Deletes the partition's policies; ones already gone are fine.
+    async fn delete_policies(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for policy in partition_policies(&self.run) {
+            let name = policy.metadata.name.unwrap_or_default();
+            match self
+                .policies()
+                .delete(&name, &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(error) => problems.push(
+                    crate::api::api_error(&format!("delete networkpolicy/{name}"), &error)
+                        .to_string(),
+                ),
+            }
+        }
+        problems
+    }
+}
+
+#[async_trait]
+impl NodeControl for K8sControl {
+    async fn start(&self, node: &str) -> Result<(), ControlError> {
+        self.nodes.get(node)?;
+        self.bring_up(node).await.map_err(failed("start", node))
+    }
+
+    async fn stop(&self, node: &str) -> Result<(), ControlError> {
+        self.nodes.get(node)?;
+        let grace = u32::try_from(self.stop_grace.as_secs()).unwrap_or(u32::MAX);
+        self.take_down(node, grace)
+            .await
+            .map_err(failed("stop", node))
+    }
+
+    async fn kill(&self, node: &str) -> Result<(), ControlError> {
+        self.nodes.get(node)?;
+        self.take_down(node, 0).await.map_err(failed("kill", node))
+    }
+
+    async fn pause(&self, node: &str) -> Result<(), ControlError> {
+        Err(ControlError::Failed {
+            action: "pause",
+            node: node.to_owned(),
+            reason: "Kubernetes has no way to freeze a container through its API; run pause scenarios on the local or compose deployer".into(),
+        })
+    }
+
+    async fn resume(&self, node: &str) -> Result<(), ControlError> {
+        Err(ControlError::Failed {
+            action: "resume",
+            node: node.to_owned(),
+            reason: "Kubernetes cannot pause nodes, so there is nothing to resume".into(),
+        })
+    }
+
+    async fn partition(&self, side: &[String]) -> Result<(), ControlError> {
+        let who = side.join(", ");
+        let refuse = |reason: String| ControlError::Failed {
+            action: "partition",
+            node: who.clone(),
+            reason,
+        };
+        for name in side {
+            self.nodes.get(name)?;
+        }
+        if side.is_empty() || side.len() >= self.nodes.len() {
+            return Err(refuse(format!(
+                "a side must hold at least one node and leave at least one of the {} on the other",
+                self.nodes.len()
+            )));
+        }
+        let mut cut = self.cut.lock().await;
+        if !cut.is_empty() {
+            return Err(refuse(format!(
+                "{} is cut off already; heal first",
+                cut.join(", ")
+            )));
+        }
+        // Recorded first: a failure half way is undone by heal.
+        *cut = side.to_vec();
+        let applied = async {
+            self.label(side, true).await?;
+            for policy in partition_policies(&self.run) {
+                let name = policy.metadata.name.clone().unwrap_or_default();
+                self.policies()
+                    .create(&PostParams::default(), &policy)
+                    .await
+                    .map_err(|e| {
+                        crate::api::api_error(&format!("create networkpolicy/{name}"), &e)
+                            .to_string()
+                    })?;
+            }
+            Ok::<(), String>(())
+        }
+        .await;
+        drop(cut);
+        if let Err(reason) = applied {
+            let _ = self.heal().await;
+            return Err(refuse(reason));
+        }
+        tracing::info!(side = %who, "partitioned");
+        Ok(())
+    }
+
+    async fn heal(&self) -> Result<(), ControlError> {
+        let mut cut = self.cut.lock().await;
+        if cut.is_empty() {
+            return Ok(());
+        }
+        let who = cut.join(", ");
+        let mut problems = self.delete_policies().await;
+        if let Err(problem) = self.label(&cut, false).await {
+            problems.push(problem);
+        }
+        if !problems.is_empty() {
+            return Err(ControlError::Failed {
+                action: "heal",
+                node: who,
+                reason: problems.join("; "),
+            });
+        }
+        cut.clear();
+        tracing::info!(side = %who, "healed");
+        Ok(())
+    }
+
+    fn unexpected_exits(&self) -> watch::Receiver<Vec<NodeExit>> {
+        self.crashes.subscribe()
+    }
+}
+
+/// Reports every end of a node's pod the framework did not ask for: an
+/// exit, an eviction, a deletion by someone else. One report per pod.
+pub(crate) fn report_exits(control: &Arc<K8sControl>) -> JoinHandle<()> {
+    let weak = Arc::downgrade(control);
+    let mut pods = control.watch.pods();
+    tokio::spawn(async move {
+        let mut reported: BTreeSet<(String, u64)> = BTreeSet::new();
+        let mut last: Pods = Pods::default();
+        while pods.changed().await.is_ok() {
+            let now = pods.borrow_and_update().clone();
+            let Some(control) = weak.upgrade() else {
+                return;
+            };
+            for node in control.nodes.all() {
+                let name = &node.name;
+                if control.down.lock().contains(name) {
+                    continue;
+                }
+                let status = match (last.pods.get(name), now.pods.get(name)) {
+                    (_, Some(seen)) => match &seen.state {
+                        PodState::Exited { code, reason } => {
+                            Some((seen.incarnation, format!("exit code {code} ({reason})")))
+                        }
+                        // A pod that ran and then could not go on (an
+                        // eviction); one stuck at start fails its start.
+                        PodState::Stuck(message)
+                            if last.pods.get(name).is_some_and(|was| {
+                                was.incarnation == seen.incarnation
+                                    && was.state == PodState::Running
+                            }) =>
+                        {
+                            Some((seen.incarnation, message.clone()))
+                        }
+                        _ => None,
+                    },
+                    (Some(was), None) if now.synced => Some((
+                        was.incarnation,
+                        "its pod was deleted by someone other than the framework".into(),
+                    )),
+                    _ => None,
+                };
+                let Some((incarnation, status)) = status else {
+                    continue;
+                };
+                if reported.insert((name.clone(), incarnation)) {
+                    tracing::warn!(node = %name, %status, "node ended unexpectedly");
+                    control.crashes.send_modify(|exits| {
+                        exits.push(NodeExit {
+                            node: name.clone(),
+                            status,
+                            at: SystemTime::now(),
+                            log_tail: tf_core::host::log_tail(&node.log),
+                        })
+                    });
+                }
+            }
+            last = now;
+        }
+    })
+}

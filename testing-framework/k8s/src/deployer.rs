@@ -1,0 +1,193 @@
+//! The k8s deployer: a run's nodes as pods in a namespace of their own,
+//! created and watched through the Kubernetes API.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kube::Client;
+use parking_lot::Mutex;
+use tf_core::host::{self, DeployerSettings, NodeTable};
+use tf_core::scenario::{Cluster, DeployError, Deployer, DeploymentRequest, NodeAction};
+use tokio::sync::{Mutex as AsyncMutex, watch};
+
+use crate::cluster::K8sCluster;
+use crate::control::{K8sControl, report_exits};
+use crate::forward::{PodDialer, PortForwardDialer};
+use crate::pods::RunWatch;
+use crate::settings::default_image;
+use crate::sweep::{RUN_DIR, RUNNER};
+use crate::{K8sSettings, Object, api, plan};
+
+/// Starts clusters as pods on the Kubernetes cluster the kubeconfig points
+/// at (`KUBECONFIG`, `~/.kube/config`, or the service account in a pod).
+#[derive(Clone)]
+pub struct K8sDeployer {
+    settings: DeployerSettings,
+    image: Option<String>,
+    ready_timeout: Duration,
+    client: Option<Client>,
+    dialer: Option<Arc<dyn PodDialer>>,
+}
+
+impl Default for K8sDeployer {
+    fn default() -> Self {
+        K8sDeployer {
+            settings: DeployerSettings::default(),
+            image: None,
+            ready_timeout: Duration::from_secs(120),
+            client: None,
+            dialer: None,
+        }
+    }
+}
+
+impl K8sDeployer {
+    /// Node images are `$TF_K8S_IMAGE`, else `tf-<binary>:latest`; runs go
+    /// under `target/tf-runs/` (or `$TF_RUNS_DIR`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Nodes run `image`.
+    pub fn with_image(mut self, image: impl Into<String>) -> Self {
+        self.image = Some(image.into());
+        self
+    }
+
+    /// Runs go under `root` instead.
+    pub fn with_runs_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.settings.runs_root = Some(root.into());
+        self
+    }
+
+    /// How long a stop gives a node after SIGTERM (the pod's grace
+    /// period; default 5 s).
+    pub fn with_stop_grace(mut self, grace: Duration) -> Self {
+        self.settings.stop_grace = grace;
+        self
+    }
+
+    /// How long a pod may take to run, image pull included (default
+    /// 120 s). A pod that cannot run fails sooner, with its reason.
+    pub fn with_ready_timeout(mut self, timeout: Duration) -> Self {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// Talks to the API through `client` instead of the kubeconfig's.
+    pub fn with_client(mut self, client: Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Reaches pods through `dialer` instead of the API's port-forward.
+    pub fn with_dialer(mut self, dialer: Arc<dyn PodDialer>) -> Self {
+        self.dialer = Some(dialer);
+        self
+    }
+
+    /// The settings a run of `request` uses.
+    pub fn settings_for(&self, request: &DeploymentRequest) -> K8sSettings {
+        K8sSettings::for_image(
+            self.image
+                .clone()
+                .unwrap_or_else(|| default_image(&request.binary.name)),
+        )
+    }
+}
+
+#[async_trait]
+impl Deployer for K8sDeployer {
+    fn name(&self) -> &str {
+        "k8s"
+    }
+
+    fn supports(&self, action: NodeAction) -> bool {
+        match action {
+            NodeAction::StartStop | NodeAction::Kill | NodeAction::Partition => true,
+            // No API freezes a container.
+            NodeAction::Pause => false,
+        }
+    }
+
+    async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
+        request.check()?;
+        let (client, reconnect) = match &self.client {
+            Some(client) => (client.clone(), false),
+            None => (api::connect().await?, true),
+        };
+        let run = host::run_id();
+        let run_dir = host::run_dir(
+            request.run_dir.as_deref(),
+            &self.settings.runs_root(),
+            &request.scenario,
+        )?;
+        let settings = self.settings_for(request);
+        let mut plan = plan(request, &run, &settings)?;
+        // Whose run it is, so that a sweep leaves a live runner's alone.
+        if let Some(Object::Namespace(namespace)) = plan.objects.first_mut() {
+            namespace.metadata.annotations = Some(BTreeMap::from([
+                (RUNNER.to_owned(), host::this_runner()),
+                (RUN_DIR.to_owned(), run_dir.display().to_string()),
+            ]));
+        }
+        // What is created, for review after the run.
+        plan.write(&run_dir)?;
+        api::create(&client, &plan).await?;
+        // From here on, dropping the cluster deletes the namespace.
+        let watch = RunWatch::start(&client, &plan.namespace, &run);
+        let control = Arc::new(K8sControl {
+            client: client.clone(),
+            namespace: plan.namespace.clone(),
+            run: run.clone(),
+            watch,
+            nodes: NodeTable::new(Vec::new(), |n| &n.name),
+            down: Mutex::new(BTreeSet::new()),
+            cut: AsyncMutex::new(Vec::new()),
+            crashes: Arc::new(watch::channel(Vec::new()).0),
+            stop_grace: self.settings.stop_grace,
+            ready_timeout: self.ready_timeout,
+        });
+        let dialer = self.dialer.clone().unwrap_or_else(|| {
+            Arc::new(PortForwardDialer::new(client.clone(), &plan.namespace)) as Arc<dyn PodDialer>
+        });
+        let mut cluster = K8sCluster {
+            control: Arc::clone(&control),
+            run_dir,
+            endpoints: Vec::new(),
+            specs: Vec::new(),
+            next_index: plan.nodes.len(),
+            request: request.clone(),
+            settings,
+            dialer,
+            exits: None,
+            cleaned: false,
+            reconnect,
+        };
+        let pods = plan.objects.iter().filter_map(|o| match o {
+            Object::Pod(p) => Some(p.as_ref().clone()),
+            _ => None,
+        });
+        let started = async {
+            for (spec, pod) in plan.nodes.iter().zip(pods) {
+                cluster.track(spec, pod).await?;
+            }
+            let names = plan.nodes.iter().map(|n| n.name.clone()).collect();
+            cluster.wait_running(&names).await
+        }
+        .await;
+        if let Err(error) = started {
+            let cleanup = cluster.cleanup().await;
+            if !cleanup.problems.is_empty() {
+                tracing::error!(%run, problems = ?cleanup.problems, "a failed deploy left its namespace; `scenarios cleanup` deletes it");
+            }
+            return Err(error);
+        }
+        cluster.exits = Some(report_exits(&control));
+        tracing::info!(%run, namespace = %plan.namespace, image = %cluster.settings.image, nodes = request.nodes, "k8s cluster started");
+        Ok(Box::new(cluster))
+    }
+}

@@ -1,0 +1,384 @@
+//! The k8s deployer end to end against an API server in memory
+//! (`support::FakeApi`): deploy, reach nodes through the forwards (and
+//! again after a tunnel drops or a pod restarts), node control,
+//! partitions, exits nobody asked for, logs, cleanup, and each way a
+//! deploy fails.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::{FakeApi, FakeDialer, Fate, eventually};
+use tf_core::scenario::{Deployer, DeploymentRequest, NewNode, NodeAction};
+use tf_core::testing::FakeApp;
+use tf_k8s::K8sDeployer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn deployer(api: &FakeApi, dialer: &FakeDialer, runs: &tempfile::TempDir) -> K8sDeployer {
+    K8sDeployer::new()
+        .with_image("img:1")
+        .with_client(api.client())
+        .with_dialer(Arc::new(dialer.clone()))
+        .with_runs_root(runs.path())
+        .with_ready_timeout(Duration::from_secs(10))
+}
+
+fn request(nodes: usize) -> DeploymentRequest {
+    DeploymentRequest::new(Arc::new(FakeApp::default()), "k8s-test", nodes)
+}
+
+/// The first line a connection to `address` gets, or `None` when the
+/// connection is closed without one.
+async fn greeting(address: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(address).await.ok()?;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await {
+            Ok(Ok(1)) if byte[0] == b'\n' => break,
+            Ok(Ok(1)) => line.push(byte[0]),
+            _ => return None,
+        }
+    }
+    Some(String::from_utf8(line).unwrap())
+}
+
+fn namespace_of(api: &FakeApi) -> String {
+    let namespaces = api.namespaces();
+    assert_eq!(namespaces.len(), 1, "{namespaces:?}");
+    namespaces[0].clone()
+}
+
+#[tokio::test]
+async fn a_run_is_created_and_every_node_is_reached_through_its_forward() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    api.set_log("node-0", "node-0 starts\nnode-0 listens\n");
+    let mut cluster = deployer(&api, &dialer, &runs)
+        .deploy(&request(2))
+        .await
+        .unwrap();
+    let ns = namespace_of(&api);
+    assert!(ns.starts_with("tf-"), "{ns}");
+    let created: Vec<String> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("POST"))
+        .map(|r| {
+            r.split('?')
+                .next()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        created,
+        [
+            "namespaces",
+            "services",
+            "configmaps",
+            "persistentvolumeclaims",
+            "pods",
+            "configmaps",
+            "persistentvolumeclaims",
+            "pods"
+        ]
+    );
+    let endpoints = cluster.endpoints();
+    assert_eq!(endpoints.len(), 2);
+    for (i, endpoint) in endpoints.iter().enumerate() {
+        assert_eq!(endpoint.host, "127.0.0.1");
+        assert_eq!(
+            greeting(&endpoint.address).await.as_deref(),
+            Some(format!("node-{i}#1 port 7000").as_str()),
+            "{endpoint:?}"
+        );
+    }
+    // The objects are kept for review, and the log streamed in.
+    assert!(cluster.run_dir().join("k8s/objects.yaml").is_file());
+    let log = cluster.log_path("node-0").unwrap();
+    assert_eq!(log, cluster.run_dir().join("node-0/node.log"));
+    eventually("node-0's log is streamed in", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t == "node-0 starts\nnode-0 listens\n")
+    })
+    .await;
+    let report = cluster.cleanup().await;
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.stopped, ["node-0", "node-1"]);
+    assert!(api.namespaces().is_empty());
+    assert!(
+        api.requests()
+            .contains(&format!("DELETE /api/v1/namespaces/{ns}?"))
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_tunnel_is_made_again_by_the_next_connection() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    let mut cluster = deployer(&api, &dialer, &runs)
+        .deploy(&request(1))
+        .await
+        .unwrap();
+    let address = cluster.endpoints()[0].address.clone();
+    let mut open = TcpStream::connect(&address).await.unwrap();
+    let mut buffer = [0u8; 64];
+    let n = open.read(&mut buffer).await.unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..n]).starts_with("node-0#1"));
+    open.write_all(b"ping").await.unwrap();
+    let n = open.read(&mut buffer).await.unwrap();
+    assert_eq!(&buffer[..n], b"ping");
+    dialer.drop_all();
+    // The client sees its connection close, as with a node gone away...
+    let closed = tokio::time::timeout(Duration::from_secs(5), open.read(&mut buffer))
+        .await
+        .unwrap();
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    // ...and its next connection, to the same address, gets a new tunnel.
+    assert_eq!(
+        greeting(&address).await.as_deref(),
+        Some("node-0#1 port 7000")
+    );
+    assert!(cluster.cleanup().await.problems.is_empty());
+}
+
+#[tokio::test]
+async fn stop_start_and_kill_delete_and_create_the_pod_and_the_endpoint_follows() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    let mut cluster = deployer(&api, &dialer, &runs)
+        .with_stop_grace(Duration::from_secs(7))
+        .deploy(&request(2))
+        .await
+        .unwrap();
+    let ns = namespace_of(&api);
+    let control = cluster.control();
+    let address = cluster.endpoints()[1].address.clone();
+
+    control.stop("node-1").await.unwrap();
+    let deleted = api.bodies(&format!("DELETE /api/v1/namespaces/{ns}/pods/node-1"));
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0]["gracePeriodSeconds"], 7, "{deleted:?}");
+    assert!(api.object(&ns, "pods", "node-1").is_none());
+    assert!(
+        api.object(&ns, "persistentvolumeclaims", "node-1-data")
+            .is_some()
+    );
+    // A stopped node's endpoint stays, and refuses.
+    assert_eq!(greeting(&address).await, None);
+
+    control.start("node-1").await.unwrap();
+    assert_eq!(api.incarnations("node-1"), 2);
+    assert_eq!(
+        greeting(&address).await.as_deref(),
+        Some("node-1#2 port 7000")
+    );
+
+    control.kill("node-1").await.unwrap();
+    let deleted = api.bodies(&format!("DELETE /api/v1/namespaces/{ns}/pods/node-1"));
+    assert_eq!(deleted[1]["gracePeriodSeconds"], 0, "{deleted:?}");
+    control.restart("node-1").await.unwrap();
+    assert_eq!(
+        greeting(&address).await.as_deref(),
+        Some("node-1#3 port 7000")
+    );
+
+    // None of it was a crash.
+    assert!(control.unexpected_exits().borrow().is_empty());
+    let error = control.stop("node-9").await.unwrap_err().to_string();
+    assert!(error.contains("node-9"), "{error}");
+    assert!(cluster.cleanup().await.problems.is_empty());
+}
+
+#[tokio::test]
+async fn an_exit_or_a_deletion_nobody_asked_for_is_reported_once() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    api.set_log("node-0", "panicked at src/main.rs\n");
+    let mut cluster = deployer(&api, &dialer, &runs)
+        .deploy(&request(2))
+        .await
+        .unwrap();
+    let ns = namespace_of(&api);
+    let control = cluster.control();
+    let mut exits = control.unexpected_exits();
+    api.exit(&ns, "node-0", 101);
+    let seen = tokio::time::timeout(Duration::from_secs(10), exits.wait_for(|e| !e.is_empty()))
+        .await
+        .unwrap()
+        .unwrap()
+        .clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].node, "node-0");
+    assert_eq!(seen[0].status, "exit code 101 (Error)");
+    api.delete_pod(&ns, "node-1");
+    let seen = tokio::time::timeout(Duration::from_secs(10), exits.wait_for(|e| e.len() == 2))
+        .await
+        .unwrap()
+        .unwrap()
+        .clone();
+    assert_eq!(seen[1].node, "node-1");
+    assert!(seen[1].status.contains("deleted"), "{}", seen[1].status);
+    // A crashed node starts again: its ended pod is replaced.
+    control.start("node-0").await.unwrap();
+    assert_eq!(api.incarnations("node-0"), 2);
+    assert_eq!(control.unexpected_exits().borrow().len(), 2);
+    assert!(cluster.cleanup().await.problems.is_empty());
+    // Cleanup's deletions are not crashes either.
+    assert_eq!(control.unexpected_exits().borrow().len(), 2);
+}
+
+#[tokio::test]
+async fn a_partition_labels_one_side_and_adds_both_policies_and_heal_takes_them_away() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    let deployer = deployer(&api, &dialer, &runs);
+    assert!(deployer.supports(NodeAction::Partition));
+    let mut cluster = deployer.deploy(&request(3)).await.unwrap();
+    let ns = namespace_of(&api);
+    let control = cluster.control();
+    control.partition(&["node-0".into()]).await.unwrap();
+    let side = |pod: &str| {
+        api.object(&ns, "pods", pod).unwrap()["metadata"]["labels"]["dev.tf.side"].clone()
+    };
+    assert_eq!(side("node-0"), "cut");
+    assert!(side("node-1").is_null());
+    assert_eq!(
+        api.names(&ns, "networkpolicies"),
+        ["tf-partition-cut", "tf-partition-rest"]
+    );
+    let again = control.partition(&["node-1".into()]).await.unwrap_err();
+    assert!(again.to_string().contains("heal first"), "{again}");
+    // A node of the cut side started again is still cut.
+    control.restart("node-0").await.unwrap();
+    assert_eq!(side("node-0"), "cut");
+
+    control.heal().await.unwrap();
+    assert!(side("node-0").is_null());
+    assert!(api.names(&ns, "networkpolicies").is_empty());
+    control.heal().await.unwrap();
+    let whole = control
+        .partition(&["node-0".into(), "node-1".into(), "node-2".into()])
+        .await
+        .unwrap_err();
+    assert!(whole.to_string().contains("at least one"), "{whole}");
+    assert!(cluster.cleanup().await.problems.is_empty());
+}
+
+#[tokio::test]
+async fn pause_is_refused_with_the_reason() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    let deployer = deployer(&api, &dialer, &runs);
+    assert!(!deployer.supports(NodeAction::Pause));
+    let mut cluster = deployer.deploy(&request(1)).await.unwrap();
+    let error = cluster
+        .control()
+        .pause("node-0")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("local or compose"), "{error}");
+    assert!(cluster.cleanup().await.problems.is_empty());
+}
+
+#[tokio::test]
+async fn nodes_are_added_and_removed_and_indices_are_not_reused() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    let mut cluster = deployer(&api, &dialer, &runs)
+        .deploy(&request(2))
+        .await
+        .unwrap();
+    let ns = namespace_of(&api);
+    let added = cluster
+        .add_node(NewNode {
+            peers: Some(vec!["node-0".into()]),
+            external_peers: Vec::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(added.name, "node-2");
+    assert!(api.object(&ns, "configmaps", "node-2-env").is_some());
+    assert_eq!(
+        greeting(&added.address).await.as_deref(),
+        Some("node-2#1 port 7000")
+    );
+    cluster.remove_node("node-1").await.unwrap();
+    assert!(api.object(&ns, "pods", "node-1").is_none());
+    let names: Vec<_> = cluster.endpoints().into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["node-0", "node-2"]);
+    let next = cluster.add_node(NewNode::default()).await.unwrap();
+    assert_eq!(next.name, "node-3");
+    let refused = cluster
+        .add_node(NewNode {
+            peers: None,
+            external_peers: vec![tf_core::scenario::NodeEndpoint::loopback(
+                "outside",
+                &tf_core::scenario::PortMap::new([("api".to_owned(), 9)]),
+            )],
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("loopback"), "{refused}");
+    assert!(cluster.control().unexpected_exits().borrow().is_empty());
+    assert!(cluster.cleanup().await.problems.is_empty());
+}
+
+#[tokio::test]
+async fn a_pod_that_cannot_pull_its_image_fails_the_deploy_with_its_name_and_leaves_nothing() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    api.set_fate("node-1", Fate::NoImage);
+    let error = deployer(&api, &dialer, &runs)
+        .deploy(&request(2))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("pod node-1 cannot get its image img:1"),
+        "{error}"
+    );
+    assert!(error.contains("kind load docker-image img:1"), "{error}");
+    assert!(api.namespaces().is_empty(), "{:?}", api.namespaces());
+}
+
+#[tokio::test]
+async fn a_pod_that_exits_at_start_fails_the_deploy_with_its_log() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    api.set_fate("node-0", Fate::Exits(2));
+    api.set_log("node-0", "error: unknown flag --frobnicate\n");
+    let error = deployer(&api, &dialer, &runs)
+        .deploy(&request(2))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("node node-0 failed to start"), "{error}");
+    assert!(error.contains("code 2"), "{error}");
+    assert!(error.contains("unknown flag --frobnicate"), "{error}");
+    assert!(api.namespaces().is_empty());
+}
+
+// Multi-threaded: drop blocks its thread while another runtime deletes the
+// namespace through the client, whose worker runs on this one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_cluster_deletes_its_namespace() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    let cluster = deployer(&api, &dialer, &runs)
+        .deploy(&request(1))
+        .await
+        .unwrap();
+    assert_eq!(api.namespaces().len(), 1);
+    drop(cluster);
+    assert!(api.namespaces().is_empty());
+}

@@ -1,0 +1,466 @@
+//! A small Kubernetes API server in memory, enough for the deployer: it
+//! keeps namespaces, pods (which run as soon as they are created, unless
+//! told otherwise), the other objects of a run and network policies;
+//! answers lists and watches of pods with resource versions; streams pod
+//! logs; and records every request. A `kube::Client` talks to it through a
+//! `tower` service, so no cluster and no socket are involved.
+//!
+//! [`FakeDialer`] stands in for the API's port-forward: a tunnel to a pod
+//! that runs greets with the pod's name and incarnation, then echoes.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{Method, Request, Response};
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use kube::Client;
+use kube::client::Body;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use tf_k8s::forward::{PodDialer, Tunnel};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+type Reply = Response<http_body_util::combinators::BoxBody<Bytes, Infallible>>;
+
+/// What a created pod does.
+#[derive(Clone, Debug)]
+pub enum Fate {
+    /// It runs.
+    Runs,
+    /// Its image cannot be pulled.
+    NoImage,
+    /// It exits at once with this code.
+    Exits(i32),
+}
+
+#[derive(Default)]
+struct State {
+    namespaces: BTreeMap<String, Value>,
+    /// By (namespace, kind, name); pods too.
+    objects: BTreeMap<(String, String, String), Value>,
+    version: u64,
+    /// Every pod event so far, with its resource version.
+    events: Vec<(u64, Value)>,
+    watchers: Vec<mpsc::UnboundedSender<Value>>,
+    requests: Vec<String>,
+    bodies: Vec<(String, Value)>,
+    fates: BTreeMap<String, Fate>,
+    logs: BTreeMap<String, String>,
+    /// Pod name to how many pods of that name were created.
+    incarnations: BTreeMap<String, u64>,
+}
+
+/// The fake API server.
+#[derive(Clone, Default)]
+pub struct FakeApi {
+    state: Arc<Mutex<State>>,
+}
+
+fn reply(status: u16, body: Value) -> Reply {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(
+            http_body_util::Full::new(Bytes::from(body.to_string()))
+                .map_err(|never| match never {})
+                .boxed(),
+        )
+        .unwrap()
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Reply {
+    reply(
+        code,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+               "code": code, "reason": reason, "message": message, "metadata": {}}),
+    )
+}
+
+fn pod_status(fate: &Fate) -> Value {
+    let state = match fate {
+        Fate::Runs => json!({"running": {"startedAt": "2026-12-01T00:00:00Z"}}),
+        Fate::NoImage => json!({"waiting": {"reason": "ImagePullBackOff",
+            "message": "Back-off pulling image \"img:1\""}}),
+        Fate::Exits(code) => json!({"terminated": {"exitCode": code, "reason": "Error"}}),
+    };
+    json!({"phase": "Running", "containerStatuses": [{
+        "name": "node", "image": "img:1", "imageID": "", "ready": true,
+        "restartCount": 0, "state": state}]})
+}
+
+impl FakeApi {
+    /// A client of this server.
+    pub fn client(&self) -> Client {
+        let api = self.clone();
+        let service = tower::service_fn(move |request: Request<Body>| {
+            let api = api.clone();
+            async move { Ok::<_, Infallible>(api.handle(request).await) }
+        });
+        Client::new(service, "default")
+    }
+
+    /// Pods named `pod` meet `fate` from now on.
+    pub fn set_fate(&self, pod: &str, fate: Fate) {
+        self.state.lock().fates.insert(pod.into(), fate);
+    }
+
+    /// What pod `pod`'s container prints.
+    pub fn set_log(&self, pod: &str, text: &str) {
+        self.state.lock().logs.insert(pod.into(), text.into());
+    }
+
+    /// Every request so far, as `METHOD path?query`.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().requests.clone()
+    }
+
+    /// The bodies of requests whose line contains `what`.
+    pub fn bodies(&self, what: &str) -> Vec<Value> {
+        let state = self.state.lock();
+        state
+            .bodies
+            .iter()
+            .filter(|(line, _)| line.contains(what))
+            .map(|(_, body)| body.clone())
+            .collect()
+    }
+
+    /// The namespaces there are.
+    pub fn namespaces(&self) -> Vec<String> {
+        self.state.lock().namespaces.keys().cloned().collect()
+    }
+
+    /// The object `kind/name` of `namespace`, if there is one.
+    pub fn object(&self, namespace: &str, kind: &str, name: &str) -> Option<Value> {
+        self.state
+            .lock()
+            .objects
+            .get(&(namespace.into(), kind.into(), name.into()))
+            .cloned()
+    }
+
+    /// Names of `kind` objects in `namespace`.
+    pub fn names(&self, namespace: &str, kind: &str) -> Vec<String> {
+        self.state
+            .lock()
+            .objects
+            .keys()
+            .filter(|(ns, k, _)| ns == namespace && k == kind)
+            .map(|(_, _, n)| n.clone())
+            .collect()
+    }
+
+    /// Pods that ran so far under `pod`'s name.
+    pub fn incarnations(&self, pod: &str) -> u64 {
+        self.state
+            .lock()
+            .incarnations
+            .get(pod)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Whether pod `pod` of `namespace` runs.
+    pub fn runs(&self, namespace: &str, pod: &str) -> bool {
+        self.object(namespace, "pods", pod)
+            .is_some_and(|p| p["status"]["containerStatuses"][0]["state"]["running"].is_object())
+    }
+
+    /// Pod `pod`'s container exits with `code`, as if it crashed.
+    pub fn exit(&self, namespace: &str, pod: &str, code: i32) {
+        let mut state = self.state.lock();
+        let key = (namespace.to_owned(), "pods".to_owned(), pod.to_owned());
+        let Some(mut object) = state.objects.get(&key).cloned() else {
+            panic!("no pod {pod}");
+        };
+        object["status"] = pod_status(&Fate::Exits(code));
+        state.put(key, object, "MODIFIED");
+    }
+
+    /// Pod `pod` is deleted, as by someone else.
+    pub fn delete_pod(&self, namespace: &str, pod: &str) {
+        let mut state = self.state.lock();
+        let key = (namespace.to_owned(), "pods".to_owned(), pod.to_owned());
+        state.remove(&key);
+    }
+
+    async fn handle(&self, request: Request<Body>) -> Reply {
+        let (parts, body) = request.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let path = parts.uri.path().to_owned();
+        let query = parts.uri.query().unwrap_or_default().to_owned();
+        let line = format!("{} {path}?{query}", parts.method);
+        {
+            let mut state = self.state.lock();
+            state.requests.push(line.clone());
+            state.bodies.push((line, body.clone()));
+        }
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        // /api/v1/... or /apis/<group>/<version>/...
+        let rest: &[&str] = match segments.as_slice() {
+            ["api", "v1", rest @ ..] => rest,
+            ["apis", _, _, rest @ ..] => rest,
+            _ => return status(404, "NotFound", "no such path"),
+        };
+        match (parts.method.clone(), rest) {
+            (Method::POST, ["namespaces"]) => self.create_namespace(body),
+            (Method::DELETE, ["namespaces", ns]) => self.delete_namespace(ns),
+            (Method::GET, ["namespaces", ns, "pods"]) if query.contains("watch=true") => {
+                self.watch(&query)
+            }
+            (Method::GET, ["namespaces", ns, "pods"]) => self.list(ns),
+            (Method::GET, ["namespaces", _, "pods", pod, "log"]) => self.log(pod),
+            (Method::POST, ["namespaces", ns, kind]) => self.create(ns, kind, body),
+            (Method::DELETE, ["namespaces", ns, kind, name]) => self.delete(ns, kind, name),
+            (Method::PATCH, ["namespaces", ns, "pods", name]) => self.patch(ns, name, body),
+            _ => status(404, "NotFound", &format!("{} {path}", parts.method)),
+        }
+    }
+
+    fn create_namespace(&self, mut body: Value) -> Reply {
+        let mut state = self.state.lock();
+        let name = body["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if state.namespaces.contains_key(&name) {
+            return status(409, "AlreadyExists", "namespace exists");
+        }
+        body["metadata"]["uid"] = json!(format!("uid-{name}"));
+        state.namespaces.insert(name, body.clone());
+        reply(201, body)
+    }
+
+    fn delete_namespace(&self, ns: &str) -> Reply {
+        let mut state = self.state.lock();
+        let Some(mut namespace) = state.namespaces.remove(ns) else {
+            return status(404, "NotFound", "no such namespace");
+        };
+        let keys: Vec<_> = state
+            .objects
+            .keys()
+            .filter(|k| k.0 == ns)
+            .cloned()
+            .collect();
+        for key in keys {
+            state.remove(&key);
+        }
+        namespace["status"] = json!({"phase": "Terminating"});
+        reply(200, namespace)
+    }
+
+    fn create(&self, ns: &str, kind: &str, mut body: Value) -> Reply {
+        let mut state = self.state.lock();
+        if !state.namespaces.contains_key(ns) {
+            return status(404, "NotFound", &format!("namespaces \"{ns}\" not found"));
+        }
+        let name = body["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let key = (ns.to_owned(), kind.to_owned(), name.clone());
+        if state.objects.contains_key(&key) {
+            return status(
+                409,
+                "AlreadyExists",
+                &format!("{kind} \"{name}\" already exists"),
+            );
+        }
+        if kind == "pods" {
+            let incarnation = state.incarnations.entry(name.clone()).or_insert(0);
+            *incarnation += 1;
+            body["metadata"]["uid"] = json!(format!("{name}-{incarnation}"));
+            let fate = state.fates.get(&name).cloned().unwrap_or(Fate::Runs);
+            body["status"] = pod_status(&fate);
+        }
+        state.put(key, body.clone(), "ADDED");
+        reply(201, body)
+    }
+
+    fn delete(&self, ns: &str, kind: &str, name: &str) -> Reply {
+        let mut state = self.state.lock();
+        let key = (ns.to_owned(), kind.to_owned(), name.to_owned());
+        match state.remove(&key) {
+            Some(object) => reply(200, object),
+            None => status(404, "NotFound", &format!("{kind} \"{name}\" not found")),
+        }
+    }
+
+    fn patch(&self, ns: &str, name: &str, body: Value) -> Reply {
+        let mut state = self.state.lock();
+        let key = (ns.to_owned(), "pods".to_owned(), name.to_owned());
+        let Some(mut pod) = state.objects.get(&key).cloned() else {
+            return status(404, "NotFound", &format!("pods \"{name}\" not found"));
+        };
+        if let Some(labels) = body["metadata"]["labels"].as_object() {
+            for (key, value) in labels {
+                if value.is_null() {
+                    pod["metadata"]["labels"]
+                        .as_object_mut()
+                        .map(|l| l.remove(key));
+                } else {
+                    pod["metadata"]["labels"][key] = value.clone();
+                }
+            }
+        }
+        state.put(key, pod.clone(), "MODIFIED");
+        reply(200, pod)
+    }
+
+    fn list(&self, ns: &str) -> Reply {
+        let state = self.state.lock();
+        let items: Vec<Value> = state
+            .objects
+            .iter()
+            .filter(|((n, k, _), _)| n == ns && k == "pods")
+            .map(|(_, v)| v.clone())
+            .collect();
+        reply(
+            200,
+            json!({"kind": "PodList", "apiVersion": "v1",
+                   "metadata": {"resourceVersion": state.version.to_string()}, "items": items}),
+        )
+    }
+
+    fn watch(&self, query: &str) -> Reply {
+        let since: u64 = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("resourceVersion="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let (send, receive) = mpsc::unbounded_channel();
+        {
+            let mut state = self.state.lock();
+            for (version, event) in &state.events {
+                if *version > since {
+                    let _ = send.send(event.clone());
+                }
+            }
+            state.watchers.push(send);
+        }
+        let lines = tokio_stream::wrappers::UnboundedReceiverStream::new(receive)
+            .map(|event| Ok::<_, Infallible>(Frame::data(Bytes::from(event.to_string() + "\n"))));
+        Response::builder()
+            .status(200)
+            .body(BodyExt::boxed(StreamBody::new(lines)))
+            .unwrap()
+    }
+
+    fn log(&self, pod: &str) -> Reply {
+        let text = self.state.lock().logs.get(pod).cloned().unwrap_or_default();
+        Response::builder()
+            .status(200)
+            .body(
+                http_body_util::Full::new(Bytes::from(text))
+                    .map_err(|never| match never {})
+                    .boxed(),
+            )
+            .unwrap()
+    }
+}
+
+impl State {
+    /// Stores `object` under a new resource version; pods are watched.
+    fn put(&mut self, key: (String, String, String), mut object: Value, kind: &str) {
+        self.version += 1;
+        object["metadata"]["resourceVersion"] = json!(self.version.to_string());
+        if key.1 == "pods" {
+            self.event(kind, object.clone());
+        }
+        self.objects.insert(key, object);
+    }
+
+    fn remove(&mut self, key: &(String, String, String)) -> Option<Value> {
+        let mut object = self.objects.remove(key)?;
+        self.version += 1;
+        object["metadata"]["resourceVersion"] = json!(self.version.to_string());
+        if key.1 == "pods" {
+            self.event("DELETED", object.clone());
+        }
+        Some(object)
+    }
+
+    fn event(&mut self, kind: &str, object: Value) {
+        let event = json!({"type": kind, "object": object});
+        self.events.push((self.version, event.clone()));
+        self.watchers.retain(|w| w.send(event.clone()).is_ok());
+    }
+}
+
+/// Tunnels to the fake API's running pods.
+#[derive(Clone)]
+pub struct FakeDialer {
+    api: FakeApi,
+    namespace: Arc<Mutex<String>>,
+    tunnels: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl FakeDialer {
+    /// Tunnels to `api`'s pods (in whichever namespace the run has).
+    pub fn new(api: &FakeApi) -> Self {
+        FakeDialer {
+            api: api.clone(),
+            namespace: Arc::default(),
+            tunnels: Arc::default(),
+        }
+    }
+
+    /// Drops every open tunnel, as a network blip would.
+    pub fn drop_all(&self) {
+        for tunnel in self.tunnels.lock().drain(..) {
+            tunnel.abort();
+        }
+    }
+}
+
+#[async_trait]
+impl PodDialer for FakeDialer {
+    async fn dial(&self, pod: &str, port: u16) -> Result<Box<dyn Tunnel>, String> {
+        let namespaces = self.api.namespaces();
+        let Some(namespace) = namespaces.iter().find(|ns| self.api.runs(ns, pod)) else {
+            return Err(format!("pod {pod} does not run"));
+        };
+        *self.namespace.lock() = namespace.clone();
+        let greeting = format!("{pod}#{} port {port}\n", self.api.incarnations(pod));
+        let (ours, mut theirs) = tokio::io::duplex(1024);
+        let task = tokio::spawn(async move {
+            if theirs.write_all(greeting.as_bytes()).await.is_err() {
+                return;
+            }
+            let mut buffer = [0u8; 256];
+            while let Ok(n) = theirs.read(&mut buffer).await {
+                if n == 0 || theirs.write_all(&buffer[..n]).await.is_err() {
+                    return;
+                }
+            }
+        });
+        self.tunnels.lock().push(task);
+        Ok(Box::new(ours))
+    }
+}
+
+/// Waits until `done` holds, for at most 10 s.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still not so after 10 s: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
