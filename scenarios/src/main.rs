@@ -86,7 +86,12 @@ enum Command {
     /// runs by default; say how to load it into a cluster.
     Image {
         /// The scenario whose app's image to build (see `list`).
-        scenario: String,
+        #[arg(required_unless_present = "runner")]
+        scenario: Option<String>,
+        /// Build the runner's own image instead (`tf-scenarios:latest`),
+        /// for `run --deployer k8s --runner-in-cluster`.
+        #[arg(long, conflicts_with = "scenario")]
+        runner: bool,
     },
     /// Remove the containers, networks and images that crashed or killed
     /// runs of the compose deployer left behind, and the namespaces of such
@@ -133,6 +138,16 @@ struct RunArgs {
     /// `tf-<binary>:latest`).
     #[arg(long)]
     image: Option<String>,
+    /// Run the runner itself inside the cluster, as a Job that reaches the
+    /// nodes by service DNS (for clusters too big for port-forwards); its
+    /// log and results are copied into the run directory.
+    #[arg(long)]
+    runner_in_cluster: bool,
+    /// The runner's image for `--runner-in-cluster` (default:
+    /// `$TF_K8S_RUNNER_IMAGE`, else `tf-scenarios:latest`; `scenarios image
+    /// --runner` builds it).
+    #[arg(long)]
+    runner_image: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -165,9 +180,9 @@ fn main() -> ExitCode {
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(run_scenario(&catalog, args))),
         Command::Replay { run_dir } => replay_run(&catalog, &run_dir),
-        Command::Image { scenario } => tokio::runtime::Runtime::new()
+        Command::Image { scenario, runner } => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(node_image(&catalog, &scenario))),
+            .and_then(|rt| rt.block_on(build_image(&catalog, scenario.as_deref(), runner))),
         Command::Cleanup { all, keep_images } => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
             .and_then(|rt| {
@@ -234,8 +249,14 @@ async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> 
     let entry = find(catalog, &args.scenario)?;
     let params = entry.parse(&given(&args)?)?;
     let scenario = entry.build(&params).context("invalid scenario")?;
+    if args.runner_in_cluster && !matches!(args.deployer, DeployerKind::K8s) {
+        bail!("--runner-in-cluster runs the runner on Kubernetes; add --deployer k8s");
+    }
     let deployer: Box<dyn Deployer> = match (args.deployer, args.dry_run) {
         (DeployerKind::K8s, true) => return k8s_dry_run(&*scenario, &args),
+        (DeployerKind::K8s, false) if args.runner_in_cluster => {
+            return k8s_launch(&*scenario, &args).await;
+        }
         (DeployerKind::K8s, false) => Box::new(match &args.image {
             Some(image) => K8sDeployer::new().with_image(image),
             None => K8sDeployer::new(),
@@ -257,7 +278,71 @@ async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> 
     progress.finish();
     println!();
     println!("{report}");
+    // The runner in a cluster hands its results to the launcher this way.
+    if std::env::var_os(tf_k8s::runner::RESULTS_ENV).is_some() {
+        if let Some(dir) = &report.run_dir {
+            tf_k8s::runner::print_results(dir);
+        }
+    }
     Ok(report.passed())
+}
+
+/// The runner of `scenario` inside the cluster: its objects, with the same
+/// scenario and parameters, on the given or default images.
+fn runner_plan(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<tf_k8s::Plan> {
+    let request = scenario.deployment();
+    let node_image = args
+        .image
+        .clone()
+        .unwrap_or_else(|| tf_k8s::default_image(&request.binary.name));
+    let runner_image = args.runner_image.clone().unwrap_or_else(|| {
+        std::env::var("TF_K8S_RUNNER_IMAGE")
+            .ok()
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(|| format!("{}:latest", tf_core::host::image_name("scenarios")))
+    });
+    let mut inner = vec![
+        "run".to_owned(),
+        args.scenario.clone(),
+        "--deployer".into(),
+        "k8s".into(),
+        "--image".into(),
+        node_image.clone(),
+    ];
+    for (name, value) in given(args)? {
+        inner.push("--set".into());
+        inner.push(format!("{name}={value}"));
+    }
+    let settings = tf_k8s::K8sSettings::for_image(&node_image);
+    Ok(tf_k8s::runner::runner_plan(
+        &tf_core::host::run_id(),
+        &runner_image,
+        &node_image,
+        &inner,
+        &settings,
+    ))
+}
+
+/// Runs `scenario` with the runner inside the cluster and copies its log
+/// and results into the local run directory.
+async fn k8s_launch(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<bool> {
+    let plan = runner_plan(scenario, args)?;
+    let dir = tf_core::host::run_dir(
+        args.run_dir.as_deref(),
+        &tf_core::host::default_runs_root(),
+        &format!("{}-k8s-runner", args.scenario),
+    )?;
+    let client = tf_k8s::api::connect().await?;
+    println!(
+        "runner in the cluster: namespace {}, log and results into {}",
+        plan.namespace,
+        dir.display()
+    );
+    let launched = tf_k8s::runner::launch(&client, &plan, &dir, Duration::from_secs(300)).await?;
+    for file in &launched.copied {
+        println!("  {}", file.display());
+    }
+    Ok(launched.code == 0)
 }
 
 /// Writes the objects the k8s deployer would create for `scenario`, and
@@ -275,7 +360,14 @@ fn k8s_dry_run(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<boo
         &tf_core::host::default_runs_root(),
         &format!("{}-k8s-dry-run", request.scenario),
     )?;
-    let written = plan.write(&dir)?;
+    let mut written = plan.write(&dir)?;
+    if args.runner_in_cluster {
+        let runner = runner_plan(scenario, args)?;
+        let path = dir.join("k8s").join("runner.yaml");
+        std::fs::write(&path, runner.to_yaml()?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
     println!(
         "dry run: {} objects of run {} (namespace {}, image {image}) written, nothing created:",
         plan.objects.len(),
@@ -288,18 +380,26 @@ fn k8s_dry_run(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<boo
     Ok(true)
 }
 
-/// Builds the node image of `scenario`'s app, tags it `:latest` and says
-/// how to get it into a cluster.
-async fn node_image(catalog: &Catalog, scenario: &str) -> anyhow::Result<bool> {
-    let entry = find(catalog, scenario)?;
-    let built = entry
-        .build(&entry.parse::<&str, &str>(&[])?)
-        .context("invalid scenario")?;
-    let request = built.deployment();
-    let spec = request.binary.clone();
-    let binary = tokio::task::spawn_blocking(move || tf_core::host::binary::resolve(&spec))
-        .await
-        .context("finding the node binary failed")??;
+/// Builds the node image of `scenario`'s app (or with `runner`, the
+/// runner's own), tags it `:latest` and says how to get it into a cluster.
+async fn build_image(
+    catalog: &Catalog,
+    scenario: Option<&str>,
+    runner: bool,
+) -> anyhow::Result<bool> {
+    let binary = match scenario {
+        Some(scenario) if !runner => {
+            let entry = find(catalog, scenario)?;
+            let built = entry
+                .build(&entry.parse::<&str, &str>(&[])?)
+                .context("invalid scenario")?;
+            let spec = built.deployment().binary.clone();
+            tokio::task::spawn_blocking(move || tf_core::host::binary::resolve(&spec))
+                .await
+                .context("finding the node binary failed")??
+        }
+        _ => std::env::current_exe().context("cannot find the scenarios binary itself")?,
+    };
     let docker = tf_compose::connect().await?;
     let image = tf_compose::build_image(&docker, &binary).await?;
     let latest = tf_compose::tag_latest(&docker, &image).await?;

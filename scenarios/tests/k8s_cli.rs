@@ -67,3 +67,38 @@ fn a_run_without_a_kubeconfig_says_how_to_point_at_a_cluster() {
     assert!(all.contains("no Kubernetes configuration found"), "{all}");
     assert!(all.contains("point KUBECONFIG at your cluster"), "{all}");
 }
+
+#[test]
+fn a_dry_run_of_the_runner_in_the_cluster_writes_its_job_and_rights_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .args(["run", "raft-failover", "--deployer", "k8s", "--dry-run"])
+        .args(["--runner-in-cluster", "--runner-image", "tf-scenarios:7"])
+        .args(["--set", "nodes=5", "--image", "tf-raft:1"])
+        .arg("--run-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runner = std::fs::read_to_string(dir.path().join("k8s/runner.yaml")).unwrap();
+    assert!(runner.contains("kind: Job") && runner.contains("kind: ClusterRole"));
+    assert!(runner.contains("image: tf-scenarios:7"), "{runner}");
+    assert!(runner.contains("- nodes=5"), "{runner}");
+    // The nodes the runner deploys use the given node image.
+    assert!(runner.contains("value: tf-raft:1"), "{runner}");
+}
+
+#[test]
+fn the_runner_in_the_cluster_needs_the_k8s_deployer() {
+    let out = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .args(["run", "raft-failover", "--runner-in-cluster"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("add --deployer k8s"), "{stderr}");
+}

@@ -35,6 +35,11 @@ fn main() {
     // in-memory sources) is too noisy to resolve a microsecond directly.
     recorder_overhead(10_000, SetKind::Shared, 20_000 / scale);
     cycle_overhead(10_000, SetKind::PollEach, 200 / scale.min(100));
+    // A 1,000-node cluster seen from a runner inside it: every node's API
+    // answers after a few milliseconds of network and work.
+    cycle_overhead(1_000, SetKind::Shared, 20_000 / scale);
+    cycle_overhead(1_000, SetKind::PollEach, 2_000 / scale.min(100));
+    cycle_with_latency(1_000, Duration::from_millis(5), 200 / scale.min(100));
     snapshot_reads(8, 2_000_000 / scale as u64, Duration::ZERO);
     snapshot_reads(8, 2_000_000 / scale as u64, Duration::from_millis(1));
     fan_out(1_000, 10_000 / scale as u64, 10_000);
@@ -83,6 +88,8 @@ struct Counter {
     target: u64,
     done: parking_lot::Mutex<Option<oneshot::Sender<()>>>,
     poll_each: bool,
+    /// How long each source takes to answer a `poll_each` call.
+    answer_delay: Duration,
     snapshot_cost: Duration,
     stop_publishing_at_target: bool,
 }
@@ -95,6 +102,7 @@ impl Counter {
             target,
             done: parking_lot::Mutex::new(Some(tx)),
             poll_each: false,
+            answer_delay: Duration::ZERO,
             snapshot_cost: Duration::ZERO,
             stop_publishing_at_target: false,
         };
@@ -128,8 +136,14 @@ impl Observer for Counter {
             }
         }
         if self.poll_each {
+            let delay = self.answer_delay;
             let answers = sources
-                .poll_each(|s| async move { Ok::<_, BoxError>(s.source) })
+                .poll_each(|s| async move {
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                    Ok::<_, BoxError>(s.source)
+                })
                 .await;
             *state = answers.iter().filter(|a| a.result.is_ok()).count() as u64;
         } else {
@@ -233,6 +247,34 @@ fn cycle_overhead(n: usize, kind: SetKind, cycles: u64) {
         ),
     };
     report(&name, per_cycle, "ns", target);
+}
+
+/// A cycle that polls `n` sources which each answer after `latency`: the
+/// polls run at once, so the cycle costs about one latency, not `n`.
+fn cycle_with_latency(n: usize, latency: Duration, cycles: u64) {
+    let rt = tokio_runtime(1);
+    let mut per_cycle = Vec::new();
+    for _ in 0..RUNS {
+        let (mut observer, done) = Counter::new(cycles);
+        observer.poll_each = true;
+        observer.answer_delay = latency;
+        let set: SourceSet<u64> = sources(n).into();
+        let elapsed = rt.block_on(async {
+            let started = Instant::now();
+            let runtime = ObservationRuntime::start(set, observer, flat_out()).unwrap();
+            done.await.unwrap();
+            let elapsed = started.elapsed();
+            runtime.stop().await;
+            elapsed
+        });
+        per_cycle.push(elapsed.as_nanos() as f64 / cycles as f64);
+    }
+    report(
+        &format!("one cycle, {n} sources each answering after {latency:?}, via `poll_each`"),
+        per_cycle,
+        "ns",
+        "≈ one latency",
+    );
 }
 
 /// The cost of recording every observation to observations.jsonl, on the

@@ -93,6 +93,16 @@ pub(crate) async fn create_one(
             .create(&post, o)
             .await
             .map(drop),
+        Object::ServiceAccount(o) => Api::namespaced(c, namespace)
+            .create(&post, o)
+            .await
+            .map(drop),
+        Object::ClusterRole(o) => Api::all(c).create(&post, o).await.map(drop),
+        Object::ClusterRoleBinding(o) => Api::all(c).create(&post, o).await.map(drop),
+        Object::Job(o) => Api::namespaced(c, namespace)
+            .create(&post, o.as_ref())
+            .await
+            .map(drop),
     }
 }
 

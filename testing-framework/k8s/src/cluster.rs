@@ -34,6 +34,8 @@ pub struct K8sCluster {
     pub(crate) request: DeploymentRequest,
     pub(crate) settings: K8sSettings,
     pub(crate) dialer: Arc<dyn PodDialer>,
+    /// The runner reaches nodes by service DNS (it runs in the cluster).
+    pub(crate) direct: bool,
     pub(crate) exits: Option<JoinHandle<()>>,
     pub(crate) cleaned: bool,
     /// Drop connects anew (the cluster's client belongs to the runtime
@@ -81,7 +83,12 @@ impl K8sCluster {
         let log = dir.join("node.log");
         let mut forwards = Vec::new();
         let mut local = Vec::new();
-        for port in &self.request.ports {
+        let ports = if self.direct {
+            &[][..]
+        } else {
+            &self.request.ports[..]
+        };
+        for port in ports {
             let number = spec.ports.get(&port.name).unwrap_or_default();
             if port.protocol == Protocol::Udp {
                 // A port-forward carries TCP only; the number stays so the
@@ -114,7 +121,16 @@ impl K8sCluster {
             forwards,
             follower,
         }));
-        let endpoint = NodeEndpoint::loopback(&spec.name, &PortMap::new(local));
+        let endpoint = if self.direct {
+            NodeEndpoint {
+                name: spec.name.clone(),
+                address: format!("{}:{}", spec.host, spec.ports.api().unwrap_or_default()),
+                host: spec.host.clone(),
+                ports: spec.ports.clone(),
+            }
+        } else {
+            NodeEndpoint::loopback(&spec.name, &PortMap::new(local))
+        };
         self.specs.push(spec.clone());
         self.endpoints.push(endpoint.clone());
         Ok(endpoint)

@@ -21,6 +21,32 @@ use crate::settings::default_image;
 use crate::sweep::{RUN_DIR, RUNNER};
 use crate::{K8sSettings, Object, api, plan};
 
+/// How the runner reaches the nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Access {
+    /// By service DNS inside a pod (the in-cluster runner), through
+    /// port-forwards outside.
+    #[default]
+    Auto,
+    /// Through the API's port-forward, from outside the cluster.
+    PortForward,
+    /// By each node's service DNS name: the runner runs in the cluster.
+    ServiceDns,
+}
+
+impl Access {
+    /// What `Auto` means here: inside a pod (the service host set), DNS.
+    fn resolve(self) -> Access {
+        match self {
+            Access::Auto if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
+                Access::ServiceDns
+            }
+            Access::Auto => Access::PortForward,
+            chosen => chosen,
+        }
+    }
+}
+
 /// Starts clusters as pods on the Kubernetes cluster the kubeconfig points
 /// at (`KUBECONFIG`, `~/.kube/config`, or the service account in a pod).
 #[derive(Clone)]
@@ -28,6 +54,7 @@ pub struct K8sDeployer {
     settings: DeployerSettings,
     image: Option<String>,
     ready_timeout: Duration,
+    access: Access,
     client: Option<Client>,
     dialer: Option<Arc<dyn PodDialer>>,
 }
@@ -38,6 +65,7 @@ impl Default for K8sDeployer {
             settings: DeployerSettings::default(),
             image: None,
             ready_timeout: Duration::from_secs(120),
+            access: Access::Auto,
             client: None,
             dialer: None,
         }
@@ -74,6 +102,12 @@ impl K8sDeployer {
     /// 120 s). A pod that cannot run fails sooner, with its reason.
     pub fn with_ready_timeout(mut self, timeout: Duration) -> Self {
         self.ready_timeout = timeout;
+        self
+    }
+
+    /// Reaches nodes as `access` says (default: [`Access::Auto`]).
+    pub fn with_access(mut self, access: Access) -> Self {
+        self.access = access;
         self
     }
 
@@ -163,6 +197,7 @@ impl Deployer for K8sDeployer {
             request: request.clone(),
             settings,
             dialer,
+            direct: self.access.resolve() == Access::ServiceDns,
             exits: None,
             cleaned: false,
             reconnect,

@@ -18,7 +18,10 @@
 //!   node's claim); partitions as [`partition_policies`];
 //! - logs streamed into `<run>/node-N/node.log`;
 //! - [`api`]: connecting and creating a run in order, with every refusal
-//!   explained; [`sweep`]: deleting what killed runs left.
+//!   explained; [`sweep`]: deleting what killed runs left;
+//! - [`runner`]: the runner itself as a Job inside the cluster, reaching
+//!   nodes by service DNS ([`Access::ServiceDns`]), for clusters too big
+//!   for port-forwards.
 //!
 //! [`DeploymentRequest`]: tf_core::scenario::DeploymentRequest
 
@@ -33,11 +36,12 @@ mod objects;
 mod partition;
 mod pod_state;
 pub mod pods;
+pub mod runner;
 mod settings;
 pub mod sweep;
 
 pub use cluster::K8sCluster;
-pub use deployer::K8sDeployer;
+pub use deployer::{Access, K8sDeployer};
 pub use names::{label_value, namespace_of};
 pub use objects::{Object, Plan, node_objects, node_spec, plan};
 pub use partition::{CUT, SIDE, partition_policies};

@@ -12,12 +12,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, Namespace,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod,
     PodSpec, ResourceRequirements, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
     VolumeResourceRequirements,
 };
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tf_core::scenario::{DeployError, DeploymentRequest, NodeSpec, PortMap, Protocol};
@@ -54,6 +57,14 @@ pub enum Object {
     Pod(Box<Pod>),
     /// The headless Service naming the nodes.
     Service(Service),
+    /// The in-cluster runner's identity.
+    ServiceAccount(ServiceAccount),
+    /// What the in-cluster runner may do.
+    ClusterRole(ClusterRole),
+    /// The in-cluster runner given its rights.
+    ClusterRoleBinding(ClusterRoleBinding),
+    /// The in-cluster runner.
+    Job(Box<Job>),
 }
 
 impl Object {
@@ -65,6 +76,10 @@ impl Object {
             Object::Claim(o) => ("persistentvolumeclaim", &o.metadata),
             Object::Pod(o) => ("pod", &o.metadata),
             Object::Service(o) => ("service", &o.metadata),
+            Object::ServiceAccount(o) => ("serviceaccount", &o.metadata),
+            Object::ClusterRole(o) => ("clusterrole", &o.metadata),
+            Object::ClusterRoleBinding(o) => ("clusterrolebinding", &o.metadata),
+            Object::Job(o) => ("job", &o.metadata),
         };
         format!("{kind}/{}", meta.name.as_deref().unwrap_or_default())
     }
@@ -77,6 +92,10 @@ impl Object {
             Object::Claim(o) => serde_yaml::to_string(o),
             Object::Pod(o) => serde_yaml::to_string(o),
             Object::Service(o) => serde_yaml::to_string(o),
+            Object::ServiceAccount(o) => serde_yaml::to_string(o),
+            Object::ClusterRole(o) => serde_yaml::to_string(o),
+            Object::ClusterRoleBinding(o) => serde_yaml::to_string(o),
+            Object::Job(o) => serde_yaml::to_string(o),
         }
     }
 }
@@ -149,7 +168,7 @@ impl Plan {
     }
 }
 
-fn labels(run: &str, scenario: &str, node: Option<&str>) -> BTreeMap<String, String> {
+pub(crate) fn labels(run: &str, scenario: &str, node: Option<&str>) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([
         (MANAGED.to_owned(), "true".to_owned()),
         (RUN.to_owned(), label_value(run)),
@@ -161,7 +180,11 @@ fn labels(run: &str, scenario: &str, node: Option<&str>) -> BTreeMap<String, Str
     labels
 }
 
-fn meta(name: &str, namespace: Option<&str>, labels: BTreeMap<String, String>) -> ObjectMeta {
+pub(crate) fn meta(
+    name: &str,
+    namespace: Option<&str>,
+    labels: BTreeMap<String, String>,
+) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_owned()),
         namespace: namespace.map(str::to_owned),
@@ -170,7 +193,7 @@ fn meta(name: &str, namespace: Option<&str>, labels: BTreeMap<String, String>) -
     }
 }
 
-fn quantities(resources: &Resources) -> BTreeMap<String, Quantity> {
+pub(crate) fn quantities(resources: &Resources) -> BTreeMap<String, Quantity> {
     BTreeMap::from([
         ("cpu".to_owned(), Quantity(resources.cpu.clone())),
         ("memory".to_owned(), Quantity(resources.memory.clone())),

@@ -1,6 +1,7 @@
 //! A partition as NetworkPolicies: the nodes of one side are labelled
 //! `dev.tf.side=cut`, and two policies let each side reach only itself
-//! (and the cluster's DNS, so names still resolve). Healing deletes both
+//! (and the cluster's DNS, so names still resolve); a runner inside the
+//! cluster still reaches both. Healing deletes both
 //! policies and the labels. Whether the cluster's network plugin enforces
 //! them is found out by observation: the framework waits for the cut side
 //! to lose its peers, and a cut that does not happen is an error.
@@ -55,6 +56,25 @@ fn dns() -> NetworkPolicyEgressRule {
     }
 }
 
+/// The runner, when it runs in the cluster (a pod labelled
+/// `dev.tf.role=runner` in any namespace): it keeps observing both sides.
+fn runner() -> NetworkPolicyIngressRule {
+    NetworkPolicyIngressRule {
+        from: Some(vec![NetworkPolicyPeer {
+            namespace_selector: Some(LabelSelector::default()),
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([(
+                    crate::runner::ROLE.to_owned(),
+                    crate::runner::RUNNER.to_owned(),
+                )])),
+                match_expressions: None,
+            }),
+            ..NetworkPolicyPeer::default()
+        }]),
+        ports: None,
+    }
+}
+
 /// The two policies of a partition of run `run`: each side reaches only
 /// itself.
 pub fn partition_policies(run: &str) -> Vec<NetworkPolicy> {
@@ -73,13 +93,16 @@ pub fn partition_policies(run: &str) -> Vec<NetworkPolicy> {
             spec: Some(NetworkPolicySpec {
                 pod_selector: Some(side(run, cut)),
                 policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-                ingress: Some(vec![NetworkPolicyIngressRule {
-                    from: Some(vec![NetworkPolicyPeer {
-                        pod_selector: Some(side(run, cut)),
-                        ..NetworkPolicyPeer::default()
-                    }]),
-                    ports: None,
-                }]),
+                ingress: Some(vec![
+                    NetworkPolicyIngressRule {
+                        from: Some(vec![NetworkPolicyPeer {
+                            pod_selector: Some(side(run, cut)),
+                            ..NetworkPolicyPeer::default()
+                        }]),
+                        ports: None,
+                    },
+                    runner(),
+                ]),
                 egress: Some(vec![
                     NetworkPolicyEgressRule {
                         to: Some(vec![NetworkPolicyPeer {
@@ -124,6 +147,19 @@ mod tests {
                 Some(selector)
             );
             assert_eq!(egress[1].ports.as_ref().unwrap().len(), 2);
+            // The runner in the cluster still reaches both sides.
+            let runner = &spec.ingress.as_ref().unwrap()[1].from.as_ref().unwrap()[0];
+            assert_eq!(
+                runner
+                    .pod_selector
+                    .as_ref()
+                    .unwrap()
+                    .match_labels
+                    .as_ref()
+                    .unwrap()["dev.tf.role"],
+                "runner"
+            );
+            assert!(runner.namespace_selector.is_some());
             assert_eq!(
                 policy.metadata.namespace.as_deref(),
                 Some("tf-0123456789ab")

@@ -72,7 +72,12 @@ pub async fn sweep(client: &Client, include_live: bool) -> Result<K8sSweep, Depl
             report.live.push(format!("{name} (runner {runner})"));
             continue;
         }
-        match delete_namespace(client, &name).await {
+        // A launched runner's namespace goes with its cluster role.
+        let deleted = match name.strip_prefix("tf-runner-") {
+            Some(id) => crate::runner::remove(client, id).await,
+            None => delete_namespace(client, &name).await,
+        };
+        match deleted {
             Ok(()) => report.deleted.push(name),
             Err(error) => report.problems.push(error.to_string()),
         }

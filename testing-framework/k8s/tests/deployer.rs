@@ -382,3 +382,22 @@ async fn a_dropped_cluster_deletes_its_namespace() {
     drop(cluster);
     assert!(api.namespaces().is_empty());
 }
+
+#[tokio::test]
+async fn a_runner_inside_the_cluster_reaches_nodes_by_service_dns_without_tunnels() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    let mut cluster = deployer(&api, &dialer, &runs)
+        .with_access(tf_k8s::Access::ServiceDns)
+        .deploy(&request(2))
+        .await
+        .unwrap();
+    let ns = namespace_of(&api);
+    let endpoint = &cluster.endpoints()[1];
+    assert_eq!(
+        endpoint.host,
+        format!("node-1.nodes.{ns}.svc.cluster.local")
+    );
+    assert_eq!(endpoint.address, format!("{}:7000", endpoint.host));
+    assert!(cluster.cleanup().await.problems.is_empty());
+}

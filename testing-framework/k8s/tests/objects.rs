@@ -7,7 +7,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, PersistentVolumeClaim, Pod, Service, ServiceAccount,
+};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use tf_core::observation::BoxError;
 use tf_core::scenario::{
     API_PORT, Application, DeploymentRequest, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec,
@@ -73,16 +77,121 @@ fn the_objects_of_a_run_match_the_golden_file() {
         &K8sSettings::for_image("tf-gossip-node:abc"),
     )
     .unwrap();
-    let yaml = plan.to_yaml().unwrap();
-    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/two-nodes.yaml");
+    assert_golden("two-nodes.yaml", &plan.to_yaml().unwrap());
+}
+
+/// `yaml` is what `tests/golden/<name>` holds (`TF_UPDATE_GOLDEN=1`
+/// rewrites it).
+fn assert_golden(name: &str, yaml: &str) {
+    let golden = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
     if std::env::var("TF_UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
-        std::fs::write(golden, &yaml).unwrap();
+        std::fs::write(&golden, yaml).unwrap();
     }
-    let expected = std::fs::read_to_string(golden).unwrap();
+    let expected = std::fs::read_to_string(&golden).unwrap();
     assert_eq!(
         yaml, expected,
         "the objects changed; if intended, TF_UPDATE_GOLDEN=1 rewrites {golden}"
     );
+}
+
+/// `object` written as YAML and read back as its API type.
+fn read_back(object: &Object) -> Object {
+    let yaml = object.to_yaml().unwrap();
+    fn parse<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+    match object {
+        Object::Namespace(_) => Object::Namespace(parse::<Namespace>(&yaml)),
+        Object::ConfigMap(_) => Object::ConfigMap(parse::<ConfigMap>(&yaml)),
+        Object::Claim(_) => Object::Claim(parse::<PersistentVolumeClaim>(&yaml)),
+        Object::Pod(_) => Object::Pod(Box::new(parse::<Pod>(&yaml))),
+        Object::Service(_) => Object::Service(parse::<Service>(&yaml)),
+        Object::ServiceAccount(_) => Object::ServiceAccount(parse::<ServiceAccount>(&yaml)),
+        Object::ClusterRole(_) => Object::ClusterRole(parse::<ClusterRole>(&yaml)),
+        Object::ClusterRoleBinding(_) => {
+            Object::ClusterRoleBinding(parse::<ClusterRoleBinding>(&yaml))
+        }
+        Object::Job(_) => Object::Job(Box::new(parse::<Job>(&yaml))),
+    }
+}
+
+fn runner() -> tf_k8s::Plan {
+    let args: Vec<String> = [
+        "run",
+        "raft-failover",
+        "--deployer",
+        "k8s",
+        "--set",
+        "nodes=5",
+    ]
+    .map(String::from)
+    .to_vec();
+    tf_k8s::runner::runner_plan(
+        "0123456789ab",
+        "tf-scenarios:latest",
+        "tf-openraft-kv-node:latest",
+        &args,
+        &K8sSettings::for_image("tf-openraft-kv-node:latest"),
+    )
+}
+
+#[test]
+fn the_in_cluster_runner_matches_the_golden_file_and_reads_back() {
+    let plan = runner();
+    assert_golden("runner.yaml", &plan.to_yaml().unwrap());
+    let ids: Vec<String> = plan.objects.iter().map(Object::id).collect();
+    assert_eq!(
+        ids,
+        [
+            "namespace/tf-runner-0123456789ab",
+            "serviceaccount/runner",
+            "clusterrole/tf-runner-0123456789ab",
+            "clusterrolebinding/tf-runner-0123456789ab",
+            "job/runner",
+        ]
+    );
+    for object in &plan.objects {
+        assert_eq!(&read_back(object), object, "{}", object.id());
+    }
+}
+
+#[test]
+fn the_runner_may_do_what_a_run_needs_and_is_let_through_partitions() {
+    let plan = runner();
+    let Some(Object::ClusterRole(role)) = plan.objects.get(2) else {
+        panic!("no role");
+    };
+    let rules = role.rules.as_ref().unwrap();
+    let may = |resource: &str, verb: &str| {
+        rules.iter().any(|r| {
+            r.resources.iter().flatten().any(|x| x == resource) && r.verbs.iter().any(|v| v == verb)
+        })
+    };
+    for (resource, verb) in [
+        ("namespaces", "create"),
+        ("namespaces", "delete"),
+        ("pods", "watch"),
+        ("pods", "patch"),
+        ("pods/log", "get"),
+        ("networkpolicies", "create"),
+        ("persistentvolumeclaims", "create"),
+    ] {
+        assert!(may(resource, verb), "the runner may not {verb} {resource}");
+    }
+    let Some(Object::Job(job)) = plan.objects.get(4) else {
+        panic!("no job");
+    };
+    let template = &job.spec.as_ref().unwrap().template;
+    let labels = template.metadata.as_ref().unwrap().labels.as_ref().unwrap();
+    assert_eq!(labels[tf_k8s::runner::ROLE], tf_k8s::runner::RUNNER);
+    let pod = template.spec.as_ref().unwrap();
+    assert_eq!(pod.service_account_name.as_deref(), Some("runner"));
+    let env = pod.containers[0].env.as_ref().unwrap();
+    assert!(
+        env.iter().any(|e| e.name == "TF_K8S_IMAGE"
+            && e.value.as_deref() == Some("tf-openraft-kv-node:latest"))
+    );
+    assert_eq!(job.spec.as_ref().unwrap().backoff_limit, Some(0));
 }
 
 #[test]
@@ -103,21 +212,12 @@ fn every_object_reads_back_as_its_api_type() {
         ]
     );
     for object in &plan.objects {
-        let yaml = object.to_yaml().unwrap();
-        let back = match object {
-            Object::Namespace(_) => {
-                Object::Namespace(serde_yaml::from_str::<Namespace>(&yaml).unwrap())
-            }
-            Object::ConfigMap(_) => {
-                Object::ConfigMap(serde_yaml::from_str::<ConfigMap>(&yaml).unwrap())
-            }
-            Object::Claim(_) => {
-                Object::Claim(serde_yaml::from_str::<PersistentVolumeClaim>(&yaml).unwrap())
-            }
-            Object::Pod(_) => Object::Pod(Box::new(serde_yaml::from_str::<Pod>(&yaml).unwrap())),
-            Object::Service(_) => Object::Service(serde_yaml::from_str::<Service>(&yaml).unwrap()),
-        };
-        assert_eq!(&back, object, "{} does not read back:\n{yaml}", object.id());
+        assert_eq!(
+            &read_back(object),
+            object,
+            "{} does not read back",
+            object.id()
+        );
     }
 }
 

@@ -227,6 +227,9 @@ impl FakeApi {
             (Method::POST, ["namespaces", ns, kind]) => self.create(ns, kind, body),
             (Method::DELETE, ["namespaces", ns, kind, name]) => self.delete(ns, kind, name),
             (Method::PATCH, ["namespaces", ns, "pods", name]) => self.patch(ns, name, body),
+            // Cluster-wide objects (roles, bindings) under the namespace "".
+            (Method::POST, [kind]) => self.create_cluster_wide(kind, body),
+            (Method::DELETE, [kind, name]) => self.delete("", kind, name),
             _ => status(404, "NotFound", &format!("{} {path}", parts.method)),
         }
     }
@@ -286,6 +289,38 @@ impl FakeApi {
             body["metadata"]["uid"] = json!(format!("{name}-{incarnation}"));
             let fate = state.fates.get(&name).cloned().unwrap_or(Fate::Runs);
             body["status"] = pod_status(&fate);
+        }
+        if kind == "jobs" {
+            // The job controller's part: one pod of the template,
+            // `<job>-pod`.
+            let pod_name = format!("{name}-pod");
+            let fate = state.fates.get(&pod_name).cloned().unwrap_or(Fate::Runs);
+            let pod = json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": pod_name, "namespace": ns,
+                             "labels": body["spec"]["template"]["metadata"]["labels"]},
+                "spec": body["spec"]["template"]["spec"],
+                "status": pod_status(&fate),
+            });
+            state.put((ns.to_owned(), "pods".into(), pod_name), pod, "ADDED");
+        }
+        state.put(key, body.clone(), "ADDED");
+        reply(201, body)
+    }
+
+    fn create_cluster_wide(&self, kind: &str, body: Value) -> Reply {
+        let mut state = self.state.lock();
+        let name = body["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let key = (String::new(), kind.to_owned(), name.clone());
+        if state.objects.contains_key(&key) {
+            return status(
+                409,
+                "AlreadyExists",
+                &format!("{kind} \"{name}\" already exists"),
+            );
         }
         state.put(key, body.clone(), "ADDED");
         reply(201, body)

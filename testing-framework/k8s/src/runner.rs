@@ -1,0 +1,405 @@
+//! The runner inside the cluster, for clusters too big for port-forwards:
+//! a Job runs the `scenarios` CLI in a pod of its own namespace, with a
+//! service account allowed to create and watch runs; it reaches nodes by
+//! their service DNS names. The launcher on the user's machine creates
+//! these objects, follows the runner's log, copies the results the
+//! runner prints out into the local run directory, and deletes
+//! everything again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::AsyncBufReadExt;
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Container, EmptyDirVolumeSource, EnvVar, Pod, PodSpec, PodTemplateSpec, ResourceRequirements,
+    ServiceAccount, Volume, VolumeMount,
+};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, LogParams};
+use kube::{Api, Client};
+use tf_core::scenario::DeployError;
+
+use crate::objects::{labels, meta, quantities};
+use crate::pods::RunWatch;
+use crate::{K8sSettings, Object, Plan, PodState, api};
+
+/// The label that marks the runner's pod; partitions let it through.
+pub const ROLE: &str = "dev.tf.role";
+/// [`ROLE`]'s value on the runner's pod.
+pub const RUNNER: &str = "runner";
+/// Where the runner writes its runs, in its pod.
+const RUNS: &str = "/runs";
+/// The lines around a result file in the runner's log.
+const RESULT_START: &str = "--- tf-result ";
+const RESULT_END: &str = "--- tf-result end ---";
+/// The result files the runner prints for the launcher to copy out.
+pub const RESULTS: [&str; 3] = ["report.json", "junit.xml", "report.html"];
+/// Set in the runner's pod: print the results at the end.
+pub const RESULTS_ENV: &str = "TF_K8S_PRINT_RESULTS";
+
+/// The runner of one launch: `image` (holding `scenarios` at
+/// `/usr/local/bin/scenarios`) running `args` (`run raft-failover
+/// --deployer k8s ...`), its nodes on `node_image`.
+pub fn runner_plan(
+    id: &str,
+    image: &str,
+    node_image: &str,
+    args: &[String],
+    settings: &K8sSettings,
+) -> Plan {
+    let namespace = runner_namespace(id);
+    let ns = Some(namespace.as_str());
+    let name = runner_namespace(id);
+    let labels = labels(id, "runner", None);
+    let mut pod_labels = labels.clone();
+    pod_labels.insert(ROLE.into(), RUNNER.into());
+    let rule = |groups: &[&str], resources: &[&str], verbs: &[&str]| PolicyRule {
+        api_groups: Some(groups.iter().map(|g| (*g).to_owned()).collect()),
+        resources: Some(resources.iter().map(|r| (*r).to_owned()).collect()),
+        verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
+        ..PolicyRule::default()
+    };
+    let all = ["create", "delete", "get", "list", "watch", "patch"];
+    let role = ClusterRole {
+        metadata: meta(&name, None, labels.clone()),
+        rules: Some(vec![
+            rule(&[""], &["namespaces"], &["create", "delete", "get", "list"]),
+            rule(
+                &[""],
+                &[
+                    "pods",
+                    "pods/log",
+                    "configmaps",
+                    "persistentvolumeclaims",
+                    "services",
+                ],
+                &all,
+            ),
+            rule(&["networking.k8s.io"], &["networkpolicies"], &all),
+        ]),
+        ..ClusterRole::default()
+    };
+    let binding = ClusterRoleBinding {
+        metadata: meta(&name, None, labels.clone()),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: name.clone(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: RUNNER.into(),
+            namespace: Some(namespace.clone()),
+            ..Subject::default()
+        }]),
+    };
+    let env = |name: &str, value: &str| EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    };
+    let job = Job {
+        metadata: meta(RUNNER, ns, labels.clone()),
+        spec: Some(JobSpec {
+            // One run: a failed scenario is a result, not a retry.
+            backoff_limit: Some(0),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(RUNNER.into()),
+                    restart_policy: Some("Never".into()),
+                    containers: vec![Container {
+                        name: RUNNER.into(),
+                        image: Some(image.into()),
+                        image_pull_policy: Some("IfNotPresent".into()),
+                        command: Some(vec!["/usr/local/bin/scenarios".into()]),
+                        args: Some(args.to_vec()),
+                        env: Some(vec![
+                            env("TF_K8S_IMAGE", node_image),
+                            env("TF_RUNS_DIR", RUNS),
+                            env(RESULTS_ENV, "1"),
+                        ]),
+                        resources: Some(ResourceRequirements {
+                            requests: Some(quantities(&settings.requests)),
+                            limits: Some(quantities(&settings.limits)),
+                            ..ResourceRequirements::default()
+                        }),
+                        volume_mounts: Some(vec![VolumeMount {
+                            name: "runs".into(),
+                            mount_path: RUNS.into(),
+                            ..VolumeMount::default()
+                        }]),
+                        ..Container::default()
+                    }],
+                    volumes: Some(vec![Volume {
+                        name: "runs".into(),
+                        empty_dir: Some(EmptyDirVolumeSource::default()),
+                        ..Volume::default()
+                    }]),
+                    ..PodSpec::default()
+                }),
+            },
+            ..JobSpec::default()
+        }),
+        ..Job::default()
+    };
+    Plan {
+        run: id.to_owned(),
+        namespace: namespace.clone(),
+        nodes: Vec::new(),
+        objects: vec![
+            Object::Namespace(k8s_openapi::api::core::v1::Namespace {
+                metadata: meta(&namespace, None, labels.clone()),
+                ..Default::default()
+            }),
+            Object::ServiceAccount(ServiceAccount {
+                metadata: meta(RUNNER, ns, labels),
+                ..ServiceAccount::default()
+            }),
+            Object::ClusterRole(role),
+            Object::ClusterRoleBinding(binding),
+            Object::Job(Box::new(job)),
+        ],
+    }
+}
+
+/// Prints the result files of `run_dir` between marker lines, for the
+/// launcher to copy out of the runner's log.
+pub fn print_results(run_dir: &Path) {
+    for name in RESULTS {
+        if let Ok(text) = std::fs::read_to_string(run_dir.join(name)) {
+            println!("{RESULT_START}{name} ---");
+            println!("{text}");
+            println!("{RESULT_END}");
+        }
+    }
+}
+
+/// How a launched runner ended.
+#[derive(Debug)]
+pub struct Launched {
+    /// Its exit code (0: the scenario passed).
+    pub code: i32,
+    /// The result files copied into the local run directory.
+    pub copied: Vec<PathBuf>,
+}
+
+/// Creates the runner of `plan`, follows its log into `out` (and the
+/// terminal), copies its results there, and deletes everything again.
+pub async fn launch(
+    client: &Client,
+    plan: &Plan,
+    out: &Path,
+    timeout: Duration,
+) -> Result<Launched, DeployError> {
+    std::fs::create_dir_all(out).map_err(|e| tf_core::host::io_error("create", out, e))?;
+    // Whose launch it is, so that a sweep leaves a live launcher's alone.
+    let mut plan = plan.clone();
+    if let Some(Object::Namespace(namespace)) = plan.objects.first_mut() {
+        namespace.metadata.annotations = Some(BTreeMap::from([(
+            crate::sweep::RUNNER.to_owned(),
+            tf_core::host::this_runner(),
+        )]));
+    }
+    let plan = &plan;
+    let created = api::create(client, plan).await;
+    let result = match created {
+        Ok(()) => follow(client, plan, out, timeout).await,
+        Err(error) => Err(error),
+    };
+    let removed = remove(client, &plan.run).await;
+    match (result, removed) {
+        (Ok(launched), Ok(())) => Ok(launched),
+        (Ok(_), Err(problem)) => Err(problem),
+        (Err(error), Ok(())) => Err(error),
+        (Err(error), Err(problem)) => Err(DeployError::Other(format!("{error}; and {problem}"))),
+    }
+}
+
+/// The namespace (and cluster role) of launch `id`.
+pub fn runner_namespace(id: &str) -> String {
+    format!("tf-runner-{id}")
+}
+
+/// Deletes the namespace of launch `id` and its cluster-wide role and
+/// binding; what is gone already is fine.
+pub async fn remove(client: &Client, id: &str) -> Result<(), DeployError> {
+    let name = runner_namespace(id);
+    let mut problems = Vec::new();
+    let gone = |r: kube::Result<_>, what: &str| match r {
+        Ok(_) => None,
+        Err(kube::Error::Api(status)) if status.code == 404 => None,
+        Err(error) => Some(api::api_error(&format!("delete {what}"), &error).to_string()),
+    };
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    problems.extend(gone(
+        roles
+            .delete(&name, &DeleteParams::default())
+            .await
+            .map(drop),
+        &format!("clusterrole/{name}"),
+    ));
+    let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+    problems.extend(gone(
+        bindings
+            .delete(&name, &DeleteParams::default())
+            .await
+            .map(drop),
+        &format!("clusterrolebinding/{name}"),
+    ));
+    if let Err(error) = api::delete_namespace(client, &name).await {
+        problems.push(error.to_string());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(DeployError::Other(problems.join("; ")))
+    }
+}
+
+/// Waits for the runner's pod, streams its log, and reads its exit code.
+async fn follow(
+    client: &Client,
+    plan: &Plan,
+    out: &Path,
+    timeout: Duration,
+) -> Result<Launched, DeployError> {
+    let watch = RunWatch::start(client, &plan.namespace, &plan.run);
+    let mut pods = watch.pods();
+    let first = |p: &crate::pods::Pods| {
+        p.pods
+            .iter()
+            .next()
+            .map(|(n, s)| (n.clone(), s.state.clone()))
+            .unwrap_or((String::new(), PodState::Starting))
+    };
+    let started = tokio::time::timeout(
+        timeout,
+        pods.wait_for(|p| {
+            p.pods.values().any(|s| {
+                matches!(
+                    s.state,
+                    PodState::Running | PodState::Exited { .. } | PodState::Stuck(_)
+                )
+            })
+        }),
+    )
+    .await
+    .map(|seen| seen.map(|p| first(&p)));
+    let (name, state) = match started {
+        Ok(Ok(seen)) => seen,
+        Ok(Err(_)) => return Err(DeployError::Other("the watch of the runner ended".into())),
+        Err(_) => {
+            return Err(DeployError::Other(format!(
+                "the runner's pod did not start within {timeout:?}"
+            )));
+        }
+    };
+    if let PodState::Stuck(message) = state {
+        return Err(DeployError::Other(format!(
+            "the runner cannot run: {message}"
+        )));
+    }
+    let log_path = out.join("runner.log");
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), &plan.namespace);
+    let stream = pod_api
+        .log_stream(
+            &name,
+            &LogParams {
+                follow: true,
+                ..LogParams::default()
+            },
+        )
+        .await
+        .map_err(|e| api::api_error(&format!("stream the log of pod/{name}"), &e))?;
+    let mut log = String::new();
+    let mut lines = std::pin::pin!(stream.lines());
+    while let Some(line) = futures::TryStreamExt::try_next(&mut lines)
+        .await
+        .map_err(|e| DeployError::Other(format!("the runner's log broke off: {e}")))?
+    {
+        if !line.starts_with(RESULT_START) && !log.contains(RESULT_START) {
+            println!("{line}");
+        }
+        log.push_str(&line);
+        log.push('\n');
+    }
+    std::fs::write(&log_path, &log).map_err(|e| tf_core::host::io_error("write", &log_path, e))?;
+    let mut copied = vec![log_path];
+    for (file, text) in results(&log) {
+        let path = out.join(file);
+        std::fs::write(&path, text).map_err(|e| tf_core::host::io_error("write", &path, e))?;
+        copied.push(path);
+    }
+    let ended = tokio::time::timeout(
+        Duration::from_secs(60),
+        pods.wait_for(|p| {
+            p.pods
+                .get(&name)
+                .is_some_and(|s| matches!(s.state, PodState::Exited { .. }))
+        }),
+    )
+    .await
+    .map(|seen| {
+        seen.map(|p| match &p.pods[&name].state {
+            PodState::Exited { code, .. } => *code,
+            _ => -1,
+        })
+    });
+    let code = match ended {
+        Ok(Ok(code)) => code,
+        _ => {
+            return Err(DeployError::Other(format!(
+                "the runner's log ended but its pod {name} did not"
+            )));
+        }
+    };
+    Ok(Launched { code, copied })
+}
+
+/// The result files printed in `log`, by name.
+fn results(log: &str) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in log.lines() {
+        if let Some(rest) = line.strip_prefix(RESULT_START) {
+            if let Some(name) = rest.strip_suffix(" ---").filter(|n| *n != "end") {
+                current = Some((name.to_owned(), String::new()));
+                continue;
+            }
+        }
+        if line == RESULT_END {
+            if let Some((name, mut text)) = current.take() {
+                // The file's own last newline came from println.
+                text.pop();
+                found.insert(name, text);
+            }
+            continue;
+        }
+        if let Some((_, text)) = current.as_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_printed_in_a_log_are_read_back_whole() {
+        let log = "scenario passed\n--- tf-result report.json ---\n{\"a\": 1}\n\n--- tf-result end ---\n--- tf-result junit.xml ---\n<testsuites/>\n\n--- tf-result end ---\n";
+        let found = results(log);
+        assert_eq!(found["report.json"], "{\"a\": 1}\n");
+        assert_eq!(found["junit.xml"], "<testsuites/>\n");
+        assert_eq!(found.len(), 2);
+    }
+}
