@@ -93,6 +93,17 @@ enum Command {
         #[arg(long, conflicts_with = "scenario")]
         runner: bool,
     },
+    /// Try to reach ADDR over TCP for SECS seconds: exit 0 if it could not,
+    /// 3 if it could (the k8s deployer's partition probe runs this).
+    #[command(hide = true)]
+    Probe {
+        /// `host:port` to reach.
+        #[arg(long)]
+        connect: String,
+        /// Seconds to try.
+        #[arg(long, default_value = "5")]
+        within: u64,
+    },
     /// Remove the containers, networks and images that crashed or killed
     /// runs of the compose deployer left behind, and the namespaces of such
     /// runs on the Kubernetes cluster the kubeconfig names (if there is
@@ -183,6 +194,7 @@ fn main() -> ExitCode {
         Command::Image { scenario, runner } => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(build_image(&catalog, scenario.as_deref(), runner))),
+        Command::Probe { connect, within } => return probe(&connect, within),
         Command::Cleanup { all, keep_images } => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
             .and_then(|rt| {
@@ -200,6 +212,44 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `scenarios probe`: whether `address` can be reached within `within`
+/// seconds; exit 0 if not (the cut holds), `tf_k8s::REACHED` if so, 2 if
+/// the name does not resolve.
+fn probe(address: &str, within: u64) -> ExitCode {
+    let Ok(rt) = tokio::runtime::Runtime::new() else {
+        eprintln!("error: cannot start the async runtime");
+        return ExitCode::from(2);
+    };
+    rt.block_on(async {
+        let resolved = match tokio::net::lookup_host(address).await {
+            Ok(mut addresses) => addresses.next(),
+            Err(error) => {
+                eprintln!("error: cannot resolve {address}: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        let Some(target) = resolved else {
+            eprintln!("error: {address} resolves to nothing");
+            return ExitCode::from(2);
+        };
+        let limit = Duration::from_secs(within);
+        match tokio::time::timeout(limit, tokio::net::TcpStream::connect(target)).await {
+            Ok(Ok(_)) => {
+                println!("reached {address} ({target})");
+                ExitCode::from(tf_k8s::REACHED as u8)
+            }
+            Ok(Err(error)) => {
+                println!("could not reach {address} ({target}): {error}");
+                ExitCode::SUCCESS
+            }
+            Err(_) => {
+                println!("could not reach {address} ({target}) within {limit:?}");
+                ExitCode::SUCCESS
+            }
+        }
+    })
 }
 
 fn list(catalog: &Catalog) {

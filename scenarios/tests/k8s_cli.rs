@@ -102,3 +102,24 @@ fn the_runner_in_the_cluster_needs_the_k8s_deployer() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("add --deployer k8s"), "{stderr}");
 }
+
+#[test]
+fn the_partition_probe_tells_a_reachable_port_from_a_cut_one() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().to_string();
+    let probe = |address: &str| {
+        Command::new(env!("CARGO_BIN_EXE_scenarios"))
+            .args(["probe", "--connect", address, "--within", "2"])
+            .output()
+            .unwrap()
+    };
+    let reached = probe(&open);
+    assert_eq!(reached.status.code(), Some(tf_k8s::REACHED), "{reached:?}");
+    drop(listener);
+    // Nothing listens there any more: the probe counts it as cut.
+    let cut = probe(&open);
+    assert_eq!(cut.status.code(), Some(0), "{cut:?}");
+    assert!(String::from_utf8_lossy(&cut.stdout).contains("could not reach"));
+    let nowhere = probe("no-such-host.invalid:7000");
+    assert_eq!(nowhere.status.code(), Some(2), "{nowhere:?}");
+}

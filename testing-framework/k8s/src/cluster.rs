@@ -117,6 +117,7 @@ impl K8sCluster {
         self.control.nodes.push(Arc::new(K8sNode {
             name: spec.name.clone(),
             pod,
+            address: format!("{}:{}", spec.host, spec.ports.api().unwrap_or_default()),
             log,
             forwards,
             follower,

@@ -29,6 +29,8 @@ use crate::{CUT, PodState, SIDE, partition_policies};
 pub(crate) struct K8sNode {
     pub(crate) name: String,
     pub(crate) pod: Pod,
+    /// `host:port` of its API, as the other pods reach it.
+    pub(crate) address: String,
     pub(crate) log: PathBuf,
     pub(crate) forwards: Vec<Forward>,
     pub(crate) follower: JoinHandle<()>,
@@ -55,6 +57,9 @@ pub(crate) struct K8sControl {
     pub(crate) crashes: Arc<watch::Sender<Vec<NodeExit>>>,
     pub(crate) stop_grace: Duration,
     pub(crate) ready_timeout: Duration,
+    /// The image a partition's probe runs; `None`: partitions are not
+    /// confirmed.
+    pub(crate) probe_image: Option<String>,
 }
 
 fn failed<'a>(action: &'static str, node: &'a str) -> impl FnOnce(String) -> ControlError + 'a {
@@ -144,6 +149,35 @@ impl K8sControl {
             }
         }
         Ok(())
+    }
+
+    /// Checks that the cut took: a probe on the cut side must not reach a
+    /// running node of the other side.
+    async fn confirm(&self, side: &[String]) -> Result<(), String> {
+        let Some(image) = &self.probe_image else {
+            tracing::warn!("partition not confirmed: no probe image");
+            return Ok(());
+        };
+        let down = self.down.lock().clone();
+        let Some(target) = self
+            .nodes
+            .all()
+            .into_iter()
+            .find(|n| !side.contains(&n.name) && !down.contains(&n.name))
+        else {
+            tracing::warn!("partition not confirmed: no node of the other side runs");
+            return Ok(());
+        };
+        crate::probe::confirm_cut(
+            &self.client,
+            &self.namespace,
+            &self.run,
+            &self.watch,
+            image,
+            &target.address,
+            self.ready_timeout,
+        )
+        .await
     }
 
     fn policies(&self) -> Api<NetworkPolicy> {
@@ -245,7 +279,7 @@ impl NodeControl for K8sControl {
                             .to_string()
                     })?;
             }
-            Ok::<(), String>(())
+            self.confirm(side).await
         }
         .await;
         drop(cut);

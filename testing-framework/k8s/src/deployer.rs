@@ -55,6 +55,7 @@ pub struct K8sDeployer {
     image: Option<String>,
     ready_timeout: Duration,
     access: Access,
+    probe_image: Option<String>,
     client: Option<Client>,
     dialer: Option<Arc<dyn PodDialer>>,
 }
@@ -66,6 +67,7 @@ impl Default for K8sDeployer {
             image: None,
             ready_timeout: Duration::from_secs(120),
             access: Access::Auto,
+            probe_image: crate::default_probe_image(),
             client: None,
             dialer: None,
         }
@@ -108,6 +110,14 @@ impl K8sDeployer {
     /// Reaches nodes as `access` says (default: [`Access::Auto`]).
     pub fn with_access(mut self, access: Access) -> Self {
         self.access = access;
+        self
+    }
+
+    /// The image of the probe that confirms each partition (default:
+    /// `$TF_K8S_PROBE_IMAGE`, else the runner's `tf-scenarios:latest`);
+    /// `None` leaves partitions unconfirmed.
+    pub fn with_probe_image(mut self, image: Option<String>) -> Self {
+        self.probe_image = image;
         self
     }
 
@@ -184,6 +194,7 @@ impl Deployer for K8sDeployer {
             crashes: Arc::new(watch::channel(Vec::new()).0),
             stop_grace: self.settings.stop_grace,
             ready_timeout: self.ready_timeout,
+            probe_image: self.probe_image.clone(),
         });
         let dialer = self.dialer.clone().unwrap_or_else(|| {
             Arc::new(PortForwardDialer::new(client.clone(), &plan.namespace)) as Arc<dyn PodDialer>

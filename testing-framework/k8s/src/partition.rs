@@ -1,10 +1,10 @@
 //! A partition as NetworkPolicies: the nodes of one side are labelled
 //! `dev.tf.side=cut`, and two policies let each side reach only itself
 //! (and the cluster's DNS, so names still resolve); a runner inside the
-//! cluster still reaches both. Healing deletes both
-//! policies and the labels. Whether the cluster's network plugin enforces
-//! them is found out by observation: the framework waits for the cut side
-//! to lose its peers, and a cut that does not happen is an error.
+//! cluster still reaches both. Healing deletes both policies and the
+//! labels. Whether the cluster's network plugin enforces them is found out
+//! by a probe on the cut side (see `probe`): a cut that does not happen is
+//! an error, and the partition is healed again.
 
 use std::collections::BTreeMap;
 

@@ -258,6 +258,31 @@ async fn a_partition_labels_one_side_and_adds_both_policies_and_heal_takes_them_
     control.restart("node-0").await.unwrap();
     assert_eq!(side("node-0"), "cut");
 
+    // The cut was confirmed by a probe on the cut side aimed at the other
+    // side, and the probe is gone.
+    let probes: Vec<_> = api
+        .bodies(&format!("POST /api/v1/namespaces/{ns}/pods"))
+        .into_iter()
+        .filter(|b| {
+            b["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("tf-probe-")
+        })
+        .collect();
+    assert_eq!(probes.len(), 1, "one probe per partition");
+    assert_eq!(probes[0]["metadata"]["labels"]["dev.tf.side"], "cut");
+    let args = probes[0]["spec"]["containers"][0]["args"].to_string();
+    assert!(
+        args.contains(&format!("node-1.nodes.{ns}.svc.cluster.local:7000")),
+        "{args}"
+    );
+    assert!(
+        api.names(&ns, "pods")
+            .iter()
+            .all(|p| !p.starts_with("tf-probe-"))
+    );
+
     control.heal().await.unwrap();
     assert!(side("node-0").is_null());
     assert!(api.names(&ns, "networkpolicies").is_empty());
@@ -399,5 +424,71 @@ async fn a_runner_inside_the_cluster_reaches_nodes_by_service_dns_without_tunnel
         format!("node-1.nodes.{ns}.svc.cluster.local")
     );
     assert_eq!(endpoint.address, format!("{}:7000", endpoint.host));
+    assert!(cluster.cleanup().await.problems.is_empty());
+}
+
+#[tokio::test]
+async fn a_cut_the_network_plugin_does_not_enforce_is_an_error_and_is_healed() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    api.set_probe_fate(Fate::Exits(tf_k8s::REACHED));
+    let mut cluster = deployer(&api, &dialer, &runs)
+        .deploy(&request(3))
+        .await
+        .unwrap();
+    let ns = namespace_of(&api);
+    let control = cluster.control();
+    let error = control
+        .partition(&["node-2".into()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("does not enforce NetworkPolicies"),
+        "{error}"
+    );
+    // Nothing of the partition stays.
+    assert!(api.names(&ns, "networkpolicies").is_empty());
+    let pod = api.object(&ns, "pods", "node-2").unwrap();
+    assert!(pod["metadata"]["labels"]["dev.tf.side"].is_null());
+    // A probe image the cluster lacks says what to do.
+    api.set_probe_fate(Fate::NoImage);
+    let error = control
+        .partition(&["node-2".into()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("scenarios image --runner"), "{error}");
+    assert!(error.contains("TF_K8S_PROBE_IMAGE=off"), "{error}");
+    assert!(cluster.cleanup().await.problems.is_empty());
+}
+
+#[tokio::test]
+async fn without_a_probe_image_a_partition_is_applied_unconfirmed() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    api.set_probe_fate(Fate::Exits(tf_k8s::REACHED));
+    let mut cluster = deployer(&api, &dialer, &runs)
+        .with_probe_image(None)
+        .deploy(&request(2))
+        .await
+        .unwrap();
+    let ns = namespace_of(&api);
+    cluster
+        .control()
+        .partition(&["node-0".into()])
+        .await
+        .unwrap();
+    assert_eq!(api.names(&ns, "networkpolicies").len(), 2);
+    let probes = api
+        .bodies("/pods?")
+        .into_iter()
+        .filter(|b| {
+            b["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("tf-probe-"))
+        })
+        .count();
+    assert_eq!(probes, 0);
     assert!(cluster.cleanup().await.problems.is_empty());
 }

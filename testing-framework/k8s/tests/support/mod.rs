@@ -54,6 +54,8 @@ struct State {
     requests: Vec<String>,
     bodies: Vec<(String, Value)>,
     fates: BTreeMap<String, Fate>,
+    /// What partition probes (`tf-probe-N`) do; `None`: they find the cut.
+    probe: Option<Fate>,
     logs: BTreeMap<String, String>,
     /// Pod name to how many pods of that name were created.
     incarnations: BTreeMap<String, u64>,
@@ -111,6 +113,11 @@ impl FakeApi {
     /// Pods named `pod` meet `fate` from now on.
     pub fn set_fate(&self, pod: &str, fate: Fate) {
         self.state.lock().fates.insert(pod.into(), fate);
+    }
+
+    /// Partition probes meet `fate` from now on.
+    pub fn set_probe_fate(&self, fate: Fate) {
+        self.state.lock().probe = Some(fate);
     }
 
     /// What pod `pod`'s container prints.
@@ -287,7 +294,11 @@ impl FakeApi {
             let incarnation = state.incarnations.entry(name.clone()).or_insert(0);
             *incarnation += 1;
             body["metadata"]["uid"] = json!(format!("{name}-{incarnation}"));
-            let fate = state.fates.get(&name).cloned().unwrap_or(Fate::Runs);
+            let fate = if name.starts_with("tf-probe-") {
+                state.probe.clone().unwrap_or(Fate::Exits(0))
+            } else {
+                state.fates.get(&name).cloned().unwrap_or(Fate::Runs)
+            };
             body["status"] = pod_status(&fate);
         }
         if kind == "jobs" {

@@ -1,0 +1,115 @@
+//! Whether a partition took: NetworkPolicies are only objects, and a
+//! cluster whose network plugin does not enforce them accepts them and
+//! cuts nothing. After a partition, a probe pod on the cut side (the
+//! runner's image, `scenarios probe`) tries to reach a node of the other
+//! side; the partition stands only if it cannot.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use kube::api::{DeleteParams, PostParams};
+use kube::{Api, Client};
+
+use crate::names::label_value;
+use crate::objects::meta;
+use crate::pods::RunWatch;
+use crate::{CUT, PodState, SIDE};
+
+/// How long the probe tries to connect before it counts the cut as real.
+const WITHIN_SECS: u64 = 5;
+/// The probe's exit code when it reached the other side.
+pub const REACHED: i32 = 3;
+
+/// The probe image when none is given: `$TF_K8S_PROBE_IMAGE`, else the
+/// runner's image; `off` turns the check off.
+pub fn default_probe_image() -> Option<String> {
+    match std::env::var("TF_K8S_PROBE_IMAGE")
+        .ok()
+        .filter(|i| !i.is_empty())
+    {
+        Some(off) if off == "off" => None,
+        Some(image) => Some(image),
+        None => Some(format!("{}:latest", tf_core::host::image_name("scenarios"))),
+    }
+}
+
+static PROBES: AtomicU64 = AtomicU64::new(0);
+
+/// Runs a probe on the cut side of run `run` against `target`
+/// (`host:port` of a node on the other side); `Ok` when it could not get
+/// through.
+pub(crate) async fn confirm_cut(
+    client: &Client,
+    namespace: &str,
+    run: &str,
+    watch: &RunWatch,
+    image: &str,
+    target: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let name = format!("tf-probe-{}", PROBES.fetch_add(1, Ordering::Relaxed) + 1);
+    let labels = BTreeMap::from([
+        ("dev.tf.managed".to_owned(), "true".to_owned()),
+        ("dev.tf.run".to_owned(), label_value(run)),
+        (SIDE.to_owned(), CUT.to_owned()),
+        (crate::runner::ROLE.to_owned(), "probe".to_owned()),
+    ]);
+    let pod = Pod {
+        metadata: meta(&name, Some(namespace), labels),
+        spec: Some(PodSpec {
+            restart_policy: Some("Never".into()),
+            containers: vec![Container {
+                name: "probe".into(),
+                image: Some(image.into()),
+                image_pull_policy: Some("IfNotPresent".into()),
+                command: Some(vec!["/usr/local/bin/scenarios".into()]),
+                args: Some(vec![
+                    "probe".into(),
+                    "--connect".into(),
+                    target.into(),
+                    "--within".into(),
+                    WITHIN_SECS.to_string(),
+                ]),
+                ..Container::default()
+            }],
+            ..PodSpec::default()
+        }),
+        ..Pod::default()
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .map_err(|e| crate::api::api_error(&format!("create pod/{name}"), &e).to_string())?;
+    let mut seen = watch.pods();
+    let ended = tokio::time::timeout(
+        timeout + Duration::from_secs(WITHIN_SECS),
+        seen.wait_for(|p| {
+            p.pods
+                .get(&name)
+                .is_some_and(|s| matches!(s.state, PodState::Exited { .. } | PodState::Stuck(_)))
+        }),
+    )
+    .await
+    .map(|r| r.map(|p| p.pods[&name].state.clone()));
+    let _ = pods
+        .delete(&name, &DeleteParams::default().grace_period(0))
+        .await;
+    match ended {
+        Ok(Ok(PodState::Exited { code: 0, .. })) => Ok(()),
+        Ok(Ok(PodState::Exited { code: REACHED, .. })) => Err(format!(
+            "the cluster's network plugin does not enforce NetworkPolicies: a pod on the cut side still reached {target}; use a plugin that does (Calico, Cilium; k3s enforces them out of the box), or run partitions on the compose deployer"
+        )),
+        Ok(Ok(PodState::Stuck(message))) => Err(format!(
+            "the partition could not be confirmed: {message}; `scenarios image --runner` builds the probe's image, or TF_K8S_PROBE_IMAGE=off skips the check"
+        )),
+        Ok(Ok(state)) => Err(format!(
+            "the partition could not be confirmed: the probe {name} ended as {state:?}"
+        )),
+        Ok(Err(_)) => Err("the watch of the run's pods ended".into()),
+        Err(_) => Err(format!(
+            "the partition could not be confirmed: the probe {name} did not finish within {timeout:?}"
+        )),
+    }
+}
