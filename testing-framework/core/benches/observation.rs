@@ -39,7 +39,9 @@ fn main() {
     // answers after a few milliseconds of network and work.
     cycle_overhead(1_000, SetKind::Shared, 20_000 / scale);
     cycle_overhead(1_000, SetKind::PollEach, 2_000 / scale.min(100));
-    cycle_with_latency(1_000, Duration::from_millis(5), 200 / scale.min(100));
+    // With the default source concurrency (32), and with more.
+    cycle_with_latency(1_000, Duration::from_millis(5), 32, 50 / scale.min(50));
+    cycle_with_latency(1_000, Duration::from_millis(5), 256, 200 / scale.min(100));
     snapshot_reads(8, 2_000_000 / scale as u64, Duration::ZERO);
     snapshot_reads(8, 2_000_000 / scale as u64, Duration::from_millis(1));
     fan_out(1_000, 10_000 / scale as u64, 10_000);
@@ -249,9 +251,10 @@ fn cycle_overhead(n: usize, kind: SetKind, cycles: u64) {
     report(&name, per_cycle, "ns", target);
 }
 
-/// A cycle that polls `n` sources which each answer after `latency`: the
-/// polls run at once, so the cycle costs about one latency, not `n`.
-fn cycle_with_latency(n: usize, latency: Duration, cycles: u64) {
+/// A cycle that polls `n` sources which each answer after `latency`, at
+/// most `concurrency` at a time: the cycle costs about `n / concurrency`
+/// latencies.
+fn cycle_with_latency(n: usize, latency: Duration, concurrency: usize, cycles: u64) {
     let rt = tokio_runtime(1);
     let mut per_cycle = Vec::new();
     for _ in 0..RUNS {
@@ -261,7 +264,8 @@ fn cycle_with_latency(n: usize, latency: Duration, cycles: u64) {
         let set: SourceSet<u64> = sources(n).into();
         let elapsed = rt.block_on(async {
             let started = Instant::now();
-            let runtime = ObservationRuntime::start(set, observer, flat_out()).unwrap();
+            let config = flat_out().with_source_concurrency(concurrency);
+            let runtime = ObservationRuntime::start(set, observer, config).unwrap();
             done.await.unwrap();
             let elapsed = started.elapsed();
             runtime.stop().await;
@@ -269,11 +273,17 @@ fn cycle_with_latency(n: usize, latency: Duration, cycles: u64) {
         });
         per_cycle.push(elapsed.as_nanos() as f64 / cycles as f64);
     }
+    let batches = n.div_ceil(concurrency) as f64;
     report(
-        &format!("one cycle, {n} sources each answering after {latency:?}, via `poll_each`"),
+        &format!(
+            "one cycle, {n} sources each answering after {latency:?}, {concurrency} at a time"
+        ),
         per_cycle,
         "ns",
-        "≈ one latency",
+        &format!(
+            "≈ {:.0} ms ({batches} × latency)",
+            batches * latency.as_secs_f64() * 1e3
+        ),
     );
 }
 

@@ -36,6 +36,9 @@ pub struct K8sCluster {
     pub(crate) dialer: Arc<dyn PodDialer>,
     /// The runner reaches nodes by service DNS (it runs in the cluster).
     pub(crate) direct: bool,
+    /// The namespace is the run's own: cleanup deletes it. Attached
+    /// deployments are left as they were found.
+    pub(crate) owned: bool,
     pub(crate) exits: Option<JoinHandle<()>>,
     pub(crate) cleaned: bool,
     /// Drop connects anew (the cluster's client belongs to the runtime
@@ -224,6 +227,11 @@ impl Cluster for K8sCluster {
     }
 
     async fn add_node(&mut self, node: NewNode) -> Result<NodeEndpoint, DeployError> {
+        if !self.owned {
+            return Err(DeployError::Other(
+                "an attached deployment grows through its own controller (scale it); the framework adds nodes only to clusters it deployed".into(),
+            ));
+        }
         if let Some(peer) = node
             .external_peers
             .iter()
@@ -290,6 +298,15 @@ impl Cluster for K8sCluster {
         if let Some(exits) = self.exits.take() {
             exits.abort();
         }
+        if !self.owned {
+            // Someone else's pods: only the forwards and log followers
+            // end, with the nodes' entries.
+            for node in self.control.nodes.all() {
+                let _ = self.control.nodes.remove(&node.name);
+            }
+            self.cleaned = true;
+            return CleanupReport::default();
+        }
         let wait = self.control.stop_grace + Duration::from_secs(60);
         let problems = delete_run(&self.control, wait).await;
         self.cleaned = problems.is_empty();
@@ -309,7 +326,7 @@ impl Cluster for K8sCluster {
 
 impl Drop for K8sCluster {
     fn drop(&mut self) {
-        if self.cleaned {
+        if self.cleaned || !self.owned {
             return;
         }
         if let Some(exits) = self.exits.take() {

@@ -60,6 +60,9 @@ pub(crate) struct K8sControl {
     /// The image a partition's probe runs; `None`: partitions are not
     /// confirmed.
     pub(crate) probe_image: Option<String>,
+    /// The pods belong to someone else (attach mode): they are never
+    /// created, and a deleted one is replaced by its controller.
+    pub(crate) attached: bool,
 }
 
 fn failed<'a>(action: &'static str, node: &'a str) -> impl FnOnce(String) -> ControlError + 'a {
@@ -93,6 +96,52 @@ impl K8sControl {
         }
         let timeout = Duration::from_secs(u64::from(grace)) + self.ready_timeout;
         self.watch.wait_gone(node, timeout).await
+    }
+
+    /// Deletes `node`'s pod with `grace` and waits until its controller
+    /// has replaced it (attach mode).
+    async fn replace(&self, node: &str, grace: u32) -> Result<(), String> {
+        let before = self
+            .watch
+            .pods()
+            .borrow()
+            .pods
+            .get(node)
+            .map(|s| s.incarnation)
+            .unwrap_or(0);
+        self.down.lock().insert(node.to_owned());
+        let params = DeleteParams {
+            grace_period_seconds: Some(grace),
+            ..DeleteParams::default()
+        };
+        let deleted = self.pods().delete(node, &params).await;
+        let replaced = match deleted {
+            Ok(_) => {
+                let timeout = Duration::from_secs(u64::from(grace)) + self.ready_timeout;
+                self.watch.wait_replaced(node, before, timeout).await
+            }
+            Err(error) => {
+                Err(crate::api::api_error(&format!("delete pod/{node}"), &error).to_string())
+            }
+        };
+        self.down.lock().remove(node);
+        replaced
+    }
+
+    /// What attach mode cannot do to `node`.
+    fn not_attached(&self, action: &'static str, node: &str) -> Result<(), ControlError> {
+        if !self.attached {
+            return Ok(());
+        }
+        Err(ControlError::Failed {
+            action,
+            node: node.to_owned(),
+            reason: "the pods of an attached deployment belong to their controller, which starts them: kill or restart them (their controller replaces them), or deploy the cluster with the framework".into(),
+        })
+    }
+
+    fn grace(&self) -> u32 {
+        u32::try_from(self.stop_grace.as_secs()).unwrap_or(u32::MAX)
     }
 
     /// Creates `node`'s pod again and waits until it runs.
@@ -210,19 +259,35 @@ impl K8sControl {
 impl NodeControl for K8sControl {
     async fn start(&self, node: &str) -> Result<(), ControlError> {
         self.nodes.get(node)?;
+        self.not_attached("start", node)?;
         self.bring_up(node).await.map_err(failed("start", node))
     }
 
     async fn stop(&self, node: &str) -> Result<(), ControlError> {
         self.nodes.get(node)?;
-        let grace = u32::try_from(self.stop_grace.as_secs()).unwrap_or(u32::MAX);
-        self.take_down(node, grace)
+        self.not_attached("stop", node)?;
+        self.take_down(node, self.grace())
             .await
             .map_err(failed("stop", node))
     }
 
+    async fn restart(&self, node: &str) -> Result<(), ControlError> {
+        if self.attached {
+            self.nodes.get(node)?;
+            return self
+                .replace(node, self.grace())
+                .await
+                .map_err(failed("restart", node));
+        }
+        self.stop(node).await?;
+        self.start(node).await
+    }
+
     async fn kill(&self, node: &str) -> Result<(), ControlError> {
         self.nodes.get(node)?;
+        if self.attached {
+            return self.replace(node, 0).await.map_err(failed("kill", node));
+        }
         self.take_down(node, 0).await.map_err(failed("kill", node))
     }
 
@@ -251,6 +316,11 @@ impl NodeControl for K8sControl {
         };
         for name in side {
             self.nodes.get(name)?;
+        }
+        if self.attached {
+            return Err(refuse(
+                "an attached deployment's pods do not carry the run labels a partition's policies select; partition clusters the framework deploys".into(),
+            ));
         }
         if side.is_empty() || side.len() >= self.nodes.len() {
             return Err(refuse(format!(

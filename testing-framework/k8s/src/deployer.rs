@@ -16,7 +16,7 @@ use tokio::sync::{Mutex as AsyncMutex, watch};
 use crate::cluster::K8sCluster;
 use crate::control::{K8sControl, report_exits};
 use crate::forward::{PodDialer, PortForwardDialer};
-use crate::pods::RunWatch;
+use crate::pods::{RunWatch, run_selector};
 use crate::settings::default_image;
 use crate::sweep::{RUN_DIR, RUNNER};
 use crate::{K8sSettings, Object, api, plan};
@@ -36,7 +36,7 @@ pub enum Access {
 
 impl Access {
     /// What `Auto` means here: inside a pod (the service host set), DNS.
-    fn resolve(self) -> Access {
+    pub(crate) fn resolve(self) -> Access {
         match self {
             Access::Auto if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
                 Access::ServiceDns
@@ -182,7 +182,7 @@ impl Deployer for K8sDeployer {
         plan.write(&run_dir)?;
         api::create(&client, &plan).await?;
         // From here on, dropping the cluster deletes the namespace.
-        let watch = RunWatch::start(&client, &plan.namespace, &run);
+        let watch = RunWatch::start(&client, &plan.namespace, &run_selector(&run));
         let control = Arc::new(K8sControl {
             client: client.clone(),
             namespace: plan.namespace.clone(),
@@ -195,6 +195,7 @@ impl Deployer for K8sDeployer {
             stop_grace: self.settings.stop_grace,
             ready_timeout: self.ready_timeout,
             probe_image: self.probe_image.clone(),
+            attached: false,
         });
         let dialer = self.dialer.clone().unwrap_or_else(|| {
             Arc::new(PortForwardDialer::new(client.clone(), &plan.namespace)) as Arc<dyn PodDialer>
@@ -209,6 +210,7 @@ impl Deployer for K8sDeployer {
             settings,
             dialer,
             direct: self.access.resolve() == Access::ServiceDns,
+            owned: true,
             exits: None,
             cleaned: false,
             reconnect,

@@ -21,11 +21,14 @@
 //!   explained; [`sweep`]: deleting what killed runs left;
 //! - [`runner`]: the runner itself as a Job inside the cluster, reaching
 //!   nodes by service DNS ([`Access::ServiceDns`]), for clusters too big
-//!   for port-forwards.
+//!   for port-forwards;
+//! - [`K8sAttach`]: observe and drive a deployment someone else made,
+//!   picked by labels, without creating or deleting it.
 //!
 //! [`DeploymentRequest`]: tf_core::scenario::DeploymentRequest
 
 pub mod api;
+mod attach;
 mod cluster;
 mod control;
 mod deployer;
@@ -41,6 +44,7 @@ pub mod runner;
 mod settings;
 pub mod sweep;
 
+pub use attach::K8sAttach;
 pub use cluster::K8sCluster;
 pub use deployer::{Access, K8sDeployer};
 pub use names::{label_value, namespace_of};

@@ -64,12 +64,12 @@ impl Drop for RunWatch {
 }
 
 impl RunWatch {
-    /// Starts watching the pods of run `run` in `namespace`.
-    pub fn start(client: &Client, namespace: &str, run: &str) -> Self {
+    /// Starts watching the pods of `namespace` that `selector` picks
+    /// (a run's: [`run_selector`]).
+    pub fn start(client: &Client, namespace: &str, selector: &str) -> Self {
         let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-        let selector = format!("dev.tf.run={}", label_value(run));
         let (send, pods) = watch::channel(Pods::default());
-        let task = tokio::spawn(follow(api, selector, send));
+        let task = tokio::spawn(follow(api, selector.to_owned(), send));
         RunWatch { pods, task }
     }
 
@@ -130,6 +130,30 @@ impl RunWatch {
         Ok(())
     }
 
+    /// Waits until a pod `name` newer than incarnation `after` runs, for
+    /// at most `timeout`: the replacement a controller makes.
+    pub async fn wait_replaced(
+        &self,
+        name: &str,
+        after: u64,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let mut pods = self.pods();
+        let replaced = |p: &Pods| {
+            p.pods
+                .get(name)
+                .is_some_and(|s| s.incarnation > after && s.state == PodState::Running)
+        };
+        match tokio::time::timeout(timeout, pods.wait_for(replaced)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err("the watch of the pods ended".into()),
+            Err(_) => Err(format!(
+                "no new pod {name} ran within {timeout:?} of the old one's deletion ({}); is it owned by a StatefulSet that recreates it under its name?",
+                self.pods.borrow().describe(name)
+            )),
+        }
+    }
+
     /// Waits until no pod `name` is left, for at most `timeout`.
     pub async fn wait_gone(&self, name: &str, timeout: Duration) -> Result<(), String> {
         let mut pods = self.pods();
@@ -147,6 +171,11 @@ impl RunWatch {
             )),
         }
     }
+}
+
+/// The label selector of run `run`'s pods.
+pub fn run_selector(run: &str) -> String {
+    format!("dev.tf.run={}", label_value(run))
 }
 
 /// Keeps `send` up to date with the watch of the pods `selector` picks.
@@ -220,7 +249,7 @@ pub async fn wait_running(
     plan: &Plan,
     timeout: Duration,
 ) -> Result<(), DeployError> {
-    let watch = RunWatch::start(client, &plan.namespace, &plan.run);
+    let watch = RunWatch::start(client, &plan.namespace, &run_selector(&plan.run));
     let names: BTreeSet<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
     watch.wait_running(&names, timeout).await
 }

@@ -270,7 +270,11 @@ async fn follow(
     out: &Path,
     timeout: Duration,
 ) -> Result<Launched, DeployError> {
-    let watch = RunWatch::start(client, &plan.namespace, &plan.run);
+    let watch = RunWatch::start(
+        client,
+        &plan.namespace,
+        &crate::pods::run_selector(&plan.run),
+    );
     let mut pods = watch.pods();
     let first = |p: &crate::pods::Pods| {
         p.pods

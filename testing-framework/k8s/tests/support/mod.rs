@@ -59,6 +59,8 @@ struct State {
     logs: BTreeMap<String, String>,
     /// Pod name to how many pods of that name were created.
     incarnations: BTreeMap<String, u64>,
+    /// Pods a controller recreates when they are deleted.
+    controlled: std::collections::BTreeSet<(String, String)>,
 }
 
 /// The fake API server.
@@ -182,6 +184,24 @@ impl FakeApi {
             .is_some_and(|p| p["status"]["containerStatuses"][0]["state"]["running"].is_object())
     }
 
+    /// A StatefulSet's pods made by someone else: `<prefix>-0` .. in
+    /// `namespace`, labelled `app=<prefix>`, port `api` 7000, each
+    /// recreated by the controller when deleted (unless `controlled` is
+    /// false).
+    pub fn stateful_set(&self, namespace: &str, prefix: &str, count: usize, controlled: bool) {
+        let mut state = self.state.lock();
+        state
+            .namespaces
+            .insert(namespace.into(), json!({"metadata": {"name": namespace}}));
+        for i in 0..count {
+            let name = format!("{prefix}-{i}");
+            if controlled {
+                state.controlled.insert((namespace.into(), name.clone()));
+            }
+            state.create_pod(namespace, &name, prefix);
+        }
+    }
+
     /// Pod `pod`'s container exits with `code`, as if it crashed.
     pub fn exit(&self, namespace: &str, pod: &str, code: i32) {
         let mut state = self.state.lock();
@@ -229,7 +249,7 @@ impl FakeApi {
             (Method::GET, ["namespaces", ns, "pods"]) if query.contains("watch=true") => {
                 self.watch(&query)
             }
-            (Method::GET, ["namespaces", ns, "pods"]) => self.list(ns),
+            (Method::GET, ["namespaces", ns, "pods"]) => self.list(ns, &query),
             (Method::GET, ["namespaces", _, "pods", pod, "log"]) => self.log(pod),
             (Method::POST, ["namespaces", ns, kind]) => self.create(ns, kind, body),
             (Method::DELETE, ["namespaces", ns, kind, name]) => self.delete(ns, kind, name),
@@ -341,7 +361,16 @@ impl FakeApi {
         let mut state = self.state.lock();
         let key = (ns.to_owned(), kind.to_owned(), name.to_owned());
         match state.remove(&key) {
-            Some(object) => reply(200, object),
+            Some(object) => {
+                if kind == "pods" && state.controlled.contains(&(ns.to_owned(), name.to_owned())) {
+                    let app = object["metadata"]["labels"]["app"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    state.create_pod(ns, name, &app);
+                }
+                reply(200, object)
+            }
             None => status(404, "NotFound", &format!("{kind} \"{name}\" not found")),
         }
     }
@@ -367,12 +396,14 @@ impl FakeApi {
         reply(200, pod)
     }
 
-    fn list(&self, ns: &str) -> Reply {
+    fn list(&self, ns: &str, query: &str) -> Reply {
         let state = self.state.lock();
+        let wanted = selector(query);
         let items: Vec<Value> = state
             .objects
             .iter()
             .filter(|((n, k, _), _)| n == ns && k == "pods")
+            .filter(|(_, pod)| matches(&wanted, pod))
             .map(|(_, v)| v.clone())
             .collect();
         reply(
@@ -419,7 +450,49 @@ impl FakeApi {
     }
 }
 
+/// The `key=value` terms of a query's label selector.
+fn selector(query: &str) -> Vec<(String, String)> {
+    let Some(raw) = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("labelSelector="))
+    else {
+        return Vec::new();
+    };
+    let decoded = raw.replace("%3D", "=").replace("%2C", ",");
+    decoded
+        .split(',')
+        .filter_map(|term| term.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Whether `object` carries every label of `wanted`.
+fn matches(wanted: &[(String, String)], object: &Value) -> bool {
+    wanted
+        .iter()
+        .all(|(k, v)| object["metadata"]["labels"][k].as_str() == Some(v.as_str()))
+}
+
 impl State {
+    /// A running pod of app `app` (a controller's, not the deployer's).
+    fn create_pod(&mut self, ns: &str, name: &str, app: &str) {
+        let incarnation = self.incarnations.entry(name.to_owned()).or_insert(0);
+        *incarnation += 1;
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "uid": format!("{name}-{incarnation}"),
+                         "labels": {"app": app}},
+            "spec": {"containers": [{"name": "node", "image": "theirs:1",
+                     "ports": [{"name": "api", "containerPort": 7000}]}]},
+            "status": pod_status(&Fate::Runs),
+        });
+        self.put(
+            (ns.to_owned(), "pods".into(), name.to_owned()),
+            pod,
+            "ADDED",
+        );
+    }
+
     /// Stores `object` under a new resource version; pods are watched.
     fn put(&mut self, key: (String, String, String), mut object: Value, kind: &str) {
         self.version += 1;
