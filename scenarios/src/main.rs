@@ -6,6 +6,7 @@
 //! cargo run -p scenarios -- run wallet-transfers --set wallets=8 --set rate=4
 //! cargo run -p scenarios -- run raft-partition --deployer compose
 //! cargo run -p scenarios -- run raft-failover --deployer k8s [--image tf-openraft-kv-node:latest]
+//! cargo run -p scenarios -- run raft-failover --deployer k8s --attach app=raft --namespace db
 //! cargo run -p scenarios -- image raft-failover
 //! cargo run -p scenarios -- replay target/tf-runs/<run>
 //! cargo run -p scenarios -- cleanup
@@ -24,7 +25,7 @@ use tf_compose::sweep::{SweepOptions, sweep};
 use tf_core::catalog::{AnyScenario, Catalog, ScenarioEntry};
 use tf_core::scenario::Deployer;
 use tf_core::scenario::{RunOptions, RunReport};
-use tf_k8s::K8sDeployer;
+use tf_k8s::{K8sAttach, K8sDeployer};
 use tf_local::LocalDeployer;
 
 /// Every app's scenarios: a new app adds one line here.
@@ -149,6 +150,13 @@ struct RunArgs {
     /// `tf-<binary>:latest`).
     #[arg(long)]
     image: Option<String>,
+    /// Attach to pods someone else deployed instead of creating any (the
+    /// k8s deployer): the label selector that picks them (`app=raft`).
+    #[arg(long, value_name = "SELECTOR")]
+    attach: Option<String>,
+    /// The namespace of `--attach`'s pods.
+    #[arg(long, default_value = "default")]
+    namespace: String,
     /// Run the runner itself inside the cluster, as a Job that reaches the
     /// nodes by service DNS (for clusters too big for port-forwards); its
     /// log and results are copied into the run directory.
@@ -299,14 +307,20 @@ async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> 
     let entry = find(catalog, &args.scenario)?;
     let params = entry.parse(&given(&args)?)?;
     let scenario = entry.build(&params).context("invalid scenario")?;
-    if args.runner_in_cluster && !matches!(args.deployer, DeployerKind::K8s) {
-        bail!("--runner-in-cluster runs the runner on Kubernetes; add --deployer k8s");
+    if (args.runner_in_cluster || args.attach.is_some())
+        && !matches!(args.deployer, DeployerKind::K8s)
+    {
+        bail!("--runner-in-cluster and --attach are for Kubernetes; add --deployer k8s");
     }
     let deployer: Box<dyn Deployer> = match (args.deployer, args.dry_run) {
         (DeployerKind::K8s, true) => return k8s_dry_run(&*scenario, &args),
         (DeployerKind::K8s, false) if args.runner_in_cluster => {
             return k8s_launch(&*scenario, &args).await;
         }
+        (DeployerKind::K8s, false) if args.attach.is_some() => Box::new(K8sAttach::new(
+            args.namespace.clone(),
+            args.attach.clone().unwrap_or_default(),
+        )),
         (DeployerKind::K8s, false) => Box::new(match &args.image {
             Some(image) => K8sDeployer::new().with_image(image),
             None => K8sDeployer::new(),

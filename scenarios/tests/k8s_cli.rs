@@ -101,6 +101,12 @@ fn the_runner_in_the_cluster_needs_the_k8s_deployer() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("add --deployer k8s"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .args(["run", "raft-failover", "--attach", "app=raft"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("add --deployer k8s"));
 }
 
 #[test]

@@ -19,16 +19,19 @@ pub enum DeployerKind {
     Local,
     /// Containers through the Docker API (tag `@compose`).
     Compose,
+    /// Pods on the cluster the kubeconfig names (tag `@k8s`).
+    K8s,
 }
 
 impl DeployerKind {
     /// From a scenario's tags (its own and its feature's), else
-    /// `TF_DEPLOYER` (`local`, `compose`), else local.
+    /// `TF_DEPLOYER` (`local`, `compose`, `k8s`), else local.
     pub fn from_tags<'a>(tags: impl IntoIterator<Item = &'a String>) -> Result<Self, String> {
         let mut chosen = None;
         for tag in tags {
             match tag.as_str() {
                 "compose" => chosen = Some(DeployerKind::Compose),
+                "k8s" => chosen = Some(DeployerKind::K8s),
                 "local" => chosen = Some(DeployerKind::Local),
                 _ => {}
             }
@@ -43,8 +46,9 @@ impl DeployerKind {
         match std::env::var("TF_DEPLOYER").ok().as_deref() {
             None | Some("") | Some("local") => Ok(DeployerKind::Local),
             Some("compose") => Ok(DeployerKind::Compose),
+            Some("k8s") => Ok(DeployerKind::K8s),
             Some(other) => Err(format!(
-                "TF_DEPLOYER=`{other}` is not a deployer; use `local` or `compose`"
+                "TF_DEPLOYER=`{other}` is not a deployer; use `local`, `compose` or `k8s`"
             )),
         }
     }
@@ -57,6 +61,7 @@ impl DeployerKind {
             DeployerKind::Compose => {
                 Box::new(tf_compose::ComposeDeployer::new().with_runs_root(runs_root))
             }
+            DeployerKind::K8s => Box::new(tf_k8s::K8sDeployer::new().with_runs_root(runs_root)),
         }
     }
 }
