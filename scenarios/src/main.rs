@@ -95,12 +95,16 @@ enum Command {
         runner: bool,
     },
     /// Try to reach ADDR over TCP for SECS seconds: exit 0 if it could not,
-    /// 3 if it could (the k8s deployer's partition probe runs this).
+    /// 3 if it could, 4 if it could not reach CONTROL (which it must) first
+    /// (the k8s deployer's partition probe runs this).
     #[command(hide = true)]
     Probe {
         /// `host:port` to reach.
         #[arg(long)]
         connect: String,
+        /// `host:port` that must be reachable, for the probe to mean anything.
+        #[arg(long)]
+        control: Option<String>,
         /// Seconds to try.
         #[arg(long, default_value = "5")]
         within: u64,
@@ -202,7 +206,11 @@ fn main() -> ExitCode {
         Command::Image { scenario, runner } => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(build_image(&catalog, scenario.as_deref(), runner))),
-        Command::Probe { connect, within } => return probe(&connect, within),
+        Command::Probe {
+            connect,
+            control,
+            within,
+        } => return probe(&connect, control.as_deref(), within),
         Command::Cleanup { all, keep_images } => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
             .and_then(|rt| {
@@ -223,41 +231,61 @@ fn main() -> ExitCode {
 }
 
 /// `scenarios probe`: whether `address` can be reached within `within`
-/// seconds; exit 0 if not (the cut holds), `tf_k8s::REACHED` if so, 2 if
-/// the name does not resolve.
-fn probe(address: &str, within: u64) -> ExitCode {
+/// seconds, after `control` was: exit 0 if not (the cut holds),
+/// `tf_k8s::REACHED` if so, `tf_k8s::BLIND` if `control` could not be
+/// reached, 2 if a name does not resolve.
+fn probe(address: &str, control: Option<&str>, within: u64) -> ExitCode {
     let Ok(rt) = tokio::runtime::Runtime::new() else {
         eprintln!("error: cannot start the async runtime");
         return ExitCode::from(2);
     };
+    let limit = Duration::from_secs(within);
     rt.block_on(async {
-        let resolved = match tokio::net::lookup_host(address).await {
-            Ok(mut addresses) => addresses.next(),
-            Err(error) => {
-                eprintln!("error: cannot resolve {address}: {error}");
-                return ExitCode::from(2);
+        if let Some(control) = control {
+            match reach(control, limit).await {
+                Err(code) => return code,
+                Ok(Ok(())) => println!("reached {control}, on the probe's own side"),
+                Ok(Err(why)) => {
+                    println!("could not reach {control}, on the probe's own side: {why}");
+                    return ExitCode::from(tf_k8s::BLIND as u8);
+                }
             }
-        };
-        let Some(target) = resolved else {
-            eprintln!("error: {address} resolves to nothing");
-            return ExitCode::from(2);
-        };
-        let limit = Duration::from_secs(within);
-        match tokio::time::timeout(limit, tokio::net::TcpStream::connect(target)).await {
-            Ok(Ok(_)) => {
-                println!("reached {address} ({target})");
+        }
+        match reach(address, limit).await {
+            Err(code) => code,
+            Ok(Ok(())) => {
+                println!("reached {address}");
                 ExitCode::from(tf_k8s::REACHED as u8)
             }
-            Ok(Err(error)) => {
-                println!("could not reach {address} ({target}): {error}");
-                ExitCode::SUCCESS
-            }
-            Err(_) => {
-                println!("could not reach {address} ({target}) within {limit:?}");
+            Ok(Err(why)) => {
+                println!("could not reach {address}: {why}");
                 ExitCode::SUCCESS
             }
         }
     })
+}
+
+/// Connects to `address` within `limit`: whether it could (and why not),
+/// or exit code 2 when the name does not resolve.
+async fn reach(address: &str, limit: Duration) -> Result<Result<(), String>, ExitCode> {
+    let resolved = match tokio::net::lookup_host(address).await {
+        Ok(mut addresses) => addresses.next(),
+        Err(error) => {
+            eprintln!("error: cannot resolve {address}: {error}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    let Some(target) = resolved else {
+        eprintln!("error: {address} resolves to nothing");
+        return Err(ExitCode::from(2));
+    };
+    Ok(
+        match tokio::time::timeout(limit, tokio::net::TcpStream::connect(target)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(format!("{target}: {error}")),
+            Err(_) => Err(format!("{target}: no answer within {limit:?}")),
+        },
+    )
 }
 
 fn list(catalog: &Catalog) {

@@ -128,4 +128,33 @@ fn the_partition_probe_tells_a_reachable_port_from_a_cut_one() {
     assert!(String::from_utf8_lossy(&cut.stdout).contains("could not reach"));
     let nowhere = probe("no-such-host.invalid:7000");
     assert_eq!(nowhere.status.code(), Some(2), "{nowhere:?}");
+    // A control it cannot reach makes the probe blind, whatever the target.
+    let blind = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .args([
+            "probe",
+            "--connect",
+            &open,
+            "--control",
+            &open,
+            "--within",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(blind.status.code(), Some(tf_k8s::BLIND), "{blind:?}");
+    let own_side = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let control = own_side.local_addr().unwrap().to_string();
+    let sound = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .args([
+            "probe",
+            "--connect",
+            &open,
+            "--control",
+            &control,
+            "--within",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(sound.status.code(), Some(0), "{sound:?}");
 }

@@ -68,11 +68,31 @@ pub async fn create(client: &Client, plan: &Plan) -> Result<(), DeployError> {
     Ok(())
 }
 
+/// Creates `object` in `namespace`. A pod (or job) made right after its
+/// namespace can be refused while the namespace's default service account
+/// is not there yet; that refusal is retried for a few seconds.
 pub(crate) async fn create_one(
     client: &Client,
     namespace: &str,
     object: &Object,
 ) -> Result<(), kube::Error> {
+    let mut attempts = 0;
+    loop {
+        match create_once(client, namespace, object).await {
+            Err(kube::Error::Api(status))
+                if status.code == 403
+                    && status.message.contains("service account")
+                    && attempts < 20 =>
+            {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn create_once(client: &Client, namespace: &str, object: &Object) -> Result<(), kube::Error> {
     let post = PostParams::default();
     let c = client.clone();
     match object {
@@ -114,7 +134,8 @@ pub async fn delete_namespace(client: &Client, namespace: &str) -> Result<(), De
         .await
     {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        // Gone, or already being deleted (a second cleanup, a sweep).
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(()),
         Err(error) => Err(api_error(&format!("delete namespace/{namespace}"), &error)),
     }
 }

@@ -156,11 +156,25 @@ impl Deployer for K8sAttach {
                 })?;
                 ports.push((port.name.clone(), number));
             }
-            let host = pod
-                .status
-                .as_ref()
-                .and_then(|s| s.pod_ip.clone())
-                .unwrap_or_else(|| name.clone());
+            // A StatefulSet's pod keeps its DNS name across replacements;
+            // a pod without one is reached at its address of the moment.
+            let spec = pod.spec.as_ref();
+            let host = match (
+                spec.and_then(|s| s.hostname.as_deref()),
+                spec.and_then(|s| s.subdomain.as_deref()),
+            ) {
+                (Some(host), Some(domain)) => {
+                    format!(
+                        "{host}.{domain}.{namespace}.svc.{}",
+                        crate::settings::cluster_domain()
+                    )
+                }
+                _ => pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.pod_ip.clone())
+                    .unwrap_or_else(|| name.clone()),
+            };
             specs.push(NodeSpec {
                 index,
                 name,

@@ -65,6 +65,13 @@ pub(crate) struct K8sControl {
     pub(crate) attached: bool,
 }
 
+/// The grace period of a kill. Zero would be a forced deletion: the pod
+/// object goes at once, before the kubelet has stopped the container, and
+/// a node started again at once would share its data with the old one
+/// still running. One second is the least the kubelet honours; Kubernetes
+/// has no way to send SIGKILL through its API.
+pub(crate) const KILL_GRACE: u32 = 1;
+
 fn failed<'a>(action: &'static str, node: &'a str) -> impl FnOnce(String) -> ControlError + 'a {
     move |reason| ControlError::Failed {
         action,
@@ -149,13 +156,28 @@ impl K8sControl {
         let template = self.nodes.get(node).map_err(|e| e.to_string())?.pod.clone();
         // A pod that ended by itself is still there: it goes first.
         let present = self.watch.pods().borrow().pods.get(node).cloned();
+        let names = BTreeSet::from([node.to_owned()]);
         match present.map(|s| s.state) {
             Some(PodState::Running) => return Ok(()),
-            Some(_) => self.take_down(node, 0).await?,
+            // On its way already: wait for it rather than replace it.
+            Some(PodState::Starting | PodState::Waiting(_)) => {
+                self.down.lock().remove(node);
+                return self
+                    .watch
+                    .wait_running(&names, self.ready_timeout)
+                    .await
+                    .map_err(|e| e.to_string());
+            }
+            Some(PodState::Exited { .. } | PodState::Stuck(_)) => {
+                self.take_down(node, KILL_GRACE).await?;
+            }
             None => {}
         }
         let mut pod = template;
-        if self.cut.lock().await.iter().any(|n| n == node) {
+        // Held until the pod exists, so that a partition meanwhile cannot
+        // miss it.
+        let cut = self.cut.lock().await;
+        if cut.iter().any(|n| n == node) {
             pod.metadata
                 .labels
                 .get_or_insert_with(BTreeMap::new)
@@ -165,8 +187,8 @@ impl K8sControl {
             .create(&PostParams::default(), &pod)
             .await
             .map_err(|e| crate::api::api_error(&format!("create pod/{node}"), &e).to_string())?;
+        drop(cut);
         self.down.lock().remove(node);
-        let names = BTreeSet::from([node.to_owned()]);
         self.watch
             .wait_running(&names, self.ready_timeout)
             .await
@@ -217,6 +239,13 @@ impl K8sControl {
             tracing::warn!("partition not confirmed: no node of the other side runs");
             return Ok(());
         };
+        // A node of its own side it must reach: the probe is not blind.
+        let control = self
+            .nodes
+            .all()
+            .into_iter()
+            .find(|n| side.contains(&n.name) && !down.contains(&n.name))
+            .map(|n| n.address.clone());
         crate::probe::confirm_cut(
             &self.client,
             &self.namespace,
@@ -224,6 +253,7 @@ impl K8sControl {
             &self.watch,
             image,
             &target.address,
+            control.as_deref(),
             self.ready_timeout,
         )
         .await
@@ -286,9 +316,14 @@ impl NodeControl for K8sControl {
     async fn kill(&self, node: &str) -> Result<(), ControlError> {
         self.nodes.get(node)?;
         if self.attached {
-            return self.replace(node, 0).await.map_err(failed("kill", node));
+            return self
+                .replace(node, KILL_GRACE)
+                .await
+                .map_err(failed("kill", node));
         }
-        self.take_down(node, 0).await.map_err(failed("kill", node))
+        self.take_down(node, KILL_GRACE)
+            .await
+            .map_err(failed("kill", node))
     }
 
     async fn pause(&self, node: &str) -> Result<(), ControlError> {

@@ -122,6 +122,10 @@ impl K8sDeployer {
     }
 
     /// Talks to the API through `client` instead of the kubeconfig's.
+    /// Dropping a cluster without cleaning it up then deletes its
+    /// namespace through this client from another thread, which needs the
+    /// runtime that made the client to keep running (a multi-threaded
+    /// one); the kubeconfig's client is made anew for that.
     pub fn with_client(mut self, client: Client) -> Self {
         self.client = Some(client);
         self
@@ -174,7 +178,7 @@ impl Deployer for K8sDeployer {
         // Whose run it is, so that a sweep leaves a live runner's alone.
         if let Some(Object::Namespace(namespace)) = plan.objects.first_mut() {
             namespace.metadata.annotations = Some(BTreeMap::from([
-                (RUNNER.to_owned(), host::this_runner()),
+                (RUNNER.to_owned(), crate::runner::this_runner()),
                 (RUN_DIR.to_owned(), run_dir.display().to_string()),
             ]));
         }

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// A byte stream to a pod's port.
@@ -67,6 +67,34 @@ impl PodDialer for PortForwardDialer {
     }
 }
 
+/// How long the pod's side may go on after the client stopped sending.
+const AFTER_CLIENT_EOF: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Carries bytes both ways until the pod's side ends (or the tunnel
+/// drops); the client then sees its connection close, as with a node that
+/// went away. A client that only half-closes (done sending, still
+/// reading) is not passed on as a close: kube's port-forward would end the
+/// whole stream on it and the answer would be lost.
+async fn carry(client: TcpStream, tunnel: Box<dyn Tunnel>) {
+    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_pod, mut to_pod) = tokio::io::split(tunnel);
+    let up = async {
+        let _ = tokio::io::copy(&mut from_client, &mut to_pod).await;
+        // Keep the pod's way open for its answer, but not for ever: a
+        // client that closed for good looks the same, and a node that
+        // keeps idle connections would otherwise hold the tunnel.
+        tokio::time::sleep(AFTER_CLIENT_EOF).await;
+    };
+    let down = async {
+        let _ = tokio::io::copy(&mut from_pod, &mut to_client).await;
+        let _ = to_client.shutdown().await;
+    };
+    tokio::select! {
+        () = up => {}
+        () = down => {}
+    }
+}
+
 /// One node's port, reachable on 127.0.0.1 for as long as it lives.
 pub struct Forward {
     /// The local port.
@@ -87,7 +115,7 @@ impl Forward {
         let (pod, counts) = (pod.to_owned(), (Arc::clone(&dialed), Arc::clone(&failed)));
         let task = tokio::spawn(async move {
             loop {
-                let mut client = match listener.accept().await {
+                let client = match listener.accept().await {
                     Ok((client, _)) => client,
                     Err(error) => {
                         // Out of file descriptors, say: wait for some to
@@ -101,12 +129,9 @@ impl Forward {
                 let (dialed, failed) = (Arc::clone(&counts.0), Arc::clone(&counts.1));
                 tokio::spawn(async move {
                     match dialer.dial(&pod, port).await {
-                        Ok(mut tunnel) => {
+                        Ok(tunnel) => {
                             dialed.fetch_add(1, Ordering::Relaxed);
-                            // Ends when either side closes or the tunnel
-                            // drops; the client then sees its connection
-                            // close, as with a node that went away.
-                            let _ = tokio::io::copy_bidirectional(&mut client, &mut tunnel).await;
+                            carry(client, tunnel).await;
                         }
                         Err(reason) => {
                             // Closing the connection is the answer: the

@@ -51,5 +51,5 @@ pub use names::{label_value, namespace_of};
 pub use objects::{Object, Plan, node_objects, node_spec, plan};
 pub use partition::{CUT, SIDE, partition_policies};
 pub use pod_state::{PodState, pod_state};
-pub use probe::{REACHED, default_probe_image};
+pub use probe::{BLIND, REACHED, default_probe_image};
 pub use settings::{K8sSettings, Resources, default_image};

@@ -25,7 +25,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tf_core::scenario::{DeployError, DeploymentRequest, NodeSpec, PortMap, Protocol};
 
-use crate::names::{label_value, namespace_of, port_name};
+use crate::names::{label_value, namespace_of, port_names};
 use crate::settings::{K8sSettings, Resources};
 
 /// The headless Service every node is a host of.
@@ -207,6 +207,12 @@ fn protocol(protocol: Protocol) -> String {
     }
 }
 
+/// The app's ports as Kubernetes port names, valid and distinct.
+fn declared_port_names(request: &DeploymentRequest) -> Vec<String> {
+    let names: Vec<&str> = request.ports.iter().map(|p| p.name.as_str()).collect();
+    port_names(&names)
+}
+
 /// Node `index` of run `run` as its peers see it: `node-N`, at
 /// `node-N.nodes.tf-<run>.svc.cluster.local`, on the same port numbers as
 /// every other node (each pod has its own address).
@@ -226,7 +232,11 @@ pub fn node_spec(
     let name = format!("node-{index}");
     NodeSpec {
         index,
-        host: format!("{name}.{SERVICE}.{}.svc.cluster.local", namespace_of(run)),
+        host: format!(
+            "{name}.{SERVICE}.{}.svc.{}",
+            namespace_of(run),
+            settings.cluster_domain
+        ),
         name,
         bind_host: "0.0.0.0".into(),
         ports,
@@ -263,8 +273,9 @@ pub fn plan(
                 request
                     .ports
                     .iter()
-                    .map(|p| ServicePort {
-                        name: Some(port_name(&p.name)),
+                    .zip(declared_port_names(request))
+                    .map(|(p, name)| ServicePort {
+                        name: Some(name),
                         port: i32::from(ports.get(&p.name).unwrap_or_default()),
                         protocol: Some(protocol(p.protocol)),
                         ..ServicePort::default()
@@ -304,8 +315,9 @@ pub fn node_objects(
     let container_ports: Vec<ContainerPort> = request
         .ports
         .iter()
-        .map(|p| ContainerPort {
-            name: Some(port_name(&p.name)),
+        .zip(declared_port_names(request))
+        .map(|(p, name)| ContainerPort {
+            name: Some(name),
             container_port: i32::from(node.ports.get(&p.name).unwrap_or_default()),
             protocol: Some(protocol(p.protocol)),
             ..ContainerPort::default()

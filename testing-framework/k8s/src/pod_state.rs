@@ -9,6 +9,10 @@ use k8s_openapi::api::core::v1::Pod;
 pub enum PodState {
     /// Not scheduled or not started yet, for no reason to worry about.
     Starting,
+    /// Not scheduled yet for a reason that may pass (no room now, a claim
+    /// not bound yet, an autoscaler adding nodes): the message says why,
+    /// and a wait that gives up shows it.
+    Waiting(String),
     /// Its container runs.
     Running,
     /// It cannot go on by itself; the message names the pod, the reason
@@ -76,8 +80,10 @@ pub fn pod_state(pod: &Pod) -> PodState {
             && c.reason.as_deref() == Some("Unschedulable")
     });
     if let Some(condition) = unschedulable {
-        return PodState::Stuck(format!(
-            "pod {name} cannot be scheduled: {}; lower the nodes' resource requests or give the cluster more room",
+        // Often passing: a claim bound a moment after its pod was made,
+        // nodes being added. A wait that gives up says this.
+        return PodState::Waiting(format!(
+            "pod {name} cannot be scheduled yet: {}; if it stays so, lower the nodes' resource requests or give the cluster more room",
             condition.message.as_deref().unwrap_or("no message")
         ));
     }
@@ -168,7 +174,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unschedulable_pod_names_the_scheduler_reason() {
+    fn an_unschedulable_pod_waits_with_the_scheduler_reason() {
         let state = pod_state(&pod(PodStatus {
             phase: Some("Pending".into()),
             conditions: Some(vec![PodCondition {
@@ -180,7 +186,9 @@ mod tests {
             }]),
             ..PodStatus::default()
         }));
-        let message = stuck(state);
+        let PodState::Waiting(message) = state else {
+            panic!("not waiting: {state:?}");
+        };
         assert!(
             message.contains("Insufficient cpu") && message.contains("resource requests"),
             "{message}"

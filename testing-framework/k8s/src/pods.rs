@@ -28,6 +28,8 @@ pub struct Seen {
     /// Which pod of that name it is: 1 for the first, one more each time
     /// a pod of that name is created again (a restart).
     pub incarnation: u64,
+    /// The pod's uid, which tells a new pod of the same name from the old.
+    pub uid: String,
 }
 
 /// What the watch has said of a run's pods so far.
@@ -44,9 +46,14 @@ pub struct Pods {
 impl Pods {
     /// What the watch says of `name`, for messages.
     fn describe(&self, name: &str) -> String {
-        match self.pods.get(name) {
-            Some(seen) => format!("{name}: {:?}", seen.state),
+        match self.pods.get(name).map(|s| &s.state) {
             None => format!("{name}: not seen"),
+            Some(PodState::Starting) => format!("{name}: starting"),
+            Some(PodState::Running) => format!("{name}: running"),
+            Some(PodState::Waiting(why) | PodState::Stuck(why)) => why.clone(),
+            Some(PodState::Exited { code, reason }) => {
+                format!("{name}: exited with code {code} ({reason})")
+            }
         }
     }
 }
@@ -184,27 +191,25 @@ async fn follow(api: Api<Pod>, selector: String, send: watch::Sender<Pods>) {
     let mut events = std::pin::pin!(events);
     // The incarnation the next pod of a name gets, kept across deletions.
     let mut next: BTreeMap<String, u64> = BTreeMap::new();
-    let mut uids: BTreeMap<String, String> = BTreeMap::new();
     // A relist is gathered apart and swapped in whole when it is done.
     let mut relist: Option<BTreeMap<String, Seen>> = None;
     let mut seen = |pod: &Pod, into: &mut BTreeMap<String, Seen>| {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let known = into.contains_key(&name) && uids.get(&name) == Some(&uid);
         let incarnation = match into.get(&name) {
-            Some(old) if known => old.incarnation,
+            Some(old) if old.uid == uid => old.incarnation,
             _ => {
                 let n = next.entry(name.clone()).or_insert(1);
                 *n += 1;
                 *n - 1
             }
         };
-        uids.insert(name.clone(), uid);
         into.insert(
             name,
             Seen {
                 state: pod_state(pod),
                 incarnation,
+                uid,
             },
         );
     };

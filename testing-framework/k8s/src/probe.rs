@@ -21,6 +21,9 @@ use crate::{CUT, PodState, SIDE};
 const WITHIN_SECS: u64 = 5;
 /// The probe's exit code when it reached the other side.
 pub const REACHED: i32 = 3;
+/// The probe's exit code when it could not reach its own side either: the
+/// probe proves nothing (the network, or the probe, is broken).
+pub const BLIND: i32 = 4;
 
 /// The probe image when none is given: `$TF_K8S_PROBE_IMAGE`, else the
 /// runner's image; `off` turns the check off.
@@ -39,7 +42,9 @@ static PROBES: AtomicU64 = AtomicU64::new(0);
 
 /// Runs a probe on the cut side of run `run` against `target`
 /// (`host:port` of a node on the other side); `Ok` when it could not get
-/// through.
+/// through but did reach `control` (a node on its own side), when there is
+/// one to try.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn confirm_cut(
     client: &Client,
     namespace: &str,
@@ -47,6 +52,7 @@ pub(crate) async fn confirm_cut(
     watch: &RunWatch,
     image: &str,
     target: &str,
+    control: Option<&str>,
     timeout: Duration,
 ) -> Result<(), String> {
     let name = format!("tf-probe-{}", PROBES.fetch_add(1, Ordering::Relaxed) + 1);
@@ -65,13 +71,21 @@ pub(crate) async fn confirm_cut(
                 image: Some(image.into()),
                 image_pull_policy: Some("IfNotPresent".into()),
                 command: Some(vec!["/usr/local/bin/scenarios".into()]),
-                args: Some(vec![
-                    "probe".into(),
-                    "--connect".into(),
-                    target.into(),
-                    "--within".into(),
-                    WITHIN_SECS.to_string(),
-                ]),
+                args: Some(
+                    [
+                        vec![
+                            "probe".into(),
+                            "--connect".into(),
+                            target.into(),
+                            "--within".into(),
+                            WITHIN_SECS.to_string(),
+                        ],
+                        control
+                            .map(|c| vec!["--control".into(), c.into()])
+                            .unwrap_or_default(),
+                    ]
+                    .concat(),
+                ),
                 ..Container::default()
             }],
             ..PodSpec::default()
@@ -100,6 +114,10 @@ pub(crate) async fn confirm_cut(
         Ok(Ok(PodState::Exited { code: 0, .. })) => Ok(()),
         Ok(Ok(PodState::Exited { code: REACHED, .. })) => Err(format!(
             "the cluster's network plugin does not enforce NetworkPolicies: a pod on the cut side still reached {target}; use a plugin that does (Calico, Cilium; k3s enforces them out of the box), or run partitions on the compose deployer"
+        )),
+        Ok(Ok(PodState::Exited { code: BLIND, .. })) => Err(format!(
+            "the partition could not be confirmed: the probe on the cut side could not reach {} on its own side either, so its failure to reach {target} proves nothing",
+            control.unwrap_or("its own side")
         )),
         Ok(Ok(PodState::Stuck(message))) => Err(format!(
             "the partition could not be confirmed: {message}; `scenarios image --runner` builds the probe's image, or TF_K8S_PROBE_IMAGE=off skips the check"

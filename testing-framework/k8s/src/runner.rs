@@ -10,15 +10,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use futures::AsyncBufReadExt;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, EnvVar, Pod, PodSpec, PodTemplateSpec, ResourceRequirements,
-    ServiceAccount, Volume, VolumeMount,
+    Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodSpec,
+    PodTemplateSpec, ResourceRequirements, ServiceAccount, Volume, VolumeMount,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, LogParams};
+use kube::api::DeleteParams;
 use kube::{Api, Client};
 use tf_core::scenario::DeployError;
 
@@ -35,10 +34,49 @@ const RUNS: &str = "/runs";
 /// The lines around a result file in the runner's log.
 const RESULT_START: &str = "--- tf-result ";
 const RESULT_END: &str = "--- tf-result end ---";
+/// How long the runner gets to stop (and delete its run) once its
+/// namespace is deleted: the pod's default grace period and a margin.
+const RUNNER_STOP: Duration = Duration::from_secs(60);
 /// The result files the runner prints for the launcher to copy out.
 pub const RESULTS: [&str; 3] = ["report.json", "junit.xml", "report.html"];
 /// Set in the runner's pod: print the results at the end.
 pub const RESULTS_ENV: &str = "TF_K8S_PRINT_RESULTS";
+/// The runner pod's name and namespace, from the downward API.
+const POD_NAME_ENV: &str = "TF_K8S_POD_NAME";
+const POD_NAMESPACE_ENV: &str = "TF_K8S_POD_NAMESPACE";
+
+/// Who runs this process, as a run's namespace is annotated: the pod
+/// (`pod:<namespace>/<name>`) when it is the runner in a cluster, else
+/// `<pid>@<host>`.
+pub fn this_runner() -> String {
+    match (
+        std::env::var(POD_NAMESPACE_ENV),
+        std::env::var(POD_NAME_ENV),
+    ) {
+        (Ok(namespace), Ok(name)) if !name.is_empty() => format!("pod:{namespace}/{name}"),
+        _ => tf_core::host::this_runner(),
+    }
+}
+
+/// Whether the runner an annotation names is alive: a runner pod that
+/// still exists and has not ended, or a process as
+/// [`tf_core::host::runner_alive`] tells.
+pub async fn runner_alive(client: &Client, runner: &str) -> bool {
+    let Some((namespace, name)) = runner.strip_prefix("pod:").and_then(|p| p.split_once('/'))
+    else {
+        return tf_core::host::runner_alive(runner);
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    match pods.get_opt(name).await {
+        Ok(Some(pod)) => !matches!(
+            crate::pod_state(&pod),
+            PodState::Exited { .. } | PodState::Stuck(_)
+        ),
+        Ok(None) => false,
+        // Cannot tell: leave it alone.
+        Err(_) => true,
+    }
+}
 
 /// The runner of one launch: `image` (holding `scenarios` at
 /// `/usr/local/bin/scenarios`) running `args` (`run raft-failover
@@ -101,6 +139,17 @@ pub fn runner_plan(
         value: Some(value.into()),
         ..EnvVar::default()
     };
+    let field = |name: &str, path: &str| EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.into(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    };
     let job = Job {
         metadata: meta(RUNNER, ns, labels.clone()),
         spec: Some(JobSpec {
@@ -122,8 +171,13 @@ pub fn runner_plan(
                         args: Some(args.to_vec()),
                         env: Some(vec![
                             env("TF_K8S_IMAGE", node_image),
+                            // Partitions are confirmed with the image at hand.
+                            env("TF_K8S_PROBE_IMAGE", image),
                             env("TF_RUNS_DIR", RUNS),
                             env(RESULTS_ENV, "1"),
+                            // Who runs, for the sweep: this pod.
+                            field(POD_NAME_ENV, "metadata.name"),
+                            field(POD_NAMESPACE_ENV, "metadata.namespace"),
                         ]),
                         resources: Some(ResourceRequirements {
                             requests: Some(quantities(&settings.requests)),
@@ -204,7 +258,7 @@ pub async fn launch(
     if let Some(Object::Namespace(namespace)) = plan.objects.first_mut() {
         namespace.metadata.annotations = Some(BTreeMap::from([(
             crate::sweep::RUNNER.to_owned(),
-            tf_core::host::this_runner(),
+            this_runner(),
         )]));
     }
     let plan = &plan;
@@ -227,11 +281,24 @@ pub fn runner_namespace(id: &str) -> String {
     format!("tf-runner-{id}")
 }
 
-/// Deletes the namespace of launch `id` and its cluster-wide role and
-/// binding; what is gone already is fine.
+/// Deletes the namespace of launch `id`, waits until its runner pod is
+/// gone (it deletes the run it deployed as it stops, which needs its
+/// rights), then its cluster-wide role and binding; what is gone already is
+/// fine.
 pub async fn remove(client: &Client, id: &str) -> Result<(), DeployError> {
     let name = runner_namespace(id);
     let mut problems = Vec::new();
+    if let Err(error) = api::delete_namespace(client, &name).await {
+        problems.push(error.to_string());
+    }
+    let watch = RunWatch::start(client, &name, &crate::pods::run_selector(id));
+    let mut pods = watch.pods();
+    let gone = pods.wait_for(|p| p.synced && p.pods.is_empty());
+    if tokio::time::timeout(RUNNER_STOP, gone).await.is_err() {
+        problems.push(format!(
+            "the runner of {name} was still there {RUNNER_STOP:?} after its namespace was deleted; its role is deleted anyway"
+        ));
+    }
     let gone = |r: kube::Result<_>, what: &str| match r {
         Ok(_) => None,
         Err(kube::Error::Api(status)) if status.code == 404 => None,
@@ -253,9 +320,6 @@ pub async fn remove(client: &Client, id: &str) -> Result<(), DeployError> {
             .map(drop),
         &format!("clusterrolebinding/{name}"),
     ));
-    if let Err(error) = api::delete_namespace(client, &name).await {
-        problems.push(error.to_string());
-    }
     if problems.is_empty() {
         Ok(())
     } else {
@@ -312,28 +376,16 @@ async fn follow(
     }
     let log_path = out.join("runner.log");
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), &plan.namespace);
-    let stream = pod_api
-        .log_stream(
-            &name,
-            &LogParams {
-                follow: true,
-                ..LogParams::default()
-            },
-        )
-        .await
-        .map_err(|e| api::api_error(&format!("stream the log of pod/{name}"), &e))?;
+    let incarnation = pods.borrow().pods.get(&name).map_or(0, |s| s.incarnation);
     let mut log = String::new();
-    let mut lines = std::pin::pin!(stream.lines());
-    while let Some(line) = futures::TryStreamExt::try_next(&mut lines)
-        .await
-        .map_err(|e| DeployError::Other(format!("the runner's log broke off: {e}")))?
-    {
+    crate::logs::stream_lines(&pod_api, &name, incarnation, &pods, |line| {
         if !line.starts_with(RESULT_START) && !log.contains(RESULT_START) {
             println!("{line}");
         }
-        log.push_str(&line);
+        log.push_str(line);
         log.push('\n');
-    }
+    })
+    .await;
     std::fs::write(&log_path, &log).map_err(|e| tf_core::host::io_error("write", &log_path, e))?;
     let mut copied = vec![log_path];
     for (file, text) in results(&log) {

@@ -26,6 +26,9 @@ pub struct K8sSettings {
     /// the others follow (each pod has its own address, so all nodes use
     /// the same numbers).
     pub first_port: u16,
+    /// The cluster's DNS domain (`cluster.local` unless the cluster was
+    /// set up otherwise; `$TF_K8S_CLUSTER_DOMAIN`).
+    pub cluster_domain: String,
 }
 
 impl K8sSettings {
@@ -44,6 +47,7 @@ impl K8sSettings {
             },
             storage: "1Gi".into(),
             first_port: 7000,
+            cluster_domain: cluster_domain(),
         }
     }
 }
@@ -55,4 +59,13 @@ pub fn default_image(binary: &str) -> String {
         .ok()
         .filter(|i| !i.is_empty())
         .unwrap_or_else(|| format!("{}:latest", tf_core::host::image_name(binary)))
+}
+
+/// The cluster's DNS domain: `$TF_K8S_CLUSTER_DOMAIN`, else
+/// `cluster.local`.
+pub fn cluster_domain() -> String {
+    std::env::var("TF_K8S_CLUSTER_DOMAIN")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "cluster.local".into())
 }

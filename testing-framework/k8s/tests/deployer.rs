@@ -107,6 +107,26 @@ async fn a_run_is_created_and_every_node_is_reached_through_its_forward() {
         std::fs::read_to_string(&log).is_ok_and(|t| t == "node-0 starts\nnode-0 listens\n")
     })
     .await;
+    // The fake ends every stream at once, as a proxy cutting it would: the
+    // follower resumes, and the lines it had are not written again.
+    eventually("the log stream is resumed twice", || {
+        api.log_requests("node-0") >= 3
+    })
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "node-0 starts\nnode-0 listens\n"
+    );
+    let asked = api.requests();
+    let resumed = asked
+        .iter()
+        .filter(|r| r.contains("/pods/node-0/log?"))
+        .nth(1)
+        .unwrap();
+    assert!(
+        resumed.contains("sinceTime=2026-12-01T00%3A00%3A00Z"),
+        "{resumed}"
+    );
     let report = cluster.cleanup().await;
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.stopped, ["node-0", "node-1"]);
@@ -148,6 +168,53 @@ async fn a_dropped_tunnel_is_made_again_by_the_next_connection() {
 }
 
 #[tokio::test]
+async fn a_pod_refused_while_its_namespace_has_no_service_account_yet_is_created_again() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    api.refuse_pods_for_service_account(2);
+    let mut cluster = deployer(&api, &dialer, &runs)
+        .deploy(&request(1))
+        .await
+        .unwrap();
+    let ns = namespace_of(&api);
+    let creations = api
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with(&format!("POST /api/v1/namespaces/{ns}/pods?")))
+        .count();
+    assert_eq!(creations, 3);
+    assert!(cluster.cleanup().await.problems.is_empty());
+}
+
+#[tokio::test]
+async fn a_client_that_is_done_sending_still_gets_its_answer() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    let mut cluster = deployer(&api, &dialer, &runs)
+        .deploy(&request(1))
+        .await
+        .unwrap();
+    let mut stream = TcpStream::connect(&cluster.endpoints()[0].address)
+        .await
+        .unwrap();
+    stream.write_all(b"ping").await.unwrap();
+    stream.shutdown().await.unwrap();
+    let want = b"node-0#1 port 7000\nping";
+    let mut got = Vec::new();
+    let mut buffer = [0u8; 64];
+    while got.len() < want.len() {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buffer[..n]);
+    }
+    assert_eq!(got, want);
+    assert!(cluster.cleanup().await.problems.is_empty());
+}
+
+#[tokio::test]
 async fn stop_start_and_kill_delete_and_create_the_pod_and_the_endpoint_follows() {
     let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
     let dialer = FakeDialer::new(&api);
@@ -181,7 +248,7 @@ async fn stop_start_and_kill_delete_and_create_the_pod_and_the_endpoint_follows(
 
     control.kill("node-1").await.unwrap();
     let deleted = api.bodies(&format!("DELETE /api/v1/namespaces/{ns}/pods/node-1"));
-    assert_eq!(deleted[1]["gracePeriodSeconds"], 0, "{deleted:?}");
+    assert_eq!(deleted[1]["gracePeriodSeconds"], 1, "{deleted:?}");
     control.restart("node-1").await.unwrap();
     assert_eq!(
         greeting(&address).await.as_deref(),
@@ -274,7 +341,16 @@ async fn a_partition_labels_one_side_and_adds_both_policies_and_heal_takes_them_
     assert_eq!(probes[0]["metadata"]["labels"]["dev.tf.side"], "cut");
     let args = probes[0]["spec"]["containers"][0]["args"].to_string();
     assert!(
-        args.contains(&format!("node-1.nodes.{ns}.svc.cluster.local:7000")),
+        args.contains(&format!(
+            "\"--connect\",\"node-1.nodes.{ns}.svc.cluster.local:7000\""
+        )),
+        "{args}"
+    );
+    // Its control: a node of its own side, which it must reach.
+    assert!(
+        args.contains(&format!(
+            "\"--control\",\"node-0.nodes.{ns}.svc.cluster.local:7000\""
+        )),
         "{args}"
     );
     assert!(
@@ -376,6 +452,29 @@ async fn a_pod_that_cannot_pull_its_image_fails_the_deploy_with_its_name_and_lea
 }
 
 #[tokio::test]
+async fn a_pod_with_no_room_is_waited_for_and_the_timeout_gives_the_schedulers_reason() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    api.set_fate("node-0", Fate::Unschedulable);
+    let error = deployer(&api, &dialer, &runs)
+        .with_ready_timeout(Duration::from_millis(500))
+        .deploy(&request(2))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("did not all run within 500ms"), "{error}");
+    assert!(
+        error.contains(
+            "pod node-0 cannot be scheduled yet: 0/1 nodes are available: 1 Insufficient memory."
+        ),
+        "{error}"
+    );
+    assert!(error.contains("node-1: running"), "{error}");
+    assert!(api.namespaces().is_empty());
+}
+
+#[tokio::test]
 async fn a_pod_that_exits_at_start_fails_the_deploy_with_its_log() {
     let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
     let dialer = FakeDialer::new(&api);
@@ -451,6 +550,15 @@ async fn a_cut_the_network_plugin_does_not_enforce_is_an_error_and_is_healed() {
     assert!(api.names(&ns, "networkpolicies").is_empty());
     let pod = api.object(&ns, "pods", "node-2").unwrap();
     assert!(pod["metadata"]["labels"]["dev.tf.side"].is_null());
+    // A probe that cannot reach its own side proves nothing.
+    api.set_probe_fate(Fate::Exits(tf_k8s::BLIND));
+    let error = control
+        .partition(&["node-2".into()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("proves nothing"), "{error}");
+    assert!(api.names(&ns, "networkpolicies").is_empty());
     // A probe image the cluster lacks says what to do.
     api.set_probe_fate(Fate::NoImage);
     let error = control

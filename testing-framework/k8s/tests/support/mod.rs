@@ -40,6 +40,8 @@ pub enum Fate {
     NoImage,
     /// It exits at once with this code.
     Exits(i32),
+    /// The scheduler finds no room for it.
+    Unschedulable,
 }
 
 #[derive(Default)]
@@ -59,6 +61,9 @@ struct State {
     logs: BTreeMap<String, String>,
     /// Pod name to how many pods of that name were created.
     incarnations: BTreeMap<String, u64>,
+    /// Pod creations still to refuse as the service account admission
+    /// does while a new namespace's default account is not there yet.
+    no_account_yet: usize,
     /// Pods a controller recreates when they are deleted.
     controlled: std::collections::BTreeSet<(String, String)>,
 }
@@ -90,7 +95,13 @@ fn status(code: u16, reason: &str, message: &str) -> Reply {
 }
 
 fn pod_status(fate: &Fate) -> Value {
+    if let Fate::Unschedulable = fate {
+        return json!({"phase": "Pending", "conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/1 nodes are available: 1 Insufficient memory."}]});
+    }
     let state = match fate {
+        Fate::Unschedulable => unreachable!(),
         Fate::Runs => json!({"running": {"startedAt": "2026-12-01T00:00:00Z"}}),
         Fate::NoImage => json!({"waiting": {"reason": "ImagePullBackOff",
             "message": "Back-off pulling image \"img:1\""}}),
@@ -117,6 +128,12 @@ impl FakeApi {
         self.state.lock().fates.insert(pod.into(), fate);
     }
 
+    /// The next `count` pod creations are refused for want of the
+    /// namespace's service account, as on a busy control plane.
+    pub fn refuse_pods_for_service_account(&self, count: usize) {
+        self.state.lock().no_account_yet = count;
+    }
+
     /// Partition probes meet `fate` from now on.
     pub fn set_probe_fate(&self, fate: Fate) {
         self.state.lock().probe = Some(fate);
@@ -141,6 +158,12 @@ impl FakeApi {
             .filter(|(line, _)| line.contains(what))
             .map(|(_, body)| body.clone())
             .collect()
+    }
+
+    /// How many times pod `pod`'s log was asked for.
+    pub fn log_requests(&self, pod: &str) -> usize {
+        let path = format!("/pods/{pod}/log?");
+        self.requests().iter().filter(|r| r.contains(&path)).count()
     }
 
     /// The namespaces there are.
@@ -250,7 +273,7 @@ impl FakeApi {
                 self.watch(&query)
             }
             (Method::GET, ["namespaces", ns, "pods"]) => self.list(ns, &query),
-            (Method::GET, ["namespaces", _, "pods", pod, "log"]) => self.log(pod),
+            (Method::GET, ["namespaces", _, "pods", pod, "log"]) => self.log(pod, &query),
             (Method::POST, ["namespaces", ns, kind]) => self.create(ns, kind, body),
             (Method::DELETE, ["namespaces", ns, kind, name]) => self.delete(ns, kind, name),
             (Method::PATCH, ["namespaces", ns, "pods", name]) => self.patch(ns, name, body),
@@ -308,6 +331,16 @@ impl FakeApi {
                 409,
                 "AlreadyExists",
                 &format!("{kind} \"{name}\" already exists"),
+            );
+        }
+        if kind == "pods" && state.no_account_yet > 0 {
+            state.no_account_yet -= 1;
+            return status(
+                403,
+                "Forbidden",
+                &format!(
+                    "pods \"{name}\" is forbidden: error looking up service account {ns}/default: serviceaccount \"default\" not found"
+                ),
             );
         }
         if kind == "pods" {
@@ -437,8 +470,16 @@ impl FakeApi {
             .unwrap()
     }
 
-    fn log(&self, pod: &str) -> Reply {
-        let text = self.state.lock().logs.get(pod).cloned().unwrap_or_default();
+    fn log(&self, pod: &str, query: &str) -> Reply {
+        let mut text = self.state.lock().logs.get(pod).cloned().unwrap_or_default();
+        // The kubelet's stamps: line N at N nanoseconds past midnight.
+        if query.contains("timestamps=true") {
+            text = text
+                .lines()
+                .enumerate()
+                .map(|(i, line)| format!("2026-12-01T00:00:00.{:09}Z {line}\n", i + 1))
+                .collect();
+        }
         Response::builder()
             .status(200)
             .body(
