@@ -154,6 +154,10 @@ struct RunArgs {
     /// `tf-<binary>:latest`).
     #[arg(long)]
     image: Option<String>,
+    /// Reach the nodes through a NodePort Service each, at this address
+    /// of a cluster node, instead of port-forwards (the k8s deployer).
+    #[arg(long, value_name = "HOST")]
+    node_port_host: Option<String>,
     /// Attach to pods someone else deployed instead of creating any (the
     /// k8s deployer): the label selector that picks them (`app=raft`).
     #[arg(long, value_name = "SELECTOR")]
@@ -349,10 +353,16 @@ async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> 
             args.namespace.clone(),
             args.attach.clone().unwrap_or_default(),
         )),
-        (DeployerKind::K8s, false) => Box::new(match &args.image {
-            Some(image) => K8sDeployer::new().with_image(image),
-            None => K8sDeployer::new(),
-        }),
+        (DeployerKind::K8s, false) => {
+            let mut deployer = K8sDeployer::new();
+            if let Some(image) = &args.image {
+                deployer = deployer.with_image(image);
+            }
+            if let Some(host) = &args.node_port_host {
+                deployer = deployer.with_access(tf_k8s::Access::NodePort { host: host.clone() });
+            }
+            Box::new(deployer)
+        }
         (_, true) => {
             bail!("only the k8s deployer has a dry run; drop --dry-run or use --deployer k8s")
         }
@@ -453,6 +463,18 @@ fn k8s_dry_run(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<boo
         &format!("{}-k8s-dry-run", request.scenario),
     )?;
     let mut written = plan.write(&dir)?;
+    if args.node_port_host.is_some() {
+        let mut yaml = String::new();
+        for node in &plan.nodes {
+            yaml.push_str("---\n");
+            yaml.push_str(&serde_yaml_service(&tf_k8s::node_port_service(
+                &request, &plan.run, node,
+            ))?);
+        }
+        let path = dir.join("k8s").join("node-ports.yaml");
+        std::fs::write(&path, yaml).with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
     if args.runner_in_cluster {
         let runner = runner_plan(scenario, args)?;
         let path = dir.join("k8s").join("runner.yaml");
@@ -504,6 +526,11 @@ async fn build_image(
         "or push it to a registry the cluster pulls from and pass --image <registry>/{latest}"
     );
     Ok(true)
+}
+
+/// A NodePort Service as YAML.
+fn serde_yaml_service(service: &tf_k8s::Service) -> anyhow::Result<String> {
+    Ok(tf_k8s::Object::Service(service.clone()).to_yaml()?)
 }
 
 /// Sweeps what earlier compose runs left, and what k8s runs left on the

@@ -74,7 +74,14 @@ fn a_dry_run_of_the_runner_in_the_cluster_writes_its_job_and_rights_too() {
     let out = Command::new(env!("CARGO_BIN_EXE_scenarios"))
         .args(["run", "raft-failover", "--deployer", "k8s", "--dry-run"])
         .args(["--runner-in-cluster", "--runner-image", "tf-scenarios:7"])
-        .args(["--set", "nodes=5", "--image", "tf-raft:1"])
+        .args([
+            "--set",
+            "nodes=5",
+            "--image",
+            "tf-raft:1",
+            "--node-port-host",
+            "10.1.2.3",
+        ])
         .arg("--run-dir")
         .arg(dir.path())
         .output()
@@ -90,6 +97,12 @@ fn a_dry_run_of_the_runner_in_the_cluster_writes_its_job_and_rights_too() {
     assert!(runner.contains("- nodes=5"), "{runner}");
     // The nodes the runner deploys use the given node image.
     assert!(runner.contains("value: tf-raft:1"), "{runner}");
+    let node_ports = std::fs::read_to_string(dir.path().join("k8s/node-ports.yaml")).unwrap();
+    assert_eq!(
+        node_ports.matches("type: NodePort").count(),
+        5,
+        "{node_ports}"
+    );
 }
 
 #[test]

@@ -23,9 +23,9 @@ use tf_core::scenario::{
 };
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
+use crate::access::Access;
 use crate::cluster::K8sCluster;
 use crate::control::{K8sControl, report_exits};
-use crate::deployer::Access;
 use crate::forward::{PodDialer, PortForwardDialer};
 use crate::names::port_name;
 use crate::pods::RunWatch;
@@ -120,6 +120,11 @@ impl Deployer for K8sAttach {
 
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
         request.check()?;
+        if let Access::NodePort { .. } = self.access {
+            return Err(DeployError::Other(
+                "attach mode reaches someone else's pods by port-forward or service DNS; NodePort services of your own deployment are its owner's to make".into(),
+            ));
+        }
         let (client, reconnect) = match &self.client {
             Some(client) => (client.clone(), false),
             None => (api::connect().await?, true),
@@ -211,7 +216,7 @@ impl Deployer for K8sAttach {
             request: request.clone(),
             settings: K8sSettings::for_image(""),
             dialer,
-            direct: self.access.resolve() == Access::ServiceDns,
+            access: self.access.resolve(),
             owned: false,
             exits: None,
             cleaned: false,

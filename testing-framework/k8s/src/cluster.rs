@@ -17,9 +17,10 @@ use tf_core::scenario::{
 };
 use tokio::task::JoinHandle;
 
+use crate::access::{Access, open_node_ports};
 use crate::control::{K8sControl, K8sNode};
 use crate::forward::{Forward, PodDialer};
-use crate::{K8sSettings, Object, PodState, api, logs, node_objects, node_spec};
+use crate::{K8sSettings, Object, PodState, api, logs, node_objects, node_port_service, node_spec};
 
 /// Node pods in the run's own namespace. Dropping it deletes the
 /// namespace (blocking), so a panic or an abandoned run leaves nothing.
@@ -34,8 +35,8 @@ pub struct K8sCluster {
     pub(crate) request: DeploymentRequest,
     pub(crate) settings: K8sSettings,
     pub(crate) dialer: Arc<dyn PodDialer>,
-    /// The runner reaches nodes by service DNS (it runs in the cluster).
-    pub(crate) direct: bool,
+    /// How the runner reaches the nodes (resolved: never `Auto`).
+    pub(crate) access: Access,
     /// The namespace is the run's own: cleanup deletes it. Attached
     /// deployments are left as they were found.
     pub(crate) owned: bool,
@@ -86,30 +87,39 @@ impl K8sCluster {
         let log = dir.join("node.log");
         let mut forwards = Vec::new();
         let mut local = Vec::new();
-        let ports = if self.direct {
-            &[][..]
-        } else {
-            &self.request.ports[..]
-        };
-        for port in ports {
-            let number = spec.ports.get(&port.name).unwrap_or_default();
-            if port.protocol == Protocol::Udp {
-                // A port-forward carries TCP only; the number stays so the
-                // endpoint names every port.
-                tracing::warn!(node = %spec.name, port = %port.name, "UDP ports are not reachable from outside the cluster");
-                local.push((port.name.clone(), number));
-                continue;
+        let mut host = "127.0.0.1".to_owned();
+        match &self.access {
+            Access::ServiceDns | Access::Auto => {
+                host.clone_from(&spec.host);
+                local = spec.ports.iter().map(|(n, p)| (n.to_owned(), p)).collect();
             }
-            let forward = Forward::start(Arc::clone(&self.dialer), &spec.name, number)
-                .await
-                .map_err(|e| {
-                    DeployError::Other(format!(
-                        "cannot listen on 127.0.0.1 for {}'s port {}: {e}",
-                        spec.name, port.name
-                    ))
-                })?;
-            local.push((port.name.clone(), forward.local));
-            forwards.push(forward);
+            Access::NodePort { host: at } => {
+                host.clone_from(at);
+                let service = node_port_service(&self.request, &self.control.run, spec);
+                local = open_node_ports(&self.control.client, &self.request, &service).await?;
+            }
+            Access::PortForward => {
+                for port in &self.request.ports {
+                    let number = spec.ports.get(&port.name).unwrap_or_default();
+                    if port.protocol == Protocol::Udp {
+                        // A port-forward carries TCP only; the number stays
+                        // so the endpoint names every port.
+                        tracing::warn!(node = %spec.name, port = %port.name, "UDP ports are not reachable from outside the cluster");
+                        local.push((port.name.clone(), number));
+                        continue;
+                    }
+                    let forward = Forward::start(Arc::clone(&self.dialer), &spec.name, number)
+                        .await
+                        .map_err(|e| {
+                            DeployError::Other(format!(
+                                "cannot listen on 127.0.0.1 for {}'s port {}: {e}",
+                                spec.name, port.name
+                            ))
+                        })?;
+                    local.push((port.name.clone(), forward.local));
+                    forwards.push(forward);
+                }
+            }
         }
         let follower = logs::follow(
             Api::namespaced(self.control.client.clone(), &self.control.namespace),
@@ -125,15 +135,12 @@ impl K8sCluster {
             forwards,
             follower,
         }));
-        let endpoint = if self.direct {
-            NodeEndpoint {
-                name: spec.name.clone(),
-                address: format!("{}:{}", spec.host, spec.ports.api().unwrap_or_default()),
-                host: spec.host.clone(),
-                ports: spec.ports.clone(),
-            }
-        } else {
-            NodeEndpoint::loopback(&spec.name, &PortMap::new(local))
+        let ports = PortMap::new(local);
+        let endpoint = NodeEndpoint {
+            name: spec.name.clone(),
+            address: format!("{host}:{}", ports.api().unwrap_or_default()),
+            host,
+            ports,
         };
         self.specs.push(spec.clone());
         self.endpoints.push(endpoint.clone());

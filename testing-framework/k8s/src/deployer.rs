@@ -13,6 +13,7 @@ use tf_core::host::{self, DeployerSettings, NodeTable};
 use tf_core::scenario::{Cluster, DeployError, Deployer, DeploymentRequest, NodeAction};
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
+use crate::access::Access;
 use crate::cluster::K8sCluster;
 use crate::control::{K8sControl, report_exits};
 use crate::forward::{PodDialer, PortForwardDialer};
@@ -20,32 +21,6 @@ use crate::pods::{RunWatch, run_selector};
 use crate::settings::default_image;
 use crate::sweep::{RUN_DIR, RUNNER};
 use crate::{K8sSettings, Object, api, plan};
-
-/// How the runner reaches the nodes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Access {
-    /// By service DNS inside a pod (the in-cluster runner), through
-    /// port-forwards outside.
-    #[default]
-    Auto,
-    /// Through the API's port-forward, from outside the cluster.
-    PortForward,
-    /// By each node's service DNS name: the runner runs in the cluster.
-    ServiceDns,
-}
-
-impl Access {
-    /// What `Auto` means here: inside a pod (the service host set), DNS.
-    pub(crate) fn resolve(self) -> Access {
-        match self {
-            Access::Auto if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
-                Access::ServiceDns
-            }
-            Access::Auto => Access::PortForward,
-            chosen => chosen,
-        }
-    }
-}
 
 /// Starts clusters as pods on the Kubernetes cluster the kubeconfig points
 /// at (`KUBECONFIG`, `~/.kube/config`, or the service account in a pod).
@@ -108,6 +83,7 @@ impl K8sDeployer {
     }
 
     /// Reaches nodes as `access` says (default: [`Access::Auto`]).
+    /// [`Access::NodePort`] adds a NodePort Service per node.
     pub fn with_access(mut self, access: Access) -> Self {
         self.access = access;
         self
@@ -213,7 +189,7 @@ impl Deployer for K8sDeployer {
             request: request.clone(),
             settings,
             dialer,
-            direct: self.access.resolve() == Access::ServiceDns,
+            access: self.access.resolve(),
             owned: true,
             exits: None,
             cleaned: false,

@@ -27,6 +27,7 @@
 //!
 //! [`DeploymentRequest`]: tf_core::scenario::DeploymentRequest
 
+mod access;
 pub mod api;
 mod attach;
 mod cluster;
@@ -44,9 +45,11 @@ pub mod runner;
 mod settings;
 pub mod sweep;
 
+pub use access::{Access, node_port_service};
 pub use attach::K8sAttach;
 pub use cluster::K8sCluster;
-pub use deployer::{Access, K8sDeployer};
+pub use deployer::K8sDeployer;
+pub use k8s_openapi::api::core::v1::Service;
 pub use names::{label_value, namespace_of};
 pub use objects::{Object, Plan, node_objects, node_spec, plan};
 pub use partition::{CUT, SIDE, partition_policies};

@@ -600,3 +600,30 @@ async fn without_a_probe_image_a_partition_is_applied_unconfirmed() {
     assert_eq!(probes, 0);
     assert!(cluster.cleanup().await.problems.is_empty());
 }
+
+#[tokio::test]
+async fn with_node_ports_each_node_gets_a_service_and_the_runner_its_node_port() {
+    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
+    let dialer = FakeDialer::new(&api);
+    let mut cluster = deployer(&api, &dialer, &runs)
+        .with_access(tf_k8s::Access::NodePort {
+            host: "172.18.0.2".into(),
+        })
+        .deploy(&request(2))
+        .await
+        .unwrap();
+    let ns = namespace_of(&api);
+    for endpoint in cluster.endpoints() {
+        let service = api
+            .object(&ns, "services", &format!("{}-access", endpoint.name))
+            .unwrap();
+        assert_eq!(service["spec"]["type"], "NodePort");
+        assert_eq!(service["spec"]["selector"]["dev.tf.node"], endpoint.name);
+        let node_port = service["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
+        assert_eq!(endpoint.host, "172.18.0.2");
+        assert_eq!(endpoint.address, format!("172.18.0.2:{node_port}"));
+    }
+    // No tunnel is made.
+    assert!(api.requests().iter().all(|r| !r.contains("portforward")));
+    assert!(cluster.cleanup().await.problems.is_empty());
+}

@@ -354,6 +354,14 @@ impl FakeApi {
             };
             body["status"] = pod_status(&fate);
         }
+        if kind == "services" && body["spec"]["type"] == "NodePort" {
+            let base = 30000 + state.version as usize * 10;
+            if let Some(ports) = body["spec"]["ports"].as_array_mut() {
+                for (i, port) in ports.iter_mut().enumerate() {
+                    port["nodePort"] = json!(base + i);
+                }
+            }
+        }
         if kind == "jobs" {
             // The job controller's part: one pod of the template,
             // `<job>-pod`.
