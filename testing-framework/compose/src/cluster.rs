@@ -71,21 +71,13 @@ impl ComposeControl {
     }
 }
 
-fn failed<'a>(action: &'static str, node: &'a str) -> impl FnOnce(String) -> ControlError + 'a {
-    move |reason| ControlError::Failed {
-        action,
-        node: node.to_owned(),
-        reason,
-    }
-}
-
 #[async_trait]
 impl NodeControl for ComposeControl {
     async fn start(&self, node: &str) -> Result<(), ControlError> {
         self.node(node)?
             .start()
             .await
-            .map_err(failed("start", node))
+            .map_err(ControlError::failed("start", node))
     }
 
     async fn stop(&self, node: &str) -> Result<(), ControlError> {
@@ -93,25 +85,28 @@ impl NodeControl for ComposeControl {
             .stop(self.stop_grace)
             .await
             .map(|_| ())
-            .map_err(failed("stop", node))
+            .map_err(ControlError::failed("stop", node))
     }
 
     async fn kill(&self, node: &str) -> Result<(), ControlError> {
-        self.node(node)?.kill().await.map_err(failed("kill", node))
+        self.node(node)?
+            .kill()
+            .await
+            .map_err(ControlError::failed("kill", node))
     }
 
     async fn pause(&self, node: &str) -> Result<(), ControlError> {
         self.node(node)?
             .pause()
             .await
-            .map_err(failed("pause", node))
+            .map_err(ControlError::failed("pause", node))
     }
 
     async fn resume(&self, node: &str) -> Result<(), ControlError> {
         self.node(node)?
             .resume()
             .await
-            .map_err(failed("resume", node))
+            .map_err(ControlError::failed("resume", node))
     }
 
     async fn partition(&self, side: &[String]) -> Result<(), ControlError> {
@@ -124,19 +119,8 @@ impl NodeControl for ComposeControl {
         for name in side {
             self.node(name)?;
         }
-        if side.is_empty() || side.len() >= self.nodes.len() {
-            return Err(refuse(format!(
-                "a side must hold at least one node and leave at least one of the {} on the other",
-                self.nodes.len()
-            )));
-        }
         let mut cut = self.cut.lock().await;
-        if !cut.is_empty() {
-            return Err(refuse(format!(
-                "{} is cut off already; heal first",
-                cut.join(", ")
-            )));
-        }
+        ControlError::check_partition(side, self.nodes.len(), &cut).map_err(&refuse)?;
         // A cut network a failed heal left behind is removed first.
         let _ = network::remove(&self.docker, &Net::Cut.name(&self.run)).await;
         network::create(&self.docker, &self.run, Net::Cut, &self.labels)
@@ -289,18 +273,7 @@ impl Cluster for ComposeCluster {
     }
 
     async fn add_node(&mut self, node: NewNode) -> Result<NodeEndpoint, DeployError> {
-        // A container cannot reach the runner's loopback: 127.0.0.1 inside
-        // it is the container itself.
-        if let Some(peer) = node
-            .external_peers
-            .iter()
-            .find(|p| p.host == "127.0.0.1" || p.host == "localhost")
-        {
-            return Err(DeployError::Other(format!(
-                "external peer {} is at {} on the runner's loopback, which a container cannot reach; give external peers an address the containers can reach, or add this node on the local deployer",
-                peer.name, peer.address
-            )));
-        }
+        node.refuse_loopback_peers("a container")?;
         let taken: Vec<u16> = self
             .planned
             .iter()
@@ -352,9 +325,12 @@ impl Cluster for ComposeCluster {
             container
                 .stop(self.control.stop_grace)
                 .await
-                .map_err(failed("remove", node))?;
+                .map_err(ControlError::failed("remove", node))?;
         }
-        container.remove().await.map_err(failed("remove", node))?;
+        container
+            .remove()
+            .await
+            .map_err(ControlError::failed("remove", node))?;
         self.control.nodes.remove(node)?;
         self.control.cut.lock().await.retain(|n| n != node);
         self.planned.retain(|p| p.spec.name != node);

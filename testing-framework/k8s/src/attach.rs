@@ -7,28 +7,22 @@
 //! replace; starting, stopping, partitions and new nodes are refused,
 //! since they belong to whoever owns the deployment.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
 use kube::api::ListParams;
-use kube::{Api, Client};
-use parking_lot::Mutex;
-use tf_core::host::{self, DeployerSettings, NodeTable};
+use tf_core::host;
 use tf_core::scenario::{
     Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeSpec, PortMap,
 };
-use tokio::sync::{Mutex as AsyncMutex, watch};
 
 use crate::access::Access;
-use crate::cluster::K8sCluster;
-use crate::control::{K8sControl, report_exits};
-use crate::forward::{PodDialer, PortForwardDialer};
+use crate::control::report_exits;
+use crate::deployer::{Assembly, K8sDeployer};
 use crate::names::port_name;
-use crate::pods::RunWatch;
 use crate::{K8sSettings, api};
 
 /// A deployer that attaches to the pods `selector` picks in `namespace`.
@@ -36,11 +30,8 @@ use crate::{K8sSettings, api};
 pub struct K8sAttach {
     namespace: String,
     selector: String,
-    settings: DeployerSettings,
-    ready_timeout: Duration,
-    access: Access,
-    client: Option<Client>,
-    dialer: Option<Arc<dyn PodDialer>>,
+    /// Everything else as the k8s deployer has it.
+    base: K8sDeployer,
 }
 
 impl K8sAttach {
@@ -49,47 +40,15 @@ impl K8sAttach {
         K8sAttach {
             namespace: namespace.into(),
             selector: selector.into(),
-            settings: DeployerSettings::default(),
-            ready_timeout: Duration::from_secs(120),
-            access: Access::Auto,
-            client: None,
-            dialer: None,
+            base: K8sDeployer::new(),
         }
     }
 
-    /// Runs go under `root`.
-    pub fn with_runs_root(mut self, root: impl Into<PathBuf>) -> Self {
-        self.settings.runs_root = Some(root.into());
-        self
-    }
-
-    /// How long a restart gives a pod to stop (its grace period).
-    pub fn with_stop_grace(mut self, grace: Duration) -> Self {
-        self.settings.stop_grace = grace;
-        self
-    }
-
-    /// How long the pods (and a replaced one) may take to run.
-    pub fn with_ready_timeout(mut self, timeout: Duration) -> Self {
-        self.ready_timeout = timeout;
-        self
-    }
-
-    /// Reaches the pods as `access` says.
-    pub fn with_access(mut self, access: Access) -> Self {
-        self.access = access;
-        self
-    }
-
-    /// Talks to the API through `client`.
-    pub fn with_client(mut self, client: Client) -> Self {
-        self.client = Some(client);
-        self
-    }
-
-    /// Reaches pods through `dialer`.
-    pub fn with_dialer(mut self, dialer: Arc<dyn PodDialer>) -> Self {
-        self.dialer = Some(dialer);
+    /// With the k8s deployer's settings `change` makes: runs root, stop
+    /// grace, ready timeout, access, client, dialer
+    /// (`.with(|d| d.with_ready_timeout(t))`).
+    pub fn with(mut self, change: impl FnOnce(K8sDeployer) -> K8sDeployer) -> Self {
+        self.base = change(self.base);
         self
     }
 }
@@ -120,15 +79,12 @@ impl Deployer for K8sAttach {
 
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
         request.check()?;
-        if let Access::NodePort { .. } = self.access {
+        if let Access::NodePort { .. } = self.base.access() {
             return Err(DeployError::Other(
                 "attach mode reaches someone else's pods by port-forward or service DNS; NodePort services of your own deployment are its owner's to make".into(),
             ));
         }
-        let (client, reconnect) = match &self.client {
-            Some(client) => (client.clone(), false),
-            None => (api::connect().await?, true),
-        };
+        let (client, reconnect) = self.base.client().await?;
         let (namespace, selector) = (&self.namespace, &self.selector);
         let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
         let mut found = pods
@@ -145,7 +101,7 @@ impl Deployer for K8sAttach {
         let run = host::run_id();
         let run_dir = host::run_dir(
             request.run_dir.as_deref(),
-            &self.settings.runs_root(),
+            &self.base.runs_root(),
             &request.scenario,
         )?;
         let mut specs = Vec::new();
@@ -189,39 +145,18 @@ impl Deployer for K8sAttach {
                 data_dir: PathBuf::new(),
             });
         }
-        let watch = RunWatch::start(&client, namespace, selector);
-        let control = Arc::new(K8sControl {
-            client: client.clone(),
+        let mut cluster = self.base.assemble(Assembly {
+            client,
+            reconnect,
             namespace: namespace.clone(),
-            run: run.clone(),
-            watch,
-            nodes: NodeTable::new(Vec::new(), |n| &n.name),
-            down: Mutex::new(BTreeSet::new()),
-            cut: AsyncMutex::new(Vec::new()),
-            crashes: Arc::new(watch::channel(Vec::new()).0),
-            stop_grace: self.settings.stop_grace,
-            ready_timeout: self.ready_timeout,
-            probe_image: None,
+            run,
+            selector: selector.clone(),
+            run_dir,
+            request,
+            settings: K8sSettings::for_image(""),
             attached: true,
         });
-        let dialer = self.dialer.clone().unwrap_or_else(|| {
-            Arc::new(PortForwardDialer::new(client.clone(), namespace)) as Arc<dyn PodDialer>
-        });
-        let mut cluster = K8sCluster {
-            control: Arc::clone(&control),
-            run_dir,
-            endpoints: Vec::new(),
-            specs: Vec::new(),
-            next_index: specs.len(),
-            request: request.clone(),
-            settings: K8sSettings::for_image(""),
-            dialer,
-            access: self.access.resolve(),
-            owned: false,
-            exits: None,
-            cleaned: false,
-            reconnect,
-        };
+        let control = Arc::clone(&cluster.control);
         for (spec, pod) in specs.iter().zip(found) {
             cluster.track(spec, pod).await?;
         }

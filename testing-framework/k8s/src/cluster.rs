@@ -144,6 +144,7 @@ impl K8sCluster {
         };
         self.specs.push(spec.clone());
         self.endpoints.push(endpoint.clone());
+        self.next_index = self.next_index.max(spec.index + 1);
         Ok(endpoint)
     }
 
@@ -239,16 +240,7 @@ impl Cluster for K8sCluster {
                 "an attached deployment grows through its own controller (scale it); the framework adds nodes only to clusters it deployed".into(),
             ));
         }
-        if let Some(peer) = node
-            .external_peers
-            .iter()
-            .find(|p| p.host == "127.0.0.1" || p.host == "localhost")
-        {
-            return Err(DeployError::Other(format!(
-                "external peer {} is at {} on the runner's loopback, which a pod cannot reach; give external peers an address the pods can reach",
-                peer.name, peer.address
-            )));
-        }
+        node.refuse_loopback_peers("a pod")?;
         let spec = node_spec(
             &self.request,
             &self.control.run,

@@ -72,14 +72,6 @@ pub(crate) struct K8sControl {
 /// has no way to send SIGKILL through its API.
 pub(crate) const KILL_GRACE: u32 = 1;
 
-fn failed<'a>(action: &'static str, node: &'a str) -> impl FnOnce(String) -> ControlError + 'a {
-    move |reason| ControlError::Failed {
-        action,
-        node: node.to_owned(),
-        reason,
-    }
-}
-
 impl K8sControl {
     fn pods(&self) -> Api<Pod> {
         Api::namespaced(self.client.clone(), &self.namespace)
@@ -290,7 +282,9 @@ impl NodeControl for K8sControl {
     async fn start(&self, node: &str) -> Result<(), ControlError> {
         self.nodes.get(node)?;
         self.not_attached("start", node)?;
-        self.bring_up(node).await.map_err(failed("start", node))
+        self.bring_up(node)
+            .await
+            .map_err(ControlError::failed("start", node))
     }
 
     async fn stop(&self, node: &str) -> Result<(), ControlError> {
@@ -298,7 +292,7 @@ impl NodeControl for K8sControl {
         self.not_attached("stop", node)?;
         self.take_down(node, self.grace())
             .await
-            .map_err(failed("stop", node))
+            .map_err(ControlError::failed("stop", node))
     }
 
     async fn restart(&self, node: &str) -> Result<(), ControlError> {
@@ -307,7 +301,7 @@ impl NodeControl for K8sControl {
             return self
                 .replace(node, self.grace())
                 .await
-                .map_err(failed("restart", node));
+                .map_err(ControlError::failed("restart", node));
         }
         self.stop(node).await?;
         self.start(node).await
@@ -319,11 +313,11 @@ impl NodeControl for K8sControl {
             return self
                 .replace(node, KILL_GRACE)
                 .await
-                .map_err(failed("kill", node));
+                .map_err(ControlError::failed("kill", node));
         }
         self.take_down(node, KILL_GRACE)
             .await
-            .map_err(failed("kill", node))
+            .map_err(ControlError::failed("kill", node))
     }
 
     async fn pause(&self, node: &str) -> Result<(), ControlError> {
@@ -357,19 +351,8 @@ impl NodeControl for K8sControl {
                 "an attached deployment's pods do not carry the run labels a partition's policies select; partition clusters the framework deploys".into(),
             ));
         }
-        if side.is_empty() || side.len() >= self.nodes.len() {
-            return Err(refuse(format!(
-                "a side must hold at least one node and leave at least one of the {} on the other",
-                self.nodes.len()
-            )));
-        }
         let mut cut = self.cut.lock().await;
-        if !cut.is_empty() {
-            return Err(refuse(format!(
-                "{} is cut off already; heal first",
-                cut.join(", ")
-            )));
-        }
+        ControlError::check_partition(side, self.nodes.len(), &cut).map_err(&refuse)?;
         // Recorded first: a failure half way is undone by heal.
         *cut = side.to_vec();
         let applied = async {

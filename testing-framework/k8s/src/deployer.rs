@@ -35,6 +35,94 @@ pub struct K8sDeployer {
     dialer: Option<Arc<dyn PodDialer>>,
 }
 
+/// What a cluster is assembled from: where its pods are (or go) and how
+/// they are picked, and whose they are.
+pub(crate) struct Assembly<'a> {
+    pub(crate) client: Client,
+    /// Whether the client came from the kubeconfig (drop connects anew).
+    pub(crate) reconnect: bool,
+    pub(crate) namespace: String,
+    pub(crate) run: String,
+    pub(crate) selector: String,
+    pub(crate) run_dir: PathBuf,
+    pub(crate) request: &'a DeploymentRequest,
+    pub(crate) settings: K8sSettings,
+    /// Someone else's pods (attach mode): never created or deleted.
+    pub(crate) attached: bool,
+}
+
+impl K8sDeployer {
+    /// The client to use, and whether it came from the kubeconfig.
+    pub(crate) async fn client(&self) -> Result<(Client, bool), DeployError> {
+        Ok(match &self.client {
+            Some(client) => (client.clone(), false),
+            None => (api::connect().await?, true),
+        })
+    }
+
+    /// A cluster of no nodes yet over the pods `assembly` says, watched.
+    pub(crate) fn assemble(&self, assembly: Assembly<'_>) -> K8sCluster {
+        let Assembly {
+            client,
+            reconnect,
+            namespace,
+            run,
+            selector,
+            run_dir,
+            request,
+            settings,
+            attached,
+        } = assembly;
+        let watch = RunWatch::start(&client, &namespace, &selector);
+        let dialer = self.dialer.clone().unwrap_or_else(|| {
+            Arc::new(PortForwardDialer::new(client.clone(), &namespace)) as Arc<dyn PodDialer>
+        });
+        let control = Arc::new(K8sControl {
+            client,
+            namespace,
+            run,
+            watch,
+            nodes: NodeTable::new(Vec::new(), |n| &n.name),
+            down: Mutex::new(BTreeSet::new()),
+            cut: AsyncMutex::new(Vec::new()),
+            crashes: Arc::new(watch::channel(Vec::new()).0),
+            stop_grace: self.settings.stop_grace,
+            ready_timeout: self.ready_timeout,
+            probe_image: if attached {
+                None
+            } else {
+                self.probe_image.clone()
+            },
+            attached,
+        });
+        K8sCluster {
+            control,
+            run_dir,
+            endpoints: Vec::new(),
+            specs: Vec::new(),
+            next_index: 0,
+            request: request.clone(),
+            settings,
+            dialer,
+            access: self.access.resolve(),
+            owned: !attached,
+            exits: None,
+            cleaned: false,
+            reconnect,
+        }
+    }
+
+    /// Where runs go.
+    pub(crate) fn runs_root(&self) -> PathBuf {
+        self.settings.runs_root()
+    }
+
+    /// How the runner reaches nodes.
+    pub(crate) fn access(&self) -> &Access {
+        &self.access
+    }
+}
+
 impl Default for K8sDeployer {
     fn default() -> Self {
         K8sDeployer {
@@ -139,10 +227,7 @@ impl Deployer for K8sDeployer {
 
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
         request.check()?;
-        let (client, reconnect) = match &self.client {
-            Some(client) => (client.clone(), false),
-            None => (api::connect().await?, true),
-        };
+        let (client, reconnect) = self.client().await?;
         let run = host::run_id();
         let run_dir = host::run_dir(
             request.run_dir.as_deref(),
@@ -162,39 +247,18 @@ impl Deployer for K8sDeployer {
         plan.write(&run_dir)?;
         api::create(&client, &plan).await?;
         // From here on, dropping the cluster deletes the namespace.
-        let watch = RunWatch::start(&client, &plan.namespace, &run_selector(&run));
-        let control = Arc::new(K8sControl {
-            client: client.clone(),
+        let mut cluster = self.assemble(Assembly {
+            client,
+            reconnect,
             namespace: plan.namespace.clone(),
             run: run.clone(),
-            watch,
-            nodes: NodeTable::new(Vec::new(), |n| &n.name),
-            down: Mutex::new(BTreeSet::new()),
-            cut: AsyncMutex::new(Vec::new()),
-            crashes: Arc::new(watch::channel(Vec::new()).0),
-            stop_grace: self.settings.stop_grace,
-            ready_timeout: self.ready_timeout,
-            probe_image: self.probe_image.clone(),
+            selector: run_selector(&run),
+            run_dir,
+            request,
+            settings,
             attached: false,
         });
-        let dialer = self.dialer.clone().unwrap_or_else(|| {
-            Arc::new(PortForwardDialer::new(client.clone(), &plan.namespace)) as Arc<dyn PodDialer>
-        });
-        let mut cluster = K8sCluster {
-            control: Arc::clone(&control),
-            run_dir,
-            endpoints: Vec::new(),
-            specs: Vec::new(),
-            next_index: plan.nodes.len(),
-            request: request.clone(),
-            settings,
-            dialer,
-            access: self.access.resolve(),
-            owned: true,
-            exits: None,
-            cleaned: false,
-            reconnect,
-        };
+        let control = Arc::clone(&cluster.control);
         let pods = plan.objects.iter().filter_map(|o| match o {
             Object::Pod(p) => Some(p.as_ref().clone()),
             _ => None,

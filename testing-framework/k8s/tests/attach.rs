@@ -14,11 +14,12 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 fn attach(api: &FakeApi, runs: &tempfile::TempDir, selector: &str) -> K8sAttach {
-    K8sAttach::new("apps", selector)
-        .with_client(api.client())
-        .with_dialer(Arc::new(FakeDialer::new(api)))
-        .with_runs_root(runs.path())
-        .with_ready_timeout(Duration::from_secs(10))
+    K8sAttach::new("apps", selector).with(|d| {
+        d.with_client(api.client())
+            .with_dialer(Arc::new(FakeDialer::new(api)))
+            .with_runs_root(runs.path())
+            .with_ready_timeout(Duration::from_secs(10))
+    })
 }
 
 fn request() -> DeploymentRequest {
@@ -118,7 +119,7 @@ async fn a_pod_nobody_recreates_makes_a_kill_fail_with_why() {
     let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
     api.stateful_set("apps", "lone", 2, false);
     let mut cluster = attach(&api, &runs, "app=lone")
-        .with_ready_timeout(Duration::from_millis(300))
+        .with(|d| d.with_ready_timeout(Duration::from_millis(300)))
         .deploy(&request())
         .await
         .unwrap();

@@ -25,6 +25,13 @@ fn deployer(api: &FakeApi, dialer: &FakeDialer, runs: &tempfile::TempDir) -> K8s
         .with_ready_timeout(Duration::from_secs(10))
 }
 
+/// An API server in memory, tunnels to its pods, and a runs root.
+fn fixture() -> (FakeApi, FakeDialer, tempfile::TempDir) {
+    let api = FakeApi::default();
+    let dialer = FakeDialer::new(&api);
+    (api, dialer, tempfile::tempdir().unwrap())
+}
+
 fn request(nodes: usize) -> DeploymentRequest {
     DeploymentRequest::new(Arc::new(FakeApp::default()), "k8s-test", nodes)
 }
@@ -53,8 +60,7 @@ fn namespace_of(api: &FakeApi) -> String {
 
 #[tokio::test]
 async fn a_run_is_created_and_every_node_is_reached_through_its_forward() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     api.set_log("node-0", "node-0 starts\nnode-0 listens\n");
     let mut cluster = deployer(&api, &dialer, &runs)
         .deploy(&request(2))
@@ -139,8 +145,7 @@ async fn a_run_is_created_and_every_node_is_reached_through_its_forward() {
 
 #[tokio::test]
 async fn a_dropped_tunnel_is_made_again_by_the_next_connection() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     let mut cluster = deployer(&api, &dialer, &runs)
         .deploy(&request(1))
         .await
@@ -169,8 +174,7 @@ async fn a_dropped_tunnel_is_made_again_by_the_next_connection() {
 
 #[tokio::test]
 async fn a_pod_refused_while_its_namespace_has_no_service_account_yet_is_created_again() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     api.refuse_pods_for_service_account(2);
     let mut cluster = deployer(&api, &dialer, &runs)
         .deploy(&request(1))
@@ -188,8 +192,7 @@ async fn a_pod_refused_while_its_namespace_has_no_service_account_yet_is_created
 
 #[tokio::test]
 async fn a_client_that_is_done_sending_still_gets_its_answer() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     let mut cluster = deployer(&api, &dialer, &runs)
         .deploy(&request(1))
         .await
@@ -216,8 +219,7 @@ async fn a_client_that_is_done_sending_still_gets_its_answer() {
 
 #[tokio::test]
 async fn stop_start_and_kill_delete_and_create_the_pod_and_the_endpoint_follows() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     let mut cluster = deployer(&api, &dialer, &runs)
         .with_stop_grace(Duration::from_secs(7))
         .deploy(&request(2))
@@ -264,8 +266,7 @@ async fn stop_start_and_kill_delete_and_create_the_pod_and_the_endpoint_follows(
 
 #[tokio::test]
 async fn an_exit_or_a_deletion_nobody_asked_for_is_reported_once() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     api.set_log("node-0", "panicked at src/main.rs\n");
     let mut cluster = deployer(&api, &dialer, &runs)
         .deploy(&request(2))
@@ -302,8 +303,7 @@ async fn an_exit_or_a_deletion_nobody_asked_for_is_reported_once() {
 
 #[tokio::test]
 async fn a_partition_labels_one_side_and_adds_both_policies_and_heal_takes_them_away() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     let deployer = deployer(&api, &dialer, &runs);
     assert!(deployer.supports(NodeAction::Partition));
     let mut cluster = deployer.deploy(&request(3)).await.unwrap();
@@ -373,8 +373,7 @@ async fn a_partition_labels_one_side_and_adds_both_policies_and_heal_takes_them_
 
 #[tokio::test]
 async fn pause_is_refused_with_the_reason() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     let deployer = deployer(&api, &dialer, &runs);
     assert!(!deployer.supports(NodeAction::Pause));
     let mut cluster = deployer.deploy(&request(1)).await.unwrap();
@@ -390,8 +389,7 @@ async fn pause_is_refused_with_the_reason() {
 
 #[tokio::test]
 async fn nodes_are_added_and_removed_and_indices_are_not_reused() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     let mut cluster = deployer(&api, &dialer, &runs)
         .deploy(&request(2))
         .await
@@ -434,8 +432,7 @@ async fn nodes_are_added_and_removed_and_indices_are_not_reused() {
 
 #[tokio::test]
 async fn a_pod_that_cannot_pull_its_image_fails_the_deploy_with_its_name_and_leaves_nothing() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     api.set_fate("node-1", Fate::NoImage);
     let error = deployer(&api, &dialer, &runs)
         .deploy(&request(2))
@@ -453,8 +450,7 @@ async fn a_pod_that_cannot_pull_its_image_fails_the_deploy_with_its_name_and_lea
 
 #[tokio::test]
 async fn a_pod_with_no_room_is_waited_for_and_the_timeout_gives_the_schedulers_reason() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     api.set_fate("node-0", Fate::Unschedulable);
     let error = deployer(&api, &dialer, &runs)
         .with_ready_timeout(Duration::from_millis(500))
@@ -476,8 +472,7 @@ async fn a_pod_with_no_room_is_waited_for_and_the_timeout_gives_the_schedulers_r
 
 #[tokio::test]
 async fn a_pod_that_exits_at_start_fails_the_deploy_with_its_log() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     api.set_fate("node-0", Fate::Exits(2));
     api.set_log("node-0", "error: unknown flag --frobnicate\n");
     let error = deployer(&api, &dialer, &runs)
@@ -496,8 +491,7 @@ async fn a_pod_that_exits_at_start_fails_the_deploy_with_its_log() {
 // namespace through the client, whose worker runs on this one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_cluster_deletes_its_namespace() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     let cluster = deployer(&api, &dialer, &runs)
         .deploy(&request(1))
         .await
@@ -509,8 +503,7 @@ async fn a_dropped_cluster_deletes_its_namespace() {
 
 #[tokio::test]
 async fn a_runner_inside_the_cluster_reaches_nodes_by_service_dns_without_tunnels() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     let mut cluster = deployer(&api, &dialer, &runs)
         .with_access(tf_k8s::Access::ServiceDns)
         .deploy(&request(2))
@@ -528,8 +521,7 @@ async fn a_runner_inside_the_cluster_reaches_nodes_by_service_dns_without_tunnel
 
 #[tokio::test]
 async fn a_cut_the_network_plugin_does_not_enforce_is_an_error_and_is_healed() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     api.set_probe_fate(Fate::Exits(tf_k8s::REACHED));
     let mut cluster = deployer(&api, &dialer, &runs)
         .deploy(&request(3))
@@ -573,8 +565,7 @@ async fn a_cut_the_network_plugin_does_not_enforce_is_an_error_and_is_healed() {
 
 #[tokio::test]
 async fn without_a_probe_image_a_partition_is_applied_unconfirmed() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     api.set_probe_fate(Fate::Exits(tf_k8s::REACHED));
     let mut cluster = deployer(&api, &dialer, &runs)
         .with_probe_image(None)
@@ -603,8 +594,7 @@ async fn without_a_probe_image_a_partition_is_applied_unconfirmed() {
 
 #[tokio::test]
 async fn with_node_ports_each_node_gets_a_service_and_the_runner_its_node_port() {
-    let (api, runs) = (FakeApi::default(), tempfile::tempdir().unwrap());
-    let dialer = FakeDialer::new(&api);
+    let (api, dialer, runs) = fixture();
     let mut cluster = deployer(&api, &dialer, &runs)
         .with_access(tf_k8s::Access::NodePort {
             host: "172.18.0.2".into(),

@@ -192,6 +192,23 @@ pub struct NewNode {
 }
 
 impl NewNode {
+    /// Refuses external peers on the runner's loopback, which nodes running
+    /// `where_` (`a container`, `a pod`) cannot reach: 127.0.0.1 there is
+    /// the node itself.
+    pub fn refuse_loopback_peers(&self, where_: &str) -> Result<(), DeployError> {
+        match self
+            .external_peers
+            .iter()
+            .find(|p| p.host == "127.0.0.1" || p.host == "localhost")
+        {
+            Some(peer) => Err(DeployError::Other(format!(
+                "external peer {} is at {} on the runner's loopback, which {where_} cannot reach; give external peers an address {where_} can reach, or add this node on the local deployer",
+                peer.name, peer.address
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The topology `node`'s command is built from: its chosen peers among
     /// `cluster`, the external peers, and itself. External peers carry
     /// indices from `usize::MAX` down, which no cluster node has.
@@ -372,5 +389,30 @@ impl ControlError {
             action,
             node: node.to_owned(),
         }
+    }
+
+    /// `action` on `node` failed, for the reason given to the returned
+    /// function (for `map_err`).
+    pub fn failed<'a>(action: &'static str, node: &'a str) -> impl FnOnce(String) -> Self + 'a {
+        move |reason| ControlError::Failed {
+            action,
+            node: node.to_owned(),
+            reason,
+        }
+    }
+
+    /// Whether `side` can be cut off a cluster of `count` nodes while
+    /// `cut` is cut off already: it must hold a node and leave one, and one
+    /// partition is in force at a time. The reason when not.
+    pub fn check_partition(side: &[String], count: usize, cut: &[String]) -> Result<(), String> {
+        if side.is_empty() || side.len() >= count {
+            return Err(format!(
+                "a side must hold at least one node and leave at least one of the {count} on the other"
+            ));
+        }
+        if !cut.is_empty() {
+            return Err(format!("{} is cut off already; heal first", cut.join(", ")));
+        }
+        Ok(())
     }
 }
