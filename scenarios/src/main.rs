@@ -158,6 +158,10 @@ struct RunArgs {
     /// of a cluster node, instead of port-forwards (the k8s deployer).
     #[arg(long, value_name = "HOST")]
     node_port_host: Option<String>,
+    /// Fetch each node's log once at the end instead of streaming it (the
+    /// k8s deployer; for clusters of hundreds of nodes).
+    #[arg(long)]
+    no_log_streams: bool,
     /// Attach to pods someone else deployed instead of creating any (the
     /// k8s deployer): the label selector that picks them (`app=raft`).
     #[arg(long, value_name = "SELECTOR")]
@@ -358,6 +362,9 @@ async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> 
             if let Some(image) = &args.image {
                 deployer = deployer.with_image(image);
             }
+            if args.no_log_streams {
+                deployer = deployer.with_log_streams(false);
+            }
             if let Some(host) = &args.node_port_host {
                 deployer = deployer.with_access(tf_k8s::Access::NodePort { host: host.clone() });
             }
@@ -414,6 +421,9 @@ fn runner_plan(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<tf_
     for (name, value) in given(args)? {
         inner.push("--set".into());
         inner.push(format!("{name}={value}"));
+    }
+    if args.no_log_streams {
+        inner.push("--no-log-streams".into());
     }
     let settings = tf_k8s::K8sSettings::for_image(&node_image);
     Ok(tf_k8s::runner::runner_plan(

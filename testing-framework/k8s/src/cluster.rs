@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::LogParams;
 use kube::{Api, Client};
 use tf_core::scenario::{
     CleanupReport, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
@@ -41,6 +41,9 @@ pub struct K8sCluster {
     /// deployments are left as they were found.
     pub(crate) owned: bool,
     pub(crate) exits: Option<JoinHandle<()>>,
+    /// Node logs are streamed as they are written; otherwise each node's
+    /// log is fetched once, at cleanup (and when it ends unexpectedly).
+    pub(crate) stream_logs: bool,
     pub(crate) cleaned: bool,
     /// Drop connects anew (the cluster's client belongs to the runtime
     /// being dropped), unless the client was given.
@@ -121,12 +124,14 @@ impl K8sCluster {
                 }
             }
         }
-        let follower = logs::follow(
-            Api::namespaced(self.control.client.clone(), &self.control.namespace),
-            spec.name.clone(),
-            log.clone(),
-            self.control.watch.pods(),
-        );
+        let follower = self.stream_logs.then(|| {
+            logs::follow(
+                Api::namespaced(self.control.client.clone(), &self.control.namespace),
+                spec.name.clone(),
+                log.clone(),
+                self.control.watch.pods(),
+            )
+        });
         self.control.nodes.push(Arc::new(K8sNode {
             name: spec.name.clone(),
             pod,
@@ -146,6 +151,20 @@ impl K8sCluster {
         self.endpoints.push(endpoint.clone());
         self.next_index = self.next_index.max(spec.index + 1);
         Ok(endpoint)
+    }
+
+    /// Fetches every node's log once, 16 at a time.
+    async fn fetch_logs(&self) {
+        let pods: Api<Pod> = Api::namespaced(self.control.client.clone(), &self.control.namespace);
+        let nodes = self.control.nodes.all();
+        futures::stream::iter(nodes.iter())
+            .for_each_concurrent(16, |node| {
+                let pods = &pods;
+                async move {
+                    logs::fetch_once(pods, &node.name, &node.log).await;
+                }
+            })
+            .await;
     }
 
     /// Forgets node `name`: its forwards and follower end.
@@ -177,9 +196,7 @@ impl K8sCluster {
             };
             let pods: Api<Pod> =
                 Api::namespaced(self.control.client.clone(), &self.control.namespace);
-            if let Ok(text) = pods.logs(name, &LogParams::default()).await {
-                let _ = std::fs::write(&node.log, text);
-            }
+            logs::fetch_once(&pods, name, &node.log).await;
             return Err(DeployError::node_failed(
                 name,
                 format!("its pod exited at start with code {code} ({reason})"),
@@ -305,6 +322,9 @@ impl Cluster for K8sCluster {
             }
             self.cleaned = true;
             return CleanupReport::default();
+        }
+        if !self.stream_logs {
+            self.fetch_logs().await;
         }
         let wait = self.control.stop_grace + Duration::from_secs(60);
         let problems = delete_run(&self.control, wait).await;

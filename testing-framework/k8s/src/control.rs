@@ -33,12 +33,16 @@ pub(crate) struct K8sNode {
     pub(crate) address: String,
     pub(crate) log: PathBuf,
     pub(crate) forwards: Vec<Forward>,
-    pub(crate) follower: JoinHandle<()>,
+    /// The task streaming its log; `None` when the run does not stream
+    /// logs (they are fetched at its end).
+    pub(crate) follower: Option<JoinHandle<()>>,
 }
 
 impl Drop for K8sNode {
     fn drop(&mut self) {
-        self.follower.abort();
+        if let Some(follower) = &self.follower {
+            follower.abort();
+        }
     }
 }
 
@@ -451,6 +455,11 @@ pub(crate) fn report_exits(control: &Arc<K8sControl>) -> JoinHandle<()> {
                     continue;
                 };
                 if reported.insert((name.clone(), incarnation)) {
+                    // Without a stream, the log is fetched for its tail.
+                    if node.follower.is_none() {
+                        let pods = Api::namespaced(control.client.clone(), &control.namespace);
+                        crate::logs::fetch_once(&pods, name, &node.log).await;
+                    }
                     tracing::warn!(node = %name, %status, "node ended unexpectedly");
                     control.crashes.send_modify(|exits| {
                         exits.push(NodeExit {

@@ -30,6 +30,7 @@ pub struct K8sDeployer {
     image: Option<String>,
     ready_timeout: Duration,
     access: Access,
+    stream_logs: bool,
     probe_image: Option<String>,
     client: Option<Client>,
     dialer: Option<Arc<dyn PodDialer>>,
@@ -107,6 +108,7 @@ impl K8sDeployer {
             access: self.access.resolve(),
             owned: !attached,
             exits: None,
+            stream_logs: self.stream_logs,
             cleaned: false,
             reconnect,
         }
@@ -130,6 +132,7 @@ impl Default for K8sDeployer {
             image: None,
             ready_timeout: Duration::from_secs(120),
             access: Access::Auto,
+            stream_logs: true,
             probe_image: crate::default_probe_image(),
             client: None,
             dialer: None,
@@ -182,6 +185,16 @@ impl K8sDeployer {
     /// `None` leaves partitions unconfirmed.
     pub fn with_probe_image(mut self, image: Option<String>) -> Self {
         self.probe_image = image;
+        self
+    }
+
+    /// Whether node logs are streamed while the run goes (the default).
+    /// Without, no stream per node is held open on the API server (at a
+    /// few hundred nodes, the one cost that grows with the cluster) and
+    /// each node's log is fetched once at the end, and when it ends
+    /// unexpectedly; a restarted node's earlier pods' logs are then lost.
+    pub fn with_log_streams(mut self, stream: bool) -> Self {
+        self.stream_logs = stream;
         self
     }
 

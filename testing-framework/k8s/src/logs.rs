@@ -73,6 +73,19 @@ pub(crate) fn follow(
     })
 }
 
+/// Writes what pod `pod`'s container has logged so far into `log`, once
+/// (no stream): for a pod that exited at start, and for runs that do not
+/// stream logs. Whether it could.
+pub(crate) async fn fetch_once(api: &Api<Pod>, pod: &str, log: &std::path::Path) -> bool {
+    match api.logs(pod, &LogParams::default()).await {
+        Ok(text) => std::fs::write(log, text).is_ok(),
+        Err(error) => {
+            tracing::debug!(%pod, %error, "no log to fetch");
+            false
+        }
+    }
+}
+
 /// Streams the log of pod `pod` (incarnation `incarnation`) line by line
 /// into `sink`, resuming a stream that breaks off while that pod still
 /// runs, until its container has ended or the pod is gone.

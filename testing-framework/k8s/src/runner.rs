@@ -223,16 +223,37 @@ pub fn runner_plan(
     }
 }
 
-/// Prints the result files of `run_dir` between marker lines, for the
-/// launcher to copy out of the runner's log.
+/// Prints the result files of `run_dir` and every node's log between
+/// marker lines, for the launcher to copy out of the runner's log.
 pub fn print_results(run_dir: &Path) {
-    for name in RESULTS {
-        if let Ok(text) = std::fs::read_to_string(run_dir.join(name)) {
+    let mut names: Vec<String> = RESULTS.iter().map(|n| (*n).to_owned()).collect();
+    let mut nodes: Vec<String> = std::fs::read_dir(run_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| format!("{}/node.log", e.file_name().to_string_lossy()))
+        .filter(|name| result_path(name).is_some())
+        .collect();
+    nodes.sort();
+    names.extend(nodes);
+    for name in names {
+        if let Ok(text) = std::fs::read_to_string(run_dir.join(&name)) {
             println!("{RESULT_START}{name} ---");
             println!("{text}");
             println!("{RESULT_END}");
         }
     }
+}
+
+/// Where result `name` goes under the run directory, if it is one the
+/// runner prints: a report file, or `node-N/node.log`. Anything else (a
+/// path climbing out, say) is not written.
+fn result_path(name: &str) -> Option<PathBuf> {
+    if RESULTS.contains(&name) {
+        return Some(PathBuf::from(name));
+    }
+    let node = name.strip_suffix("/node.log")?.strip_prefix("node-")?;
+    (!node.is_empty() && node.bytes().all(|b| b.is_ascii_digit())).then(|| PathBuf::from(name))
 }
 
 /// How a launched runner ended.
@@ -389,7 +410,14 @@ async fn follow(
     std::fs::write(&log_path, &log).map_err(|e| tf_core::host::io_error("write", &log_path, e))?;
     let mut copied = vec![log_path];
     for (file, text) in results(&log) {
-        let path = out.join(file);
+        let Some(relative) = result_path(&file) else {
+            tracing::warn!(%file, "the runner printed a result that is not one; not written");
+            continue;
+        };
+        let path = out.join(relative);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| tf_core::host::io_error("create", dir, e))?;
+        }
         std::fs::write(&path, text).map_err(|e| tf_core::host::io_error("write", &path, e))?;
         copied.push(path);
     }
@@ -449,6 +477,26 @@ fn results(log: &str) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_reports_and_node_logs_are_written_where_they_belong() {
+        assert_eq!(
+            result_path("report.json"),
+            Some(PathBuf::from("report.json"))
+        );
+        assert_eq!(
+            result_path("node-12/node.log"),
+            Some(PathBuf::from("node-12/node.log"))
+        );
+        for bad in [
+            "../../etc/passwd",
+            "node-/node.log",
+            "node-1/../x/node.log",
+            "x.txt",
+        ] {
+            assert_eq!(result_path(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn results_printed_in_a_log_are_read_back_whole() {

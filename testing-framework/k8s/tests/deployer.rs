@@ -617,3 +617,39 @@ async fn with_node_ports_each_node_gets_a_service_and_the_runner_its_node_port()
     assert!(api.requests().iter().all(|r| !r.contains("portforward")));
     assert!(cluster.cleanup().await.problems.is_empty());
 }
+
+#[tokio::test]
+async fn without_log_streams_each_log_is_fetched_once_at_the_end_and_on_a_crash() {
+    let (api, dialer, runs) = fixture();
+    api.set_log("node-0", "node-0 served 10 requests\n");
+    api.set_log("node-1", "node-1 panicked\n");
+    let mut cluster = deployer(&api, &dialer, &runs)
+        .with_log_streams(false)
+        .deploy(&request(2))
+        .await
+        .unwrap();
+    let ns = namespace_of(&api);
+    let control = cluster.control();
+    let mut exits = control.unexpected_exits();
+    api.exit(&ns, "node-1", 101);
+    let seen = tokio::time::timeout(Duration::from_secs(10), exits.wait_for(|e| !e.is_empty()))
+        .await
+        .unwrap()
+        .unwrap()
+        .clone();
+    assert!(seen[0].log_tail.contains("node-1 panicked"), "{seen:?}");
+    let log = cluster.log_path("node-0").unwrap();
+    assert!(cluster.cleanup().await.problems.is_empty());
+    assert_eq!(
+        std::fs::read_to_string(log).unwrap(),
+        "node-0 served 10 requests\n"
+    );
+    // No stream was held open.
+    let logs: Vec<String> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.contains("/log?"))
+        .collect();
+    assert!(logs.iter().all(|r| !r.contains("follow=true")), "{logs:#?}");
+    assert_eq!(logs.len(), 3, "{logs:#?}");
+}

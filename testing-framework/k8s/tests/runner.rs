@@ -23,7 +23,7 @@ fn plan() -> tf_k8s::Plan {
     )
 }
 
-const LOG: &str = "scenario raft-failover: passed\n--- tf-result report.json ---\n{\"verdict\": \"passed\"}\n\n--- tf-result end ---\n";
+const LOG: &str = "scenario raft-failover: passed\n--- tf-result report.json ---\n{\"verdict\": \"passed\"}\n\n--- tf-result end ---\n--- tf-result node-0/node.log ---\nnode-0 up\n\n--- tf-result end ---\n--- tf-result ../escape ---\nno\n--- tf-result end ---\n";
 
 #[tokio::test]
 async fn a_launch_copies_the_runners_log_and_results_and_deletes_everything() {
@@ -43,7 +43,13 @@ async fn a_launch_copies_the_runners_log_and_results_and_deletes_everything() {
         std::fs::read_to_string(out.path().join("runner.log")).unwrap(),
         LOG
     );
-    assert_eq!(launched.copied.len(), 2);
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("node-0/node.log")).unwrap(),
+        "node-0 up\n"
+    );
+    // A result that would land outside the run directory is not written.
+    assert!(!out.path().parent().unwrap().join("escape").exists());
+    assert_eq!(launched.copied.len(), 3);
     // Nothing is left: the namespace, the role and the binding are gone.
     assert!(api.namespaces().is_empty());
     assert!(api.names("", "clusterroles").is_empty());
