@@ -126,6 +126,20 @@ async fn create_once(client: &Client, namespace: &str, object: &Object) -> Resul
     }
 }
 
+/// What a call on an object that may be gone already (a delete, a label)
+/// came to: `Some` with its answer, `None` when the object was not there,
+/// or what the API said, for people.
+pub(crate) fn unless_gone<T>(
+    result: kube::Result<T>,
+    what: &str,
+) -> Result<Option<T>, DeployError> {
+    match result {
+        Ok(answer) => Ok(Some(answer)),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Err(error) => Err(api_error(what, &error)),
+    }
+}
+
 /// Deletes `namespace` and everything in it; one already gone is fine.
 pub async fn delete_namespace(client: &Client, namespace: &str) -> Result<(), DeployError> {
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());

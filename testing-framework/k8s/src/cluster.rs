@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use crate::access::{Access, open_node_ports};
 use crate::control::{K8sControl, K8sNode};
 use crate::forward::{Forward, PodDialer};
+use crate::pods::WaitEnd;
 use crate::{K8sSettings, Object, PodState, api, logs, node_objects, node_port_service, node_spec};
 
 /// Node pods in the run's own namespace. Dropping it deletes the
@@ -216,10 +217,13 @@ async fn delete_run(control: &K8sControl, wait: Duration) -> Vec<String> {
     if let Err(error) = api::delete_namespace(&control.client, &control.namespace).await {
         return vec![error.to_string()];
     }
-    let mut pods = control.watch.pods();
-    match tokio::time::timeout(wait, pods.wait_for(|p| p.synced && p.pods.is_empty())).await {
-        Ok(_) => Vec::new(),
-        Err(_) => vec![format!(
+    let gone = control
+        .watch
+        .wait(wait, |p| p.synced && p.pods.is_empty())
+        .await;
+    match gone {
+        Ok(_) | Err(WaitEnd::Ended) => Vec::new(),
+        Err(WaitEnd::TimedOut) => vec![format!(
             "pods of namespace {} were still there {wait:?} after it was deleted: {:?}; `scenarios cleanup` deletes it again",
             control.namespace,
             control

@@ -81,24 +81,33 @@ impl K8sControl {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
 
-    /// Deletes `node`'s pod with `grace` and waits until it is gone.
-    async fn take_down(&self, node: &str, grace: u32) -> Result<(), String> {
+    /// Deletes `node`'s pod with `grace`, the framework's doing (not a
+    /// crash); whether there was one.
+    async fn delete_pod(&self, node: &str, grace: u32) -> Result<bool, String> {
         self.down.lock().insert(node.to_owned());
         let params = DeleteParams {
             grace_period_seconds: Some(grace),
             ..DeleteParams::default()
         };
-        match self.pods().delete(node, &params).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
-            Err(error) => {
-                return Err(
-                    crate::api::api_error(&format!("delete pod/{node}"), &error).to_string()
-                );
-            }
+        let deleted = self.pods().delete(node, &params).await;
+        crate::api::unless_gone(deleted, &format!("delete pod/{node}"))
+            .map(|d| d.is_some())
+            .map_err(|e| e.to_string())
+    }
+
+    /// How long a pod deleted with `grace` may take to go (or be back).
+    fn deletion_timeout(&self, grace: u32) -> Duration {
+        Duration::from_secs(u64::from(grace)) + self.ready_timeout
+    }
+
+    /// Deletes `node`'s pod with `grace` and waits until it is gone.
+    async fn take_down(&self, node: &str, grace: u32) -> Result<(), String> {
+        if !self.delete_pod(node, grace).await? {
+            return Ok(());
         }
-        let timeout = Duration::from_secs(u64::from(grace)) + self.ready_timeout;
-        self.watch.wait_gone(node, timeout).await
+        self.watch
+            .wait_gone(node, self.deletion_timeout(grace))
+            .await
     }
 
     /// Deletes `node`'s pod with `grace` and waits until its controller
@@ -112,20 +121,14 @@ impl K8sControl {
             .get(node)
             .map(|s| s.incarnation)
             .unwrap_or(0);
-        self.down.lock().insert(node.to_owned());
-        let params = DeleteParams {
-            grace_period_seconds: Some(grace),
-            ..DeleteParams::default()
-        };
-        let deleted = self.pods().delete(node, &params).await;
-        let replaced = match deleted {
-            Ok(_) => {
-                let timeout = Duration::from_secs(u64::from(grace)) + self.ready_timeout;
-                self.watch.wait_replaced(node, before, timeout).await
+        let replaced = match self.delete_pod(node, grace).await {
+            Ok(false) => Err(format!("cannot delete pod/{node}: it is not there")),
+            Ok(true) => {
+                self.watch
+                    .wait_replaced(node, before, self.deletion_timeout(grace))
+                    .await
             }
-            Err(error) => {
-                Err(crate::api::api_error(&format!("delete pod/{node}"), &error).to_string())
-            }
+            Err(error) => Err(error),
         };
         self.down.lock().remove(node);
         replaced
@@ -200,20 +203,13 @@ impl K8sControl {
         };
         let patch = serde_json::json!({"metadata": {"labels": {SIDE: value}}});
         for node in nodes {
-            match self
+            let labelled = self
                 .pods()
                 .patch(node, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
-                Ok(_) => {}
-                // A stopped node gets the label when it starts again.
-                Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(error) => {
-                    return Err(
-                        crate::api::api_error(&format!("label pod/{node}"), &error).to_string()
-                    );
-                }
-            }
+                .await;
+            // A stopped node gets the label when it starts again.
+            crate::api::unless_gone(labelled, &format!("label pod/{node}"))
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -264,17 +260,14 @@ impl K8sControl {
         let mut problems = Vec::new();
         for policy in partition_policies(&self.run) {
             let name = policy.metadata.name.unwrap_or_default();
-            match self
+            let deleted = self
                 .policies()
                 .delete(&name, &DeleteParams::default())
-                .await
+                .await;
+            if let Err(error) =
+                crate::api::unless_gone(deleted, &format!("delete networkpolicy/{name}"))
             {
-                Ok(_) => {}
-                Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(error) => problems.push(
-                    crate::api::api_error(&format!("delete networkpolicy/{name}"), &error)
-                        .to_string(),
-                ),
+                problems.push(error.to_string());
             }
         }
         problems

@@ -58,6 +58,15 @@ impl Pods {
     }
 }
 
+/// How a wait on the watch ended short of what it waited for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitEnd {
+    /// The watch ended (the runtime is going away).
+    Ended,
+    /// The time was up.
+    TimedOut,
+}
+
 /// The pods of one run, followed by a watch until dropped.
 pub struct RunWatch {
     pods: watch::Receiver<Pods>,
@@ -85,6 +94,21 @@ impl RunWatch {
         self.pods.clone()
     }
 
+    /// Waits until `until` holds of what the watch says, for at most
+    /// `timeout`; what it said then.
+    pub async fn wait(
+        &self,
+        timeout: Duration,
+        mut until: impl FnMut(&Pods) -> bool,
+    ) -> Result<Pods, WaitEnd> {
+        let mut pods = self.pods();
+        match tokio::time::timeout(timeout, pods.wait_for(|p| until(p))).await {
+            Ok(Ok(seen)) => Ok(seen.clone()),
+            Ok(Err(_)) => Err(WaitEnd::Ended),
+            Err(_) => Err(WaitEnd::TimedOut),
+        }
+    }
+
     /// Waits until the pods `names` all run, for at most `timeout`; a pod
     /// stuck or exited ends the wait at once with its reason.
     pub async fn wait_running(
@@ -92,7 +116,6 @@ impl RunWatch {
         names: &BTreeSet<String>,
         timeout: Duration,
     ) -> Result<(), DeployError> {
-        let mut pods = self.pods();
         let settled = |p: &Pods| {
             names.iter().all(|n| {
                 p.pods
@@ -104,14 +127,14 @@ impl RunWatch {
                 })
             })
         };
-        let seen = match tokio::time::timeout(timeout, pods.wait_for(settled)).await {
-            Ok(Ok(seen)) => seen.clone(),
-            Ok(Err(_)) => {
+        let seen = match self.wait(timeout, settled).await {
+            Ok(seen) => seen,
+            Err(WaitEnd::Ended) => {
                 return Err(DeployError::Other(
                     "the watch of the run's pods ended before every pod ran".into(),
                 ));
             }
-            Err(_) => {
+            Err(WaitEnd::TimedOut) => {
                 let now = self.pods.borrow().clone();
                 let states: Vec<String> = names.iter().map(|n| now.describe(n)).collect();
                 return Err(DeployError::Other(format!(
@@ -145,16 +168,15 @@ impl RunWatch {
         after: u64,
         timeout: Duration,
     ) -> Result<(), String> {
-        let mut pods = self.pods();
         let replaced = |p: &Pods| {
             p.pods
                 .get(name)
                 .is_some_and(|s| s.incarnation > after && s.state == PodState::Running)
         };
-        match tokio::time::timeout(timeout, pods.wait_for(replaced)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err("the watch of the pods ended".into()),
-            Err(_) => Err(format!(
+        match self.wait(timeout, replaced).await {
+            Ok(_) => Ok(()),
+            Err(WaitEnd::Ended) => Err("the watch of the pods ended".into()),
+            Err(WaitEnd::TimedOut) => Err(format!(
                 "no new pod {name} ran within {timeout:?} of the old one's deletion ({}); is it owned by a StatefulSet that recreates it under its name?",
                 self.pods.borrow().describe(name)
             )),
@@ -163,16 +185,13 @@ impl RunWatch {
 
     /// Waits until no pod `name` is left, for at most `timeout`.
     pub async fn wait_gone(&self, name: &str, timeout: Duration) -> Result<(), String> {
-        let mut pods = self.pods();
-        match tokio::time::timeout(
-            timeout,
-            pods.wait_for(|p| p.synced && !p.pods.contains_key(name)),
-        )
-        .await
+        match self
+            .wait(timeout, |p| p.synced && !p.pods.contains_key(name))
+            .await
         {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err("the watch of the run's pods ended".into()),
-            Err(_) => Err(format!(
+            Ok(_) => Ok(()),
+            Err(WaitEnd::Ended) => Err("the watch of the run's pods ended".into()),
+            Err(WaitEnd::TimedOut) => Err(format!(
                 "pod {name} was still there {timeout:?} after its deletion ({})",
                 self.pods.borrow().describe(name)
             )),

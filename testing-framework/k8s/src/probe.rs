@@ -14,7 +14,7 @@ use kube::{Api, Client};
 
 use crate::names::label_value;
 use crate::objects::meta;
-use crate::pods::RunWatch;
+use crate::pods::{RunWatch, WaitEnd};
 use crate::{CUT, PodState, SIDE};
 
 /// How long the probe tries to connect before it counts the cut as real.
@@ -96,37 +96,34 @@ pub(crate) async fn confirm_cut(
     pods.create(&PostParams::default(), &pod)
         .await
         .map_err(|e| crate::api::api_error(&format!("create pod/{name}"), &e).to_string())?;
-    let mut seen = watch.pods();
-    let ended = tokio::time::timeout(
-        timeout + Duration::from_secs(WITHIN_SECS),
-        seen.wait_for(|p| {
+    let ended = watch
+        .wait(timeout + Duration::from_secs(WITHIN_SECS), |p| {
             p.pods
                 .get(&name)
                 .is_some_and(|s| matches!(s.state, PodState::Exited { .. } | PodState::Stuck(_)))
-        }),
-    )
-    .await
-    .map(|r| r.map(|p| p.pods[&name].state.clone()));
+        })
+        .await
+        .map(|p| p.pods[&name].state.clone());
     let _ = pods
         .delete(&name, &DeleteParams::default().grace_period(0))
         .await;
     match ended {
-        Ok(Ok(PodState::Exited { code: 0, .. })) => Ok(()),
-        Ok(Ok(PodState::Exited { code: REACHED, .. })) => Err(format!(
+        Ok(PodState::Exited { code: 0, .. }) => Ok(()),
+        Ok(PodState::Exited { code: REACHED, .. }) => Err(format!(
             "the cluster's network plugin does not enforce NetworkPolicies: a pod on the cut side still reached {target}; use a plugin that does (Calico, Cilium; k3s enforces them out of the box), or run partitions on the compose deployer"
         )),
-        Ok(Ok(PodState::Exited { code: BLIND, .. })) => Err(format!(
+        Ok(PodState::Exited { code: BLIND, .. }) => Err(format!(
             "the partition could not be confirmed: the probe on the cut side could not reach {} on its own side either, so its failure to reach {target} proves nothing",
             control.unwrap_or("its own side")
         )),
-        Ok(Ok(PodState::Stuck(message))) => Err(format!(
+        Ok(PodState::Stuck(message)) => Err(format!(
             "the partition could not be confirmed: {message}; `scenarios image --runner` builds the probe's image, or TF_K8S_PROBE_IMAGE=off skips the check"
         )),
-        Ok(Ok(state)) => Err(format!(
+        Ok(state) => Err(format!(
             "the partition could not be confirmed: the probe {name} ended as {state:?}"
         )),
-        Ok(Err(_)) => Err("the watch of the run's pods ended".into()),
-        Err(_) => Err(format!(
+        Err(WaitEnd::Ended) => Err("the watch of the run's pods ended".into()),
+        Err(WaitEnd::TimedOut) => Err(format!(
             "the partition could not be confirmed: the probe {name} did not finish within {timeout:?}"
         )),
     }

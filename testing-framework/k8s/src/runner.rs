@@ -22,7 +22,7 @@ use kube::{Api, Client};
 use tf_core::scenario::DeployError;
 
 use crate::objects::{labels, meta, quantities};
-use crate::pods::RunWatch;
+use crate::pods::{RunWatch, WaitEnd};
 use crate::{K8sSettings, Object, Plan, PodState, api};
 
 /// The label that marks the runner's pod; partitions let it through.
@@ -313,34 +313,24 @@ pub async fn remove(client: &Client, id: &str) -> Result<(), DeployError> {
         problems.push(error.to_string());
     }
     let watch = RunWatch::start(client, &name, &crate::pods::run_selector(id));
-    let mut pods = watch.pods();
-    let gone = pods.wait_for(|p| p.synced && p.pods.is_empty());
-    if tokio::time::timeout(RUNNER_STOP, gone).await.is_err() {
+    let gone = watch
+        .wait(RUNNER_STOP, |p| p.synced && p.pods.is_empty())
+        .await;
+    if gone == Err(WaitEnd::TimedOut) {
         problems.push(format!(
             "the runner of {name} was still there {RUNNER_STOP:?} after its namespace was deleted; its role is deleted anyway"
         ));
     }
-    let gone = |r: kube::Result<_>, what: &str| match r {
-        Ok(_) => None,
-        Err(kube::Error::Api(status)) if status.code == 404 => None,
-        Err(error) => Some(api::api_error(&format!("delete {what}"), &error).to_string()),
-    };
     let roles: Api<ClusterRole> = Api::all(client.clone());
-    problems.extend(gone(
-        roles
-            .delete(&name, &DeleteParams::default())
-            .await
-            .map(drop),
-        &format!("clusterrole/{name}"),
-    ));
+    let deleted = roles.delete(&name, &DeleteParams::default()).await;
+    if let Err(error) = api::unless_gone(deleted, &format!("delete clusterrole/{name}")) {
+        problems.push(error.to_string());
+    }
     let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
-    problems.extend(gone(
-        bindings
-            .delete(&name, &DeleteParams::default())
-            .await
-            .map(drop),
-        &format!("clusterrolebinding/{name}"),
-    ));
+    let deleted = bindings.delete(&name, &DeleteParams::default()).await;
+    if let Err(error) = api::unless_gone(deleted, &format!("delete clusterrolebinding/{name}")) {
+        problems.push(error.to_string());
+    }
     if problems.is_empty() {
         Ok(())
     } else {
@@ -360,7 +350,7 @@ async fn follow(
         &plan.namespace,
         &crate::pods::run_selector(&plan.run),
     );
-    let mut pods = watch.pods();
+    let pods = watch.pods();
     let first = |p: &crate::pods::Pods| {
         p.pods
             .iter()
@@ -368,23 +358,23 @@ async fn follow(
             .map(|(n, s)| (n.clone(), s.state.clone()))
             .unwrap_or((String::new(), PodState::Starting))
     };
-    let started = tokio::time::timeout(
-        timeout,
-        pods.wait_for(|p| {
+    let started = watch
+        .wait(timeout, |p| {
             p.pods.values().any(|s| {
                 matches!(
                     s.state,
                     PodState::Running | PodState::Exited { .. } | PodState::Stuck(_)
                 )
             })
-        }),
-    )
-    .await
-    .map(|seen| seen.map(|p| first(&p)));
+        })
+        .await
+        .map(|p| first(&p));
     let (name, state) = match started {
-        Ok(Ok(seen)) => seen,
-        Ok(Err(_)) => return Err(DeployError::Other("the watch of the runner ended".into())),
-        Err(_) => {
+        Ok(seen) => seen,
+        Err(WaitEnd::Ended) => {
+            return Err(DeployError::Other("the watch of the runner ended".into()));
+        }
+        Err(WaitEnd::TimedOut) => {
             return Err(DeployError::Other(format!(
                 "the runner's pod did not start within {timeout:?}"
             )));
@@ -421,24 +411,20 @@ async fn follow(
         std::fs::write(&path, text).map_err(|e| tf_core::host::io_error("write", &path, e))?;
         copied.push(path);
     }
-    let ended = tokio::time::timeout(
-        Duration::from_secs(60),
-        pods.wait_for(|p| {
+    let ended = watch
+        .wait(Duration::from_secs(60), |p| {
             p.pods
                 .get(&name)
                 .is_some_and(|s| matches!(s.state, PodState::Exited { .. }))
-        }),
-    )
-    .await
-    .map(|seen| {
-        seen.map(|p| match &p.pods[&name].state {
+        })
+        .await
+        .map(|p| match &p.pods[&name].state {
             PodState::Exited { code, .. } => *code,
             _ => -1,
-        })
-    });
+        });
     let code = match ended {
-        Ok(Ok(code)) => code,
-        _ => {
+        Ok(code) => code,
+        Err(_) => {
             return Err(DeployError::Other(format!(
                 "the runner's log ended but its pod {name} did not"
             )));

@@ -32,6 +32,21 @@ fn fixture() -> (FakeApi, FakeDialer, tempfile::TempDir) {
     (api, dialer, tempfile::tempdir().unwrap())
 }
 
+/// The unexpected exits once there are at least `count`, for at most 10 s.
+async fn exits_seen(
+    exits: &mut tokio::sync::watch::Receiver<Vec<tf_core::scenario::NodeExit>>,
+    count: usize,
+) -> Vec<tf_core::scenario::NodeExit> {
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        exits.wait_for(|e| e.len() >= count),
+    )
+    .await
+    .expect("no unexpected exit reported within 10 s")
+    .unwrap()
+    .clone()
+}
+
 fn request(nodes: usize) -> DeploymentRequest {
     DeploymentRequest::new(Arc::new(FakeApp::default()), "k8s-test", nodes)
 }
@@ -276,20 +291,12 @@ async fn an_exit_or_a_deletion_nobody_asked_for_is_reported_once() {
     let control = cluster.control();
     let mut exits = control.unexpected_exits();
     api.exit(&ns, "node-0", 101);
-    let seen = tokio::time::timeout(Duration::from_secs(10), exits.wait_for(|e| !e.is_empty()))
-        .await
-        .unwrap()
-        .unwrap()
-        .clone();
+    let seen = exits_seen(&mut exits, 1).await;
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].node, "node-0");
     assert_eq!(seen[0].status, "exit code 101 (Error)");
     api.delete_pod(&ns, "node-1");
-    let seen = tokio::time::timeout(Duration::from_secs(10), exits.wait_for(|e| e.len() == 2))
-        .await
-        .unwrap()
-        .unwrap()
-        .clone();
+    let seen = exits_seen(&mut exits, 2).await;
     assert_eq!(seen[1].node, "node-1");
     assert!(seen[1].status.contains("deleted"), "{}", seen[1].status);
     // A crashed node starts again: its ended pod is replaced.
@@ -632,11 +639,7 @@ async fn without_log_streams_each_log_is_fetched_once_at_the_end_and_on_a_crash(
     let control = cluster.control();
     let mut exits = control.unexpected_exits();
     api.exit(&ns, "node-1", 101);
-    let seen = tokio::time::timeout(Duration::from_secs(10), exits.wait_for(|e| !e.is_empty()))
-        .await
-        .unwrap()
-        .unwrap()
-        .clone();
+    let seen = exits_seen(&mut exits, 1).await;
     assert!(seen[0].log_tail.contains("node-1 panicked"), "{seen:?}");
     let log = cluster.log_path("node-0").unwrap();
     assert!(cluster.cleanup().await.problems.is_empty());
