@@ -9,7 +9,9 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod checker;
 mod error_chain;
+pub mod history;
 pub mod host;
 #[cfg(feature = "http")]
 pub mod http;

@@ -3,7 +3,9 @@
 //! a height while up, go silent when killed, and hang when paused; a
 //! [`FakeApp`] whose client is the node itself; and the
 //! [`ObserverDriver`] for stepping an
-//! observer one poll at a time.
+//! observer one poll at a time; and [`KvHistory`], histories of a
+//! simulated key-value store (with an injected [`Anomaly`] if asked) for
+//! testing checkers.
 //!
 //! ```
 //! use std::time::Duration;
@@ -32,9 +34,11 @@
 
 mod app;
 mod deployer;
+mod history;
 mod node;
 
 pub use crate::observation::driver::ObserverDriver;
 pub use app::{FakeApp, HeightObserver, fake_observation};
 pub use deployer::{FakeCluster, FakeDeployer};
+pub use history::{Anomaly, Generated, KvHistory};
 pub use node::{FakeNode, FakeNodes};

@@ -1,0 +1,20 @@
+//! Checkers that judge a run by what its clients saw (a
+//! [`crate::history`]): linearizability against a sequential [`Model`]
+//! (a [`Register`], a [`KeyValue`] map checked key by key, or the app's
+//! own), and that every acknowledged write survives.
+
+mod acked;
+mod kv;
+mod linearizable;
+mod model;
+mod register;
+mod search;
+
+pub use acked::{AckedWrites, acknowledged_writes};
+pub use kv::{KeyValue, KvOp};
+pub use linearizable::{
+    CheckOptions, Counterexample, Linearizability, LinearizabilityReport, ModelMismatch,
+    check_linearizable,
+};
+pub use model::Model;
+pub use register::{Register, RegisterOp};

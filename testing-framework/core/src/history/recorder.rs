@@ -1,0 +1,332 @@
+//! Recording a history while the clients run: every invocation and
+//! completion goes straight to `history.jsonl` (or to memory, in tests), so
+//! a run of a million operations holds none of them in the runner.
+
+use std::borrow::Cow;
+use std::fmt::Display;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::{Event, EventKind, HistoryError, read_history};
+
+/// The file a run's history is streamed to, in its run directory.
+pub const HISTORY_FILE: &str = "history.jsonl";
+
+/// The write side of a run's history; cheap to clone. Each concurrent
+/// client takes its own [`HistoryClient`].
+///
+/// ```
+/// use serde_json::json;
+/// use tf_core::history::History;
+///
+/// let history = History::in_memory();
+/// let mut client = history.client();
+/// let op = client.invoke("write", json!(["k", "v1"]));
+/// // ... send the write and get the answer ...
+/// op.ok(json!(["k", "v1"]));
+/// let op = client.invoke("read", json!(["k", null]));
+/// op.unknown("timed out after 1s");
+/// // The read's outcome is unknown: the client goes on as a new process.
+/// assert_eq!(client.process(), 1);
+/// assert_eq!(history.events().unwrap().len(), 4);
+/// ```
+#[derive(Clone)]
+pub struct History {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    origin: Instant,
+    next_process: AtomicU64,
+    sink: Mutex<Sink>,
+}
+
+struct Sink {
+    next_index: u64,
+    out: Out,
+    /// The first write that failed: the history is incomplete from there.
+    problem: Option<String>,
+}
+
+enum Out {
+    File {
+        writer: BufWriter<File>,
+        path: PathBuf,
+    },
+    Memory(Vec<Event>),
+}
+
+/// How an event is written: borrowed, so recording clones nothing.
+#[derive(Serialize)]
+struct EventLine<'a> {
+    index: u64,
+    #[serde(rename = "type")]
+    kind: EventKind,
+    process: u64,
+    f: &'a str,
+    value: &'a Value,
+    time: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+impl History {
+    /// Streams the history to `path` (created or truncated); times count
+    /// from `origin`, the opening of the run window.
+    pub fn to_file(path: &Path, origin: Instant) -> std::io::Result<Self> {
+        let file = File::create(path)?;
+        Ok(Self::with(
+            Out::File {
+                writer: BufWriter::with_capacity(64 * 1024, file),
+                path: path.to_owned(),
+            },
+            origin,
+        ))
+    }
+
+    /// Keeps the history in memory (tests, small tools); times count from
+    /// now.
+    pub fn in_memory() -> Self {
+        Self::with(Out::Memory(Vec::new()), Instant::now())
+    }
+
+    fn with(out: Out, origin: Instant) -> Self {
+        History {
+            inner: Arc::new(Inner {
+                origin,
+                next_process: AtomicU64::new(0),
+                sink: Mutex::new(Sink {
+                    next_index: 0,
+                    out,
+                    problem: None,
+                }),
+            }),
+        }
+    }
+
+    /// A new client process.
+    pub fn client(&self) -> HistoryClient {
+        HistoryClient {
+            history: self.clone(),
+            process: self.new_process(),
+        }
+    }
+
+    fn new_process(&self) -> u64 {
+        self.inner.next_process.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Where it is streamed, if to a file.
+    pub fn path(&self) -> Option<PathBuf> {
+        match &self.inner.sink.lock().out {
+            Out::File { path, .. } => Some(path.clone()),
+            Out::Memory(_) => None,
+        }
+    }
+
+    /// How many events were recorded.
+    pub fn len(&self) -> u64 {
+        self.inner.sink.lock().next_index
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Why the history is incomplete, if a write to its file failed.
+    pub fn problem(&self) -> Option<String> {
+        self.inner.sink.lock().problem.clone()
+    }
+
+    /// Writes what is buffered to the file.
+    pub fn flush(&self) -> Result<(), HistoryError> {
+        let mut sink = self.inner.sink.lock();
+        if let Out::File { writer, path } = &mut sink.out {
+            if let Err(error) = writer.flush() {
+                let error = HistoryError::io("write", path, &error);
+                sink.problem.get_or_insert(error.to_string());
+            }
+        }
+        match &sink.problem {
+            Some(problem) => Err(HistoryError::Incomplete(problem.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Every event so far, in order (from the file, for a file history).
+    pub fn events(&self) -> Result<Vec<Event>, HistoryError> {
+        self.flush()?;
+        let sink = self.inner.sink.lock();
+        match &sink.out {
+            Out::Memory(events) => Ok(events.clone()),
+            Out::File { path, .. } => {
+                let path = path.clone();
+                drop(sink);
+                read_history(&path)
+            }
+        }
+    }
+
+    /// Records one event; returns its time.
+    fn record(
+        &self,
+        kind: EventKind,
+        process: u64,
+        f: &str,
+        value: &Value,
+        error: Option<&str>,
+    ) -> u64 {
+        let mut sink = self.inner.sink.lock();
+        // Taken under the lock, so that the order of the events is the
+        // order of their times.
+        let time = self.inner.origin.elapsed().as_nanos() as u64;
+        let index = sink.next_index;
+        sink.next_index += 1;
+        let line = EventLine {
+            index,
+            kind,
+            process,
+            f,
+            value,
+            time,
+            error,
+        };
+        let failed_before = sink.problem.is_some();
+        let written = match &mut sink.out {
+            Out::Memory(events) => {
+                events.push(Event {
+                    index,
+                    kind,
+                    process,
+                    f: f.to_owned(),
+                    value: value.clone(),
+                    time,
+                    error: error.map(str::to_owned),
+                });
+                Ok(())
+            }
+            Out::File { writer, .. } if !failed_before => {
+                serde_json::to_writer(&mut *writer, &line)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| writer.write_all(b"\n").map_err(|e| e.to_string()))
+            }
+            Out::File { .. } => Ok(()),
+        };
+        if let Err(error) = written {
+            tracing::warn!(%error, "the history could not be written; it is incomplete from here");
+            sink.problem = Some(format!(
+                "writing event {index} failed: {error}; the history is incomplete from there"
+            ));
+        }
+        time
+    }
+}
+
+/// One client of the system under test: a single-threaded process of the
+/// history. It has at most one operation in flight.
+pub struct HistoryClient {
+    history: History,
+    process: u64,
+}
+
+impl HistoryClient {
+    /// Its current process id; it changes after an operation whose outcome
+    /// is unknown.
+    pub fn process(&self) -> u64 {
+        self.process
+    }
+
+    /// Records the invocation of `f` with `input`; complete it with
+    /// [`PendingOp::ok`], [`PendingOp::fail`] or [`PendingOp::unknown`]. An
+    /// operation dropped without completion is recorded as unknown.
+    pub fn invoke(&mut self, f: impl Into<Cow<'static, str>>, input: Value) -> PendingOp<'_> {
+        let f = f.into();
+        let invoked_at = self
+            .history
+            .record(EventKind::Invoke, self.process, &f, &input, None);
+        PendingOp {
+            client: self,
+            f,
+            input,
+            invoked_at,
+            done: false,
+        }
+    }
+}
+
+/// An invoked operation awaiting its outcome.
+#[must_use = "complete the operation with ok, fail or unknown"]
+pub struct PendingOp<'a> {
+    client: &'a mut HistoryClient,
+    f: Cow<'static, str>,
+    input: Value,
+    invoked_at: u64,
+    done: bool,
+}
+
+impl PendingOp<'_> {
+    /// What was invoked.
+    pub fn input(&self) -> &Value {
+        &self.input
+    }
+
+    /// When it was invoked, in nanoseconds since the history began.
+    pub fn invoked_at(&self) -> u64 {
+        self.invoked_at
+    }
+
+    /// It took effect, and the client got `output` back (for a write, the
+    /// value written).
+    pub fn ok(mut self, output: Value) {
+        self.complete(EventKind::Ok, &output, None);
+    }
+
+    /// It certainly did not take effect (refused before it could: not the
+    /// leader, a failed precondition).
+    pub fn fail(mut self, reason: impl Display) {
+        self.complete(EventKind::Fail, &Value::Null, Some(&reason.to_string()));
+    }
+
+    /// It may have taken effect (a timeout, a connection dropped after the
+    /// request was sent). The client goes on under a new process.
+    pub fn unknown(mut self, reason: impl Display) {
+        self.complete(EventKind::Info, &Value::Null, Some(&reason.to_string()));
+    }
+
+    fn complete(&mut self, kind: EventKind, output: &Value, error: Option<&str>) {
+        self.done = true;
+        let client = &mut *self.client;
+        let value = if kind == EventKind::Ok {
+            output
+        } else {
+            &self.input
+        };
+        client
+            .history
+            .record(kind, client.process, &self.f, value, error);
+        if kind == EventKind::Info {
+            client.process = client.history.new_process();
+        }
+    }
+}
+
+impl Drop for PendingOp<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.complete(
+                EventKind::Info,
+                &Value::Null,
+                Some("dropped without completion (a cancelled or panicking client)"),
+            );
+        }
+    }
+}
