@@ -9,9 +9,11 @@
 //! cargo run -p scenarios -- run raft-failover --deployer k8s --attach app=raft --namespace db
 //! cargo run -p scenarios -- image raft-failover
 //! cargo run -p scenarios -- replay target/tf-runs/<run>
+//! cargo run -p scenarios -- check target/tf-runs/<run>/history.jsonl [--model kv]
 //! cargo run -p scenarios -- cleanup
 //! ```
 
+mod check;
 mod progress;
 
 use std::path::{Path, PathBuf};
@@ -63,7 +65,7 @@ mod tests {
 #[derive(Parser)]
 #[command(
     name = "scenarios",
-    about = "List, run and replay the testing framework's scenarios"
+    about = "List, run and replay the testing framework's scenarios, and check client histories"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -82,6 +84,12 @@ enum Command {
         /// The run directory (it holds report.json and observations.jsonl).
         run_dir: PathBuf,
     },
+    /// Judge a client history (a run's history.jsonl, or a Jepsen
+    /// history.edn) for linearizability against a sequential model: print
+    /// the verdict and, when it is not linearizable, a counterexample.
+    /// Exit 0 when linearizable, 1 when not, 3 when the deadline came
+    /// first, 2 when the history cannot be read.
+    Check(check::CheckArgs),
     /// Build the node image of a scenario's app (as the compose deployer
     /// does) and tag it `tf-<binary>:latest`, the image the k8s deployer
     /// runs by default; say how to load it into a cluster.
@@ -211,6 +219,10 @@ fn main() -> ExitCode {
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(run_scenario(&catalog, args))),
         Command::Replay { run_dir } => replay_run(&catalog, &run_dir),
+        Command::Check(args) => match check::check(&args) {
+            Ok(code) => return code,
+            Err(error) => Err(error),
+        },
         Command::Image { scenario, runner } => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(build_image(&catalog, scenario.as_deref(), runner))),

@@ -98,7 +98,7 @@ fn a_stale_read_is_not_linearizable_and_the_counterexample_names_it() {
             .contains("process 1 read null -> ok 1"),
         "{counterexample}"
     );
-    assert_eq!(counterexample.state, r#"Some("2")"#);
+    assert_eq!(counterexample.state, r#""2""#);
     assert_eq!(counterexample.prefix_ops, vec![0, 1]);
     let shown = counterexample.to_string();
     assert!(

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::Model;
-use super::model::scalar;
+use super::model::{scalar, show_value};
 use super::register::RegisterOp;
 use crate::history::Operation;
 
@@ -43,6 +43,10 @@ impl Model for KeyValue {
 
     fn init(&self) -> Option<String> {
         None
+    }
+
+    fn show(&self, state: &Option<String>) -> String {
+        show_value(state)
     }
 
     fn op(&self, op: &Operation) -> Result<Option<KvOp>, String> {

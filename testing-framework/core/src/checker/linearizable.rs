@@ -270,7 +270,9 @@ pub fn check_linearizable<M: Model>(
         };
         let traced = search(model, part_ops, &limits, true);
         result = Linearizability::NotLinearizable(Box::new(match traced {
-            Searched::NotLinearizable(Some(trace)) => counterexample(part, part_ops, ops, trace),
+            Searched::NotLinearizable(Some(trace)) => {
+                counterexample(model, part, part_ops, ops, trace)
+            }
             _ => Counterexample {
                 part: part.clone(),
                 blocked: "(the search for details ran out of time)".into(),
@@ -318,22 +320,23 @@ pub fn check_linearizable<M: Model>(
     })
 }
 
-fn counterexample<O: fmt::Debug, S: fmt::Debug>(
+fn counterexample<M: Model>(
+    model: &M,
     part: &Option<String>,
-    part_ops: &[PartOp<O>],
+    part_ops: &[PartOp<M::Op>],
     ops: &[Operation],
-    trace: Trace<S>,
+    trace: Trace<M::State>,
 ) -> Counterexample {
     let describe = |i: usize| ops[part_ops[i].source].describe();
     Counterexample {
         part: part.clone(),
         blocked: describe(trace.blocked),
         blocked_op: part_ops[trace.blocked].source,
-        state: format!("{:?}", trace.state),
+        state: model.show(&trace.state),
         prefix: trace
             .prefix
             .iter()
-            .map(|(i, state)| format!("{} => {state:?}", describe(*i)))
+            .map(|(i, state)| format!("{} => {}", describe(*i), model.show(state)))
             .collect(),
         prefix_ops: trace
             .prefix

@@ -74,6 +74,11 @@ pub trait Model: Send + Sync {
         None
     }
 
+    /// A state, for people (in counterexamples).
+    fn show(&self, state: &Self::State) -> String {
+        format!("{state:?}")
+    }
+
     /// Of one part's operations (each with whether its outcome is
     /// unknown), the indices of unknown ones that no operation could
     /// observe (a write of a value nobody read): they may always be taken
@@ -82,6 +87,14 @@ pub trait Model: Send + Sync {
     fn unobservable(&self, ops: &[(&Self::Op, bool)]) -> Vec<usize> {
         let _ = ops;
         Vec::new()
+    }
+}
+
+/// A register's value for people: `nil` when it has none.
+pub(crate) fn show_value(value: &Option<String>) -> String {
+    match value {
+        None => "nil".to_owned(),
+        Some(v) => format!("{v:?}"),
     }
 }
 

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::Model;
-use super::model::scalar;
+use super::model::{scalar, show_value};
 use crate::history::Operation;
 
 /// One register: `read` (its output is the value), `write v`, and `cas
@@ -121,6 +121,10 @@ impl Model for Register {
 
     fn init(&self) -> Option<String> {
         None
+    }
+
+    fn show(&self, state: &Option<String>) -> String {
+        show_value(state)
     }
 
     fn op(&self, op: &Operation) -> Result<Option<RegisterOp>, String> {
