@@ -393,3 +393,39 @@ async fn wait_until_after_ignores_snapshots_from_before_the_cursor() {
         Duration::from_millis(100)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cycle_under_way_when_the_cursor_is_taken_does_not_count() {
+    let (nodes, runtime, controls) = cluster(1);
+    let handle = runtime.handle();
+    nodes[0].set_height(3);
+    handle
+        .wait_until(|s| s.heights["node-0"] == 3, WAIT)
+        .await
+        .unwrap();
+    // The next cycle reads height 3, then takes 50 ms to answer.
+    nodes[0]
+        .delay_ms
+        .store(50, std::sync::atomic::Ordering::SeqCst);
+    let attempts = controls.attempts();
+    controls.until_attempts(attempts + 1).await;
+    // The action happens while that cycle is under way.
+    nodes[0].set_height(4);
+    let cursor = handle.cursor();
+    let stale = handle
+        .wait_until_after(
+            cursor,
+            |s| s.heights["node-0"] == 3,
+            Duration::from_millis(500),
+        )
+        .await;
+    assert!(
+        stale.is_err(),
+        "a cycle that polled before the action satisfied a wait begun after it"
+    );
+    let fresh = handle
+        .wait_until_after(cursor, |s| s.heights["node-0"] == 4, WAIT)
+        .await
+        .unwrap();
+    assert!(fresh.cursor > cursor);
+}

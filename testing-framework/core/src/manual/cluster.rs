@@ -303,18 +303,13 @@ impl<A: Application> ManualCluster<A> {
             handle.observer_name()
         ));
         let started = Instant::now();
-        // Only what is observed from now on counts: a snapshot taken before
-        // the step (before the last write, say) must not satisfy it. The
-        // first observation after now may come from a cycle that polled
-        // before now (cycles run one at a time), so it is skipped too.
-        let waited = async {
-            let first = handle
-                .wait_until_after(handle.cursor(), |_| true, timeout)
-                .await?;
-            let left = timeout.saturating_sub(started.elapsed());
-            handle.wait_until_after(first.cursor, condition, left).await
-        };
-        match waited.await {
+        // Only what cycles that begin from now on observe counts: a
+        // snapshot from before the step (before the last write, say) must
+        // not satisfy it.
+        match handle
+            .wait_until_after(handle.cursor(), condition, timeout)
+            .await
+        {
             Ok(reached) => {
                 self.journal
                     .waited(what, started.elapsed(), &reached.snapshot);

@@ -195,7 +195,7 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
         };
 
         let changes = SourceChanges::between(&self.published_sources, &sources);
-        self.publish(sources, changes, events, snapshot);
+        self.publish(sources, changes, events, snapshot, started);
         Ok(())
     }
 
@@ -250,12 +250,14 @@ impl<O: Observer, P: SourceProvider<O::Source>> CycleLoop<O, P> {
         changes: SourceChanges,
         mut events: Vec<O::Event>,
         snapshot: O::Snapshot,
+        began_at: Instant,
     ) {
         if !self.carried_events.is_empty() {
             events.splice(0..0, self.carried_events.drain(..));
         }
         self.shared.publish(Published {
             cycle: self.cycle,
+            began_at,
             source_count: sources.len(),
             sources_added: changes.added,
             sources_removed: changes.removed,

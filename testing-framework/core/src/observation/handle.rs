@@ -103,10 +103,14 @@ impl<O: Observer> ObservationHandle<O> {
         guard.is_some().then(|| Latest(guard))
     }
 
-    /// The position of the newest observation: subscribe from it to get
-    /// everything published after now.
+    /// The position of the newest observation, taken now: subscribe from
+    /// it to get everything published after now, or wait on it for state
+    /// observed by cycles that begin after now.
     pub fn cursor(&self) -> Cursor {
-        Cursor(self.shared.history.read().next_position() - 1)
+        Cursor {
+            position: self.shared.history.read().next_position() - 1,
+            since: Some(tokio::time::Instant::now()),
+        }
     }
 
     /// Observations published from now on.

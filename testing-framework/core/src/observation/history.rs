@@ -16,17 +16,66 @@ use super::SourceName;
 
 /// A position in the stream of observations: the position of the last one
 /// seen. [`Cursor::START`] is before the first.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Cursor(pub(crate) u64);
+///
+/// A cursor taken with [`ObservationHandle::cursor`](super::ObservationHandle::cursor)
+/// also remembers when it was taken, so that
+/// [`wait_until_after`](super::ObservationHandle::wait_until_after) counts
+/// only cycles that began after that (a cycle in flight may have polled
+/// before the action that follows). Cursors compare by position.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Cursor {
+    pub(crate) position: u64,
+    pub(crate) since: Option<Instant>,
+}
 
 impl Cursor {
     /// Before the first observation.
-    pub const START: Cursor = Cursor(0);
+    pub const START: Cursor = Cursor::at(0);
+
+    pub(crate) const fn at(position: u64) -> Self {
+        Cursor {
+            position,
+            since: None,
+        }
+    }
 
     /// How many observations were published up to and including this
     /// position.
     pub fn position(self) -> u64 {
-        self.0
+        self.position
+    }
+
+    /// Whether `observation` counts as after this cursor for a wait: its
+    /// cycle began after the cursor was taken (at the same instant is
+    /// not after: on a paused clock both happen at once).
+    pub(crate) fn began_after<S, E>(&self, observation: &Observation<S, E>) -> bool {
+        self.since.is_none_or(|since| observation.began_at > since)
+    }
+}
+
+impl PartialEq for Cursor {
+    fn eq(&self, other: &Self) -> bool {
+        self.position == other.position
+    }
+}
+
+impl Eq for Cursor {}
+
+impl PartialOrd for Cursor {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Cursor {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.position.cmp(&other.position)
+    }
+}
+
+impl std::hash::Hash for Cursor {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.position.hash(state);
     }
 }
 
@@ -40,6 +89,8 @@ pub struct Observation<Snap, E> {
     pub cursor: Cursor,
     /// The cycle that produced it (cycles count failed ones too).
     pub cycle: u64,
+    /// When that cycle began (before it asked for sources and polled).
+    pub began_at: Instant,
     /// When the cycle finished.
     pub observed_at: Instant,
     /// When the cycle finished, by the wall clock (for reports).
@@ -109,7 +160,7 @@ impl<Snap, E> History<Snap, E> {
     }
 
     pub(crate) fn push(&mut self, observation: Arc<Observation<Snap, E>>) {
-        debug_assert_eq!(observation.cursor.0, self.next_position());
+        debug_assert_eq!(observation.cursor.position, self.next_position());
         self.entries.push_back(observation);
         self.trim();
     }
@@ -140,7 +191,7 @@ impl<Snap, E> History<Snap, E> {
         max: usize,
         out: &mut VecDeque<Arc<Observation<Snap, E>>>,
     ) -> Read {
-        let wanted = cursor.0 + 1;
+        let wanted = cursor.position + 1;
         if wanted < self.first {
             return Read::Missed(self.first - wanted);
         }
@@ -152,7 +203,7 @@ impl<Snap, E> History<Snap, E> {
 
     /// The oldest retained position minus one: a cursor that replays all.
     pub(crate) fn oldest_cursor(&self) -> Cursor {
-        Cursor(self.first - 1)
+        Cursor::at(self.first - 1)
     }
 
     pub(crate) fn to_vec(&self) -> Vec<Arc<Observation<Snap, E>>> {
@@ -166,8 +217,9 @@ mod tests {
 
     fn observation(position: u64) -> Arc<Observation<u64, ()>> {
         Arc::new(Observation {
-            cursor: Cursor(position),
+            cursor: Cursor::at(position),
             cycle: position,
+            began_at: Instant::now(),
             observed_at: Instant::now(),
             observed_at_wall: SystemTime::now(),
             source_count: 0,
@@ -200,7 +252,7 @@ mod tests {
         let history = filled(10, 4);
         let mut out = VecDeque::new();
         assert_eq!(
-            history.read_after(Cursor(2), 100, &mut out),
+            history.read_after(Cursor::at(2), 100, &mut out),
             Read::Missed(4)
         );
         assert_eq!(
@@ -214,12 +266,18 @@ mod tests {
     fn reading_is_bounded_and_resumes_where_it_stopped() {
         let history = filled(10, 100);
         let mut out = VecDeque::new();
-        assert_eq!(history.read_after(Cursor(0), 3, &mut out), Read::Items(3));
-        assert_eq!(history.read_after(Cursor(3), 100, &mut out), Read::Items(7));
+        assert_eq!(
+            history.read_after(Cursor::at(0), 3, &mut out),
+            Read::Items(3)
+        );
+        assert_eq!(
+            history.read_after(Cursor::at(3), 100, &mut out),
+            Read::Items(7)
+        );
         let seen: Vec<u64> = out.iter().map(|o| o.snapshot).collect();
         assert_eq!(seen, (1..=10).collect::<Vec<_>>());
         assert_eq!(
-            history.read_after(Cursor(10), 100, &mut out),
+            history.read_after(Cursor::at(10), 100, &mut out),
             Read::Items(0)
         );
     }

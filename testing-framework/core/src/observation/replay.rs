@@ -35,6 +35,7 @@ impl<O: Observer> Replayer<O> {
     ) {
         self.shared.publish(Published {
             cycle,
+            began_at: tokio::time::Instant::now(),
             source_count,
             sources_added: Vec::new(),
             sources_removed: Vec::new(),

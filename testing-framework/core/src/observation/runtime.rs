@@ -107,8 +107,9 @@ impl<O: Observer> Shared<O> {
             let mut history = self.history.write();
             let position = history.next_position();
             let observation = Arc::new(Observation {
-                cursor: Cursor(position),
+                cursor: Cursor::at(position),
                 cycle: published.cycle,
+                began_at: published.began_at,
                 observed_at: now,
                 observed_at_wall: SystemTime::now(),
                 source_count: published.source_count,
@@ -125,13 +126,14 @@ impl<O: Observer> Shared<O> {
         self.cycles.success(now);
         self.progress
             .send_modify(|progress| progress.published = position);
-        Cursor(position)
+        Cursor::at(position)
     }
 }
 
 /// What one cycle (or one replayed observation) publishes.
 pub(crate) struct Published<O: Observer> {
     pub(crate) cycle: u64,
+    pub(crate) began_at: Instant,
     pub(crate) source_count: usize,
     pub(crate) sources_added: Vec<SourceName>,
     pub(crate) sources_removed: Vec<SourceName>,

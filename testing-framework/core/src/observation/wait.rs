@@ -122,7 +122,9 @@ impl<O: Observer> ObservationHandle<O> {
     /// Like [`wait_until`](Self::wait_until), but only snapshots published
     /// after `cursor` count: take [`cursor`](Self::cursor) before an action
     /// (a restart) to wait for state observed after it, not a stale
-    /// snapshot from before.
+    /// snapshot from before. With a cursor from [`cursor`](Self::cursor),
+    /// only cycles that began after it was taken count: one already under
+    /// way may have polled before the action.
     pub async fn wait_until_after<F>(
         &self,
         cursor: Cursor,
@@ -137,7 +139,9 @@ impl<O: Observer> ObservationHandle<O> {
         let mut missed = 0;
         loop {
             let timed_out = match next_before(&mut observations, deadline, &mut missed).await {
-                Step::Next(observation) if condition(&observation.snapshot) => {
+                Step::Next(observation)
+                    if cursor.began_after(&observation) && condition(&observation.snapshot) =>
+                {
                     return Ok(observation);
                 }
                 Step::Next(_) => continue,

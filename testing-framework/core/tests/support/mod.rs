@@ -20,6 +20,8 @@ pub struct Node {
     pub height: AtomicU64,
     pub fail: AtomicBool,
     pub hang: AtomicBool,
+    /// Answers this many milliseconds after reading its height.
+    pub delay_ms: AtomicU64,
 }
 
 impl Node {
@@ -34,7 +36,12 @@ impl Node {
         if self.fail.load(Ordering::SeqCst) {
             return Err("connection refused".into());
         }
-        Ok(self.height.load(Ordering::SeqCst))
+        let height = self.height.load(Ordering::SeqCst);
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        Ok(height)
     }
 }
 
