@@ -165,8 +165,8 @@ pub fn steps() -> Steps {
                         .get_or_insert_with(TransferLog::shared),
                 );
                 let (cluster, _) = chain(world);
-                let transfers = Transfers::new(cluster.app().wallets, 2.0, &log);
-                let workloads: [&dyn Workload<ChainApp>; 1] = [&transfers];
+                let workloads: [Arc<dyn Workload<ChainApp>>; 1] =
+                    [Arc::new(Transfers::new(cluster.app().wallets, 2.0, &log))];
                 cluster.drive(&workloads, window).await.or_fail(world);
                 cluster.journal().write(&format!("transfers: {}", log.summary()));
             })

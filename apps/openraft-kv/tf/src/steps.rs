@@ -278,10 +278,11 @@ pub fn steps() -> Steps {
                     let window = seconds(capture(&ctx, 1)).or_fail(world);
                     let every = seconds(capture(&ctx, 2)).or_fail(world);
                     let acks = world.state::<RaftSteps>().acks();
-                    let writes = KvWrites { rate: 20, acks };
-                    let failover = leader_failover(FaultKind::Kill).every(every);
+                    let workloads: [Arc<dyn Workload<RaftKv>>; 2] = [
+                        Arc::new(KvWrites { rate: 20, acks }),
+                        Arc::new(leader_failover(FaultKind::Kill).every(every)),
+                    ];
                     let (cluster, _) = raft(world);
-                    let workloads: [&dyn Workload<RaftKv>; 2] = [&writes, &failover];
                     cluster.drive(&workloads, window).await.or_fail(world);
                 })
             },

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 
 use edn_format::{Keyword, Value as Edn};
 use serde_json::{Number, Value};
@@ -27,6 +28,42 @@ pub fn write_edn<'a>(
         out.write_all(line.as_bytes())?;
     }
     Ok(())
+}
+
+/// Converts a `history.jsonl` into EDN at `edn`, a line at a time (a long
+/// history is never held whole); returns how many events it wrote.
+pub fn export_edn(jsonl: &Path, edn: &Path) -> Result<u64, HistoryError> {
+    let input = std::fs::File::open(jsonl).map_err(|e| HistoryError::io("read", jsonl, &e))?;
+    let output = std::fs::File::create(edn).map_err(|e| HistoryError::io("write", edn, &e))?;
+    let mut output = std::io::BufWriter::new(output);
+    let mut line = String::new();
+    let mut written = 0;
+    for (n, read) in BufReader::new(input).lines().enumerate() {
+        let text = read.map_err(|e| HistoryError::io("read", jsonl, &e))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        // A torn last line (the run was killed while writing it) ends it.
+        let Ok(event) = serde_json::from_str::<Event>(&text) else {
+            tracing::warn!(
+                line = n + 1,
+                "{} has a line that is not an event; the EDN export stops there",
+                jsonl.display()
+            );
+            break;
+        };
+        line.clear();
+        edn_line(&event, &mut line);
+        line.push('\n');
+        output
+            .write_all(line.as_bytes())
+            .map_err(|e| HistoryError::io("write", edn, &e))?;
+        written += 1;
+    }
+    output
+        .flush()
+        .map_err(|e| HistoryError::io("write", edn, &e))?;
+    Ok(written)
 }
 
 fn edn_line(event: &Event, out: &mut String) {

@@ -19,7 +19,7 @@ mod operation;
 mod read;
 mod recorder;
 
-pub use edn::{EDN_FILE, parse_edn, write_edn};
+pub use edn::{EDN_FILE, export_edn, parse_edn, write_edn};
 pub use event::{Event, EventKind};
 pub use operation::{Operation, Outcome, operations};
 pub use read::{HistoryError, parse_jsonl, read_history};

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::{Event, EventKind, HistoryError, read_history};
+use super::{EDN_FILE, Event, EventKind, HistoryError, export_edn, read_history};
 
 /// The file a run's history is streamed to, in its run directory.
 pub const HISTORY_FILE: &str = "history.jsonl";
@@ -98,6 +98,22 @@ impl History {
         Self::with(Out::Memory(Vec::new()), Instant::now())
     }
 
+    /// A history in memory holding `events` already (a replay's recorded
+    /// history); new clients get process ids after theirs.
+    pub fn from_events(events: Vec<Event>) -> Self {
+        let history = Self::with(Out::Memory(Vec::new()), Instant::now());
+        let next_process = events.iter().map(|e| e.process + 1).max().unwrap_or(0);
+        history
+            .inner
+            .next_process
+            .store(next_process, Ordering::Relaxed);
+        let mut sink = history.inner.sink.lock();
+        sink.next_index = events.len() as u64;
+        sink.out = Out::Memory(events);
+        drop(sink);
+        history
+    }
+
     fn with(out: Out, origin: Instant) -> Self {
         History {
             inner: Arc::new(Inner {
@@ -160,6 +176,27 @@ impl History {
             Some(problem) => Err(HistoryError::Incomplete(problem.clone())),
             None => Ok(()),
         }
+    }
+
+    /// At the end of a run: flushes the file, removes it if nothing was
+    /// recorded, and exports a non-empty one as EDN beside it. Returns what
+    /// went wrong, for the report's notes.
+    pub(crate) fn finish(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Err(error) = self.flush() {
+            notes.push(format!("client history: {error}"));
+        }
+        let Some(path) = self.path() else {
+            return notes;
+        };
+        if self.is_empty() {
+            let _ = std::fs::remove_file(&path);
+        } else if let Err(error) = export_edn(&path, &path.with_file_name(EDN_FILE)) {
+            notes.push(format!(
+                "the client history was not exported as EDN: {error}"
+            ));
+        }
+        notes
     }
 
     /// Every event so far, in order (from the file, for a file history).

@@ -7,17 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::journal::Journal;
 use super::sources::{ClusterSources, SourcesTx};
+use crate::history::{HISTORY_FILE, History};
 use crate::observation::{
     ObservationConfig, ObservationHandle, ObservationOf, ObservationRuntime, ObservedSource,
     Observer, SourceSet, StartError, WaitError,
 };
 use crate::report::CleanupReport;
+use crate::scenario::window::{Flow, Window, WindowEvent};
 use crate::scenario::{
     Application, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, Expectation,
     NewNode, NodeAction, NodeControl, NodeEndpoint, Readiness, ReadinessObserver, RunContext,
@@ -98,6 +99,7 @@ pub struct ManualCluster<A: Application> {
     stops: Vec<StopFn>,
     journal: Journal,
     run_dir: PathBuf,
+    history: History,
     cleaned: Option<CleanupReport>,
 }
 
@@ -133,6 +135,14 @@ impl<A: Application> ManualCluster<A> {
             app.name(),
             deployer.name()
         ));
+        let history_path = run_dir.join(HISTORY_FILE);
+        let history = History::to_file(&history_path, Instant::now()).unwrap_or_else(|error| {
+            journal.write(&format!(
+                "the client history is kept in memory only: cannot create {}: {error}",
+                history_path.display()
+            ));
+            History::in_memory()
+        });
         let sources = SourcesTx::new();
         let readiness = ObservationRuntime::start(
             sources.provider(),
@@ -167,6 +177,7 @@ impl<A: Application> ManualCluster<A> {
             stops: Vec::new(),
             journal,
             run_dir,
+            history,
             cleaned: None,
             app,
         };
@@ -515,28 +526,35 @@ impl<A: Application> ManualCluster<A> {
     }
 
     /// What workloads and expectations see of this cluster now: the own
-    /// nodes, node control and every observer started with
-    /// [`observe`](Self::observe); its window closes with `over`.
+    /// nodes, node control, every observer started with
+    /// [`observe`](Self::observe) and the cluster's client history; its
+    /// window closes with `over`.
     pub fn context(&self, over: CancellationToken) -> RunContext<A> {
-        RunContext {
-            app: Arc::clone(&self.app),
-            nodes: self.nodes.iter().map(|(_, s)| s.clone()).collect(),
-            control: Arc::clone(&self.control),
-            observers: self.handles.iter().map(|(id, h)| (*id, h())).collect(),
-            unrecorded: HashMap::new(),
-            over,
-            started: Instant::now(),
-            timeline: Arc::new(Mutex::new(Vec::new())),
-            faults: Mutex::new(Vec::new()),
-        }
+        let mut ctx = RunContext::new(
+            Arc::clone(&self.app),
+            self.nodes.iter().map(|(_, s)| s.clone()).collect(),
+            Arc::clone(&self.control),
+            self.handles.iter().map(|(id, h)| (*id, h())).collect(),
+            self.history.clone(),
+        );
+        ctx.over = over;
+        ctx
     }
 
-    /// Runs `workloads` together for `window` (each must return once the
-    /// window closes) and returns the first error, if any. What they did
-    /// goes into `steps.log`.
+    /// What the clients of this cluster saw, across every
+    /// [`drive`](Self::drive): it streams to `history.jsonl` in the run
+    /// directory.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Runs `workloads` together for `window`, as a scenario's run window
+    /// does: a workload that fails or panics ends the drive with its error,
+    /// and one that does not return within 10 s of the window's end is cut
+    /// off and fails. What they did goes into `steps.log`.
     pub async fn drive(
         &self,
-        workloads: &[&dyn Workload<A>],
+        workloads: &[Arc<dyn Workload<A>>],
         window: Duration,
     ) -> Result<(), ManualError> {
         for workload in workloads {
@@ -550,14 +568,19 @@ impl<A: Application> ManualCluster<A> {
             names.join(", "),
             window.as_secs_f64()
         ));
-        let over = CancellationToken::new();
-        let ctx = self.context(over.clone());
-        let closer = async {
-            tokio::time::sleep(window).await;
-            over.cancel();
-        };
-        let runs = futures::future::join_all(workloads.iter().map(|w| w.run(&ctx)));
-        let (results, ()) = futures::join!(runs, closer);
+        let ctx = Arc::new(self.context(CancellationToken::new()));
+        let mut running = Window::open(&ctx, workloads, Vec::new());
+        let mut failures = Vec::new();
+        running
+            .run(window, &CancellationToken::new(), None, |event| {
+                if let WindowEvent::WorkloadFailed(failure) = event {
+                    failures.push(failure);
+                    return Flow::Stop;
+                }
+                Flow::Continue
+            })
+            .await;
+        failures.extend(running.close().await);
         for entry in ctx.timeline.lock().iter() {
             self.journal.write(&format!(
                 "  at +{:.3}s of the window: {}: {}",
@@ -566,17 +589,17 @@ impl<A: Application> ManualCluster<A> {
                 entry.what
             ));
         }
-        for (workload, result) in names.iter().zip(results) {
-            if let Err(error) = result {
+        match failures.into_iter().next() {
+            None => Ok(()),
+            Some(failure) => {
                 let error = ManualError::Invalid(format!(
-                    "workload `{workload}` failed: {}",
-                    crate::ErrorChain(&*error)
+                    "workload `{}` failed: {}",
+                    failure.name, failure.error
                 ));
                 self.journal.write(&format!("FAILED: {error}"));
-                return Err(error);
+                Err(error)
             }
         }
-        Ok(())
     }
 
     /// Judges `expectation` now, on the cluster as it is (the window of an
@@ -606,6 +629,9 @@ impl<A: Application> ManualCluster<A> {
         }
         for stop in self.stops.drain(..) {
             stop().await;
+        }
+        for note in self.history.finish() {
+            self.journal.write(&note);
         }
         let report = match self.cluster.as_mut() {
             Some(cluster) => cluster.cleanup().await,

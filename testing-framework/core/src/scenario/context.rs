@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{Application, NodeControl};
+use crate::history::History;
 use crate::observation::{ObservationHandle, Observer, SourceSet};
 use crate::report::Severity;
 use crate::report::{FaultWindow, TimelineEntry, TimelineKind};
@@ -26,7 +27,11 @@ pub struct RunContext<A: Application> {
     pub(crate) started: Instant,
     pub(crate) timeline: Arc<Mutex<Vec<TimelineEntry>>>,
     pub(crate) faults: Mutex<Vec<FaultWindow>>,
+    pub(crate) history: History,
 }
+
+/// The observers' handles of a run, by observer type, each boxed.
+pub(crate) type ObserverHandles = HashMap<TypeId, Box<dyn Any + Send + Sync>>;
 
 /// A fault begun with [`RunContext::begin_fault`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +52,53 @@ pub enum MissingObserver {
 }
 
 impl<A: Application> RunContext<A> {
+    /// A context whose window opens now, with an empty timeline.
+    pub(crate) fn new(
+        app: Arc<A>,
+        nodes: SourceSet<A::Client>,
+        control: Arc<dyn NodeControl>,
+        observers: ObserverHandles,
+        history: History,
+    ) -> Self {
+        RunContext {
+            app,
+            nodes,
+            control,
+            observers,
+            unrecorded: HashMap::new(),
+            over: CancellationToken::new(),
+            started: Instant::now(),
+            timeline: Arc::new(Mutex::new(Vec::new())),
+            faults: Mutex::new(Vec::new()),
+            history,
+        }
+    }
+
+    /// With the window opened at `started` and actions going on `timeline`.
+    pub(crate) fn with_timeline(
+        mut self,
+        started: Instant,
+        timeline: Arc<Mutex<Vec<TimelineEntry>>>,
+    ) -> Self {
+        self.started = started;
+        self.timeline = timeline;
+        self
+    }
+
+    /// In a replay: the scenario's observers that were not recorded.
+    pub(crate) fn with_unrecorded(mut self, unrecorded: HashMap<TypeId, String>) -> Self {
+        self.unrecorded = unrecorded;
+        self
+    }
+
+    /// What the clients saw: workloads record every request here (one
+    /// [`HistoryClient`](crate::history::HistoryClient) per concurrent
+    /// client), and history checkers read it back. It streams to
+    /// `history.jsonl` in the run directory.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
     /// The app.
     pub fn app(&self) -> &A {
         &self.app

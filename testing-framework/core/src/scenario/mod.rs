@@ -19,6 +19,7 @@ mod readiness;
 mod replay;
 mod runner;
 mod settling;
+pub(crate) mod window;
 mod workload;
 
 pub use application::{

@@ -7,14 +7,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use parking_lot::Mutex;
 use serde::Deserialize;
 use tokio::sync::watch;
-use tokio::time::{Duration, Instant};
+use tokio::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-use super::judge::Judge;
+use super::window::{Flow, Window, WindowEvent};
 use super::{Application, ControlError, NodeControl, NodeExit, RunContext, RunReport, Scenario};
+use crate::history::{HISTORY_FILE, History, read_history};
 use crate::observation::SourceSet;
 use crate::report::OBSERVATIONS_FILE;
 use crate::report::{ExpectationReport, ReplayReport};
@@ -112,7 +112,15 @@ pub async fn replay<A: Application>(
     let observations_path = run_dir.join(OBSERVATIONS_FILE);
     let mut lines_by_observer: HashMap<String, Vec<String>> = HashMap::new();
     let mut last_at_ms = 0;
-    for line in read(&observations_path)?.lines() {
+    // A run whose judgement rests on its client history alone may have
+    // recorded no observation.
+    let history_path = run_dir.join(HISTORY_FILE);
+    let observed = if !observations_path.exists() && history_path.exists() {
+        String::new()
+    } else {
+        read(&observations_path)?
+    };
+    for line in observed.lines() {
         // A torn last line (the run was killed mid-write) is skipped.
         if let Ok(of) = serde_json::from_str::<ObserverOfLine>(line) {
             last_at_ms = last_at_ms.max(of.at_ms);
@@ -142,21 +150,28 @@ pub async fn replay<A: Application>(
         }
     }
 
-    let origin = Instant::now();
-    let ctx = Arc::new(RunContext {
-        app: Arc::clone(&scenario.app),
-        nodes: SourceSet::empty(),
-        control: Arc::new(NoCluster(watch::channel(Vec::new()).0)),
-        observers: replaying
-            .iter()
-            .map(|(_, _, o)| (o.observer_type(), o.handle()))
-            .collect(),
-        unrecorded,
-        over: CancellationToken::new(),
-        started: origin,
-        timeline: Arc::new(Mutex::new(Vec::new())),
-        faults: Mutex::new(Vec::new()),
-    });
+    let history = if history_path.exists() {
+        History::from_events(read_history(&history_path).map_err(|e| ReplayError::Read {
+            path: history_path.display().to_string(),
+            error: e.to_string(),
+        })?)
+    } else {
+        History::in_memory()
+    };
+    let ctx = Arc::new(
+        RunContext::new(
+            Arc::clone(&scenario.app),
+            SourceSet::empty(),
+            Arc::new(NoCluster(watch::channel(Vec::new()).0)),
+            replaying
+                .iter()
+                .map(|(_, _, o)| (o.observer_type(), o.handle()))
+                .collect(),
+            history,
+        )
+        .with_unrecorded(unrecorded),
+    );
+    let origin = ctx.started;
     let observations = replaying
         .iter()
         .map(|(name, n, _)| (name.clone(), *n))
@@ -193,26 +208,28 @@ pub async fn replay<A: Application>(
             }
         }
     };
-    // The same judge as a live run: the recorded run window (and at least
+    // The same engine as a live run: the recorded run window (and at least
     // every recorded observation: a run stopped by a failure ends on the
     // observation that broke it), the grace for checks that ignore its end,
     // then the end checks on the last snapshots.
-    let mut judge = Judge::start(replayed, &ctx);
-    let window_end = origin + Duration::from_millis(recorded.timings.run_ms.max(last_at_ms + 1));
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep_until(window_end) => break,
-            verdict = judge.next() => decide(verdict),
-        }
-    }
+    let mut window = Window::open(&ctx, &[], replayed);
+    let length = Duration::from_millis(recorded.timings.run_ms.max(last_at_ms + 1));
+    let never = CancellationToken::new();
+    window
+        .run(length, &never, None, |event| {
+            if let WindowEvent::Verdict(verdict) = event {
+                decide(verdict);
+            }
+            Flow::Continue
+        })
+        .await;
     for player in players {
         let _ = player.await;
     }
-    ctx.over.cancel();
-    for verdict in judge.finish_during().await {
-        decide(verdict);
-    }
-    judge.at_end(&mut decide).await;
+    window.close().await;
+    window
+        .settle(Some(Duration::ZERO), &never, &mut decide)
+        .await;
 
     let expectations = scenario
         .expectations

@@ -1,36 +1,32 @@
-//! Runs a scenario: deploy, wait ready (through observation), start
-//! observers, run workloads with the always/eventually checks, cool down,
-//! check the end, clean up, report.
+//! Runs a scenario: deploy, then the phases on the cluster (ready through
+//! observation; observe; the window of workloads and always/eventually
+//! checks; settle: cooldown and end checks; collect), clean up, report.
+//! The window and the settling are the engine a replay and a manual
+//! cluster's drive share ([`super::window`]).
 
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures::FutureExt;
 use parking_lot::Mutex;
-use tokio::task::JoinSet;
-use tokio::time::{Instant, timeout_at};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::judge::Judge;
-use super::observer_slot::{Recording, RunningObserver};
+use super::observer_slot::{ObserverSlot, Recording, RunningObserver};
 use super::readiness::ReadinessObserver;
+use super::window::{Flow, Window, WindowEnd, WindowEvent};
 use super::{
     Application, Cluster, DeployError, Deployer, DeploymentRequest, NodeExit, RunContext, Scenario,
     Violation,
 };
-use crate::observation::panic_message;
+use crate::history::{HISTORY_FILE, History};
 use crate::observation::{ObservationConfig, ObservationRuntime, ObservedSource, SourceSet};
 use crate::report::{
     ExpectationReport, PhaseTimings, RunReport, TimelineEntry, TimelineKind, Verdict,
     WorkloadFailure,
 };
 use crate::report::{ObservationRecorder, Severity, write_html, write_junit};
-
-/// How long workloads get to return after the run window closes.
-const WORKLOAD_GRACE: Duration = Duration::from_secs(10);
 
 /// Receives progress messages ("waiting for 3 nodes to be ready").
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
@@ -229,6 +225,8 @@ impl Run {
         }
     }
 
+    /// The phases of a run on a deployed cluster: ready, observe, window,
+    /// settle, collect.
     async fn execute<A: Application>(
         &mut self,
         scenario: Scenario<A>,
@@ -255,81 +253,34 @@ impl Run {
             .collect();
         let mut exits = control.unexpected_exits();
 
-        // Readiness, through an observation runtime.
-        options.say(&format!(
-            "waiting for {nodes} nodes to be ready (up to {ready_timeout:?})"
-        ));
-        let phase = Instant::now();
-        let readiness = match ObservationRuntime::start(
-            sources.clone(),
-            ReadinessObserver(Arc::clone(&app)),
-            ObservationConfig::default().with_poll_interval(Duration::from_millis(50)),
-        ) {
-            Ok(runtime) => runtime,
-            Err(error) => return self.error(format!("could not watch readiness: {error}")),
-        };
-        let ready = readiness.handle();
-        let outcome = tokio::select! {
-            waited = ready.wait_until(|r| r.all_ready(nodes), ready_timeout) => waited.map(|_| ()).map_err(|e| e.to_string()),
-            Ok(()) = async { exits.wait_for(|e| !e.is_empty()).await.map(|_| ()) } => {
-                let crashed = exits.borrow().clone();
-                Err(crashed.iter().map(|e| format!("node {} exited during start ({})\n--- last lines of its log ---\n{}", e.node, e.status, e.log_tail)).collect::<Vec<_>>().join("\n"))
-            }
-            () = options.cancel.cancelled() => Err("interrupted while waiting for readiness".to_owned()),
-        };
-        readiness.stop().await;
-        self.report.timings.ready_ms = phase.elapsed().as_millis() as u64;
-        if let Err(why) = outcome {
+        if let Err(why) = self
+            .ready(&app, &sources, nodes, ready_timeout, &mut exits, options)
+            .await
+        {
             // The readiness error first: it carries the log tails.
             self.error(format!("the cluster did not become ready: {why}"));
             return self.crashes(&exits.borrow(), allow_node_crashes);
         }
 
-        // Observers, and the recording of those that are recorded.
-        let origin = Instant::now();
-        let timeline = Arc::new(Mutex::new(Vec::new()));
-        let recorder = if observers.iter().any(|slot| slot.records()) {
-            match ObservationRecorder::with_origin(cluster.run_dir(), origin) {
-                Ok(recorder) => Some(recorder),
-                Err(error) => {
-                    self.report
-                        .notes
-                        .push(format!("observations are not recorded: {error}"));
-                    None
-                }
-            }
-        } else {
-            None
+        let Some(observed) = self
+            .observe::<A>(observers, &sources, cluster.run_dir())
+            .await
+        else {
+            return;
         };
-        let recording = Recording {
-            recorder,
-            timeline: Arc::clone(&timeline),
-            origin,
-        };
-        let mut running: Vec<Box<dyn RunningObserver>> = Vec::new();
-        for slot in observers {
-            match slot.start(sources.clone(), &recording) {
-                Ok(observer) => running.push(observer),
-                Err(error) => {
-                    stop_all(running).await;
-                    return self.error(format!("could not start an observer: {error}"));
-                }
-            }
-        }
-        let ctx = Arc::new(RunContext {
-            app: Arc::clone(&app),
-            nodes: sources.clone(),
-            control: Arc::clone(&control),
-            observers: running
-                .iter()
-                .map(|o| (o.observer_type(), o.handle()))
-                .collect(),
-            unrecorded: HashMap::new(),
-            over: CancellationToken::new(),
-            started: origin,
-            timeline: Arc::clone(&timeline),
-            faults: Mutex::new(Vec::new()),
-        });
+        let ctx = Arc::new(
+            RunContext::new(
+                Arc::clone(&app),
+                sources,
+                control,
+                observed.handles(),
+                observed.history.clone(),
+            )
+            .with_timeline(
+                observed.recording.origin,
+                Arc::clone(&observed.recording.timeline),
+            ),
+        );
         self.window_started = Some(ctx.started);
 
         // The run window: workloads and the always/eventually checks.
@@ -343,103 +294,165 @@ impl Run {
             }
         ));
         let phase = Instant::now();
-        let mut workload_tasks = JoinSet::new();
-        for workload in &workloads {
-            let (workload, ctx) = (Arc::clone(workload), Arc::clone(&ctx));
-            workload_tasks.spawn(async move {
-                let result = match AssertUnwindSafe(workload.run(&ctx)).catch_unwind().await {
-                    Ok(result) => result.map_err(|e| crate::ErrorChain(&*e).to_string()),
-                    Err(panic) => Err(format!("panicked: {}", panic_message(panic.as_ref()))),
-                };
-                (workload.name().to_owned(), result)
-            });
-        }
-        let mut judge = Judge::start(expectations, &ctx);
-        let window_end = ctx.started + duration;
-        let mut stopped_early = false;
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep_until(window_end) => break,
-                () = options.cancel.cancelled() => {
-                    self.error("interrupted by the user");
-                    stopped_early = true;
-                    break;
-                }
-                (name, outcome) = judge.next() => {
-                    let failed = outcome.is_err();
-                    self.decide(&name, outcome);
-                    if failed {
-                        options.say(&format!("expectation `{name}` failed; stopping the run"));
-                        stopped_early = true;
-                        break;
+        let mut window = Window::open(&ctx, &workloads, expectations);
+        let end = window
+            .run(
+                duration,
+                &options.cancel,
+                Some(&mut exits),
+                |event| match event {
+                    WindowEvent::Verdict((name, outcome)) => {
+                        let failed = outcome.is_err();
+                        self.decide(&name, outcome);
+                        if failed {
+                            options.say(&format!("expectation `{name}` failed; stopping the run"));
+                            return Flow::Stop;
+                        }
+                        Flow::Continue
                     }
-                }
-                Some(joined) = workload_tasks.join_next() => {
-                    if let Some(failure) = workload_failure(joined) {
-                        self.fail(format!("workload `{}` failed: {}", failure.name, failure.error));
-                        self.report.workload_failures.push(failure);
-                        stopped_early = true;
-                        break;
+                    WindowEvent::WorkloadFailed(failure) => {
+                        self.workload_failed(failure);
+                        Flow::Stop
                     }
-                }
-                Ok(()) = exits.changed() => {
-                    self.crashes(&exits.borrow_and_update(), allow_node_crashes);
-                    if !allow_node_crashes {
+                    WindowEvent::Exits(exited) => {
+                        self.crashes(&exited, allow_node_crashes);
+                        if allow_node_crashes {
+                            return Flow::Continue;
+                        }
                         options.say("a node crashed; stopping the run");
-                        stopped_early = true;
-                        break;
+                        Flow::Stop
                     }
-                }
-            }
+                },
+            )
+            .await;
+        if end == WindowEnd::Cancelled {
+            self.error("interrupted by the user");
         }
-        ctx.over.cancel();
         self.report.timings.run_ms = phase.elapsed().as_millis() as u64;
-
-        // Let workloads return; collect the checks still running.
-        let grace = Instant::now() + WORKLOAD_GRACE;
-        while let Ok(Some(joined)) = timeout_at(grace, workload_tasks.join_next()).await {
-            if let Some(failure) = workload_failure(joined) {
-                self.fail(format!(
-                    "workload `{}` failed: {}",
-                    failure.name, failure.error
-                ));
-                self.report.workload_failures.push(failure);
-            }
-        }
-        if !workload_tasks.is_empty() {
-            self.fail(format!("{} workload(s) did not stop within {WORKLOAD_GRACE:?} of the end of the run window", workload_tasks.len()));
-            workload_tasks.abort_all();
+        for failure in window.close().await {
+            self.workload_failed(failure);
         }
 
+        // Settle: the cooldown, then the end checks (none if stopped early).
         let phase = Instant::now();
-        if !stopped_early {
+        let cooldown = (end == WindowEnd::Elapsed).then(|| {
             options.say(&format!(
                 "cooldown {cooldown:?}, then {} end check(s)",
-                judge.end_checks()
+                window.end_checks()
             ));
-            tokio::select! {
-                () = tokio::time::sleep(cooldown) => {}
-                () = options.cancel.cancelled() => {
-                    self.error("interrupted by the user");
-                    stopped_early = true;
-                }
-            }
-        }
-        if stopped_early {
-            judge.abandon_during();
-        }
-        // Always-checks return once the window is over; eventually-checks at
-        // their bound. A check that ignores both is cut off and fails.
-        for (name, outcome) in judge.finish_during().await {
-            self.decide(&name, outcome);
-        }
-        if !stopped_early {
-            judge
-                .at_end(|(name, outcome)| self.decide(&name, outcome))
-                .await;
+            cooldown
+        });
+        let completed = window
+            .settle(cooldown, &options.cancel, |(name, outcome)| {
+                self.decide(&name, outcome)
+            })
+            .await;
+        if cooldown.is_some() && !completed {
+            self.error("interrupted by the user");
         }
         self.crashes(&exits.borrow(), allow_node_crashes);
         self.report.timings.end_ms = phase.elapsed().as_millis() as u64;
+
+        self.collect(&ctx, observed).await;
+    }
+
+    /// Ready: waits, through an observation runtime of the app's probe,
+    /// until every node is ready; a node's exit or a cancel ends it.
+    async fn ready<A: Application>(
+        &mut self,
+        app: &Arc<A>,
+        sources: &SourceSet<A::Client>,
+        nodes: usize,
+        ready_timeout: Duration,
+        exits: &mut tokio::sync::watch::Receiver<Vec<NodeExit>>,
+        options: &RunOptions,
+    ) -> Result<(), String> {
+        options.say(&format!(
+            "waiting for {nodes} nodes to be ready (up to {ready_timeout:?})"
+        ));
+        let phase = Instant::now();
+        let readiness = ObservationRuntime::start(
+            sources.clone(),
+            ReadinessObserver(Arc::clone(app)),
+            ObservationConfig::default().with_poll_interval(Duration::from_millis(50)),
+        )
+        .map_err(|error| format!("could not watch readiness: {error}"))?;
+        let ready = readiness.handle();
+        let outcome = tokio::select! {
+            waited = ready.wait_until(|r| r.all_ready(nodes), ready_timeout) => waited.map(|_| ()).map_err(|e| e.to_string()),
+            Ok(()) = async { exits.wait_for(|e| !e.is_empty()).await.map(|_| ()) } => {
+                let crashed = exits.borrow().clone();
+                Err(crashed.iter().map(|e| format!("node {} exited during start ({})\n--- last lines of its log ---\n{}", e.node, e.status, e.log_tail)).collect::<Vec<_>>().join("\n"))
+            }
+            () = options.cancel.cancelled() => Err("interrupted while waiting for readiness".to_owned()),
+        };
+        readiness.stop().await;
+        self.report.timings.ready_ms = phase.elapsed().as_millis() as u64;
+        outcome
+    }
+
+    /// Observe: starts the observers (recording those that are recorded)
+    /// and the client history, all from one origin: the window's opening.
+    async fn observe<A: Application>(
+        &mut self,
+        observers: Vec<Box<dyn ObserverSlot<A>>>,
+        sources: &SourceSet<A::Client>,
+        run_dir: &Path,
+    ) -> Option<Observed> {
+        let origin = Instant::now();
+        let recorder = if observers.iter().any(|slot| slot.records()) {
+            match ObservationRecorder::with_origin(run_dir, origin) {
+                Ok(recorder) => Some(recorder),
+                Err(error) => {
+                    self.report
+                        .notes
+                        .push(format!("observations are not recorded: {error}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let recording = Recording {
+            recorder,
+            timeline: Arc::new(Mutex::new(Vec::new())),
+            origin,
+        };
+        let mut running: Vec<Box<dyn RunningObserver>> = Vec::new();
+        for slot in observers {
+            match slot.start(sources.clone(), &recording) {
+                Ok(observer) => running.push(observer),
+                Err(error) => {
+                    stop_all(running).await;
+                    self.error(format!("could not start an observer: {error}"));
+                    return None;
+                }
+            }
+        }
+        let history_path = run_dir.join(HISTORY_FILE);
+        let history = History::to_file(&history_path, origin).unwrap_or_else(|error| {
+            self.report.notes.push(format!(
+                "the client history is kept in memory only: cannot create {}: {error}",
+                history_path.display()
+            ));
+            History::in_memory()
+        });
+        Some(Observed {
+            running,
+            recording,
+            history,
+        })
+    }
+
+    /// Collect: what the observers saw of the sources, the faults, the
+    /// recordings and the client history, and one timeline of workload
+    /// actions, observed events and verdicts.
+    async fn collect<A: Application>(&mut self, ctx: &RunContext<A>, observed: Observed) {
+        let Observed {
+            running,
+            recording,
+            history,
+        } = observed;
         self.report.observers = running
             .iter()
             .map(|o| (o.name(), o.diagnostics()))
@@ -452,11 +465,19 @@ impl Run {
             tracing::debug!(lines, "observations recorded");
             self.report.notes.extend(problem);
         }
-        // Workload actions, observed events and verdicts, in time order.
-        let mut merged = std::mem::take(&mut *timeline.lock());
+        self.report.notes.extend(history.finish());
+        let mut merged = std::mem::take(&mut *recording.timeline.lock());
         merged.append(&mut self.report.timeline);
         merged.sort_by_key(|entry| entry.at_ms);
         self.report.timeline = merged;
+    }
+
+    fn workload_failed(&mut self, failure: WorkloadFailure) {
+        self.fail(format!(
+            "workload `{}` failed: {}",
+            failure.name, failure.error
+        ));
+        self.report.workload_failures.push(failure);
     }
 
     async fn finish(
@@ -521,19 +542,22 @@ impl Run {
     }
 }
 
-fn workload_failure(
-    joined: Result<(String, Result<(), String>), tokio::task::JoinError>,
-) -> Option<WorkloadFailure> {
-    match joined {
-        Ok((_, Ok(()))) => None,
-        Ok((name, Err(error))) => Some(WorkloadFailure { name, error }),
-        Err(error) => Some(WorkloadFailure {
-            name: "?".into(),
-            error: format!("panicked: {error}"),
-        }),
-    }
-}
-
 async fn stop_all(observers: Vec<Box<dyn RunningObserver>>) {
     futures::future::join_all(observers.into_iter().map(|o| o.stop())).await;
+}
+
+/// What the observe phase started.
+struct Observed {
+    running: Vec<Box<dyn RunningObserver>>,
+    recording: Recording,
+    history: History,
+}
+
+impl Observed {
+    fn handles(&self) -> super::context::ObserverHandles {
+        self.running
+            .iter()
+            .map(|o| (o.observer_type(), o.handle()))
+            .collect()
+    }
 }
