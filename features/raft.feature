@@ -17,6 +17,7 @@ Feature: Raft key-value cluster
     Then within 15 seconds a leader is elected
     And within 15 seconds every node has applied the same log
     And no acknowledged write is lost
+    And what the clients saw is linearizable
     And at most one leader was seen per term
 
   Scenario: A restarted follower catches up

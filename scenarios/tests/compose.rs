@@ -228,9 +228,9 @@ fn peers_find_each_other_after_every_container_restarts() -> Result<(), Failed> 
     let dir = tmp.path().join("run");
     let scenario = openraft_kv_tf::scenarios::raft_base(
         "restart-every-node",
+        RaftKv::default(),
         3,
         Duration::from_secs(25),
-        &openraft_kv_tf::AckLog::shared(),
     )
     .workload(RestartEveryNode)
     .build()?;
@@ -244,9 +244,9 @@ fn a_failing_run_leaves_nothing_behind() -> Result<(), Failed> {
     let dir = tmp.path().join("run");
     let scenario = openraft_kv_tf::scenarios::raft_base(
         "must-fail",
+        RaftKv::default(),
         3,
         Duration::from_secs(2),
-        &openraft_kv_tf::AckLog::shared(),
     )
     .expect(AtEnd::<RaftObserver, _>::new(
         "more nodes than there are",

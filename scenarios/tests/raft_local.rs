@@ -13,7 +13,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use openraft_kv_tf::RaftEvent;
 use openraft_kv_tf::scenarios::{FailoverOptions, raft_base, raft_failover};
-use openraft_kv_tf::{AckLog, RaftKv, RaftObserver, RaftSnapshot, leader_failover};
+use openraft_kv_tf::{RaftKv, RaftObserver, RaftSnapshot, leader_failover};
 use tf_core::observation::BoxError;
 use tf_core::report::{RecordedObservation, Severity};
 use tf_core::scenario::*;
@@ -51,12 +51,36 @@ async fn failover_scenario_passes_on_local_processes_and_leaves_nothing_running(
     let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
 
     assert!(report.passed(), "{report:#?}");
-    assert_eq!(report.expectations.len(), 4);
+    let judged: Vec<&str> = report
+        .expectations
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(
+        judged,
+        [
+            "at most one leader per term",
+            "a leader within the bound after each failover",
+            "all nodes converge on the same key-value state",
+            "every key the clients wrote reads back after the run",
+            "no acknowledged write is lost",
+            "what the clients saw is linearizable (kv model)",
+        ]
+    );
     assert!(
         report.expectations.iter().all(|e| e.passed == Some(true)),
         "{:#?}",
         report.expectations
     );
+    // What the clients saw is recorded, and exported for Jepsen's tools.
+    let history = tf_core::history::read_history(&dir.join("history.jsonl")).unwrap();
+    let ops = tf_core::history::operations(&history).unwrap();
+    assert!(
+        ops.iter().filter(|op| op.is_ok()).count() > 100,
+        "{} ops",
+        ops.len()
+    );
+    assert!(dir.join("history.edn").is_file());
     let kills = report
         .timeline
         .iter()
@@ -91,7 +115,7 @@ async fn failover_scenario_passes_on_local_processes_and_leaves_nothing_running(
         .expect("the observer's view of the kill is on the timeline");
     assert_eq!(unreachable.severity, Severity::Warning);
     let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
-    assert_eq!(junit.matches("<testcase ").count(), 5, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 7, "{junit}");
     assert!(
         std::fs::read_to_string(dir.join("report.html"))
             .unwrap()
@@ -105,10 +129,23 @@ async fn failover_scenario_passes_on_local_processes_and_leaves_nothing_running(
         .unwrap();
     let stdout = String::from_utf8_lossy(&replayed.stdout);
     assert_eq!(replayed.status.code(), Some(0), "{stdout}");
-    assert!(
-        stdout.contains("at most one leader per term                     PASS        PASS"),
-        "{stdout}"
-    );
+    let replayed_line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .map(|l| l.split_whitespace().rev().take(2).collect::<Vec<_>>())
+    };
+    for judged_again in [
+        "at most one leader per term",
+        "no acknowledged write is lost",
+        "what the clients saw is linearizable",
+    ] {
+        assert_eq!(
+            replayed_line(judged_again),
+            Some(vec!["PASS", "PASS"]),
+            "{judged_again}: {stdout}"
+        );
+    }
     assert!(
         stdout.contains("not replayed: it needs the live cluster")
             && stdout.ends_with("REPLAY PASSED\n"),
@@ -126,22 +163,26 @@ async fn a_wrong_expectation_fails_and_shows_the_observed_state() {
     let _one = CLUSTER.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = run_dir(&tmp);
-    let acks = AckLog::shared();
-    let scenario = raft_base("wrong-expectation", 3, Duration::from_secs(20), &acks)
-        .workload(leader_failover(FaultKind::Kill).every(Duration::from_secs(1)))
-        // Wrong on purpose: a failover changes the leader.
-        .expect(Always::<RaftObserver, _>::new(
-            "the leader never changes",
-            |s: &RaftSnapshot| match s.leaders_by_term.len() {
-                0 | 1 => Ok(()),
-                _ => Err(format!(
-                    "leader changed: leaders by term {:?}",
-                    s.leaders_by_term
-                )),
-            },
-        ))
-        .build()
-        .unwrap();
+    let scenario = raft_base(
+        "wrong-expectation",
+        RaftKv::default(),
+        3,
+        Duration::from_secs(20),
+    )
+    .workload(leader_failover(FaultKind::Kill).every(Duration::from_secs(1)))
+    // Wrong on purpose: a failover changes the leader.
+    .expect(Always::<RaftObserver, _>::new(
+        "the leader never changes",
+        |s: &RaftSnapshot| match s.leaders_by_term.len() {
+            0 | 1 => Ok(()),
+            _ => Err(format!(
+                "leader changed: leaders by term {:?}",
+                s.leaders_by_term
+            )),
+        },
+    ))
+    .build()
+    .unwrap();
     let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
 
     assert_eq!(report.verdict, Verdict::Failed, "{report:#?}");
@@ -636,7 +677,7 @@ fn a_parameter_the_scenario_does_not_take_or_of_the_wrong_type_is_refused_before
     assert!(stderr.contains("is not NAME=VALUE"), "{stderr}");
     let stderr = refused(&["run", "no-such-scenario"]);
     assert!(
-        stderr.contains("no scenario named `no-such-scenario`; known: raft-failover, raft-partition, chain-liveness, wallet-transfers, chain-partition"),
+        stderr.contains("no scenario named `no-such-scenario`; known: raft-failover, raft-partition, raft-stale-reads, chain-liveness, wallet-transfers, chain-partition"),
         "{stderr}"
     );
 }
@@ -658,6 +699,8 @@ fn list_shows_every_scenario_with_its_parameters_and_defaults() {
         "chain-liveness",
         "raft-partition",
         "--set cut-for=3s",
+        "raft-stale-reads",
+        "--set clients=5",
         "chain-partition",
         "--set k=40",
     ] {
@@ -687,6 +730,51 @@ async fn a_paused_leader_is_replaced_and_rejoins_with_no_acknowledged_write_lost
             .iter()
             .any(|t| t.source == "RaftObserver" && t.what.contains("unreachable: no answer within")),
         "a frozen leader is seen as not answering: {report}"
+    );
+    assert_eq!(node_processes(&dir), Vec::<u32>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_reads_fail_the_linearizability_check_with_a_counterexample() {
+    let _one = CLUSTER.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(&tmp);
+    let scenario = openraft_kv_tf::scenarios::raft_stale_reads(&FailoverOptions {
+        fault: FaultKind::Pause,
+        duration: Duration::from_secs(12),
+        ..FailoverOptions::default()
+    })
+    .unwrap();
+    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+    assert_eq!(report.verdict, Verdict::Failed, "{report}");
+    let linearizable = report
+        .expectations
+        .iter()
+        .find(|e| e.name == "what the clients saw is linearizable (kv model)")
+        .unwrap();
+    assert_eq!(linearizable.passed, Some(false), "{report}");
+    let reason = linearizable.reason.as_deref().unwrap();
+    assert!(reason.starts_with("not linearizable: key k"), "{reason}");
+    assert!(
+        reason.contains(" read "),
+        "the counterexample is a read: {reason}"
+    );
+    let observed = linearizable.observed.as_deref().unwrap();
+    assert!(
+        observed.contains("cannot linearize") && observed.contains("longest linearizable prefix"),
+        "{observed}"
+    );
+    // The same verdict offline, from the recorded history.
+    let out = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .arg("check")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
     assert_eq!(node_processes(&dir), Vec::<u32>::new());
 }

@@ -18,6 +18,7 @@ pub mod http;
 pub mod manual;
 pub mod observation;
 pub mod report;
+mod rng;
 pub mod scenario;
 pub mod testing;
 pub mod workloads;

@@ -51,10 +51,44 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-/// Query of `GET /kv/read?key=...`.
+/// Query of `GET /kv/read?key=...[&consistency=linearizable]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadQuery {
     pub key: String,
+    /// `local` (the default) or `linearizable`.
+    #[serde(default)]
+    pub consistency: Consistency,
+}
+
+/// How fresh a read must be.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    /// This node's state machine as it is: may be stale on a follower,
+    /// which is what convergence checks want to see.
+    #[default]
+    Local,
+    /// Through the leader, which confirms with a quorum that it still
+    /// leads and waits until it has applied everything committed before
+    /// answering; a follower answers 421.
+    Linearizable,
+}
+
+/// Body of `POST /kv/cas`: set `key` to `new` if it holds `expected`
+/// (`null`: no value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CasRequest {
+    pub key: String,
+    pub expected: Option<String>,
+    pub new: String,
+}
+
+/// Answer of `POST /kv/cas`: whether it swapped, and the log index of the
+/// command (committed either way).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CasResponse {
+    pub swapped: bool,
+    pub index: u64,
 }
 
 /// Answer of `GET /kv/read`: `value` is `null` for an unknown key.

@@ -11,7 +11,8 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::api::{
-    ErrorBody, HealthResponse, NodeState, NotLeader, ReadResponse, WriteRequest, WriteResponse,
+    CasRequest, CasResponse, ErrorBody, HealthResponse, NodeState, NotLeader, ReadResponse,
+    WriteRequest, WriteResponse,
 };
 
 /// Default per-request timeout: short, because a node that does not answer
@@ -24,9 +25,14 @@ const QUOTE_LIMIT: usize = 200;
 /// Why a request to a node failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
-    /// The connection could not be made or broke (refused, reset, ...).
+    /// The connection could not be made (refused, no route, ...): the
+    /// request never reached the node.
     #[error("node {addr} is unreachable: {message}")]
     Unreachable { addr: String, message: String },
+    /// The connection broke after the request was sent: it may have
+    /// reached the node.
+    #[error("the connection to node {addr} broke before its answer: {message}")]
+    Interrupted { addr: String, message: String },
     /// The node did not answer within the client's timeout.
     #[error("node {addr} did not answer in time")]
     Timeout { addr: String },
@@ -115,6 +121,32 @@ impl KvClient {
         Ok(answer.value)
     }
 
+    /// `GET /kv/read?consistency=linearizable`: the value as of now, read
+    /// through the leader; a follower answers [`ClientError::NotLeader`].
+    pub async fn read_linearizable(&self, key: &str) -> Result<Option<String>, ClientError> {
+        let query = [("key", key), ("consistency", "linearizable")];
+        let answer: ReadResponse = self.get("/kv/read", &query).await?;
+        Ok(answer.value)
+    }
+
+    /// `POST /kv/cas`: sets `key` to `new` if it holds `expected`;
+    /// whether it did.
+    pub async fn cas(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: &str,
+    ) -> Result<bool, ClientError> {
+        let body = CasRequest {
+            key: key.to_owned(),
+            expected: expected.map(str::to_owned),
+            new: new.to_owned(),
+        };
+        let request = self.http.post(self.url("/kv/cas")).json(&body);
+        let answer: CasResponse = self.send(request).await?;
+        Ok(answer.swapped)
+    }
+
     /// `GET /kv/all`: this node's whole local map.
     pub async fn all(&self) -> Result<BTreeMap<String, String>, ClientError> {
         self.get("/kv/all", &[]).await
@@ -165,8 +197,13 @@ impl KvClient {
             ClientError::Timeout {
                 addr: self.addr.clone(),
             }
-        } else {
+        } else if error.is_connect() {
             ClientError::Unreachable {
+                addr: self.addr.clone(),
+                message: error_chain(&error),
+            }
+        } else {
+            ClientError::Interrupted {
                 addr: self.addr.clone(),
                 message: error_chain(&error),
             }

@@ -49,6 +49,11 @@ pub struct NodeConfig {
     /// Log entries to keep behind the latest snapshot before purging them.
     #[arg(long, default_value_t = 1000)]
     pub keep_logs: u64,
+    /// A deliberate bug, to prove that tests catch it: linearizable reads
+    /// are answered from this node's local state without asking the
+    /// leader, so a follower or a deposed leader serves stale values.
+    #[arg(long)]
+    pub stale_reads: bool,
 }
 
 /// A `--peer` value.

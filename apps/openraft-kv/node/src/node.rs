@@ -73,6 +73,7 @@ pub async fn run(
         data_dir = %config.data_dir.display(),
         peers = ?config.peers.iter().map(|p| format!("{}={}", p.id, p.addr)).collect::<Vec<_>>(),
         init = config.init,
+        stale_reads = config.stale_reads,
         "starting openraft-kv-node"
     );
 
@@ -99,6 +100,7 @@ pub async fn run(
         id: config.id,
         raft: raft.clone(),
         kv,
+        stale_reads: config.stale_reads,
     });
     let served = serve(listener, app, shutdown).await;
     tracing::info!("shutting down raft");

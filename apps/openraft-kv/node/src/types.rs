@@ -10,7 +10,16 @@ use serde::{Deserialize, Serialize};
 /// added without changing the log format of existing entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KvCommand {
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        value: String,
+    },
+    /// Sets `key` to `new` if it holds `expected` (`None`: no value).
+    Cas {
+        key: String,
+        expected: Option<String>,
+        new: String,
+    },
 }
 
 /// What applying a [`KvCommand`] returns to the writer.
@@ -18,6 +27,9 @@ pub enum KvCommand {
 pub struct KvResponse {
     /// The value the key had before the command, if any.
     pub previous: Option<String>,
+    /// A compare-and-set found another value and changed nothing.
+    #[serde(default)]
+    pub cas_failed: bool,
 }
 
 openraft::declare_raft_types!(

@@ -14,6 +14,10 @@ pub struct RaftKv {
     pub heartbeat: Duration,
     /// Election timeout range; failover takes about this long.
     pub election_timeout: (Duration, Duration),
+    /// The deliberate bug (`--stale-reads`): every node answers
+    /// linearizable reads from its local state without asking the leader.
+    /// Tests that the linearizability checker catches it.
+    pub stale_reads: bool,
     http: reqwest::Client,
 }
 
@@ -22,6 +26,7 @@ impl Default for RaftKv {
         RaftKv {
             heartbeat: Duration::from_millis(100),
             election_timeout: (Duration::from_millis(400), Duration::from_millis(800)),
+            stale_reads: false,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(1))
                 .connect_timeout(Duration::from_millis(500))
@@ -81,6 +86,9 @@ impl Application for RaftKv {
         for peer in topology.iter().filter(|p| p.index != node.index) {
             args.push("--peer".to_owned());
             args.push(format!("{}={}", peer.index, peer.address(API_PORT)?));
+        }
+        if self.stale_reads {
+            args.push("--stale-reads".to_owned());
         }
         // One node forms the cluster; on a restart it finds its log and skips it.
         if node.index == 0 {

@@ -1,6 +1,5 @@
 //! What a Raft key-value cluster must satisfy.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -8,7 +7,9 @@ use tf_core::scenario::{
     Always, Expectation, RecoversWithin, RunContext, SettlesWithin, Timing, Violation,
 };
 
-use crate::{AckLog, DeposedLog, RaftKv, RaftObserver, RaftSnapshot};
+use tf_core::history::operations;
+
+use crate::{DEPOSED_KEY, RaftKv, RaftObserver, RaftSnapshot};
 
 /// Safety: never two leaders in one term (checked on every snapshot).
 pub fn one_leader_per_term() -> impl Expectation<RaftKv> {
@@ -40,71 +41,11 @@ pub fn converged(within: Duration) -> impl Expectation<RaftKv> {
     )
 }
 
-/// At the end, every acknowledged write is readable from every node.
-pub struct NoAckedWriteLost(pub Arc<AckLog>);
-
-#[async_trait]
-impl Expectation<RaftKv> for NoAckedWriteLost {
-    fn name(&self) -> &str {
-        "no acknowledged write is lost"
-    }
-
-    /// It reads every node and the writes acknowledged during the run.
-    fn replayable(&self) -> bool {
-        false
-    }
-
-    fn timing(&self) -> Timing {
-        Timing::AtEnd
-    }
-
-    async fn check(&self, ctx: &RunContext<RaftKv>) -> Result<(), Violation> {
-        let acked = self.0.acked();
-        if acked.is_empty() {
-            return Err(Violation::new(
-                "no write was acknowledged, so nothing was checked",
-            ));
-        }
-        let mut problems = Vec::new();
-        for node in ctx.nodes().iter() {
-            match node.source.all().await {
-                Err(error) => {
-                    problems.push(format!("{}: cannot read its state: {error}", node.name))
-                }
-                Ok(map) => {
-                    let missing: Vec<&str> = acked
-                        .iter()
-                        .filter(|(k, v)| map.get(k) != Some(v))
-                        .map(|(k, _)| k.as_str())
-                        .collect();
-                    if !missing.is_empty() {
-                        let shown: Vec<&str> = missing.iter().take(10).copied().collect();
-                        problems.push(format!(
-                            "{}: {} of {} acknowledged writes missing, e.g. {shown:?}",
-                            node.name,
-                            missing.len(),
-                            acked.len()
-                        ));
-                    }
-                }
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Violation::new(format!(
-                "acknowledged writes are missing on {} node(s)",
-                problems.len()
-            ))
-            .observed(problems.join("\n")))
-        }
-    }
-}
-
 /// Safety under a partition: a leader cut off from the majority commits
-/// nothing. Fails if a write sent to a deposed leader was acknowledged, or
-/// if no write reached one (the check would have proved nothing).
-pub struct DeposedLeaderCommitsNothing(pub Arc<DeposedLog>);
+/// nothing. Fails if the history shows a write to a deposed leader (keys
+/// `deposed-N`, from [`DeposedLeaderWrites`](crate::DeposedLeaderWrites))
+/// acknowledged, or none tried (the check would have proved nothing).
+pub struct DeposedLeaderCommitsNothing;
 
 #[async_trait]
 impl Expectation<RaftKv> for DeposedLeaderCommitsNothing {
@@ -112,26 +53,40 @@ impl Expectation<RaftKv> for DeposedLeaderCommitsNothing {
         "a cut-off leader acknowledges no write"
     }
 
-    /// It judges the writes tried during the run.
-    fn replayable(&self) -> bool {
-        false
-    }
-
     fn timing(&self) -> Timing {
         Timing::AtEnd
     }
 
-    async fn check(&self, _: &RunContext<RaftKv>) -> Result<(), Violation> {
-        let (tried, acked) = (self.0.tried(), self.0.acked());
+    async fn check(&self, ctx: &RunContext<RaftKv>) -> Result<(), Violation> {
+        let events = ctx
+            .history()
+            .events()
+            .map_err(|e| Violation::new(format!("the client history cannot be read: {e}")))?;
+        let ops = operations(&events)
+            .map_err(|e| Violation::new(format!("the client history is not valid: {e}")))?;
+        let deposed: Vec<_> = ops
+            .iter()
+            .filter(|op| {
+                op.f == "write"
+                    && op.input[0]
+                        .as_str()
+                        .is_some_and(|key| key.starts_with(DEPOSED_KEY))
+            })
+            .collect();
+        let acked: Vec<String> = deposed
+            .iter()
+            .filter(|op| op.is_ok())
+            .map(|op| op.describe())
+            .collect();
         if !acked.is_empty() {
             return Err(Violation::new(format!(
                 "{} of {} writes sent to a deposed leader were acknowledged",
                 acked.len(),
-                tried.len()
+                deposed.len()
             ))
             .observed(acked.join("\n")));
         }
-        if tried.is_empty() {
+        if deposed.is_empty() {
             return Err(Violation::new(
                 "no deposed leader was observed, so no write could be tried on one: the partition never left the old leader believing it leads",
             ));

@@ -1,19 +1,50 @@
-//! Ready-made scenarios of the Raft key-value app.
+//! Ready-made scenarios of the Raft key-value app. Each runs the
+//! framework's key-value workload (concurrent clients, every request in the
+//! history) and judges what the clients saw: the final reads, no
+//! acknowledged write lost, linearizability.
 
 use std::time::Duration;
 
 use tf_core::catalog::{Param, ScenarioEntry};
 use tf_core::observation::ObservationConfig;
 use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
-use tf_core::workloads::FaultKind;
+use tf_core::workloads::{FaultKind, KvWorkload};
 
 use crate::expectations::{
-    DeposedLeaderCommitsNothing, NoAckedWriteLost, converged, leader_within, one_leader_per_term,
+    DeposedLeaderCommitsNothing, converged, leader_within, one_leader_per_term,
 };
-use crate::{
-    AckLog, DeposedLeaderWrites, DeposedLog, KvWrites, RaftKv, RaftObserver, leader_failover,
-    leader_partition,
-};
+use crate::{DeposedLeaderWrites, RaftKv, RaftObserver, leader_failover, leader_partition};
+
+/// The clients of a scenario.
+#[derive(Clone, Copy, Debug)]
+pub struct Clients {
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Requests a second, all clients together.
+    pub rate: u32,
+    /// Keys they spread over.
+    pub keys: usize,
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        Clients {
+            clients: 5,
+            rate: 50,
+            keys: 10,
+        }
+    }
+}
+
+impl Clients {
+    /// The framework's key-value workload with these clients.
+    pub fn workload(self) -> KvWorkload {
+        KvWorkload::new()
+            .clients(self.clients)
+            .rate(f64::from(self.rate))
+            .keys(self.keys)
+    }
+}
 
 /// Knobs of [`raft_failover`].
 #[derive(Clone, Debug)]
@@ -24,8 +55,8 @@ pub struct FailoverOptions {
     pub duration: Duration,
     /// How the leader is taken down: kill, graceful stop, or pause.
     pub fault: FaultKind,
-    /// Writes per second.
-    pub write_rate: u32,
+    /// The clients.
+    pub clients: Clients,
 }
 
 impl Default for FailoverOptions {
@@ -34,7 +65,7 @@ impl Default for FailoverOptions {
             nodes: 3,
             duration: Duration::from_secs(15),
             fault: FaultKind::Kill,
-            write_rate: 20,
+            clients: Clients::default(),
         }
     }
 }
@@ -47,35 +78,19 @@ pub fn raft_observation() -> ObservationConfig {
         .with_cycle_timeout(Duration::from_secs(2))
 }
 
-/// The cluster, its observer and writes, without the failover: a base for
-/// custom scenarios.
+/// `nodes` nodes of `app` and the recorded Raft observer, without
+/// workloads: a base for custom scenarios.
 pub fn raft_base(
-    name: &str,
-    nodes: usize,
-    duration: Duration,
-    acks: &std::sync::Arc<AckLog>,
-) -> ScenarioBuilder<RaftKv> {
-    writes_base(name, RaftKv::default(), nodes, duration, 20, acks)
-}
-
-/// `nodes` nodes of `app`, the recorded Raft observer and writes at `rate`.
-fn writes_base(
     name: &str,
     app: RaftKv,
     nodes: usize,
     duration: Duration,
-    rate: u32,
-    acks: &std::sync::Arc<AckLog>,
 ) -> ScenarioBuilder<RaftKv> {
     Scenario::builder(name, app)
         .nodes(nodes)
         .duration(duration)
         .cooldown(Duration::from_secs(1))
         .recorded_observer(RaftObserver, raft_observation())
-        .workload(KvWrites {
-            rate,
-            acks: std::sync::Arc::clone(acks),
-        })
 }
 
 /// Refuses fewer than 3 nodes: with fewer, losing the leader leaves no
@@ -89,28 +104,42 @@ fn needs_a_majority_without_the_leader(scenario: &str, nodes: usize) -> Result<(
     Ok(())
 }
 
-/// `raft-failover`: writes at a steady rate while the leader is killed (or
-/// restarted) and brought back, repeatedly; safety, liveness, convergence
-/// and durability are judged.
+/// How long a cluster of `app` may go without a leader after a failover.
+fn leader_bound(app: &RaftKv) -> Duration {
+    app.election_timeout.1 * 4 + Duration::from_secs(1)
+}
+
+/// Safety and liveness of the Raft cluster, then convergence, then what
+/// the clients saw (the end checks run in this order).
+fn judged(
+    builder: ScenarioBuilder<RaftKv>,
+    bound: Duration,
+    clients: Clients,
+) -> ScenarioBuilder<RaftKv> {
+    builder
+        .expect(one_leader_per_term())
+        .expect(leader_within(bound))
+        .expect(converged(Duration::from_secs(10)))
+        .key_value(clients.workload())
+}
+
+/// `raft-failover`: clients read and write while the leader is killed (or
+/// restarted, or paused) and brought back, repeatedly; safety, liveness,
+/// convergence, durability and linearizability are judged.
 pub fn raft_failover(options: &FailoverOptions) -> Result<Scenario<RaftKv>, ScenarioError> {
-    needs_a_majority_without_the_leader("raft-failover", options.nodes)?;
-    let acks = AckLog::shared();
-    let app = RaftKv::default();
-    let leader_bound = app.election_timeout.1 * 4 + Duration::from_secs(1);
-    writes_base(
-        "raft-failover",
-        app,
-        options.nodes,
-        options.duration,
-        options.write_rate,
-        &acks,
-    )
-    .workload(leader_failover(options.fault))
-    .expect(one_leader_per_term())
-    .expect(leader_within(leader_bound))
-    .expect(converged(Duration::from_secs(10)))
-    .expect(NoAckedWriteLost(acks))
-    .build()
+    failover("raft-failover", RaftKv::default(), options)
+}
+
+fn failover(
+    name: &str,
+    app: RaftKv,
+    options: &FailoverOptions,
+) -> Result<Scenario<RaftKv>, ScenarioError> {
+    needs_a_majority_without_the_leader(name, options.nodes)?;
+    let bound = leader_bound(&app);
+    let builder = raft_base(name, app, options.nodes, options.duration)
+        .workload(leader_failover(options.fault));
+    judged(builder, bound, options.clients).build()
 }
 
 /// Knobs of [`raft_partition`].
@@ -122,8 +151,8 @@ pub struct PartitionOptions {
     pub duration: Duration,
     /// How long the leader stays cut off.
     pub cut_for: Duration,
-    /// Writes per second.
-    pub write_rate: u32,
+    /// The clients.
+    pub clients: Clients,
 }
 
 impl Default for PartitionOptions {
@@ -132,112 +161,191 @@ impl Default for PartitionOptions {
             nodes: 3,
             duration: Duration::from_secs(15),
             cut_for: Duration::from_secs(3),
-            write_rate: 20,
+            clients: Clients::default(),
         }
     }
 }
 
-/// `raft-partition`: the leader is cut off from the majority while writes
+/// `raft-partition`: the leader is cut off from the majority while clients
 /// go on. The majority elects a new leader and keeps committing; writes
 /// sent to the old leader are never acknowledged; after the heal the old
-/// leader follows, the cluster converges and no acknowledged write is
-/// lost. Needs a deployer that can partition (compose).
+/// leader follows, the cluster converges, no acknowledged write is lost
+/// and what the clients saw is linearizable. Needs a deployer that can
+/// partition (compose).
 pub fn raft_partition(options: &PartitionOptions) -> Result<Scenario<RaftKv>, ScenarioError> {
-    needs_a_majority_without_the_leader("raft-partition", options.nodes)?;
-    let acks = AckLog::shared();
-    let deposed = DeposedLog::shared();
-    let app = RaftKv::default();
-    let leader_bound = app.election_timeout.1 * 4 + Duration::from_secs(1);
-    writes_base(
-        "raft-partition",
-        app,
-        options.nodes,
-        options.duration,
-        options.write_rate,
-        &acks,
-    )
-    .workload(leader_partition(options.cut_for, 2))
-    .workload(DeposedLeaderWrites {
-        log: std::sync::Arc::clone(&deposed),
-    })
-    .expect(one_leader_per_term())
-    .expect(leader_within(leader_bound))
-    .expect(DeposedLeaderCommitsNothing(deposed))
-    .expect(converged(Duration::from_secs(10)))
-    .expect(NoAckedWriteLost(acks))
-    .build()
+    partition("raft-partition", RaftKv::default(), options)
+}
+
+fn partition(
+    name: &str,
+    app: RaftKv,
+    options: &PartitionOptions,
+) -> Result<Scenario<RaftKv>, ScenarioError> {
+    needs_a_majority_without_the_leader(name, options.nodes)?;
+    let bound = leader_bound(&app);
+    let builder = raft_base(name, app, options.nodes, options.duration)
+        .workload(leader_partition(options.cut_for, 2))
+        .workload(DeposedLeaderWrites)
+        .expect(DeposedLeaderCommitsNothing);
+    judged(builder, bound, options.clients).build()
+}
+
+/// The clients of `raft-stale-reads`: few keys, so that a key is often
+/// read soon after it was written.
+pub const STALE_READS_CLIENTS: Clients = Clients {
+    clients: 5,
+    rate: 50,
+    keys: 3,
+};
+
+/// `raft-stale-reads`: a cluster whose nodes carry a deliberate bug (reads
+/// asked to be linearizable are answered from the local state, without
+/// asking the leader), under leader pauses (`fault` `pause`, local) or
+/// partitions (`partition`, compose). It must FAIL: the linearizability
+/// check names a stale read. It proves the checker finds a real bug.
+pub fn raft_stale_reads(options: &FailoverOptions) -> Result<Scenario<RaftKv>, ScenarioError> {
+    let mut app = RaftKv::default();
+    app.stale_reads = true;
+    let name = "raft-stale-reads";
+    if options.fault == FaultKind::Partition {
+        return partition(
+            name,
+            app,
+            &PartitionOptions {
+                nodes: options.nodes,
+                duration: options.duration,
+                clients: options.clients,
+                ..PartitionOptions::default()
+            },
+        );
+    }
+    failover(name, app, options)
+}
+
+/// The clients' parameters, shared by every scenario of the catalog.
+fn with_clients(entry: ScenarioEntry, defaults: Clients) -> ScenarioEntry {
+    entry
+        .param(
+            Param::count("clients", defaults.clients, "concurrent key-value clients")
+                .at_least(1)
+                .at_most(64),
+        )
+        .param(
+            Param::count(
+                "rate",
+                defaults.rate as usize,
+                "client requests per second, all clients together (half reads, a tenth compare-and-sets, the rest writes)",
+            )
+            .at_least(1)
+            .at_most(2000),
+        )
+        .param(
+            Param::count("keys", defaults.keys, "keys the requests spread over")
+                .at_least(1)
+                .at_most(100_000),
+        )
+}
+
+fn clients_of(p: &tf_core::catalog::Params) -> Clients {
+    Clients {
+        clients: p.count("clients"),
+        rate: u32::try_from(p.count("rate")).unwrap_or(2000),
+        keys: p.count("keys"),
+    }
 }
 
 /// The app's scenarios, for the `scenarios` CLI (and any other runner).
 pub fn catalog() -> Vec<ScenarioEntry> {
     let defaults = FailoverOptions::default();
+    let fault = |p: &tf_core::catalog::Params| match p.choice("fault") {
+        "restart" => FaultKind::Restart,
+        "pause" => FaultKind::Pause,
+        "partition" => FaultKind::Partition,
+        _ => FaultKind::Kill,
+    };
     vec![
-        ScenarioEntry::new(
-            "raft-failover",
-            "3-node Raft key-value cluster; the leader is killed and brought back while writes go on; checks one leader per term, a leader after each failover, convergence and no lost acknowledged write",
-        )
-        .param(Param::count(
-            "nodes",
-            defaults.nodes,
-            "cluster size; taking the leader down must leave a majority",
-        )
-        .at_least(3))
-        .param(Param::duration("duration", defaults.duration, "run window"))
-        .param(Param::choice(
-            "fault",
-            &["kill", "restart", "pause"],
-            "how the leader is taken down: SIGKILL, a graceful stop (SIGTERM), or a freeze (SIGSTOP)",
-        ))
-        .param(
-            Param::count("write-rate", defaults.write_rate as usize, "writes per second")
-                .at_least(1)
-                .at_most(1000),
-        )
-        .builds(|p| {
-            raft_failover(&FailoverOptions {
-                nodes: p.count("nodes"),
-                duration: p.duration("duration"),
-                fault: match p.choice("fault") {
-                    "restart" => FaultKind::Restart,
-                    "pause" => FaultKind::Pause,
-                    _ => FaultKind::Kill,
-                },
-                write_rate: u32::try_from(p.count("write-rate")).unwrap_or(1000),
-            })
-        }),
-        {
-            let defaults = PartitionOptions::default();
+        with_clients(
             ScenarioEntry::new(
-                "raft-partition",
-                "3-node Raft key-value cluster; the leader is cut off from the majority by a network partition and healed, twice, while writes go on; checks a new leader on the majority side that keeps committing, no write acknowledged by the cut-off leader, convergence and no lost acknowledged write (needs --deployer compose)",
+                "raft-failover",
+                "3-node Raft key-value cluster; the leader is killed and brought back while clients read and write; checks one leader per term, a leader after each failover, convergence, no lost acknowledged write and a linearizable history",
             )
             .param(
                 Param::count(
                     "nodes",
                     defaults.nodes,
-                    "cluster size; the majority side must elect a leader",
+                    "cluster size; taking the leader down must leave a majority",
                 )
                 .at_least(3),
             )
             .param(Param::duration("duration", defaults.duration, "run window"))
-            .param(Param::duration(
-                "cut-for",
-                defaults.cut_for,
-                "how long the leader stays cut off",
-            ))
-            .param(
-                Param::count("write-rate", defaults.write_rate as usize, "writes per second")
-                    .at_least(1)
-                    .at_most(1000),
+            .param(Param::choice(
+                "fault",
+                &["kill", "restart", "pause"],
+                "how the leader is taken down: SIGKILL, a graceful stop (SIGTERM), or a freeze (SIGSTOP)",
+            )),
+            Clients::default(),
+        )
+        .builds(move |p| {
+            raft_failover(&FailoverOptions {
+                nodes: p.count("nodes"),
+                duration: p.duration("duration"),
+                fault: fault(p),
+                clients: clients_of(p),
+            })
+        }),
+        {
+            let defaults = PartitionOptions::default();
+            with_clients(
+                ScenarioEntry::new(
+                    "raft-partition",
+                    "3-node Raft key-value cluster; the leader is cut off from the majority by a network partition and healed, twice, while clients read and write; checks a new leader on the majority side that keeps committing, no write acknowledged by the cut-off leader, convergence, no lost acknowledged write and a linearizable history (needs --deployer compose)",
+                )
+                .param(
+                    Param::count(
+                        "nodes",
+                        defaults.nodes,
+                        "cluster size; the majority side must elect a leader",
+                    )
+                    .at_least(3),
+                )
+                .param(Param::duration("duration", defaults.duration, "run window"))
+                .param(Param::duration(
+                    "cut-for",
+                    defaults.cut_for,
+                    "how long the leader stays cut off",
+                )),
+                Clients::default(),
             )
             .builds(|p| {
                 raft_partition(&PartitionOptions {
                     nodes: p.count("nodes"),
                     duration: p.duration("duration"),
                     cut_for: p.duration("cut-for"),
-                    write_rate: u32::try_from(p.count("write-rate")).unwrap_or(1000),
+                    clients: clients_of(p),
                 })
             })
         },
+        with_clients(
+            ScenarioEntry::new(
+                "raft-stale-reads",
+                "a Raft cluster with a deliberate bug (linearizable reads answered from local state): EXPECTED TO FAIL the linearizability check, with a stale read as counterexample; faults: leader pauses (local) or partitions (--set fault=partition, needs --deployer compose)",
+            )
+            .param(Param::count("nodes", defaults.nodes, "cluster size").at_least(3))
+            .param(Param::duration("duration", defaults.duration, "run window"))
+            .param(Param::choice(
+                "fault",
+                &["pause", "kill", "partition"],
+                "how the leader is taken down: a freeze (SIGSTOP), SIGKILL, or a network partition (compose)",
+            )),
+            STALE_READS_CLIENTS,
+        )
+        .builds(move |p| {
+            raft_stale_reads(&FailoverOptions {
+                nodes: p.count("nodes"),
+                duration: p.duration("duration"),
+                fault: fault(p),
+                clients: clients_of(p),
+            })
+        }),
     ]
 }

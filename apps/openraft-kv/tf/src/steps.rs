@@ -11,9 +11,10 @@
 //! | `When a follower is stopped` (`killed`, `restarted`) / `When the follower is started` | acts on a follower |
 //! | `Then within 10 seconds another node is elected leader` | a new leader in a higher term |
 //! | `Then within 15 seconds the old leader follows the new leader` | it stepped down |
-//! | `When 20 keys are written` | through the observed leader, recorded as acknowledged |
-//! | `When writes run for 12 seconds while the leader is killed every 4 seconds` | [`KvWrites`] + [`leader_failover`] |
-//! | `Then no acknowledged write is lost` | [`NoAckedWriteLost`] |
+//! | `When 20 keys are written` | through the observed leader, recorded in the cluster's history |
+//! | `When writes run for 12 seconds while the leader is killed every 4 seconds` | the framework's [`KvWorkload`] + [`leader_failover`] |
+//! | `Then no acknowledged write is lost` | [`FinalReads`], then [`AcknowledgedWritesSurvive`] |
+//! | `Then what the clients saw is linearizable` | [`Linearizable`] with the [`KeyValue`] model |
 //! | `Then at most one leader was seen per term` | [`one_leader_per_term`] |
 //! | `Then within 15 seconds every node has applied the same log` | [`RaftSnapshot::converged`] |
 
@@ -21,29 +22,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft_kv_node::api::Role;
+use serde_json::json;
+use tf_core::checker::{AcknowledgedWritesSurvive, KeyValue, Linearizable};
 use tf_core::manual::ManualCluster;
 use tf_core::observation::ObservationHandle;
 use tf_core::scenario::Workload;
-use tf_core::workloads::FaultKind;
+use tf_core::workloads::kv::FinalReads;
+use tf_core::workloads::{FaultKind, KvWorkload};
 use tf_cucumber::{OrFail, Steps, TfWorld, capture, count, fail, seconds, wait_for};
 
-use crate::expectations::{NoAckedWriteLost, one_leader_per_term};
+use crate::expectations::one_leader_per_term;
 use crate::scenarios::raft_observation;
-use crate::{AckLog, KvWrites, Leader, RaftKv, RaftObserver, RaftSnapshot, leader_failover};
+use crate::{Leader, RaftKv, RaftObserver, RaftSnapshot, leader_failover};
 
 /// What the Raft steps remember within one scenario.
 #[derive(Default)]
 struct RaftSteps {
-    acks: Option<Arc<AckLog>>,
     old_leader: Option<Leader>,
     follower: Option<String>,
     written: u64,
-}
-
-impl RaftSteps {
-    fn acks(&mut self) -> Arc<AckLog> {
-        Arc::clone(self.acks.get_or_insert_with(AckLog::shared))
-    }
 }
 
 fn raft(world: &TfWorld) -> (&ManualCluster<RaftKv>, ObservationHandle<RaftObserver>) {
@@ -245,24 +242,25 @@ pub fn steps() -> Steps {
         .when(r"^(-?\d+) keys? (?:is|are) written$", |world, ctx| {
             Box::pin(async move {
                 let n = count(capture(&ctx, 1), 1, "the number of keys").or_fail(world);
-                let acks = world.state::<RaftSteps>().acks();
                 let first = world.state::<RaftSteps>().written;
+                let mut history = raft(world).0.history().client();
                 for i in first..first + n as u64 {
                     let leader = current_leader(world).await;
                     let (cluster, _) = raft(world);
                     let (key, value) = (format!("step-key-{i}"), format!("step-value-{i}"));
                     let client = cluster.client(&leader.node).expect("an observed node");
-                    client
-                        .write(&key, &value)
-                        .await
-                        .map_err(|e| {
-                            format!(
+                    let op = history.invoke("write", json!([key, value]));
+                    match client.write(&key, &value).await {
+                        Ok(_) => op.ok(json!([key, value])),
+                        Err(e) => {
+                            let why = format!(
                                 "writing {key} through the leader {} failed: {e}",
                                 leader.node
-                            )
-                        })
-                        .or_fail(world);
-                    acks.record(key, value);
+                            );
+                            op.unknown(&why);
+                            fail(world, why);
+                        }
+                    }
                 }
                 world.state::<RaftSteps>().written = first + n as u64;
                 let (cluster, _) = raft(world);
@@ -277,9 +275,8 @@ pub fn steps() -> Steps {
                 Box::pin(async move {
                     let window = seconds(capture(&ctx, 1)).or_fail(world);
                     let every = seconds(capture(&ctx, 2)).or_fail(world);
-                    let acks = world.state::<RaftSteps>().acks();
                     let workloads: [Arc<dyn Workload<RaftKv>>; 2] = [
-                        Arc::new(KvWrites { rate: 20, acks }),
+                        Arc::new(KvWorkload::new().clients(4).rate(40.0)),
                         Arc::new(leader_failover(FaultKind::Kill).every(every)),
                     ];
                     let (cluster, _) = raft(world);
@@ -289,9 +286,22 @@ pub fn steps() -> Steps {
         )
         .then(r"^no acknowledged write is lost$", |world, _| {
             Box::pin(async move {
-                let acks = world.state::<RaftSteps>().acks();
                 let (cluster, _) = raft(world);
-                cluster.check(&NoAckedWriteLost(acks)).await.or_fail(world);
+                let reads = FinalReads::new(Duration::from_secs(15), Duration::from_secs(2));
+                cluster.check(&reads).await.or_fail(world);
+                cluster
+                    .check(&AcknowledgedWritesSurvive)
+                    .await
+                    .or_fail(world);
+            })
+        })
+        .then(r"^what the clients saw is linearizable$", |world, _| {
+            Box::pin(async move {
+                let (cluster, _) = raft(world);
+                cluster
+                    .check(&Linearizable::new(KeyValue))
+                    .await
+                    .or_fail(world);
             })
         })
         .then(r"^at most one leader was seen per term$", |world, _| {

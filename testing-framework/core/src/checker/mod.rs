@@ -1,9 +1,12 @@
 //! Checkers that judge a run by what its clients saw (a
 //! [`crate::history`]): linearizability against a sequential [`Model`]
 //! (a [`Register`], a [`KeyValue`] map checked key by key, or the app's
-//! own), and that every acknowledged write survives.
+//! own), and that every acknowledged write survives; and the same as
+//! expectations of a scenario ([`Linearizable`],
+//! [`AcknowledgedWritesSurvive`]), judged from the run's history.
 
 mod acked;
+mod expectations;
 mod kv;
 mod linearizable;
 mod model;
@@ -11,6 +14,7 @@ mod register;
 mod search;
 
 pub use acked::{AckedWrites, acknowledged_writes};
+pub use expectations::{AcknowledgedWritesSurvive, Linearizable};
 pub use kv::{KeyValue, KvOp};
 pub use linearizable::{
     CheckOptions, Counterexample, Linearizability, LinearizabilityReport, ModelMismatch,

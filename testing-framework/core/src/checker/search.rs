@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::Model;
+use crate::rng::SplitMix64;
 
 const NONE: usize = usize::MAX;
 
@@ -148,10 +149,10 @@ pub(crate) fn search<M: Model>(
     let mut remaining = ops.iter().filter(|op| op.ret.is_some()).count();
     let mut state = model.init();
     // Two random numbers per operation: its part of the set's fingerprint.
-    let mut rng = SplitMix(0x5eed);
+    let mut rng = SplitMix64::new(0x5eed);
     let marks: Vec<u128> = ops
         .iter()
-        .map(|_| (u128::from(rng.next()) << 64) | u128::from(rng.next()))
+        .map(|_| (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64()))
         .collect();
     let mut linearized: u128 = 0;
     let mut seen: HashSet<u128, BuildHasherDefault<Fingerprint>> = HashSet::default();
@@ -289,18 +290,5 @@ impl Hasher for Fingerprint {
 
     fn write_u128(&mut self, value: u128) {
         self.0 ^= (value as u64) ^ ((value >> 64) as u64);
-    }
-}
-
-/// SplitMix64, for the operations' marks.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 }

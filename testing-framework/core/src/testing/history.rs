@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use crate::history::{Event, EventKind};
+use crate::rng::SplitMix64;
 
 /// A bug to inject into a generated history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,27 +69,6 @@ pub struct Generated {
     pub injected: Option<u64>,
 }
 
-/// SplitMix64: small, seeded, good enough to shuffle a simulation.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn percent(&mut self, p: u64) -> bool {
-        self.below(100) < p
-    }
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fate {
     Ok,
@@ -112,7 +92,7 @@ struct InFlight {
 type Written = (Option<String>, Option<usize>);
 
 struct Sim {
-    rng: Rng,
+    rng: SplitMix64,
     events: Vec<Event>,
     store: HashMap<String, Option<String>>,
     /// Per key, the values in the order they took effect, each with the
@@ -198,7 +178,7 @@ impl KvHistory {
     /// Generates the history, with `anomaly` injected once if given.
     pub fn generate(&self, anomaly: Option<Anomaly>) -> Generated {
         let mut sim = Sim {
-            rng: Rng(self.seed),
+            rng: SplitMix64::new(self.seed),
             events: Vec::new(),
             store: HashMap::new(),
             values: HashMap::new(),

@@ -33,6 +33,8 @@ pub struct AppState {
     pub id: NodeId,
     pub raft: Raft,
     pub kv: KvState,
+    /// The deliberate bug: linearizable reads answered from local state.
+    pub stale_reads: bool,
 }
 
 /// All routes of a node.
@@ -45,6 +47,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(raft_routes)
         .route("/kv/write", post(kv::write))
+        .route("/kv/cas", post(kv::cas))
         .route("/kv/read", get(kv::read))
         .route("/kv/all", get(kv::all))
         .route("/cluster/init", post(cluster::init))

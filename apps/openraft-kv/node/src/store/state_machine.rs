@@ -36,7 +36,23 @@ impl StateMachineData {
             EntryPayload::Blank => KvResponse::default(),
             EntryPayload::Normal(KvCommand::Set { key, value }) => KvResponse {
                 previous: self.kv.insert(key, value),
+                cas_failed: false,
             },
+            EntryPayload::Normal(KvCommand::Cas { key, expected, new }) => {
+                let previous = self.kv.get(&key).cloned();
+                if previous == expected {
+                    self.kv.insert(key, new);
+                    KvResponse {
+                        previous,
+                        cas_failed: false,
+                    }
+                } else {
+                    KvResponse {
+                        previous,
+                        cas_failed: true,
+                    }
+                }
+            }
             EntryPayload::Membership(membership) => {
                 self.last_membership = StoredMembership::new(Some(entry.log_id), membership);
                 KvResponse::default()

@@ -1,47 +1,25 @@
 //! Writes sent straight to a leader that has been deposed without knowing
 //! it (cut off by a partition while the majority elected another): none may
-//! be acknowledged, since it cannot reach a majority to commit.
+//! be acknowledged, since it cannot reach a majority to commit. Each try is
+//! recorded in the run's history (keys `deposed-N`), where the final reads
+//! and the checks see them too.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use parking_lot::Mutex;
+use serde_json::json;
 use tf_core::observation::BoxError;
 use tf_core::scenario::{RunContext, Workload};
+use tf_core::workloads::KvError;
 
+use crate::kv::outcome;
 use crate::{RaftKv, RaftObserver};
 
-/// The writes tried on deposed leaders, shared with the expectation.
-#[derive(Debug, Default)]
-pub struct DeposedLog {
-    tried: Mutex<Vec<String>>,
-    acked: Mutex<Vec<String>>,
-}
+/// The key prefix of the writes tried on deposed leaders.
+pub const DEPOSED_KEY: &str = "deposed-";
 
-impl DeposedLog {
-    /// A new, shared log.
-    pub fn shared() -> Arc<Self> {
-        Arc::new(DeposedLog::default())
-    }
-
-    /// Every write tried (`key on node`).
-    pub fn tried(&self) -> Vec<String> {
-        self.tried.lock().clone()
-    }
-
-    /// The writes a deposed leader acknowledged: each one a safety bug.
-    pub fn acked(&self) -> Vec<String> {
-        self.acked.lock().clone()
-    }
-}
-
-/// Whenever the observer sees a deposed leader, writes one key to it and
-/// records whether it was acknowledged.
-pub struct DeposedLeaderWrites {
-    /// Where tries and acknowledgements are recorded.
-    pub log: Arc<DeposedLog>,
-}
+/// Whenever the observer sees a deposed leader, writes one key to it.
+pub struct DeposedLeaderWrites;
 
 #[async_trait]
 impl Workload<RaftKv> for DeposedLeaderWrites {
@@ -51,7 +29,8 @@ impl Workload<RaftKv> for DeposedLeaderWrites {
 
     async fn run(&self, ctx: &RunContext<RaftKv>) -> Result<(), BoxError> {
         let handle = ctx.observer::<RaftObserver>()?;
-        let mut n = 0u64;
+        let mut history = ctx.history().client();
+        let (mut tried, mut acked) = (0u64, 0u64);
         loop {
             let seen = tokio::select! {
                 () = ctx.over() => break,
@@ -68,23 +47,29 @@ impl Workload<RaftKv> for DeposedLeaderWrites {
             let Some(client) = ctx.client(&node).cloned() else {
                 continue;
             };
-            n += 1;
-            let key = format!("deposed-{n}");
-            let tried = format!("{key} on {node}");
-            self.log.tried.lock().push(tried.clone());
-            match client.write(&key, "must-not-commit").await {
+            tried += 1;
+            let (key, value) = (
+                format!("{DEPOSED_KEY}{tried}"),
+                format!("must-not-commit-{tried}"),
+            );
+            let op = history.invoke("write", json!([key, value]));
+            match client.write(&key, &value).await {
                 Ok(index) => {
+                    op.ok(json!([key, value]));
+                    acked += 1;
                     ctx.record(
                         self.name(),
-                        format!("{tried} was ACKNOWLEDGED at index {index}"),
+                        format!("{key} on {node} was ACKNOWLEDGED at index {index}"),
                     );
-                    self.log.acked.lock().push(tried);
                 }
                 Err(error) => {
-                    if n == 1 {
-                        ctx.record(self.name(), format!("{tried} refused: {error}"));
+                    if tried == 1 {
+                        ctx.record(self.name(), format!("{key} on {node} refused: {error}"));
                     }
-                    tracing::debug!(%tried, %error, "write on a deposed leader refused");
+                    match outcome(error) {
+                        KvError::Indeterminate(why) => op.unknown(why),
+                        other => op.fail(other),
+                    }
                 }
             }
             // One try per observation at most: wait for a fresh one.
@@ -93,7 +78,6 @@ impl Workload<RaftKv> for DeposedLeaderWrites {
                 next = handle.wait_until_after(seen.cursor, |_| true, Duration::from_secs(5)) => next,
             };
         }
-        let (tried, acked) = (self.log.tried.lock().len(), self.log.acked.lock().len());
         ctx.record(
             self.name(),
             format!("{tried} writes tried on deposed leaders, {acked} acknowledged"),

@@ -1,11 +1,11 @@
-//! Workloads of the Raft key-value app.
+//! Workloads of the Raft key-value app (its client traffic is the
+//! framework's key-value workload, through [`crate::RaftKv`]'s
+//! `KeyValueStore`).
 
 mod deposed;
 mod failover;
 mod partition;
-mod writes;
 
-pub use deposed::{DeposedLeaderWrites, DeposedLog};
+pub use deposed::{DEPOSED_KEY, DeposedLeaderWrites};
 pub use failover::leader_failover;
 pub use partition::leader_partition;
-pub use writes::{AckLog, KvWrites};

@@ -1,0 +1,31 @@
+//! A small seeded random number generator (SplitMix64): the same seed
+//! gives the same numbers, which is what workloads, simulated histories
+//! and the checker's fingerprints need; nothing here is for secrets.
+
+/// SplitMix64.
+#[derive(Clone, Debug)]
+pub(crate) struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub(crate) fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// True with a chance of `p` percent.
+    pub(crate) fn percent(&mut self, p: u64) -> bool {
+        self.below(100) < p
+    }
+}

@@ -1,0 +1,301 @@
+//! The framework's key-value workload and its checks, end to end on
+//! in-memory nodes: a correct store passes; a store that loses an
+//! acknowledged write, or answers reads from a stale copy, fails with the
+//! operations named.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use tf_core::history::{HISTORY_FILE, operations, read_history};
+use tf_core::observation::BoxError;
+use tf_core::scenario::*;
+use tf_core::testing::{FakeApp, FakeDeployer, FakeNode, HeightObserver, fake_observation};
+use tf_core::workloads::{FaultKind, KeyValueStore, KvError, KvWorkload, NodeFault};
+
+/// How the store misbehaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bug {
+    None,
+    /// Every 7th write is acknowledged and dropped.
+    LosesWrites,
+    /// Reads answer from a copy taken a second ago.
+    StaleReads,
+    /// No compare-and-set.
+    NoCas,
+}
+
+/// One shared map behind every node (a single copy: linearizable), reached
+/// only while the node answers.
+#[derive(Default)]
+struct Map {
+    values: HashMap<String, String>,
+    writes: u64,
+    /// The copy stale reads come from, and when it was taken.
+    copy: (HashMap<String, String>, Option<tokio::time::Instant>),
+}
+
+#[derive(Clone)]
+struct Store {
+    fake: FakeApp,
+    map: Arc<Mutex<Map>>,
+    bug: Bug,
+}
+
+impl Store {
+    fn new(bug: Bug) -> Self {
+        Store {
+            fake: FakeApp::default(),
+            map: Arc::default(),
+            bug,
+        }
+    }
+}
+
+#[async_trait]
+impl Application for Store {
+    type Client = Arc<FakeNode>;
+
+    fn name(&self) -> &str {
+        "fake-store"
+    }
+    fn binary(&self) -> NodeBinary {
+        self.fake.binary()
+    }
+    fn ports(&self) -> Vec<PortSpec> {
+        self.fake.ports()
+    }
+    fn node_command(&self, node: &NodeSpec, all: &[NodeSpec]) -> Result<NodeCommand, BoxError> {
+        self.fake.node_command(node, all)
+    }
+    fn client(&self, endpoint: &NodeEndpoint) -> Arc<FakeNode> {
+        self.fake.client(endpoint)
+    }
+    async fn ready(&self, node: &Arc<FakeNode>) -> Result<(), BoxError> {
+        self.fake.ready(node).await
+    }
+}
+
+async fn reach(node: &FakeNode) -> Result<(), KvError> {
+    node.height()
+        .await
+        .map(|_| ())
+        .map_err(|e| KvError::Refused(e.to_string()))
+}
+
+#[async_trait]
+impl KeyValueStore for Store {
+    async fn kv_read(&self, node: &Arc<FakeNode>, key: &str) -> Result<Option<String>, KvError> {
+        reach(node).await?;
+        let mut map = self.map.lock();
+        if self.bug == Bug::StaleReads {
+            let now = tokio::time::Instant::now();
+            if map
+                .copy
+                .1
+                .is_none_or(|at| now - at > Duration::from_secs(1))
+            {
+                map.copy = (map.values.clone(), Some(now));
+            }
+            return Ok(map.copy.0.get(key).cloned());
+        }
+        Ok(map.values.get(key).cloned())
+    }
+
+    async fn kv_write(&self, node: &Arc<FakeNode>, key: &str, value: &str) -> Result<(), KvError> {
+        reach(node).await?;
+        let mut map = self.map.lock();
+        map.writes += 1;
+        if !(self.bug == Bug::LosesWrites && map.writes % 7 == 0) {
+            map.values.insert(key.to_owned(), value.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn kv_cas(
+        &self,
+        node: &Arc<FakeNode>,
+        key: &str,
+        expected: Option<&str>,
+        new: &str,
+    ) -> Result<bool, KvError> {
+        if self.bug == Bug::NoCas {
+            return Err(KvError::Unsupported);
+        }
+        reach(node).await?;
+        let mut map = self.map.lock();
+        if map.values.get(key).map(String::as_str) == expected {
+            map.values.insert(key.to_owned(), new.to_owned());
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+fn scenario(bug: Bug) -> ScenarioBuilder<Store> {
+    Scenario::builder("kv", Store::new(bug))
+        .nodes(3)
+        .duration(Duration::from_secs(5))
+        .cooldown(Duration::from_millis(100))
+        .key_value(KvWorkload::new().clients(4).rate(80.0).keys(4).seed(7))
+}
+
+async fn run_in(dir: &tempfile::TempDir, scenario: Scenario<Store>) -> RunReport {
+    let deployer = FakeDeployer::new(dir.path().join("run"));
+    let report = run(scenario, &deployer, RunOptions::default()).await;
+    assert!(deployer.cleaned_up());
+    report
+}
+
+fn verdict<'a>(report: &'a RunReport, name: &str) -> &'a ExpectationReport {
+    report
+        .expectations
+        .iter()
+        .find(|e| e.name.starts_with(name))
+        .unwrap_or_else(|| panic!("no expectation `{name}` in {report}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_correct_store_passes_every_check_under_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let kills = NodeFault::<HeightObserver>::new("kills", FaultKind::Kill)
+        .every(Duration::from_secs(1))
+        .target(|_: &Vec<(String, Option<u64>)>| Some("node-1".to_owned()));
+    let report = run_in(
+        &dir,
+        scenario(Bug::None)
+            .observer(HeightObserver, fake_observation())
+            .workload(kills)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    report.assert_passed();
+    for name in [
+        "every key the clients wrote reads back",
+        "no acknowledged write is lost",
+        "what the clients saw is linearizable (kv model)",
+    ] {
+        assert_eq!(verdict(&report, name).passed, Some(true), "{name}");
+    }
+    let events = read_history(&dir.path().join("run").join(HISTORY_FILE)).unwrap();
+    let ops = operations(&events).unwrap();
+    let (ok, failed) = (
+        ops.iter().filter(|o| o.is_ok()).count(),
+        ops.iter().filter(|o| !o.is_ok() && !o.is_unknown()).count(),
+    );
+    // 80 requests a second for 5 s, and the killed node refusing some.
+    assert!(ok > 250 && failed > 10, "{ok} ok, {failed} failed");
+    for f in ["read", "write", "cas"] {
+        assert!(
+            ops.iter().any(|o| o.f == f && o.is_ok()),
+            "no {f} succeeded"
+        );
+    }
+    let said: Vec<&str> = report.timeline.iter().map(|t| t.what.as_str()).collect();
+    assert!(
+        said.iter()
+            .any(|w| w
+                .starts_with("4 clients, 80 requests/s over 4 keys (50% reads, 10% cas), seed 7")),
+        "{said:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_acknowledged_write_fails_both_checks_naming_the_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_in(&dir, scenario(Bug::LosesWrites).build().unwrap()).await;
+    assert_eq!(report.verdict, Verdict::Failed, "{report}");
+    let linearizable = verdict(&report, "what the clients saw is linearizable");
+    assert_eq!(linearizable.passed, Some(false), "{report}");
+    assert!(
+        linearizable
+            .observed
+            .as_deref()
+            .unwrap()
+            .contains("cannot linearize: process"),
+        "{linearizable:#?}"
+    );
+    // The last write to a key may be the lost one only sometimes; the
+    // linearizability check sees every loss a later read shows.
+    let acked = verdict(&report, "no acknowledged write is lost");
+    if acked.passed == Some(false) {
+        let observed = acked.observed.as_deref().unwrap();
+        assert!(
+            observed.contains("lost: process") && observed.contains("write"),
+            "{observed}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_reads_fail_the_linearizability_check_with_the_read_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_in(&dir, scenario(Bug::StaleReads).build().unwrap()).await;
+    let linearizable = verdict(&report, "what the clients saw is linearizable");
+    assert_eq!(linearizable.passed, Some(false), "{report}");
+    let reason = linearizable.reason.as_deref().unwrap();
+    assert!(reason.starts_with("not linearizable: key k"), "{reason}");
+    assert!(
+        reason.contains(" read ["),
+        "the stale read is named: {reason}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_without_compare_and_set_is_driven_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_in(&dir, scenario(Bug::NoCas).build().unwrap()).await;
+    report.assert_passed();
+    let events = read_history(&dir.path().join("run").join(HISTORY_FILE)).unwrap();
+    let cas = events.iter().filter(|e| e.f == "cas").count();
+    assert!(cas <= 2 * 4, "at most one try per client: {cas} cas events");
+    assert!(
+        report
+            .timeline
+            .iter()
+            .any(|t| t.what == "the store has no compare-and-set; leaving it out")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_that_cannot_be_read_back_fails_the_final_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    /// Takes every node down just before the window ends.
+    struct Blackout;
+    #[async_trait]
+    impl Workload<Store> for Blackout {
+        fn name(&self) -> &str {
+            "blackout"
+        }
+        async fn run(&self, ctx: &RunContext<Store>) -> Result<(), BoxError> {
+            ctx.over().await;
+            for node in ctx.nodes().iter() {
+                ctx.control().kill(node.name.as_str()).await?;
+            }
+            Ok(())
+        }
+    }
+    let report = run_in(
+        &dir,
+        scenario(Bug::None)
+            .workload(Blackout)
+            .allow_node_crashes()
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let reads = verdict(&report, "every key the clients wrote reads back");
+    assert_eq!(reads.passed, Some(false), "{report}");
+    assert!(
+        reads
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("could not be read back within 15s after the run"),
+        "{reads:#?}"
+    );
+}
