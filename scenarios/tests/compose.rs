@@ -95,6 +95,32 @@ fn catalog_scenario_passes(
     Ok(report)
 }
 
+/// The Raft nodes with the stale-reads bug, their leader cut off by
+/// partitions: the run must fail the linearizability check, with a read as
+/// counterexample (while raft-partition passes it).
+fn stale_reads_fail_linearizability_under_partitions() -> Result<(), Failed> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("run");
+    let catalog = catalog();
+    let entry = catalog.find("raft-stale-reads").ok_or("no such scenario")?;
+    let set = [("fault", "partition"), ("duration", "15s")];
+    let scenario = entry.build(&entry.parse(&set)?)?;
+    let report = left_nothing(&dir, scenario.run(&ComposeDeployer::new(), options(&dir)))?;
+    let linearizable = report
+        .expectations
+        .iter()
+        .find(|e| e.name == "what the clients saw is linearizable (kv model)")
+        .ok_or("no linearizability verdict")?;
+    check(linearizable.passed == Some(false), || format!("{report}"))?;
+    check(
+        linearizable
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("not linearizable: key k") && r.contains(" read [")),
+        || format!("{report}"),
+    )
+}
+
 /// A deployed cluster's `docker-compose.yml` names every node with its
 /// image, ports on 127.0.0.1 and networks, and the compose tool accepts it.
 fn the_compose_file_describes_the_cluster_and_the_tool_accepts_it() -> Result<(), Failed> {
@@ -630,6 +656,10 @@ fn main() {
         (
             "raft_partition_cuts_the_leader_off_and_heals",
             raft_partition_cuts_the_leader_off_and_heals,
+        ),
+        (
+            "stale_reads_fail_linearizability_under_partitions",
+            stale_reads_fail_linearizability_under_partitions,
         ),
         (
             "chain_partition_grows_two_branches_and_reorganizes",
