@@ -123,6 +123,8 @@ fn main() {
         node_crashes: vec![],
         timeline,
         faults,
+        clients: Vec::new(),
+        latency_points: Vec::new(),
         sources: vec![],
         timings: PhaseTimings {
             run_ms,

@@ -122,6 +122,7 @@ fn event(index: u64, kind: EventKind, process: u64, f: &str, value: serde_json::
         value,
         time: index * 1_000,
         error: (kind == EventKind::Info).then(|| "timeout".into()),
+        client: None,
     }
 }
 

@@ -195,6 +195,42 @@ async fn a_correct_store_passes_every_check_under_kills() {
             "no {f} succeeded"
         );
     }
+    // Measured: one line per workload and kind, in the printout, the
+    // report's series and the page's charts.
+    let kinds: Vec<(&str, &str)> = report
+        .clients
+        .iter()
+        .map(|c| (c.client.as_str(), c.f.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("final-reads", "read"),
+            ("kv-clients", "cas"),
+            ("kv-clients", "read"),
+            ("kv-clients", "write")
+        ]
+    );
+    let writes = &report.clients[3];
+    assert!(writes.ok > 100 && writes.latency.is_some(), "{writes:?}");
+    assert_eq!(
+        writes.per_second.len(),
+        5,
+        "one entry per second of the window"
+    );
+    let printed = report.to_string();
+    assert!(
+        printed.contains("clients (latency of the requests that took effect):"),
+        "{printed}"
+    );
+    assert!(
+        printed
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq(["kv-clients", "write"])),
+        "{printed}"
+    );
+    let page = std::fs::read_to_string(dir.path().join("run/report.html")).unwrap();
+    assert!(page.contains("request latency (ms)") && page.contains("ok requests per second"));
     let said: Vec<&str> = report.timeline.iter().map(|t| t.what.as_str()).collect();
     assert!(
         said.iter()

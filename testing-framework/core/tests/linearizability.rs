@@ -28,6 +28,7 @@ impl Script {
             value,
             time: index * 1_000_000,
             error: None,
+            client: None,
         });
         self
     }

@@ -86,6 +86,10 @@ fn edn_line(event: &Event, out: &mut String) {
         out.push_str(", :error ");
         string(error, out);
     }
+    if let Some(client) = &event.client {
+        out.push_str(", :client ");
+        string(client, out);
+    }
     out.push('}');
 }
 
@@ -201,6 +205,7 @@ fn push_event(form: Edn, events: &mut Vec<Event>) -> Result<(), HistoryError> {
         Value::String(s) => s,
         other => other.to_string(),
     });
+    let client = take("client").map(|c| name(&c));
     events.push(Event {
         index: position,
         kind,
@@ -209,6 +214,7 @@ fn push_event(form: Edn, events: &mut Vec<Event>) -> Result<(), HistoryError> {
         value,
         time,
         error,
+        client,
     });
     Ok(())
 }

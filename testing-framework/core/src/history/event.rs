@@ -68,4 +68,8 @@ pub struct Event {
     /// Why it failed or its outcome is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The workload whose client this process is, if it said
+    /// ([`History::client_for`](super::History::client_for)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }

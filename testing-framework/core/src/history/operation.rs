@@ -23,6 +23,8 @@ pub enum Outcome {
 pub struct Operation {
     /// The client process.
     pub process: u64,
+    /// The workload it belongs to, if its client said.
+    pub client: Option<String>,
     /// Its function.
     pub f: String,
     /// What was invoked.
@@ -90,33 +92,41 @@ impl Operation {
     }
 }
 
-/// Pairs each invocation with the next event of its process. An
-/// invocation never completed is unknown.
-pub fn operations(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
-    let mut ops: Vec<Operation> = Vec::new();
-    let mut pending: HashMap<u64, usize> = HashMap::new();
-    for event in events {
+/// Pairs events into operations as they come: each invocation with the
+/// next event of its process. Holds only the operations in flight, so a
+/// history of any length streams through it.
+#[derive(Default)]
+pub(crate) struct Pairing {
+    pending: HashMap<u64, Operation>,
+}
+
+impl Pairing {
+    /// Takes the next event; returns the operation it completes, if any.
+    pub(crate) fn push(&mut self, event: &Event) -> Result<Option<Operation>, HistoryError> {
         if event.kind == EventKind::Invoke {
-            if let Some(&open) = pending.get(&event.process) {
+            if let Some(open) = self.pending.get(&event.process) {
                 return Err(HistoryError::Inconsistent(format!(
                     "event {}: process {} invokes {} while its {} of event {} is in flight; a process runs one operation at a time, and one whose outcome is unknown must be retired (a new process takes over)",
-                    event.index, event.process, event.f, ops[open].f, ops[open].invoke_index
+                    event.index, event.process, event.f, open.f, open.invoke_index
                 )));
             }
-            pending.insert(event.process, ops.len());
-            ops.push(Operation {
-                process: event.process,
-                f: event.f.clone(),
-                input: event.value.clone(),
-                outcome: Outcome::Unknown(Some("no completion was recorded".into())),
-                invoke_index: event.index,
-                complete_index: None,
-                invoked_at: event.time,
-                completed_at: None,
-            });
-            continue;
+            self.pending.insert(
+                event.process,
+                Operation {
+                    process: event.process,
+                    client: event.client.clone(),
+                    f: event.f.clone(),
+                    input: event.value.clone(),
+                    outcome: Outcome::Unknown(Some("no completion was recorded".into())),
+                    invoke_index: event.index,
+                    complete_index: None,
+                    invoked_at: event.time,
+                    completed_at: None,
+                },
+            );
+            return Ok(None);
         }
-        let Some(open) = pending.remove(&event.process) else {
+        let Some(mut op) = self.pending.remove(&event.process) else {
             return Err(HistoryError::Inconsistent(format!(
                 "event {}: process {} completes {} ({}) but has no operation in flight",
                 event.index,
@@ -125,7 +135,6 @@ pub fn operations(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
                 event.kind.as_str()
             )));
         };
-        let op = &mut ops[open];
         if op.f != event.f {
             return Err(HistoryError::Inconsistent(format!(
                 "event {}: process {} completes {} but invoked {} (event {})",
@@ -139,6 +148,24 @@ pub fn operations(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
             EventKind::Fail => Outcome::Fail(event.error.clone()),
             _ => Outcome::Unknown(event.error.clone()),
         };
+        Ok(Some(op))
     }
+
+    /// The operations still in flight at the end: of unknown outcome.
+    pub(crate) fn finish(self) -> impl Iterator<Item = Operation> {
+        self.pending.into_values()
+    }
+}
+
+/// Pairs each invocation with the next event of its process, in the order
+/// of invocation. An invocation never completed is unknown.
+pub fn operations(events: &[Event]) -> Result<Vec<Operation>, HistoryError> {
+    let mut pairing = Pairing::default();
+    let mut ops = Vec::with_capacity(events.len() / 2);
+    for event in events {
+        ops.extend(pairing.push(event)?);
+    }
+    ops.extend(pairing.finish());
+    ops.sort_by_key(|op| op.invoke_index);
     Ok(ops)
 }

@@ -62,6 +62,41 @@ pub fn read_history(path: &Path) -> Result<Vec<Event>, HistoryError> {
     })
 }
 
+/// Hands the events of a history file to `each`, one at a time: a
+/// `history.jsonl` is read a line at a time (a torn last line ends it), an
+/// EDN history whole.
+pub fn for_each_event(
+    path: &Path,
+    mut each: impl FnMut(Event) -> Result<(), HistoryError>,
+) -> Result<(), HistoryError> {
+    if path.extension().is_some_and(|e| e == "edn") {
+        return read_history(path)?.into_iter().try_for_each(each);
+    }
+    let file = std::fs::File::open(path).map_err(|e| HistoryError::io("read", path, &e))?;
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(file))
+        .enumerate()
+        .peekable();
+    while let Some((n, line)) = lines.next() {
+        let line = line.map_err(|e| HistoryError::io("read", path, &e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Event>(&line) {
+            Ok(event) => each(event)?,
+            Err(_) if lines.peek().is_none() => break,
+            Err(error) => {
+                return Err(HistoryError::Malformed(format!(
+                    "{}: line {} is not an event ({error}): {}",
+                    path.display(),
+                    n + 1,
+                    shorten(&line)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Reads JSON lines, one event each. A torn last line (the run was killed
 /// while writing it) is left out; a bad line elsewhere is an error.
 pub fn parse_jsonl(text: &str) -> Result<Vec<Event>, HistoryError> {

@@ -76,6 +76,8 @@ struct EventLine<'a> {
     time: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<&'a str>,
 }
 
 impl History {
@@ -133,6 +135,16 @@ impl History {
         HistoryClient {
             history: self.clone(),
             process: self.new_process(),
+            name: None,
+        }
+    }
+
+    /// A new client process of the workload `name`: its events carry the
+    /// name, and the report's client statistics are per workload.
+    pub fn client_for(&self, name: &str) -> HistoryClient {
+        HistoryClient {
+            name: Some(Arc::from(name)),
+            ..self.client()
         }
     }
 
@@ -213,15 +225,16 @@ impl History {
         }
     }
 
-    /// Records one event; returns its time.
+    /// Records one event of `client`; returns its time.
     fn record(
         &self,
         kind: EventKind,
-        process: u64,
+        client: &HistoryClient,
         f: &str,
         value: &Value,
         error: Option<&str>,
     ) -> u64 {
+        let (process, name) = (client.process, client.name.as_deref());
         let mut sink = self.inner.sink.lock();
         // Taken under the lock, so that the order of the events is the
         // order of their times.
@@ -236,6 +249,7 @@ impl History {
             value,
             time,
             error,
+            client: name,
         };
         let failed_before = sink.problem.is_some();
         let written = match &mut sink.out {
@@ -248,6 +262,7 @@ impl History {
                     value: value.clone(),
                     time,
                     error: error.map(str::to_owned),
+                    client: name.map(str::to_owned),
                 });
                 Ok(())
             }
@@ -273,6 +288,7 @@ impl History {
 pub struct HistoryClient {
     history: History,
     process: u64,
+    name: Option<Arc<str>>,
 }
 
 impl HistoryClient {
@@ -289,7 +305,7 @@ impl HistoryClient {
         let f = f.into();
         let invoked_at = self
             .history
-            .record(EventKind::Invoke, self.process, &f, &input, None);
+            .record(EventKind::Invoke, self, &f, &input, None);
         PendingOp {
             client: self,
             f,
@@ -347,9 +363,7 @@ impl PendingOp<'_> {
         } else {
             &self.input
         };
-        client
-            .history
-            .record(kind, client.process, &self.f, value, error);
+        client.history.record(kind, client, &self.f, value, error);
         if kind == EventKind::Info {
             client.process = client.history.new_process();
         }

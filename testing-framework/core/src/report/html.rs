@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{FaultWindow, RunReport};
+use super::summary::duration_us;
+use super::{FaultWindow, LatencyPoint, RequestOutcome, RunReport};
 use super::{OBSERVATIONS_FILE, SeriesPoint};
 
 /// File name in the run directory.
@@ -117,6 +118,12 @@ fn render_html(report: &RunReport, lines: &[SeriesLine]) -> Result<String, Strin
         .iter()
         .map(|l| l.at_ms)
         .chain(report.timeline.iter().map(|t| t.at_ms))
+        .chain(
+            report
+                .latency_points
+                .iter()
+                .map(|p| p.at_ms + p.latency_us / 1000),
+        )
         .max()
         .unwrap_or(0) as f64
         / 1000.0;
@@ -131,6 +138,7 @@ fn render_html(report: &RunReport, lines: &[SeriesLine]) -> Result<String, Strin
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
+    let client_charts = client_charts(report, run_end_s.max(1.0))?;
     let shown = report.timeline.len().min(MAX_TIMELINE_ROWS);
     let logs: Vec<(String, String)> = report
         .logs
@@ -156,9 +164,121 @@ fn render_html(report: &RunReport, lines: &[SeriesLine]) -> Result<String, Strin
             timeline => &report.timeline[..shown],
             timeline_hidden => report.timeline.len() - shown,
             charts => charts,
+            client_charts => client_charts,
+            clients => report.clients.iter().map(|c| minijinja::context! {
+                client => &c.client,
+                f => &c.f,
+                ok => c.ok,
+                fail => c.fail,
+                unknown => c.unknown,
+                ok_per_second => format!("{:.1}", c.ok_per_second),
+                p50 => c.latency.map(|l| duration_us(l.p50_us)),
+                p90 => c.latency.map(|l| duration_us(l.p90_us)),
+                p99 => c.latency.map(|l| duration_us(l.p99_us)),
+                max => c.latency.map(|l| duration_us(l.max_us)),
+            }).collect::<Vec<_>>(),
             logs => logs,
         })
         .map_err(|e| e.to_string())
+}
+
+/// The clients' charts: each request's latency over time, coloured by
+/// outcome, and the successful requests per second of each workload and
+/// kind, both with the fault windows shaded.
+fn client_charts(report: &RunReport, end_s: f64) -> Result<Vec<Chart>, String> {
+    if report.clients.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut throughput: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for c in &report.clients {
+        let mut points: Vec<(f64, f64)> = c
+            .per_second
+            .iter()
+            .map(|s| (s.second as f64 + 0.5, s.ok as f64))
+            .collect();
+        thin(&mut points);
+        throughput.insert(format!("{} {}", c.client, c.f), points);
+    }
+    Ok(vec![
+        Chart {
+            observer: "clients".into(),
+            series: "latency of each request (ms, log scale), by outcome".into(),
+            svg: latency_svg(&report.latency_points, &report.faults, end_s)?,
+        },
+        Chart {
+            observer: "clients".into(),
+            series: "requests that took effect, per second".into(),
+            svg: chart_svg("ok requests per second", &throughput, &report.faults, end_s)?,
+        },
+    ])
+}
+
+/// Each sampled request as a point: when it was invoked, how long it took.
+fn latency_svg(
+    points: &[LatencyPoint],
+    faults: &[FaultWindow],
+    end_s: f64,
+) -> Result<String, String> {
+    let ms = |p: &LatencyPoint| (p.latency_us as f64 / 1000.0).max(0.01);
+    let high = points.iter().map(ms).fold(1.0f64, f64::max) * 2.0;
+    let low = (points.iter().map(ms).fold(high, f64::min) / 2.0).max(0.01);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 260)).into_drawing_area();
+        let e = |e: DrawingAreaErrorKind<std::io::Error>| e.to_string();
+        root.fill(&WHITE).map_err(e)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("request latency (ms)", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..end_s, (low..high).log_scale())
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds into the run")
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(e)?;
+        let shade = RGBColor(220, 60, 60).mix(0.12).filled();
+        chart
+            .draw_series(faults.iter().map(|fault| {
+                let start = fault.start_ms as f64 / 1000.0;
+                let stop = fault.end_ms.map_or(end_s, |ms| ms as f64 / 1000.0);
+                Rectangle::new([(start, low), (stop, high)], shade)
+            }))
+            .map_err(e)?;
+        for (outcome, label, color) in [
+            (RequestOutcome::Ok, "ok", LINE_COLORS[0]),
+            (RequestOutcome::Fail, "failed", LINE_COLORS[1]),
+            (RequestOutcome::Unknown, "unknown outcome", LINE_COLORS[3]),
+        ] {
+            let color = color.to_rgba();
+            let these: Vec<&LatencyPoint> =
+                points.iter().filter(|p| p.outcome == outcome).collect();
+            if these.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(
+                    these
+                        .iter()
+                        .map(|p| Circle::new((p.at_ms as f64 / 1000.0, ms(p)), 2, color.filled())),
+                )
+                .map_err(e)?
+                .label(label)
+                .legend(move |(x, y)| Circle::new((x + 8, y), 3, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(e)?;
+        root.present().map_err(e)?;
+    }
+    Ok(svg)
 }
 
 /// Splits a line where samples are missing (a source that did not answer),

@@ -187,6 +187,8 @@ mod tests {
             node_crashes: vec![],
             timeline: vec![],
             faults: vec![],
+            clients: Vec::new(),
+            latency_points: Vec::new(),
             sources: vec![],
             timings: PhaseTimings::default(),
             run_dir: None,

@@ -2,6 +2,7 @@
 //! their snapshots and events ([`ReportSnapshot`], [`ReportEvent`]), the
 //! recorded observations (`observations.jsonl`), and `junit.xml`.
 
+mod clients;
 mod html;
 mod junit;
 mod observations;
@@ -9,6 +10,7 @@ mod run;
 mod summary;
 mod traits;
 
+pub use clients::{ClientReport, Latency, LatencyPoint, RequestOutcome, SecondReport};
 pub use html::{HTML_FILE, write_html};
 pub use junit::{JUNIT_FILE, junit_xml, write_junit};
 pub use observations::{

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::Severity;
+use super::{ClientReport, LatencyPoint, Severity};
 
 /// When an expectation is judged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,6 +260,13 @@ pub struct RunReport {
     pub timeline: Vec<TimelineEntry>,
     /// Faults injected by workloads.
     pub faults: Vec<FaultWindow>,
+    /// What the clients saw, measured: per workload and kind of request
+    /// (from the run's history).
+    #[serde(default)]
+    pub clients: Vec<ClientReport>,
+    /// A sample of single requests, for the latency chart.
+    #[serde(default)]
+    pub latency_points: Vec<LatencyPoint>,
     /// Per-source health of every observer.
     pub sources: Vec<SourceReport>,
     /// Phase durations.

@@ -21,6 +21,15 @@ pub(crate) fn name_width(expectations: &[ExpectationReport]) -> usize {
         .max("expectation".len())
 }
 
+/// Microseconds for people: `850µs`, `12.3ms`, `1.25s`.
+pub(crate) fn duration_us(us: u64) -> String {
+    match us {
+        0..1_000 => format!("{us}µs"),
+        1_000..1_000_000 => format!("{:.1}ms", us as f64 / 1e3),
+        _ => format!("{:.2}s", us as f64 / 1e6),
+    }
+}
+
 /// An expectation's verdict in a table.
 pub(crate) fn verdict_word(passed: Option<bool>) -> &'static str {
     match passed {
@@ -97,6 +106,32 @@ impl fmt::Display for RunReport {
             )?;
             for line in crash.log_tail.lines() {
                 writeln!(f, "      | {line}")?;
+            }
+        }
+        if !self.clients.is_empty() {
+            writeln!(f, "clients (latency of the requests that took effect):")?;
+            let width = self
+                .clients
+                .iter()
+                .map(|c| c.client.len())
+                .max()
+                .unwrap_or(0);
+            let f_width = self.clients.iter().map(|c| c.f.len()).max().unwrap_or(0);
+            for c in &self.clients {
+                let latency = c.latency.map_or_else(String::new, |l| {
+                    format!(
+                        "  p50 {}  p90 {}  p99 {}  max {}",
+                        duration_us(l.p50_us),
+                        duration_us(l.p90_us),
+                        duration_us(l.p99_us),
+                        duration_us(l.max_us)
+                    )
+                });
+                writeln!(
+                    f,
+                    "  {:<width$}  {:<f_width$}  {:>6} ok {:>5} fail {:>4} unknown  {:>7.1} ok/s{latency}",
+                    c.client, c.f, c.ok, c.fail, c.unknown, c.ok_per_second
+                )?;
             }
         }
         // Routine events and passed verdicts stay in report.json; the table

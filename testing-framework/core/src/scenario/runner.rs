@@ -20,7 +20,7 @@ use super::{
     Application, Cluster, DeployError, Deployer, DeploymentRequest, NodeExit, RunContext, Scenario,
     Violation,
 };
-use crate::history::{HISTORY_FILE, History};
+use crate::history::{ClientStats, HISTORY_FILE, History, operations};
 use crate::observation::{ObservationConfig, ObservationRuntime, ObservedSource, SourceSet};
 use crate::report::{
     ExpectationReport, PhaseTimings, RunReport, TimelineEntry, TimelineKind, Verdict,
@@ -151,6 +151,8 @@ impl Run {
                 node_crashes: Vec::new(),
                 timeline: Vec::new(),
                 faults: Vec::new(),
+                clients: Vec::new(),
+                latency_points: Vec::new(),
                 sources: Vec::new(),
                 timings: PhaseTimings::default(),
                 run_dir: None,
@@ -466,6 +468,26 @@ impl Run {
             self.report.notes.extend(problem);
         }
         self.report.notes.extend(history.finish());
+        let stats = match history.path() {
+            Some(path) if path.exists() => {
+                ClientStats::of_file(&path, Some(self.report.timings.run_ms))
+            }
+            Some(_) => Ok(ClientStats::default()),
+            None => history
+                .events()
+                .and_then(|events| operations(&events))
+                .map(|ops| ClientStats::of(&ops, Some(self.report.timings.run_ms))),
+        };
+        match stats {
+            Ok(stats) => {
+                self.report.clients = stats.clients;
+                self.report.latency_points = stats.points;
+            }
+            Err(error) => self
+                .report
+                .notes
+                .push(format!("the client statistics are missing: {error}")),
+        }
         let mut merged = std::mem::take(&mut *recording.timeline.lock());
         merged.append(&mut self.report.timeline);
         merged.sort_by_key(|entry| entry.at_ms);

@@ -119,6 +119,7 @@ impl Sim {
             time: index * 1_000,
             error: (kind == EventKind::Fail || kind == EventKind::Info)
                 .then(|| "simulated".to_owned()),
+            client: None,
         });
         index
     }

@@ -29,7 +29,7 @@ impl Workload<RaftKv> for DeposedLeaderWrites {
 
     async fn run(&self, ctx: &RunContext<RaftKv>) -> Result<(), BoxError> {
         let handle = ctx.observer::<RaftObserver>()?;
-        let mut history = ctx.history().client();
+        let mut history = ctx.history().client_for(self.name());
         let (mut tried, mut acked) = (0u64, 0u64);
         loop {
             let seen = tokio::select! {

@@ -34,7 +34,7 @@ impl FinalReads {
     }
 }
 
-/// How long a final read waits before asking again.
+/// How long the final reads wait after a round of nodes without an answer.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
 
 #[async_trait]
@@ -68,39 +68,37 @@ impl<A: KeyValueStore> Expectation<A> for FinalReads {
             ));
         }
         let deadline = Instant::now() + self.within;
-        let mut history = ctx.history().client();
+        let mut history = ctx.history().client_for("final-reads");
         let mut unread = Vec::new();
         let nodes: Vec<String> = ctx.nodes().iter().map(|n| n.name.to_string()).collect();
-        let mut turn = 0usize;
         for key in &keys {
-            let mut last_error = String::new();
-            let read = loop {
-                turn += 1;
-                let node = ctx
-                    .app()
-                    .kv_route(ctx, KvRequest::Read)
-                    .unwrap_or_else(|| nodes[turn % nodes.len().max(1)].clone());
-                if let Some(client) = ctx.client(&node) {
+            let mut last_error = String::from("no node to read from");
+            let read = 'rounds: loop {
+                // The node the app routes reads to first, then every other:
+                // a round, and a pause only after a round without an answer.
+                let first = ctx.app().kv_route(ctx, KvRequest::Read);
+                let round = first
+                    .iter()
+                    .chain(nodes.iter().filter(|n| Some(*n) != first.as_ref()));
+                for node in round {
+                    let Some(client) = ctx.client(node) else {
+                        continue;
+                    };
                     let op = history.invoke("read", json!([key, null]));
-                    match tokio::time::timeout(self.request_timeout, ctx.app().kv_read(client, key))
-                        .await
-                    {
+                    let read =
+                        tokio::time::timeout(self.request_timeout, ctx.app().kv_read(client, key));
+                    match read.await {
                         Ok(Ok(value)) => {
                             op.ok(json!([key, value]));
-                            break true;
+                            break 'rounds true;
                         }
-                        Ok(Err(error)) => {
-                            last_error = format!("{node}: {error}");
-                            op.fail(&last_error);
-                        }
+                        Ok(Err(error)) => last_error = format!("{node}: {error}"),
                         Err(_) => {
                             last_error =
                                 format!("{node}: no answer within {:?}", self.request_timeout);
-                            op.fail(&last_error);
                         }
                     }
-                } else {
-                    last_error = format!("no client for node `{node}`");
+                    op.fail(&last_error);
                 }
                 if Instant::now() + RETRY_AFTER >= deadline {
                     break false;

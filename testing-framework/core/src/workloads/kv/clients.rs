@@ -194,7 +194,7 @@ impl KvWorkload {
         shared: &Shared,
     ) {
         let mut rng = SplitMix64::new(seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let mut history = ctx.history().client();
+        let mut history = ctx.history().client_for(&self.name);
         let period = Duration::from_secs_f64(self.clients as f64 / self.rate);
         // Staggered, so that the clients do not all ask at once.
         let first = Instant::now() + period.mul_f64(index as f64 / self.clients as f64);
