@@ -1,4 +1,6 @@
-//! Workloads of the chain app: wallet transfers at a rate, and node restarts.
+//! Workloads of the chain app: wallet transfers at a rate (each one in the
+//! run's history, from its submission until it is final on some node, so
+//! the report's latency is the time to finality), and node restarts.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -10,6 +12,8 @@ use chain_node::crypto::Keypair;
 use chain_node::ledger::genesis_wallet;
 use chain_node::tx::{OutPoint, Output, Transaction, TxId};
 use parking_lot::Mutex;
+use serde_json::json;
+use tf_core::history::Op;
 use tf_core::observation::{BoxError, ObservationHandle};
 use tf_core::scenario::{RunContext, Workload};
 use tf_core::workloads::{FaultKind, NodeFault};
@@ -141,6 +145,9 @@ struct Pending {
     /// What it pays; `accepted` once a node said so.
     transfer: Transfer,
     accepted: bool,
+    /// The transfer in the run's history: from its first submission until
+    /// it is final on some node.
+    op: Op,
 }
 
 struct Sender {
@@ -241,6 +248,11 @@ impl Transfers {
             node: node.clone(),
             at: ctx.elapsed(),
         };
+        let op = ctx.history().invoke(
+            self.name(),
+            "transfer",
+            json!({"tx": transfer.id.to_string(), "from": from, "to": to, "amount": amount}),
+        );
         let accepted = match client.submit(&tx).await {
             Ok(_) => true,
             Err(ClientError::Status {
@@ -250,6 +262,7 @@ impl Transfers {
             }) => {
                 let what = format!("{node} refused a transfer from wallet-{from}: {message}");
                 ctx.record(self.name(), what.clone());
+                op.fail(&what);
                 self.log.0.lock().rejected.push(what);
                 return;
             }
@@ -273,6 +286,7 @@ impl Transfers {
                 sent_at: Instant::now(),
                 transfer,
                 accepted,
+                op,
             },
         );
     }
@@ -287,12 +301,16 @@ impl Transfers {
         sender: &mut Sender,
     ) -> usize {
         let mut unseen = Vec::new();
-        sender.pending.retain(|id, pending| {
+        let mut finalized = Vec::new();
+        'pending: for (id, pending) in &sender.pending {
             let mut seen = false;
-            for view in snapshot.nodes.values().filter(|v| v.reachable) {
+            for (node, view) in snapshot.nodes.iter().filter(|(_, v)| v.reachable) {
                 let included = view.ledger.as_ref().and_then(|l| l.included_at(id));
                 match included {
-                    Some(height) if height <= view.final_height => return false,
+                    Some(height) if height <= view.final_height => {
+                        finalized.push((*id, node.clone(), height));
+                        continue 'pending;
+                    }
                     Some(_) => seen = true,
                     None => {}
                 }
@@ -300,8 +318,15 @@ impl Transfers {
             if !seen {
                 unseen.push((*id, pending.sent_at));
             }
-            true
-        });
+        }
+        for (id, node, height) in finalized {
+            if let Some(done) = sender.pending.remove(&id) {
+                let mut output = done.op.input().clone();
+                output["final_on"] = json!(node);
+                output["height"] = json!(height);
+                done.op.ok(output);
+            }
+        }
         let nodes = candidates(snapshot);
         for (id, sent_at) in &unseen {
             if sent_at.elapsed() < self.resubmit_after || nodes.is_empty() {
@@ -363,6 +388,11 @@ impl Workload<ChainApp> for Transfers {
             self.send_one(ctx, &latest.snapshot, &mut sender).await;
         }
         self.drain(ctx, &chain, &mut sender).await;
+        for (_, pending) in sender.pending.drain() {
+            pending
+                .op
+                .unknown("not final on any observed node when the run ended");
+        }
         ctx.record(self.name(), self.log.summary());
         Ok(())
     }

@@ -24,5 +24,5 @@ pub use edn::{EDN_FILE, export_edn, parse_edn, write_edn};
 pub use event::{Event, EventKind};
 pub use operation::{Operation, Outcome, operations};
 pub use read::{HistoryError, for_each_event, parse_jsonl, read_history};
-pub use recorder::{HISTORY_FILE, History, HistoryClient, PendingOp};
+pub use recorder::{HISTORY_FILE, History, HistoryClient, Op, PendingOp};
 pub use stats::{ClientStats, UNNAMED_CLIENT};

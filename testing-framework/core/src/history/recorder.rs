@@ -225,16 +225,17 @@ impl History {
         }
     }
 
-    /// Records one event of `client`; returns its time.
+    /// Records one event of `process` (of the workload `name`); returns
+    /// its time.
     fn record(
         &self,
         kind: EventKind,
-        client: &HistoryClient,
+        process: u64,
+        name: Option<&str>,
         f: &str,
         value: &Value,
         error: Option<&str>,
     ) -> u64 {
-        let (process, name) = (client.process, client.name.as_deref());
         let mut sink = self.inner.sink.lock();
         // Taken under the lock, so that the order of the events is the
         // order of their times.
@@ -302,31 +303,76 @@ impl HistoryClient {
     /// [`PendingOp::ok`], [`PendingOp::fail`] or [`PendingOp::unknown`]. An
     /// operation dropped without completion is recorded as unknown.
     pub fn invoke(&mut self, f: impl Into<Cow<'static, str>>, input: Value) -> PendingOp<'_> {
-        let f = f.into();
-        let invoked_at = self
-            .history
-            .record(EventKind::Invoke, self, &f, &input, None);
+        let op = Op::invoke(
+            &self.history,
+            self.process,
+            self.name.clone(),
+            f.into(),
+            input,
+        );
         PendingOp {
             client: self,
-            f,
-            input,
-            invoked_at,
-            done: false,
+            op: Some(op),
         }
     }
 }
 
-/// An invoked operation awaiting its outcome.
+impl History {
+    /// Records the invocation of `f` with `input` by a process of its own,
+    /// of the workload `client`: for requests that are in flight together
+    /// and complete in any order (transfers awaiting inclusion). The
+    /// operation is owned; complete it with [`Op::ok`], [`Op::fail`] or
+    /// [`Op::unknown`], or drop it (unknown).
+    pub fn invoke(&self, client: &str, f: impl Into<Cow<'static, str>>, input: Value) -> Op {
+        Op::invoke(
+            self,
+            self.new_process(),
+            Some(Arc::from(client)),
+            f.into(),
+            input,
+        )
+    }
+}
+
+/// An invoked operation awaiting its outcome, owned.
 #[must_use = "complete the operation with ok, fail or unknown"]
-pub struct PendingOp<'a> {
-    client: &'a mut HistoryClient,
+pub struct Op {
+    history: History,
+    process: u64,
+    name: Option<Arc<str>>,
     f: Cow<'static, str>,
     input: Value,
     invoked_at: u64,
     done: bool,
 }
 
-impl PendingOp<'_> {
+impl Op {
+    fn invoke(
+        history: &History,
+        process: u64,
+        name: Option<Arc<str>>,
+        f: Cow<'static, str>,
+        input: Value,
+    ) -> Self {
+        let invoked_at = history.record(
+            EventKind::Invoke,
+            process,
+            name.as_deref(),
+            &f,
+            &input,
+            None,
+        );
+        Op {
+            history: history.clone(),
+            process,
+            name,
+            f,
+            input,
+            invoked_at,
+            done: false,
+        }
+    }
+
     /// What was invoked.
     pub fn input(&self) -> &Value {
         &self.input
@@ -350,27 +396,30 @@ impl PendingOp<'_> {
     }
 
     /// It may have taken effect (a timeout, a connection dropped after the
-    /// request was sent). The client goes on under a new process.
+    /// request was sent).
     pub fn unknown(mut self, reason: impl Display) {
         self.complete(EventKind::Info, &Value::Null, Some(&reason.to_string()));
     }
 
     fn complete(&mut self, kind: EventKind, output: &Value, error: Option<&str>) {
         self.done = true;
-        let client = &mut *self.client;
         let value = if kind == EventKind::Ok {
             output
         } else {
             &self.input
         };
-        client.history.record(kind, client, &self.f, value, error);
-        if kind == EventKind::Info {
-            client.process = client.history.new_process();
-        }
+        self.history.record(
+            kind,
+            self.process,
+            self.name.as_deref(),
+            &self.f,
+            value,
+            error,
+        );
     }
 }
 
-impl Drop for PendingOp<'_> {
+impl Drop for Op {
     fn drop(&mut self) {
         if !self.done {
             self.complete(
@@ -378,6 +427,62 @@ impl Drop for PendingOp<'_> {
                 &Value::Null,
                 Some("dropped without completion (a cancelled or panicking client)"),
             );
+        }
+    }
+}
+
+/// An invoked operation of a [`HistoryClient`] awaiting its outcome; an
+/// unknown outcome (or a drop) retires the client's process.
+#[must_use = "complete the operation with ok, fail or unknown"]
+pub struct PendingOp<'a> {
+    client: &'a mut HistoryClient,
+    op: Option<Op>,
+}
+
+impl PendingOp<'_> {
+    fn take(&mut self) -> Op {
+        self.op.take().expect("completed once")
+    }
+
+    /// What was invoked.
+    pub fn input(&self) -> &Value {
+        self.op.as_ref().expect("not yet completed").input()
+    }
+
+    /// When it was invoked, in nanoseconds since the history began.
+    pub fn invoked_at(&self) -> u64 {
+        self.op.as_ref().expect("not yet completed").invoked_at()
+    }
+
+    /// It took effect, and the client got `output` back (for a write, the
+    /// value written).
+    pub fn ok(mut self, output: Value) {
+        self.take().ok(output);
+    }
+
+    /// It certainly did not take effect (refused before it could: not the
+    /// leader, a failed precondition).
+    pub fn fail(mut self, reason: impl Display) {
+        self.take().fail(reason);
+    }
+
+    /// It may have taken effect (a timeout, a connection dropped after the
+    /// request was sent). The client goes on under a new process.
+    pub fn unknown(mut self, reason: impl Display) {
+        self.take().unknown(reason);
+        self.retire();
+    }
+
+    fn retire(&mut self) {
+        self.client.process = self.client.history.new_process();
+    }
+}
+
+impl Drop for PendingOp<'_> {
+    fn drop(&mut self) {
+        if let Some(op) = self.op.take() {
+            drop(op);
+            self.retire();
         }
     }
 }
