@@ -65,6 +65,7 @@ async fn failover_scenario_passes_on_local_processes_and_leaves_nothing_running(
             "every key the clients wrote reads back after the run",
             "no acknowledged write is lost",
             "what the clients saw is linearizable (kv model)",
+            "p99 latency of kv-clients write requests below 2.00s outside fault windows",
         ]
     );
     assert!(
@@ -115,7 +116,7 @@ async fn failover_scenario_passes_on_local_processes_and_leaves_nothing_running(
         .expect("the observer's view of the kill is on the timeline");
     assert_eq!(unreachable.severity, Severity::Warning);
     let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
-    assert_eq!(junit.matches("<testcase ").count(), 7, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 8, "{junit}");
     assert!(
         std::fs::read_to_string(dir.join("report.html"))
             .unwrap()

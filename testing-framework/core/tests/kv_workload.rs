@@ -25,6 +25,8 @@ enum Bug {
     StaleReads,
     /// No compare-and-set.
     NoCas,
+    /// Every request takes 5 ms, and 300 ms on node-1.
+    Slow,
 }
 
 /// One shared map behind every node (a single copy: linearizable), reached
@@ -42,6 +44,8 @@ struct Store {
     fake: FakeApp,
     map: Arc<Mutex<Map>>,
     bug: Bug,
+    /// Every request is refused until then (a slow recovery).
+    refuse_until: Arc<Mutex<Option<tokio::time::Instant>>>,
 }
 
 impl Store {
@@ -50,6 +54,7 @@ impl Store {
             fake: FakeApp::default(),
             map: Arc::default(),
             bug,
+            refuse_until: Arc::default(),
         }
     }
 }
@@ -78,17 +83,30 @@ impl Application for Store {
     }
 }
 
-async fn reach(node: &FakeNode) -> Result<(), KvError> {
-    node.height()
-        .await
-        .map(|_| ())
-        .map_err(|e| KvError::Refused(e.to_string()))
+impl Store {
+    async fn reach(&self, node: &FakeNode) -> Result<(), KvError> {
+        node.height()
+            .await
+            .map_err(|e| KvError::Refused(e.to_string()))?;
+        if self
+            .refuse_until
+            .lock()
+            .is_some_and(|t| tokio::time::Instant::now() < t)
+        {
+            return Err(KvError::Refused("recovering".into()));
+        }
+        if self.bug == Bug::Slow {
+            let ms = if node.name() == "node-1" { 300 } else { 5 };
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl KeyValueStore for Store {
     async fn kv_read(&self, node: &Arc<FakeNode>, key: &str) -> Result<Option<String>, KvError> {
-        reach(node).await?;
+        self.reach(node).await?;
         let mut map = self.map.lock();
         if self.bug == Bug::StaleReads {
             let now = tokio::time::Instant::now();
@@ -105,7 +123,7 @@ impl KeyValueStore for Store {
     }
 
     async fn kv_write(&self, node: &Arc<FakeNode>, key: &str, value: &str) -> Result<(), KvError> {
-        reach(node).await?;
+        self.reach(node).await?;
         let mut map = self.map.lock();
         map.writes += 1;
         if !(self.bug == Bug::LosesWrites && map.writes % 7 == 0) {
@@ -124,7 +142,7 @@ impl KeyValueStore for Store {
         if self.bug == Bug::NoCas {
             return Err(KvError::Unsupported);
         }
-        reach(node).await?;
+        self.reach(node).await?;
         let mut map = self.map.lock();
         if map.values.get(key).map(String::as_str) == expected {
             map.values.insert(key.to_owned(), new.to_owned());
@@ -213,10 +231,13 @@ async fn a_correct_store_passes_every_check_under_kills() {
     );
     let writes = &report.clients[3];
     assert!(writes.ok > 100 && writes.latency.is_some(), "{writes:?}");
-    assert_eq!(
-        writes.per_second.len(),
-        5,
-        "one entry per second of the window"
+    // One entry per second of the window, and of the last requests in
+    // flight when it closed.
+    let seconds = writes.per_second.len() as u64;
+    let window = report.timings.run_ms.div_ceil(1000);
+    assert!(
+        seconds == window || seconds == window + 1,
+        "{seconds} seconds"
     );
     let printed = report.to_string();
     assert!(
@@ -334,4 +355,127 @@ async fn a_key_that_cannot_be_read_back_fails_the_final_reads() {
             .contains("could not be read back within 15s after the run"),
         "{reads:#?}"
     );
+}
+
+/// At 1 s, a one-second fault after which the store refuses every request
+/// for 3 s more (a slow recovery).
+struct SlowRecovery;
+
+#[async_trait]
+impl Workload<Store> for SlowRecovery {
+    fn name(&self) -> &str {
+        "slow-recovery"
+    }
+    async fn run(&self, ctx: &RunContext<Store>) -> Result<(), BoxError> {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let fault = ctx.begin_fault(self.name(), "every node refuses");
+        *ctx.app().refuse_until.lock() = Some(tokio::time::Instant::now() + Duration::from_secs(4));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        ctx.end_fault(fault);
+        ctx.over().await;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn service_level_objectives_judge_latency_throughput_and_recovery() {
+    use tf_core::checker::{AvailabilitySlo, LatencySlo, ThroughputSlo};
+    let ms = Duration::from_millis;
+    let scenario = || {
+        Scenario::builder("slo", Store::new(Bug::Slow))
+            .nodes(3)
+            .duration(Duration::from_secs(8))
+            .cooldown(ms(100))
+            .workload(KvWorkload::new().clients(6).rate(60.0).keys(4).seed(3))
+            .workload(SlowRecovery)
+            .expect(LatencySlo::new(0.5, ms(100)).of("kv-clients"))
+            .expect(
+                LatencySlo::new(0.99, ms(100))
+                    .of("kv-clients")
+                    .kind("write"),
+            )
+            .expect(
+                ThroughputSlo::new(5.0)
+                    .over(Duration::from_secs(2))
+                    .outside_faults(),
+            )
+            .expect(ThroughputSlo::new(5.0).over(Duration::from_secs(2)))
+            .expect(AvailabilitySlo::new(Duration::from_secs(5)).of("kv-clients"))
+            .expect(AvailabilitySlo::new(Duration::from_secs(1)).of("kv-clients"))
+            .build()
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_in(&dir, scenario()).await;
+    let verdicts: Vec<(String, Option<bool>)> = report
+        .expectations
+        .iter()
+        .map(|e| (e.name.clone(), e.passed))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            (
+                "p50 latency of kv-clients requests below 100.0ms".into(),
+                Some(true)
+            ),
+            (
+                "p99 latency of kv-clients write requests below 100.0ms".into(),
+                Some(false)
+            ),
+            // The store refuses for 3 s past the fault: outside it too.
+            (
+                "at least 5 requests/s over every 2.00s outside fault windows".into(),
+                Some(false)
+            ),
+            ("at least 5 requests/s over every 2.00s".into(), Some(false)),
+            (
+                "kv-clients requests succeed again within 5.00s after each fault".into(),
+                Some(true)
+            ),
+            (
+                "kv-clients requests succeed again within 1.00s after each fault".into(),
+                Some(false)
+            ),
+        ],
+        "{report}"
+    );
+    let reason = |i: usize| report.expectations[i].reason.clone().unwrap_or_default();
+    assert!(reason(1).starts_with("p99 was 30"), "{}", reason(1));
+    assert!(
+        report.expectations[1]
+            .observed
+            .as_deref()
+            .unwrap()
+            .contains("the slowest: process")
+    );
+    assert!(
+        reason(2).starts_with("0.0 requests/s from 2.1s to 4.1s"),
+        "{}",
+        reason(2)
+    );
+    assert!(
+        reason(3).starts_with("0.0 requests/s from 1.1s to 3.1s"),
+        "{}",
+        reason(3)
+    );
+    assert!(
+        reason(5).contains("1 of 1 fault(s) left kv-clients requests failing longer than 1.00s"),
+        "{}",
+        reason(5)
+    );
+    let observed = report.expectations[5].observed.as_deref().unwrap();
+    assert!(
+        observed.contains("`every node refuses` ended at 2.0s; the first request succeeded 3."),
+        "{observed}"
+    );
+
+    // The same verdicts from the recorded history and faults alone.
+    let replayed = replay(scenario(), &dir.path().join("run")).await.unwrap();
+    let again: Vec<(String, Option<bool>)> = replayed
+        .expectations
+        .iter()
+        .map(|e| (e.name.clone(), e.passed))
+        .collect();
+    assert_eq!(again, verdicts, "{replayed}");
 }

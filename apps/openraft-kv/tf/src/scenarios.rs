@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use tf_core::catalog::{Param, ScenarioEntry};
+use tf_core::checker::LatencySlo;
 use tf_core::observation::ObservationConfig;
 use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
 use tf_core::workloads::{FaultKind, KvWorkload};
@@ -116,11 +117,21 @@ fn judged(
     bound: Duration,
     clients: Clients,
 ) -> ScenarioBuilder<RaftKv> {
+    let workload = clients.workload();
+    let name = workload.name().to_owned();
     builder
         .expect(one_leader_per_term())
         .expect(leader_within(bound))
         .expect(converged(Duration::from_secs(10)))
-        .key_value(clients.workload())
+        .key_value(workload)
+        // A service-level objective, generous for debug builds on a
+        // loaded machine: writes stay fast while no fault is on.
+        .expect(
+            LatencySlo::new(0.99, Duration::from_secs(2))
+                .of(&name)
+                .kind("write")
+                .outside_faults(),
+        )
 }
 
 /// `raft-failover`: clients read and write while the leader is killed (or

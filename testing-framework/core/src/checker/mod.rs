@@ -3,7 +3,9 @@
 //! (a [`Register`], a [`KeyValue`] map checked key by key, or the app's
 //! own), and that every acknowledged write survives; and the same as
 //! expectations of a scenario ([`Linearizable`],
-//! [`AcknowledgedWritesSurvive`]), judged from the run's history.
+//! [`AcknowledgedWritesSurvive`]), judged from the run's history; and
+//! service-level objectives over the same history ([`LatencySlo`],
+//! [`ThroughputSlo`], [`AvailabilitySlo`]).
 
 mod acked;
 mod expectations;
@@ -12,6 +14,7 @@ mod linearizable;
 mod model;
 mod register;
 mod search;
+mod slo;
 
 pub use acked::{AckedWrites, acknowledged_writes};
 pub use expectations::{AcknowledgedWritesSurvive, Linearizable};
@@ -22,3 +25,4 @@ pub use linearizable::{
 };
 pub use model::Model;
 pub use register::{Register, RegisterOp};
+pub use slo::{AvailabilitySlo, LatencySlo, Requests, ThroughputSlo};

@@ -22,3 +22,5 @@ pub use run::{
     WorkloadFailure,
 };
 pub use traits::{ReportEvent, ReportSnapshot, SeriesPoint, Severity};
+
+pub(crate) use summary::duration_us;

@@ -28,6 +28,8 @@ pub struct RunContext<A: Application> {
     pub(crate) timeline: Arc<Mutex<Vec<TimelineEntry>>>,
     pub(crate) faults: Mutex<Vec<FaultWindow>>,
     pub(crate) history: History,
+    /// How long the window lasted, once it closed.
+    pub(crate) closed_after: std::sync::OnceLock<Duration>,
 }
 
 /// The observers' handles of a run, by observer type, each boxed.
@@ -71,6 +73,7 @@ impl<A: Application> RunContext<A> {
             timeline: Arc::new(Mutex::new(Vec::new())),
             faults: Mutex::new(Vec::new()),
             history,
+            closed_after: std::sync::OnceLock::new(),
         }
     }
 
@@ -145,9 +148,29 @@ impl<A: Application> RunContext<A> {
         self.over.cancelled().await
     }
 
+    /// How long the run window lasted once it closed (end checks see the
+    /// whole window); before that, how long it has lasted so far.
+    pub fn window_length(&self) -> Duration {
+        self.closed_after
+            .get()
+            .copied()
+            .unwrap_or_else(|| self.elapsed())
+    }
+
     /// Time since the run window opened.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// The faults begun so far (in a replay: the recorded run's).
+    pub fn faults(&self) -> Vec<FaultWindow> {
+        self.faults.lock().clone()
+    }
+
+    /// In a replay: the recorded run's faults.
+    pub(crate) fn with_faults(self, faults: Vec<FaultWindow>) -> Self {
+        *self.faults.lock() = faults;
+        self
     }
 
     /// Marks the start of a fault (`node-0 killed`): reports shade it on

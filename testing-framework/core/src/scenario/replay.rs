@@ -169,7 +169,8 @@ pub async fn replay<A: Application>(
                 .collect(),
             history,
         )
-        .with_unrecorded(unrecorded),
+        .with_unrecorded(unrecorded)
+        .with_faults(recorded.faults.clone()),
     );
     let origin = ctx.started;
     let observations = replaying

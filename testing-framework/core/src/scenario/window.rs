@@ -124,6 +124,7 @@ impl<A: Application> Window<A> {
     /// [`WORKLOAD_GRACE`] to return: the failures, including each workload
     /// that did not return in time (it is cut off).
     pub(crate) async fn close(&mut self) -> Vec<WorkloadFailure> {
+        let _ = self.ctx.closed_after.set(self.ctx.elapsed());
         self.ctx.over.cancel();
         let mut failures = Vec::new();
         let grace = Instant::now() + WORKLOAD_GRACE;

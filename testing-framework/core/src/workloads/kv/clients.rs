@@ -62,6 +62,11 @@ impl KvWorkload {
         Self::default()
     }
 
+    /// Its name in reports (`kv-clients` unless [`named`](Self::named)).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Its name in reports.
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();

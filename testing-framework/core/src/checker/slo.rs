@@ -1,0 +1,441 @@
+//! Service-level objectives over what the clients saw, each one line in a
+//! scenario (as Aptos Forge's thresholds): a latency quantile below a
+//! bound, a throughput floor over any window, and service back within a
+//! bound after each fault. Judged at the end from the history, replayable.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hdrhistogram::Histogram;
+
+use crate::history::{Operation, UNNAMED_CLIENT, operations};
+use crate::report::FaultWindow;
+use crate::scenario::{Application, Expectation, RunContext, Timing, Violation};
+
+/// Which requests an objective is about: every one, or one workload's,
+/// or one kind's.
+#[derive(Clone, Debug, Default)]
+pub struct Requests {
+    client: Option<String>,
+    f: Option<String>,
+}
+
+impl Requests {
+    fn matches(&self, op: &Operation) -> bool {
+        self.client
+            .as_deref()
+            .is_none_or(|c| op.client.as_deref().unwrap_or(UNNAMED_CLIENT) == c)
+            && self.f.as_deref().is_none_or(|f| op.f == f)
+    }
+}
+
+impl fmt::Display for Requests {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.client, &self.f) {
+            (None, None) => f.write_str("requests"),
+            (Some(client), None) => write!(f, "{client} requests"),
+            (None, Some(kind)) => write!(f, "{kind} requests"),
+            (Some(client), Some(kind)) => write!(f, "{client} {kind} requests"),
+        }
+    }
+}
+
+/// The successful requests of the run's history that `requests` selects,
+/// by completion time.
+fn selected<A: Application>(
+    ctx: &RunContext<A>,
+    requests: &Requests,
+) -> Result<Vec<Operation>, Violation> {
+    let events = ctx
+        .history()
+        .events()
+        .map_err(|e| Violation::new(format!("the client history cannot be read: {e}")))?;
+    let mut ops: Vec<Operation> = operations(&events)
+        .map_err(|e| Violation::new(format!("the client history is not valid: {e}")))?
+        .into_iter()
+        .filter(|op| op.is_ok() && requests.matches(op))
+        .collect();
+    if ops.is_empty() {
+        return Err(Violation::new(format!(
+            "no {requests} succeeded, so the objective could not be judged"
+        )));
+    }
+    ops.sort_by_key(|op| op.completed_at);
+    Ok(ops)
+}
+
+/// Whether `op` ran (from invocation to completion) during a fault.
+fn during_fault(op: &Operation, faults: &[FaultWindow]) -> bool {
+    let (from, to) = (
+        op.invoked_at / 1_000_000,
+        op.completed_at.unwrap_or(u64::MAX) / 1_000_000,
+    );
+    faults
+        .iter()
+        .any(|f| from <= f.end_ms.unwrap_or(u64::MAX) && to >= f.start_ms)
+}
+
+fn human(d: Duration) -> String {
+    crate::report::duration_us(d.as_micros().min(u128::from(u64::MAX)) as u64)
+}
+
+/// A latency quantile of the successful requests below a bound.
+pub struct LatencySlo {
+    name: String,
+    quantile: f64,
+    bound: Duration,
+    requests: Requests,
+    outside_faults: bool,
+}
+
+impl LatencySlo {
+    /// The `quantile` (0.99 for p99) of the latency of the successful
+    /// requests is below `bound`.
+    pub fn new(quantile: f64, bound: Duration) -> Self {
+        let mut slo = LatencySlo {
+            name: String::new(),
+            quantile: quantile.clamp(0.0, 1.0),
+            bound,
+            requests: Requests::default(),
+            outside_faults: false,
+        };
+        slo.rename();
+        slo
+    }
+
+    /// Only `client`'s requests (a workload's name).
+    pub fn of(mut self, client: &str) -> Self {
+        self.requests.client = Some(client.to_owned());
+        self.rename();
+        self
+    }
+
+    /// Only requests of kind `f` (`read`, `write`).
+    pub fn kind(mut self, f: &str) -> Self {
+        self.requests.f = Some(f.to_owned());
+        self.rename();
+        self
+    }
+
+    /// Leaves out requests that ran during a fault window.
+    pub fn outside_faults(mut self) -> Self {
+        self.outside_faults = true;
+        self.rename();
+        self
+    }
+
+    fn rename(&mut self) {
+        self.name = format!(
+            "p{} latency of {} below {}{}",
+            self.quantile * 100.0,
+            self.requests,
+            human(self.bound),
+            if self.outside_faults {
+                " outside fault windows"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+#[async_trait]
+impl<A: Application> Expectation<A> for LatencySlo {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn timing(&self) -> Timing {
+        Timing::AtEnd
+    }
+
+    async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
+        let faults = ctx.faults();
+        let mut latency: Histogram<u64> =
+            Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
+        let mut slowest: Option<Operation> = None;
+        for op in selected(ctx, &self.requests)? {
+            if self.outside_faults && during_fault(&op, &faults) {
+                continue;
+            }
+            let us = op.latency_ns().unwrap_or(0) / 1_000;
+            let _ = latency.record(us.clamp(1, 3_600_000_000));
+            if slowest
+                .as_ref()
+                .is_none_or(|s| s.latency_ns() < op.latency_ns())
+            {
+                slowest = Some(op);
+            }
+        }
+        if latency.is_empty() {
+            return Err(Violation::new(format!(
+                "every {} ran during a fault, so the objective could not be judged",
+                self.requests
+            )));
+        }
+        let measured = Duration::from_micros(latency.value_at_quantile(self.quantile));
+        if measured <= self.bound {
+            return Ok(());
+        }
+        Err(Violation::new(format!(
+            "p{} was {} over {} requests (bound {})",
+            self.quantile * 100.0,
+            human(measured),
+            latency.len(),
+            human(self.bound)
+        ))
+        .observed(format!(
+            "the slowest: {}",
+            slowest.map(|op| op.describe()).unwrap_or_default()
+        )))
+    }
+}
+
+/// At least a rate of successful requests over every window of a length.
+pub struct ThroughputSlo {
+    name: String,
+    per_second: f64,
+    window: Duration,
+    requests: Requests,
+    outside_faults: bool,
+}
+
+impl ThroughputSlo {
+    /// At least `per_second` successful requests a second, over every
+    /// `window` of the run window (10 s unless [`over`](Self::over) says).
+    pub fn new(per_second: f64) -> Self {
+        let mut slo = ThroughputSlo {
+            name: String::new(),
+            per_second,
+            window: Duration::from_secs(10),
+            requests: Requests::default(),
+            outside_faults: false,
+        };
+        slo.rename();
+        slo
+    }
+
+    /// The window the rate is measured over.
+    pub fn over(mut self, window: Duration) -> Self {
+        self.window = window.max(Duration::from_millis(100));
+        self.rename();
+        self
+    }
+
+    /// Only `client`'s requests.
+    pub fn of(mut self, client: &str) -> Self {
+        self.requests.client = Some(client.to_owned());
+        self.rename();
+        self
+    }
+
+    /// Only requests of kind `f`.
+    pub fn kind(mut self, f: &str) -> Self {
+        self.requests.f = Some(f.to_owned());
+        self.rename();
+        self
+    }
+
+    /// Leaves out windows that overlap a fault.
+    pub fn outside_faults(mut self) -> Self {
+        self.outside_faults = true;
+        self.rename();
+        self
+    }
+
+    fn rename(&mut self) {
+        self.name = format!(
+            "at least {} {}/s over every {}{}",
+            self.per_second,
+            self.requests,
+            human(self.window),
+            if self.outside_faults {
+                " outside fault windows"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+/// The step windows slide by.
+const SLIDE_MS: u64 = 100;
+
+#[async_trait]
+impl<A: Application> Expectation<A> for ThroughputSlo {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn timing(&self) -> Timing {
+        Timing::AtEnd
+    }
+
+    async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
+        let faults = ctx.faults();
+        let done: Vec<u64> = selected(ctx, &self.requests)?
+            .iter()
+            .filter_map(|op| op.completed_at)
+            .map(|ns| ns / 1_000_000)
+            .collect();
+        let window_ms = self.window.as_millis() as u64;
+        let end_ms = ctx.window_length().as_millis().min(u128::from(u64::MAX)) as u64;
+        if end_ms < window_ms {
+            return Err(Violation::new(format!(
+                "the run window ({}) is shorter than the objective's window ({})",
+                human(Duration::from_millis(end_ms)),
+                human(self.window)
+            )));
+        }
+        let mut worst: Option<(u64, usize)> = None;
+        let mut start = 0;
+        let (mut lo, mut hi) = (0usize, 0usize);
+        while start + window_ms <= end_ms {
+            let stop = start + window_ms;
+            let overlaps = faults
+                .iter()
+                .any(|f| start <= f.end_ms.unwrap_or(u64::MAX) && stop >= f.start_ms);
+            while lo < done.len() && done[lo] < start {
+                lo += 1;
+            }
+            while hi < done.len() && done[hi] < stop {
+                hi += 1;
+            }
+            if !(self.outside_faults && overlaps) {
+                let count = hi.saturating_sub(lo);
+                if worst.is_none_or(|(_, least)| count < least) {
+                    worst = Some((start, count));
+                }
+            }
+            start += SLIDE_MS;
+        }
+        let Some((at, count)) = worst else {
+            return Err(Violation::new(
+                "every window overlapped a fault, so the objective could not be judged",
+            ));
+        };
+        let rate = count as f64 / self.window.as_secs_f64();
+        if rate >= self.per_second {
+            return Ok(());
+        }
+        Err(Violation::new(format!(
+            "{rate:.1} {}/s from {:.1}s to {:.1}s (floor {})",
+            self.requests,
+            at as f64 / 1000.0,
+            (at + window_ms) as f64 / 1000.0,
+            self.per_second
+        )))
+    }
+}
+
+/// After each fault ends, requests succeed again within a bound.
+pub struct AvailabilitySlo {
+    name: String,
+    within: Duration,
+    requests: Requests,
+}
+
+impl AvailabilitySlo {
+    /// After each fault window ends, a request succeeds within `within`.
+    pub fn new(within: Duration) -> Self {
+        let mut slo = AvailabilitySlo {
+            name: String::new(),
+            within,
+            requests: Requests::default(),
+        };
+        slo.rename();
+        slo
+    }
+
+    /// Only `client`'s requests.
+    pub fn of(mut self, client: &str) -> Self {
+        self.requests.client = Some(client.to_owned());
+        self.rename();
+        self
+    }
+
+    /// Only requests of kind `f`.
+    pub fn kind(mut self, f: &str) -> Self {
+        self.requests.f = Some(f.to_owned());
+        self.rename();
+        self
+    }
+
+    fn rename(&mut self) {
+        self.name = format!(
+            "{} succeed again within {} after each fault",
+            self.requests,
+            human(self.within)
+        );
+    }
+}
+
+#[async_trait]
+impl<A: Application> Expectation<A> for AvailabilitySlo {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn timing(&self) -> Timing {
+        Timing::AtEnd
+    }
+
+    async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
+        let done: Vec<u64> = selected(ctx, &self.requests)?
+            .iter()
+            .filter_map(|op| op.completed_at)
+            .map(|ns| ns / 1_000_000)
+            .collect();
+        let longest_gap = done
+            .windows(2)
+            .map(|w| (w[1] - w[0], w[0]))
+            .max()
+            .map(|(gap, at)| {
+                format!(
+                    "the longest gap without a successful request: {} from {:.1}s",
+                    human(Duration::from_millis(gap)),
+                    at as f64 / 1000.0
+                )
+            })
+            .unwrap_or_default();
+        let faults = ctx.faults();
+        let ended: Vec<&FaultWindow> = faults.iter().filter(|f| f.end_ms.is_some()).collect();
+        if ended.is_empty() {
+            return Err(Violation::new(
+                "no fault ended during the run, so the objective could not be judged",
+            ));
+        }
+        let mut late = Vec::new();
+        for fault in ended {
+            let end = fault.end_ms.unwrap_or_default();
+            let first = done.iter().find(|&&t| t >= end);
+            let bound = end + self.within.as_millis() as u64;
+            match first {
+                Some(&t) if t <= bound => {}
+                Some(&t) => late.push(format!(
+                    "`{}` ended at {:.1}s; the first request succeeded {} later",
+                    fault.what,
+                    end as f64 / 1000.0,
+                    human(Duration::from_millis(t - end))
+                )),
+                None => late.push(format!(
+                    "`{}` ended at {:.1}s; no request succeeded after it",
+                    fault.what,
+                    end as f64 / 1000.0
+                )),
+            }
+        }
+        if late.is_empty() {
+            return Ok(());
+        }
+        Err(Violation::new(format!(
+            "{} of {} fault(s) left {} failing longer than {}",
+            late.len(),
+            faults.iter().filter(|f| f.end_ms.is_some()).count(),
+            self.requests,
+            human(self.within)
+        ))
+        .observed(format!("{}\n{longest_gap}", late.join("\n"))))
+    }
+}
