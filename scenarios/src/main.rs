@@ -154,6 +154,10 @@ struct RunArgs {
     /// Remove the run directory when the run passes.
     #[arg(long)]
     clean_on_success: bool,
+    /// How long a node gets to exit after SIGTERM (a graceful stop, and
+    /// cleanup) before it is killed (`5s` by default).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    stop_grace: Option<Duration>,
     /// Write every object the deployer would create into the run directory
     /// and create nothing (the k8s deployer).
     #[arg(long)]
@@ -380,13 +384,22 @@ async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> 
             if let Some(host) = &args.node_port_host {
                 deployer = deployer.with_access(tf_k8s::Access::NodePort { host: host.clone() });
             }
+            if let Some(grace) = args.stop_grace {
+                deployer = deployer.with_stop_grace(grace);
+            }
             Box::new(deployer)
         }
         (_, true) => {
             bail!("only the k8s deployer has a dry run; drop --dry-run or use --deployer k8s")
         }
-        (DeployerKind::Local, false) => Box::new(LocalDeployer::new()),
-        (DeployerKind::Compose, false) => Box::new(ComposeDeployer::new()),
+        (DeployerKind::Local, false) => Box::new(match args.stop_grace {
+            Some(grace) => LocalDeployer::new().with_stop_grace(grace),
+            None => LocalDeployer::new(),
+        }),
+        (DeployerKind::Compose, false) => Box::new(match args.stop_grace {
+            Some(grace) => ComposeDeployer::new().with_stop_grace(grace),
+            None => ComposeDeployer::new(),
+        }),
     };
     let progress = progress::Progress::start();
     let options = RunOptions {

@@ -273,7 +273,7 @@ async fn a_server_that_never_answers_times_out_within_the_timeout() {
     assert_eq!(
         error.to_string(),
         format!(
-            "node {addr} GET /info: no complete answer within 200ms; \
+            "node {addr} GET /info: no complete answer within 200ms (connected, but no answer's headers came); \
              the node may be stuck, or raise JsonClient::timeout if it is just slow"
         )
     );
@@ -298,6 +298,72 @@ async fn a_body_that_stops_arriving_times_out_within_the_timeout() {
     let took = started.elapsed();
     assert!(error.is_timeout(), "{error}");
     assert!(took < SHORT_TIMEOUT * 5, "gave up only after {took:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("(the answer's headers came (200 OK), but only 10 bytes of its body)"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_port_that_answers_without_http_is_named_as_such() {
+    let (addr, server) = one_connection(|mut stream| async move {
+        stream
+            .write_all(b"SSH-2.0-OpenSSH_9.2\r\nProtocol mismatch.\r\n")
+            .await
+            .unwrap();
+        until_closed(stream).await;
+    })
+    .await;
+    let error = JsonClient::new(&addr)
+        .get::<Info>("/info")
+        .await
+        .unwrap_err();
+    guarded("the client's hang-up", server).await.unwrap();
+    assert!(matches!(error, HttpError::NotHttp { .. }), "{error:?}");
+    assert!(!error.is_unreachable());
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "node {addr} GET /info: answered, but not with HTTP ("
+        )),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("is another program listening on that port?"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn observers_say_unreachable_only_when_no_answer_came() {
+    use tf_core::observation::{Contact, SourceFailure};
+    let node = good_node().await;
+    let client = JsonClient::new(&node);
+    let garbage = client.get::<Info>("/garbage").await.unwrap_err();
+    assert_eq!(
+        SourceFailure::Error(garbage).describe().1,
+        Contact::Answered
+    );
+    let status = client.get::<Info>("/missing").await.unwrap_err();
+    assert_eq!(SourceFailure::Error(status).describe().1, Contact::Answered);
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gone = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    let refused = JsonClient::new(&gone)
+        .get::<Info>("/info")
+        .await
+        .unwrap_err();
+    let (text, contact) = SourceFailure::Error(refused).describe();
+    assert_eq!(contact, Contact::Unreachable);
+    assert!(text.to_lowercase().contains("connection refused"), "{text}");
+    let timed_out: SourceFailure<HttpError> = SourceFailure::TimedOut(SHORT_TIMEOUT);
+    assert_eq!(
+        timed_out.describe(),
+        ("no answer within 200ms".to_owned(), Contact::Unreachable)
+    );
 }
 
 #[tokio::test]

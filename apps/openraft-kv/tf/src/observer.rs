@@ -6,9 +6,10 @@ use std::fmt;
 
 use async_trait::async_trait;
 use openraft_kv_node::api::{NodeState, Role};
+use openraft_kv_node::client::ClientError;
 use openraft_kv_node::client::KvClient;
 use serde::{Deserialize, Serialize};
-use tf_core::observation::{BoxError, Observer, Sources};
+use tf_core::observation::{BoxError, Observer, PollError, Sources};
 use tf_core::report::{ReportEvent, ReportSnapshot, SeriesPoint, Severity};
 
 /// One node as last observed.
@@ -218,7 +219,9 @@ impl Observer for RaftObserver {
         sources: &Sources<'_, KvClient>,
         state: &mut RaftSnapshot,
     ) -> Result<Vec<RaftEvent>, BoxError> {
-        let answers = sources.poll_each(|s| s.source.state()).await;
+        let answers = sources
+            .poll_each(|s| async move { s.source.state().await.map_err(contact) })
+            .await;
         let mut events = Vec::new();
         let mut nodes = BTreeMap::new();
         for answer in answers {
@@ -316,5 +319,16 @@ impl Observer for RaftObserver {
 
     fn snapshot(&self, state: &RaftSnapshot) -> RaftSnapshot {
         state.clone()
+    }
+}
+
+/// Tells the framework's reports how a failed poll met the node: no
+/// contact ("unreachable") or an answer that was no use.
+fn contact(error: ClientError) -> PollError {
+    match error {
+        ClientError::Unreachable { .. }
+        | ClientError::Interrupted { .. }
+        | ClientError::Timeout { .. } => PollError::unreachable(error),
+        _ => PollError::answered(error),
     }
 }

@@ -236,6 +236,19 @@ async fn a_malformed_answer_is_a_failing_source_not_a_failed_cycle() {
     );
     let health = c.handle.source_health();
     assert!(health[1].is_failing() && !health[0].is_failing());
+    // It answered: the report must not call it unreachable.
+    let lost = c
+        .handle
+        .history()
+        .iter()
+        .flat_map(|o| o.reachability.clone())
+        .find(|r| r.is_lost("node-1"))
+        .expect("node-1's failure is published");
+    let said = lost.to_string();
+    assert!(
+        said.starts_with("node-1 answered, but not usefully: malformed answer from node"),
+        "{said}"
+    );
 }
 
 #[tokio::test]

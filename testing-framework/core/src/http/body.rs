@@ -7,8 +7,8 @@ use reqwest::Response;
 pub(crate) enum BodyError {
     /// The body passes the bound.
     TooLarge,
-    /// The connection failed or timed out mid-body.
-    Read(reqwest::Error),
+    /// The connection failed or timed out mid-body, after this many bytes.
+    Read(reqwest::Error, usize),
 }
 
 /// The whole body, if it has at most `limit` bytes.
@@ -26,7 +26,12 @@ pub(crate) async fn read_bounded(
     // Content-Length is only a hint (it may lie), but one already checked
     // against the bound.
     let mut body = Vec::with_capacity(declared.unwrap_or(0) as usize);
-    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(error) => return Err(BodyError::Read(error, body.len())),
+        };
         if chunk.len() > limit - body.len() {
             return Err(BodyError::TooLarge);
         }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::body::{self, BodyError};
-use super::error::{Call, HttpError, STATUS_EXCERPT_CHARS};
+use super::error::{Call, HttpError, STATUS_EXCERPT_CHARS, Stage};
 
 /// The default [`JsonClient::timeout`].
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -154,7 +154,7 @@ impl JsonClient {
         let response = with_body(request)
             .send()
             .await
-            .map_err(|error| call.failed(error, self.timeout))?;
+            .map_err(|error| call.failed(error, self.timeout, Stage::AwaitingHeaders))?;
 
         let status = response.status();
         if !status.is_success() {
@@ -169,7 +169,9 @@ impl JsonClient {
                 .await
                 .map_err(|error| match error {
                     BodyError::TooLarge => call.too_large(self.max_body),
-                    BodyError::Read(error) => call.failed(error, self.timeout),
+                    BodyError::Read(error, received) => {
+                        call.failed(error, self.timeout, Stage::ReadingBody { status, received })
+                    }
                 })?;
         let json: &[u8] = if body.is_empty() { b"null" } else { &body };
         serde_json::from_slice(json).map_err(|error| call.malformed(error, &body))

@@ -40,7 +40,7 @@ pub enum HttpError {
     },
     /// No complete answer within the request timeout.
     #[error(
-        "node {addr} {method} {path}: no complete answer within {after:?}; \
+        "node {addr} {method} {path}: no complete answer within {after:?} ({stage}); \
          the node may be stuck, or raise JsonClient::timeout if it is just slow"
     )]
     Timeout {
@@ -52,6 +52,24 @@ pub enum HttpError {
         path: String,
         /// The timeout that passed.
         after: Duration,
+        /// How far the request got.
+        stage: Stage,
+        /// What reqwest reported.
+        source: reqwest::Error,
+    },
+    /// Something answered on the node's port, but not with HTTP.
+    #[error(
+        "node {addr} {method} {path}: answered, but not with HTTP ({chain}); \
+         is another program listening on that port?",
+        chain = ErrorChain(.source)
+    )]
+    NotHttp {
+        /// The node's address (`host:port`).
+        addr: String,
+        /// The request's method.
+        method: Method,
+        /// The request's path.
+        path: String,
         /// What reqwest reported.
         source: reqwest::Error,
     },
@@ -177,9 +195,51 @@ impl HttpError {
             }
             | HttpError::Invalid {
                 addr, method, path, ..
+            }
+            | HttpError::NotHttp {
+                addr, method, path, ..
             } => (addr, method, path),
         }
     }
+}
+
+/// How far a request got before it timed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Connected and sent, but no answer's headers came.
+    AwaitingHeaders,
+    /// The headers came, but not the whole body.
+    ReadingBody {
+        /// The answer's status.
+        status: StatusCode,
+        /// The bytes of the body that came.
+        received: usize,
+    },
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stage::AwaitingHeaders => f.write_str("connected, but no answer's headers came"),
+            Stage::ReadingBody { status, received } => write!(
+                f,
+                "the answer's headers came ({status}), but only {received} bytes of its body"
+            ),
+        }
+    }
+}
+
+/// Whether reqwest's error is hyper failing to parse what came back:
+/// something answered, but not with HTTP.
+fn not_http(error: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = cause {
+        if let Some(hyper) = error.downcast_ref::<hyper::Error>() {
+            return hyper.is_parse() || hyper.is_parse_status();
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// One request, as its errors name it.
@@ -191,7 +251,12 @@ pub(crate) struct Call<'a> {
 
 impl Call<'_> {
     /// A failure reported by reqwest, sorted by what the caller can do.
-    pub(crate) fn failed(&self, source: reqwest::Error, timeout: Duration) -> HttpError {
+    pub(crate) fn failed(
+        &self,
+        source: reqwest::Error,
+        timeout: Duration,
+        stage: Stage,
+    ) -> HttpError {
         let (addr, method, path) = self.owned();
         // A connect timeout means nobody is there, like a refused connection;
         // only a started request that ran out of time is a Timeout.
@@ -201,6 +266,14 @@ impl Call<'_> {
                 method,
                 path,
                 after: timeout,
+                stage,
+                source,
+            }
+        } else if not_http(&source) {
+            HttpError::NotHttp {
+                addr,
+                method,
+                path,
                 source,
             }
         } else if source.is_builder() {

@@ -8,7 +8,8 @@
 //!   while reading, so a node streaming without end costs at most the bound.
 //! - [`HttpError`] says which node, which request, and what went wrong:
 //!   connection failed (with every cause, not just `error sending request`),
-//!   timed out, error status with the node's explanation, too large, or JSON
+//!   answered but not with HTTP, timed out (saying how far the request
+//!   got), error status with the node's explanation, too large, or JSON
 //!   that does not decode, with what was received.
 //!
 //! # Example
@@ -64,4 +65,4 @@ mod client;
 mod error;
 
 pub use client::JsonClient;
-pub use error::HttpError;
+pub use error::{HttpError, Stage};

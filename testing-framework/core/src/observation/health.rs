@@ -198,6 +198,8 @@ pub(crate) struct SourceOutcome {
     pub(crate) name: SourceName,
     pub(crate) latency: Duration,
     pub(crate) error: Option<String>,
+    /// What the error says about the contact, when there is one.
+    pub(crate) contact: super::Contact,
 }
 
 /// Per-source health of the current source set, and the reachability
@@ -238,11 +240,13 @@ impl SourceHealthBook {
                     source: health.name.to_string(),
                     reachable: false,
                     error: Some(error.clone()),
+                    contact: outcome.contact,
                 }),
                 (None, true) => changes.push(Reachability {
                     source: health.name.to_string(),
                     reachable: true,
                     error: None,
+                    contact: super::Contact::Unknown,
                 }),
                 _ => {}
             }

@@ -79,6 +79,7 @@
 //! ```
 
 mod config;
+mod contact;
 mod cycle;
 pub mod diagnostics;
 pub(crate) mod driver;
@@ -95,6 +96,7 @@ mod subscription;
 mod wait;
 
 pub use config::{ConfigError, ObservationConfig};
+pub use contact::{Contact, PollError};
 pub use handle::{Freshness, Latest, ObservationHandle};
 // Crate-internal short paths; the public ones are `health::*`.
 pub(crate) use health::{CycleFailure, FailureStage, RuntimeHealth, SourceHealth};

@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::time::Instant;
 
+use super::contact::{Contact, describe};
 use super::health::{SourceHealthBook, SourceOutcome};
 use super::{ObservedSource, SourceSet};
 
@@ -59,7 +60,7 @@ impl<'a, S> Sources<'a, S> {
     where
         F: FnMut(&'a ObservedSource<S>) -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: fmt::Display,
+        E: fmt::Display + 'static,
     {
         // The calls are made here, before the returned future runs, so that
         // it does not hold `poll`: a closure held across an await trips the
@@ -111,11 +112,17 @@ impl<'a, S> Recorder<'a, S> {
         }
     }
 
-    fn answered<T, E: fmt::Display>(&mut self, index: usize, polled: &SourcePoll<'_, S, T, E>) {
+    fn answered<T, E: fmt::Display + 'static>(
+        &mut self,
+        index: usize,
+        polled: &SourcePoll<'_, S, T, E>,
+    ) {
+        let failed = polled.result.as_ref().err().map(SourceFailure::describe);
         self.outcomes[index] = Some(SourceOutcome {
             name: polled.source.name.clone(),
             latency: polled.latency,
-            error: polled.result.as_ref().err().map(ToString::to_string),
+            contact: failed.as_ref().map_or(Contact::Unknown, |(_, c)| *c),
+            error: failed.map(|(text, _)| text),
         });
     }
 }
@@ -131,6 +138,7 @@ impl<S> Drop for Recorder<'_, S> {
                     name: source.name.clone(),
                     latency: cut_off,
                     error: Some("no answer before the cycle timed out".to_owned()),
+                    contact: Contact::Unreachable,
                 })
             })
             .collect();
@@ -185,13 +193,26 @@ pub enum SourceFailure<E> {
     TimedOut(Duration),
 }
 
-impl<E: fmt::Display> fmt::Display for SourceFailure<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl<E: fmt::Display + 'static> SourceFailure<E> {
+    /// The failure for people, with every cause its error type lets us
+    /// walk, and what it says about the contact with the source.
+    pub fn describe(&self) -> (String, Contact) {
         match self {
-            SourceFailure::Error(error) => error.fmt(f),
-            SourceFailure::TimedOut(after) => write!(f, "no answer within {after:?}"),
+            SourceFailure::Error(error) => describe(error),
+            SourceFailure::TimedOut(after) => {
+                (format!("no answer within {after:?}"), Contact::Unreachable)
+            }
         }
     }
 }
 
-impl<E: fmt::Display + fmt::Debug> std::error::Error for SourceFailure<E> {}
+/// With every cause the error's type lets us walk: a boxed error, an I/O
+/// or HTTP error (an error type of the app's own shows as it displays
+/// itself).
+impl<E: fmt::Display + 'static> fmt::Display for SourceFailure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe().0)
+    }
+}
+
+impl<E: fmt::Display + fmt::Debug + 'static> std::error::Error for SourceFailure<E> {}

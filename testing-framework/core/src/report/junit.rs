@@ -149,13 +149,12 @@ fn write_run_case<W: std::io::Write>(w: &mut Writer<W>, report: &RunReport) -> s
 
 #[cfg(test)]
 mod tests {
-    use std::time::SystemTime;
 
     use quick_xml::Reader;
     use quick_xml::events::Event;
 
     use super::*;
-    use crate::report::{ExpectationReport, PhaseTimings};
+    use crate::report::ExpectationReport;
 
     fn expectation(name: &str, passed: Option<bool>) -> ExpectationReport {
         ExpectationReport {
@@ -174,28 +173,9 @@ mod tests {
         expectations: Vec<ExpectationReport>,
     ) -> RunReport {
         RunReport {
-            scenario: "s".into(),
-            app: "app".into(),
-            deployer: "local".into(),
-            nodes: 3,
-            parameters: vec![],
-            started_at: SystemTime::UNIX_EPOCH,
-            verdict,
             summary: summary.map(Into::into),
             expectations,
-            workload_failures: vec![],
-            node_crashes: vec![],
-            timeline: vec![],
-            faults: vec![],
-            clients: Vec::new(),
-            latency_points: Vec::new(),
-            sources: vec![],
-            timings: PhaseTimings::default(),
-            run_dir: None,
-            logs: vec![],
-            observers: vec![],
-            cleanup: Default::default(),
-            notes: vec![],
+            ..RunReport::sample(verdict)
         }
     }
 

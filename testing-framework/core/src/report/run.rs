@@ -365,3 +365,34 @@ pub(crate) mod rfc3339 {
         humantime::parse_rfc3339(&text).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+impl RunReport {
+    /// A report of nothing much, for tests of the writers.
+    pub(crate) fn sample(verdict: Verdict) -> Self {
+        RunReport {
+            scenario: "s".into(),
+            app: "app".into(),
+            deployer: "local".into(),
+            nodes: 3,
+            parameters: vec![],
+            started_at: SystemTime::UNIX_EPOCH,
+            verdict,
+            summary: None,
+            expectations: vec![],
+            workload_failures: vec![],
+            node_crashes: vec![],
+            timeline: vec![],
+            faults: vec![],
+            clients: Vec::new(),
+            latency_points: Vec::new(),
+            sources: vec![],
+            timings: PhaseTimings::default(),
+            run_dir: None,
+            logs: vec![],
+            observers: vec![],
+            cleanup: Default::default(),
+            notes: vec![],
+        }
+    }
+}

@@ -146,6 +146,13 @@ impl fmt::Display for RunReport {
             .collect();
         if !notable.is_empty() {
             writeln!(f, "timeline:")?;
+            // As wide as the longest source: names are never cut.
+            let source_width = notable
+                .iter()
+                .map(|e| e.source.len())
+                .max()
+                .unwrap_or(0)
+                .max(16);
             for entry in notable {
                 let mark = if entry.severity >= Severity::Warning {
                     "!"
@@ -154,7 +161,7 @@ impl fmt::Display for RunReport {
                 };
                 writeln!(
                     f,
-                    "  {:>7.1}s {mark} {:<16} {}",
+                    "  {:>7.1}s {mark} {:<source_width$} {}",
                     entry.at_ms as f64 / 1000.0,
                     entry.source,
                     entry.what
@@ -163,6 +170,15 @@ impl fmt::Display for RunReport {
         }
         for problem in &self.cleanup.problems {
             writeln!(f, "cleanup: {problem}")?;
+        }
+        for forced in &self.cleanup.forced {
+            writeln!(f, "cleanup: {forced}")?;
+        }
+        if !self.cleanup.forced.is_empty() {
+            writeln!(
+                f,
+                "cleanup: a node that ignores SIGTERM costs the stop grace on every stop and at cleanup; make it exit on SIGTERM, or shorten the grace (`run --stop-grace 1s`, or the deployer's with_stop_grace)"
+            )?;
         }
         for note in &self.notes {
             writeln!(f, "note: {note}")?;
@@ -236,5 +252,60 @@ impl fmt::Display for ReplayReport {
         } else {
             "REPLAY FAILED"
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{TimelineEntry, TimelineKind};
+
+    #[test]
+    fn forced_kills_at_cleanup_are_printed_with_what_to_do() {
+        let mut report = RunReport::sample(Verdict::Passed);
+        report.cleanup.forced =
+            vec!["node-1 did not stop within 5s of SIGTERM and was killed".into()];
+        let printed = report.to_string();
+        assert!(
+            printed.contains("cleanup: node-1 did not stop within 5s of SIGTERM and was killed"),
+            "{printed}"
+        );
+        assert!(printed.contains("run --stop-grace 1s"), "{printed}");
+    }
+
+    #[test]
+    fn long_source_names_keep_the_timeline_aligned_and_whole() {
+        let mut report = RunReport::sample(Verdict::Passed);
+        for (at_ms, source) in [(100, "a-very-long-workload-name"), (200, "short")] {
+            report.timeline.push(TimelineEntry {
+                at_ms,
+                source: source.into(),
+                what: "did something".into(),
+                kind: TimelineKind::Action,
+                severity: Severity::Notice,
+            });
+        }
+        let printed = report.to_string();
+        let rows: Vec<&str> = printed
+            .lines()
+            .filter(|l| l.ends_with("did something"))
+            .collect();
+        assert_eq!(rows.len(), 2, "{printed}");
+        assert!(
+            rows[0].contains("a-very-long-workload-name did something"),
+            "{printed}"
+        );
+        assert_eq!(
+            rows[0].find("did something"),
+            rows[1].find("did something"),
+            "one column:\n{printed}"
+        );
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(duration_us(850), "850µs");
+        assert_eq!(duration_us(12_345), "12.3ms");
+        assert_eq!(duration_us(1_250_000), "1.25s");
     }
 }

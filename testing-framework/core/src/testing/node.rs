@@ -70,7 +70,10 @@ impl FakeNode {
         if self.is_up() {
             Ok(self.current_height())
         } else {
-            Err(format!("{}: connection refused", self.name).into())
+            Err(Box::new(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                format!("{}: connection refused", self.name),
+            )))
         }
     }
 
