@@ -436,7 +436,7 @@ impl Application for BadFlag {
         command.args.push("--no-such-flag".into());
         Ok(command)
     }
-    fn client(&self, endpoint: &NodeEndpoint) -> Self::Client {
+    fn client(&self, endpoint: &NodeEndpoint) -> Result<Self::Client, BoxError> {
         self.0.client(endpoint)
     }
     async fn ready(&self, client: &Self::Client) -> Result<(), BoxError> {
@@ -534,8 +534,8 @@ impl Application for Redis {
             node.data_dir.display().to_string(),
         ]))
     }
-    fn client(&self, endpoint: &NodeEndpoint) -> RedisClient {
-        RedisClient(endpoint.address.clone())
+    fn client(&self, endpoint: &NodeEndpoint) -> Result<RedisClient, BoxError> {
+        Ok(RedisClient(endpoint.address.clone()))
     }
     async fn ready(&self, client: &RedisClient) -> Result<(), BoxError> {
         client.ping().await

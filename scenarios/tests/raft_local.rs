@@ -481,7 +481,7 @@ impl Application for TakenPort {
         }
         Ok(command)
     }
-    fn client(&self, endpoint: &NodeEndpoint) -> Self::Client {
+    fn client(&self, endpoint: &NodeEndpoint) -> Result<Self::Client, BoxError> {
         self.inner.client(endpoint)
     }
     async fn ready(&self, client: &Self::Client) -> Result<(), BoxError> {

@@ -75,7 +75,7 @@ impl Application for Store {
     fn node_command(&self, node: &NodeSpec, all: &[NodeSpec]) -> Result<NodeCommand, BoxError> {
         self.fake.node_command(node, all)
     }
-    fn client(&self, endpoint: &NodeEndpoint) -> Arc<FakeNode> {
+    fn client(&self, endpoint: &NodeEndpoint) -> Result<Arc<FakeNode>, BoxError> {
         self.fake.client(endpoint)
     }
     async fn ready(&self, node: &Arc<FakeNode>) -> Result<(), BoxError> {

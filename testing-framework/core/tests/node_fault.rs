@@ -361,3 +361,37 @@ async fn a_partition_on_a_deployer_that_cannot_partition_is_refused_before_any_n
     );
     assert!(deployer.nodes().is_empty(), "nothing was deployed");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_mix_of_kinds_takes_turns_and_takes_one_node_down_at_a_time() {
+    let faults = NodeFault::<HeightObserver>::new("mixed", FaultKind::Kill)
+        .mixed_with(FaultKind::Pause)
+        .every(Duration::from_millis(500))
+        .max_faults(4);
+    let (report, deployer) = run_alone(Duration::from_secs(10), faults).await;
+    report.assert_passed();
+    assert_eq!(
+        deployer.actions(),
+        [
+            "kill node-0",
+            "start node-0",
+            "pause node-1",
+            "resume node-1",
+            "kill node-2",
+            "start node-2",
+            "pause node-0",
+            "resume node-0"
+        ]
+    );
+    let windows: Vec<(u64, u64)> = report
+        .faults
+        .iter()
+        .map(|f| (f.start_ms, f.end_ms.unwrap()))
+        .collect();
+    assert_eq!(windows.len(), 4);
+    assert!(
+        windows.windows(2).all(|w| w[0].1 <= w[1].0),
+        "no two faults at once: {windows:?}"
+    );
+    assert_eq!(report.faults[1].what, "node-1 paused");
+}

@@ -20,7 +20,9 @@ impl Application for Fake {
     fn node_command(&self, _: &NodeSpec, _: &[NodeSpec]) -> Result<NodeCommand, BoxError> {
         Ok(NodeCommand::default())
     }
-    fn client(&self, _: &NodeEndpoint) {}
+    fn client(&self, _: &NodeEndpoint) -> Result<(), BoxError> {
+        Ok(())
+    }
     async fn ready(&self, _: &()) -> Result<(), BoxError> {
         Ok(())
     }

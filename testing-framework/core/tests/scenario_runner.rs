@@ -752,3 +752,98 @@ async fn a_stuck_check_is_cut_off_in_a_replay_as_in_the_live_run() {
         (Some(false), cut_off)
     );
 }
+
+/// An app whose client cannot be made (a port it needs is not declared).
+struct NoClient(FakeApp);
+
+#[async_trait]
+impl Application for NoClient {
+    type Client = NodeRef;
+    fn name(&self) -> &str {
+        "no-client"
+    }
+    fn binary(&self) -> NodeBinary {
+        self.0.binary()
+    }
+    fn node_command(&self, node: &NodeSpec, all: &[NodeSpec]) -> Result<NodeCommand, BoxError> {
+        self.0.node_command(node, all)
+    }
+    fn client(&self, endpoint: &NodeEndpoint) -> Result<NodeRef, BoxError> {
+        endpoint.address_of("rpc")?;
+        self.0.client(endpoint)
+    }
+    async fn ready(&self, node: &NodeRef) -> Result<(), BoxError> {
+        self.0.ready(node).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_cannot_be_made_is_an_error_naming_the_node_and_nothing_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployer = FakeDeployer::new(dir.path().join("run"));
+    let scenario = Scenario::builder("no-client", NoClient(FakeApp::default()))
+        .build()
+        .unwrap();
+    let report = run(scenario, &deployer, RunOptions::default()).await;
+    assert_eq!(report.verdict, Verdict::Error);
+    let summary = report.summary.clone().unwrap();
+    assert!(
+        summary.starts_with("cannot make a client of node-0: ") && summary.contains("rpc"),
+        "{summary}"
+    );
+    assert!(
+        summary.ends_with("see the app's Application::client"),
+        "{summary}"
+    );
+    assert!(deployer.cleaned_up());
+
+    let deployer = FakeDeployer::new(dir.path().join("manual"));
+    let manual = tf_core::manual::ManualCluster::start(
+        Arc::new(NoClient(FakeApp::default())),
+        &deployer,
+        "no-client",
+        2,
+    )
+    .await;
+    let Err(error) = manual else {
+        panic!("a manual cluster without clients started");
+    };
+    assert!(
+        error
+            .to_string()
+            .starts_with("cannot make a client of node-0"),
+        "{error}"
+    );
+    assert!(deployer.cleaned_up());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_port_marked_observed_is_the_one_the_framework_reaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployer = FakeDeployer::new(dir.path().join("run"));
+    let app = FakeApp {
+        ports: vec![PortSpec::tcp("peer"), PortSpec::tcp("rpc").observed()],
+        ..FakeApp::default()
+    };
+    let mut cluster = tf_core::manual::ManualCluster::start(Arc::new(app), &deployer, "ports", 2)
+        .await
+        .unwrap();
+    for endpoint in cluster.endpoints() {
+        assert_eq!(endpoint.address, endpoint.address_of("rpc").unwrap());
+        assert_ne!(endpoint.address, endpoint.address_of("peer").unwrap());
+    }
+    cluster.cleanup().await;
+
+    let twice = FakeApp {
+        ports: vec![PortSpec::tcp("a").observed(), PortSpec::tcp("b").observed()],
+        ..FakeApp::default()
+    };
+    let refused = DeploymentRequest::new(Arc::new(twice), "ports", 1)
+        .check()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("marks 2 ports observed (a, b)"),
+        "{refused}"
+    );
+}

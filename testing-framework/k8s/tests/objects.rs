@@ -58,7 +58,9 @@ impl Application for Gossip {
         Ok(command)
     }
 
-    fn client(&self, _: &NodeEndpoint) {}
+    fn client(&self, _: &NodeEndpoint) -> Result<(), BoxError> {
+        Ok(())
+    }
 
     async fn ready(&self, _: &()) -> Result<(), BoxError> {
         Ok(())
@@ -282,7 +284,9 @@ fn a_bad_declaration_is_refused_before_any_object() {
         fn node_command(&self, _: &NodeSpec, _: &[NodeSpec]) -> Result<NodeCommand, BoxError> {
             Ok(NodeCommand::args(Vec::<String>::new()))
         }
-        fn client(&self, _: &NodeEndpoint) {}
+        fn client(&self, _: &NodeEndpoint) -> Result<(), BoxError> {
+            Ok(())
+        }
         async fn ready(&self, _: &()) -> Result<(), BoxError> {
             Ok(())
         }

@@ -63,8 +63,8 @@ impl Application for Ticker {
         ]))
     }
 
-    fn client(&self, endpoint: &NodeEndpoint) -> JsonClient {
-        JsonClient::new(&endpoint.address)
+    fn client(&self, endpoint: &NodeEndpoint) -> Result<JsonClient, BoxError> {
+        Ok(JsonClient::new(&endpoint.address))
     }
 
     async fn ready(&self, client: &JsonClient) -> Result<(), BoxError> {

@@ -86,8 +86,8 @@ impl Application for Tiny {
         ]))
     }
 
-    fn client(&self, endpoint: &NodeEndpoint) -> JsonClient {
-        JsonClient::new(&endpoint.address)
+    fn client(&self, endpoint: &NodeEndpoint) -> Result<JsonClient, BoxError> {
+        Ok(JsonClient::new(&endpoint.address))
     }
 
     async fn ready(&self, client: &JsonClient) -> Result<(), BoxError> {
@@ -261,7 +261,7 @@ async fn every_port_of_every_node_is_distinct_and_kept_across_a_restart() {
 
     let sources: SourceSet<JsonClient> = endpoints
         .iter()
-        .map(|e| ObservedSource::new(e.name.clone(), app.client(e)))
+        .map(|e| ObservedSource::new(e.name.clone(), app.client(e).unwrap()))
         .collect();
     let config = ObservationConfig::default().with_poll_interval(Duration::from_millis(50));
     let runtime = ObservationRuntime::start(sources, Answers, config).unwrap();

@@ -83,8 +83,11 @@ impl Application for ChainApp {
         Ok(NodeCommand::args(args))
     }
 
-    fn client(&self, endpoint: &NodeEndpoint) -> ChainClient {
-        ChainClient::new(endpoint.address.clone(), self.http.clone())
+    fn client(&self, endpoint: &NodeEndpoint) -> Result<ChainClient, BoxError> {
+        Ok(ChainClient::new(
+            endpoint.address.clone(),
+            self.http.clone(),
+        ))
     }
 
     async fn ready(&self, client: &ChainClient) -> Result<(), BoxError> {

@@ -97,8 +97,11 @@ impl Application for RaftKv {
         Ok(NodeCommand::args(args))
     }
 
-    fn client(&self, endpoint: &NodeEndpoint) -> KvClient {
-        KvClient::with_http(endpoint.address.clone(), self.http.clone())
+    fn client(&self, endpoint: &NodeEndpoint) -> Result<KvClient, BoxError> {
+        Ok(KvClient::with_http(
+            endpoint.address.clone(),
+            self.http.clone(),
+        ))
     }
 
     /// Ready once the node answers and knows a leader: a cluster that has

@@ -71,6 +71,27 @@ pub enum ManualError {
     /// An observer did not start.
     #[error("cannot start observer: {0}")]
     Start(#[from] StartError),
+    /// The app could not make a client of a node.
+    #[error("cannot make a client of {node}: {reason}; see the app's Application::client")]
+    Client {
+        /// The node.
+        node: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// `app`'s client of `endpoint`, as a source named after it.
+fn source_of<A: Application>(
+    app: &A,
+    endpoint: &NodeEndpoint,
+) -> Result<ObservedSource<A::Client>, ManualError> {
+    app.client(endpoint)
+        .map(|client| ObservedSource::new(endpoint.name.clone(), client))
+        .map_err(|error| ManualError::Client {
+            node: endpoint.name.clone(),
+            reason: crate::ErrorChain(&*error).to_string(),
+        })
 }
 
 /// A started observer's handle, re-boxed for each run context.
@@ -127,7 +148,17 @@ impl<A: Application> ManualCluster<A> {
     ) -> Result<Self, ManualError> {
         let request = DeploymentRequest::new(Arc::clone(&app), name, nodes).with_run_dir(run_dir);
         request.check()?;
-        let cluster = deployer.deploy(&request).await?;
+        let mut cluster = deployer.deploy(&request).await?;
+        let mut sources_of_nodes = Vec::new();
+        for endpoint in cluster.endpoints() {
+            match source_of(&*app, &endpoint) {
+                Ok(source) => sources_of_nodes.push((endpoint, source)),
+                Err(error) => {
+                    cluster.cleanup().await;
+                    return Err(error);
+                }
+            }
+        }
         let run_dir = cluster.run_dir().to_owned();
         let journal = Journal::open(&run_dir.join("steps.log"));
         journal.write(&format!(
@@ -161,14 +192,7 @@ impl<A: Application> ManualCluster<A> {
             .filter(|a| deployer.supports(*a))
             .collect(),
             control: cluster.control(),
-            nodes: cluster
-                .endpoints()
-                .into_iter()
-                .map(|e| {
-                    let source = ObservedSource::new(e.name.clone(), app.client(&e));
-                    (e, source)
-                })
-                .collect(),
+            nodes: sources_of_nodes,
             cluster: Some(cluster),
             external: Vec::new(),
             sources,
@@ -391,9 +415,16 @@ impl<A: Application> ManualCluster<A> {
             }
         };
         let name = endpoint.name.clone();
+        let source = match source_of(&*self.app, &endpoint) {
+            Ok(source) => source,
+            Err(error) => {
+                // A node the test cannot reach is no use: take it out again.
+                let _ = self.cluster_mut()?.remove_node(&name).await;
+                return Err(self.failed(&format!("add {name}"), error));
+            }
+        };
         self.journal
             .write(&format!("added {name} (peers: {described})"));
-        let source = ObservedSource::new(name.clone(), self.app.client(&endpoint));
         self.nodes.push((endpoint, source));
         self.publish();
         Ok(name)
@@ -428,7 +459,7 @@ impl<A: Application> ManualCluster<A> {
             name: name.to_owned(),
             ..endpoint
         };
-        let source = ObservedSource::new(name, self.app.client(&endpoint));
+        let source = source_of(&*self.app, &endpoint)?;
         self.journal
             .write(&format!("attached {name} at {}", endpoint.address));
         self.external.push((endpoint, source));

@@ -15,6 +15,9 @@ pub struct PortSpec {
     pub name: String,
     /// TCP or UDP.
     pub protocol: Protocol,
+    /// Whether it is the port the framework reaches the node at (see
+    /// [`observed`](Self::observed)).
+    pub observed: bool,
 }
 
 /// The transport of a [`PortSpec`].
@@ -32,6 +35,7 @@ impl PortSpec {
         PortSpec {
             name: name.into(),
             protocol: Protocol::Tcp,
+            observed: false,
         }
     }
 
@@ -40,7 +44,17 @@ impl PortSpec {
         PortSpec {
             name: name.into(),
             protocol: Protocol::Udp,
+            observed: false,
         }
+    }
+
+    /// Marks it as the port the framework reaches each node at: the
+    /// address of [`NodeEndpoint::address`] (which the app's client is made
+    /// from, and so its observers' polls and the readiness probe). Without
+    /// a mark, the first declared port is.
+    pub fn observed(mut self) -> Self {
+        self.observed = true;
+        self
     }
 }
 
@@ -59,8 +73,8 @@ pub struct UnknownPort {
     pub declared: String,
 }
 
-/// Named ports with their numbers, in the app's order (the first is the
-/// API).
+/// Named ports with their numbers; the first is the observed one (see
+/// [`PortSpec::observed`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PortMap(Vec<(String, u16)>);
 
@@ -75,7 +89,7 @@ impl PortMap {
         self.0.iter().find(|(n, _)| n == name).map(|(_, p)| *p)
     }
 
-    /// The API port: the first one.
+    /// The observed port (see [`PortSpec::observed`]): the first one.
     pub fn api(&self) -> Option<u16> {
         self.0.first().map(|(_, p)| *p)
     }
@@ -146,7 +160,8 @@ impl NodeSpec {
 pub struct NodeEndpoint {
     /// The node's name.
     pub name: String,
-    /// `host:port` of its API (its first port).
+    /// `host:port` of its observed port (see [`PortSpec::observed`]): the
+    /// app's client is made from it.
     pub address: String,
     /// The host every port below is reached at.
     pub host: String,
@@ -270,8 +285,11 @@ pub trait Application: Send + Sync + 'static {
     /// The binary that runs a node.
     fn binary(&self) -> NodeBinary;
 
-    /// The ports every node listens on; the first is the API that the
-    /// framework observes and probes. One TCP port called `api` by default.
+    /// The ports every node listens on. The one marked
+    /// [`PortSpec::observed`], else the first, is the one the framework
+    /// reaches: [`NodeEndpoint::address`], from which [`client`](Self::client)
+    /// makes the client that observers poll and readiness probes. One TCP
+    /// port called `api` by default.
     fn ports(&self) -> Vec<PortSpec> {
         vec![PortSpec::tcp(API_PORT)]
     }
@@ -282,8 +300,10 @@ pub trait Application: Send + Sync + 'static {
     fn node_command(&self, node: &NodeSpec, topology: &[NodeSpec])
     -> Result<NodeCommand, BoxError>;
 
-    /// A client of the node at `endpoint`.
-    fn client(&self, endpoint: &NodeEndpoint) -> Self::Client;
+    /// A client of the node at `endpoint`. An error (a port the client
+    /// needs that the endpoint lacks, an address that does not parse) ends
+    /// the run before any workload starts, naming the node.
+    fn client(&self, endpoint: &NodeEndpoint) -> Result<Self::Client, BoxError>;
 
     /// Whether the node behind `client` is ready to serve. Polled through
     /// an observation runtime until every node is ready.

@@ -29,7 +29,8 @@ pub struct DeploymentRequest {
     pub run_dir: Option<PathBuf>,
     /// The node binary.
     pub binary: NodeBinary,
-    /// The ports every node listens on; the first is the API.
+    /// The ports every node listens on; the observed one first (see
+    /// [`PortSpec::observed`]).
     pub ports: Vec<PortSpec>,
     command: Arc<CommandFn>,
 }
@@ -43,7 +44,12 @@ impl DeploymentRequest {
             nodes,
             run_dir: None,
             binary: app.binary(),
-            ports: app.ports(),
+            ports: {
+                // The observed port first: deployers reach nodes at the first.
+                let mut ports = app.ports();
+                ports.sort_by_key(|p| !p.observed);
+                ports
+            },
             command: Arc::new(move |node, topology| app.node_command(node, topology)),
         }
     }
@@ -75,6 +81,20 @@ impl DeploymentRequest {
             return Err(DeployError::Other(format!(
                 "app `{}` declares no port; Application::ports must name at least its API port",
                 self.app
+            )));
+        }
+        let observed: Vec<&str> = self
+            .ports
+            .iter()
+            .filter(|p| p.observed)
+            .map(|p| p.name.as_str())
+            .collect();
+        if observed.len() > 1 {
+            return Err(DeployError::Other(format!(
+                "app `{}` marks {} ports observed ({}); the framework reaches a node at one: mark one with PortSpec::observed",
+                self.app,
+                observed.len(),
+                observed.join(", ")
             )));
         }
         let mut names: Vec<&str> = self.ports.iter().map(|p| p.name.as_str()).collect();

@@ -248,11 +248,20 @@ impl Run {
             ..
         } = scenario;
         let control = cluster.control();
-        let sources: SourceSet<A::Client> = cluster
-            .endpoints()
-            .iter()
-            .map(|endpoint| ObservedSource::new(endpoint.name.clone(), app.client(endpoint)))
-            .collect();
+        let mut clients = Vec::new();
+        for endpoint in cluster.endpoints() {
+            match app.client(&endpoint) {
+                Ok(client) => clients.push(ObservedSource::new(endpoint.name.clone(), client)),
+                Err(error) => {
+                    return self.error(format!(
+                        "cannot make a client of {}: {}; see the app's Application::client",
+                        endpoint.name,
+                        crate::ErrorChain(&*error)
+                    ));
+                }
+            }
+        }
+        let sources: SourceSet<A::Client> = clients.into_iter().collect();
         let mut exits = control.unexpected_exits();
 
         if let Err(why) = self

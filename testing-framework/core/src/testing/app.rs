@@ -53,8 +53,8 @@ impl Application for FakeApp {
         Ok(NodeCommand::args(ports))
     }
 
-    fn client(&self, endpoint: &NodeEndpoint) -> Arc<FakeNode> {
-        FakeNodes::get(&endpoint.address)
+    fn client(&self, endpoint: &NodeEndpoint) -> Result<Arc<FakeNode>, BoxError> {
+        Ok(FakeNodes::get(&endpoint.address))
     }
 
     async fn ready(&self, node: &Arc<FakeNode>) -> Result<(), BoxError> {

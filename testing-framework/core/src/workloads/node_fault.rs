@@ -98,7 +98,8 @@ type Confirm<S> = dyn Fn(&S, &S, &str) -> Option<String> + Send + Sync;
 /// ```
 pub struct NodeFault<O: Observer> {
     name: String,
-    kind: FaultKind,
+    /// The kinds faults take turns among.
+    kinds: Vec<FaultKind>,
     every: Duration,
     down_for: Duration,
     max_faults: usize,
@@ -116,7 +117,7 @@ impl<O: Observer> NodeFault<O> {
     pub fn new(name: impl Into<String>, kind: FaultKind) -> Self {
         NodeFault {
             name: name.into(),
-            kind,
+            kinds: vec![kind],
             every: Duration::from_secs(4),
             down_for: Duration::from_secs(1),
             max_faults: 3,
@@ -128,6 +129,15 @@ impl<O: Observer> NodeFault<O> {
             recovered: None,
             _observer: PhantomData,
         }
+    }
+
+    /// Adds a kind of fault: faults take turns among the kinds, in the
+    /// order given (`kill`, `pause`, `kill`, ...). One workload takes one
+    /// node down at a time, where two workloads of one kind each could take
+    /// two at once.
+    pub fn mixed_with(mut self, kind: FaultKind) -> Self {
+        self.kinds.push(kind);
+        self
     }
 
     /// Pause before each fault (default 4 s).
@@ -204,8 +214,13 @@ impl<O: Observer> NodeFault<O> {
 
     /// The nodes a fault on `node` takes: the target, and for a partition
     /// the next `side - 1` nodes in topology order.
-    fn side_of<A: Application>(&self, ctx: &RunContext<A>, node: &str) -> Vec<String> {
-        if self.kind != FaultKind::Partition {
+    fn side_of<A: Application>(
+        &self,
+        ctx: &RunContext<A>,
+        kind: FaultKind,
+        node: &str,
+    ) -> Vec<String> {
+        if kind != FaultKind::Partition {
             return vec![node.to_owned()];
         }
         let names: Vec<String> = ctx.nodes().iter().map(|n| n.name.to_string()).collect();
@@ -242,16 +257,17 @@ impl<O: Observer> NodeFault<O> {
         &self,
         ctx: &RunContext<A>,
         handle: &ObservationHandle<O>,
+        kind: FaultKind,
         node: &str,
         at_fault: &O::Snapshot,
     ) -> Result<(), BoxError> {
         let name = self.name.as_str();
         let cursor = handle.cursor();
-        let side = self.side_of(ctx, node);
+        let side = self.side_of(ctx, kind, node);
         let who = side.join(", ");
-        ctx.record(name, format!("{} {who}", self.kind));
-        let fault = ctx.begin_fault(name, format!("{who} {}", self.kind.past()));
-        let injected = match self.kind {
+        ctx.record(name, format!("{} {who}", kind));
+        let fault = ctx.begin_fault(name, format!("{who} {}", kind.past()));
+        let injected = match kind {
             FaultKind::Kill => ctx.control().kill(node).await,
             FaultKind::Restart => ctx.control().stop(node).await,
             FaultKind::Pause => ctx.control().pause(node).await,
@@ -264,14 +280,14 @@ impl<O: Observer> NodeFault<O> {
         let seen_down = AtomicBool::new(false);
         let down = async {
             // A cut-off node still answers the runner.
-            if self.kind != FaultKind::Partition {
+            if kind != FaultKind::Partition {
                 handle
                     .wait_for_reachability_from(cursor, |r| r.is_lost(node), self.confirm_within)
                     .await
                     .map_err(|e| {
                         format!(
                             "{node} was {} but {} still reaches it: {e}",
-                            self.kind.past(),
+                            kind.past(),
                             handle.observer_name()
                         )
                     })?;
@@ -283,7 +299,7 @@ impl<O: Observer> NodeFault<O> {
                     .confirm(handle, cursor, at_fault, node, &**while_down)
                     .await
                     .map_err(|e| {
-                        let state = match self.kind {
+                        let state = match kind {
                             FaultKind::Partition => "cut off",
                             _ => "down",
                         };
@@ -306,7 +322,7 @@ impl<O: Observer> NodeFault<O> {
             }),
         };
         let back_from = handle.cursor();
-        let (verb, restored) = match self.kind {
+        let (verb, restored) = match kind {
             FaultKind::Pause => ("resume", ctx.control().resume(node).await),
             FaultKind::Partition => ("heal the partition of", ctx.control().heal().await),
             FaultKind::Kill | FaultKind::Restart => ("start", ctx.control().start(node).await),
@@ -355,19 +371,29 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
     }
 
     fn needs(&self) -> Vec<NodeAction> {
-        match self.kind {
-            FaultKind::Pause => vec![NodeAction::Pause],
-            FaultKind::Kill => vec![NodeAction::Kill, NodeAction::StartStop],
-            FaultKind::Restart => vec![NodeAction::StartStop],
-            FaultKind::Partition => vec![NodeAction::Partition],
+        let mut needs = Vec::new();
+        for kind in &self.kinds {
+            let more: &[NodeAction] = match kind {
+                FaultKind::Pause => &[NodeAction::Pause],
+                FaultKind::Kill => &[NodeAction::Kill, NodeAction::StartStop],
+                FaultKind::Restart => &[NodeAction::StartStop],
+                FaultKind::Partition => &[NodeAction::Partition],
+            };
+            for action in more {
+                if !needs.contains(action) {
+                    needs.push(*action);
+                }
+            }
         }
+        needs
     }
 
     async fn run(&self, ctx: &RunContext<A>) -> Result<(), BoxError> {
         let handle = ctx.observer::<O>()?;
         let names: Vec<String> = ctx.nodes().iter().map(|n| n.name.to_string()).collect();
         let mut turn = 0;
-        for _ in 0..self.max_faults {
+        for round in 0..self.max_faults {
+            let kind = self.kinds[round % self.kinds.len()];
             // The fault schedule itself, not a wait for state.
             tokio::select! {
                 () = ctx.over() => return Ok(()),
@@ -397,7 +423,8 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
                     node
                 }
             };
-            self.fault(ctx, &handle, &node, &settled.snapshot).await?;
+            self.fault(ctx, &handle, kind, &node, &settled.snapshot)
+                .await?;
         }
         Ok(())
     }
