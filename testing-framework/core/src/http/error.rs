@@ -163,6 +163,18 @@ impl HttpError {
         matches!(self, HttpError::Unreachable { .. })
     }
 
+    /// Whether the request certainly never reached the node: the
+    /// connection could not be made, or the request could not be built.
+    /// A write that failed so did not take effect; any other failure (a
+    /// connection that broke after sending, a timeout) may have.
+    pub fn never_sent(&self) -> bool {
+        match self {
+            HttpError::Unreachable { source, .. } => source.is_connect(),
+            HttpError::Invalid { .. } => true,
+            _ => false,
+        }
+    }
+
     /// Whether the request timed out ([`HttpError::Timeout`]).
     pub fn is_timeout(&self) -> bool {
         matches!(self, HttpError::Timeout { .. })
