@@ -12,6 +12,8 @@ use openraft_kv_tf::{RaftEvent, RaftKv, RaftObserver};
 use parking_lot::Mutex;
 use tf_compose::sweep::remove_images;
 use tf_compose::{ComposeDeployer, build_image};
+use tf_core::checker::{CheckOptions, KeyValue, check_linearizable};
+use tf_core::history::{ClientStats, HISTORY_FILE, export_edn, operations, read_history};
 use tf_core::observation::BoxError;
 use tf_core::scenario::{
     Application, Deployer, NodeAction, RunContext, RunOptions, Scenario, Workload, run,
@@ -155,19 +157,56 @@ fn measure(rt: &tokio::runtime::Runtime, deployer: &dyn Deployer, runs: usize, q
         );
     }
 
-    // The whole raft-failover scenario.
+    // The whole raft-failover scenario, and what its client history costs.
     let mut wall = Vec::new();
+    let (mut stats, mut export, mut check, mut ops) = (Vec::new(), Vec::new(), Vec::new(), 0);
     for _ in 0..runs.min(3) {
         let scenario = raft_failover(&FailoverOptions::default()).unwrap();
         let started = Instant::now();
         let report = rt.block_on(run(scenario, deployer, RunOptions::default()));
         assert!(report.passed(), "{report:#?}");
         wall.push(ms(started));
+        let history = report.run_dir.as_ref().unwrap().join(HISTORY_FILE);
+        let started = Instant::now();
+        ClientStats::of_file(&history, Some(report.timings.run_ms)).unwrap();
+        stats.push(ms(started));
+        let started = Instant::now();
+        export_edn(&history, &history.with_extension("bench.edn")).unwrap();
+        export.push(ms(started));
+        let events = read_history(&history).unwrap();
+        let operations = operations(&events).unwrap();
+        ops = operations.len();
+        let started = Instant::now();
+        let linearizable = check_linearizable(&KeyValue, &operations, &CheckOptions::default());
+        assert!(linearizable.unwrap().is_linearizable());
+        check.push(ms(started));
     }
     row(
         "whole raft-failover scenario (15 s window), wall time",
         &name,
         wall,
+        "ms",
+        "—",
+    );
+    let of_history = format!("its history ({ops} client operations)");
+    row(
+        &format!("client statistics of {of_history}"),
+        &name,
+        stats,
+        "ms",
+        "—",
+    );
+    row(
+        &format!("EDN export of {of_history}"),
+        &name,
+        export,
+        "ms",
+        "—",
+    );
+    row(
+        &format!("linearizability check of {of_history}"),
+        &name,
+        check,
         "ms",
         "—",
     );
