@@ -7,8 +7,6 @@ use tf_core::scenario::{
     Always, Expectation, RecoversWithin, RunContext, SettlesWithin, Timing, Violation,
 };
 
-use tf_core::history::operations;
-
 use crate::{DEPOSED_KEY, RaftKv, RaftObserver, RaftSnapshot};
 
 /// Safety: never two leaders in one term (checked on every snapshot).
@@ -58,12 +56,10 @@ impl Expectation<RaftKv> for DeposedLeaderCommitsNothing {
     }
 
     async fn check(&self, ctx: &RunContext<RaftKv>) -> Result<(), Violation> {
-        let events = ctx
+        let ops = ctx
             .history()
-            .events()
-            .map_err(|e| Violation::new(format!("the client history cannot be read: {e}")))?;
-        let ops = operations(&events)
-            .map_err(|e| Violation::new(format!("the client history is not valid: {e}")))?;
+            .operations()
+            .map_err(|e| Violation::new(format!("the client history cannot be judged: {e}")))?;
         let deposed: Vec<_> = ops
             .iter()
             .filter(|op| {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hdrhistogram::Histogram;
 
-use crate::history::{Operation, UNNAMED_CLIENT, operations};
+use crate::history::{Operation, UNNAMED_CLIENT};
 use crate::report::FaultWindow;
 use crate::scenario::{Application, Expectation, RunContext, Timing, Violation};
 
@@ -19,9 +19,20 @@ use crate::scenario::{Application, Expectation, RunContext, Timing, Violation};
 pub struct Requests {
     client: Option<String>,
     f: Option<String>,
+    /// Leave out what overlaps a fault window.
+    outside_faults: bool,
 }
 
 impl Requests {
+    /// The end of an objective's name.
+    fn where_(&self) -> &'static str {
+        if self.outside_faults {
+            " outside fault windows"
+        } else {
+            ""
+        }
+    }
+
     fn matches(&self, op: &Operation) -> bool {
         self.client
             .as_deref()
@@ -47,12 +58,10 @@ fn selected<A: Application>(
     ctx: &RunContext<A>,
     requests: &Requests,
 ) -> Result<Vec<Operation>, Violation> {
-    let events = ctx
+    let mut ops: Vec<Operation> = ctx
         .history()
-        .events()
-        .map_err(|e| Violation::new(format!("the client history cannot be read: {e}")))?;
-    let mut ops: Vec<Operation> = operations(&events)
-        .map_err(|e| Violation::new(format!("the client history is not valid: {e}")))?
+        .operations()
+        .map_err(|e| Violation::new(format!("the client history cannot be judged: {e}")))?
         .into_iter()
         .filter(|op| op.is_ok() && requests.matches(op))
         .collect();
@@ -76,6 +85,44 @@ fn during_fault(op: &Operation, faults: &[FaultWindow]) -> bool {
         .any(|f| from <= f.end_ms.unwrap_or(u64::MAX) && to >= f.start_ms)
 }
 
+/// The selection every objective offers: one workload's requests, or one
+/// kind's.
+macro_rules! selection {
+    ($slo:ty, outside_faults: $doc:literal) => {
+        selection!($slo);
+
+        impl $slo {
+            #[doc = $doc]
+            pub fn outside_faults(mut self) -> Self {
+                self.requests.outside_faults = true;
+                self.rename();
+                self
+            }
+        }
+    };
+    ($slo:ty) => {
+        impl $slo {
+            /// Only `client`'s requests (a workload's name).
+            pub fn of(mut self, client: &str) -> Self {
+                self.requests.client = Some(client.to_owned());
+                self.rename();
+                self
+            }
+
+            /// Only requests of kind `f` (`read`, `write`).
+            pub fn kind(mut self, f: &str) -> Self {
+                self.requests.f = Some(f.to_owned());
+                self.rename();
+                self
+            }
+        }
+    };
+}
+
+selection!(LatencySlo, outside_faults: "Leaves out requests that ran during a fault window.");
+selection!(ThroughputSlo, outside_faults: "Leaves out windows that overlap a fault.");
+selection!(AvailabilitySlo);
+
 fn human(d: Duration) -> String {
     crate::report::duration_us(d.as_micros().min(u128::from(u64::MAX)) as u64)
 }
@@ -86,7 +133,6 @@ pub struct LatencySlo {
     quantile: f64,
     bound: Duration,
     requests: Requests,
-    outside_faults: bool,
 }
 
 impl LatencySlo {
@@ -98,31 +144,9 @@ impl LatencySlo {
             quantile: quantile.clamp(0.0, 1.0),
             bound,
             requests: Requests::default(),
-            outside_faults: false,
         };
         slo.rename();
         slo
-    }
-
-    /// Only `client`'s requests (a workload's name).
-    pub fn of(mut self, client: &str) -> Self {
-        self.requests.client = Some(client.to_owned());
-        self.rename();
-        self
-    }
-
-    /// Only requests of kind `f` (`read`, `write`).
-    pub fn kind(mut self, f: &str) -> Self {
-        self.requests.f = Some(f.to_owned());
-        self.rename();
-        self
-    }
-
-    /// Leaves out requests that ran during a fault window.
-    pub fn outside_faults(mut self) -> Self {
-        self.outside_faults = true;
-        self.rename();
-        self
     }
 
     fn rename(&mut self) {
@@ -131,11 +155,7 @@ impl LatencySlo {
             self.quantile * 100.0,
             self.requests,
             human(self.bound),
-            if self.outside_faults {
-                " outside fault windows"
-            } else {
-                ""
-            }
+            self.requests.where_()
         );
     }
 }
@@ -156,7 +176,7 @@ impl<A: Application> Expectation<A> for LatencySlo {
             Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
         let mut slowest: Option<Operation> = None;
         for op in selected(ctx, &self.requests)? {
-            if self.outside_faults && during_fault(&op, &faults) {
+            if self.requests.outside_faults && during_fault(&op, &faults) {
                 continue;
             }
             let us = op.latency_ns().unwrap_or(0) / 1_000;
@@ -198,7 +218,6 @@ pub struct ThroughputSlo {
     per_second: f64,
     window: Duration,
     requests: Requests,
-    outside_faults: bool,
 }
 
 impl ThroughputSlo {
@@ -210,7 +229,6 @@ impl ThroughputSlo {
             per_second,
             window: Duration::from_secs(10),
             requests: Requests::default(),
-            outside_faults: false,
         };
         slo.rename();
         slo
@@ -223,38 +241,13 @@ impl ThroughputSlo {
         self
     }
 
-    /// Only `client`'s requests.
-    pub fn of(mut self, client: &str) -> Self {
-        self.requests.client = Some(client.to_owned());
-        self.rename();
-        self
-    }
-
-    /// Only requests of kind `f`.
-    pub fn kind(mut self, f: &str) -> Self {
-        self.requests.f = Some(f.to_owned());
-        self.rename();
-        self
-    }
-
-    /// Leaves out windows that overlap a fault.
-    pub fn outside_faults(mut self) -> Self {
-        self.outside_faults = true;
-        self.rename();
-        self
-    }
-
     fn rename(&mut self) {
         self.name = format!(
             "at least {} {}/s over every {}{}",
             self.per_second,
             self.requests,
             human(self.window),
-            if self.outside_faults {
-                " outside fault windows"
-            } else {
-                ""
-            }
+            self.requests.where_()
         );
     }
 }
@@ -302,7 +295,7 @@ impl<A: Application> Expectation<A> for ThroughputSlo {
             while hi < done.len() && done[hi] < stop {
                 hi += 1;
             }
-            if !(self.outside_faults && overlaps) {
+            if !(self.requests.outside_faults && overlaps) {
                 let count = hi.saturating_sub(lo);
                 if worst.is_none_or(|(_, least)| count < least) {
                     worst = Some((start, count));
@@ -346,20 +339,6 @@ impl AvailabilitySlo {
         };
         slo.rename();
         slo
-    }
-
-    /// Only `client`'s requests.
-    pub fn of(mut self, client: &str) -> Self {
-        self.requests.client = Some(client.to_owned());
-        self.rename();
-        self
-    }
-
-    /// Only requests of kind `f`.
-    pub fn kind(mut self, f: &str) -> Self {
-        self.requests.f = Some(f.to_owned());
-        self.rename();
-        self
     }
 
     fn rename(&mut self) {

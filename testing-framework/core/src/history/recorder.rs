@@ -211,6 +211,12 @@ impl History {
         notes
     }
 
+    /// Every operation so far: the events paired by process
+    /// ([`operations`](super::operations)).
+    pub fn operations(&self) -> Result<Vec<super::Operation>, HistoryError> {
+        super::operations(&self.events()?)
+    }
+
     /// Every event so far, in order (from the file, for a file history).
     pub fn events(&self) -> Result<Vec<Event>, HistoryError> {
         self.flush()?;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
+use plotters::coord::CoordTranslate;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -240,14 +241,7 @@ fn latency_svg(
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(e)?;
-        let shade = RGBColor(220, 60, 60).mix(0.12).filled();
-        chart
-            .draw_series(faults.iter().map(|fault| {
-                let start = fault.start_ms as f64 / 1000.0;
-                let stop = fault.end_ms.map_or(end_s, |ms| ms as f64 / 1000.0);
-                Rectangle::new([(start, low), (stop, high)], shade)
-            }))
-            .map_err(e)?;
+        shade_faults(&mut chart, faults, end_s, (low, high))?;
         for (outcome, label, color) in [
             (RequestOutcome::Ok, "ok", LINE_COLORS[0]),
             (RequestOutcome::Fail, "failed", LINE_COLORS[1]),
@@ -269,16 +263,41 @@ fn latency_svg(
                 .label(label)
                 .legend(move |(x, y)| Circle::new((x + 8, y), 3, color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart)?;
         root.present().map_err(e)?;
     }
     Ok(svg)
+}
+
+/// Shades each fault window across the chart's height `low..high`.
+fn shade_faults<CT: CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, CT>,
+    faults: &[FaultWindow],
+    end_s: f64,
+    (low, high): (f64, f64),
+) -> Result<(), String> {
+    let shade = RGBColor(220, 60, 60).mix(0.12).filled();
+    chart
+        .draw_series(faults.iter().map(|fault| {
+            let start = fault.start_ms as f64 / 1000.0;
+            let stop = fault.end_ms.map_or(end_s, |ms| ms as f64 / 1000.0);
+            Rectangle::new([(start, low), (stop, high)], shade)
+        }))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The legend of the series drawn, top left.
+fn legend<'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 /// Splits a line where samples are missing (a source that did not answer),
@@ -344,14 +363,7 @@ fn chart_svg(
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(e)?;
-        let shade = RGBColor(220, 60, 60).mix(0.12).filled();
-        chart
-            .draw_series(faults.iter().map(|fault| {
-                let start = fault.start_ms as f64 / 1000.0;
-                let stop = fault.end_ms.map_or(end_s, |ms| ms as f64 / 1000.0);
-                Rectangle::new([(start, y_range.start), (stop, y_range.end)], shade)
-            }))
-            .map_err(e)?;
+        shade_faults(&mut chart, faults, end_s, (y_range.start, y_range.end))?;
         for (i, (source, points)) in sources.iter().enumerate() {
             let color = LINE_COLORS[i % LINE_COLORS.len()].to_rgba();
             for (n, segment) in segments(points).into_iter().enumerate() {
@@ -368,13 +380,7 @@ fn chart_svg(
                 }
             }
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart)?;
         root.present().map_err(e)?;
     }
     Ok(svg)
