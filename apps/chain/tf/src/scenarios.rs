@@ -12,7 +12,8 @@ use crate::expectations::{
     TransfersIncluded, conservation, final_convergence, liveness, reorganized, safety,
 };
 use crate::{
-    ChainApp, ChainObserver, Inclusion, TransferLog, Transfers, chain_partition, node_restarts,
+    ChainApp, ChainObserver, HeadReads, Inclusion, TransferLog, Transfers, chain_partition,
+    node_restarts,
 };
 
 /// How the chain observer polls in scenarios.
@@ -40,6 +41,8 @@ fn chain_base(
         .duration(duration)
         .cooldown(Duration::from_secs(1))
         .recorded_observer(observer, chain_observation())
+        // A client reading heads: the report's latency of the read API.
+        .workload(HeadReads { rate: 5.0 })
         .expect(safety())
         .expect(liveness(expected_height.max(3), duration))
         .expect(final_convergence(Duration::from_secs(10)))

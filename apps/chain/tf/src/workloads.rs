@@ -487,3 +487,47 @@ pub fn chain_partition(side: usize, cut_for: Duration) -> NodeFault<ChainObserve
             })
         })
 }
+
+/// A node's head read by a client, `rate` times a second, each from the
+/// next node in turn, every read in the run's history (`head`): what a
+/// wallet or an explorer sees of the chain's read API while it forks,
+/// restarts and partitions.
+pub struct HeadReads {
+    /// Reads per second, all nodes together.
+    pub rate: f64,
+}
+
+#[async_trait]
+impl Workload<ChainApp> for HeadReads {
+    fn name(&self) -> &str {
+        "head-reads"
+    }
+
+    async fn run(&self, ctx: &RunContext<ChainApp>) -> Result<(), BoxError> {
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return Err(format!("the read rate must be positive, got {}", self.rate).into());
+        }
+        let mut history = ctx.history().client_for(self.name());
+        let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / self.rate));
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut turn = 0usize;
+        loop {
+            tokio::select! {
+                () = ctx.over() => return Ok(()),
+                _ = ticks.tick() => {}
+            }
+            let nodes = ctx.nodes();
+            let Some(node) = nodes.get(turn % nodes.len().max(1)) else {
+                return Ok(());
+            };
+            turn += 1;
+            let op = history.invoke("head", json!(node.name.as_str()));
+            match tokio::time::timeout(Duration::from_secs(2), node.source.info()).await {
+                Ok(Ok(info)) => op.ok(json!({"node": node.name.as_str(), "height": info.height})),
+                // A read changes nothing: whatever went wrong, it did not happen.
+                Ok(Err(error)) => op.fail(error),
+                Err(_) => op.fail("no answer within 2s"),
+            }
+        }
+    }
+}
