@@ -402,6 +402,8 @@ async fn service_level_objectives_judge_latency_throughput_and_recovery() {
             .expect(ThroughputSlo::new(5.0).over(Duration::from_secs(2)))
             .expect(AvailabilitySlo::new(Duration::from_secs(5)).of("kv-clients"))
             .expect(AvailabilitySlo::new(Duration::from_secs(1)).of("kv-clients"))
+            // The fault ends at 2 s of an 8 s window: 7 s cannot be judged.
+            .expect(AvailabilitySlo::new(Duration::from_secs(7)).of("kv-clients"))
             .build()
             .unwrap()
     };
@@ -437,6 +439,10 @@ async fn service_level_objectives_judge_latency_throughput_and_recovery() {
                 "kv-clients requests succeed again within 1.00s after each fault".into(),
                 Some(false)
             ),
+            (
+                "kv-clients requests succeed again within 7.00s after each fault".into(),
+                Some(false)
+            ),
         ],
         "{report}"
     );
@@ -470,6 +476,11 @@ async fn service_level_objectives_judge_latency_throughput_and_recovery() {
         "{observed}"
     );
 
+    assert!(
+        reason(6).starts_with("no fault ended at least 7.00s before the end of the run window"),
+        "{}",
+        reason(6)
+    );
     // The same verdicts from the recorded history and faults alone.
     let replayed = replay(scenario(), &dir.path().join("run")).await.unwrap();
     let again: Vec<(String, Option<bool>)> = replayed

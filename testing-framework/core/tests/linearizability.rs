@@ -164,6 +164,45 @@ fn an_unknown_write_may_take_effect_later_or_never() {
 }
 
 #[test]
+fn an_unknown_write_that_an_append_built_on_is_not_left_out() {
+    let mut s = Script::default();
+    s.invoke(0, "write", json!("a"))
+        .info(0, "write", json!("a"));
+    s.invoke(1, "append", json!("b"))
+        .ok(1, "append", json!("b"));
+    s.invoke(1, "read", json!(null)).ok(1, "read", json!("ab"));
+    assert_eq!(register(&s), Linearizability::Linearizable);
+}
+
+#[test]
+fn an_acknowledged_write_may_be_followed_by_an_unknown_one_that_timed_out_before_it() {
+    // x timed out at event 1, before w began; x was applied late, after w.
+    let mut s = Script::default();
+    s.invoke(0, "write", json!(["k", "x"]))
+        .info(0, "write", json!(["k", "x"]));
+    s.invoke(1, "write", json!(["k", "w"]))
+        .ok(1, "write", json!(["k", "w"]));
+    s.invoke(2, "read", json!(["k", null]))
+        .ok(2, "read", json!(["k", "x"]));
+    assert_eq!(kv(&s.0), Linearizability::Linearizable);
+    let acked = acknowledged_writes(&s.ops()).unwrap();
+    assert!(acked.holds(), "{acked}");
+}
+
+#[test]
+fn an_acknowledged_write_appended_to_since_survives() {
+    let mut s = Script::default();
+    s.invoke(0, "write", json!(["k", "a"]))
+        .ok(0, "write", json!(["k", "a"]));
+    s.invoke(0, "append", json!(["k", "x"]))
+        .ok(0, "append", json!(["k", "x"]));
+    s.invoke(1, "read", json!(["k", null]))
+        .ok(1, "read", json!(["k", "ax"]));
+    let acked = acknowledged_writes(&s.ops()).unwrap();
+    assert!(acked.holds(), "{acked}");
+}
+
+#[test]
 fn an_unknown_cas_may_have_found_another_value() {
     let mut s = Script::default();
     s.invoke(0, "write", json!(1)).ok(0, "write", json!(1));

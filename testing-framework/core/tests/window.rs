@@ -213,3 +213,46 @@ async fn a_manual_cluster_keeps_one_history_across_drives() {
     let processes: std::collections::BTreeSet<u64> = events.iter().map(|e| e.process).collect();
     assert_eq!(processes.len(), 2);
 }
+
+/// Writes every 50 ms for its window, with a fault marked from 200 to 400 ms.
+struct WritesThroughAFault;
+
+#[async_trait]
+impl Workload<FakeApp> for WritesThroughAFault {
+    fn name(&self) -> &str {
+        "w"
+    }
+
+    async fn run(&self, ctx: &RunContext<FakeApp>) -> Result<(), BoxError> {
+        let mut client = ctx.history().client_for("w");
+        let mut fault = None;
+        for n in 0u64.. {
+            if ctx.is_over() {
+                break;
+            }
+            match n {
+                4 => fault = Some(ctx.begin_fault("w", "a fault")),
+                8 => ctx.end_fault(fault.take().unwrap()),
+                _ => {}
+            }
+            client.invoke("write", json!(["k", n])).ok(json!(["k", n]));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_manual_cluster_judges_objectives_over_its_whole_life_and_its_faults() {
+    use tf_core::checker::AvailabilitySlo;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = manual(&dir).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let drive: Vec<Arc<dyn Workload<FakeApp>>> = vec![Arc::new(WritesThroughAFault)];
+    cluster.drive(&drive, Duration::from_secs(2)).await.unwrap();
+    cluster
+        .check(&AvailabilitySlo::new(Duration::from_millis(100)).of("w"))
+        .await
+        .unwrap();
+    cluster.cleanup().await;
+}

@@ -137,6 +137,7 @@ pub fn acknowledged_writes(ops: &[Operation]) -> Result<AckedWrites, String> {
             .and_then(|out| out.as_array())
             .and_then(|pair| pair.get(1))
             .and_then(scalar);
+        let has_appends = writes.iter().any(|w| w.append);
         for write in &acked {
             found.checked += 1;
             let survives = if write.append {
@@ -146,13 +147,20 @@ pub fn acknowledged_writes(ops: &[Operation]) -> Result<AckedWrites, String> {
                 }
             } else {
                 final_value == write.value
+                    // Appended to since: the value begins with it.
+                    || (has_appends
+                        && matches!((&final_value, &write.value),
+                            (Some(whole), Some(head)) if whole.starts_with(head.as_str())))
                     || writes.iter().any(|other| {
                         other.value == final_value
                             && !std::ptr::eq(other.op, write.op)
-                            && other
-                                .op
-                                .complete_index
-                                .is_none_or(|done| done > write.op.invoke_index)
+                            // Not over before it began: an operation of
+                            // unknown outcome may take effect at any time.
+                            && (other.op.is_unknown()
+                                || other
+                                    .op
+                                    .complete_index
+                                    .is_none_or(|done| done > write.op.invoke_index))
                     })
             };
             if !survives {

@@ -63,10 +63,17 @@ impl RegisterOp {
     }
 
     /// Unknown writes and compare-and-sets whose value no read returned
-    /// and no compare-and-set expected (appends compose, so they stay).
+    /// and no compare-and-set expected. None where an append is: a later
+    /// read may show a value built on them.
     pub(crate) fn unobservable<'a>(
         ops: impl Iterator<Item = (&'a RegisterOp, bool)> + Clone,
     ) -> Vec<usize> {
+        if ops
+            .clone()
+            .any(|(op, _)| matches!(op, RegisterOp::Append(_)))
+        {
+            return Vec::new();
+        }
         let observed: std::collections::HashSet<&Option<String>> = ops
             .clone()
             .filter_map(|(op, _)| match op {

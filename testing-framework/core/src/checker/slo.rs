@@ -58,12 +58,14 @@ fn selected<A: Application>(
     ctx: &RunContext<A>,
     requests: &Requests,
 ) -> Result<Vec<Operation>, Violation> {
+    let window_ns = ctx.window_length().as_nanos().min(u128::from(u64::MAX)) as u64;
     let mut ops: Vec<Operation> = ctx
         .history()
         .operations()
         .map_err(|e| Violation::new(format!("the client history cannot be judged: {e}")))?
         .into_iter()
-        .filter(|op| op.is_ok() && requests.matches(op))
+        // The run window's requests: not the final reads after it.
+        .filter(|op| op.is_ok() && requests.matches(op) && op.invoked_at <= window_ns)
         .collect();
     if ops.is_empty() {
         return Err(Violation::new(format!(
@@ -379,12 +381,21 @@ impl<A: Application> Expectation<A> for AvailabilitySlo {
             })
             .unwrap_or_default();
         let faults = ctx.faults();
-        let ended: Vec<&FaultWindow> = faults.iter().filter(|f| f.end_ms.is_some()).collect();
+        // A fault that ended too close to the end of the window to give the
+        // service its time back cannot be judged.
+        let window_ms = ctx.window_length().as_millis() as u64;
+        let within_ms = self.within.as_millis() as u64;
+        let ended: Vec<&FaultWindow> = faults
+            .iter()
+            .filter(|f| f.end_ms.is_some_and(|end| end + within_ms <= window_ms))
+            .collect();
         if ended.is_empty() {
-            return Err(Violation::new(
-                "no fault ended during the run, so the objective could not be judged",
-            ));
+            return Err(Violation::new(format!(
+                "no fault ended at least {} before the end of the run window, so the objective could not be judged",
+                human(self.within)
+            )));
         }
+        let ended_count = ended.len();
         let mut late = Vec::new();
         for fault in ended {
             let end = fault.end_ms.unwrap_or_default();
@@ -411,7 +422,7 @@ impl<A: Application> Expectation<A> for AvailabilitySlo {
         Err(Violation::new(format!(
             "{} of {} fault(s) left {} failing longer than {}",
             late.len(),
-            faults.iter().filter(|f| f.end_ms.is_some()).count(),
+            ended_count,
             self.requests,
             human(self.within)
         ))

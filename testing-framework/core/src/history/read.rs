@@ -108,7 +108,8 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<Event>, HistoryError> {
         }
         match serde_json::from_str::<Event>(line) {
             Ok(event) => events.push(event),
-            Err(_) if n + 1 == lines.len() && !text.ends_with('\n') => break,
+            // As `for_each_event` reads it: a bad last line is a torn one.
+            Err(_) if n + 1 == lines.len() => break,
             Err(error) => {
                 return Err(HistoryError::Malformed(format!(
                     "line {} is not an event ({error}): {}",

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -17,7 +18,7 @@ use crate::observation::{
     ObservationConfig, ObservationHandle, ObservationOf, ObservationRuntime, ObservedSource,
     Observer, SourceSet, StartError, WaitError,
 };
-use crate::report::CleanupReport;
+use crate::report::{CleanupReport, FaultWindow};
 use crate::scenario::window::{Flow, Window, WindowEvent};
 use crate::scenario::{
     Application, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, Expectation,
@@ -121,6 +122,10 @@ pub struct ManualCluster<A: Application> {
     journal: Journal,
     run_dir: PathBuf,
     history: History,
+    /// When the history began: its times, and the faults', count from it.
+    origin: Instant,
+    /// The faults the drives marked, from `origin`.
+    faults: Mutex<Vec<FaultWindow>>,
     cleaned: Option<CleanupReport>,
 }
 
@@ -167,7 +172,8 @@ impl<A: Application> ManualCluster<A> {
             deployer.name()
         ));
         let history_path = run_dir.join(HISTORY_FILE);
-        let history = History::to_file(&history_path, Instant::now()).unwrap_or_else(|error| {
+        let origin = Instant::now();
+        let history = History::to_file(&history_path, origin).unwrap_or_else(|error| {
             journal.write(&format!(
                 "the client history is kept in memory only: cannot create {}: {error}",
                 history_path.display()
@@ -202,6 +208,8 @@ impl<A: Application> ManualCluster<A> {
             journal,
             run_dir,
             history,
+            origin,
+            faults: Mutex::new(Vec::new()),
             cleaned: None,
             app,
         };
@@ -612,6 +620,18 @@ impl<A: Application> ManualCluster<A> {
             })
             .await;
         failures.extend(running.close().await);
+        // The faults, on the history's clock, for later checks.
+        let offset = ctx
+            .started
+            .saturating_duration_since(self.origin)
+            .as_millis() as u64;
+        self.faults
+            .lock()
+            .extend(ctx.faults().into_iter().map(|f| FaultWindow {
+                start_ms: f.start_ms + offset,
+                end_ms: f.end_ms.map(|end| end + offset),
+                ..f
+            }));
         for entry in ctx.timeline.lock().iter() {
             self.journal.write(&format!(
                 "  at +{:.3}s of the window: {}: {}",
@@ -635,11 +655,15 @@ impl<A: Application> ManualCluster<A> {
 
     /// Judges `expectation` now, on the cluster as it is (the window of an
     /// `Always` expectation is already closed: it checks what was observed
-    /// so far).
+    /// so far). Its window is the cluster's life so far, with the faults
+    /// every drive marked, so objectives over the history judge it all.
     pub async fn check(&self, expectation: &dyn Expectation<A>) -> Result<(), Violation> {
         let over = CancellationToken::new();
         over.cancel();
-        let ctx = self.context(over);
+        let ctx = self
+            .context(over)
+            .with_timeline(self.origin, Arc::new(Mutex::new(Vec::new())))
+            .with_faults(self.faults.lock().clone());
         let outcome = expectation.check(&ctx).await;
         match &outcome {
             Ok(()) => self

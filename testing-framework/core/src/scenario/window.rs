@@ -56,8 +56,8 @@ pub(crate) enum WindowEnd {
 pub(crate) struct Window<A: Application> {
     ctx: Arc<RunContext<A>>,
     workloads: JoinSet<(String, Result<(), String>)>,
-    /// Workloads not yet returned, by name.
-    running: Vec<String>,
+    /// Workloads not yet returned: their tasks and names.
+    running: Vec<(tokio::task::Id, String)>,
     judge: Judge<A>,
 }
 
@@ -70,20 +70,23 @@ impl<A: Application> Window<A> {
         expectations: Vec<Arc<dyn Expectation<A>>>,
     ) -> Self {
         let mut tasks = JoinSet::new();
+        let mut running = Vec::new();
         for workload in workloads {
+            let name = workload.name().to_owned();
             let (workload, ctx) = (Arc::clone(workload), Arc::clone(ctx));
-            tasks.spawn(async move {
+            let task = tasks.spawn(async move {
                 let result = match AssertUnwindSafe(workload.run(&ctx)).catch_unwind().await {
                     Ok(result) => result.map_err(|e| crate::ErrorChain(&*e).to_string()),
                     Err(panic) => Err(format!("panicked: {}", panic_message(panic.as_ref()))),
                 };
                 (workload.name().to_owned(), result)
             });
+            running.push((task.id(), name));
         }
         Window {
             ctx: Arc::clone(ctx),
             workloads: tasks,
-            running: workloads.iter().map(|w| w.name().to_owned()).collect(),
+            running,
             judge: Judge::start(expectations, ctx),
         }
     }
@@ -132,7 +135,7 @@ impl<A: Application> Window<A> {
             failures.extend(self.returned(joined));
         }
         self.workloads.abort_all();
-        for name in self.running.drain(..) {
+        for (_, name) in self.running.drain(..) {
             failures.push(WorkloadFailure {
                 name,
                 error: format!(
@@ -183,15 +186,21 @@ impl<A: Application> Window<A> {
     ) -> Option<WorkloadFailure> {
         match joined {
             Ok((name, result)) => {
-                if let Some(i) = self.running.iter().position(|n| *n == name) {
+                if let Some(i) = self.running.iter().position(|(_, n)| *n == name) {
                     self.running.remove(i);
                 }
                 result.err().map(|error| WorkloadFailure { name, error })
             }
-            Err(error) => Some(WorkloadFailure {
-                name: "?".into(),
-                error: format!("panicked: {error}"),
-            }),
+            Err(error) => {
+                let name = match self.running.iter().position(|(id, _)| *id == error.id()) {
+                    Some(i) => self.running.remove(i).1,
+                    None => "?".to_owned(),
+                };
+                Some(WorkloadFailure {
+                    name,
+                    error: format!("its task ended abnormally: {error}"),
+                })
+            }
         }
     }
 }

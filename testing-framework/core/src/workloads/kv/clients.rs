@@ -148,9 +148,9 @@ impl<A: KeyValueStore> Workload<A> for KvWorkload {
         if ctx.nodes().is_empty() {
             return Err("the cluster has no nodes to send requests to".into());
         }
-        if !(self.rate > 0.0 && self.rate.is_finite()) {
+        if !(0.01..=1_000_000.0).contains(&self.rate) {
             return Err(format!(
-                "the rate must be above 0 requests a second, not {}",
+                "the rate must be 0.01 to 1,000,000 requests a second, not {}",
                 self.rate
             )
             .into());
