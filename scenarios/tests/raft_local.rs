@@ -740,9 +740,12 @@ async fn stale_reads_fail_the_linearizability_check_with_a_counterexample() {
     let _one = CLUSTER.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = run_dir(&tmp);
+    // The catalog's clients for it: few keys, so that a read in flight to
+    // the paused leader is likely to meet a key written meanwhile.
     let scenario = openraft_kv_tf::scenarios::raft_stale_reads(&FailoverOptions {
         fault: FaultKind::Pause,
-        duration: Duration::from_secs(12),
+        duration: Duration::from_secs(15),
+        clients: openraft_kv_tf::scenarios::STALE_READS_CLIENTS,
         ..FailoverOptions::default()
     })
     .unwrap();
