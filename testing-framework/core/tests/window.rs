@@ -247,6 +247,8 @@ async fn a_manual_cluster_judges_objectives_over_its_whole_life_and_its_faults()
     use tf_core::checker::AvailabilitySlo;
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = manual(&dir).await;
+    // The cluster has lived a second before the drive: its faults must be
+    // put on the history's clock, not the drive's (paused time).
     tokio::time::sleep(Duration::from_secs(1)).await;
     let drive: Vec<Arc<dyn Workload<FakeApp>>> = vec![Arc::new(WritesThroughAFault)];
     cluster.drive(&drive, Duration::from_secs(2)).await.unwrap();

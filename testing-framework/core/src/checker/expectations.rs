@@ -11,11 +11,17 @@ use crate::history::Operation;
 use crate::scenario::{Application, Expectation, RunContext, Timing, Violation};
 
 /// The run's history as operations; a violation when it cannot be read.
-fn history_ops<A: Application>(ctx: &RunContext<A>) -> Result<Vec<Operation>, Violation> {
-    let ops = ctx
-        .history()
+pub(crate) fn operations_of<A: Application>(
+    ctx: &RunContext<A>,
+) -> Result<Vec<Operation>, Violation> {
+    ctx.history()
         .operations()
-        .map_err(|e| Violation::new(format!("the client history cannot be judged: {e}")))?;
+        .map_err(|e| Violation::new(format!("the client history cannot be judged: {e}")))
+}
+
+/// The run's history as operations, at least one of them successful.
+fn history_ops<A: Application>(ctx: &RunContext<A>) -> Result<Vec<Operation>, Violation> {
+    let ops = operations_of(ctx)?;
     if !ops.iter().any(Operation::is_ok) {
         return Err(Violation::new(
             "no client operation succeeded, so nothing was checked",

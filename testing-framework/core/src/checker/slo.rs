@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hdrhistogram::Histogram;
 
+use super::expectations::operations_of;
 use crate::history::{Operation, UNNAMED_CLIENT};
 use crate::report::FaultWindow;
 use crate::scenario::{Application, Expectation, RunContext, Timing, Violation};
@@ -59,10 +60,7 @@ fn selected<A: Application>(
     requests: &Requests,
 ) -> Result<Vec<Operation>, Violation> {
     let window_ns = ctx.window_length().as_nanos().min(u128::from(u64::MAX)) as u64;
-    let mut ops: Vec<Operation> = ctx
-        .history()
-        .operations()
-        .map_err(|e| Violation::new(format!("the client history cannot be judged: {e}")))?
+    let mut ops: Vec<Operation> = operations_of(ctx)?
         .into_iter()
         // The run window's requests: not the final reads after it.
         .filter(|op| op.is_ok() && requests.matches(op) && op.invoked_at <= window_ns)

@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::json;
 use tokio::time::Instant;
 
+use super::clients::recorded_read;
 use super::{KeyValueStore, KvRequest, KvWorkload};
 use crate::checker::{AcknowledgedWritesSurvive, KeyValue, Linearizable};
 use crate::history::EventKind;
@@ -84,21 +84,19 @@ impl<A: KeyValueStore> Expectation<A> for FinalReads {
                     let Some(client) = ctx.client(node) else {
                         continue;
                     };
-                    let op = history.invoke("read", json!([key, null]));
-                    let read =
-                        tokio::time::timeout(self.request_timeout, ctx.app().kv_read(client, key));
+                    let context = format!("{node}: ");
+                    let read = recorded_read(
+                        ctx.app(),
+                        client,
+                        &mut history,
+                        key,
+                        self.request_timeout,
+                        &context,
+                    );
                     match read.await {
-                        Ok(Ok(value)) => {
-                            op.ok(json!([key, value]));
-                            break 'rounds true;
-                        }
-                        Ok(Err(error)) => last_error = format!("{node}: {error}"),
-                        Err(_) => {
-                            last_error =
-                                format!("{node}: no answer within {:?}", self.request_timeout);
-                        }
+                        Ok(_) => break 'rounds true,
+                        Err(why) => last_error = why,
                     }
-                    op.fail(&last_error);
                 }
                 if Instant::now() + RETRY_AFTER >= deadline {
                     break false;

@@ -287,22 +287,12 @@ impl KvWorkload {
         key: &str,
         seen: &mut HashMap<String, Option<String>>,
     ) -> Outcome {
-        let op = history.invoke("read", json!([key, null]));
-        match tokio::time::timeout(self.request_timeout, app.kv_read(client, key)).await {
-            Ok(Ok(value)) => {
-                op.ok(json!([key, value]));
+        match recorded_read(app, client, history, key, self.request_timeout, "").await {
+            Ok(value) => {
                 seen.insert(key.to_owned(), value);
                 Outcome::Ok
             }
-            // A read changes nothing: whatever went wrong, it did not happen.
-            Ok(Err(error)) => {
-                op.fail(error);
-                Outcome::Failed
-            }
-            Err(_) => {
-                op.fail(format!("no answer within {:?}", self.request_timeout));
-                Outcome::Failed
-            }
+            Err(_) => Outcome::Failed,
         }
     }
 
@@ -367,6 +357,31 @@ impl KvWorkload {
             }
         }
     }
+}
+
+/// Reads `key` through `client`, bounded by `timeout`, and records it in
+/// `history`: its value, or why it failed (after `context`, such as the
+/// node's name). A read changes nothing: whatever went wrong, it did not
+/// happen.
+pub(crate) async fn recorded_read<A: KeyValueStore>(
+    app: &A,
+    client: &A::Client,
+    history: &mut HistoryClient,
+    key: &str,
+    timeout: Duration,
+    context: &str,
+) -> Result<Option<String>, String> {
+    let op = history.invoke("read", json!([key, null]));
+    let why = match tokio::time::timeout(timeout, app.kv_read(client, key)).await {
+        Ok(Ok(value)) => {
+            op.ok(json!([key, value]));
+            return Ok(value);
+        }
+        Ok(Err(error)) => format!("{context}{error}"),
+        Err(_) => format!("{context}no answer within {timeout:?}"),
+    };
+    op.fail(&why);
+    Err(why)
 }
 
 /// Records a request that did not succeed as failed or of unknown
