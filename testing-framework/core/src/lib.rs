@@ -11,6 +11,7 @@
 pub mod catalog;
 pub mod checker;
 mod error_chain;
+pub mod fault;
 pub mod history;
 pub mod host;
 #[cfg(feature = "http")]

@@ -356,7 +356,7 @@ async fn a_partition_on_a_deployer_that_cannot_partition_is_refused_before_any_n
     assert_eq!(
         report.summary.as_deref(),
         Some(
-            "the scenario cannot run here: the fake deployer cannot partition nodes, which workload `partitions` needs; use a deployer that can, or drop it"
+            "the scenario cannot run here: the fake deployer cannot partition nodes, which workload `partitions` needs; use a deployer that can (--deployer compose), or drop it"
         )
     );
     assert!(deployer.nodes().is_empty(), "nothing was deployed");

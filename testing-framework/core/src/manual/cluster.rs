@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::journal::Journal;
 use super::sources::{ClusterSources, SourcesTx};
 use crate::history::{HISTORY_FILE, History};
+use crate::fault::{Impaired, LinkFault, Links};
 use crate::observation::{
     ObservationConfig, ObservationHandle, ObservationOf, ObservationRuntime, ObservedSource,
     Observer, SourceSet, StartError, WaitError,
@@ -38,7 +39,7 @@ pub enum ManualError {
     Control(#[from] ControlError),
     /// The deployer cannot do what was asked.
     #[error(
-        "the {deployer} deployer cannot {action} nodes; run this on a deployer that can (the compose deployer partitions)"
+        "the {deployer} deployer cannot {action} nodes; run this on a deployer that can (the compose deployer partitions and shapes links)"
     )]
     Unsupported {
         /// The deployer.
@@ -559,6 +560,41 @@ impl<A: Application> ManualCluster<A> {
             .map_err(|e| self.failed("heal", e.into()))
     }
 
+    /// Applies `fault` to `links` (see [`crate::fault`]); the confirmation
+    /// goes into the journal. Other impairments stay in force until
+    /// [`restore`](Self::restore)d; cleanup removes whatever is left.
+    pub async fn impair(&self, links: &Links, fault: &LinkFault) -> Result<Impaired, ManualError> {
+        self.supported(NodeAction::Links)?;
+        fault.check().map_err(ManualError::Invalid)?;
+        let resolved = links.resolve(&self.nodes()).map_err(ManualError::Invalid)?;
+        let what = format!("{fault} on {links}");
+        self.journal.write(&what);
+        let impaired = self
+            .control
+            .impair(&resolved, fault)
+            .await
+            .map_err(|e| self.failed(&what, e.into()))?;
+        for line in &impaired.confirmed {
+            self.journal.write(&format!("  confirmed {line}"));
+        }
+        Ok(impaired)
+    }
+
+    /// Removes impairment `id`; returns what it did, as the journal does.
+    pub async fn restore(&self, id: u64) -> Result<Vec<String>, ManualError> {
+        self.supported(NodeAction::Links)?;
+        self.journal.write(&format!("restore impairment {id}"));
+        let lines = self
+            .control
+            .restore(id)
+            .await
+            .map_err(|e| self.failed("restore", e.into()))?;
+        for line in &lines {
+            self.journal.write(&format!("  {line}"));
+        }
+        Ok(lines)
+    }
+
     /// Node control, for workloads and tools that take it directly.
     pub fn control(&self) -> &Arc<dyn NodeControl> {
         &self.control
@@ -596,10 +632,14 @@ impl<A: Application> ManualCluster<A> {
         workloads: &[Arc<dyn Workload<A>>],
         window: Duration,
     ) -> Result<(), ManualError> {
+        let names = self.nodes();
         for workload in workloads {
             for action in workload.needs() {
                 self.supported(action)?;
             }
+            workload.check(&names).map_err(|reason| {
+                ManualError::Invalid(format!("workload `{}` cannot run: {reason}", workload.name()))
+            })?;
         }
         let names: Vec<_> = workloads.iter().map(|w| w.name()).collect();
         self.journal.write(&format!(

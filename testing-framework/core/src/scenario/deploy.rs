@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use super::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec};
+use crate::fault::{Impaired, Link, LinkFault};
 use crate::observation::BoxError;
 use crate::report::{CleanupReport, NodeExit};
 
@@ -133,6 +134,8 @@ pub enum NodeAction {
     Pause,
     /// Cut the cluster's network in two and heal it.
     Partition,
+    /// Shape or cut single links, one way or both ([`NodeControl::impair`]).
+    Links,
 }
 
 impl fmt::Display for NodeAction {
@@ -142,7 +145,20 @@ impl fmt::Display for NodeAction {
             NodeAction::Kill => "kill",
             NodeAction::Pause => "pause",
             NodeAction::Partition => "partition",
+            NodeAction::Links => "shape or cut the links of",
         })
+    }
+}
+
+impl NodeAction {
+    /// What to do when a deployer cannot do it.
+    pub fn remedy(self) -> &'static str {
+        match self {
+            NodeAction::Partition | NodeAction::Links => {
+                "use a deployer that can (--deployer compose), or drop it"
+            }
+            _ => "use a deployer that can, or drop it",
+        }
     }
 }
 
@@ -306,6 +322,22 @@ pub trait NodeControl: Send + Sync {
     async fn heal(&self) -> Result<(), ControlError> {
         Err(ControlError::unsupported("heal", "the cluster"))
     }
+    /// Applies `fault` to every link in `links` (from the sender's side),
+    /// confirms that it took, and returns how; other impairments stay in
+    /// force. A deployer that cannot shape links refuses, saying which can.
+    async fn impair(&self, links: &[Link], fault: &LinkFault) -> Result<Impaired, ControlError> {
+        let _ = fault;
+        Err(ControlError::unsupported(
+            "shape the links of",
+            &links.iter().map(Link::to_string).collect::<Vec<_>>().join(", "),
+        ))
+    }
+    /// Removes an impairment; returns what it did to the packets, a line a
+    /// link. Restoring one already removed does nothing.
+    async fn restore(&self, id: u64) -> Result<Vec<String>, ControlError> {
+        let _ = id;
+        Ok(Vec::new())
+    }
     /// Every exit of a node that was not asked for, so far; changes as
     /// nodes crash.
     fn unexpected_exits(&self) -> watch::Receiver<Vec<NodeExit>>;
@@ -347,7 +379,8 @@ pub enum DeployError {
     },
     /// The scenario needs something the deployer cannot do.
     #[error(
-        "the {deployer} deployer cannot {action} nodes, which {needed_by} needs; use a deployer that can, or drop it"
+        "the {deployer} deployer cannot {action} nodes, which {needed_by} needs; {remedy}",
+        remedy = action.remedy()
     )]
     Unsupported {
         /// The deployer.

@@ -20,6 +20,14 @@ pub trait Workload<A: Application>: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Checks its settings against a cluster of these nodes (their names,
+    /// in topology order) before any node starts; the reason when they
+    /// cannot work there (a fault on a node that is not in the cluster).
+    fn check(&self, nodes: &[String]) -> Result<(), String> {
+        let _ = nodes;
+        Ok(())
+    }
+
     /// Drives the cluster until the run window closes.
     async fn run(&self, ctx: &RunContext<A>) -> Result<(), BoxError>;
 }

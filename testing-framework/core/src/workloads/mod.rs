@@ -11,4 +11,4 @@ pub mod kv;
 mod node_fault;
 
 pub use kv::{KeyValueStore, KvError, KvRequest, KvWorkload};
-pub use node_fault::{FaultKind, NodeFault};
+pub use node_fault::{Around, FaultKind, NodeFault};

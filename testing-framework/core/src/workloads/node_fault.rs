@@ -1,7 +1,6 @@
 //! Take a node down, confirm through observation that it went down and
 //! came back, repeat: the chaos every distributed system is tested with.
 
-use std::fmt;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -11,11 +10,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::FutureExt;
 
+use crate::fault::{Link, LinkFault, Links};
 use crate::observation::{BoxError, Cursor, ObservationHandle, Observer, WaitError, panic_message};
 use crate::scenario::{Application, NodeAction, RunContext, Workload};
 
 /// How a [`NodeFault`] takes a node down, and brings it back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum FaultKind {
     /// SIGKILL, then start it again with its data.
     Kill,
@@ -29,26 +29,84 @@ pub enum FaultKind {
     /// still observes the cut side, so the node is not seen "down": confirm
     /// the effect with [`while_down`](NodeFault::while_down).
     Partition,
-}
-
-impl fmt::Display for FaultKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FaultKind::Kill => "kill",
-            FaultKind::Restart => "stop",
-            FaultKind::Pause => "pause",
-            FaultKind::Partition => "cut off",
-        })
-    }
+    /// A fault on links around the target ([`Around`]): slow, lossy or cut,
+    /// one way or both; then removed. Like a partition, the node still
+    /// answers the runner: confirm the effect with
+    /// [`while_down`](NodeFault::while_down).
+    Link {
+        /// Which links, from the target.
+        around: Around,
+        /// What happens to their packets.
+        fault: LinkFault,
+    },
 }
 
 impl FaultKind {
-    fn past(self) -> &'static str {
+    /// `fault` on the links `around` the target.
+    pub fn link(around: Around, fault: LinkFault) -> Self {
+        FaultKind::Link { around, fault }
+    }
+
+    fn verb(&self) -> String {
         match self {
-            FaultKind::Kill => "killed",
-            FaultKind::Restart => "stopped",
-            FaultKind::Pause => "paused",
-            FaultKind::Partition => "cut off",
+            FaultKind::Kill => "kill".into(),
+            FaultKind::Restart => "stop".into(),
+            FaultKind::Pause => "pause".into(),
+            FaultKind::Partition => "cut off".into(),
+            FaultKind::Link { fault, .. } => format!("{fault} on"),
+        }
+    }
+
+    fn past(&self) -> String {
+        match self {
+            FaultKind::Kill => "killed".into(),
+            FaultKind::Restart => "stopped".into(),
+            FaultKind::Pause => "paused".into(),
+            FaultKind::Partition => "cut off".into(),
+            FaultKind::Link { fault, .. } => format!("{fault}"),
+        }
+    }
+
+    /// Whether the target keeps answering the runner during the fault.
+    fn keeps_answering(&self) -> bool {
+        matches!(self, FaultKind::Partition | FaultKind::Link { .. })
+    }
+}
+
+/// Which links a [`FaultKind::Link`] takes, from the fault's target.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Around {
+    /// What the target sends to the others.
+    Egress,
+    /// What the others send to the target: it can speak but not hear.
+    Ingress,
+    /// Both ways between the target and the others.
+    Isolate,
+    /// Every link between any two nodes (the target does not matter).
+    Everywhere,
+    /// These links (the target does not matter).
+    Shape(Links),
+}
+
+impl Around {
+    /// The links, for target `node` among `nodes`.
+    pub fn links(&self, node: &str, nodes: &[String]) -> Links {
+        match self {
+            Around::Egress => Links::Egress(node.to_owned()),
+            Around::Ingress => Links::Ingress(node.to_owned()),
+            Around::Isolate => Links::Isolate(node.to_owned()),
+            Around::Everywhere => Links::Exactly(
+                nodes
+                    .iter()
+                    .flat_map(|from| {
+                        nodes
+                            .iter()
+                            .filter(move |to| *to != from)
+                            .map(move |to| Link::new(from.clone(), to.clone()))
+                    })
+                    .collect(),
+            ),
+            Around::Shape(links) => links.clone(),
         }
     }
 }
@@ -217,10 +275,10 @@ impl<O: Observer> NodeFault<O> {
     fn side_of<A: Application>(
         &self,
         ctx: &RunContext<A>,
-        kind: FaultKind,
+        kind: &FaultKind,
         node: &str,
     ) -> Vec<String> {
-        if kind != FaultKind::Partition {
+        if *kind != FaultKind::Partition {
             return vec![node.to_owned()];
         }
         let names: Vec<String> = ctx.nodes().iter().map(|n| n.name.to_string()).collect();
@@ -257,30 +315,52 @@ impl<O: Observer> NodeFault<O> {
         &self,
         ctx: &RunContext<A>,
         handle: &ObservationHandle<O>,
-        kind: FaultKind,
+        kind: &FaultKind,
         node: &str,
         at_fault: &O::Snapshot,
     ) -> Result<(), BoxError> {
         let name = self.name.as_str();
         let cursor = handle.cursor();
         let side = self.side_of(ctx, kind, node);
-        let who = side.join(", ");
-        ctx.record(name, format!("{} {who}", kind));
-        let fault = ctx.begin_fault(name, format!("{who} {}", kind.past()));
-        let injected = match kind {
-            FaultKind::Kill => ctx.control().kill(node).await,
-            FaultKind::Restart => ctx.control().stop(node).await,
-            FaultKind::Pause => ctx.control().pause(node).await,
-            FaultKind::Partition => ctx.control().partition(&side).await,
+        let names: Vec<String> = ctx.nodes().iter().map(|n| n.name.to_string()).collect();
+        let links = match kind {
+            FaultKind::Link { around, .. } => {
+                let links = around.links(node, &names);
+                let resolved = links.resolve(&names)?;
+                Some((links, resolved))
+            }
+            _ => None,
         };
-        if let Err(error) = injected {
-            ctx.end_fault(fault);
-            return Err(error.into());
+        let who = match &links {
+            Some((links, _)) => links.to_string(),
+            None => side.join(", "),
+        };
+        ctx.record(name, format!("{} {who}", kind.verb()));
+        let fault = ctx.begin_fault(name, format!("{who} {}", kind.past()));
+        let injected = match (kind, &links) {
+            (FaultKind::Kill, _) => ctx.control().kill(node).await.map(|()| None),
+            (FaultKind::Restart, _) => ctx.control().stop(node).await.map(|()| None),
+            (FaultKind::Pause, _) => ctx.control().pause(node).await.map(|()| None),
+            (FaultKind::Partition, _) => ctx.control().partition(&side).await.map(|()| None),
+            (FaultKind::Link { fault, .. }, Some((_, resolved))) => {
+                ctx.control().impair(resolved, fault).await.map(Some)
+            }
+            (FaultKind::Link { .. }, None) => unreachable!("links are resolved above"),
+        };
+        let impaired = match injected {
+            Ok(impaired) => impaired,
+            Err(error) => {
+                ctx.end_fault(fault);
+                return Err(error.into());
+            }
+        };
+        for line in impaired.iter().flat_map(|i| &i.confirmed) {
+            ctx.record(name, format!("confirmed {line}"));
         }
         let seen_down = AtomicBool::new(false);
         let down = async {
             // A cut-off node still answers the runner.
-            if kind != FaultKind::Partition {
+            if !kind.keeps_answering() {
                 handle
                     .wait_for_reachability_from(cursor, |r| r.is_lost(node), self.confirm_within)
                     .await
@@ -300,8 +380,9 @@ impl<O: Observer> NodeFault<O> {
                     .await
                     .map_err(|e| {
                         let state = match kind {
-                            FaultKind::Partition => "cut off",
-                            _ => "down",
+                            FaultKind::Partition => "cut off".to_owned(),
+                            FaultKind::Link { fault, .. } => format!("under {fault}"),
+                            _ => "down".to_owned(),
                         };
                         format!(
                             "while {who} was {state}, the expected change was not observed: {e}"
@@ -322,10 +403,17 @@ impl<O: Observer> NodeFault<O> {
             }),
         };
         let back_from = handle.cursor();
-        let (verb, restored) = match kind {
-            FaultKind::Pause => ("resume", ctx.control().resume(node).await),
-            FaultKind::Partition => ("heal the partition of", ctx.control().heal().await),
-            FaultKind::Kill | FaultKind::Restart => ("start", ctx.control().start(node).await),
+        let (verb, restored) = match (kind, &impaired) {
+            (FaultKind::Pause, _) => ("resume", ctx.control().resume(node).await),
+            (FaultKind::Partition, _) => ("heal the partition of", ctx.control().heal().await),
+            (FaultKind::Link { .. }, Some(impaired)) => {
+                let restored = ctx.control().restore(impaired.id).await;
+                for line in restored.iter().flatten() {
+                    ctx.record(name, format!("restored {line}"));
+                }
+                ("restore", restored.map(|_| ()))
+            }
+            _ => ("start", ctx.control().start(node).await),
         };
         ctx.record(name, format!("{verb} {who}"));
         ctx.end_fault(fault);
@@ -378,6 +466,7 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
                 FaultKind::Kill => &[NodeAction::Kill, NodeAction::StartStop],
                 FaultKind::Restart => &[NodeAction::StartStop],
                 FaultKind::Partition => &[NodeAction::Partition],
+                FaultKind::Link { .. } => &[NodeAction::Links],
             };
             for action in more {
                 if !needs.contains(action) {
@@ -388,12 +477,26 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
         needs
     }
 
+    fn check(&self, nodes: &[String]) -> Result<(), String> {
+        for kind in &self.kinds {
+            if let FaultKind::Link { around, fault } = kind {
+                fault.check()?;
+                // Any node stands for the target: a shape that fits one
+                // fits all.
+                if let Some(node) = nodes.first() {
+                    around.links(node, nodes).resolve(nodes)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn run(&self, ctx: &RunContext<A>) -> Result<(), BoxError> {
         let handle = ctx.observer::<O>()?;
         let names: Vec<String> = ctx.nodes().iter().map(|n| n.name.to_string()).collect();
         let mut turn = 0;
         for round in 0..self.max_faults {
-            let kind = self.kinds[round % self.kinds.len()];
+            let kind = &self.kinds[round % self.kinds.len()];
             // The fault schedule itself, not a wait for state.
             tokio::select! {
                 () = ctx.over() => return Ok(()),

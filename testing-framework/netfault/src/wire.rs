@@ -1,0 +1,97 @@
+//! What the deployer and the agent say to each other, one JSON line each.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tf_core::fault::LinkFault;
+
+/// A request to the agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Applies `fault` to what this node sends to `to`; probes `probe`
+    /// before and after.
+    Apply {
+        /// The fault's number, unique in the cluster (its chain and queue).
+        id: u16,
+        /// The receivers' addresses.
+        to: Vec<Ipv4Addr>,
+        /// What happens to the packets.
+        fault: LinkFault,
+        /// Seeds the delay line's random choices.
+        seed: u64,
+        /// Where to time TCP connects, a listening port of each receiver.
+        probe: Vec<SocketAddr>,
+    },
+    /// Removes fault `id`; answers with its counters.
+    Remove {
+        /// The fault.
+        id: u16,
+    },
+    /// Times TCP connects to `targets`.
+    Probe {
+        /// Where.
+        targets: Vec<SocketAddr>,
+    },
+}
+
+/// The agent's answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    /// The fault is in force.
+    Applied {
+        /// Connect times before.
+        before: Vec<Rtt>,
+        /// Connect times after.
+        after: Vec<Rtt>,
+    },
+    /// The fault is gone.
+    Removed {
+        /// What it did.
+        counters: Counters,
+    },
+    /// Connect times.
+    Probed {
+        /// One a target.
+        rtts: Vec<Rtt>,
+    },
+    /// It could not be done.
+    Error {
+        /// Why, and what to do.
+        message: String,
+    },
+}
+
+/// The median time of a few TCP connects to a target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rtt {
+    /// Where.
+    pub target: SocketAddr,
+    /// `None`: no connect succeeded in time.
+    pub median: Option<Duration>,
+}
+
+impl Rtt {
+    /// `0.3ms`, or `no answer`.
+    pub fn describe(&self) -> String {
+        match self.median {
+            Some(d) => format!("{:.1}ms", d.as_secs_f64() * 1000.0),
+            None => "no answer".into(),
+        }
+    }
+}
+
+/// What a fault did to the packets that met it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Packets sent to the fault's receivers.
+    pub packets: u64,
+    /// Of those, dropped.
+    pub dropped: u64,
+    /// Copies sent.
+    pub duplicated: u64,
+    /// Packets held in the delay line.
+    pub delayed: u64,
+}
