@@ -25,6 +25,9 @@ use tf_core::catalog::Catalog;
 use tf_core::observation::BoxError;
 use tf_core::scenario::*;
 
+#[path = "compose/links.rs"]
+mod links;
+
 fn catalog() -> Catalog {
     Catalog::new()
         .with(openraft_kv_tf::scenarios::catalog())
@@ -658,6 +661,22 @@ fn main() {
             raft_partition_cuts_the_leader_off_and_heals,
         ),
         (
+            "link_faults_show_in_connects_counters_and_elections",
+            links::link_faults_show_in_connects_counters_and_elections,
+        ),
+        ("raft_one_way_cuts_pass_on_compose", || {
+            let report = catalog_scenario_passes("raft-one-way", &[("duration", "25s")])?;
+            // Both directions were cut, each confirmed.
+            for what in ["cut on node-", "way in cut", "way out cut", "-> no answer"] {
+                timeline_has(&report, what)?;
+            }
+            Ok(())
+        }),
+        ("raft_slow_links_pass_on_compose", || {
+            let report = catalog_scenario_passes("raft-slow-links", &[])?;
+            timeline_has(&report, "commits through the slow links")
+        }),
+        (
             "stale_reads_fail_linearizability_under_partitions",
             stale_reads_fail_linearizability_under_partitions,
         ),
@@ -712,6 +731,10 @@ fn main() {
         )
         .with_ignored_flag(engine.is_err() || redis.is_none()),
     );
+    trials.push(Trial::test(
+        "confirmation_lines_are_read",
+        links::confirmation_lines_are_read,
+    ));
     trials.push(Trial::test(
         "an_unreachable_engine_is_a_clear_error",
         an_unreachable_engine_is_a_clear_error,

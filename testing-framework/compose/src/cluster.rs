@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
+use tf_core::fault::{Impaired, Link, LinkFault};
 use tf_core::host::NodeTable;
 use tf_core::scenario::{
     CleanupReport, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
@@ -17,6 +18,7 @@ use tokio::sync::{Mutex as AsyncMutex, watch};
 use crate::compose_file::{self, Service};
 use crate::deployer::{Planned, container_of, create_node, endpoint, plan, start_node};
 use crate::image::NodeImage;
+use crate::links::{LinkFaults, Nodes};
 use crate::network::{self, Net};
 use crate::node::NodeContainer;
 
@@ -31,11 +33,28 @@ pub(crate) struct ComposeControl {
     /// The nodes cut off, while a partition lasts. Partition and heal hold
     /// it throughout, so they never interleave.
     pub(crate) cut: AsyncMutex<Vec<String>>,
+    /// Link fault helpers and the faults in force.
+    pub(crate) links: LinkFaults,
 }
 
 impl ComposeControl {
     fn node(&self, name: &str) -> Result<Arc<NodeContainer>, ControlError> {
         self.nodes.get(name)
+    }
+
+    /// What link faults need of the nodes.
+    fn link_nodes(&self) -> Nodes<'_> {
+        Nodes {
+            docker: &self.docker,
+            run: &self.run,
+            labels: &self.labels,
+            containers: self
+                .nodes
+                .all()
+                .iter()
+                .map(|n| (n.name.clone(), (n.container.clone(), n.probe_port)))
+                .collect(),
+        }
     }
 
     /// Moves `nodes` from network `from` to `to`, under their names; stops
@@ -77,7 +96,37 @@ impl NodeControl for ComposeControl {
         self.node(node)?
             .start()
             .await
+            .map_err(ControlError::failed("start", node))?;
+        // A new life, a new network namespace: its link faults go back.
+        self.links
+            .node_started(&self.link_nodes(), node)
+            .await
             .map_err(ControlError::failed("start", node))
+    }
+
+    async fn impair(&self, links: &[Link], fault: &LinkFault) -> Result<Impaired, ControlError> {
+        let who = links
+            .iter()
+            .map(Link::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let impaired = self
+            .links
+            .impair(&self.link_nodes(), links, fault)
+            .await
+            .map_err(ControlError::failed("impair", &who))?;
+        tracing::info!(links = %who, %fault, "links impaired");
+        Ok(impaired)
+    }
+
+    async fn restore(&self, id: u64) -> Result<Vec<String>, ControlError> {
+        self.links
+            .restore(&self.link_nodes(), id)
+            .await
+            .map_err(ControlError::failed(
+                "restore the links of",
+                &format!("impairment {id}"),
+            ))
     }
 
     async fn stop(&self, node: &str) -> Result<(), ControlError> {
@@ -237,7 +286,8 @@ impl ComposeCluster {
     /// Removes every container and network of the run, reporting what went
     /// wrong. Stops nothing gracefully: for errors and drops.
     pub(crate) async fn remove_all(control: &ComposeControl) -> Vec<String> {
-        let mut problems = Vec::new();
+        // Helpers first: they live in their nodes' network namespaces.
+        let mut problems = crate::links::remove_helpers(&control.docker, &control.run).await;
         let nodes = control.nodes.all();
         let removals = nodes.iter().map(|n| n.remove());
         for removed in futures::future::join_all(removals).await {
@@ -293,6 +343,7 @@ impl Cluster for ComposeCluster {
             &control.run,
             &self.run_dir,
             &planned.spec,
+            crate::deployer::probe_port(&self.request.ports, &planned.spec),
             &control.crashes,
         );
         // In the table before it exists, so that cleanup (and drop) removes
@@ -333,6 +384,7 @@ impl Cluster for ComposeCluster {
             .map_err(ControlError::failed("remove", node))?;
         self.control.nodes.remove(node)?;
         self.control.cut.lock().await.retain(|n| n != node);
+        self.control.links.forget(node).await;
         self.planned.retain(|p| p.spec.name != node);
         self.endpoints.retain(|e| e.name != node);
         if let Err(error) = self.write_compose_file() {
@@ -404,6 +456,7 @@ impl Drop for ComposeCluster {
                     stop_grace: control.stop_grace,
                     labels: HashMap::new(),
                     cut: AsyncMutex::new(Vec::new()),
+                    links: LinkFaults::default(),
                 };
                 let problems = ComposeCluster::remove_all(&control).await;
                 if problems.is_empty() {

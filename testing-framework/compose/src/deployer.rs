@@ -69,7 +69,8 @@ impl Deployer for ComposeDeployer {
             NodeAction::StartStop
             | NodeAction::Kill
             | NodeAction::Pause
-            | NodeAction::Partition => true,
+            | NodeAction::Partition
+            | NodeAction::Links => true,
         }
     }
 
@@ -109,7 +110,10 @@ impl Deployer for ComposeDeployer {
         let crashes = Arc::new(watch::channel(Vec::new()).0);
         let nodes: Vec<_> = planned
             .iter()
-            .map(|node| container_of(&docker, &run, &run_dir, &node.spec, &crashes))
+            .map(|node| {
+                let probe = probe_port(&request.ports, &node.spec);
+                container_of(&docker, &run, &run_dir, &node.spec, probe, &crashes)
+            })
             .collect();
         let control = Arc::new(ComposeControl {
             docker: docker.clone(),
@@ -119,6 +123,7 @@ impl Deployer for ComposeDeployer {
             stop_grace: self.settings.stop_grace,
             labels: labels.clone(),
             cut: AsyncMutex::new(Vec::new()),
+            links: Default::default(),
         });
         // From here on, dropping the cluster removes whatever was created.
         let mut cluster = ComposeCluster {
@@ -201,15 +206,27 @@ pub(crate) fn container_of(
     run: &str,
     run_dir: &Path,
     spec: &NodeSpec,
+    probe_port: u16,
     crashes: &Arc<watch::Sender<Vec<NodeExit>>>,
 ) -> Arc<NodeContainer> {
     NodeContainer::new(
         spec.name.clone(),
         format!("tf-{run}-{}", spec.name),
         run_dir.join(&spec.name).join("node.log"),
+        probe_port,
         docker.clone(),
         Arc::clone(crashes),
     )
+}
+
+/// The TCP port of `spec` that link fault probes connect to: the first
+/// TCP port the app declares (the observed one when it is TCP).
+pub(crate) fn probe_port(declared: &[PortSpec], spec: &NodeSpec) -> u16 {
+    declared
+        .iter()
+        .find(|p| p.protocol == Protocol::Tcp)
+        .and_then(|p| spec.ports.get(&p.name))
+        .unwrap_or_default()
 }
 
 /// The run's networks and every node's container, created, not started.

@@ -43,11 +43,28 @@ pub struct NodeImage {
 /// The image of `binary`, built unless an image of the same content exists.
 pub async fn build_image(docker: &Docker, binary: &Path) -> Result<NodeImage, DeployError> {
     let path = binary.to_path_buf();
-    let (context, name, digest) = tokio::task::spawn_blocking(move || context(&path))
+    let (name, files) = tokio::task::spawn_blocking(move || node_files(&path))
         .await
         .map_err(|e| DeployError::Other(format!("assembling the image failed: {e}")))??;
+    build_files(docker, &name, files).await
+}
+
+/// The image named after `name` holding `files` (path in the image, file
+/// here), built unless one of the same content exists. Its binary is
+/// [`BINARY_DIR`]`/name`.
+pub(crate) async fn build_files(
+    docker: &Docker,
+    name: &str,
+    files: Vec<(String, PathBuf)>,
+) -> Result<NodeImage, DeployError> {
+    let binary = PathBuf::from(format!("{BINARY_DIR}/{name}"));
+    let (context, digest) = tokio::task::spawn_blocking(move || context(&files))
+        .await
+        .map_err(|e| DeployError::Other(format!("assembling the image failed: {e}")))??;
+    let name = name.to_owned();
     let tag = format!("{}:{}", tf_core::host::image_name(&name), &digest[..16]);
-    let in_image = format!("{BINARY_DIR}/{name}");
+    let in_image = binary.display().to_string();
+    let binary = binary.as_path();
     match docker.inspect_image(&tag).await {
         Ok(_) => {
             return Ok(NodeImage {
@@ -102,10 +119,10 @@ pub async fn build_image(docker: &Docker, binary: &Path) -> Result<NodeImage, De
     })
 }
 
-/// The build context (a tar), the binary's file name, and the context's
-/// SHA-256 in hex. Every header is fixed (no times, no owners), so the same
-/// files give the same digest.
-fn context(binary: &Path) -> Result<(Vec<u8>, String, String), DeployError> {
+/// The files of `binary`'s image: the binary under [`BINARY_DIR`], the
+/// libraries it links and glibc's name service modules; with the binary's
+/// file name.
+fn node_files(binary: &Path) -> Result<(String, Vec<(String, PathBuf)>), DeployError> {
     let name = binary
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -122,9 +139,16 @@ fn context(binary: &Path) -> Result<(Vec<u8>, String, String), DeployError> {
             binary.display()
         )));
     }
+    let mut files = vec![(format!("{BINARY_DIR}/{name}"), binary.to_path_buf())];
+    files.extend(linked_files(binary)?);
+    Ok((name, files))
+}
+
+/// The shared libraries `binary` links, and glibc's name service modules
+/// next to libc, each at its own path.
+pub(crate) fn linked_files(binary: &Path) -> Result<Vec<(String, PathBuf)>, DeployError> {
     let libraries = shared_libraries(binary).map_err(DeployError::Other)?;
-    let mut files: Vec<(String, PathBuf)> =
-        vec![(format!("{BINARY_DIR}/{name}"), binary.to_path_buf())];
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
     for library in &libraries {
         files.push((library.display().to_string(), library.clone()));
     }
@@ -144,6 +168,13 @@ fn context(binary: &Path) -> Result<(Vec<u8>, String, String), DeployError> {
             }
         }
     }
+    Ok(files)
+}
+
+/// The build context (a tar) of an image holding `files` (path in the
+/// image, file here), and the context's SHA-256 in hex. Every header is
+/// fixed (no times, no owners), so the same files give the same digest.
+fn context(files: &[(String, PathBuf)]) -> Result<(Vec<u8>, String), DeployError> {
     let mut tar = tar::Builder::new(Vec::new());
     let io =
         |e: std::io::Error| DeployError::Other(format!("cannot assemble the image context: {e}"));
@@ -161,14 +192,18 @@ fn context(binary: &Path) -> Result<(Vec<u8>, String, String), DeployError> {
     ] {
         append(&mut tar, &format!("rootfs/{at}"), text.as_bytes(), 0o644).map_err(io)?;
     }
-    for dir in ["tmp", "data"] {
+    for dir in ["tmp", "data", "run"] {
         let mut header = fixed_header(0o1777);
         header.set_entry_type(tar::EntryType::Directory);
         header.set_size(0);
         tar.append_data(&mut header, format!("rootfs/{dir}/"), std::io::empty())
             .map_err(io)?;
     }
-    for (at, from) in &files {
+    let mut added = std::collections::HashSet::new();
+    for (at, from) in files {
+        if !added.insert(at) {
+            continue;
+        }
         // Read through symlinks: the image gets the file under the name it
         // is known by (a multi-call binary looks at its own name).
         let bytes = std::fs::read(from)
@@ -180,7 +215,7 @@ fn context(binary: &Path) -> Result<(Vec<u8>, String, String), DeployError> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<String>();
-    Ok((bytes, name, digest))
+    Ok((bytes, digest))
 }
 
 fn fixed_header(mode: u32) -> tar::Header {
@@ -236,17 +271,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let binary = dir.path().join("node");
         std::fs::copy("/bin/true", &binary).unwrap();
-        let (_, name, first) = context(&binary).unwrap();
-        let (_, _, again) = context(&binary).unwrap();
+        let digest = |binary: &Path| context(&node_files(binary).unwrap().1).unwrap().1;
+        let (name, _) = node_files(&binary).unwrap();
+        let first = digest(&binary);
         assert_eq!(name, "node");
-        assert_eq!(first, again);
+        assert_eq!(first, digest(&binary));
         std::fs::copy("/bin/false", &binary).unwrap();
-        assert_ne!(context(&binary).unwrap().2, first);
+        assert_ne!(digest(&binary), first);
     }
 
     #[test]
     fn the_context_holds_the_binary_its_libraries_and_the_resolver_files() {
-        let (bytes, _, _) = context(Path::new("/bin/true")).unwrap();
+        let (bytes, _) = context(&node_files(Path::new("/bin/true")).unwrap().1).unwrap();
         let mut archive = tar::Archive::new(bytes.as_slice());
         let paths: Vec<String> = archive
             .entries()
@@ -272,7 +308,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("node.py");
         std::fs::write(&script, "#!/usr/bin/env python3\n").unwrap();
-        let error = context(&script).unwrap_err().to_string();
+        let error = node_files(&script).unwrap_err().to_string();
         assert!(error.contains("is a script"), "{error}");
     }
 }

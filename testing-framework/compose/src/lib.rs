@@ -27,6 +27,7 @@ mod engine;
 mod image;
 pub mod labels;
 mod libs;
+mod links;
 mod network;
 mod node;
 pub mod sweep;

@@ -41,6 +41,8 @@ pub(crate) struct NodeContainer {
     /// The container's name (`tf-<run>-node-0`).
     pub(crate) container: String,
     pub(crate) log: PathBuf,
+    /// A TCP port it listens on, where link fault probes connect.
+    pub(crate) probe_port: u16,
     docker: Docker,
     state: Mutex<State>,
     crashes: Arc<watch::Sender<Vec<NodeExit>>>,
@@ -51,6 +53,7 @@ impl NodeContainer {
         name: String,
         container: String,
         log: PathBuf,
+        probe_port: u16,
         docker: Docker,
         crashes: Arc<watch::Sender<Vec<NodeExit>>>,
     ) -> Arc<Self> {
@@ -58,6 +61,7 @@ impl NodeContainer {
             name,
             container,
             log,
+            probe_port,
             docker,
             state: Mutex::default(),
             crashes,
@@ -71,6 +75,7 @@ impl NodeContainer {
             self.name.clone(),
             self.container.clone(),
             self.log.clone(),
+            self.probe_port,
             docker,
             Arc::clone(&self.crashes),
         )

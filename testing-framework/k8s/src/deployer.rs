@@ -235,6 +235,9 @@ impl Deployer for K8sDeployer {
             NodeAction::StartStop | NodeAction::Kill | NodeAction::Partition => true,
             // No API freezes a container.
             NodeAction::Pause => false,
+            // Not yet: the helper would run as an ephemeral container in
+            // the node's pod.
+            NodeAction::Links => false,
         }
     }
 

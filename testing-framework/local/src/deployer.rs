@@ -54,8 +54,9 @@ impl Deployer for LocalDeployer {
     fn supports(&self, action: NodeAction) -> bool {
         match action {
             NodeAction::StartStop | NodeAction::Kill | NodeAction::Pause => true,
-            // Processes on one host share its loopback: nothing to cut.
-            NodeAction::Partition => false,
+            // Processes on one host share its loopback: nothing to cut
+            // or shape without touching the host's own traffic.
+            NodeAction::Partition | NodeAction::Links => false,
         }
     }
 

@@ -125,8 +125,7 @@ impl Agent {
         let Some(active) = self.active.remove(&id) else {
             return Ok(crate::Counters::default());
         };
-        let output = run(&rules::list("OUTPUT")).unwrap_or_default();
-        let own = run(&rules::list(&rules::chain(id))).unwrap_or_default();
+        let listing = run(&rules::list()).unwrap_or_default();
         let mut failed = Vec::new();
         for command in rules::remove(id, &active.to) {
             if let Err(error) = run(&command) {
@@ -136,7 +135,7 @@ impl Agent {
         // Dropping `active` lets its held packets go.
         drop(active);
         if failed.is_empty() {
-            Ok(rules::counters(id, &output, &own))
+            Ok(rules::counters(id, &listing))
         } else {
             Err(format!(
                 "fault {id} may be partly in force still: {}",

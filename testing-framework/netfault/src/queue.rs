@@ -31,7 +31,9 @@ impl Held {
     /// this returns, so rules may send packets to it.
     pub fn start(id: u16, mut line: DelayLine) -> Result<Held, String> {
         let failed = |what: &str, e: std::io::Error| {
-            format!("cannot {what} netfilter queue {id}: {e}; the kernel needs nfnetlink_queue, and the helper NET_ADMIN")
+            format!(
+                "cannot {what} netfilter queue {id}: {e}; the kernel needs nfnetlink_queue, and the helper NET_ADMIN"
+            )
         };
         let mut queue = Queue::open().map_err(|e| failed("open", e))?;
         queue.bind(id).map_err(|e| failed("bind", e))?;

@@ -87,38 +87,40 @@ pub fn remove(id: u16, to: &[Ipv4Addr]) -> Vec<Vec<String>> {
     let chain = chain(id);
     let mut commands: Vec<Vec<String>> = to
         .iter()
-        .map(|receiver| {
-            args(&[
-                "-D",
-                "OUTPUT",
-                "-d",
-                &receiver.to_string(),
-                "-j",
-                &chain,
-            ])
-        })
+        .map(|receiver| args(&["-D", "OUTPUT", "-d", &receiver.to_string(), "-j", &chain]))
         .collect();
     commands.push(args(&["-F", &chain]));
     commands.push(args(&["-X", &chain]));
     commands
 }
 
-/// The invocation that lists a chain with exact counters.
-pub fn list(chain: &str) -> Vec<String> {
-    args(&["-L", chain, "-v", "-x", "-n"])
+/// The invocation that lists every chain with exact counters, read at
+/// once so that the counters agree with each other.
+pub fn list() -> Vec<String> {
+    args(&["-L", "-v", "-x", "-n"])
 }
 
-/// The counters of fault `id`, from the listings of `OUTPUT` (its jumps:
-/// every packet to its receivers) and of its chain.
-pub fn counters(id: u16, output: &str, own: &str) -> Counters {
+/// The counters of fault `id` from a listing of every chain: its jumps in
+/// `OUTPUT` (every packet to its receivers) and its own chain's rules.
+pub fn counters(id: u16, listing: &str) -> Counters {
     let chain = chain(id);
+    let section = |name: &str| -> String {
+        let header = format!("Chain {name} ");
+        listing
+            .split_inclusive('\n')
+            .skip_while(|line| !line.starts_with(&header))
+            .skip(1)
+            .take_while(|line| !line.starts_with("Chain "))
+            .collect()
+    };
+    let (output, own) = (section("OUTPUT"), section(&chain));
     let mut counters = Counters::default();
-    for (packets, target) in rows(output) {
+    for (packets, target) in rows(&output) {
         if target == chain {
             counters.packets += packets;
         }
     }
-    for (packets, target) in rows(own) {
+    for (packets, target) in rows(&own) {
         match target {
             "DROP" => counters.dropped += packets,
             "TEE" => counters.duplicated += packets,
@@ -192,7 +194,10 @@ mod tests {
         );
         // A loss alone needs no queue.
         let commands = joined(&apply(3, &TO[..1], &LinkFault::default().loss(5.0)));
-        assert!(commands.iter().all(|c| !c.contains("NFQUEUE")), "{commands:?}");
+        assert!(
+            commands.iter().all(|c| !c.contains("NFQUEUE")),
+            "{commands:?}"
+        );
     }
 
     #[test]
@@ -205,19 +210,23 @@ mod tests {
 
     #[test]
     fn counters_are_read_from_the_listings() {
-        let output = "Chain OUTPUT (policy ACCEPT 100 packets, 9000 bytes)
+        let listing = "Chain INPUT (policy ACCEPT 5 packets, 500 bytes)
+    pkts      bytes target     prot opt in     out     source               destination
+       7      700 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0
+
+Chain OUTPUT (policy ACCEPT 100 packets, 9000 bytes)
     pkts      bytes target     prot opt in     out     source               destination
      600    50000 TF-3       0    --  *      *       0.0.0.0/0            10.0.0.2
      400    30000 TF-3       0    --  *      *       0.0.0.0/0            10.0.0.3
       12     1000 TF-4       0    --  *      *       0.0.0.0/0            10.0.0.3
-";
-        let own = "Chain TF-3 (2 references)
+
+Chain TF-3 (2 references)
     pkts      bytes target     prot opt in     out     source               destination
       50     4000 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0            statistic mode random probability 0.05000000000
      950    76000 NFQUEUE    0    --  *      *       0.0.0.0/0            0.0.0.0/0            NFQUEUE num 3 bypass
 ";
         assert_eq!(
-            counters(3, output, own),
+            counters(3, listing),
             Counters {
                 packets: 1000,
                 dropped: 50,

@@ -24,4 +24,6 @@ mod workloads;
 
 pub use app::{RaftKv, node_id, node_name};
 pub use observer::{Leader, NodeView, RaftEvent, RaftObserver, RaftSnapshot};
-pub use workloads::{DEPOSED_KEY, DeposedLeaderWrites, leader_failover, leader_partition};
+pub use workloads::{
+    DEPOSED_KEY, DeposedLeaderWrites, leader_failover, leader_one_way, leader_partition, slow_links,
+};

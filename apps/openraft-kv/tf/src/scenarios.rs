@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use tf_core::catalog::{Param, ScenarioEntry};
-use tf_core::checker::LatencySlo;
+use tf_core::checker::{LatencySlo, ThroughputSlo};
+use tf_core::fault::LinkFault;
 use tf_core::observation::ObservationConfig;
 use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
 use tf_core::workloads::{FaultKind, KvWorkload};
@@ -14,7 +15,10 @@ use tf_core::workloads::{FaultKind, KvWorkload};
 use crate::expectations::{
     DeposedLeaderCommitsNothing, converged, leader_within, one_leader_per_term,
 };
-use crate::{DeposedLeaderWrites, RaftKv, RaftObserver, leader_failover, leader_partition};
+use crate::{
+    DeposedLeaderWrites, RaftKv, RaftObserver, leader_failover, leader_one_way, leader_partition,
+    slow_links,
+};
 
 /// The clients of a scenario.
 #[derive(Clone, Copy, Debug)]
@@ -149,7 +153,7 @@ fn failover(
     needs_a_majority_without_the_leader(name, options.nodes)?;
     let bound = leader_bound(&app);
     let builder = raft_base(name, app, options.nodes, options.duration)
-        .workload(leader_failover(options.fault));
+        .workload(leader_failover(options.fault.clone()));
     judged(builder, bound, options.clients).build()
 }
 
@@ -192,12 +196,97 @@ fn partition(
     app: RaftKv,
     options: &PartitionOptions,
 ) -> Result<Scenario<RaftKv>, ScenarioError> {
+    cut_leader(name, app, options, leader_partition(options.cut_for, 2))
+}
+
+/// `raft-one-way`: the leader is cut off one way at a time while clients
+/// go on: first it cannot hear the others (its incoming peer traffic is
+/// dropped while its own packets flow), then it cannot be heard. After
+/// each cut the others must elect a leader that commits, the old leader
+/// must acknowledge no write, and after each heal it must follow; no
+/// acknowledged write lost, linearizable. Needs a deployer that shapes
+/// links (compose).
+pub fn raft_one_way(options: &PartitionOptions) -> Result<Scenario<RaftKv>, ScenarioError> {
+    cut_leader(
+        "raft-one-way",
+        RaftKv::default(),
+        options,
+        leader_one_way(options.cut_for, 2),
+    )
+}
+
+/// The scenarios that cut the leader off: `cuts` does, and the deposed
+/// leader is sent writes it must not acknowledge.
+fn cut_leader(
+    name: &str,
+    app: RaftKv,
+    options: &PartitionOptions,
+    cuts: tf_core::workloads::NodeFault<RaftObserver>,
+) -> Result<Scenario<RaftKv>, ScenarioError> {
     needs_a_majority_without_the_leader(name, options.nodes)?;
     let bound = leader_bound(&app);
     let builder = raft_base(name, app, options.nodes, options.duration)
-        .workload(leader_partition(options.cut_for, 2))
+        .workload(cuts)
         .workload(DeposedLeaderWrites)
         .expect(DeposedLeaderCommitsNothing);
+    judged(builder, bound, options.clients).build()
+}
+
+/// Knobs of [`raft_slow_links`].
+#[derive(Clone, Debug)]
+pub struct SlowLinksOptions {
+    /// Cluster size.
+    pub nodes: usize,
+    /// Run window.
+    pub duration: Duration,
+    /// What every link between two nodes suffers, for most of the window.
+    pub fault: LinkFault,
+    /// The least share of the clients' request rate that must still
+    /// succeed, every 5 s, while the links are slow.
+    pub min_throughput: f64,
+    /// The clients.
+    pub clients: Clients,
+}
+
+impl Default for SlowLinksOptions {
+    fn default() -> Self {
+        SlowLinksOptions {
+            nodes: 3,
+            duration: Duration::from_secs(20),
+            fault: LinkFault::delay(Duration::from_millis(50))
+                .jitter(Duration::from_millis(20))
+                .loss(5.0),
+            min_throughput: 0.3,
+            clients: Clients::default(),
+        }
+    }
+}
+
+/// `raft-slow-links`: every link between two nodes is slow and lossy
+/// (50 ms ± 20 ms and 5 % loss by default) for most of the window, while
+/// clients read and write. Writes must go on committing: at least a share
+/// of the clients' rate succeeds in every 5 s; one leader per term; no
+/// acknowledged write lost; linearizable; the latency percentiles are in
+/// the report. Needs a deployer that shapes links (compose).
+pub fn raft_slow_links(options: &SlowLinksOptions) -> Result<Scenario<RaftKv>, ScenarioError> {
+    let name = "raft-slow-links";
+    needs_a_majority_without_the_leader(name, options.nodes)?;
+    options
+        .fault
+        .check()
+        .map_err(|why| ScenarioError::Invalid(format!("{name}: the link fault: {why}")))?;
+    let app = RaftKv::default();
+    let bound = leader_bound(&app);
+    let hold = options.duration.saturating_sub(Duration::from_secs(4));
+    let workload = options.clients.workload();
+    let floor = f64::from(options.clients.rate) * options.min_throughput;
+    let builder = raft_base(name, app, options.nodes, options.duration)
+        .workload(slow_links(options.fault.clone(), hold))
+        .expect(
+            ThroughputSlo::new(floor)
+                .of(workload.name())
+                .over(Duration::from_secs(5)),
+        );
     judged(builder, bound, options.clients).build()
 }
 
@@ -333,6 +422,57 @@ pub fn catalog() -> Vec<ScenarioEntry> {
                     duration: p.duration("duration"),
                     cut_for: p.duration("cut-for"),
                     clients: clients_of(p),
+                })
+            })
+        },
+        {
+            let defaults = PartitionOptions::default();
+            with_clients(
+                ScenarioEntry::new(
+                    "raft-one-way",
+                    "3-node Raft key-value cluster; the leader is cut off one way (first it cannot hear the others, then it cannot be heard) and healed while clients read and write; checks a new leader that commits after each cut, no write acknowledged by the old leader, convergence, no lost acknowledged write and a linearizable history (needs --deployer compose)",
+                )
+                .param(Param::count("nodes", defaults.nodes, "cluster size").at_least(3))
+                .param(Param::duration("duration", defaults.duration, "run window"))
+                .param(Param::duration(
+                    "cut-for",
+                    defaults.cut_for,
+                    "how long each one-way cut lasts",
+                )),
+                Clients::default(),
+            )
+            .builds(|p| {
+                raft_one_way(&PartitionOptions {
+                    nodes: p.count("nodes"),
+                    duration: p.duration("duration"),
+                    cut_for: p.duration("cut-for"),
+                    clients: clients_of(p),
+                })
+            })
+        },
+        {
+            let defaults = SlowLinksOptions::default();
+            with_clients(
+                ScenarioEntry::new(
+                    "raft-slow-links",
+                    "3-node Raft key-value cluster; every link between two nodes is slow and lossy for most of the window while clients read and write; checks that writes keep committing (a share of the request rate succeeds every 5 s), one leader per term, no lost acknowledged write and a linearizable history, with the latency percentiles in the report (needs --deployer compose)",
+                )
+                .param(Param::count("nodes", defaults.nodes, "cluster size").at_least(3))
+                .param(Param::duration("duration", defaults.duration, "run window (at least 8 s)"))
+                .param(Param::duration("delay", defaults.fault.delay, "delay on every link"))
+                .param(Param::duration("jitter", defaults.fault.jitter, "spread of the delay (at most the delay)"))
+                .param(Param::count("loss", defaults.fault.loss as usize, "percent of packets lost on every link").at_most(100)),
+                Clients::default(),
+            )
+            .builds(|p| {
+                raft_slow_links(&SlowLinksOptions {
+                    nodes: p.count("nodes"),
+                    duration: p.duration("duration"),
+                    fault: LinkFault::delay(p.duration("delay"))
+                        .jitter(p.duration("jitter"))
+                        .loss(p.count("loss") as f64),
+                    clients: clients_of(p),
+                    ..SlowLinksOptions::default()
                 })
             })
         },

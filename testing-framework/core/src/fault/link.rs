@@ -153,7 +153,10 @@ impl LinkFault {
             ));
         }
         if *self == LinkFault::default() {
-            return Err("this link fault changes nothing; give a delay, a loss, a duplication or a rate".into());
+            return Err(
+                "this link fault changes nothing; give a delay, a loss, a duplication or a rate"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -274,7 +277,10 @@ mod tests {
         let cases = [
             (LinkFault::cut().loss(101.0), "loss is 101%"),
             (LinkFault::delay(MS).loss(-1.0), "loss is -1%"),
-            (LinkFault::delay(MS).jitter(2 * MS), "keep the jitter at most"),
+            (
+                LinkFault::delay(MS).jitter(2 * MS),
+                "keep the jitter at most",
+            ),
             (LinkFault::default().reorder(5.0), "give a delay too"),
             (LinkFault::default(), "changes nothing"),
             (LinkFault::default().rate_kbit(0), "is a cut"),

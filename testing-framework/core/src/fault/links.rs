@@ -158,7 +158,11 @@ impl Links {
             }
             Links::Halves(side) => {
                 side.iter().try_for_each(known)?;
-                let rest: Vec<String> = nodes.iter().filter(|n| !side.contains(n)).cloned().collect();
+                let rest: Vec<String> = nodes
+                    .iter()
+                    .filter(|n| !side.contains(n))
+                    .cloned()
+                    .collect();
                 if side.is_empty() || rest.is_empty() {
                     return Err(format!(
                         "a side must hold at least one node and leave at least one of the {} on the other",
@@ -269,7 +273,10 @@ mod tests {
                     .iter()
                     .filter(|s| !cut.contains(&Link::new(s.as_str(), receiver.as_str())))
                     .collect();
-                assert!(seen.insert(heard), "n={n}: two nodes hear the same majority");
+                assert!(
+                    seen.insert(heard),
+                    "n={n}: two nodes hear the same majority"
+                );
             }
         }
     }
@@ -290,7 +297,10 @@ mod tests {
         let cases = [
             (Links::link("node-1", "node-1"), "joins a node to itself"),
             (Links::Egress("node-7".into()), "`node-7` is not a node"),
-            (Links::one_way(["node-0"], ["node-0", "node-1"]), "both the senders"),
+            (
+                Links::one_way(["node-0"], ["node-0", "node-1"]),
+                "both the senders",
+            ),
             (Links::halves(nodes.clone()), "leave at least one"),
             (Links::MajoritiesRing, "at least 4 nodes"),
         ];

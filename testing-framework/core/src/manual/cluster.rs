@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::journal::Journal;
 use super::sources::{ClusterSources, SourcesTx};
-use crate::history::{HISTORY_FILE, History};
 use crate::fault::{Impaired, LinkFault, Links};
+use crate::history::{HISTORY_FILE, History};
 use crate::observation::{
     ObservationConfig, ObservationHandle, ObservationOf, ObservationRuntime, ObservedSource,
     Observer, SourceSet, StartError, WaitError,
@@ -189,15 +189,10 @@ impl<A: Application> ManualCluster<A> {
         )?;
         let mut manual = ManualCluster {
             deployer: deployer.name().to_owned(),
-            supported: [
-                NodeAction::StartStop,
-                NodeAction::Kill,
-                NodeAction::Pause,
-                NodeAction::Partition,
-            ]
-            .into_iter()
-            .filter(|a| deployer.supports(*a))
-            .collect(),
+            supported: NodeAction::ALL
+                .into_iter()
+                .filter(|a| deployer.supports(*a))
+                .collect(),
             control: cluster.control(),
             nodes: sources_of_nodes,
             cluster: Some(cluster),
@@ -638,7 +633,10 @@ impl<A: Application> ManualCluster<A> {
                 self.supported(action)?;
             }
             workload.check(&names).map_err(|reason| {
-                ManualError::Invalid(format!("workload `{}` cannot run: {reason}", workload.name()))
+                ManualError::Invalid(format!(
+                    "workload `{}` cannot run: {reason}",
+                    workload.name()
+                ))
             })?;
         }
         let names: Vec<_> = workloads.iter().map(|w| w.name()).collect();

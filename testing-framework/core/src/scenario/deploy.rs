@@ -151,6 +151,15 @@ impl fmt::Display for NodeAction {
 }
 
 impl NodeAction {
+    /// Every action.
+    pub const ALL: [NodeAction; 5] = [
+        NodeAction::StartStop,
+        NodeAction::Kill,
+        NodeAction::Pause,
+        NodeAction::Partition,
+        NodeAction::Links,
+    ];
+
     /// What to do when a deployer cannot do it.
     pub fn remedy(self) -> &'static str {
         match self {
@@ -329,7 +338,11 @@ pub trait NodeControl: Send + Sync {
         let _ = fault;
         Err(ControlError::unsupported(
             "shape the links of",
-            &links.iter().map(Link::to_string).collect::<Vec<_>>().join(", "),
+            &links
+                .iter()
+                .map(Link::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
         ))
     }
     /// Removes an impairment; returns what it did to the packets, a line a

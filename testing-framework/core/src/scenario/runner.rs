@@ -87,7 +87,10 @@ pub async fn run<A: Application>(
     let names: Vec<String> = (0..scenario.nodes).map(|i| format!("node-{i}")).collect();
     if let Some(error) = scenario.workloads.iter().find_map(|workload| {
         let reason = workload.check(&names).err()?;
-        Some(format!("workload `{}` cannot run: {reason}", workload.name()))
+        Some(format!(
+            "workload `{}` cannot run: {reason}",
+            workload.name()
+        ))
     }) {
         run.error(error);
         return run.finish(None, &options).await;

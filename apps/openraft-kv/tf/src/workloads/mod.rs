@@ -8,4 +8,4 @@ mod partition;
 
 pub use deposed::{DEPOSED_KEY, DeposedLeaderWrites};
 pub use failover::leader_failover;
-pub use partition::leader_partition;
+pub use partition::{leader_one_way, leader_partition, slow_links};

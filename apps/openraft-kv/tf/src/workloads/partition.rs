@@ -1,9 +1,14 @@
-//! Leader partition: the framework's [`NodeFault`] cutting the current
-//! leader off from the majority, confirmed by the majority electing
-//! another leader that goes on committing, and by the old leader following
-//! it after the heal.
+//! Leader cuts: the framework's [`NodeFault`] cutting the current leader
+//! off from the majority (both ways, or one way with link faults),
+//! confirmed by the majority electing another leader that goes on
+//! committing, and by the old leader following it after the heal; and
+//! slow links everywhere, confirmed by the cluster committing through
+//! them.
 
-use tf_core::workloads::{FaultKind, NodeFault};
+use std::time::Duration;
+
+use tf_core::fault::LinkFault;
+use tf_core::workloads::{Around, FaultKind, NodeFault};
 
 use crate::{RaftObserver, RaftSnapshot};
 
@@ -21,11 +26,58 @@ fn applied_elsewhere(s: &RaftSnapshot, except: &str) -> u64 {
 /// `max_faults` times. While cut off, the majority must elect a new leader
 /// in a higher term and commit past where the cluster was; after the heal,
 /// the old leader must follow the new one.
-pub fn leader_partition(
-    cut_for: std::time::Duration,
+pub fn leader_partition(cut_for: Duration, max_faults: usize) -> NodeFault<RaftObserver> {
+    leader_cut(
+        "leader-partition",
+        FaultKind::Partition,
+        cut_for,
+        max_faults,
+    )
+}
+
+/// One-way cuts of the observed leader, in turn: first it cannot hear the
+/// others (its incoming peer traffic is dropped, its outgoing flows), then
+/// it cannot be heard; each for `cut_for`, at most `max_faults` in all.
+/// The same confirmations as [`leader_partition`]: the others elect a
+/// leader that commits, and the old one follows it after.
+pub fn leader_one_way(cut_for: Duration, max_faults: usize) -> NodeFault<RaftObserver> {
+    leader_cut(
+        "leader-one-way",
+        FaultKind::link(Around::Ingress, LinkFault::cut()),
+        cut_for,
+        max_faults,
+    )
+    .mixed_with(FaultKind::link(Around::Egress, LinkFault::cut()))
+}
+
+/// `fault` on every link between any two nodes for `hold`, once, after
+/// the cluster settled; confirmed by the cluster committing through it.
+pub fn slow_links(fault: LinkFault, hold: Duration) -> NodeFault<RaftObserver> {
+    NodeFault::new("slow-links", FaultKind::link(Around::Everywhere, fault))
+        .every(Duration::from_secs(1))
+        .down_for(hold)
+        .max_faults(1)
+        .confirm_within(Duration::from_secs(20))
+        .settled(|s: &RaftSnapshot| s.leader.is_some() && s.unreachable().is_empty())
+        .while_down(|at_fault: &RaftSnapshot, now: &RaftSnapshot, _: &str| {
+            let (before, after) = (applied_elsewhere(at_fault, ""), applied_elsewhere(now, ""));
+            let leader = now.leader.as_ref()?;
+            (after > before + 5).then(|| {
+                format!(
+                    "{} leads and the cluster commits through the slow links (applied {before} -> {after})",
+                    leader.node
+                )
+            })
+        })
+}
+
+fn leader_cut(
+    name: &str,
+    kind: FaultKind,
+    cut_for: Duration,
     max_faults: usize,
 ) -> NodeFault<RaftObserver> {
-    NodeFault::new("leader-partition", FaultKind::Partition)
+    NodeFault::new(name, kind)
         .down_for(cut_for)
         .max_faults(max_faults)
         .settled(|s: &RaftSnapshot| s.leader.is_some() && s.unreachable().is_empty())

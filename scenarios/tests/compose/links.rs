@@ -1,0 +1,216 @@
+//! Link faults on compose, each shown by its effect: a delayed link's
+//! connect time, a lossy link's drop count within tolerance of the
+//! setting, a cut that lets the other direction through (a leader that
+//! cannot hear loses its followers, one that can still be heard), the
+//! runner still reaching every node, and nothing left after restore.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use libtest_mimic::Failed;
+use openraft_kv_tf::{RaftKv, RaftObserver, RaftSnapshot};
+use tf_compose::ComposeDeployer;
+use tf_core::fault::{LinkFault, Links};
+use tf_core::manual::ManualCluster;
+use tf_core::workloads::Around;
+
+use super::{check, nothing_left, runtime};
+
+/// The connect times (ms) of a confirmation line
+/// (`node-0 -> node-1: connect 0.1ms -> 52.3ms`); `None` for no answer.
+fn connect_times(line: &str) -> Result<(Option<f64>, Option<f64>), Failed> {
+    let times = line
+        .split_once("connect ")
+        .ok_or_else(|| format!("not a confirmation: {line}"))?
+        .1;
+    let (before, after) = times
+        .split_once(" -> ")
+        .ok_or_else(|| format!("not a confirmation: {line}"))?;
+    let ms = |t: &str| {
+        t.trim()
+            .strip_suffix("ms")
+            .and_then(|n| n.parse::<f64>().ok())
+    };
+    Ok((ms(before), ms(after)))
+}
+
+/// `(packets, dropped)` of a restore line
+/// (`node-0 -> node-1: 812 packets, 41 dropped (5.0%)`).
+fn counted(line: &str) -> (u64, u64) {
+    let words: Vec<&str> = line
+        .split([' ', ',', ':'])
+        .filter(|w| !w.is_empty())
+        .collect();
+    let before = |word: &str| {
+        words
+            .windows(2)
+            .find(|w| w[1] == word)
+            .and_then(|w| w[0].parse().ok())
+            .unwrap_or(0)
+    };
+    (before("packets"), before("dropped"))
+}
+
+pub(crate) fn link_faults_show_in_connects_counters_and_elections() -> Result<(), Failed> {
+    let runs = tempfile::tempdir()?;
+    let deployer = ComposeDeployer::new().with_runs_root(runs.path());
+    let outcome = runtime().block_on(async {
+        let mut cluster = ManualCluster::start(Arc::new(RaftKv::default()), &deployer, "links", 3)
+            .await
+            .map_err(|e| e.to_string())?;
+        let result = exercise(&mut cluster).await;
+        let dir = cluster.run_dir().to_owned();
+        let cleanup = cluster.cleanup().await;
+        result?;
+        check(cleanup.problems.is_empty(), || format!("{cleanup:?}"))?;
+        nothing_left(&dir).await
+    });
+    outcome
+}
+
+async fn exercise(cluster: &mut ManualCluster<RaftKv>) -> Result<(), Failed> {
+    let raft = cluster
+        .observe(RaftObserver, openraft_kv_tf::scenarios::raft_observation())
+        .map_err(|e| e.to_string())?;
+    cluster
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .map_err(|e| e.to_string())?;
+    let within = Duration::from_secs(20);
+    let settled = cluster
+        .wait_until(&raft, "a leader", within, |s: &RaftSnapshot| {
+            s.leader.is_some() && s.unreachable().is_empty()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let leader = settled.snapshot.leader.clone().ok_or("no leader")?.node;
+    let follower = ["node-0", "node-1", "node-2"]
+        .into_iter()
+        .find(|n| *n != leader)
+        .ok_or("no follower")?;
+
+    // Bad input is refused before anything is applied.
+    for (links, fault, expected) in [
+        (
+            Links::link("node-0", "node-0"),
+            LinkFault::cut(),
+            "joins a node to itself",
+        ),
+        (
+            Links::link("node-0", "node-1"),
+            LinkFault::cut().loss(101.0),
+            "loss is 101%",
+        ),
+        (
+            Links::link("node-0", "node-9"),
+            LinkFault::cut(),
+            "`node-9` is not a node",
+        ),
+    ] {
+        let error = cluster
+            .impair(&links, &fault)
+            .await
+            .err()
+            .ok_or("accepted")?;
+        check(error.to_string().contains(expected), || error.to_string())?;
+    }
+
+    // A delay shows in the connect time, and is gone after restore.
+    let delay = LinkFault::delay(Duration::from_millis(50)).jitter(Duration::from_millis(5));
+    let slow = cluster
+        .impair(&Links::link(follower, leader.as_str()), &delay)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (before, after) = connect_times(&slow.confirmed[0])?;
+    check(
+        before.is_some_and(|b| b < 20.0) && after.is_some_and(|a| a >= 40.0),
+        || format!("{:?}", slow.confirmed),
+    )?;
+    let restored = cluster.restore(slow.id).await.map_err(|e| e.to_string())?;
+    check(restored[0].contains(" delayed"), || format!("{restored:?}"))?;
+
+    // 20 % loss on every link, over the cluster's heartbeats: the share
+    // dropped is within tolerance of the setting over enough packets.
+    let everywhere = Around::Everywhere.links("node-0", &cluster.nodes());
+    let lossy = cluster
+        .impair(&everywhere, &LinkFault::default().loss(20.0))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut total = (0, 0);
+    for _ in 0..12 {
+        // Traffic through the lossy links, to count: the observer's polls
+        // go through the runner's access, so wait on its cycles.
+        cluster
+            .wait_until(&raft, "a poll", within, |_: &RaftSnapshot| true)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for line in cluster.restore(lossy.id).await.map_err(|e| e.to_string())? {
+        let (packets, dropped) = counted(&line);
+        total = (total.0 + packets, total.1 + dropped);
+    }
+    let share = total.1 as f64 * 100.0 / total.0.max(1) as f64;
+    check(total.0 >= 300 && (13.0..=27.0).contains(&share), || {
+        format!(
+            "{} of {} packets dropped ({share:.1}%), expected about 20%",
+            total.1, total.0
+        )
+    })?;
+
+    // A leader that cannot hear: the others' packets to it are cut, its
+    // own go through. The connects to it get no answer, the runner still
+    // reaches it, and the others elect another leader.
+    let deaf = cluster
+        .impair(&Links::Ingress(leader.clone()), &LinkFault::cut())
+        .await
+        .map_err(|e| e.to_string())?;
+    for line in &deaf.confirmed {
+        check(connect_times(line)?.1.is_none(), || {
+            format!("{:?}", deaf.confirmed)
+        })?;
+    }
+    let old = leader.clone();
+    let elected = cluster
+        .wait_until(&raft, "another leader", within, move |s: &RaftSnapshot| {
+            s.leader.as_ref().is_some_and(|l| l.node != old) && s.unreachable().is_empty()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    check(elected.snapshot.unreachable().is_empty(), || {
+        "the runner lost a node".into()
+    })?;
+    let restored = cluster.restore(deaf.id).await.map_err(|e| e.to_string())?;
+    for line in &restored {
+        let (packets, dropped) = counted(line);
+        check(packets > 0 && packets == dropped, || {
+            format!("{restored:?}")
+        })?;
+    }
+    // Restored: the link answers again.
+    let again = cluster
+        .impair(&Links::link(follower, leader.as_str()), &delay)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(connect_times(&again.confirmed[0])?.0.is_some(), || {
+        format!("still cut after restore: {:?}", again.confirmed)
+    })?;
+    cluster.restore(again.id).await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The test's own reading of the lines, checked without an engine.
+pub(crate) fn confirmation_lines_are_read() -> Result<(), Failed> {
+    check(
+        connect_times("node-0 -> node-1: connect 0.1ms -> no answer")? == (Some(0.1), None),
+        || "connect times".into(),
+    )?;
+    check(
+        counted("node-0 -> node-1,node-2: 812 packets, 41 dropped (5.0%), 771 delayed")
+            == (812, 41),
+        || "counters".into(),
+    )?;
+    check(counted("node-0 -> node-1: 0 packets") == (0, 0), || {
+        "no packets".into()
+    })
+}
