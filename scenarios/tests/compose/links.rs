@@ -54,7 +54,7 @@ fn counted(line: &str) -> (u64, u64) {
 pub(crate) fn link_faults_show_in_connects_counters_and_elections() -> Result<(), Failed> {
     let runs = tempfile::tempdir()?;
     let deployer = ComposeDeployer::new().with_runs_root(runs.path());
-    let outcome = runtime().block_on(async {
+    runtime().block_on(async {
         let mut cluster = ManualCluster::start(Arc::new(RaftKv::default()), &deployer, "links", 3)
             .await
             .map_err(|e| e.to_string())?;
@@ -64,8 +64,7 @@ pub(crate) fn link_faults_show_in_connects_counters_and_elections() -> Result<()
         result?;
         check(cleanup.problems.is_empty(), || format!("{cleanup:?}"))?;
         nothing_left(&dir).await
-    });
-    outcome
+    })
 }
 
 async fn exercise(cluster: &mut ManualCluster<RaftKv>) -> Result<(), Failed> {

@@ -89,28 +89,41 @@ impl LinkFaults {
         }
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let mut active = self.active.lock().await;
-        // Senders in parallel: each has its own helper and probes.
-        let results = futures::future::join_all(
-            senders
-                .iter()
-                .map(|(sender, receivers)| self.apply(nodes, id, sender, receivers, fault)),
-        )
-        .await;
-        let mut confirmed = Vec::new();
-        let mut failures = Vec::new();
-        for ((sender, _), result) in senders.iter().zip(results) {
-            match result {
-                Ok(lines) => confirmed.extend(lines),
-                Err(error) => failures.push((sender.clone(), error)),
+        // Every sender in parallel, in three steps, so that no sender's
+        // "before" is taken after another's fault is on.
+        let placed = all(senders.iter().map(|(s, r)| self.place(nodes, s, r))).await?;
+        let before = all(placed.iter().map(|p| probe(nodes, p))).await?;
+        let put = all(placed.iter().map(|p| put(nodes, id, p, fault))).await;
+        let after = match put {
+            Ok(_) => all(placed.iter().map(|p| probe(nodes, p))).await,
+            Err(error) => Err(error),
+        };
+        let confirmed = after.and_then(|after| {
+            let mut lines = Vec::new();
+            for ((placed, before), after) in placed.iter().zip(&before).zip(&after) {
+                for ((receiver, before), after) in placed.receivers.iter().zip(before).zip(after) {
+                    let line = format!(
+                        "{} -> {receiver}: connect {} -> {}",
+                        placed.sender,
+                        before.describe(),
+                        after.describe()
+                    );
+                    took_effect(fault, before, after)
+                        .map_err(|why| format!("{fault} on {line} had no effect: {why}"))?;
+                    lines.push(line);
+                }
             }
-        }
-        if !failures.is_empty() {
-            for sender in senders.keys() {
-                let _ = self.remove_at(nodes, id, sender).await;
+            Ok(lines)
+        });
+        let confirmed = match confirmed {
+            Ok(lines) => lines,
+            Err(error) => {
+                for sender in senders.keys() {
+                    let _ = self.remove_at(nodes, id, sender).await;
+                }
+                return Err(error);
             }
-            let errors: Vec<String> = failures.into_iter().map(|(_, e)| e).collect();
-            return Err(errors.join("; "));
-        }
+        };
         active.insert(
             id,
             Active {
@@ -157,9 +170,12 @@ impl LinkFaults {
                 if sender != node {
                     let _ = self.remove_at(nodes, *id, sender).await;
                 }
-                self.apply(nodes, *id, sender, receivers, &fault.fault)
-                    .await
-                    .map_err(|e| format!("putting fault {id} back after {node} started: {e}"))?;
+                let placed = self.place(nodes, sender, receivers).await;
+                match placed {
+                    Ok(placed) => put(nodes, *id, &placed, &fault.fault).await,
+                    Err(error) => Err(error),
+                }
+                .map_err(|e| format!("putting fault {id} back after {node} started: {e}"))?;
             }
         }
         Ok(())
@@ -170,49 +186,29 @@ impl LinkFaults {
         self.helpers.lock().await.remove(node);
     }
 
-    async fn apply(
+    /// `sender`'s helper, started if need be, and its receivers' addresses.
+    async fn place(
         &self,
         nodes: &Nodes<'_>,
-        id: u64,
         sender: &str,
         receivers: &[String],
-        fault: &LinkFault,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Placed, String> {
         let helper = self.helper(nodes, sender).await?;
         let mut to = Vec::new();
-        let mut probe = Vec::new();
+        let mut targets = Vec::new();
         for receiver in receivers {
             let (container, port) = &nodes.containers[receiver];
             let address = peer_address(nodes.docker, nodes.run, container).await?;
             to.push(address);
-            probe.push(SocketAddr::from((address, *port)));
+            targets.push(SocketAddr::from((address, *port)));
         }
-        let request = Request::Apply {
-            id: queue_of(id),
+        Ok(Placed {
+            sender: sender.to_owned(),
+            helper,
+            receivers: receivers.to_vec(),
             to,
-            fault: fault.clone(),
-            seed: id,
-            probe,
-        };
-        match ask(nodes.docker, &helper, &request).await? {
-            Response::Applied { before, after } => {
-                let mut lines = Vec::new();
-                for ((receiver, before), after) in receivers.iter().zip(&before).zip(&after) {
-                    let line = format!(
-                        "{sender} -> {receiver}: connect {} -> {}",
-                        before.describe(),
-                        after.describe()
-                    );
-                    if let Err(why) = took_effect(fault, before, after) {
-                        let _ = self.remove_at(nodes, id, sender).await;
-                        return Err(format!("{fault} on {line} had no effect: {why}"));
-                    }
-                    lines.push(line);
-                }
-                Ok(lines)
-            }
-            other => Err(unexpected(sender, &other)),
-        }
+            targets,
+        })
     }
 
     async fn remove_at(
@@ -300,6 +296,51 @@ impl LinkFaults {
             .await
             .insert(node.to_owned(), name.clone());
         Ok(name)
+    }
+}
+
+/// A sender ready for a fault: its helper, and its receivers' names,
+/// addresses and probe targets, in the same order.
+struct Placed {
+    sender: String,
+    helper: String,
+    receivers: Vec<String>,
+    to: Vec<Ipv4Addr>,
+    targets: Vec<SocketAddr>,
+}
+
+/// Every future's output, or the first error.
+async fn all<T>(
+    futures: impl IntoIterator<Item = impl std::future::Future<Output = Result<T, String>>>,
+) -> Result<Vec<T>, String> {
+    futures::future::join_all(futures)
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Connect times from `placed`'s sender to each of its receivers.
+async fn probe(nodes: &Nodes<'_>, placed: &Placed) -> Result<Vec<Rtt>, String> {
+    let request = Request::Probe {
+        targets: placed.targets.clone(),
+    };
+    match ask(nodes.docker, &placed.helper, &request).await? {
+        Response::Probed { rtts } => Ok(rtts),
+        other => Err(unexpected(&placed.sender, &other)),
+    }
+}
+
+/// Puts fault `id` on what `placed`'s sender sends its receivers.
+async fn put(nodes: &Nodes<'_>, id: u64, placed: &Placed, fault: &LinkFault) -> Result<(), String> {
+    let request = Request::Apply {
+        id: queue_of(id),
+        to: placed.to.clone(),
+        fault: fault.clone(),
+        seed: id,
+    };
+    match ask(nodes.docker, &placed.helper, &request).await? {
+        Response::Applied => Ok(()),
+        other => Err(unexpected(&placed.sender, &other)),
     }
 }
 

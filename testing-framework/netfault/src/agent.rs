@@ -72,9 +72,8 @@ impl Agent {
                 to,
                 fault,
                 seed,
-                probe,
-            } => match self.apply(id, to, &fault, seed, &probe) {
-                Ok(response) => response,
+            } => match self.apply(id, to, &fault, seed) {
+                Ok(()) => Response::Applied,
                 Err(message) => Response::Error { message },
             },
             Request::Remove { id } => match self.remove(id) {
@@ -93,8 +92,7 @@ impl Agent {
         to: Vec<Ipv4Addr>,
         fault: &LinkFault,
         seed: u64,
-        targets: &[std::net::SocketAddr],
-    ) -> Result<Response, String> {
+    ) -> Result<(), String> {
         if self.active.contains_key(&id) {
             return Err(format!("fault {id} is in force already"));
         }
@@ -102,7 +100,6 @@ impl Agent {
         if to.is_empty() {
             return Err("a fault needs at least one receiver".into());
         }
-        let before = probe::rtts(targets);
         let held = if fault.holds_packets() {
             Some(Held::start(id, fault.delay_line(seed))?)
         } else {
@@ -116,9 +113,8 @@ impl Agent {
                 return Err(error);
             }
         }
-        let after = probe::rtts(targets);
         self.active.insert(id, Active { to, _held: held });
-        Ok(Response::Applied { before, after })
+        Ok(())
     }
 
     fn remove(&mut self, id: u16) -> Result<crate::Counters, String> {

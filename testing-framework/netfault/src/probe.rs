@@ -8,8 +8,11 @@ use crate::Rtt;
 
 /// How long one connect may take before it counts as no answer.
 pub const TIMEOUT: Duration = Duration::from_millis(800);
-/// Connects a probe makes; the first that gets no answer ends it.
-const ATTEMPTS: usize = 5;
+/// Connects a probe wants to time.
+const ANSWERS: usize = 3;
+/// Connects that get no answer before a probe gives up: one lost packet
+/// on a lossy link is not a cut.
+const LOSSES: usize = 2;
 
 /// The median connect time to each target, probed in parallel.
 pub fn rtts(targets: &[SocketAddr]) -> Vec<Rtt> {
@@ -25,32 +28,30 @@ pub fn rtts(targets: &[SocketAddr]) -> Vec<Rtt> {
                 probe.join().unwrap_or(Rtt {
                     target: *target,
                     median: None,
+                    lost: 0,
                 })
             })
             .collect()
     })
 }
 
-/// The median of a few connects to `target`; `None` at the first that
-/// gets no answer in time.
+/// The median of a few connects to `target`; `None` when
+/// [`LOSSES`] connects got no answer in time and none did.
 pub fn rtt(target: SocketAddr) -> Rtt {
-    let mut times = Vec::with_capacity(ATTEMPTS);
-    for _ in 0..ATTEMPTS {
+    let mut times = Vec::with_capacity(ANSWERS);
+    let mut lost = 0;
+    while times.len() < ANSWERS && lost < LOSSES {
         let started = Instant::now();
         match TcpStream::connect_timeout(&target, TIMEOUT) {
             Ok(_) => times.push(started.elapsed()),
-            Err(_) => {
-                return Rtt {
-                    target,
-                    median: None,
-                };
-            }
+            Err(_) => lost += 1,
         }
     }
     times.sort();
     Rtt {
         target,
-        median: Some(times[times.len() / 2]),
+        median: times.get(times.len() / 2).copied(),
+        lost,
     }
 }
 

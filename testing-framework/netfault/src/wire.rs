@@ -10,8 +10,7 @@ use tf_core::fault::LinkFault;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    /// Applies `fault` to what this node sends to `to`; probes `probe`
-    /// before and after.
+    /// Applies `fault` to what this node sends to `to`.
     Apply {
         /// The fault's number, unique in the cluster (its chain and queue).
         id: u16,
@@ -21,8 +20,6 @@ pub enum Request {
         fault: LinkFault,
         /// Seeds the delay line's random choices.
         seed: u64,
-        /// Where to time TCP connects, a listening port of each receiver.
-        probe: Vec<SocketAddr>,
     },
     /// Removes fault `id`; answers with its counters.
     Remove {
@@ -41,12 +38,7 @@ pub enum Request {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     /// The fault is in force.
-    Applied {
-        /// Connect times before.
-        before: Vec<Rtt>,
-        /// Connect times after.
-        after: Vec<Rtt>,
-    },
+    Applied,
     /// The fault is gone.
     Removed {
         /// What it did.
@@ -69,16 +61,19 @@ pub enum Response {
 pub struct Rtt {
     /// Where.
     pub target: SocketAddr,
-    /// `None`: no connect succeeded in time.
+    /// Of the connects that got an answer; `None`: none did.
     pub median: Option<Duration>,
+    /// Connects that got no answer in time.
+    pub lost: usize,
 }
 
 impl Rtt {
-    /// `0.3ms`, or `no answer`.
+    /// `0.3ms`, `52.1ms (1 lost)`, or `no answer`.
     pub fn describe(&self) -> String {
-        match self.median {
-            Some(d) => format!("{:.1}ms", d.as_secs_f64() * 1000.0),
-            None => "no answer".into(),
+        match (self.median, self.lost) {
+            (Some(d), 0) => format!("{:.1}ms", d.as_secs_f64() * 1000.0),
+            (Some(d), lost) => format!("{:.1}ms ({lost} lost)", d.as_secs_f64() * 1000.0),
+            (None, _) => "no answer".into(),
         }
     }
 }
