@@ -361,6 +361,39 @@ fn clients_of(p: &tf_core::catalog::Params) -> Clients {
     }
 }
 
+/// The catalog entry of a scenario that cuts the leader off, built by
+/// `build` from its parameters.
+fn cut_entry(
+    name: &'static str,
+    description: &'static str,
+    cut_for: &'static str,
+    build: fn(&PartitionOptions) -> Result<Scenario<RaftKv>, ScenarioError>,
+) -> ScenarioEntry {
+    let defaults = PartitionOptions::default();
+    with_clients(
+        ScenarioEntry::new(name, description)
+            .param(
+                Param::count(
+                    "nodes",
+                    defaults.nodes,
+                    "cluster size; the majority side must elect a leader",
+                )
+                .at_least(3),
+            )
+            .param(Param::duration("duration", defaults.duration, "run window"))
+            .param(Param::duration("cut-for", defaults.cut_for, cut_for)),
+        Clients::default(),
+    )
+    .builds(move |p| {
+        build(&PartitionOptions {
+            nodes: p.count("nodes"),
+            duration: p.duration("duration"),
+            cut_for: p.duration("cut-for"),
+            clients: clients_of(p),
+        })
+    })
+}
+
 /// The app's scenarios, for the `scenarios` CLI (and any other runner).
 pub fn catalog() -> Vec<ScenarioEntry> {
     let defaults = FailoverOptions::default();
@@ -400,63 +433,18 @@ pub fn catalog() -> Vec<ScenarioEntry> {
                 clients: clients_of(p),
             })
         }),
-        {
-            let defaults = PartitionOptions::default();
-            with_clients(
-                ScenarioEntry::new(
-                    "raft-partition",
-                    "3-node Raft key-value cluster; the leader is cut off from the majority by a network partition and healed, twice, while clients read and write; checks a new leader on the majority side that keeps committing, no write acknowledged by the cut-off leader, convergence, no lost acknowledged write and a linearizable history (needs --deployer compose)",
-                )
-                .param(
-                    Param::count(
-                        "nodes",
-                        defaults.nodes,
-                        "cluster size; the majority side must elect a leader",
-                    )
-                    .at_least(3),
-                )
-                .param(Param::duration("duration", defaults.duration, "run window"))
-                .param(Param::duration(
-                    "cut-for",
-                    defaults.cut_for,
-                    "how long the leader stays cut off",
-                )),
-                Clients::default(),
-            )
-            .builds(|p| {
-                raft_partition(&PartitionOptions {
-                    nodes: p.count("nodes"),
-                    duration: p.duration("duration"),
-                    cut_for: p.duration("cut-for"),
-                    clients: clients_of(p),
-                })
-            })
-        },
-        {
-            let defaults = PartitionOptions::default();
-            with_clients(
-                ScenarioEntry::new(
-                    "raft-one-way",
-                    "3-node Raft key-value cluster; the leader is cut off one way (first it cannot hear the others, then it cannot be heard) and healed while clients read and write; checks a new leader that commits after each cut, no write acknowledged by the old leader, convergence, no lost acknowledged write and a linearizable history (needs --deployer compose)",
-                )
-                .param(Param::count("nodes", defaults.nodes, "cluster size").at_least(3))
-                .param(Param::duration("duration", defaults.duration, "run window"))
-                .param(Param::duration(
-                    "cut-for",
-                    defaults.cut_for,
-                    "how long each one-way cut lasts",
-                )),
-                Clients::default(),
-            )
-            .builds(|p| {
-                raft_one_way(&PartitionOptions {
-                    nodes: p.count("nodes"),
-                    duration: p.duration("duration"),
-                    cut_for: p.duration("cut-for"),
-                    clients: clients_of(p),
-                })
-            })
-        },
+        cut_entry(
+            "raft-partition",
+            "3-node Raft key-value cluster; the leader is cut off from the majority by a network partition and healed, twice, while clients read and write; checks a new leader on the majority side that keeps committing, no write acknowledged by the cut-off leader, convergence, no lost acknowledged write and a linearizable history (needs --deployer compose)",
+            "how long the leader stays cut off",
+            raft_partition,
+        ),
+        cut_entry(
+            "raft-one-way",
+            "3-node Raft key-value cluster; the leader is cut off one way (first it cannot hear the others, then it cannot be heard) and healed while clients read and write; checks a new leader that commits after each cut, no write acknowledged by the old leader, convergence, no lost acknowledged write and a linearizable history (needs --deployer compose)",
+            "how long each one-way cut lasts",
+            raft_one_way,
+        ),
         {
             let defaults = SlowLinksOptions::default();
             with_clients(
