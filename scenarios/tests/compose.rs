@@ -672,6 +672,11 @@ fn main() {
             }
             Ok(())
         }),
+        ("chain_clock_skew_passes_on_compose", || {
+            let report = catalog_scenario_passes("chain-clock-skew", &[("duration", "18s")])?;
+            timeline_has(&report, "node-3's clock reads 0.2")?;
+            timeline_has(&report, "node-3's clock reads true again")
+        }),
         ("raft_slow_links_pass_on_compose", || {
             let report = catalog_scenario_passes("raft-slow-links", &[])?;
             timeline_has(&report, "commits through the slow links")

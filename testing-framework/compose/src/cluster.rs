@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
-use tf_core::fault::{Impaired, Link, LinkFault};
+use tf_core::fault::{ClockFault, Impaired, Link, LinkFault};
 use tf_core::host::NodeTable;
 use tf_core::scenario::{
     CleanupReport, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
@@ -102,6 +102,17 @@ impl NodeControl for ComposeControl {
             .node_started(&self.link_nodes(), node)
             .await
             .map_err(ControlError::failed("start", node))
+    }
+
+    async fn set_clock(&self, node: &str, clock: &ClockFault) -> Result<(), ControlError> {
+        let container = self.node(node)?;
+        let failed = ControlError::failed("set the clock of", node);
+        match container.clock.as_ref() {
+            Some(node_clock) => node_clock.set(*clock).map_err(failed),
+            None => Err(failed(
+                tf_core::host::clock::NOT_DEPLOYED_WITH_CLOCKS.into(),
+            )),
+        }
     }
 
     async fn impair(&self, links: &[Link], fault: &LinkFault) -> Result<Impaired, ControlError> {
@@ -238,6 +249,9 @@ pub struct ComposeCluster {
     /// The index the next added node gets; indices are never reused.
     pub(crate) next_index: usize,
     pub(crate) image: NodeImage,
+    /// libfaketime (its path here and in the image), when the nodes run
+    /// under it for clock faults.
+    pub(crate) faketime: Option<PathBuf>,
     /// The user containers run as (the run directory's owner).
     pub(crate) owner: String,
     pub(crate) request: DeploymentRequest,
@@ -344,6 +358,7 @@ impl Cluster for ComposeCluster {
             &self.run_dir,
             &planned.spec,
             crate::deployer::probe_port(&self.request.ports, &planned.spec),
+            crate::deployer::clock_of(&self.run_dir, &planned.spec, self.faketime.is_some())?,
             &control.crashes,
         );
         // In the table before it exists, so that cleanup (and drop) removes

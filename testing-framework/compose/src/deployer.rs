@@ -12,6 +12,7 @@ use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig, PortBinding,
 };
 use bollard::query_parameters::CreateContainerOptions;
+use tf_core::host::clock::NodeClock;
 use tf_core::host::{self, DeployerSettings, NodeTable};
 use tf_core::scenario::{
     Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeCommand, NodeEndpoint,
@@ -22,7 +23,7 @@ use tokio::sync::{Mutex as AsyncMutex, watch};
 use crate::cluster::{ComposeCluster, ComposeControl};
 use crate::compose_file::port_key;
 use crate::engine::describe;
-use crate::image::build_image;
+use crate::image::build_image_with;
 use crate::network::{self, Net};
 use crate::node::NodeContainer;
 use crate::{engine, labels};
@@ -70,7 +71,8 @@ impl Deployer for ComposeDeployer {
             | NodeAction::Kill
             | NodeAction::Pause
             | NodeAction::Partition
-            | NodeAction::Links => true,
+            | NodeAction::Links
+            | NodeAction::Clock => true,
         }
     }
 
@@ -81,7 +83,8 @@ impl Deployer for ComposeDeployer {
         let binary = tokio::task::spawn_blocking(move || host::binary::resolve(&spec))
             .await
             .map_err(|e| DeployError::Other(format!("finding the node binary failed: {e}")))??;
-        let image = build_image(&docker, &binary).await?;
+        let faketime = host::clock::for_request(request, &binary)?;
+        let image = build_image_with(&docker, &binary, faketime.as_deref()).await?;
         let run_dir = host::run_dir(
             request.run_dir.as_deref(),
             &self.settings.runs_root(),
@@ -112,9 +115,12 @@ impl Deployer for ComposeDeployer {
             .iter()
             .map(|node| {
                 let probe = probe_port(&request.ports, &node.spec);
-                container_of(&docker, &run, &run_dir, &node.spec, probe, &crashes)
+                let clock = clock_of(&run_dir, &node.spec, faketime.is_some())?;
+                Ok(container_of(
+                    &docker, &run, &run_dir, &node.spec, probe, clock, &crashes,
+                ))
             })
-            .collect();
+            .collect::<Result<_, DeployError>>()?;
         let control = Arc::new(ComposeControl {
             docker: docker.clone(),
             run: run.clone(),
@@ -134,6 +140,7 @@ impl Deployer for ComposeDeployer {
             next_index: planned.len(),
             planned,
             image,
+            faketime,
             owner,
             request: request.clone(),
         };
@@ -207,6 +214,7 @@ pub(crate) fn container_of(
     run_dir: &Path,
     spec: &NodeSpec,
     probe_port: u16,
+    clock: Option<NodeClock>,
     crashes: &Arc<watch::Sender<Vec<NodeExit>>>,
 ) -> Arc<NodeContainer> {
     NodeContainer::new(
@@ -214,9 +222,29 @@ pub(crate) fn container_of(
         format!("tf-{run}-{}", spec.name),
         run_dir.join(&spec.name).join("node.log"),
         probe_port,
+        clock,
         docker.clone(),
         Arc::clone(crashes),
     )
+}
+
+/// Where a node's clock setting is inside its container (its directory is
+/// mounted from `<run>/<node>/clock`).
+const CLOCK_DIR: &str = "/tf-clock";
+
+/// The clock of the node of `spec`, when the nodes run under libfaketime.
+pub(crate) fn clock_of(
+    run_dir: &Path,
+    spec: &NodeSpec,
+    faketime: bool,
+) -> Result<Option<NodeClock>, DeployError> {
+    if !faketime {
+        return Ok(None);
+    }
+    let file = host::clock::file_of(run_dir, &spec.name);
+    NodeClock::create(file.clone())
+        .map(Some)
+        .map_err(|e| host::io_error("create", &file, e))
 }
 
 /// The TCP port of `spec` that link fault probes connect to: the first
@@ -261,6 +289,20 @@ pub(crate) async fn create_node(
     node_labels.insert(labels::NODE.to_owned(), node.name.clone());
     let mut command = vec![image.binary.clone()];
     command.extend(planned.command.args.iter().cloned());
+    let mut env: Vec<(String, String)> = planned.command.env.clone();
+    let mut binds = vec![format!(
+        "{}:{}",
+        planned.data.display(),
+        planned.spec.data_dir.display()
+    )];
+    if let (Some(library), Some(clock)) = (&cluster.faketime, &node.clock) {
+        let dir = clock.file().parent().unwrap_or(clock.file());
+        binds.push(format!("{}:{CLOCK_DIR}", dir.display()));
+        env.extend(host::clock::environment(
+            &library.display().to_string(),
+            &format!("{CLOCK_DIR}/spec"),
+        ));
+    }
     let exposed = ports
         .iter()
         .map(|&(port, protocol)| (port_key(port, protocol, ""), HashMap::new()))
@@ -280,24 +322,13 @@ pub(crate) async fn create_node(
     let body = ContainerCreateBody {
         image: Some(image.tag.clone()),
         entrypoint: Some(command),
-        env: Some(
-            planned
-                .command
-                .env
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect(),
-        ),
+        env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         user: Some(cluster.owner.clone()),
         labels: Some(node_labels),
         exposed_ports: Some(exposed),
         host_config: Some(HostConfig {
             port_bindings: Some(bindings),
-            binds: Some(vec![format!(
-                "{}:{}",
-                planned.data.display(),
-                planned.spec.data_dir.display()
-            )]),
+            binds: Some(binds),
             network_mode: Some(access.clone()),
             ..Default::default()
         }),

@@ -14,7 +14,7 @@ use tf_core::scenario::DeployError;
 
 use crate::engine::{describe, is_not_found};
 use crate::labels;
-use crate::libs::shared_libraries;
+use tf_core::host::shared_libraries;
 
 /// Where the node binary is in every image.
 pub const BINARY_DIR: &str = "/usr/local/bin";
@@ -42,10 +42,28 @@ pub struct NodeImage {
 
 /// The image of `binary`, built unless an image of the same content exists.
 pub async fn build_image(docker: &Docker, binary: &Path) -> Result<NodeImage, DeployError> {
+    build_image_with(docker, binary, None).await
+}
+
+/// The image of `binary`, with `library` (libfaketime, for clock faults)
+/// and what it links at their paths here when given.
+pub(crate) async fn build_image_with(
+    docker: &Docker,
+    binary: &Path,
+    library: Option<&Path>,
+) -> Result<NodeImage, DeployError> {
     let path = binary.to_path_buf();
-    let (name, files) = tokio::task::spawn_blocking(move || node_files(&path))
-        .await
-        .map_err(|e| DeployError::Other(format!("assembling the image failed: {e}")))??;
+    let library = library.map(Path::to_path_buf);
+    let (name, files) = tokio::task::spawn_blocking(move || {
+        let (name, mut files) = node_files(&path)?;
+        if let Some(library) = library {
+            files.push((library.display().to_string(), library.clone()));
+            files.extend(linked_files(&library)?);
+        }
+        Ok::<_, DeployError>((name, files))
+    })
+    .await
+    .map_err(|e| DeployError::Other(format!("assembling the image failed: {e}")))??;
     build_files(docker, &name, files).await
 }
 

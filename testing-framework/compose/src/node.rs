@@ -15,6 +15,7 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 use parking_lot::Mutex;
 use tf_core::host::Stopped;
+use tf_core::host::clock::NodeClock;
 use tf_core::scenario::NodeExit;
 use tokio::sync::watch;
 
@@ -43,6 +44,8 @@ pub(crate) struct NodeContainer {
     pub(crate) log: PathBuf,
     /// A TCP port it listens on, where link fault probes connect.
     pub(crate) probe_port: u16,
+    /// Its clock, when it runs under libfaketime.
+    pub(crate) clock: Option<NodeClock>,
     docker: Docker,
     state: Mutex<State>,
     crashes: Arc<watch::Sender<Vec<NodeExit>>>,
@@ -54,6 +57,7 @@ impl NodeContainer {
         container: String,
         log: PathBuf,
         probe_port: u16,
+        clock: Option<NodeClock>,
         docker: Docker,
         crashes: Arc<watch::Sender<Vec<NodeExit>>>,
     ) -> Arc<Self> {
@@ -62,6 +66,7 @@ impl NodeContainer {
             container,
             log,
             probe_port,
+            clock,
             docker,
             state: Mutex::default(),
             crashes,
@@ -76,6 +81,8 @@ impl NodeContainer {
             self.container.clone(),
             self.log.clone(),
             self.probe_port,
+            // Only for removal: no clock to keep.
+            None,
             docker,
             Arc::clone(&self.crashes),
         )
@@ -96,6 +103,15 @@ impl NodeContainer {
             state.generation += 1;
             state.generation
         };
+        if let Some(clock) = &self.clock {
+            if let Err(e) = clock.starting() {
+                self.state.lock().starting = false;
+                return Err(format!(
+                    "cannot write its clock {}: {e}",
+                    clock.file().display()
+                ));
+            }
+        }
         let started = self.launch().await;
         let mut state = self.state.lock();
         state.starting = false;

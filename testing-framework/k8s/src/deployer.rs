@@ -238,6 +238,8 @@ impl Deployer for K8sDeployer {
             // Not yet: the helper would run as an ephemeral container in
             // the node's pod.
             NodeAction::Links => false,
+            // Not yet: libfaketime would have to be in the image.
+            NodeAction::Clock => false,
         }
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tf_core::fault::ClockFault;
 use tf_core::host::NodeTable;
 use tf_core::scenario::{
     CleanupReport, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
@@ -40,6 +41,24 @@ impl NodeControl for LocalControl {
             .spawn()
             .map_err(|reason| ControlError::Failed {
                 action: "start",
+                node: node.to_owned(),
+                reason,
+            })
+    }
+
+    async fn set_clock(&self, node: &str, clock: &ClockFault) -> Result<(), ControlError> {
+        let process = self.node(node)?;
+        let Some(node_clock) = process.clock.as_ref() else {
+            return Err(ControlError::Failed {
+                action: "set the clock of",
+                node: node.to_owned(),
+                reason: tf_core::host::clock::NOT_DEPLOYED_WITH_CLOCKS.into(),
+            });
+        };
+        node_clock
+            .set(*clock)
+            .map_err(|reason| ControlError::Failed {
+                action: "set the clock of",
                 node: node.to_owned(),
                 reason,
             })
@@ -105,6 +124,8 @@ pub struct LocalCluster {
     /// neither are names, logs or data directories.
     pub(crate) next_index: usize,
     pub(crate) binary: PathBuf,
+    /// libfaketime, when the nodes run under it for clock faults.
+    pub(crate) faketime: Option<PathBuf>,
     pub(crate) request: DeploymentRequest,
     pub(crate) control: Arc<LocalControl>,
 }
@@ -152,8 +173,9 @@ impl Cluster for LocalCluster {
             &self.run_dir,
             &self.binary,
             command,
+            self.faketime.as_deref(),
             &self.control.crashes,
-        );
+        )?;
         self.next_index += 1;
         crate::deployer::spawn(&process)?;
         self.control.nodes.push(process);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tf_core::host::clock::NodeClock;
 use tf_core::host::{self, DeployerSettings, NodeTable};
 use tf_core::scenario::{
     Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeCommand, NodeEndpoint,
@@ -54,6 +55,8 @@ impl Deployer for LocalDeployer {
     fn supports(&self, action: NodeAction) -> bool {
         match action {
             NodeAction::StartStop | NodeAction::Kill | NodeAction::Pause => true,
+            // libfaketime, preloaded into each node.
+            NodeAction::Clock => true,
             // Processes on one host share its loopback: nothing to cut
             // or shape without touching the host's own traffic.
             NodeAction::Partition | NodeAction::Links => false,
@@ -77,6 +80,7 @@ impl Deployer for LocalDeployer {
         for (index, ports) in port_maps.into_iter().enumerate() {
             specs.push(node_spec(&run_dir, index, ports)?);
         }
+        let faketime = host::clock::for_request(request, &binary)?;
         let crashes = Arc::new(watch::channel(Vec::new()).0);
         let mut nodes = Vec::with_capacity(specs.len());
         for spec in &specs {
@@ -85,8 +89,9 @@ impl Deployer for LocalDeployer {
                 &run_dir,
                 &binary,
                 request.command(spec, &specs)?,
+                faketime.as_deref(),
                 &crashes,
-            ));
+            )?);
         }
         let control = Arc::new(LocalControl {
             nodes: NodeTable::new(nodes, |n| &n.name),
@@ -100,6 +105,7 @@ impl Deployer for LocalDeployer {
             specs,
             run_dir,
             binary,
+            faketime,
             request: request.clone(),
             control: Arc::clone(&control),
         };
@@ -136,21 +142,37 @@ pub(crate) fn endpoint(spec: &NodeSpec) -> NodeEndpoint {
     NodeEndpoint::loopback(&spec.name, &spec.ports)
 }
 
-/// The process of the node of `spec`, not started.
+/// The process of the node of `spec`, not started; under libfaketime when
+/// `faketime` is given, its clock set in `<run>/<node>/clock/spec`.
 pub(crate) fn node_process(
     spec: &NodeSpec,
     run_dir: &Path,
     binary: &Path,
-    command: NodeCommand,
+    mut command: NodeCommand,
+    faketime: Option<&Path>,
     crashes: &Arc<watch::Sender<Vec<NodeExit>>>,
-) -> Arc<NodeProcess> {
-    NodeProcess::new(
+) -> Result<Arc<NodeProcess>, DeployError> {
+    let clock = match faketime {
+        Some(library) => {
+            let file = host::clock::file_of(run_dir, &spec.name);
+            let clock =
+                NodeClock::create(file.clone()).map_err(|e| host::io_error("create", &file, e))?;
+            command.env.extend(host::clock::environment(
+                &library.display().to_string(),
+                &file.display().to_string(),
+            ));
+            Some(clock)
+        }
+        None => None,
+    };
+    Ok(NodeProcess::new(
         spec.name.clone(),
         binary.to_owned(),
         command,
         run_dir.join(&spec.name).join("node.log"),
+        clock,
         Arc::clone(crashes),
-    )
+    ))
 }
 
 /// Starts `node` for the first time; a failure names it and shows its log.

@@ -11,6 +11,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use parking_lot::Mutex;
 use tf_core::host::Stopped;
+use tf_core::host::clock::NodeClock;
 use tf_core::scenario::{NodeCommand, NodeExit};
 use tokio::sync::watch;
 
@@ -29,6 +30,8 @@ pub(crate) struct NodeProcess {
     binary: PathBuf,
     command: NodeCommand,
     pub(crate) log: PathBuf,
+    /// Its clock, when it runs under libfaketime.
+    pub(crate) clock: Option<NodeClock>,
     /// The running process's id and whether its exit was asked for, under
     /// one lock so that a signal and an exit cannot interleave.
     state: Mutex<ProcessState>,
@@ -45,6 +48,7 @@ impl NodeProcess {
         binary: PathBuf,
         command: NodeCommand,
         log: PathBuf,
+        clock: Option<NodeClock>,
         crashes: Arc<watch::Sender<Vec<NodeExit>>>,
     ) -> Arc<Self> {
         Arc::new(NodeProcess {
@@ -52,6 +56,7 @@ impl NodeProcess {
             binary,
             command,
             log,
+            clock,
             state: Mutex::new(ProcessState::default()),
             pid: watch::channel(None).0,
             crashes,
@@ -75,6 +80,11 @@ impl NodeProcess {
             .open(&self.log)
             .map_err(|e| format!("cannot open its log {}: {e}", self.log.display()))?;
         let log_err = log.try_clone().map_err(|e| e.to_string())?;
+        if let Some(clock) = &self.clock {
+            clock
+                .starting()
+                .map_err(|e| format!("cannot write its clock {}: {e}", clock.file().display()))?;
+        }
         let mut command = tokio::process::Command::new(&self.binary);
         command
             .args(&self.command.args)

@@ -90,6 +90,11 @@ async fn receive_block(State(chain): State<ChainHandle>, body: Bytes) -> Result<
         Ok(Inserted::Known) => {
             (StatusCode::OK, axum::Json(json!({ "status": "known" }))).into_response()
         }
+        Ok(Inserted::Held) => (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({ "status": "held until its slot begins" })),
+        )
+            .into_response(),
         Ok(_) => (
             StatusCode::ACCEPTED,
             axum::Json(json!({ "status": "accepted" })),

@@ -34,6 +34,20 @@ pub struct NodeInfo {
     pub mempool: usize,
     /// Blocks known, all branches.
     pub blocks: usize,
+    /// The node's wall clock when it answered, in milliseconds since the
+    /// Unix epoch: its slots count from it.
+    #[serde(default)]
+    pub time_ms: u64,
+    /// The slot the node's clock is in.
+    #[serde(default)]
+    pub current_slot: u64,
+    /// Blocks held so far because their slot had not begun here (each is
+    /// inserted once it has).
+    #[serde(default)]
+    pub future_held: u64,
+    /// Blocks refused so far because their slot was too far ahead.
+    #[serde(default)]
+    pub future_refused: u64,
     /// The tip of every branch above the final block (the live forks).
     #[serde(default)]
     pub leaves: Vec<BlockId>,
@@ -127,7 +141,24 @@ pub struct ChainService {
     /// cannot reach its peers for a moment would otherwise build, and
     /// finalize, a branch of its own.
     quiet_slots: Option<u64>,
+    /// The slot its clock is in (0 before the first tick).
+    slot: u64,
+    /// Blocks whose slot has not begun here, until it does.
+    held: Vec<Block>,
+    /// Blocks held, so far.
+    future_held: u64,
+    /// Blocks refused as too far in the future, so far.
+    future_refused: u64,
 }
+
+/// Slots ahead of a node's own that a block may be and be taken at once:
+/// clocks of honest nodes differ a little.
+pub const FUTURE_SLOTS: u64 = 1;
+/// Slots ahead up to which a block is held until its slot begins; further
+/// ahead it is refused (no honest clock is that far off).
+pub const HOLD_SLOTS: u64 = 50;
+/// Blocks held at most; the oldest goes first.
+const MAX_HELD: usize = 512;
 
 /// How many slots a restarted node waits to hear from a peer before it
 /// produces anyway (it may be the only one left).
@@ -167,6 +198,10 @@ impl ChainService {
             outgoing,
             orphans: Vec::new(),
             quiet_slots: (has_peers && resuming).then_some(RESTART_QUIET_SLOTS),
+            slot: 0,
+            held: Vec::new(),
+            future_held: 0,
+            future_refused: 0,
         };
         tokio::spawn(async move {
             while let Some(command) = inbox.recv().await {
@@ -179,6 +214,8 @@ impl ChainService {
     fn handle(&mut self, command: Command) {
         match command {
             Command::Tick(slot) => {
+                self.slot = slot;
+                self.release_held();
                 if let Some(left) = self.quiet_slots.as_mut() {
                     if *left > 0 {
                         *left -= 1;
@@ -193,9 +230,7 @@ impl ChainService {
                 }
             }
             Command::Block(block, reply) => {
-                // A peer was heard: a restarted node has something to build on.
-                self.quiet_slots = None;
-                let _ = reply.send(self.accept(block));
+                let _ = reply.send(self.receive(block));
             }
             Command::Submit(tx, reply) => {
                 let tip = self
@@ -216,6 +251,12 @@ impl ChainService {
                     mempool: self.mempool.len(),
                     blocks: self.tree.len(),
                     leaves: self.tree.live_leaves(),
+                    time_ms: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64),
+                    current_slot: self.slot,
+                    future_held: self.future_held,
+                    future_refused: self.future_refused,
                 });
             }
             Command::GetBlock(id, reply) => {
@@ -224,6 +265,49 @@ impl ChainService {
             Command::Headers(from, limit, reply) => {
                 let _ = reply.send(self.headers_after(from, limit));
             }
+        }
+    }
+
+    /// A block from a peer or a client: held when its slot has not begun
+    /// here (refused when too far ahead), else accepted.
+    fn receive(&mut self, block: Block) -> Result<Inserted, BlockError> {
+        let slot = block.header.slot;
+        if self.slot > 0 && slot > self.slot + FUTURE_SLOTS {
+            let id = block.id();
+            if slot > self.slot + HOLD_SLOTS {
+                tracing::warn!(slot, now = self.slot, id = %id.short(), "block from the future refused");
+                self.future_refused += 1;
+                return Err(BlockError::FromTheFuture {
+                    slot,
+                    now: self.slot,
+                });
+            }
+            if !self.held.iter().any(|b| b.id() == id) {
+                tracing::info!(slot, now = self.slot, id = %id.short(), "block from the future held until its slot");
+                if self.held.len() == MAX_HELD {
+                    self.held.remove(0);
+                }
+                self.held.push(block);
+                self.future_held += 1;
+            }
+            return Ok(Inserted::Held);
+        }
+        // A peer was heard: a restarted node has something to build on.
+        self.quiet_slots = None;
+        self.accept(block)
+    }
+
+    /// Accepts the held blocks whose slot has begun, oldest slot first.
+    fn release_held(&mut self) {
+        let now = self.slot + FUTURE_SLOTS;
+        let (mut due, waiting): (Vec<Block>, Vec<Block>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|b| b.header.slot <= now);
+        self.held = waiting;
+        due.sort_by_key(|b| b.header.slot);
+        for block in due {
+            self.quiet_slots = None;
+            let _ = self.accept(block);
         }
     }
 

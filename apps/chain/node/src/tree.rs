@@ -40,6 +40,15 @@ pub enum BlockError {
         /// Why.
         error: TxError,
     },
+    /// Its slot is further ahead of this node's clock than any honest
+    /// clock would be: refused (a nearer one is held until its slot).
+    #[error("slot {slot} is too far ahead of this node's slot {now}; refused as from the future")]
+    FromTheFuture {
+        /// The block's slot.
+        slot: u64,
+        /// This node's slot.
+        now: u64,
+    },
     /// It forks off before the final block, which is never reverted.
     #[error("it forks off below the final block (height {final_height}), which is never reverted")]
     BelowFinal {
@@ -62,6 +71,9 @@ pub enum Inserted {
     },
     /// Stored on a branch that is not the best.
     SideBranch,
+    /// Its slot has not begun on this node's clock: held, and inserted
+    /// once the slot begins.
+    Held,
 }
 
 struct Stored {

@@ -96,9 +96,9 @@ async fn a_restarted_node_with_peers_waits_to_hear_from_one_before_producing() {
         2,
         "produced before hearing a peer"
     );
-    let from_peer = Block::child(&stored[1].header, 20, "node-1", vec![]);
+    let from_peer = Block::child(&stored[1].header, 15, "node-1", vec![]);
     node.block(from_peer).await.unwrap().unwrap();
-    node.tick(21).await.unwrap();
+    node.tick(16).await.unwrap();
     assert_eq!(
         node.info().await.unwrap().height,
         4,
@@ -111,4 +111,51 @@ async fn a_restarted_node_with_peers_waits_to_hear_from_one_before_producing() {
         ChainService::spawn_with(resumed(), always_wins("node-0"), storage, false);
     alone.tick(10).await.unwrap();
     assert_eq!(alone.info().await.unwrap().height, 3);
+}
+
+#[tokio::test]
+async fn a_block_from_a_slot_that_has_not_begun_is_held_until_it_has() {
+    use std::sync::Arc;
+
+    use chain_node::service::{ChainService, FUTURE_SLOTS, HOLD_SLOTS};
+    use chain_node::storage::MemoryStorage;
+    use chain_node::tree::{BlockError, Inserted};
+
+    let genesis = Block::genesis();
+    let tree = BlockTree::new(genesis.clone(), Ledger::genesis(&[]), 3);
+    let (chain, _out) = ChainService::spawn(
+        tree,
+        chain_node::producer::Producer {
+            stake: 0.0,
+            ..always_wins("node-1")
+        },
+        Arc::new(MemoryStorage::default()),
+    );
+    chain.tick(10).await.unwrap();
+    // Within the tolerance: taken at once.
+    let near = Block::child(&genesis.header, 10 + FUTURE_SLOTS, "node-0", vec![]);
+    assert_eq!(
+        chain.block(near.clone()).await.unwrap(),
+        Ok(Inserted::Extended)
+    );
+    // Two slots ahead: held, not on the chain yet.
+    let ahead = Block::child(&near.header, 13, "node-0", vec![]);
+    assert_eq!(
+        chain.block(ahead.clone()).await.unwrap(),
+        Ok(Inserted::Held)
+    );
+    assert_eq!(chain.info().await.unwrap().height, 1);
+    // Too far ahead for any honest clock: refused.
+    let far = Block::child(&near.header, 10 + HOLD_SLOTS + 1, "node-0", vec![]);
+    match chain.block(far).await.unwrap() {
+        Err(BlockError::FromTheFuture { now: 10, .. }) => {}
+        other => panic!("a block {} slots ahead was {other:?}", HOLD_SLOTS + 1),
+    }
+    // Its slot begins (within the tolerance): it is taken.
+    chain.tick(12).await.unwrap();
+    let info = chain.info().await.unwrap();
+    assert_eq!(info.tip, ahead.id());
+    assert_eq!((info.height, info.current_slot), (2, 12));
+    assert_eq!((info.future_held, info.future_refused), (1, 1));
+    assert!(info.time_ms > 0);
 }

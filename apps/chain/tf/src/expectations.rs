@@ -59,6 +59,35 @@ pub fn reorganized(depth: u64) -> impl Expectation<ChainApp> {
     )
 }
 
+/// At the end, the nodes other than `skewed` held (or refused) blocks
+/// from the future (the skewed node's, while its clock ran ahead): the
+/// chain's check of block times took effect.
+pub fn held_blocks_from_the_future(skewed: String) -> impl Expectation<ChainApp> {
+    AtEnd::<ChainObserver, _>::new(
+        format!("the nodes other than {skewed} held its blocks from the future"),
+        move |s: &ChainSnapshot| {
+            let refused: Vec<String> = s
+                .nodes
+                .iter()
+                .filter(|(name, _)| **name != skewed)
+                .map(|(name, v)| format!("{name} {}", v.from_the_future))
+                .collect();
+            let any = s
+                .nodes
+                .iter()
+                .any(|(name, v)| *name != skewed && v.from_the_future > 0);
+            if any {
+                Ok(())
+            } else {
+                Err(format!(
+                    "no node held a block from the future (held or refused: {})",
+                    refused.join(", ")
+                ))
+            }
+        },
+    )
+}
+
 /// Liveness: every node reaches `height` within `within`.
 pub fn liveness(height: u64, within: Duration) -> impl Expectation<ChainApp> {
     Eventually::<ChainObserver, _>::new(

@@ -39,4 +39,6 @@ pub use inclusion::{Inclusion, InclusionTimeout};
 pub use observer::{ChainApi, ChainEvent, ChainObserver, ChainSnapshot, ChainState, NodeHead};
 pub use sync::SyncView;
 pub use wallets::{LedgerAt, TxIndex, Utxo, WalletAt, WalletProjection};
-pub use workloads::{HeadReads, Transfer, TransferLog, Transfers, chain_partition, node_restarts};
+pub use workloads::{
+    HeadReads, Transfer, TransferLog, Transfers, chain_partition, clock_skew, node_restarts,
+};

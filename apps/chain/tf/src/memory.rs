@@ -168,6 +168,11 @@ impl ChainApi for MemoryNode {
             mempool: 0,
             blocks: inner.blocks.len(),
             leaves: state.leaves,
+            // An in-memory chain has no clock to tell.
+            time_ms: 0,
+            current_slot: tip.slot,
+            future_held: 0,
+            future_refused: 0,
         })
     }
 

@@ -60,10 +60,30 @@ pub struct NodeHead {
     pub reachable: bool,
     /// Total value on its branch, once the head is projected.
     pub supply: Option<u64>,
+    /// How far its wall clock is from the runner's, in milliseconds
+    /// (positive: ahead), as of its last answer; `None` for a node that
+    /// does not say its time.
+    #[serde(default)]
+    pub clock_offset_ms: Option<i64>,
+    /// Blocks it held or refused so far because their slot had not begun
+    /// on its clock.
+    #[serde(default)]
+    pub from_the_future: u64,
     /// The ledger at its head (balances, outputs, included transactions),
     /// once every block down to genesis is known. Not recorded.
     #[serde(skip)]
     pub ledger: Option<LedgerAt>,
+}
+
+/// A node's clock `time_ms` (when it answered) against the runner's now;
+/// `None` when it did not say. The answer's travel time (milliseconds on
+/// the machines we run on) is within the error.
+fn clock_offset(time_ms: u64) -> Option<i64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis() as i64;
+    (time_ms > 0).then(|| time_ms as i64 - now)
 }
 
 /// What the observer publishes.
@@ -446,6 +466,8 @@ impl<S: ChainApi> Observer for ChainObserver<S> {
                     final_height: info.final_height,
                     reachable: true,
                     supply: None,
+                    clock_offset_ms: clock_offset(info.time_ms),
+                    from_the_future: info.future_held + info.future_refused,
                     ledger: None,
                 },
             );

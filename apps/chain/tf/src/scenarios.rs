@@ -9,11 +9,12 @@ use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
 use tf_core::workloads::FaultKind;
 
 use crate::expectations::{
-    TransfersIncluded, conservation, final_convergence, liveness, reorganized, safety,
+    TransfersIncluded, conservation, final_convergence, held_blocks_from_the_future, liveness,
+    reorganized, safety,
 };
 use crate::{
     ChainApp, ChainObserver, HeadReads, Inclusion, TransferLog, Transfers, chain_partition,
-    node_restarts,
+    clock_skew, node_restarts,
 };
 
 /// How the chain observer polls in scenarios.
@@ -190,6 +191,53 @@ pub fn chain_partition_scenario(
         .build()
 }
 
+/// Knobs of [`chain_clock_skew`].
+#[derive(Clone, Debug)]
+pub struct ClockSkewOptions {
+    /// Cluster size.
+    pub nodes: usize,
+    /// Run window.
+    pub duration: Duration,
+    /// Slots the last node's clock is set ahead, then behind.
+    pub slots: u64,
+    /// How long each skew lasts.
+    pub hold: Duration,
+}
+
+impl Default for ClockSkewOptions {
+    fn default() -> Self {
+        ClockSkewOptions {
+            nodes: 4,
+            duration: Duration::from_secs(25),
+            slots: 2,
+            hold: Duration::from_secs(4),
+        }
+    }
+}
+
+/// `chain-clock-skew`: the last node's wall clock is set `slots` slots
+/// ahead (it produces blocks for slots that have not begun elsewhere,
+/// which the others hold until their slot), then behind (it holds every
+/// other node's blocks a moment); each skew is confirmed by the node's own time as observed.
+/// No final block may be reverted or contradicted, every node keeps
+/// growing, and all share a final block at the end. Needs a deployer that
+/// can set clocks (local or compose, with libfaketime installed).
+pub fn chain_clock_skew(options: &ClockSkewOptions) -> Result<Scenario<ChainApp>, ScenarioError> {
+    if options.nodes < 2 {
+        return Err(ScenarioError::Invalid(format!(
+            "chain-clock-skew needs at least 2 nodes, one skewed and one true (got {})",
+            options.nodes
+        )));
+    }
+    let app = ChainApp::default();
+    let skew = Duration::from_millis(app.slot_ms * options.slots);
+    let skewed = format!("node-{}", options.nodes - 1);
+    chain_base("chain-clock-skew", app, options.nodes, options.duration)
+        .workload(clock_skew(&skewed, skew, options.hold))
+        .expect(held_blocks_from_the_future(skewed))
+        .build()
+}
+
 /// The app's scenarios, for the `scenarios` CLI (and any other runner).
 pub fn catalog() -> Vec<ScenarioEntry> {
     let transfers = WalletTransfersOptions::default();
@@ -240,6 +288,25 @@ pub fn catalog() -> Vec<ScenarioEntry> {
                     duration: p.duration("duration"),
                     cut_for: p.duration("cut-for"),
                     k: p.count("k") as u64,
+                })
+            })
+        },
+        {
+            let defaults = ClockSkewOptions::default();
+            ScenarioEntry::new(
+                "chain-clock-skew",
+                "4 chain nodes; the last node's clock runs 2 slots ahead, then behind (libfaketime); checks that the others hold its blocks from the future until their slot, no final block is reverted or contradicted, every node keeps growing and all share a final block at the end (needs libfaketime: apt install libfaketime)",
+            )
+            .param(Param::count("nodes", defaults.nodes, "cluster size").at_least(2))
+            .param(Param::duration("duration", defaults.duration, "run window"))
+            .param(Param::count("slots", defaults.slots as usize, "slots the clock is set ahead, then behind").at_least(1))
+            .param(Param::duration("hold", defaults.hold, "how long each skew lasts"))
+            .builds(|p| {
+                chain_clock_skew(&ClockSkewOptions {
+                    nodes: p.count("nodes"),
+                    duration: p.duration("duration"),
+                    slots: p.count("slots") as u64,
+                    hold: p.duration("hold"),
                 })
             })
         },

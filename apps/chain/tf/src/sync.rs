@@ -152,6 +152,8 @@ mod tests {
             final_height,
             reachable,
             supply: None,
+            clock_offset_ms: None,
+            from_the_future: 0,
             ledger: None,
         }
     }

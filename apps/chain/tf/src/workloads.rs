@@ -13,6 +13,7 @@ use chain_node::ledger::genesis_wallet;
 use chain_node::tx::{OutPoint, Output, Transaction, TxId};
 use parking_lot::Mutex;
 use serde_json::json;
+use tf_core::fault::ClockFault;
 use tf_core::history::Op;
 use tf_core::observation::{BoxError, ObservationHandle};
 use tf_core::scenario::{RunContext, Workload};
@@ -484,6 +485,41 @@ pub fn chain_partition(side: usize, cut_for: Duration) -> NodeFault<ChainObserve
             let lowest = now.nodes.values().map(|v| v.height).min()?;
             (shared + 3 >= lowest).then(|| {
                 format!("one branch again: every node shares the block at height {shared}")
+            })
+        })
+}
+
+/// Sets `node`'s wall clock `skew` ahead, then (the next round) `skew`
+/// behind, each for `hold`, the framework's [`NodeFault`] with
+/// [`FaultKind::Clock`]. Confirmed through the node's own time as
+/// observed (`/info` says it), and set true again after each.
+pub fn clock_skew(node: &str, skew: Duration, hold: Duration) -> NodeFault<ChainObserver> {
+    let skew_ms = skew.as_millis() as i64;
+    let target = node.to_owned();
+    NodeFault::new("clock-skew", FaultKind::Clock(ClockFault::ahead(skew)))
+        .mixed_with(FaultKind::Clock(ClockFault::behind(skew)))
+        .every(Duration::from_secs(3))
+        .down_for(hold)
+        .max_faults(2)
+        .target(move |_: &ChainSnapshot| Some(target.clone()))
+        .settled(|s: &ChainSnapshot| s.nodes.values().all(|v| v.reachable))
+        .while_down(move |_: &ChainSnapshot, now: &ChainSnapshot, node: &str| {
+            let offset = now.nodes.get(node)?.clock_offset_ms?;
+            (offset.abs() * 5 >= skew_ms * 4).then(|| {
+                let side = if offset > 0 { "ahead" } else { "behind" };
+                format!(
+                    "{node}'s clock reads {:.2}s {side}",
+                    offset.abs() as f64 / 1000.0
+                )
+            })
+        })
+        .recovered(move |_: &ChainSnapshot, now: &ChainSnapshot, node: &str| {
+            let offset = now.nodes.get(node)?.clock_offset_ms?;
+            (offset.abs() * 5 < skew_ms).then(|| {
+                format!(
+                    "{node}'s clock reads true again ({:+.3}s)",
+                    offset as f64 / 1000.0
+                )
             })
         })
 }

@@ -1,4 +1,4 @@
-//! Network faults: what happens to packets on a link ([`LinkFault`]:
+//! Network and clock faults: what happens to packets on a link ([`LinkFault`]:
 //! delay, jitter, loss, duplication, reordering, a rate limit, or a cut)
 //! and which links a fault takes ([`Links`]: a node's way out or in, one
 //! link, or a partition of any shape).
@@ -11,13 +11,21 @@
 //! believes. Deployers that cannot shape links say so before a run starts
 //! ([`NodeAction::Links`]).
 //!
+//! A [`ClockFault`] sets a node's wall clock ahead or behind and makes it
+//! run fast or slow ([`NodeControl::set_clock`], [`NodeAction::Clock`]).
+//!
+//! [`NodeControl::set_clock`]: crate::scenario::NodeControl::set_clock
+//! [`NodeAction::Clock`]: crate::scenario::NodeAction::Clock
+//!
 //! [`NodeControl::impair`]: crate::scenario::NodeControl::impair
 //! [`NodeControl::restore`]: crate::scenario::NodeControl::restore
 //! [`NodeAction::Links`]: crate::scenario::NodeAction::Links
 
+mod clock;
 mod link;
 mod links;
 
+pub use clock::ClockFault;
 pub use link::{DelayLine, Distribution, LinkFault};
 pub use links::{Link, Links};
 

@@ -4,13 +4,18 @@
 //! of a node's log for error messages ([`log_tail`]), the settings every
 //! deployer takes ([`DeployerSettings`]) and the cleanup report of stopping
 //! every node ([`stopped_report`]), and the table of a growing cluster's
-//! nodes ([`NodeTable`]).
+//! nodes ([`NodeTable`]); the libraries a binary links
+//! ([`shared_libraries`]) and a node's clock under libfaketime
+//! ([`clock`]).
 
 pub mod binary;
+pub mod clock;
+mod libs;
 mod nodes;
 pub mod ports;
 mod runner;
 
+pub use libs::shared_libraries;
 pub use nodes::{NodeTable, port_maps, port_maps_except};
 pub use runner::{runner_alive, this_runner};
 

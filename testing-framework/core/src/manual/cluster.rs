@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::journal::Journal;
 use super::sources::{ClusterSources, SourcesTx};
-use crate::fault::{Impaired, LinkFault, Links};
+use crate::fault::{ClockFault, Impaired, LinkFault, Links};
 use crate::history::{HISTORY_FILE, History};
 use crate::observation::{
     ObservationConfig, ObservationHandle, ObservationOf, ObservationRuntime, ObservedSource,
@@ -153,6 +153,29 @@ impl<A: Application> ManualCluster<A> {
         run_dir: Option<PathBuf>,
     ) -> Result<Self, ManualError> {
         let request = DeploymentRequest::new(Arc::clone(&app), name, nodes).with_run_dir(run_dir);
+        Self::start_request(app, deployer, request).await
+    }
+
+    /// Like [`start`](Self::start), every node under a clock that
+    /// [`set_clock`](Self::set_clock) can set off (it needs libfaketime and
+    /// a dynamically linked node binary).
+    pub async fn start_with_clocks(
+        app: Arc<A>,
+        deployer: &dyn Deployer,
+        name: &str,
+        nodes: usize,
+    ) -> Result<Self, ManualError> {
+        let request = DeploymentRequest::new(Arc::clone(&app), name, nodes).with_clock_faults(true);
+        Self::start_request(app, deployer, request).await
+    }
+
+    /// Deploys what `request` asks for (its app must be `app`).
+    async fn start_request(
+        app: Arc<A>,
+        deployer: &dyn Deployer,
+        request: DeploymentRequest,
+    ) -> Result<Self, ManualError> {
+        let nodes = request.nodes;
         request.check()?;
         let mut cluster = deployer.deploy(&request).await?;
         let mut sources_of_nodes = Vec::new();
@@ -573,6 +596,21 @@ impl<A: Application> ManualCluster<A> {
             self.journal.write(&format!("  confirmed {line}"));
         }
         Ok(impaired)
+    }
+
+    /// Sets `node`'s wall clock to `clock` (the default: the true time);
+    /// the cluster must have been started
+    /// [`with clocks`](Self::start_with_clocks).
+    pub async fn set_clock(&self, node: &str, clock: &ClockFault) -> Result<(), ManualError> {
+        self.supported(NodeAction::Clock)?;
+        self.own(node)?;
+        clock.check().map_err(ManualError::Invalid)?;
+        let what = format!("set {node}'s clock: {clock}");
+        self.journal.write(&what);
+        self.control
+            .set_clock(node, clock)
+            .await
+            .map_err(|e| self.failed(&what, e.into()))
     }
 
     /// Removes impairment `id`; returns what it did, as the journal does.

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use super::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec};
-use crate::fault::{Impaired, Link, LinkFault};
+use crate::fault::{ClockFault, Impaired, Link, LinkFault};
 use crate::observation::BoxError;
 use crate::report::{CleanupReport, NodeExit};
 
@@ -33,6 +33,10 @@ pub struct DeploymentRequest {
     /// The ports every node listens on; the observed one first (see
     /// [`PortSpec::observed`]).
     pub ports: Vec<PortSpec>,
+    /// Start every node under a clock that [`NodeControl::set_clock`] can
+    /// set off (the runner asks when a workload needs
+    /// [`NodeAction::Clock`]); off, nodes run as they are.
+    pub clock_faults: bool,
     command: Arc<CommandFn>,
 }
 
@@ -51,8 +55,15 @@ impl DeploymentRequest {
                 ports.sort_by_key(|p| !p.observed);
                 ports
             },
+            clock_faults: false,
             command: Arc::new(move |node, topology| app.node_command(node, topology)),
         }
+    }
+
+    /// With every node's clock ready for clock faults (or not).
+    pub fn with_clock_faults(mut self, clock_faults: bool) -> Self {
+        self.clock_faults = clock_faults;
+        self
     }
 
     /// With the run's artifacts in `dir`.
@@ -119,6 +130,7 @@ impl fmt::Debug for DeploymentRequest {
             .field("run_dir", &self.run_dir)
             .field("binary", &self.binary)
             .field("ports", &self.ports)
+            .field("clock_faults", &self.clock_faults)
             .finish_non_exhaustive()
     }
 }
@@ -136,6 +148,8 @@ pub enum NodeAction {
     Partition,
     /// Shape or cut single links, one way or both ([`NodeControl::impair`]).
     Links,
+    /// Set a node's wall clock off ([`NodeControl::set_clock`]).
+    Clock,
 }
 
 impl fmt::Display for NodeAction {
@@ -146,18 +160,20 @@ impl fmt::Display for NodeAction {
             NodeAction::Pause => "pause",
             NodeAction::Partition => "partition",
             NodeAction::Links => "shape or cut the links of",
+            NodeAction::Clock => "set the clocks of",
         })
     }
 }
 
 impl NodeAction {
     /// Every action.
-    pub const ALL: [NodeAction; 5] = [
+    pub const ALL: [NodeAction; 6] = [
         NodeAction::StartStop,
         NodeAction::Kill,
         NodeAction::Pause,
         NodeAction::Partition,
         NodeAction::Links,
+        NodeAction::Clock,
     ];
 
     /// What to do when a deployer cannot do it.
@@ -165,6 +181,9 @@ impl NodeAction {
         match self {
             NodeAction::Partition | NodeAction::Links => {
                 "use a deployer that can (--deployer compose), or drop it"
+            }
+            NodeAction::Clock => {
+                "use a deployer that can (--deployer local or compose), or drop it"
             }
             _ => "use a deployer that can, or drop it",
         }
@@ -350,6 +369,14 @@ pub trait NodeControl: Send + Sync {
     async fn restore(&self, id: u64) -> Result<Vec<String>, ControlError> {
         let _ = id;
         Ok(Vec::new())
+    }
+    /// Sets `node`'s wall clock to `clock` from now on (the default
+    /// [`ClockFault`] puts it back to the true time); the setting outlives
+    /// the node's restarts. Needs a cluster deployed with
+    /// [`DeploymentRequest::clock_faults`].
+    async fn set_clock(&self, node: &str, clock: &ClockFault) -> Result<(), ControlError> {
+        let _ = clock;
+        Err(ControlError::unsupported("set the clock of", node))
     }
     /// Every exit of a node that was not asked for, so far; changes as
     /// nodes crash.

@@ -17,8 +17,8 @@ use super::observer_slot::{ObserverSlot, Recording, RunningObserver};
 use super::readiness::ReadinessObserver;
 use super::window::{Flow, Window, WindowEnd, WindowEvent};
 use super::{
-    Application, Cluster, DeployError, Deployer, DeploymentRequest, NodeExit, RunContext, Scenario,
-    Violation,
+    Application, Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeExit,
+    RunContext, Scenario, Violation,
 };
 use crate::history::{ClientStats, HISTORY_FILE, History, operations};
 use crate::observation::{ObservationConfig, ObservationRuntime, ObservedSource, SourceSet};
@@ -63,8 +63,13 @@ pub async fn run<A: Application>(
     options: RunOptions,
 ) -> RunReport {
     let mut run = Run::new(&scenario, deployer.name());
+    let clocks = scenario
+        .workloads
+        .iter()
+        .any(|w| w.needs().contains(&NodeAction::Clock));
     let request = DeploymentRequest::new(Arc::clone(&scenario.app), &scenario.name, scenario.nodes)
-        .with_run_dir(options.run_dir.clone());
+        .with_run_dir(options.run_dir.clone())
+        .with_clock_faults(clocks);
     if let Err(error) = request.check() {
         run.error(format!("the app's declaration cannot be deployed: {error}"));
         return run.finish(None, &options).await;

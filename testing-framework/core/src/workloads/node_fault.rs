@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::FutureExt;
 
-use crate::fault::{Link, LinkFault, Links};
+use crate::fault::{ClockFault, Link, LinkFault, Links};
 use crate::observation::{BoxError, Cursor, ObservationHandle, Observer, WaitError, panic_message};
 use crate::scenario::{Application, NodeAction, RunContext, Workload};
 
@@ -39,6 +39,11 @@ pub enum FaultKind {
         /// What happens to their packets.
         fault: LinkFault,
     },
+    /// The target's wall clock set off (ahead, behind, fast or slow), then
+    /// set true again. The node keeps answering: confirm the effect with
+    /// [`while_down`](NodeFault::while_down) (the node's own time as
+    /// observed).
+    Clock(ClockFault),
 }
 
 impl FaultKind {
@@ -54,6 +59,7 @@ impl FaultKind {
             FaultKind::Pause => "pause".into(),
             FaultKind::Partition => "cut off".into(),
             FaultKind::Link { fault, .. } => format!("{fault} on"),
+            FaultKind::Clock(clock) => format!("set the clock {clock} on"),
         }
     }
 
@@ -64,12 +70,16 @@ impl FaultKind {
             FaultKind::Pause => "paused".into(),
             FaultKind::Partition => "cut off".into(),
             FaultKind::Link { fault, .. } => format!("{fault}"),
+            FaultKind::Clock(clock) => format!("clock {clock}"),
         }
     }
 
     /// Whether the target keeps answering the runner during the fault.
     fn keeps_answering(&self) -> bool {
-        matches!(self, FaultKind::Partition | FaultKind::Link { .. })
+        matches!(
+            self,
+            FaultKind::Partition | FaultKind::Link { .. } | FaultKind::Clock(_)
+        )
     }
 }
 
@@ -345,6 +355,9 @@ impl<O: Observer> NodeFault<O> {
             (FaultKind::Link { fault, .. }, Some((_, resolved))) => {
                 ctx.control().impair(resolved, fault).await.map(Some)
             }
+            (FaultKind::Clock(clock), _) => {
+                ctx.control().set_clock(node, clock).await.map(|()| None)
+            }
             (FaultKind::Link { .. }, None) => unreachable!("links are resolved above"),
         };
         let impaired = match injected {
@@ -382,6 +395,7 @@ impl<O: Observer> NodeFault<O> {
                         let state = match kind {
                             FaultKind::Partition => "cut off".to_owned(),
                             FaultKind::Link { fault, .. } => format!("under {fault}"),
+                            FaultKind::Clock(clock) => format!("{clock}"),
                             _ => "down".to_owned(),
                         };
                         format!(
@@ -413,6 +427,10 @@ impl<O: Observer> NodeFault<O> {
                 }
                 ("restore", restored.map(|_| ()))
             }
+            (FaultKind::Clock(_), _) => (
+                "set the true time on",
+                ctx.control().set_clock(node, &ClockFault::default()).await,
+            ),
             _ => ("start", ctx.control().start(node).await),
         };
         ctx.record(name, format!("{verb} {who}"));
@@ -467,6 +485,7 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
                 FaultKind::Restart => &[NodeAction::StartStop],
                 FaultKind::Partition => &[NodeAction::Partition],
                 FaultKind::Link { .. } => &[NodeAction::Links],
+                FaultKind::Clock(_) => &[NodeAction::Clock],
             };
             for action in more {
                 if !needs.contains(action) {
@@ -479,6 +498,9 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
 
     fn check(&self, nodes: &[String]) -> Result<(), String> {
         for kind in &self.kinds {
+            if let FaultKind::Clock(clock) = kind {
+                clock.check()?;
+            }
             if let FaultKind::Link { around, fault } = kind {
                 fault.check()?;
                 // Any node stands for the target: a shape that fits one
