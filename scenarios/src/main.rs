@@ -77,7 +77,7 @@ enum Command {
     /// List the scenarios and their parameters.
     List,
     /// Run one scenario.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Judge a past run's expectations again from its recorded
     /// observations, without starting any node.
     Replay {
@@ -154,6 +154,15 @@ struct RunArgs {
     /// Remove the run directory when the run passes.
     #[arg(long)]
     clean_on_success: bool,
+    /// The run's seed: fault schedules, client keys and values are drawn
+    /// from it, so a failing run reruns with the same choices (the report
+    /// says each run's seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Replay this fault schedule (a run's `schedule.json`, perhaps
+    /// edited) instead of generating one.
+    #[arg(long, value_name = "FILE")]
+    schedule: Option<PathBuf>,
     /// How long a node gets to exit after SIGTERM (a graceful stop, and
     /// cleanup) before it is killed (`5s` by default).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -221,7 +230,7 @@ fn main() -> ExitCode {
         }
         Command::Run(args) => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(run_scenario(&catalog, args))),
+            .and_then(|rt| rt.block_on(run_scenario(&catalog, *args))),
         Command::Replay { run_dir } => replay_run(&catalog, &run_dir),
         Command::Check(args) => match check::check(&args) {
             Ok(code) => return code,
@@ -407,6 +416,8 @@ async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> 
         remove_run_dir_on_success: args.clean_on_success,
         progress: Some(progress.reporter()),
         cancel: progress.cancel_on_ctrl_c(),
+        seed: args.seed,
+        schedule: args.schedule,
     };
     let report: RunReport = scenario.run(deployer.as_ref(), options).await;
     progress.finish();

@@ -115,6 +115,7 @@ fn main() {
         deployer: "local".into(),
         nodes: NODES,
         parameters: vec![],
+        seed: None,
         started_at: SystemTime::now(),
         verdict: Verdict::Passed,
         summary: None,

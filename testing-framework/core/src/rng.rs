@@ -2,6 +2,25 @@
 //! gives the same numbers, which is what workloads, simulated histories
 //! and the checker's fingerprints need; nothing here is for secrets.
 
+/// A seed from the clock, for runs not given one.
+pub(crate) fn fresh_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    // Small, so that it is easy to type back (`--seed 48213`).
+    SplitMix64::new(nanos).below(1_000_000)
+}
+
+/// A seed of its own for `name`, drawn from `seed`: two workloads of one
+/// run get different numbers, and the same ones again with the same seed.
+pub(crate) fn derive(seed: u64, name: &str) -> u64 {
+    let mut hash = 0xCBF2_9CE4_8422_2325u64; // FNV-1a
+    for byte in name.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    SplitMix64::new(seed ^ hash).next_u64()
+}
+
 /// SplitMix64.
 #[derive(Clone, Debug)]
 pub(crate) struct SplitMix64(u64);

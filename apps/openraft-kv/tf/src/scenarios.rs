@@ -7,17 +7,17 @@ use std::time::Duration;
 
 use tf_core::catalog::{Param, ScenarioEntry};
 use tf_core::checker::{LatencySlo, ThroughputSlo};
-use tf_core::fault::LinkFault;
+use tf_core::fault::{ClockFault, LinkFault, Links};
 use tf_core::observation::ObservationConfig;
 use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
-use tf_core::workloads::{FaultKind, KvWorkload};
+use tf_core::workloads::{Around, FaultKind, FaultMix, KvWorkload, NodeFault};
 
 use crate::expectations::{
     DeposedLeaderCommitsNothing, converged, leader_within, one_leader_per_term,
 };
 use crate::{
-    DeposedLeaderWrites, RaftKv, RaftObserver, leader_failover, leader_one_way, leader_partition,
-    slow_links,
+    DeposedLeaderWrites, RaftKv, RaftObserver, RaftSnapshot, leader_failover, leader_one_way,
+    leader_partition, slow_links,
 };
 
 /// The clients of a scenario.
@@ -297,6 +297,79 @@ pub fn raft_slow_links(options: &SlowLinksOptions) -> Result<Scenario<RaftKv>, S
     judged(builder, bound, options.clients).build()
 }
 
+/// Knobs of [`raft_nemesis`].
+#[derive(Clone, Debug)]
+pub struct NemesisOptions {
+    /// Cluster size.
+    pub nodes: usize,
+    /// Run window.
+    pub duration: Duration,
+    /// Faults a minute, on average.
+    pub per_minute: f64,
+    /// The clients.
+    pub clients: Clients,
+}
+
+impl Default for NemesisOptions {
+    fn default() -> Self {
+        NemesisOptions {
+            nodes: 3,
+            duration: Duration::from_secs(30),
+            per_minute: 10.0,
+            clients: Clients::default(),
+        }
+    }
+}
+
+/// The faults of `raft-nemesis`: node faults, partitions of every shape
+/// the cluster's size allows, one-way cuts, slow links and clocks.
+pub fn nemesis_mix(nodes: usize, per_minute: f64) -> FaultMix {
+    let mut kinds = vec![
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Restart,
+        FaultKind::Partition,
+        FaultKind::link(Around::Ingress, LinkFault::cut()),
+        FaultKind::link(Around::Egress, LinkFault::cut()),
+        FaultKind::link(Around::Shape(Links::Bridge), LinkFault::cut()),
+        FaultKind::link(
+            Around::Everywhere,
+            LinkFault::delay(Duration::from_millis(15))
+                .jitter(Duration::from_millis(5))
+                .loss(2.0),
+        ),
+        FaultKind::Clock(ClockFault::ahead(Duration::from_secs(5)).rate(1.5)),
+    ];
+    if nodes >= 4 {
+        kinds.push(FaultKind::link(
+            Around::Shape(Links::MajoritiesRing),
+            LinkFault::cut(),
+        ));
+    }
+    FaultMix::new(kinds)
+        .per_minute(per_minute)
+        .hold(Duration::from_secs(1), Duration::from_secs(3))
+}
+
+/// `raft-nemesis`: clients read and write while a fault mix drawn from the
+/// run's seed strikes (kill, pause, restart, partitions of every shape,
+/// one-way cuts, slow links, clocks), one fault at a time; the schedule is
+/// in `schedule.json` and `--seed` reruns it. Safety, a leader after each
+/// fault, convergence, no acknowledged write lost and linearizability are
+/// judged. Needs a deployer that shapes links and sets clocks (compose).
+pub fn raft_nemesis(options: &NemesisOptions) -> Result<Scenario<RaftKv>, ScenarioError> {
+    let name = "raft-nemesis";
+    needs_a_majority_without_the_leader(name, options.nodes)?;
+    let app = RaftKv::default();
+    let bound = leader_bound(&app);
+    let nemesis =
+        NodeFault::<RaftObserver>::mix("nemesis", nemesis_mix(options.nodes, options.per_minute))
+            .settled(|s: &RaftSnapshot| s.leader.is_some() && s.unreachable().is_empty())
+            .confirm_within(Duration::from_secs(15));
+    let builder = raft_base(name, app, options.nodes, options.duration).workload(nemesis);
+    judged(builder, bound, options.clients).build()
+}
+
 /// The clients of `raft-stale-reads`: few keys, so that a key is often
 /// read soon after it was written.
 pub const STALE_READS_CLIENTS: Clients = Clients {
@@ -468,6 +541,27 @@ pub fn catalog() -> Vec<ScenarioEntry> {
                         .loss(p.count("loss") as f64),
                     clients: clients_of(p),
                     ..SlowLinksOptions::default()
+                })
+            })
+        },
+        {
+            let defaults = NemesisOptions::default();
+            with_clients(
+                ScenarioEntry::new(
+                    "raft-nemesis",
+                    "3-node Raft key-value cluster under a fault mix drawn from the run's seed (kill, pause, restart, partitions of every shape, one-way cuts, slow links, clocks), one at a time, while clients read and write; the schedule goes to schedule.json and --seed or --schedule reruns it; checks one leader per term, a leader after each fault, convergence, no lost acknowledged write and a linearizable history (needs --deployer compose)",
+                )
+                .param(Param::count("nodes", defaults.nodes, "cluster size (4 or more adds a majorities ring)").at_least(3))
+                .param(Param::duration("duration", defaults.duration, "run window"))
+                .param(Param::count("per-minute", defaults.per_minute as usize, "faults a minute, on average").at_least(1).at_most(60)),
+                Clients::default(),
+            )
+            .builds(|p| {
+                raft_nemesis(&NemesisOptions {
+                    nodes: p.count("nodes"),
+                    duration: p.duration("duration"),
+                    per_minute: p.count("per-minute") as f64,
+                    clients: clients_of(p),
                 })
             })
         },

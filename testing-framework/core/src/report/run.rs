@@ -242,6 +242,10 @@ pub struct RunReport {
     /// built by hand.
     #[serde(default)]
     pub parameters: Vec<(String, String)>,
+    /// The run's seed (`--seed` reruns it); `None` for a replay or an
+    /// older report.
+    #[serde(default)]
+    pub seed: Option<u64>,
     /// When it started.
     #[serde(with = "rfc3339")]
     pub started_at: SystemTime,
@@ -376,6 +380,7 @@ impl RunReport {
             deployer: "local".into(),
             nodes: 3,
             parameters: vec![],
+            seed: None,
             started_at: SystemTime::UNIX_EPOCH,
             verdict,
             summary: None,

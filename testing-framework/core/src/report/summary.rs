@@ -68,6 +68,9 @@ impl fmt::Display for RunReport {
                 .collect();
             writeln!(f, "parameters: {}", shown.join(" "))?;
         }
+        if let Some(seed) = self.seed {
+            writeln!(f, "seed: {seed} (rerun with --seed {seed})")?;
+        }
         let width = name_width(&self.expectations);
         writeln!(f, "  {:<width$}  {:<22}  verdict", "expectation", "when")?;
         for e in &self.expectations {

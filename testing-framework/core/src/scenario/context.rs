@@ -30,6 +30,22 @@ pub struct RunContext<A: Application> {
     pub(crate) history: History,
     /// How long the window lasted, once it closed.
     pub(crate) closed_after: std::sync::OnceLock<Duration>,
+    pub(crate) settings: RunSettings,
+}
+
+/// What a run gives its workloads besides the cluster: its seed, the
+/// window's planned length, its directory, a schedule to replay.
+#[derive(Clone, Debug, Default)]
+pub struct RunSettings {
+    /// The run's seed.
+    pub seed: u64,
+    /// The run window's planned length (zero: not known, a manual drive
+    /// says it).
+    pub window: Duration,
+    /// The run directory.
+    pub run_dir: Option<std::path::PathBuf>,
+    /// A fault schedule to replay instead of generating one.
+    pub schedule: Option<std::path::PathBuf>,
 }
 
 /// The observers' handles of a run, by observer type, each boxed.
@@ -74,7 +90,43 @@ impl<A: Application> RunContext<A> {
             faults: Mutex::new(Vec::new()),
             history,
             closed_after: std::sync::OnceLock::new(),
+            settings: RunSettings {
+                seed: crate::rng::fresh_seed(),
+                ..RunSettings::default()
+            },
         }
+    }
+
+    /// With the run's seed, window, directory and given schedule.
+    pub(crate) fn with_run(mut self, settings: RunSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The run's seed: every random choice of the framework's workloads is
+    /// drawn from it, so a rerun with `--seed` makes the same choices.
+    pub fn seed(&self) -> u64 {
+        self.settings.seed
+    }
+
+    /// A seed of `name`'s own (a workload's), drawn from the run's.
+    pub fn seed_for(&self, name: &str) -> u64 {
+        crate::rng::derive(self.settings.seed, name)
+    }
+
+    /// How long the run window is planned to last (zero when not known).
+    pub fn planned_window(&self) -> Duration {
+        self.settings.window
+    }
+
+    /// The run directory, when there is one.
+    pub fn run_dir(&self) -> Option<&std::path::Path> {
+        self.settings.run_dir.as_deref()
+    }
+
+    /// A fault schedule the run was told to replay (`--schedule`).
+    pub fn given_schedule(&self) -> Option<&std::path::Path> {
+        self.settings.schedule.as_deref()
     }
 
     /// With the window opened at `started` and actions going on `timeline`.

@@ -27,7 +27,7 @@ pub use application::{
     Protocol, UnknownPort,
 };
 pub use builder::{Scenario, ScenarioBuilder, ScenarioError};
-pub use context::{FaultId, MissingObserver, RunContext};
+pub use context::{FaultId, MissingObserver, RunContext, RunSettings};
 pub use deploy::{
     Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NewNode, NodeAction,
     NodeControl,

@@ -18,7 +18,7 @@ use super::readiness::ReadinessObserver;
 use super::window::{Flow, Window, WindowEnd, WindowEvent};
 use super::{
     Application, Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeExit,
-    RunContext, Scenario, Violation,
+    RunContext, RunSettings, Scenario, Violation,
 };
 use crate::history::{ClientStats, HISTORY_FILE, History, operations};
 use crate::observation::{ObservationConfig, ObservationRuntime, ObservedSource, SourceSet};
@@ -43,6 +43,13 @@ pub struct RunOptions {
     pub progress: Option<Progress>,
     /// Cancel to stop the run early (Ctrl-C); it is cleaned up and reported.
     pub cancel: CancellationToken,
+    /// The run's seed, from which every random choice of the framework's
+    /// workloads is drawn (fault schedules, client keys and values); one is
+    /// picked and reported when `None`.
+    pub seed: Option<u64>,
+    /// A fault schedule to replay instead of generating one (a
+    /// `schedule.json` of an earlier run, perhaps edited).
+    pub schedule: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -63,6 +70,9 @@ pub async fn run<A: Application>(
     options: RunOptions,
 ) -> RunReport {
     let mut run = Run::new(&scenario, deployer.name());
+    let seed = options.seed.unwrap_or_else(crate::rng::fresh_seed);
+    run.report.seed = Some(seed);
+    options.say(&format!("seed {seed} (rerun with --seed {seed})"));
     let clocks = scenario
         .workloads
         .iter()
@@ -90,6 +100,26 @@ pub async fn run<A: Application>(
         return run.finish(None, &options).await;
     }
     let names: Vec<String> = (0..scenario.nodes).map(|i| format!("node-{i}")).collect();
+    if let Some(path) = &options.schedule {
+        let given = crate::workloads::Schedule::read(path).and_then(|schedule| {
+            schedule.check(&names)?;
+            let workloads: Vec<&str> = scenario.workloads.iter().map(|w| w.name()).collect();
+            if workloads.contains(&schedule.workload.as_str()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} is the schedule of workload `{}`, which this scenario does not have (it has: {})",
+                    path.display(),
+                    schedule.workload,
+                    workloads.join(", ")
+                ))
+            }
+        });
+        if let Err(error) = given {
+            run.error(format!("the given schedule cannot be replayed: {error}"));
+            return run.finish(None, &options).await;
+        }
+    }
     if let Some(error) = scenario.workloads.iter().find_map(|workload| {
         let reason = workload.check(&names).err()?;
         Some(format!(
@@ -159,6 +189,7 @@ impl Run {
                 deployer: deployer.to_owned(),
                 nodes: scenario.nodes,
                 parameters: scenario.parameters.clone(),
+                seed: None,
                 started_at: SystemTime::now(),
                 verdict: Verdict::Passed,
                 summary: None,
@@ -306,7 +337,13 @@ impl Run {
             .with_timeline(
                 observed.recording.origin,
                 Arc::clone(&observed.recording.timeline),
-            ),
+            )
+            .with_run(RunSettings {
+                seed: self.report.seed.unwrap_or_default(),
+                window: duration,
+                run_dir: Some(cluster.run_dir().to_owned()),
+                schedule: options.schedule.clone(),
+            }),
         );
         self.window_started = Some(ctx.started);
 

@@ -9,6 +9,8 @@
 
 pub mod kv;
 mod node_fault;
+mod schedule;
 
 pub use kv::{KeyValueStore, KvError, KvRequest, KvWorkload};
 pub use node_fault::{Around, FaultKind, NodeFault};
+pub use schedule::{FaultMix, Schedule, Scheduled};

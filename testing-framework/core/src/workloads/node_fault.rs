@@ -10,12 +10,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::FutureExt;
 
+use serde::{Deserialize, Serialize};
+
+use super::schedule::{FaultMix, Schedule};
 use crate::fault::{ClockFault, Link, LinkFault, Links};
 use crate::observation::{BoxError, Cursor, ObservationHandle, Observer, WaitError, panic_message};
 use crate::scenario::{Application, NodeAction, RunContext, Workload};
 
 /// How a [`NodeFault`] takes a node down, and brings it back.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// SIGKILL, then start it again with its data.
     Kill,
@@ -74,6 +78,19 @@ impl FaultKind {
         }
     }
 
+    /// Checks it, aimed at `target` among `nodes`; the reason when it
+    /// cannot work there.
+    pub fn check(&self, target: &str, nodes: &[String]) -> Result<(), String> {
+        match self {
+            FaultKind::Clock(clock) => clock.check(),
+            FaultKind::Link { around, fault } => {
+                fault.check()?;
+                around.links(target, nodes).resolve(nodes).map(drop)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the target keeps answering the runner during the fault.
     fn keeps_answering(&self) -> bool {
         matches!(
@@ -84,7 +101,8 @@ impl FaultKind {
 }
 
 /// Which links a [`FaultKind::Link`] takes, from the fault's target.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Around {
     /// What the target sends to the others.
     Egress,
@@ -177,6 +195,9 @@ pub struct NodeFault<O: Observer> {
     settled: Option<Arc<Settled<O::Snapshot>>>,
     while_down: Option<Arc<Confirm<O::Snapshot>>>,
     recovered: Option<Arc<Confirm<O::Snapshot>>>,
+    /// Faults from a schedule drawn from the run's seed, instead of in
+    /// turn.
+    mix: Option<FaultMix>,
     _observer: PhantomData<fn() -> O>,
 }
 
@@ -195,8 +216,22 @@ impl<O: Observer> NodeFault<O> {
             settled: None,
             while_down: None,
             recovered: None,
+            mix: None,
             _observer: PhantomData,
         }
+    }
+
+    /// Faults on a schedule drawn from the run's seed by `mix` (random
+    /// kinds among the mix's, random nodes, random times and holds, one at
+    /// a time), reported as `name`. The schedule is written to the run
+    /// directory as `schedule.json` before the first fault, and a run given
+    /// `--schedule FILE` replays that file instead. `every`, `down_for`,
+    /// `max_faults` and `target` do not apply; the confirmations do.
+    pub fn mix(name: impl Into<String>, mix: FaultMix) -> Self {
+        let mut fault = NodeFault::new(name, FaultKind::Kill);
+        fault.kinds = mix.kinds().to_vec();
+        fault.mix = Some(mix);
+        fault
     }
 
     /// Adds a kind of fault: faults take turns among the kinds, in the
@@ -328,6 +363,7 @@ impl<O: Observer> NodeFault<O> {
         kind: &FaultKind,
         node: &str,
         at_fault: &O::Snapshot,
+        hold: Duration,
     ) -> Result<(), BoxError> {
         let name = self.name.as_str();
         let cursor = handle.cursor();
@@ -346,7 +382,10 @@ impl<O: Observer> NodeFault<O> {
             None => side.join(", "),
         };
         ctx.record(name, format!("{} {who}", kind.verb()));
-        let fault = ctx.begin_fault(name, format!("{who} {}", kind.past()));
+        // A link fault's window opens once it is in force: setting it up
+        // (a helper started, connects timed before) is not the fault.
+        let window = |ctx: &RunContext<A>| ctx.begin_fault(name, format!("{who} {}", kind.past()));
+        let early = (!matches!(kind, FaultKind::Link { .. })).then(|| window(ctx));
         let injected = match (kind, &links) {
             (FaultKind::Kill, _) => ctx.control().kill(node).await.map(|()| None),
             (FaultKind::Restart, _) => ctx.control().stop(node).await.map(|()| None),
@@ -363,10 +402,13 @@ impl<O: Observer> NodeFault<O> {
         let impaired = match injected {
             Ok(impaired) => impaired,
             Err(error) => {
-                ctx.end_fault(fault);
+                if let Some(fault) = early {
+                    ctx.end_fault(fault);
+                }
                 return Err(error.into());
             }
         };
+        let fault = early.unwrap_or_else(|| window(ctx));
         for line in impaired.iter().flat_map(|i| &i.confirmed) {
             ctx.record(name, format!("confirmed {line}"));
         }
@@ -405,7 +447,7 @@ impl<O: Observer> NodeFault<O> {
                 ctx.record(name, format!("observed {seen}"));
             }
             // Staying down is part of the fault.
-            tokio::time::sleep(self.down_for).await;
+            tokio::time::sleep(hold).await;
             Ok::<(), String>(())
         };
         // The window may close meanwhile: stop confirming, but always bring
@@ -470,6 +512,92 @@ impl<O: Observer> NodeFault<O> {
     }
 }
 
+impl<O: Observer> NodeFault<O> {
+    /// The schedule to follow: the one the run was given for this
+    /// workload, or one drawn from the run's seed; written to the run
+    /// directory either way.
+    fn schedule<A: Application>(
+        &self,
+        ctx: &RunContext<A>,
+        mix: &FaultMix,
+        names: &[String],
+    ) -> Result<Schedule, String> {
+        let given = match ctx.given_schedule() {
+            Some(path) => {
+                let schedule = Schedule::read(path)?;
+                (schedule.workload == self.name).then_some((schedule, path.to_owned()))
+            }
+            None => None,
+        };
+        let (schedule, origin) = match given {
+            Some((schedule, path)) => (schedule, format!("replayed from {}", path.display())),
+            None => {
+                let seed = ctx.seed_for(&self.name);
+                let window = match ctx.planned_window() {
+                    d if d.is_zero() => Duration::from_secs(60),
+                    d => d,
+                };
+                (
+                    mix.schedule(&self.name, seed, window, names),
+                    format!("drawn from the run's seed ({})", ctx.seed()),
+                )
+            }
+        };
+        schedule.check(names)?;
+        let mut written = String::new();
+        if let Some(dir) = ctx.run_dir() {
+            let mut path = dir.join("schedule.json");
+            if path.exists() {
+                path = dir.join(format!("schedule-{}.json", self.name));
+            }
+            schedule.write(&path)?;
+            written = format!(", in {}", path.display());
+        }
+        ctx.record(
+            &self.name,
+            format!("{} faults {origin}{written}", schedule.faults.len()),
+        );
+        Ok(schedule)
+    }
+
+    /// Each fault of `schedule` at its time (or once the cluster settled,
+    /// if later), held for its time.
+    async fn scheduled<A: Application>(
+        &self,
+        ctx: &RunContext<A>,
+        handle: &ObservationHandle<O>,
+        schedule: &Schedule,
+    ) -> Result<(), BoxError> {
+        for entry in &schedule.faults {
+            let wait = entry.at.saturating_sub(ctx.elapsed());
+            tokio::select! {
+                () = ctx.over() => return Ok(()),
+                () = tokio::time::sleep(wait) => {}
+            }
+            let settled = tokio::select! {
+                () = ctx.over() => return Ok(()),
+                settled = handle.wait_until(
+                    |s| {
+                        handle.source_health().iter().all(|h| !h.is_failing())
+                            && self.settled.as_ref().is_none_or(|settled| settled(s))
+                    },
+                    self.confirm_within,
+                ) => settled.map_err(|e| format!("the cluster did not settle before a scheduled fault: {e}"))?,
+            };
+            self.fault(
+                ctx,
+                handle,
+                &entry.fault,
+                &entry.target,
+                &settled.snapshot,
+                entry.hold,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
     fn name(&self) -> &str {
@@ -497,25 +625,23 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
     }
 
     fn check(&self, nodes: &[String]) -> Result<(), String> {
-        for kind in &self.kinds {
-            if let FaultKind::Clock(clock) = kind {
-                clock.check()?;
-            }
-            if let FaultKind::Link { around, fault } = kind {
-                fault.check()?;
-                // Any node stands for the target: a shape that fits one
-                // fits all.
-                if let Some(node) = nodes.first() {
-                    around.links(node, nodes).resolve(nodes)?;
-                }
-            }
+        if let Some(mix) = &self.mix {
+            return mix.check(nodes);
         }
-        Ok(())
+        // Any node stands for the target: a shape that fits one fits all.
+        match nodes.first() {
+            Some(node) => self.kinds.iter().try_for_each(|k| k.check(node, nodes)),
+            None => Ok(()),
+        }
     }
 
     async fn run(&self, ctx: &RunContext<A>) -> Result<(), BoxError> {
         let handle = ctx.observer::<O>()?;
         let names: Vec<String> = ctx.nodes().iter().map(|n| n.name.to_string()).collect();
+        if let Some(mix) = &self.mix {
+            let schedule = self.schedule(ctx, mix, &names)?;
+            return self.scheduled(ctx, &handle, &schedule).await;
+        }
         let mut turn = 0;
         for round in 0..self.max_faults {
             let kind = &self.kinds[round % self.kinds.len()];
@@ -548,7 +674,7 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
                     node
                 }
             };
-            self.fault(ctx, &handle, kind, &node, &settled.snapshot)
+            self.fault(ctx, &handle, kind, &node, &settled.snapshot, self.down_for)
                 .await?;
         }
         Ok(())
