@@ -152,6 +152,19 @@ Feature: Steps that cannot run
   Scenario: A wait of zero seconds
     Given a chain network of 1 node
     Then within 0 seconds every node is ready
+
+  Scenario: A link fault where the deployer cannot
+    Given a chain network of 2 nodes
+    When the link from node-0 to node-1 drops 10% of packets
+
+  Scenario: A clock on a cluster started without clocks
+    Given a chain network of 1 node
+    When node-0's clock runs 2 seconds ahead
+
+  @clocks
+  Scenario: A clock rate that makes no sense
+    Given a chain network of 1 node
+    When node-0's clock runs -2 seconds behind
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,13 +185,16 @@ async fn bad_steps_fail_the_run_with_what_is_wrong() {
     assert!(run.failed);
     let junit = std::fs::read_to_string(&run.junit).unwrap();
     let json = std::fs::read_to_string(&run.json).unwrap();
-    assert_eq!(junit.matches("<failure").count(), 5, "{junit}");
+    assert_eq!(junit.matches("<failure").count(), 8, "{junit}");
     for message in [
         "the moon is full",
         "there is no node `node-7` in this cluster; it has node-0",
         "a chain network's size must be at least 1; the step says -1",
         "the local deployer cannot partition nodes",
         "a wait must last at least 1 second",
+        "the local deployer cannot shape or cut the links of nodes",
+        "ManualCluster::start_with_clocks",
+        "a clock runs a positive number of seconds ahead or behind; the step says -2",
     ] {
         assert!(
             junit.contains(message),
@@ -198,7 +214,7 @@ async fn bad_steps_fail_the_run_with_what_is_wrong() {
         .into_iter()
         .filter(|p| p.ends_with("steps.log"))
         .collect();
-    assert_eq!(journals.len(), 4, "{journals:?}");
+    assert_eq!(journals.len(), 7, "{journals:?}");
     for journal in &journals {
         let log = std::fs::read_to_string(journal).unwrap();
         assert!(

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tf_core::fault::{ClockFault, LinkFault, Links};
 use tf_core::manual::{ManualCluster, ManualError};
 use tf_core::report::CleanupReport;
 use tf_core::scenario::{Application, NewNode};
@@ -34,6 +35,12 @@ pub trait AnyCluster {
     async fn partition(&self, side: &[String]) -> Result<(), ManualError>;
     /// Ends the partition.
     async fn heal(&self) -> Result<(), ManualError>;
+    /// Applies a link fault; its id.
+    async fn impair(&self, links: &Links, fault: &LinkFault) -> Result<u64, ManualError>;
+    /// Removes a link fault.
+    async fn restore(&self, id: u64) -> Result<(), ManualError>;
+    /// Sets a node's clock.
+    async fn set_clock(&self, node: &str, clock: &ClockFault) -> Result<(), ManualError>;
     /// Adds a node; returns its name.
     async fn add_node(&mut self, node: NewNode) -> Result<String, ManualError>;
     /// Removes a node.
@@ -84,6 +91,15 @@ impl<A: Application> AnyCluster for ManualCluster<A> {
     }
     async fn heal(&self) -> Result<(), ManualError> {
         ManualCluster::heal(self).await
+    }
+    async fn impair(&self, links: &Links, fault: &LinkFault) -> Result<u64, ManualError> {
+        ManualCluster::impair(self, links, fault).await.map(|i| i.id)
+    }
+    async fn restore(&self, id: u64) -> Result<(), ManualError> {
+        ManualCluster::restore(self, id).await.map(drop)
+    }
+    async fn set_clock(&self, node: &str, clock: &ClockFault) -> Result<(), ManualError> {
+        ManualCluster::set_clock(self, node, clock).await
     }
     async fn add_node(&mut self, node: NewNode) -> Result<String, ManualError> {
         ManualCluster::add_node(self, node).await

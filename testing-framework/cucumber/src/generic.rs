@@ -12,7 +12,15 @@
 //! | `Then within 20 seconds every node is ready` | readiness wait |
 //! | `Then within 20 seconds node-3 is ready` | readiness wait |
 //! | `Then within 10 seconds node-1 is down` | waits until its probe fails |
+//! | `When the link from node-0 to node-1 drops 10% of packets` | a lossy link, one way (compose) |
+//! | `When the link from node-0 to node-1 is delayed by 50 ms` (`by 50 ms +/- 10 ms`) | a slow link, one way (compose) |
+//! | `When node-0 cannot hear the others` / `When node-0 cannot be heard` | a one-way cut of its way in / out (compose) |
+//! | `When the links are restored` | removes every link fault of the scenario |
+//! | `When node-2's clock runs 3 seconds ahead` (`behind`) / `When node-2's clock is set right` | clock faults (tag `@clocks`) |
 
+use std::time::Duration;
+
+use tf_core::fault::{ClockFault, LinkFault, Links};
 use tf_core::scenario::NewNode;
 
 use crate::args::{count, node_list, seconds};
@@ -42,6 +50,28 @@ fn nodes_of(world: &TfWorld, text: &str) -> Vec<String> {
         );
     }
     names
+}
+
+/// The node named by capture `n`, checked against the cluster.
+fn link_end(world: &TfWorld, ctx: &cucumber::step::Context, n: usize) -> String {
+    nodes_of(world, capture(ctx, n)).remove(0)
+}
+
+/// A number from a step; a step that is not one fails.
+fn number(world: &TfWorld, text: &str) -> f64 {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))
+        .or_fail(world)
+}
+
+/// Milliseconds from a step, at least zero.
+fn millis(world: &TfWorld, text: &str) -> Duration {
+    let ms = number(world, text);
+    if ms < 0.0 {
+        fail(world, format!("a delay cannot be below zero; the step says {ms} ms"));
+    }
+    Duration::from_secs_f64(ms / 1000.0)
 }
 
 /// The generic steps.
@@ -74,6 +104,75 @@ pub fn steps() -> Steps {
                     let side = nodes_of(world, capture(&ctx, 1));
                     let cluster = world.cluster().or_fail(world);
                     cluster.partition(&side).await.or_fail(world);
+                })
+            },
+        )
+        .when(
+            r"^the link from (node-\S+) to (node-\S+) drops (-?[\d.]+)% of (?:its )?packets$",
+            |world, ctx| {
+                Box::pin(async move {
+                    let (from, to) = (link_end(world, &ctx, 1), link_end(world, &ctx, 2));
+                    let percent: f64 = number(world, capture(&ctx, 3));
+                    let fault = LinkFault::default().loss(percent);
+                    world.impair(&Links::link(from, to), &fault).await.or_fail(world);
+                })
+            },
+        )
+        .when(
+            r"^the link from (node-\S+) to (node-\S+) is delayed by (-?[\d.]+) ?ms(?: (?:\+/-|±) (-?[\d.]+) ?ms)?$",
+            |world, ctx| {
+                Box::pin(async move {
+                    let (from, to) = (link_end(world, &ctx, 1), link_end(world, &ctx, 2));
+                    let delay = millis(world, capture(&ctx, 3));
+                    let jitter = match ctx.matches.get(4).map(|(_, v)| v.as_str()) {
+                        Some(text) if !text.is_empty() => millis(world, text),
+                        _ => Duration::ZERO,
+                    };
+                    let fault = LinkFault::delay(delay).jitter(jitter);
+                    world.impair(&Links::link(from, to), &fault).await.or_fail(world);
+                })
+            },
+        )
+        .when(
+            r"^(node-\S+) cannot (hear the others|be heard)$",
+            |world, ctx| {
+                Box::pin(async move {
+                    let node = link_end(world, &ctx, 1);
+                    let links = match capture(&ctx, 2) {
+                        "hear the others" => Links::Ingress(node),
+                        _ => Links::Egress(node),
+                    };
+                    world.impair(&links, &LinkFault::cut()).await.or_fail(world);
+                })
+            },
+        )
+        .when(r"^the links are restored$", |world, _| {
+            Box::pin(async move {
+                world.restore_links().await.or_fail(world);
+            })
+        })
+        .when(
+            r"^(node-\S+)'s clock (?:runs (-?[\d.]+) seconds? (ahead|behind)|is set right)$",
+            |world, ctx| {
+                Box::pin(async move {
+                    let node = link_end(world, &ctx, 1);
+                    let clock = match ctx.matches.get(2).map(|(_, v)| v.as_str()) {
+                        Some(text) if !text.is_empty() => {
+                            let seconds: f64 = number(world, text);
+                            if !(0.0..=1e7).contains(&seconds) {
+                                fail(world, format!("a clock runs a positive number of seconds ahead or behind; the step says {text}"));
+                            }
+                            let by = Duration::from_secs_f64(seconds);
+                            if capture(&ctx, 3) == "ahead" {
+                                ClockFault::ahead(by)
+                            } else {
+                                ClockFault::behind(by)
+                            }
+                        }
+                        _ => ClockFault::default(),
+                    };
+                    let cluster = world.cluster().or_fail(world);
+                    cluster.set_clock(&node, &clock).await.or_fail(world);
                 })
             },
         )

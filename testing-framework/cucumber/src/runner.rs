@@ -158,7 +158,9 @@ pub async fn run_features(options: RunnerOptions) -> io::Result<FeatureRun> {
             async move {
                 world.name = format!("{}--{}", slug(&feature.name), slug(&scenario.name));
                 world.runs_root = runs_root;
-                match DeployerKind::from_tags(&tags(feature, scenario)) {
+                let tags = tags(feature, scenario);
+                world.clocks = tags.iter().any(|t| t == "clocks");
+                match DeployerKind::from_tags(&tags) {
                     Ok(kind) => world.deployer = kind,
                     Err(error) => world.setup_error = Some(error),
                 }

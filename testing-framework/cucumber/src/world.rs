@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tf_core::fault::{LinkFault, Links};
 use tf_core::manual::{ManualCluster, ManualError};
 use tf_core::scenario::{Application, Deployer};
 
@@ -81,6 +82,10 @@ pub struct TfWorld {
     state: HashMap<TypeId, Box<dyn Any>>,
     /// Set when the scenario could not be set up (a bad tag).
     pub(crate) setup_error: Option<String>,
+    /// Nodes start under a clock that steps can set off (tag `@clocks`).
+    pub clocks: bool,
+    /// Link faults in force, until `the links are restored`.
+    impairments: Vec<u64>,
 }
 
 impl fmt::Debug for TfWorld {
@@ -151,13 +156,37 @@ impl TfWorld {
             return Err(ManualError::Invalid(error.clone()));
         }
         let deployer = self.deployer.deployer(self.runs_root.clone());
-        ManualCluster::start(
-            Arc::new(app),
-            &*deployer,
-            &format!("{}-{role}", self.name),
-            nodes,
-        )
-        .await
+        let name = format!("{}-{role}", self.name);
+        if self.clocks {
+            ManualCluster::start_with_clocks(Arc::new(app), &*deployer, &name, nodes).await
+        } else {
+            ManualCluster::start(Arc::new(app), &*deployer, &name, nodes).await
+        }
+    }
+
+    /// Applies `fault` to `links` of the scenario's cluster, kept until
+    /// [`restore_links`](Self::restore_links).
+    pub async fn impair(&mut self, links: &Links, fault: &LinkFault) -> Result<(), String> {
+        let cluster = self.cluster()?;
+        let id = cluster
+            .impair(links, fault)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.impairments.push(id);
+        Ok(())
+    }
+
+    /// Removes every link fault the scenario applied.
+    pub async fn restore_links(&mut self) -> Result<(), String> {
+        let ids = std::mem::take(&mut self.impairments);
+        if ids.is_empty() {
+            return Err("no link fault is in force (`When the link from node-0 to node-1 drops 10% of packets` applies one)".into());
+        }
+        let cluster = self.cluster()?;
+        for id in ids {
+            cluster.restore(id).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     /// The scenario's cluster, for the generic steps.

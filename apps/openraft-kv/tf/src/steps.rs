@@ -8,6 +8,7 @@
 //! | `Then within 20 seconds a leader is elected` | every node follows one leader |
 //! | `When the leader is killed` (`stopped`, `restarted`, `paused`, `cut off from the rest`) | acts on the observed leader |
 //! | `When the old leader is started` (`resumed`) | brings it back |
+//! | `When the leader cannot hear the others` (`cannot be heard`) | a one-way cut of the observed leader (compose); `When the links are restored` ends it |
 //! | `When a follower is stopped` (`killed`, `restarted`) / `When the follower is started` | acts on a follower |
 //! | `Then within 10 seconds another node is elected leader` | a new leader in a higher term |
 //! | `Then within 15 seconds the old leader follows the new leader` | it stepped down |
@@ -28,6 +29,7 @@ use tf_core::manual::ManualCluster;
 use tf_core::observation::ObservationHandle;
 use tf_core::scenario::Workload;
 use tf_core::workloads::kv::FinalReads;
+use tf_core::fault::{LinkFault, Links};
 use tf_core::workloads::{FaultKind, KvWorkload};
 use tf_cucumber::{OrFail, Steps, TfWorld, capture, count, fail, seconds, wait_for};
 
@@ -127,6 +129,20 @@ pub fn steps() -> Steps {
                         _ => cluster.partition(std::slice::from_ref(&leader.node)).await,
                     };
                     done.or_fail(world);
+                })
+            },
+        )
+        .when(
+            r"^the leader cannot (hear the others|be heard)$",
+            |world, ctx| {
+                Box::pin(async move {
+                    let leader = current_leader(world).await;
+                    world.state::<RaftSteps>().old_leader = Some(leader.clone());
+                    let links = match capture(&ctx, 1) {
+                        "hear the others" => Links::Ingress(leader.node.clone()),
+                        _ => Links::Egress(leader.node.clone()),
+                    };
+                    world.impair(&links, &LinkFault::cut()).await.or_fail(world);
                 })
             },
         )
