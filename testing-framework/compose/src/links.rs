@@ -92,10 +92,20 @@ impl LinkFaults {
         // Every sender in parallel, in three steps, so that no sender's
         // "before" is taken after another's fault is on.
         let placed = all(senders.iter().map(|(s, r)| self.place(nodes, s, r))).await?;
-        let before = all(placed.iter().map(|p| probe(nodes, p))).await?;
+        let before = all(placed.iter().map(|p| probe(nodes, p, None))).await?;
+        // After a cut no connect answers: wait only as long as one would
+        // take on the link as it was, with the fault's delay, and margin.
+        let slowest = before
+            .iter()
+            .flatten()
+            .filter_map(|r| r.median)
+            .max()
+            .unwrap_or_default();
+        let patience =
+            (slowest * 4 + (fault.delay + fault.jitter) * 3).max(Duration::from_millis(300));
         let put = all(placed.iter().map(|p| put(nodes, id, p, fault))).await;
         let after = match put {
-            Ok(_) => all(placed.iter().map(|p| probe(nodes, p))).await,
+            Ok(_) => all(placed.iter().map(|p| probe(nodes, p, Some(patience)))).await,
             Err(error) => Err(error),
         };
         let confirmed = after.and_then(|after| {
@@ -319,10 +329,16 @@ async fn all<T>(
         .collect()
 }
 
-/// Connect times from `placed`'s sender to each of its receivers.
-async fn probe(nodes: &Nodes<'_>, placed: &Placed) -> Result<Vec<Rtt>, String> {
+/// Connect times from `placed`'s sender to each of its receivers, each
+/// connect given `timeout` (the agent's default when `None`).
+async fn probe(
+    nodes: &Nodes<'_>,
+    placed: &Placed,
+    timeout: Option<Duration>,
+) -> Result<Vec<Rtt>, String> {
     let request = Request::Probe {
         targets: placed.targets.clone(),
+        timeout,
     };
     match ask(nodes.docker, &placed.helper, &request).await? {
         Response::Probed { rtts } => Ok(rtts),

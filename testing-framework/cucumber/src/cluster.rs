@@ -93,7 +93,9 @@ impl<A: Application> AnyCluster for ManualCluster<A> {
         ManualCluster::heal(self).await
     }
     async fn impair(&self, links: &Links, fault: &LinkFault) -> Result<u64, ManualError> {
-        ManualCluster::impair(self, links, fault).await.map(|i| i.id)
+        ManualCluster::impair(self, links, fault)
+            .await
+            .map(|i| i.id)
     }
     async fn restore(&self, id: u64) -> Result<(), ManualError> {
         ManualCluster::restore(self, id).await.map(drop)

@@ -69,7 +69,10 @@ fn number(world: &TfWorld, text: &str) -> f64 {
 fn millis(world: &TfWorld, text: &str) -> Duration {
     let ms = number(world, text);
     if ms < 0.0 {
-        fail(world, format!("a delay cannot be below zero; the step says {ms} ms"));
+        fail(
+            world,
+            format!("a delay cannot be below zero; the step says {ms} ms"),
+        );
     }
     Duration::from_secs_f64(ms / 1000.0)
 }

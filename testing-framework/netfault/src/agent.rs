@@ -80,8 +80,8 @@ impl Agent {
                 Ok(counters) => Response::Removed { counters },
                 Err(message) => Response::Error { message },
             },
-            Request::Probe { targets } => Response::Probed {
-                rtts: probe::rtts(&targets),
+            Request::Probe { targets, timeout } => Response::Probed {
+                rtts: probe::rtts(&targets, timeout.unwrap_or(probe::TIMEOUT)),
             },
         }
     }

@@ -14,12 +14,13 @@ const ANSWERS: usize = 3;
 /// on a lossy link is not a cut.
 const LOSSES: usize = 2;
 
-/// The median connect time to each target, probed in parallel.
-pub fn rtts(targets: &[SocketAddr]) -> Vec<Rtt> {
+/// The median connect time to each target, probed in parallel, each
+/// connect given `timeout`.
+pub fn rtts(targets: &[SocketAddr], timeout: Duration) -> Vec<Rtt> {
     std::thread::scope(|scope| {
         let probes: Vec<_> = targets
             .iter()
-            .map(|target| scope.spawn(move || rtt(*target)))
+            .map(|target| scope.spawn(move || rtt(*target, timeout)))
             .collect();
         probes
             .into_iter()
@@ -36,13 +37,13 @@ pub fn rtts(targets: &[SocketAddr]) -> Vec<Rtt> {
 }
 
 /// The median of a few connects to `target`; `None` when
-/// [`LOSSES`] connects got no answer in time and none did.
-pub fn rtt(target: SocketAddr) -> Rtt {
+/// [`LOSSES`] connects got no answer within `timeout` and none did.
+pub fn rtt(target: SocketAddr, timeout: Duration) -> Rtt {
     let mut times = Vec::with_capacity(ANSWERS);
     let mut lost = 0;
     while times.len() < ANSWERS && lost < LOSSES {
         let started = Instant::now();
-        match TcpStream::connect_timeout(&target, TIMEOUT) {
+        match TcpStream::connect_timeout(&target, timeout) {
             Ok(_) => times.push(started.elapsed()),
             Err(_) => lost += 1,
         }
@@ -70,7 +71,7 @@ mod tests {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap()
         };
-        let found = rtts(&[open, closed]);
+        let found = rtts(&[open, closed], TIMEOUT);
         assert!(found[0].median.is_some_and(|d| d < TIMEOUT), "{found:?}");
         assert_eq!(found[1].median, None);
         assert_eq!(found[1].describe(), "no answer");

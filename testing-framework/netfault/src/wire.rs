@@ -30,6 +30,10 @@ pub enum Request {
     Probe {
         /// Where.
         targets: Vec<SocketAddr>,
+        /// How long a connect may take before it counts as no answer
+        /// (default [`crate::probe::TIMEOUT`]).
+        #[serde(default, with = "humantime_serde")]
+        timeout: Option<Duration>,
     },
 }
 

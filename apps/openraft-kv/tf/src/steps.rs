@@ -25,11 +25,11 @@ use std::time::Duration;
 use openraft_kv_node::api::Role;
 use serde_json::json;
 use tf_core::checker::{AcknowledgedWritesSurvive, KeyValue, Linearizable};
+use tf_core::fault::{LinkFault, Links};
 use tf_core::manual::ManualCluster;
 use tf_core::observation::ObservationHandle;
 use tf_core::scenario::Workload;
 use tf_core::workloads::kv::FinalReads;
-use tf_core::fault::{LinkFault, Links};
 use tf_core::workloads::{FaultKind, KvWorkload};
 use tf_cucumber::{OrFail, Steps, TfWorld, capture, count, fail, seconds, wait_for};
 

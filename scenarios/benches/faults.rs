@@ -1,0 +1,198 @@
+//! How long each fault takes to apply and to remove on compose, and how
+//! long a Raft cluster takes to replace a leader that cannot hear, printed
+//! as Markdown rows for the README. Needs a Docker engine (and libfaketime
+//! for the clock row). Run: `cargo bench -p scenarios --bench faults`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft_kv_tf::scenarios::raft_observation;
+use openraft_kv_tf::{RaftKv, RaftObserver, RaftSnapshot};
+use tf_compose::ComposeDeployer;
+use tf_core::fault::{ClockFault, LinkFault, Links};
+use tf_core::manual::ManualCluster;
+
+fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let runs = if quick { 1 } else { 5 };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    if let Err(why) = rt.block_on(tf_compose::docker_available()) {
+        println!("fault bench skipped: {why}");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let deployer = ComposeDeployer::new().with_runs_root(tmp.path());
+    rt.block_on(async {
+        let mut cluster =
+            ManualCluster::start_with_clocks(Arc::new(RaftKv::default()), &deployer, "faults", 3)
+                .await
+                .unwrap();
+        let raft = cluster.observe(RaftObserver, raft_observation()).unwrap();
+        cluster.wait_ready(Duration::from_secs(60)).await.unwrap();
+        println!("| fault (compose, 3 nodes) | apply, median | remove, median | runs |");
+        println!("|---|---|---|---|");
+        // The helpers start with the first fault: not measured.
+        let warm = cluster
+            .impair(&Links::Egress("node-0".into()), &LinkFault::cut())
+            .await
+            .unwrap();
+        cluster.restore(warm.id).await.unwrap();
+        for node in ["node-1", "node-2"] {
+            let warm = cluster
+                .impair(&Links::Egress(node.into()), &LinkFault::cut())
+                .await
+                .unwrap();
+            cluster.restore(warm.id).await.unwrap();
+        }
+        let link = Links::link("node-0", "node-1");
+        let ms = Duration::from_millis;
+        let kinds: Vec<(&str, Links, LinkFault)> = vec![
+            ("cut, one link", link.clone(), LinkFault::cut()),
+            ("50 ms delay, one link", link.clone(), LinkFault::delay(ms(50))),
+            ("5 % loss, one link", link.clone(), LinkFault::default().loss(5.0)),
+            ("node cannot hear (2 links, 2 senders)", Links::Ingress("node-0".into()), LinkFault::cut()),
+            (
+                "slow links everywhere (6 links, 3 senders)",
+                Links::Exactly(
+                    ["node-0", "node-1", "node-2"]
+                        .iter()
+                        .flat_map(|a| {
+                            ["node-0", "node-1", "node-2"]
+                                .iter()
+                                .filter(move |b| *b != a)
+                                .map(move |b| tf_core::fault::Link::new(*a, *b))
+                        })
+                        .collect(),
+                ),
+                LinkFault::delay(ms(20)).jitter(ms(5)),
+            ),
+        ];
+        for (name, links, fault) in kinds {
+            let (apply, remove) = timed(runs, || async {
+                let started = Instant::now();
+                let id = cluster.impair(&links, &fault).await.unwrap().id;
+                let applied = started.elapsed();
+                let started = Instant::now();
+                cluster.restore(id).await.unwrap();
+                (applied, started.elapsed())
+            })
+            .await;
+            row(name, &apply, &remove);
+        }
+        let (apply, remove) = timed(runs, || async {
+            let started = Instant::now();
+            cluster.partition(&["node-2".into()]).await.unwrap();
+            let applied = started.elapsed();
+            let started = Instant::now();
+            cluster.heal().await.unwrap();
+            (applied, started.elapsed())
+        })
+        .await;
+        row("partition (node-2 from the rest), network move", &apply, &remove);
+        let (apply, remove) = timed(runs, || async {
+            let started = Instant::now();
+            cluster
+                .set_clock("node-2", &ClockFault::ahead(Duration::from_secs(2)))
+                .await
+                .unwrap();
+            let applied = started.elapsed();
+            let started = Instant::now();
+            cluster.set_clock("node-2", &ClockFault::default()).await.unwrap();
+            (applied, started.elapsed())
+        })
+        .await;
+        row("clock 2 s ahead (the setting written)", &apply, &remove);
+        let (apply, remove) = timed(runs, || async {
+            let started = Instant::now();
+            cluster.pause("node-2").await.unwrap();
+            let applied = started.elapsed();
+            let started = Instant::now();
+            cluster.resume("node-2").await.unwrap();
+            (applied, started.elapsed())
+        })
+        .await;
+        row("pause / resume", &apply, &remove);
+        let (apply, remove) = timed(runs, || async {
+            let started = Instant::now();
+            cluster.kill("node-2").await.unwrap();
+            let applied = started.elapsed();
+            let started = Instant::now();
+            cluster.start_node("node-2").await.unwrap();
+            (applied, started.elapsed())
+        })
+        .await;
+        row("kill / start", &apply, &remove);
+
+        // A leader that cannot hear: from the cut in force to another
+        // leader observed.
+        let mut changes = Vec::new();
+        for _ in 0..runs {
+            let settled = cluster
+                .wait_until(&raft, "a leader", Duration::from_secs(30), |s: &RaftSnapshot| {
+                    s.leader.is_some() && s.unreachable().is_empty()
+                })
+                .await
+                .unwrap();
+            let old = settled.snapshot.leader.clone().unwrap();
+            let id = cluster
+                .impair(&Links::Ingress(old.node.clone()), &LinkFault::cut())
+                .await
+                .unwrap()
+                .id;
+            let cut = Instant::now();
+            let old_id = old.id;
+            cluster
+                .wait_until(&raft, "another leader", Duration::from_secs(30), move |s: &RaftSnapshot| {
+                    s.leader.as_ref().is_some_and(|l| l.id != old_id)
+                })
+                .await
+                .unwrap();
+            changes.push(cut.elapsed());
+            cluster.restore(id).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        println!();
+        println!(
+            "one-way cut of the leader's way in to another leader observed: median {:.2} s (range {:.2}-{:.2} s, {runs} runs; election timeout 400-800 ms, observed every 100 ms)",
+            median(&changes).as_secs_f64(),
+            changes.iter().min().unwrap().as_secs_f64(),
+            changes.iter().max().unwrap().as_secs_f64()
+        );
+        cluster.cleanup().await;
+    });
+    if quick {
+        println!(
+            "\n(smoke run: one sample each; `cargo bench -p scenarios --bench faults` measures)"
+        );
+    }
+}
+
+async fn timed<F, Fut>(runs: usize, mut once: F) -> (Vec<Duration>, Vec<Duration>)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = (Duration, Duration)>,
+{
+    let (mut apply, mut remove) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let (a, r) = once().await;
+        apply.push(a);
+        remove.push(r);
+    }
+    (apply, remove)
+}
+
+fn median(samples: &[Duration]) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
+fn row(name: &str, apply: &[Duration], remove: &[Duration]) {
+    println!(
+        "| {name} | {:.0} ms | {:.0} ms | {} |",
+        median(apply).as_secs_f64() * 1000.0,
+        median(remove).as_secs_f64() * 1000.0,
+        apply.len()
+    );
+}
