@@ -213,3 +213,65 @@ pub(crate) fn confirmation_lines_are_read() -> Result<(), Failed> {
         "no packets".into()
     })
 }
+
+/// A hundred partitions of one node and heals: each heal is confirmed by
+/// the heal itself (the cut-off node reaches its peers and they it, and
+/// the runner reaches it) and, after every one, through observation: every
+/// node answers the runner. At the end the cluster has one leader all
+/// follow.
+pub(crate) fn a_hundred_partitions_and_heals_all_take() -> Result<(), Failed> {
+    let runs = tempfile::tempdir()?;
+    let deployer = ComposeDeployer::new().with_runs_root(runs.path());
+    runtime().block_on(async {
+        let mut cluster =
+            ManualCluster::start(Arc::new(RaftKv::default()), &deployer, "partitions", 3)
+                .await
+                .map_err(|e| e.to_string())?;
+        let result = cycles(&mut cluster, 100).await;
+        let dir = cluster.run_dir().to_owned();
+        let cleanup = cluster.cleanup().await;
+        result?;
+        check(cleanup.problems.is_empty(), || format!("{cleanup:?}"))?;
+        nothing_left(&dir).await
+    })
+}
+
+async fn cycles(cluster: &mut ManualCluster<RaftKv>, count: usize) -> Result<(), Failed> {
+    let raft = cluster
+        .observe(RaftObserver, openraft_kv_tf::scenarios::raft_observation())
+        .map_err(|e| e.to_string())?;
+    cluster
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .map_err(|e| e.to_string())?;
+    let side = ["node-2".to_owned()];
+    for cycle in 1..=count {
+        cluster
+            .partition(&side)
+            .await
+            .map_err(|e| format!("partition {cycle}: {e}"))?;
+        cluster
+            .heal()
+            .await
+            .map_err(|e| format!("heal {cycle}: {e}"))?;
+        cluster
+            .wait_until(
+                &raft,
+                "every node answering",
+                Duration::from_secs(10),
+                |s: &RaftSnapshot| s.unreachable().is_empty(),
+            )
+            .await
+            .map_err(|e| format!("after heal {cycle}: {e}"))?;
+    }
+    cluster
+        .wait_until(
+            &raft,
+            "one leader all follow",
+            Duration::from_secs(30),
+            |s: &RaftSnapshot| s.converged(),
+        )
+        .await
+        .map_err(|e| format!("after {count} heals: {e}"))?;
+    Ok(())
+}

@@ -128,7 +128,7 @@ impl Deployer for ComposeDeployer {
             crashes,
             stop_grace: self.settings.stop_grace,
             labels: labels.clone(),
-            cut: AsyncMutex::new(Vec::new()),
+            partition: AsyncMutex::new(None),
             links: Default::default(),
         });
         // From here on, dropping the cluster removes whatever was created.

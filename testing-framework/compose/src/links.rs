@@ -58,6 +58,8 @@ pub(crate) struct Nodes<'a> {
     pub(crate) labels: &'a HashMap<String, String>,
     /// Node name -> (container, a TCP port it listens on).
     pub(crate) containers: HashMap<String, (String, u16)>,
+    /// The nodes running and not paused: those a connect should reach.
+    pub(crate) answering: Vec<String>,
 }
 
 impl LinkFaults {
@@ -144,7 +146,10 @@ impl LinkFaults {
         Ok(Impaired { id, confirmed })
     }
 
-    /// Removes fault `id`; what it did, a line a sender.
+    /// Removes fault `id`; what it did, a line a sender. A cut is
+    /// confirmed gone: every sender that answers reaches each of its
+    /// receivers that answers again, or the restore is an error naming the
+    /// link.
     pub(crate) async fn restore(&self, nodes: &Nodes<'_>, id: u64) -> Result<Vec<String>, String> {
         let Some(active) = self.active.lock().await.remove(&id) else {
             return Ok(Vec::new());
@@ -157,11 +162,50 @@ impl LinkFaults {
                 Err(error) => problems.push(error),
             }
         }
+        if problems.is_empty() && active.fault.is_cut() {
+            match self.reach_again(nodes, &active.senders).await {
+                Ok(reached) => lines.extend(reached),
+                Err(error) => problems.push(error),
+            }
+        }
         if problems.is_empty() {
             Ok(lines)
         } else {
             Err(problems.join("; "))
         }
+    }
+
+    /// After a cut is removed: each answering sender's connects to its
+    /// answering receivers, which must get an answer again.
+    async fn reach_again(
+        &self,
+        nodes: &Nodes<'_>,
+        senders: &BTreeMap<String, Vec<String>>,
+    ) -> Result<Vec<String>, String> {
+        let up = |n: &String| nodes.answering.contains(n);
+        let checked: BTreeMap<String, Vec<String>> = senders
+            .iter()
+            .filter(|(sender, _)| up(sender))
+            .map(|(s, r)| (s.clone(), r.iter().filter(|r| up(r)).cloned().collect()))
+            .filter(|(_, r): &(String, Vec<String>)| !r.is_empty())
+            .collect();
+        let placed = all(checked.iter().map(|(s, r)| self.place(nodes, s, r))).await?;
+        let rtts = all(placed.iter().map(|p| probe(nodes, p, None))).await?;
+        let mut lines = Vec::new();
+        for (placed, rtts) in placed.iter().zip(&rtts) {
+            for (receiver, rtt) in placed.receivers.iter().zip(rtts) {
+                let line = format!(
+                    "{} -> {receiver}: connect {}",
+                    placed.sender,
+                    rtt.describe()
+                );
+                if rtt.median.is_none() {
+                    return Err(format!("the cut is off but {line}"));
+                }
+                lines.push(format!("reached again {line}"));
+            }
+        }
+        Ok(lines)
     }
 
     /// After `node` started again (a new network namespace, perhaps a new

@@ -92,6 +92,12 @@ impl NodeContainer {
         self.state.lock().running
     }
 
+    /// Running and not frozen: it would answer.
+    pub(crate) fn is_answering(&self) -> bool {
+        let state = self.state.lock();
+        state.running && !state.paused
+    }
+
     /// Starts the container, appending its output to the node's log.
     pub(crate) async fn start(self: &Arc<Self>) -> Result<(), String> {
         let generation = {
