@@ -1,9 +1,12 @@
-//! Link faults on compose, each shown by its effect: a delayed link's
-//! connect time, a lossy link's drop count within tolerance of the
-//! setting, a cut that lets the other direction through (a leader that
-//! cannot hear loses its followers, one that can still be heard), the
-//! runner still reaching every node, and nothing left after restore.
+//! Link faults and partitions on compose, each shown by its effect: a
+//! delayed link's connect time, a lossy link's drop count within tolerance
+//! of the setting, a cut that lets the other direction through (a leader
+//! that cannot hear loses its followers, one that can still be heard), the
+//! runner still reaching every node, nothing left after restore, and a
+//! hundred partitions whose heals all take.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,11 +54,17 @@ fn counted(line: &str) -> (u64, u64) {
     (before("packets"), before("dropped"))
 }
 
-pub(crate) fn link_faults_show_in_connects_counters_and_elections() -> Result<(), Failed> {
+/// What a test does with a cluster.
+type Exercise =
+    for<'a> fn(&'a mut ManualCluster<RaftKv>) -> Pin<Box<dyn Future<Output = Result<(), Failed>> + 'a>>;
+
+/// Runs `exercise` on a manual 3-node Raft cluster on compose named
+/// `name`; the cluster must clean up without problems and leave nothing.
+fn on_a_raft_cluster(name: &str, exercise: Exercise) -> Result<(), Failed> {
     let runs = tempfile::tempdir()?;
     let deployer = ComposeDeployer::new().with_runs_root(runs.path());
     runtime().block_on(async {
-        let mut cluster = ManualCluster::start(Arc::new(RaftKv::default()), &deployer, "links", 3)
+        let mut cluster = ManualCluster::start(Arc::new(RaftKv::default()), &deployer, name, 3)
             .await
             .map_err(|e| e.to_string())?;
         let result = exercise(&mut cluster).await;
@@ -65,6 +74,10 @@ pub(crate) fn link_faults_show_in_connects_counters_and_elections() -> Result<()
         check(cleanup.problems.is_empty(), || format!("{cleanup:?}"))?;
         nothing_left(&dir).await
     })
+}
+
+pub(crate) fn link_faults_show_in_connects_counters_and_elections() -> Result<(), Failed> {
+    on_a_raft_cluster("links", |cluster| Box::pin(exercise(cluster)))
 }
 
 async fn exercise(cluster: &mut ManualCluster<RaftKv>) -> Result<(), Failed> {
@@ -220,20 +233,7 @@ pub(crate) fn confirmation_lines_are_read() -> Result<(), Failed> {
 /// node answers the runner. At the end the cluster has one leader all
 /// follow.
 pub(crate) fn a_hundred_partitions_and_heals_all_take() -> Result<(), Failed> {
-    let runs = tempfile::tempdir()?;
-    let deployer = ComposeDeployer::new().with_runs_root(runs.path());
-    runtime().block_on(async {
-        let mut cluster =
-            ManualCluster::start(Arc::new(RaftKv::default()), &deployer, "partitions", 3)
-                .await
-                .map_err(|e| e.to_string())?;
-        let result = cycles(&mut cluster, 100).await;
-        let dir = cluster.run_dir().to_owned();
-        let cleanup = cluster.cleanup().await;
-        result?;
-        check(cleanup.problems.is_empty(), || format!("{cleanup:?}"))?;
-        nothing_left(&dir).await
-    })
+    on_a_raft_cluster("partitions", |cluster| Box::pin(cycles(cluster, 100)))
 }
 
 async fn cycles(cluster: &mut ManualCluster<RaftKv>, count: usize) -> Result<(), Failed> {
