@@ -55,8 +55,9 @@ fn counted(line: &str) -> (u64, u64) {
 }
 
 /// What a test does with a cluster.
-type Exercise =
-    for<'a> fn(&'a mut ManualCluster<RaftKv>) -> Pin<Box<dyn Future<Output = Result<(), Failed>> + 'a>>;
+type Exercise = for<'a> fn(
+    &'a mut ManualCluster<RaftKv>,
+) -> Pin<Box<dyn Future<Output = Result<(), Failed>> + 'a>>;
 
 /// Runs `exercise` on a manual 3-node Raft cluster on compose named
 /// `name`; the cluster must clean up without problems and leave nothing.
