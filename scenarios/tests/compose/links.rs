@@ -194,11 +194,23 @@ async fn exercise(cluster: &mut ManualCluster<RaftKv>) -> Result<(), Failed> {
         "the runner lost a node".into()
     })?;
     let restored = cluster.restore(deaf.id).await.map_err(|e| e.to_string())?;
-    for line in &restored {
+    // A line of counters a sender, then a line a link that answers again.
+    let (counters, reached): (Vec<&String>, Vec<&String>) =
+        restored.iter().partition(|l| l.contains(" packets"));
+    check(counters.len() == 2 && reached.len() == 2, || {
+        format!("{restored:?}")
+    })?;
+    for line in counters {
         let (packets, dropped) = counted(line);
         check(packets > 0 && packets == dropped, || {
             format!("{restored:?}")
         })?;
+    }
+    for line in reached {
+        check(
+            line.contains(" answers again: connect ") && !line.contains("no answer"),
+            || format!("{restored:?}"),
+        )?;
     }
     // Restored: the link answers again.
     let again = cluster
