@@ -700,10 +700,6 @@ fn main() {
             "link_faults_show_in_connects_counters_and_elections",
             links::link_faults_show_in_connects_counters_and_elections,
         ),
-        (
-            "a_hundred_partitions_and_heals_all_take",
-            links::a_hundred_partitions_and_heals_all_take,
-        ),
         ("raft_one_way_cuts_pass_on_compose", || {
             let report = catalog_scenario_passes("raft-one-way", &[("duration", "25s")])?;
             // Both directions were cut, each confirmed.

@@ -2,8 +2,7 @@
 //! delayed link's connect time, a lossy link's drop count within tolerance
 //! of the setting, a cut that lets the other direction through (a leader
 //! that cannot hear loses its followers, one that can still be heard), the
-//! runner still reaching every node, nothing left after restore, and a
-//! hundred partitions whose heals all take.
+//! runner still reaching every node, and nothing left after restore.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -238,53 +237,4 @@ pub(crate) fn confirmation_lines_are_read() -> Result<(), Failed> {
     check(counted("node-0 -> node-1: 0 packets") == (0, 0), || {
         "no packets".into()
     })
-}
-
-/// A hundred partitions of one node and heals: each heal is confirmed by
-/// the heal itself (the cut-off node reaches its peers and they it, and
-/// the runner reaches it) and, after every one, through observation: every
-/// node answers the runner. At the end the cluster has one leader all
-/// follow.
-pub(crate) fn a_hundred_partitions_and_heals_all_take() -> Result<(), Failed> {
-    on_a_raft_cluster("partitions", |cluster| Box::pin(cycles(cluster, 100)))
-}
-
-async fn cycles(cluster: &mut ManualCluster<RaftKv>, count: usize) -> Result<(), Failed> {
-    let raft = cluster
-        .observe(RaftObserver, openraft_kv_tf::scenarios::raft_observation())
-        .map_err(|e| e.to_string())?;
-    cluster
-        .wait_ready(Duration::from_secs(60))
-        .await
-        .map_err(|e| e.to_string())?;
-    let side = ["node-2".to_owned()];
-    for cycle in 1..=count {
-        cluster
-            .partition(&side)
-            .await
-            .map_err(|e| format!("partition {cycle}: {e}"))?;
-        cluster
-            .heal()
-            .await
-            .map_err(|e| format!("heal {cycle}: {e}"))?;
-        cluster
-            .wait_until(
-                &raft,
-                "every node answering",
-                Duration::from_secs(10),
-                |s: &RaftSnapshot| s.unreachable().is_empty(),
-            )
-            .await
-            .map_err(|e| format!("after heal {cycle}: {e}"))?;
-    }
-    cluster
-        .wait_until(
-            &raft,
-            "one leader all follow",
-            Duration::from_secs(30),
-            |s: &RaftSnapshot| s.converged(),
-        )
-        .await
-        .map_err(|e| format!("after {count} heals: {e}"))?;
-    Ok(())
 }

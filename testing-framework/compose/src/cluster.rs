@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
-use tf_core::fault::{ClockFault, Impaired, Link, LinkFault, Links};
+use tf_core::fault::{ClockFault, Impaired, Link, LinkFault};
 use tf_core::host::NodeTable;
 use tf_core::scenario::{
     CleanupReport, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
@@ -30,10 +30,9 @@ pub(crate) struct ComposeControl {
     pub(crate) crashes: Arc<watch::Sender<Vec<NodeExit>>>,
     pub(crate) stop_grace: Duration,
     pub(crate) labels: HashMap<String, String>,
-    /// The partition in force: the side cut off, and the cut (a link
-    /// fault). Partition and heal hold it throughout, so they never
-    /// interleave.
-    pub(crate) partition: AsyncMutex<Option<Partitioned>>,
+    /// The nodes cut off, while a partition lasts. Partition and heal hold
+    /// it throughout, so they never interleave.
+    pub(crate) cut: AsyncMutex<Vec<String>>,
     /// Link fault helpers and the faults in force.
     pub(crate) links: LinkFaults,
 }
@@ -64,35 +63,38 @@ impl ComposeControl {
                 .collect(),
         }
     }
-}
 
-/// Connects to 127.0.0.1:`port` (a node's published port), a few times
-/// if need be: whether the runner reaches the node.
-async fn reach(port: u16) -> Result<(), String> {
-    let mut last = String::new();
-    for _ in 0..10 {
-        match tokio::time::timeout(
-            Duration::from_secs(1),
-            tokio::net::TcpStream::connect(("127.0.0.1", port)),
+    /// Moves `nodes` from network `from` to `to`, under their names; stops
+    /// at the first failure.
+    async fn move_nodes(&self, nodes: &[String], from: Net, to: Net) -> Result<(), String> {
+        let (from, to) = (from.name(&self.run), to.name(&self.run));
+        for name in nodes {
+            let node = self.node(name).map_err(|e| e.to_string())?;
+            network::disconnect(&self.docker, &from, &node.container).await?;
+            network::connect(&self.docker, &to, &node.container, Some(name)).await?;
+        }
+        Ok(())
+    }
+
+    /// Puts `name` back on the peers network, whatever state a failed
+    /// partition left it in (still on peers, on cut, on neither).
+    async fn rejoin(&self, name: &str) -> Result<(), String> {
+        let node = self.node(name).map_err(|e| e.to_string())?;
+        let container = &node.container;
+        // Not connected to the cut network is fine.
+        let _ = network::disconnect(&self.docker, &Net::Cut.name(&self.run), container).await;
+        match network::connect(
+            &self.docker,
+            &Net::Peers.name(&self.run),
+            container,
+            Some(name),
         )
         .await
         {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e)) => last = e.to_string(),
-            Err(_) => last = "no answer within 1s".into(),
+            Err(error) if !error.contains("already exists") => Err(error),
+            _ => Ok(()),
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Err(format!(
-        "the runner cannot reach 127.0.0.1:{port} after the heal: {last}"
-    ))
-}
-
-/// A partition in force.
-pub(crate) struct Partitioned {
-    side: Vec<String>,
-    /// The impairment that cuts it off.
-    id: u64,
 }
 
 #[async_trait]
@@ -184,54 +186,54 @@ impl NodeControl for ComposeControl {
         for name in side {
             self.node(name)?;
         }
-        let mut partition = self.partition.lock().await;
-        let cut = partition
-            .as_ref()
-            .map(|p| p.side.clone())
-            .unwrap_or_default();
+        let mut cut = self.cut.lock().await;
         ControlError::check_partition(side, self.nodes.len(), &cut).map_err(&refuse)?;
-        // Both ways between the side and the rest, cut where packets leave:
-        // the runner's way in stays, addresses and names stay.
-        let names: Vec<String> = self.nodes.all().iter().map(|n| n.name.clone()).collect();
-        let links = Links::Halves(side.to_vec())
-            .resolve(&names)
-            .map_err(&refuse)?;
-        let impaired = self
-            .links
-            .impair(&self.link_nodes(), &links, &LinkFault::cut())
+        // A cut network a failed heal left behind is removed first.
+        let _ = network::remove(&self.docker, &Net::Cut.name(&self.run)).await;
+        network::create(&self.docker, &self.run, Net::Cut, &self.labels)
             .await
             .map_err(&refuse)?;
-        *partition = Some(Partitioned {
-            side: side.to_vec(),
-            id: impaired.id,
-        });
+        // Recorded before the moves: a failed move is undone by heal.
+        *cut = side.to_vec();
+        let moved = self.move_nodes(side, Net::Peers, Net::Cut).await;
+        drop(cut);
+        if let Err(reason) = moved {
+            let _ = self.heal().await;
+            return Err(refuse(reason));
+        }
         tracing::info!(side = %who, "partitioned");
         Ok(())
     }
 
     async fn heal(&self) -> Result<(), ControlError> {
-        let mut partition = self.partition.lock().await;
-        let Some(cut) = partition.take() else {
+        let mut cut = self.cut.lock().await;
+        if cut.is_empty() {
             return Ok(());
-        };
-        let who = cut.side.join(", ");
-        let failed = |reason: String| ControlError::Failed {
-            action: "heal",
-            node: who.clone(),
-            reason,
-        };
-        // The cut comes off and each side reaches the other again (the
-        // links' own check); kept to try again if it did not.
-        if let Err(reason) = self.links.restore(&self.link_nodes(), cut.id).await {
-            *partition = Some(cut);
-            return Err(failed(reason));
         }
-        // And the runner still reaches every node of the side.
-        for name in &cut.side {
-            let node = self.node(name)?;
-            if node.is_running() {
-                reach(node.probe_port).await.map_err(&failed)?;
+        let who = cut.join(", ");
+        // Every node is tried; those that could not rejoin stay listed, so
+        // that another heal tries them again.
+        let mut problems = Vec::new();
+        let mut still_cut = Vec::new();
+        for name in cut.iter() {
+            if let Err(problem) = self.rejoin(name).await {
+                problems.push(problem);
+                still_cut.push(name.clone());
             }
+        }
+        if still_cut.is_empty() {
+            if let Err(problem) = network::remove(&self.docker, &Net::Cut.name(&self.run)).await {
+                problems.push(problem);
+            }
+        }
+        *cut = still_cut;
+        drop(cut);
+        if !problems.is_empty() {
+            return Err(ControlError::Failed {
+                action: "heal",
+                node: who,
+                reason: problems.join("; "),
+            });
         }
         tracing::info!(side = %who, "healed");
         Ok(())
@@ -314,7 +316,7 @@ impl ComposeCluster {
                 problems.push(problem);
             }
         }
-        for net in [Net::Peers, Net::Access] {
+        for net in [Net::Cut, Net::Peers, Net::Access] {
             if let Err(problem) = network::remove(&control.docker, &net.name(&control.run)).await {
                 problems.push(problem);
             }
@@ -403,9 +405,7 @@ impl Cluster for ComposeCluster {
             .await
             .map_err(ControlError::failed("remove", node))?;
         self.control.nodes.remove(node)?;
-        if let Some(partition) = self.control.partition.lock().await.as_mut() {
-            partition.side.retain(|n| n != node);
-        }
+        self.control.cut.lock().await.retain(|n| n != node);
         self.control.links.forget(node).await;
         self.planned.retain(|p| p.spec.name != node);
         self.endpoints.retain(|e| e.name != node);
@@ -477,7 +477,7 @@ impl Drop for ComposeCluster {
                     crashes: Arc::clone(&control.crashes),
                     stop_grace: control.stop_grace,
                     labels: HashMap::new(),
-                    partition: AsyncMutex::new(None),
+                    cut: AsyncMutex::new(Vec::new()),
                     links: LinkFaults::default(),
                 };
                 let problems = ComposeCluster::remove_all(&control).await;

@@ -128,7 +128,7 @@ impl Deployer for ComposeDeployer {
             crashes,
             stop_grace: self.settings.stop_grace,
             labels: labels.clone(),
-            partition: AsyncMutex::new(None),
+            cut: AsyncMutex::new(Vec::new()),
             links: Default::default(),
         });
         // From here on, dropping the cluster removes whatever was created.

@@ -1,9 +1,12 @@
-//! A run's networks: `peers` for the nodes, `access` for the runner.
+//! A run's networks: `peers` for the nodes, `access` for the runner, and
+//! `cut` while a partition lasts.
 
 use std::collections::HashMap;
 
 use bollard::Docker;
-use bollard::models::{EndpointSettings, NetworkConnectRequest, NetworkCreateRequest};
+use bollard::models::{
+    EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
+};
 
 use crate::engine::{describe, is_not_found};
 
@@ -15,6 +18,8 @@ pub(crate) enum Net {
     Access,
     /// The nodes': internal, each node under its name.
     Peers,
+    /// The cut-off side of a partition: internal.
+    Cut,
 }
 
 impl Net {
@@ -25,6 +30,7 @@ impl Net {
         match self {
             Net::Access => format!("tf-{run}-0-access"),
             Net::Peers => format!("tf-{run}-1-peers"),
+            Net::Cut => format!("tf-{run}-2-cut"),
         }
     }
 }
@@ -45,7 +51,7 @@ pub(crate) async fn create(
                 "false".to_owned(),
             )]),
         ),
-        Net::Peers => (true, HashMap::new()),
+        Net::Peers | Net::Cut => (true, HashMap::new()),
     };
     docker
         .create_network(NetworkCreateRequest {
@@ -90,4 +96,27 @@ pub(crate) async fn connect(
         )
         .await
         .map_err(|e| format!("cannot connect {container} to {network}: {}", describe(&e)))
+}
+
+/// Detaches `container` from `network`.
+pub(crate) async fn disconnect(
+    docker: &Docker,
+    network: &str,
+    container: &str,
+) -> Result<(), String> {
+    docker
+        .disconnect_network(
+            network,
+            NetworkDisconnectRequest {
+                container: Some(container.to_owned()),
+                force: Some(true),
+            },
+        )
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot disconnect {container} from {network}: {}",
+                describe(&e)
+            )
+        })
 }
