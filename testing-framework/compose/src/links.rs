@@ -194,15 +194,18 @@ impl LinkFaults {
         let mut lines = Vec::new();
         for (placed, rtts) in placed.iter().zip(&rtts) {
             for (receiver, rtt) in placed.receivers.iter().zip(rtts) {
-                let line = format!(
-                    "{} -> {receiver}: connect {}",
+                if rtt.median.is_none() {
+                    return Err(format!(
+                        "the cut is off but {} -> {receiver}: connect {}",
+                        placed.sender,
+                        rtt.describe()
+                    ));
+                }
+                lines.push(format!(
+                    "{} -> {receiver} answers again: connect {}",
                     placed.sender,
                     rtt.describe()
-                );
-                if rtt.median.is_none() {
-                    return Err(format!("the cut is off but {line}"));
-                }
-                lines.push(format!("reached again {line}"));
+                ));
             }
         }
         Ok(lines)
