@@ -12,6 +12,7 @@ use openraft_kv_tf::{RaftKv, RaftObserver, RaftSnapshot};
 use tf_compose::ComposeDeployer;
 use tf_core::fault::{ClockFault, LinkFault, Links};
 use tf_core::manual::ManualCluster;
+use tf_core::workloads::Around;
 
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -54,17 +55,7 @@ fn main() {
             ("node cannot hear (2 links, 2 senders)", Links::Ingress("node-0".into()), LinkFault::cut()),
             (
                 "slow links everywhere (6 links, 3 senders)",
-                Links::Exactly(
-                    ["node-0", "node-1", "node-2"]
-                        .iter()
-                        .flat_map(|a| {
-                            ["node-0", "node-1", "node-2"]
-                                .iter()
-                                .filter(move |b| *b != a)
-                                .map(move |b| tf_core::fault::Link::new(*a, *b))
-                        })
-                        .collect(),
-                ),
+                Around::Everywhere.links("node-0", &cluster.nodes()),
                 LinkFault::delay(ms(20)).jitter(ms(5)),
             ),
         ];
@@ -150,7 +141,13 @@ fn main() {
                 .unwrap();
             changes.push(cut.elapsed());
             cluster.restore(id).await.unwrap();
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            // The old leader follows again before the next cut.
+            cluster
+                .wait_until(&raft, "one leader all follow", Duration::from_secs(30), |s: &RaftSnapshot| {
+                    s.converged()
+                })
+                .await
+                .unwrap();
         }
         println!();
         println!(

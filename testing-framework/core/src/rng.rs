@@ -38,6 +38,11 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
+    /// A number in [0, 1), evenly spread.
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// A number below `n` (0 when `n` is 0).
     pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)

@@ -241,10 +241,6 @@ impl DelayLine {
         (self.rng.next_u64() as f64 / u64::MAX as f64) * 100.0 < percent
     }
 
-    fn uniform(&mut self) -> f64 {
-        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
     fn sample_delay(&mut self) -> Duration {
         let (delay, jitter) = (
             self.fault.delay.as_secs_f64(),
@@ -254,10 +250,10 @@ impl DelayLine {
             return self.fault.delay;
         }
         let offset = match self.fault.distribution {
-            Distribution::Uniform => (self.uniform() * 2.0 - 1.0) * jitter,
+            Distribution::Uniform => (self.rng.unit() * 2.0 - 1.0) * jitter,
             Distribution::Normal => {
                 // Box-Muller.
-                let (u1, u2) = (self.uniform().max(f64::MIN_POSITIVE), self.uniform());
+                let (u1, u2) = (self.rng.unit().max(f64::MIN_POSITIVE), self.rng.unit());
                 let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
                 z.clamp(-3.0, 3.0) * jitter
             }

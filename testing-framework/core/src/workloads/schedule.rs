@@ -196,7 +196,7 @@ impl FaultMix {
         let mut at = self.quiet_start + gap(&mut rng, mean_gap);
         while !nodes.is_empty() && !self.kinds.is_empty() && at + self.hold.0 <= end {
             let (min, max) = (self.hold.0.as_secs_f64(), self.hold.1.as_secs_f64());
-            let hold = Duration::from_secs_f64(min + uniform(&mut rng) * (max - min));
+            let hold = Duration::from_secs_f64(min + rng.unit() * (max - min));
             let hold = hold.min(end - at);
             let kind = self.kinds[rng.below(self.kinds.len() as u64) as usize].clone();
             let target = nodes[rng.below(nodes.len() as u64) as usize].clone();
@@ -216,13 +216,9 @@ impl FaultMix {
     }
 }
 
-fn uniform(rng: &mut SplitMix64) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
 /// An exponential gap of mean `mean` seconds (faults as a Poisson process).
 fn gap(rng: &mut SplitMix64, mean: f64) -> Duration {
-    let u = uniform(rng).max(f64::MIN_POSITIVE);
+    let u = rng.unit().max(f64::MIN_POSITIVE);
     Duration::from_secs_f64(-u.ln() * mean)
 }
 
