@@ -2,7 +2,7 @@
 //! deployer: every scenario passes, partitions cut and heal, images are
 //! built once, errors name the node, and no container or network survives
 //! a run however it ends (success, failure, panic, Ctrl-C, a SIGKILLed
-//! runner swept afterwards).
+//! runner's run removed by its reaper, or swept afterwards without one).
 //!
 //! A harness of its own (`harness = false`), so that without a Docker
 //! engine the tests show as ignored, with the reason, instead of passing;
@@ -340,7 +340,9 @@ fn a_panic_while_holding_a_cluster_removes_its_containers() -> Result<(), Failed
             .block_on(ComposeDeployer::new().deploy(&request))
             .unwrap();
         let left = rt.block_on(leftovers(&held)).unwrap();
-        assert_eq!(left.containers.len(), 3, "{left:?}");
+        // Three nodes and the run's reaper.
+        assert_eq!(left.containers.len(), 4, "{left:?}");
+        assert!(left.containers.iter().any(|c| c.ends_with("-reaper")));
         drop(rt);
         let _cluster = cluster;
         panic!("a test panics while holding the cluster");
@@ -368,11 +370,16 @@ impl Drop for Cli {
     }
 }
 
-/// Starts the CLI on raft-failover on compose with a long window, and
-/// waits until its run window is open (its progress line says so).
-fn start_cli(dir: &Path) -> Result<Cli, Failed> {
+/// Starts the CLI on raft-failover on compose with a long window (with
+/// the run's reaper or without), and waits until its run window is open
+/// (its progress line says so).
+fn start_cli(dir: &Path, reaper: bool) -> Result<Cli, Failed> {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_scenarios"))
+        .env(
+            tf_compose::reaper::SWITCH,
+            if reaper { "on" } else { "off" },
+        )
         .args([
             "run",
             "raft-failover",
@@ -405,23 +412,55 @@ fn start_cli(dir: &Path) -> Result<Cli, Failed> {
 fn ctrl_c_stops_a_compose_run_and_removes_its_containers() -> Result<(), Failed> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("run");
-    let mut cli = start_cli(&dir)?;
+    let mut cli = start_cli(&dir, true)?;
     kill(Pid::from_raw(cli.0.id() as i32), Signal::SIGINT)?;
     let status = cli.0.wait()?;
     check(status.code() == Some(1), || format!("exit {status}"))?;
     runtime().block_on(nothing_left(&dir))
 }
 
+/// The runner's containers and networks, sorted.
+fn sorted(mut left: sweep::Leftovers) -> sweep::Leftovers {
+    left.containers.sort();
+    left.networks.sort();
+    left
+}
+
+fn a_sigkilled_runner_s_reaper_removes_its_run_within_15_s() -> Result<(), Failed> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("run");
+    let mut cli = start_cli(&dir, true)?;
+    let rt = runtime();
+    let before = sorted(rt.block_on(leftovers(&dir))?);
+    check(
+        before.containers.len() == 4
+            && before.containers.iter().any(|c| c.ends_with("-reaper"))
+            && before.networks.len() == 2,
+        || format!("three nodes, a reaper and two networks expected: {before:?}"),
+    )?;
+    kill(Pid::from_raw(cli.0.id() as i32), Signal::SIGKILL)?;
+    let killed = std::time::Instant::now();
+    cli.0.wait()?;
+    let left = rt.block_on(sweep::gone_within(&dir, Duration::from_secs(15)))?;
+    check(left.is_empty(), || {
+        format!("left 15 s after a SIGKILL: {left:?}")
+    })?;
+    eprintln!(
+        "the reaper removed {} containers and {} networks {:.1} s after the SIGKILL",
+        before.containers.len(),
+        before.networks.len(),
+        killed.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn the_sweep_removes_what_a_sigkilled_runner_left() -> Result<(), Failed> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("run");
-    let mut cli = start_cli(&dir)?;
+    // No reaper: the sweep is for what a reaper could not remove (a
+    // crashed engine, a reaper turned off).
+    let mut cli = start_cli(&dir, false)?;
     let rt = runtime();
-    let sorted = |mut left: sweep::Leftovers| {
-        left.containers.sort();
-        left.networks.sort();
-        left
-    };
     let before = sorted(rt.block_on(leftovers(&dir))?);
     check(
         before.containers.len() == 3 && before.networks.len() == 2,
@@ -744,6 +783,10 @@ fn main() {
         (
             "ctrl_c_stops_a_compose_run_and_removes_its_containers",
             ctrl_c_stops_a_compose_run_and_removes_its_containers,
+        ),
+        (
+            "a_sigkilled_runner_s_reaper_removes_its_run_within_15_s",
+            a_sigkilled_runner_s_reaper_removes_its_run_within_15_s,
         ),
         (
             "the_sweep_removes_what_a_sigkilled_runner_left",

@@ -20,7 +20,8 @@ use crate::deployer::{Planned, container_of, create_node, endpoint, plan, start_
 use crate::image::NodeImage;
 use crate::links::{LinkFaults, Nodes};
 use crate::network::{self, Net};
-use crate::node::NodeContainer;
+use crate::node::{NodeContainer, remove_container};
+use crate::reaper::Reaper;
 
 /// Nodes by name, the run's networks, and the partition in force.
 pub(crate) struct ComposeControl {
@@ -262,6 +263,9 @@ pub struct ComposeCluster {
     /// The user containers run as (the run directory's owner).
     pub(crate) owner: String,
     pub(crate) request: DeploymentRequest,
+    /// The connection to the run's reaper, held while the cluster lives;
+    /// declared last, so it is let go of after the drop's removal.
+    pub(crate) _reaper: Option<Reaper>,
 }
 
 impl ComposeCluster {
@@ -318,6 +322,14 @@ impl ComposeCluster {
         }
         for net in [Net::Cut, Net::Peers, Net::Access] {
             if let Err(problem) = network::remove(&control.docker, &net.name(&control.run)).await {
+                problems.push(problem);
+            }
+        }
+        // The reaper last, and only once the rest is gone: otherwise it
+        // tries again when the runner lets go of it.
+        if problems.is_empty() {
+            let reaper = crate::reaper::container_name(&control.run);
+            if let Err(problem) = remove_container(&control.docker, &reaper).await {
                 problems.push(problem);
             }
         }

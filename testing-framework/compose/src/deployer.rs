@@ -26,6 +26,7 @@ use crate::engine::describe;
 use crate::image::build_image_with;
 use crate::network::{self, Net};
 use crate::node::NodeContainer;
+use crate::reaper::Reaper;
 use crate::{engine, labels};
 
 /// Where a node's data directory is inside its container.
@@ -92,6 +93,9 @@ impl Deployer for ComposeDeployer {
         )?;
         let run = host::run_id();
         let labels = labels::of_run(&run, &request.scenario, &run_dir);
+        // First, so that whatever is created next has someone to remove it
+        // if the runner is killed.
+        let reaper = Reaper::start(&docker, &run, &labels).await?;
 
         // Ports are the same inside the container and on the host, so one
         // port map serves peers and the runner.
@@ -143,6 +147,7 @@ impl Deployer for ComposeDeployer {
             faketime,
             owner,
             request: request.clone(),
+            _reaper: reaper,
         };
         cluster.write_compose_file()?;
         let created = create_all(&cluster).await;

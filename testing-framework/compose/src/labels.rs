@@ -17,7 +17,8 @@ pub const NODE: &str = "dev.tf.node";
 pub const RUNNER: &str = "dev.tf.runner";
 /// The run directory (where its logs and report are).
 pub const RUN_DIR: &str = "dev.tf.run-dir";
-/// What a container is beside the nodes (`net-helper`); nodes have none.
+/// What a container is beside the nodes (`net-helper`, `reaper`); nodes
+/// have none.
 pub const ROLE: &str = "dev.tf.role";
 /// An image's binary (its file name).
 pub const BINARY: &str = "dev.tf.binary";

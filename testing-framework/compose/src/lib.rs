@@ -18,7 +18,9 @@
 //! reproduces the cluster by hand.
 //!
 //! Everything created is labelled ([`labels`]) and removed on cleanup, on
-//! drop (a panic) and by [`sweep`] for runs whose runner died.
+//! drop (a panic), by the run's [`reaper`] when its runner is killed, and
+//! by [`sweep`] for what is left after that (a crashed engine, a reaper
+//! turned off).
 
 mod cluster;
 mod compose_file;
@@ -29,6 +31,7 @@ pub mod labels;
 mod links;
 mod network;
 mod node;
+pub mod reaper;
 pub mod sweep;
 
 pub use cluster::ComposeCluster;

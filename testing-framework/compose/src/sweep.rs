@@ -7,8 +7,10 @@ use std::fmt;
 use bollard::Docker;
 use bollard::models::{ContainerSummary, ImageSummary, Network};
 use bollard::query_parameters::{
-    ListContainersOptions, ListImagesOptions, ListNetworksOptions, RemoveImageOptions,
+    EventsOptions, ListContainersOptions, ListImagesOptions, ListNetworksOptions,
+    RemoveImageOptions,
 };
+use futures::StreamExt;
 use tf_core::scenario::DeployError;
 
 use crate::engine::{connect, describe, is_not_found};
@@ -97,15 +99,59 @@ impl Leftovers {
 
 /// What of the run in `run_dir` is still there, found by label.
 pub async fn leftovers(run_dir: &std::path::Path) -> Result<Leftovers, DeployError> {
+    leftovers_in(&connect().await?, run_dir).await
+}
+
+/// Waits, on the engine's events, until nothing of the run in `run_dir` is
+/// left or `within` has passed; what is left then (empty: all gone).
+pub async fn gone_within(
+    run_dir: &std::path::Path,
+    within: std::time::Duration,
+) -> Result<Leftovers, DeployError> {
     let docker = connect().await?;
+    let filters = HashMap::from([
+        (
+            "type".to_owned(),
+            vec!["container".into(), "network".into()],
+        ),
+        ("event".to_owned(), vec!["destroy".into()]),
+    ]);
+    // Listened to before the first look, so no removal goes unseen.
+    let mut removals = docker.events(Some(EventsOptions {
+        filters: Some(filters),
+        ..Default::default()
+    }));
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = leftovers_in(&docker, run_dir).await?;
+        if left.is_empty() {
+            return Ok(left);
+        }
+        match tokio::time::timeout_at(deadline, removals.next()).await {
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => {
+                return Err(DeployError::Other(format!(
+                    "the engine's events broke off: {}",
+                    describe(&e)
+                )));
+            }
+            Ok(None) | Err(_) => return leftovers_in(&docker, run_dir).await,
+        }
+    }
+}
+
+async fn leftovers_in(
+    docker: &Docker,
+    run_dir: &std::path::Path,
+) -> Result<Leftovers, DeployError> {
     let filter = labels::filter(labels::RUN_DIR, &run_dir.display().to_string());
     Ok(Leftovers {
-        containers: containers_labelled(&docker, &filter)
+        containers: containers_labelled(docker, &filter)
             .await?
             .iter()
             .map(container_name)
             .collect(),
-        networks: networks_labelled(&docker, &filter)
+        networks: networks_labelled(docker, &filter)
             .await?
             .into_iter()
             .filter_map(|n| n.name)
@@ -177,7 +223,7 @@ pub async fn sweep(options: SweepOptions) -> Result<SweepReport, DeployError> {
         match remove_container(&docker, target).await {
             Ok(true) => report
                 .containers
-                .push(format!("{name} (run {run}, {})", label(labels::NODE))),
+                .push(format!("{name} (run {run}, {})", what_of(&container))),
             Ok(false) => {}
             Err(problem) => report.problems.push(problem),
         }
@@ -224,12 +270,58 @@ pub async fn sweep(options: SweepOptions) -> Result<SweepReport, DeployError> {
     Ok(report)
 }
 
+/// Removes run `run`'s containers (link fault helpers first: they live in
+/// their nodes' network namespaces) and networks, all but its reaper; for
+/// the reaper. Says what it removed and what it could not, a line each.
+pub(crate) async fn remove_run(docker: &Docker, run: &str) -> Vec<String> {
+    let of_run = labels::filter(labels::RUN, run);
+    let mut lines = Vec::new();
+    let mut containers = match containers_labelled(docker, &of_run).await {
+        Ok(containers) => containers,
+        Err(error) => return vec![error.to_string()],
+    };
+    let role = |c: &ContainerSummary| label(&c.labels, labels::ROLE);
+    containers.retain(|c| role(c) != crate::reaper::ROLE);
+    containers.sort_by_key(|c| role(c).is_empty());
+    for container in &containers {
+        let name = container_name(container);
+        match remove_container(docker, &name).await {
+            Ok(true) => lines.push(format!("removed container {name}")),
+            Ok(false) => {}
+            Err(problem) => lines.push(problem),
+        }
+    }
+    match networks_labelled(docker, &of_run).await {
+        Ok(networks) => {
+            for name in networks.into_iter().filter_map(|n| n.name) {
+                match crate::network::remove(docker, &name).await {
+                    Ok(()) => lines.push(format!("removed network {name}")),
+                    Err(problem) => lines.push(problem),
+                }
+            }
+        }
+        Err(error) => lines.push(error.to_string()),
+    }
+    lines
+}
+
 /// A label's value, or empty.
 fn label(labels: &Option<HashMap<String, String>>, key: &str) -> String {
     labels
         .as_ref()
         .and_then(|l| l.get(key).cloned())
         .unwrap_or_default()
+}
+
+/// What a container is to its run: its node (`node-1`), else its role
+/// (`reaper`).
+fn what_of(container: &ContainerSummary) -> String {
+    let node = label(&container.labels, labels::NODE);
+    match label(&container.labels, labels::ROLE) {
+        role if node.is_empty() => role,
+        role if role.is_empty() => node,
+        role => format!("{node} {role}"),
+    }
 }
 
 /// A container's name, without the engine's leading `/`.
