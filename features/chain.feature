@@ -18,9 +18,12 @@ Feature: Forking chain with wallets
     Then within 40 seconds every accepted transfer is 3 deep on every node
     And every head holds the genesis supply
 
+  # The cut side grows about 3 blocks a second; finality 100 deep keeps
+  # its branch open to the reorg for the cut, its confirmation and the
+  # transfers (a branch cut off longer than that can never be taken).
   @compose
   Scenario: Balances stay right across a reorg
-    Given a chain network of 3 nodes with finality depth 40
+    Given a chain network of 3 nodes with finality depth 100
     And within 60 seconds every node reaches height 3
     When node-2 is cut off from the rest
     And transfers run for 10 seconds

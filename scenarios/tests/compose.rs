@@ -27,6 +27,8 @@ use tf_core::scenario::*;
 
 #[path = "compose/links.rs"]
 mod links;
+#[path = "compose/partitions.rs"]
+mod partitions;
 
 fn catalog() -> Catalog {
     Catalog::new()
@@ -738,6 +740,10 @@ fn main() {
         (
             "link_faults_show_in_connects_counters_and_elections",
             links::link_faults_show_in_connects_counters_and_elections,
+        ),
+        (
+            "a_hundred_partitions_heal_and_a_heal_that_cannot_take_is_an_error",
+            partitions::a_hundred_partitions_heal_and_a_heal_that_cannot_take_is_an_error,
         ),
         ("raft_one_way_cuts_pass_on_compose", || {
             let report = catalog_scenario_passes("raft-one-way", &[("duration", "25s")])?;

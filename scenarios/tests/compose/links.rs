@@ -54,13 +54,13 @@ fn counted(line: &str) -> (u64, u64) {
 }
 
 /// What a test does with a cluster.
-type Exercise = for<'a> fn(
+pub(crate) type Exercise = for<'a> fn(
     &'a mut ManualCluster<RaftKv>,
 ) -> Pin<Box<dyn Future<Output = Result<(), Failed>> + 'a>>;
 
 /// Runs `exercise` on a manual 3-node Raft cluster on compose named
 /// `name`; the cluster must clean up without problems and leave nothing.
-fn on_a_raft_cluster(name: &str, exercise: Exercise) -> Result<(), Failed> {
+pub(crate) fn on_a_raft_cluster(name: &str, exercise: Exercise) -> Result<(), Failed> {
     let runs = tempfile::tempdir()?;
     let deployer = ComposeDeployer::new().with_runs_root(runs.path());
     runtime().block_on(async {

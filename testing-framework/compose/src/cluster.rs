@@ -39,12 +39,12 @@ pub(crate) struct ComposeControl {
 }
 
 impl ComposeControl {
-    fn node(&self, name: &str) -> Result<Arc<NodeContainer>, ControlError> {
+    pub(crate) fn node(&self, name: &str) -> Result<Arc<NodeContainer>, ControlError> {
         self.nodes.get(name)
     }
 
     /// What link faults need of the nodes.
-    fn link_nodes(&self) -> Nodes<'_> {
+    pub(crate) fn link_nodes(&self) -> Nodes<'_> {
         Nodes {
             docker: &self.docker,
             run: &self.run,
@@ -79,7 +79,7 @@ impl ComposeControl {
 
     /// Puts `name` back on the peers network, whatever state a failed
     /// partition left it in (still on peers, on cut, on neither).
-    async fn rejoin(&self, name: &str) -> Result<(), String> {
+    pub(crate) async fn rejoin(&self, name: &str) -> Result<(), String> {
         let node = self.node(name).map_err(|e| e.to_string())?;
         let container = &node.container;
         // Not connected to the cut network is fine.
@@ -196,14 +196,21 @@ impl NodeControl for ComposeControl {
             .map_err(&refuse)?;
         // Recorded before the moves: a failed move is undone by heal.
         *cut = side.to_vec();
-        let moved = self.move_nodes(side, Net::Peers, Net::Cut).await;
+        let moved = match self.move_nodes(side, Net::Peers, Net::Cut).await {
+            Ok(()) => self.confirm_cut(side).await,
+            Err(reason) => Err(reason),
+        };
         drop(cut);
-        if let Err(reason) = moved {
-            let _ = self.heal().await;
-            return Err(refuse(reason));
+        match moved {
+            Ok(confirmed) => {
+                tracing::info!(side = %who, ?confirmed, "partitioned");
+                Ok(())
+            }
+            Err(reason) => {
+                let _ = self.heal().await;
+                Err(refuse(reason))
+            }
         }
-        tracing::info!(side = %who, "partitioned");
-        Ok(())
     }
 
     async fn heal(&self) -> Result<(), ControlError> {
@@ -227,17 +234,27 @@ impl NodeControl for ComposeControl {
                 problems.push(problem);
             }
         }
+        let healed: Vec<String> = cut
+            .iter()
+            .filter(|n| !still_cut.contains(n))
+            .cloned()
+            .collect();
         *cut = still_cut;
         drop(cut);
-        if !problems.is_empty() {
-            return Err(ControlError::Failed {
-                action: "heal",
-                node: who,
-                reason: problems.join("; "),
-            });
+        if problems.is_empty() {
+            match self.confirm_healed(&healed).await {
+                Ok(confirmed) => {
+                    tracing::info!(side = %who, ?confirmed, "healed");
+                    return Ok(());
+                }
+                Err(problem) => problems.push(problem),
+            }
         }
-        tracing::info!(side = %who, "healed");
-        Ok(())
+        Err(ControlError::Failed {
+            action: "heal",
+            node: who,
+            reason: problems.join("; "),
+        })
     }
 
     fn unexpected_exits(&self) -> watch::Receiver<Vec<NodeExit>> {

@@ -12,7 +12,8 @@
 //!   runner still observes both sides.
 //!
 //! A partition moves one side of the cluster from `peers` onto a network
-//! of its own; healing moves it back. Data directories and logs live in
+//! of its own; healing moves it back. Both are confirmed by connects from
+//! inside the nodes and from the runner. Data directories and logs live in
 //! the run directory, in the same layout as the local deployer's
 //! (`<run>/node-N/{data,node.log}`), and a `docker-compose.yml` there
 //! reproduces the cluster by hand.
@@ -31,6 +32,7 @@ pub mod labels;
 mod links;
 mod network;
 mod node;
+mod partition;
 pub mod reaper;
 pub mod sweep;
 

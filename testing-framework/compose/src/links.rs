@@ -238,6 +238,20 @@ impl LinkFaults {
         Ok(())
     }
 
+    /// Connect times from `from` to each of `to` (on the peers network),
+    /// made inside `from`'s network namespace by its helper, each connect
+    /// given `timeout` (the agent's default when `None`).
+    pub(crate) async fn connects(
+        &self,
+        nodes: &Nodes<'_>,
+        from: &str,
+        to: &[String],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Rtt>, String> {
+        let placed = self.place(nodes, from, to).await?;
+        probe(nodes, &placed, timeout).await
+    }
+
     /// Forgets `node`'s helper (the node was removed with it).
     pub(crate) async fn forget(&self, node: &str) {
         self.helpers.lock().await.remove(node);

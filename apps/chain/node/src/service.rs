@@ -2,6 +2,7 @@
 //! storage, driven by messages from the slot clock, the network and the API.
 //! Other components only hold a [`ChainHandle`].
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -149,6 +150,13 @@ pub struct ChainService {
     future_held: u64,
     /// Blocks refused as too far in the future, so far.
     future_refused: u64,
+    /// Blocks refused because they fork off below the final block, and
+    /// their descendants: a block whose parent is here is refused without
+    /// fetching anything. Without it, a branch that can never be taken
+    /// (a node that was cut off longer than the finality depth) is fetched
+    /// back to its fork point again for every block of it that arrives,
+    /// and the node drowns in that work.
+    refused: HashSet<BlockId>,
 }
 
 /// Slots ahead of a node's own that a block may be and be taken at once:
@@ -166,6 +174,9 @@ pub const RESTART_QUIET_SLOTS: u64 = 30;
 
 /// Orphans kept at most; older ones are dropped (they are fetched again).
 const MAX_ORPHANS: usize = 512;
+/// Refused blocks remembered at most; past it the memory starts afresh
+/// (a block of a refused branch then costs one walk back to be refused).
+const MAX_REFUSED: usize = 65_536;
 
 impl ChainService {
     /// Starts the component; returns its handle and what it wants sent.
@@ -202,6 +213,7 @@ impl ChainService {
             held: Vec::new(),
             future_held: 0,
             future_refused: 0,
+            refused: HashSet::new(),
         };
         tokio::spawn(async move {
             while let Some(command) = inbox.recv().await {
@@ -316,9 +328,16 @@ impl ChainService {
     fn accept(&mut self, block: Block) -> Result<Inserted, BlockError> {
         let id = block.id();
         let first = self.insert_one(block);
-        let mut parents: Vec<BlockId> = match &first {
-            Ok(Inserted::Known) | Err(_) => Vec::new(),
-            Ok(_) => vec![id],
+        // Orphans waiting on a block that was taken (or refused, which
+        // refuses them too) are taken up, and theirs in turn.
+        let settled = |outcome: &Result<Inserted, BlockError>| {
+            matches!(outcome, Ok(i) if *i != Inserted::Known)
+                || matches!(outcome, Err(BlockError::BelowFinal { .. }))
+        };
+        let mut parents: Vec<BlockId> = if settled(&first) {
+            vec![id]
+        } else {
+            Vec::new()
         };
         while let Some(parent) = parents.pop() {
             let (ready, waiting): (Vec<Block>, Vec<Block>) = std::mem::take(&mut self.orphans)
@@ -327,10 +346,8 @@ impl ChainService {
             self.orphans = waiting;
             for orphan in ready {
                 let orphan_id = orphan.id();
-                if let Ok(inserted) = self.insert_one(orphan) {
-                    if inserted != Inserted::Known {
-                        parents.push(orphan_id);
-                    }
+                if settled(&self.insert_one(orphan)) {
+                    parents.push(orphan_id);
                 }
             }
         }
@@ -340,6 +357,9 @@ impl ChainService {
     fn insert_one(&mut self, block: Block) -> Result<Inserted, BlockError> {
         let id = block.id();
         let old_tip = self.tree.tip().id();
+        if self.refused.contains(&block.header.parent) {
+            return Err(self.refuse(id));
+        }
         match self.tree.insert(block.clone()) {
             Ok(Inserted::Known) => Ok(Inserted::Known),
             Ok(inserted) => {
@@ -372,7 +392,20 @@ impl ChainService {
                 let _ = self.outgoing.send(Outgoing::Fetch(parent));
                 Err(BlockError::UnknownParent(parent))
             }
+            Err(BlockError::BelowFinal { .. }) => Err(self.refuse(id)),
             Err(error) => Err(error),
+        }
+    }
+
+    /// Remembers `id` as refused for forking off below the final block;
+    /// the error to answer with.
+    fn refuse(&mut self, id: BlockId) -> BlockError {
+        if self.refused.len() == MAX_REFUSED {
+            self.refused.clear();
+        }
+        self.refused.insert(id);
+        BlockError::BelowFinal {
+            final_height: self.tree.final_block().header.height,
         }
     }
 

@@ -159,3 +159,71 @@ async fn a_block_from_a_slot_that_has_not_begun_is_held_until_it_has() {
     assert_eq!((info.future_held, info.future_refused), (1, 1));
     assert!(info.time_ms > 0);
 }
+
+#[tokio::test]
+async fn a_branch_below_the_final_block_is_refused_without_fetching_it_again() {
+    use std::sync::Arc;
+
+    use chain_node::service::{ChainService, Outgoing};
+    use chain_node::storage::MemoryStorage;
+    use chain_node::tree::BlockError;
+
+    let genesis = Block::genesis();
+    let tree = BlockTree::new(genesis.clone(), Ledger::genesis(&[]), 3);
+    let (node, mut outgoing) = ChainService::spawn(
+        tree,
+        chain_node::producer::Producer {
+            stake: 0.0,
+            ..always_wins("node-1")
+        },
+        Arc::new(MemoryStorage::default()),
+    );
+    node.tick(100).await.unwrap();
+    // Its own branch, 6 deep: the block at height 3 is final.
+    for block in chain(&genesis.header, 0, 6, "node-0") {
+        node.block(block).await.unwrap().unwrap();
+    }
+    // Another branch from genesis, as a node cut off for long built it.
+    let other = chain(&genesis.header, 10, 8, "node-2");
+    let fetches = |outgoing: &mut tokio::sync::mpsc::UnboundedReceiver<Outgoing>| {
+        let mut fetched = Vec::new();
+        while let Ok(message) = outgoing.try_recv() {
+            if let Outgoing::Fetch(id) = message {
+                fetched.push(id);
+            }
+        }
+        fetched
+    };
+    fetches(&mut outgoing);
+    // Its tip arrives first: its parent is unknown and is fetched.
+    let tip = other.last().unwrap().clone();
+    assert!(matches!(
+        node.block(tip.clone()).await.unwrap(),
+        Err(BlockError::UnknownParent(_))
+    ));
+    assert_eq!(fetches(&mut outgoing), vec![tip.header.parent]);
+    // The walk back reaches the fork point, which is refused, and every
+    // block waiting on it with it.
+    for block in other[..other.len() - 1].iter().rev() {
+        let _ = node.block(block.clone()).await.unwrap();
+    }
+    match node.block(other[0].clone()).await.unwrap() {
+        Err(BlockError::BelowFinal { final_height: 3 }) => {}
+        other => panic!("the fork point was {other:?}"),
+    }
+    fetches(&mut outgoing);
+    // More of that branch: refused at once, nothing fetched.
+    let next = Block::child(&tip.header, 30, "node-2", vec![]);
+    let after = Block::child(&next.header, 31, "node-2", vec![]);
+    for block in [next, after, tip] {
+        match node.block(block).await.unwrap() {
+            Err(BlockError::BelowFinal { .. }) => {}
+            other => panic!("a block of the refused branch was {other:?}"),
+        }
+    }
+    assert_eq!(
+        fetches(&mut outgoing),
+        Vec::<chain_node::block::BlockId>::new()
+    );
+    assert_eq!(node.info().await.unwrap().height, 6);
+}

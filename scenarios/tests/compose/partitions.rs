@@ -1,0 +1,136 @@
+//! Partitions and heals on compose, a hundred times over: every heal is
+//! confirmed by the deployer (the healed node reaches its peers from
+//! inside, the runner reaches it), and the cluster is whole at the end. A
+//! heal that cannot take (its peers were taken off the network behind the
+//! deployer's back) is an error naming the path that failed.
+
+use std::time::{Duration, Instant};
+
+use bollard::models::NetworkDisconnectRequest;
+use libtest_mimic::Failed;
+use openraft_kv_tf::{RaftKv, RaftObserver, RaftSnapshot};
+use tf_compose::sweep::leftovers;
+use tf_core::manual::ManualCluster;
+
+use super::check;
+use super::links::on_a_raft_cluster;
+
+/// Partition/heal cycles; `TF_PARTITION_CYCLES` sets another number.
+const CYCLES: usize = 100;
+
+pub(crate) fn a_hundred_partitions_heal_and_a_heal_that_cannot_take_is_an_error()
+-> Result<(), Failed> {
+    on_a_raft_cluster("partitions", |cluster| Box::pin(cycles(cluster)))
+}
+
+/// Whether every node is observed, one leader is elected and all follow it.
+fn whole(s: &RaftSnapshot) -> bool {
+    s.unreachable().is_empty()
+        && s.leader.as_ref().is_some_and(|leader| {
+            s.nodes.values().all(|v| {
+                v.state
+                    .as_ref()
+                    .is_some_and(|n| n.leader == Some(leader.id))
+            })
+        })
+}
+
+/// The `p`th percentile of `times`, in ms.
+fn percentile(times: &mut [Duration], p: f64) -> f64 {
+    times.sort();
+    let at = ((times.len() as f64 - 1.0) * p / 100.0).round() as usize;
+    times[at].as_secs_f64() * 1000.0
+}
+
+async fn cycles(cluster: &mut ManualCluster<RaftKv>) -> Result<(), Failed> {
+    let raft = cluster
+        .observe(RaftObserver, openraft_kv_tf::scenarios::raft_observation())
+        .map_err(|e| e.to_string())?;
+    cluster
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .map_err(|e| e.to_string())?;
+    let within = Duration::from_secs(30);
+    cluster
+        .wait_until(&raft, "one leader all follow", within, whole)
+        .await
+        .map_err(|e| e.to_string())?;
+    let nodes = cluster.nodes();
+    let count = std::env::var("TF_PARTITION_CYCLES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CYCLES);
+    let (mut cuts, mut heals) = (Vec::new(), Vec::new());
+    for cycle in 0..count {
+        let side = [nodes[cycle % nodes.len()].clone()];
+        let started = Instant::now();
+        cluster
+            .partition(&side)
+            .await
+            .map_err(|e| format!("cycle {cycle}: {e}"))?;
+        cuts.push(started.elapsed());
+        let started = Instant::now();
+        cluster
+            .heal()
+            .await
+            .map_err(|e| format!("cycle {cycle}: {e}"))?;
+        heals.push(started.elapsed());
+    }
+    eprintln!(
+        "{count} cycles: partition p50 {:.0} ms p99 {:.0} ms; heal p50 {:.0} ms p99 {:.0} ms (each confirmed)",
+        percentile(&mut cuts, 50.0),
+        percentile(&mut cuts, 99.0),
+        percentile(&mut heals, 50.0),
+        percentile(&mut heals, 99.0),
+    );
+    cluster
+        .wait_until(
+            &raft,
+            "one leader all follow after the cycles",
+            within,
+            whole,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+
+    // The others taken off the peers network behind the deployer's back:
+    // node-0 rejoins, reaches nobody, and the heal says so.
+    cluster
+        .partition(&["node-0".to_owned()])
+        .await
+        .map_err(|e| e.to_string())?;
+    let left = leftovers(cluster.run_dir()).await?;
+    let peers = left
+        .networks
+        .iter()
+        .find(|n| n.ends_with("-peers"))
+        .ok_or_else(|| format!("no peers network in {left:?}"))?;
+    let docker = tf_compose::connect().await?;
+    for container in left
+        .containers
+        .iter()
+        .filter(|c| c.ends_with("-node-1") || c.ends_with("-node-2"))
+    {
+        docker
+            .disconnect_network(
+                peers,
+                NetworkDisconnectRequest {
+                    container: Some(container.clone()),
+                    force: Some(true),
+                },
+            )
+            .await?;
+    }
+    let error = cluster
+        .heal()
+        .await
+        .err()
+        .ok_or("a heal that cannot take passed")?;
+    check(
+        error
+            .to_string()
+            .contains("the heal did not take after 3 rejoins")
+            && error.to_string().contains("node-0"),
+        || error.to_string(),
+    )
+}
