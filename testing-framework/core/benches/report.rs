@@ -66,6 +66,7 @@ fn main() {
                 what: format!("node-{down} killed"),
                 start_ms: at_ms,
                 end_ms: Some(at_ms + 2_000),
+                nodes: vec![format!("node-{down}")],
             });
             for (offset, what, severity, kind) in [
                 (

@@ -67,6 +67,7 @@ async fn a_given_schedule_is_replayed_exactly() {
     Schedule {
         workload: "nemesis".into(),
         seed: None,
+        at_once: 1,
         faults: vec![
             Scheduled {
                 at: Duration::from_secs(2),
@@ -137,4 +138,67 @@ async fn a_schedule_that_cannot_be_replayed_is_refused_before_any_node_starts() 
         assert!(said.contains(expected), "{said}");
         assert!(actions.is_empty(), "{actions:?}");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn overlapping_faults_run_at_once_up_to_their_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployer = FakeDeployer::new(dir.path().join("run"));
+    let scenario = Scenario::builder("overlapping", FakeApp::default())
+        .nodes(5)
+        .duration(Duration::from_secs(60))
+        .observer(HeightObserver, fake_observation())
+        .workload(NodeFault::<HeightObserver>::mix(
+            "nemesis",
+            FaultMix::new([FaultKind::Kill, FaultKind::Pause])
+                .per_minute(40.0)
+                .at_once(2),
+        ))
+        .build()
+        .unwrap();
+    let options = RunOptions {
+        seed: Some(3),
+        ..RunOptions::default()
+    };
+    let report = run(scenario, &deployer, options).await;
+    report.assert_passed();
+    let written = std::fs::read_to_string(dir.path().join("run").join("schedule.json")).unwrap();
+    let schedule: Schedule = serde_json::from_str(&written).unwrap();
+    assert_eq!(schedule.at_once, 2);
+    // The nodes down, action by action: two at once at times, never more,
+    // and every node back at the end.
+    let mut down: Vec<String> = Vec::new();
+    let mut most = 0;
+    for action in deployer.actions() {
+        let (verb, node) = action.split_once(' ').unwrap();
+        match verb {
+            "kill" | "pause" => {
+                assert!(!down.contains(&node.to_owned()), "{action} twice");
+                down.push(node.to_owned());
+            }
+            "start" | "resume" => down.retain(|n| n != node),
+            other => panic!("unexpected action {other}"),
+        }
+        most = most.max(down.len());
+    }
+    assert_eq!(most, 2, "{:?}", deployer.actions());
+    assert!(down.is_empty(), "{down:?}");
+    // The report's fault windows overlap too.
+    let overlapping = report.faults.iter().enumerate().any(|(i, f)| {
+        report.faults[..i]
+            .iter()
+            .any(|g| g.end_ms.is_some_and(|end| end > f.start_ms))
+    });
+    assert!(overlapping, "{:?}", report.faults);
+    // Each window names the node it struck, for the schedule's rows.
+    assert!(
+        report
+            .faults
+            .iter()
+            .all(|f| f.nodes.len() == 1 && f.what.starts_with(&f.nodes[0])),
+        "{:?}",
+        report.faults
+    );
+    let html = std::fs::read_to_string(dir.path().join("run").join("report.html")).unwrap();
+    assert!(html.contains("the fault schedule, a row a node"));
 }

@@ -306,6 +306,9 @@ pub struct NemesisOptions {
     pub duration: Duration,
     /// Faults a minute, on average.
     pub per_minute: f64,
+    /// Faults in force at once, at most, each on a node of its own (a
+    /// majority must stay up: at most `(nodes - 1) / 2`).
+    pub at_once: usize,
     /// The clients.
     pub clients: Clients,
 }
@@ -316,6 +319,7 @@ impl Default for NemesisOptions {
             nodes: 3,
             duration: Duration::from_secs(30),
             per_minute: 10.0,
+            at_once: 1,
             clients: Clients::default(),
         }
     }
@@ -353,19 +357,30 @@ pub fn nemesis_mix(nodes: usize, per_minute: f64) -> FaultMix {
 
 /// `raft-nemesis`: clients read and write while a fault mix drawn from the
 /// run's seed strikes (kill, pause, restart, partitions of every shape,
-/// one-way cuts, slow links, clocks), one fault at a time; the schedule is
+/// one-way cuts, slow links, clocks), one fault at a time (or up to
+/// `at_once` on distinct nodes, partitions and faults on every link
+/// alone); the schedule is
 /// in `schedule.json` and `--seed` reruns it. Safety, a leader after each
 /// fault, convergence, no acknowledged write lost and linearizability are
 /// judged. Needs a deployer that shapes links and sets clocks (compose).
 pub fn raft_nemesis(options: &NemesisOptions) -> Result<Scenario<RaftKv>, ScenarioError> {
     let name = "raft-nemesis";
     needs_a_majority_without_the_leader(name, options.nodes)?;
+    let most = (options.nodes - 1) / 2;
+    if options.at_once > most {
+        return Err(ScenarioError::Invalid(format!(
+            "{name} with {} nodes allows at most {most} faults at once (a majority must stay up to elect a leader and commit), not {}; add nodes (--set nodes={}) or lower at-once",
+            options.nodes,
+            options.at_once,
+            options.at_once * 2 + 1
+        )));
+    }
     let app = RaftKv::default();
     let bound = leader_bound(&app);
-    let nemesis =
-        NodeFault::<RaftObserver>::mix("nemesis", nemesis_mix(options.nodes, options.per_minute))
-            .settled(|s: &RaftSnapshot| s.leader.is_some() && s.unreachable().is_empty())
-            .confirm_within(Duration::from_secs(15));
+    let mix = nemesis_mix(options.nodes, options.per_minute).at_once(options.at_once);
+    let nemesis = NodeFault::<RaftObserver>::mix("nemesis", mix)
+        .settled(|s: &RaftSnapshot| s.leader.is_some() && s.unreachable().is_empty())
+        .confirm_within(Duration::from_secs(15));
     let builder = raft_base(name, app, options.nodes, options.duration).workload(nemesis);
     judged(builder, bound, options.clients).build()
 }
@@ -549,11 +564,12 @@ pub fn catalog() -> Vec<ScenarioEntry> {
             with_clients(
                 ScenarioEntry::new(
                     "raft-nemesis",
-                    "3-node Raft key-value cluster under a fault mix drawn from the run's seed (kill, pause, restart, partitions of every shape, one-way cuts, slow links, clocks), one at a time, while clients read and write; the schedule goes to schedule.json and --seed or --schedule reruns it; checks one leader per term, a leader after each fault, convergence, no lost acknowledged write and a linearizable history (needs --deployer compose)",
+                    "3-node Raft key-value cluster under a fault mix drawn from the run's seed (kill, pause, restart, partitions of every shape, one-way cuts, slow links, clocks), one at a time (--set at-once=N overlaps them), while clients read and write; the schedule goes to schedule.json and --seed or --schedule reruns it; checks one leader per term, a leader after each fault, convergence, no lost acknowledged write and a linearizable history (needs --deployer compose)",
                 )
                 .param(Param::count("nodes", defaults.nodes, "cluster size (4 or more adds a majorities ring)").at_least(3))
                 .param(Param::duration("duration", defaults.duration, "run window"))
-                .param(Param::count("per-minute", defaults.per_minute as usize, "faults a minute, on average").at_least(1).at_most(60)),
+                .param(Param::count("per-minute", defaults.per_minute as usize, "faults a minute, on average").at_least(1).at_most(60))
+                .param(Param::count("at-once", defaults.at_once, "faults in force at once, each on a node of its own (at most (nodes - 1) / 2; partitions and faults on every link stay alone)").at_least(1)),
                 Clients::default(),
             )
             .builds(|p| {
@@ -561,6 +577,7 @@ pub fn catalog() -> Vec<ScenarioEntry> {
                     nodes: p.count("nodes"),
                     duration: p.duration("duration"),
                     per_minute: p.count("per-minute") as f64,
+                    at_once: p.count("at-once"),
                     clients: clients_of(p),
                 })
             })

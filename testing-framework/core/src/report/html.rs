@@ -139,6 +139,17 @@ fn render_html(report: &RunReport, lines: &[SeriesLine]) -> Result<String, Strin
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
+    let mut charts = charts;
+    if let Some(svg) = schedule_svg(&report.faults, run_end_s.max(1.0))? {
+        charts.insert(
+            0,
+            Chart {
+                observer: "faults".into(),
+                series: "the fault schedule, a row a node".into(),
+                svg,
+            },
+        );
+    }
     let client_charts = client_charts(report, run_end_s.max(1.0))?;
     let shown = report.timeline.len().min(MAX_TIMELINE_ROWS);
     let logs: Vec<(String, String)> = report
@@ -267,6 +278,82 @@ fn latency_svg(
         root.present().map_err(e)?;
     }
     Ok(svg)
+}
+
+/// The nodes of `faults`, in their natural order (`node-2` before
+/// `node-10`).
+fn struck_nodes(faults: &[FaultWindow]) -> Vec<String> {
+    let mut nodes: Vec<String> = faults.iter().flat_map(|f| f.nodes.clone()).collect();
+    let key = |n: &String| {
+        let digits = n.len() - n.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let (stem, number) = n.split_at(n.len() - digits);
+        (
+            stem.to_owned(),
+            number.parse::<u64>().unwrap_or(0),
+            n.clone(),
+        )
+    };
+    nodes.sort_by_key(key);
+    nodes.dedup();
+    nodes
+}
+
+/// The fault schedule as bands: a row a node, a band for each fault
+/// window on each node it struck, on the same time axis as the other
+/// charts. `None` when no fault names its nodes.
+fn schedule_svg(faults: &[FaultWindow], end_s: f64) -> Result<Option<String>, String> {
+    let nodes = struck_nodes(faults);
+    if nodes.is_empty() {
+        return Ok(None);
+    }
+    let rows = nodes.len() as f64;
+    let height = 70 + 24 * nodes.len() as u32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, height)).into_drawing_area();
+        let e = |e: DrawingAreaErrorKind<std::io::Error>| e.to_string();
+        root.fill(&WHITE).map_err(e)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("fault schedule", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..end_s, -0.5f64..rows - 0.5)
+            .map_err(e)?;
+        // Row i from the top is node i.
+        let row = |i: usize| rows - 1.0 - i as f64;
+        let label = |y: &f64| {
+            let i = (rows - 1.0 - y.round()) as usize;
+            match (y.fract() == 0.0, nodes.get(i)) {
+                (true, Some(node)) => node.clone(),
+                _ => String::new(),
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_desc("seconds into the run")
+            .y_labels(nodes.len())
+            .y_label_formatter(&label)
+            .y_label_style(("sans-serif", 12))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(e)?;
+        let band = RGBColor(220, 60, 60).mix(0.55).filled();
+        let nodes = &nodes;
+        chart
+            .draw_series(faults.iter().flat_map(|fault| {
+                let start = fault.start_ms as f64 / 1000.0;
+                let stop = fault.end_ms.map_or(end_s, |ms| ms as f64 / 1000.0);
+                fault.nodes.iter().filter_map(move |node| {
+                    let i = nodes.iter().position(|n| n == node)?;
+                    let y = row(i);
+                    Some(Rectangle::new([(start, y - 0.35), (stop, y + 0.35)], band))
+                })
+            }))
+            .map_err(e)?;
+        root.present().map_err(e)?;
+    }
+    Ok(Some(svg))
 }
 
 /// Shades each fault window across the chart's height `low..high`.
@@ -398,6 +485,34 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert_eq!((parts[0].len(), parts[1].len()), (20, 20));
         assert_eq!(segments(&points[..20]).len(), 1, "evenly sampled: one line");
+    }
+
+    #[test]
+    fn the_fault_schedule_draws_a_row_a_struck_node() {
+        let window = |start_ms, end_ms, nodes: &[&str]| FaultWindow {
+            source: "nemesis".into(),
+            what: "something".into(),
+            start_ms,
+            end_ms,
+            nodes: nodes.iter().map(|n| n.to_string()).collect(),
+        };
+        assert_eq!(
+            schedule_svg(&[window(0, Some(1), &[])], 10.0).unwrap(),
+            None
+        );
+        let faults = [
+            window(1_000, Some(3_000), &["node-10"]),
+            window(2_000, Some(4_000), &["node-2"]),
+            window(5_000, None, &["node-2", "node-10", "node-0"]),
+        ];
+        assert_eq!(struck_nodes(&faults), ["node-0", "node-2", "node-10"]);
+        let svg = schedule_svg(&faults, 10.0).unwrap().unwrap();
+        for node in ["node-0", "node-2", "node-10"] {
+            assert!(svg.contains(&format!("\n{node}\n")), "{node} has no row: {svg}");
+        }
+        // A band for each node of each window: 1 + 1 + 3.
+        let bands = svg.matches("fill=\"#DC3C3C\"").count();
+        assert_eq!(bands, 5, "{svg}");
     }
 
     #[test]

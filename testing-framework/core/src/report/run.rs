@@ -181,6 +181,10 @@ pub struct FaultWindow {
     pub start_ms: u64,
     /// When it ended; `None` if it had not when the run ended.
     pub end_ms: Option<u64>,
+    /// The nodes it struck (a killed node, a cut side, both ends of every
+    /// shaped link); empty when the workload did not say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
 }
 
 /// One source's health, as its observer saw it over the run.

@@ -228,6 +228,17 @@ impl<A: Application> RunContext<A> {
     /// Marks the start of a fault (`node-0 killed`): reports shade it on
     /// their charts until [`end_fault`](Self::end_fault).
     pub fn begin_fault(&self, source: &str, what: impl Into<String>) -> FaultId {
+        self.begin_fault_on(source, what, &[])
+    }
+
+    /// Like [`begin_fault`](Self::begin_fault), naming the nodes it
+    /// strikes: the report draws it on their rows of the fault schedule.
+    pub fn begin_fault_on(
+        &self,
+        source: &str,
+        what: impl Into<String>,
+        nodes: &[String],
+    ) -> FaultId {
         let what = what.into();
         self.record(source, format!("fault begins: {what}"));
         let mut faults = self.faults.lock();
@@ -236,6 +247,7 @@ impl<A: Application> RunContext<A> {
             what,
             start_ms: self.elapsed().as_millis() as u64,
             end_ms: None,
+            nodes: nodes.to_vec(),
         });
         FaultId(faults.len() - 1)
     }

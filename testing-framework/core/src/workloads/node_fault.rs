@@ -91,6 +91,20 @@ impl FaultKind {
         }
     }
 
+    /// Whether it changes the whole cluster's network (a partition, a
+    /// fault on every link or on a shape of links) rather than one node's:
+    /// such a fault is in force alone in a schedule.
+    pub fn whole_cluster(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::Partition
+                | FaultKind::Link {
+                    around: Around::Everywhere | Around::Shape(_),
+                    ..
+                }
+        )
+    }
+
     /// Whether the target keeps answering the runner during the fault.
     fn keeps_answering(&self) -> bool {
         matches!(
@@ -384,7 +398,21 @@ impl<O: Observer> NodeFault<O> {
         ctx.record(name, format!("{} {who}", kind.verb()));
         // A link fault's window opens once it is in force: setting it up
         // (a helper started, connects timed before) is not the fault.
-        let window = |ctx: &RunContext<A>| ctx.begin_fault(name, format!("{who} {}", kind.past()));
+        let struck: Vec<String> = match &links {
+            Some((_, resolved)) => {
+                let mut ends: Vec<String> = resolved
+                    .iter()
+                    .flat_map(|l| [l.from.clone(), l.to.clone()])
+                    .collect();
+                ends.sort();
+                ends.dedup();
+                ends
+            }
+            None => side.clone(),
+        };
+        let window = |ctx: &RunContext<A>| {
+            ctx.begin_fault_on(name, format!("{who} {}", kind.past()), &struck)
+        };
         let early = (!matches!(kind, FaultKind::Link { .. })).then(|| window(ctx));
         let injected = match (kind, &links) {
             (FaultKind::Kill, _) => ctx.control().kill(node).await.map(|()| None),
@@ -560,41 +588,91 @@ impl<O: Observer> NodeFault<O> {
         Ok(schedule)
     }
 
-    /// Each fault of `schedule` at its time (or once the cluster settled,
-    /// if later), held for its time.
+    /// Each fault of `schedule` at its time (or later: once the faults
+    /// listed before it that end before it begins have ended, and, when no
+    /// other fault is in force, once the cluster settled), held for its
+    /// time. Faults the schedule overlaps run at once. After a fault fails,
+    /// no more begin; those in force are brought back first, and the first
+    /// failure is the result.
     async fn scheduled<A: Application>(
         &self,
         ctx: &RunContext<A>,
         handle: &ObservationHandle<O>,
         schedule: &Schedule,
     ) -> Result<(), BoxError> {
-        for entry in &schedule.faults {
-            let wait = entry.at.saturating_sub(ctx.elapsed());
-            tokio::select! {
-                () = ctx.over() => return Ok(()),
-                () = tokio::time::sleep(wait) => {}
+        let faults = &schedule.faults;
+        let (ended, _) = tokio::sync::watch::channel(vec![false; faults.len()]);
+        let in_force = std::sync::atomic::AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let one = |i: usize| {
+            let (ended, in_force, failed) = (&ended, &in_force, &failed);
+            let entry = &faults[i];
+            // Those listed before it that the schedule ends before it begins.
+            let before: Vec<usize> = (0..i)
+                .filter(|&j| faults[j].at + faults[j].hold <= entry.at)
+                .collect();
+            async move {
+                let mut ends = ended.subscribe();
+                let waited = async {
+                    ends.wait_for(|e| before.iter().all(|&j| e[j])).await.ok();
+                    tokio::time::sleep(entry.at.saturating_sub(ctx.elapsed())).await;
+                };
+                tokio::select! {
+                    () = ctx.over() => return Ok(()),
+                    () = waited => {}
+                }
+                if failed.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                // With another fault in force the cluster cannot settle:
+                // the latest snapshot is the one at the fault.
+                let others = in_force.load(Ordering::Relaxed) > 0;
+                let settled = tokio::select! {
+                    () = ctx.over() => return Ok(()),
+                    settled = handle.wait_until(
+                        |s| {
+                            others
+                                || (handle.source_health().iter().all(|h| !h.is_failing())
+                                    && self.settled.as_ref().is_none_or(|settled| settled(s)))
+                        },
+                        self.confirm_within,
+                    ) => settled.map_err(|e| format!("the cluster did not settle before a scheduled fault: {e}"))?,
+                };
+                in_force.fetch_add(1, Ordering::Relaxed);
+                let result = self
+                    .fault(
+                        ctx,
+                        handle,
+                        &entry.fault,
+                        &entry.target,
+                        &settled.snapshot,
+                        entry.hold,
+                    )
+                    .await;
+                in_force.fetch_sub(1, Ordering::Relaxed);
+                result
             }
-            let settled = tokio::select! {
-                () = ctx.over() => return Ok(()),
-                settled = handle.wait_until(
-                    |s| {
-                        handle.source_health().iter().all(|h| !h.is_failing())
-                            && self.settled.as_ref().is_none_or(|settled| settled(s))
-                    },
-                    self.confirm_within,
-                ) => settled.map_err(|e| format!("the cluster did not settle before a scheduled fault: {e}"))?,
-            };
-            self.fault(
-                ctx,
-                handle,
-                &entry.fault,
-                &entry.target,
-                &settled.snapshot,
-                entry.hold,
-            )
-            .await?;
-        }
-        Ok(())
+        };
+        let runs = (0..faults.len()).map(|i| {
+            let (ended, failed) = (&ended, &failed);
+            let run = one(i);
+            async move {
+                let result: Result<(), BoxError> = run.await;
+                if result.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                    // Faults waiting on this one need not wait any more.
+                    ended.send_modify(|e| e.iter_mut().for_each(|x| *x = true));
+                } else {
+                    ended.send_modify(|e| e[i] = true);
+                }
+                result
+            }
+        });
+        futures::future::join_all(runs)
+            .await
+            .into_iter()
+            .find(Result::is_err)
+            .unwrap_or(Ok(()))
     }
 }
 

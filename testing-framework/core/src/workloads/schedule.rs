@@ -26,7 +26,7 @@ pub struct Scheduled {
     pub fault: FaultKind,
 }
 
-/// The faults of one workload of one run, in order, one at a time.
+/// The faults of one workload of one run, in order of their start.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
     /// The workload it belongs to.
@@ -34,8 +34,17 @@ pub struct Schedule {
     /// The seed it was drawn from (`None`: written by hand).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// How many faults may be in force at once, each on a node of its own
+    /// (1, the default: one at a time). A fault on the whole cluster's
+    /// network ([`FaultKind::whole_cluster`]) is always in force alone.
+    #[serde(default = "one")]
+    pub at_once: usize,
     /// The faults.
     pub faults: Vec<Scheduled>,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Schedule {
@@ -56,12 +65,21 @@ impl Schedule {
     }
 
     /// Checks it against the cluster's `nodes`: every target a node, every
-    /// fault sound, faults in order without overlapping. The reason when
+    /// fault sound, faults in order of their start, and never more in
+    /// force at once than [`at_once`](Self::at_once) allows, two on one
+    /// node, or one on the whole cluster beside another. The reason when
     /// not, naming the fault.
     pub fn check(&self, nodes: &[String]) -> Result<(), String> {
-        let mut free_from = Duration::ZERO;
+        if self.at_once == 0 || self.at_once > nodes.len().max(1) {
+            return Err(format!(
+                "the schedule allows {} faults at once; give 1 to {} (the cluster's nodes)",
+                self.at_once,
+                nodes.len()
+            ));
+        }
         for (i, entry) in self.faults.iter().enumerate() {
-            let which = || {
+            let which = |i: usize| {
+                let entry = &self.faults[i];
                 format!(
                     "fault {} of the schedule ({} at {:?})",
                     i + 1,
@@ -72,7 +90,7 @@ impl Schedule {
             if !nodes.contains(&entry.target) {
                 return Err(format!(
                     "{}: `{}` is not a node of this cluster (nodes: {})",
-                    which(),
+                    which(i),
                     entry.target,
                     nodes.join(", ")
                 ));
@@ -80,14 +98,52 @@ impl Schedule {
             entry
                 .fault
                 .check(&entry.target, nodes)
-                .map_err(|why| format!("{}: {why}", which()))?;
-            if entry.at < free_from {
+                .map_err(|why| format!("{}: {why}", which(i)))?;
+            if i > 0 && entry.at < self.faults[i - 1].at {
                 return Err(format!(
-                    "{} begins before the previous one ends ({free_from:?}); one fault is in force at a time",
-                    which()
+                    "{} begins before the fault listed above it; list faults in order of their start",
+                    which(i)
                 ));
             }
-            free_from = entry.at + entry.hold;
+            let in_force: Vec<usize> = (0..i)
+                .filter(|&j| self.faults[j].at + self.faults[j].hold > entry.at)
+                .collect();
+            let Some(&last) = in_force.last() else {
+                continue;
+            };
+            let ends = self.faults[last].at + self.faults[last].hold;
+            if self.at_once == 1 {
+                return Err(format!(
+                    "{} begins before the previous one ends ({ends:?}); one fault is in force at a time unless the schedule says more (\"at_once\": 2)",
+                    which(i)
+                ));
+            }
+            if in_force.len() >= self.at_once {
+                return Err(format!(
+                    "{} would be fault {} in force at once; the schedule allows {} (\"at_once\")",
+                    which(i),
+                    in_force.len() + 1,
+                    self.at_once
+                ));
+            }
+            for &j in &in_force {
+                let other = &self.faults[j];
+                if other.target == entry.target {
+                    return Err(format!(
+                        "{} is on {}, which {} is still on; one fault a node at a time",
+                        which(i),
+                        entry.target,
+                        which(j)
+                    ));
+                }
+                if other.fault.whole_cluster() || entry.fault.whole_cluster() {
+                    return Err(format!(
+                        "{} overlaps {}; a fault on the whole cluster's network (a partition, every link, a shape) is in force alone",
+                        which(i),
+                        which(j)
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -122,6 +178,7 @@ pub struct FaultMix {
     quiet_start: Duration,
     quiet_end: Duration,
     settle: Duration,
+    at_once: usize,
 }
 
 impl FaultMix {
@@ -134,6 +191,7 @@ impl FaultMix {
             quiet_start: Duration::from_secs(2),
             quiet_end: Duration::from_secs(3),
             settle: Duration::from_secs(2),
+            at_once: 1,
         }
     }
 
@@ -156,6 +214,18 @@ impl FaultMix {
         self
     }
 
+    /// At most `n` faults in force at once (default 1: one at a time), each
+    /// on a node of its own; a fault on the whole cluster's network (a
+    /// partition, every link, a shape) is always in force alone. Faults
+    /// then arrive on their own clock (on average `per_minute` a minute)
+    /// instead of after the previous one; a fault arriving when `n` are in
+    /// force waits for one to end and the cluster to settle. Keep `n`
+    /// below a majority to watch the cluster go on.
+    pub fn at_once(mut self, n: usize) -> Self {
+        self.at_once = n;
+        self
+    }
+
     /// The kinds drawn among.
     pub fn kinds(&self) -> &[FaultKind] {
         &self.kinds
@@ -170,6 +240,14 @@ impl FaultMix {
             return Err(format!(
                 "a fault mix of {} faults a minute makes no sense; give from 0.1 to 600",
                 self.per_minute
+            ));
+        }
+        if self.at_once == 0 || (!nodes.is_empty() && self.at_once > nodes.len()) {
+            return Err(format!(
+                "a fault mix of {} faults at once on {} nodes makes no sense; give 1 to {}",
+                self.at_once,
+                nodes.len(),
+                nodes.len()
             ));
         }
         if let Some(node) = nodes.first() {
@@ -189,6 +267,9 @@ impl FaultMix {
         window: Duration,
         nodes: &[String],
     ) -> Schedule {
+        if self.at_once > 1 {
+            return self.overlapping(workload, seed, window, nodes);
+        }
         let mut rng = SplitMix64::new(seed);
         let mut faults = Vec::new();
         let end = window.saturating_sub(self.quiet_end);
@@ -211,6 +292,66 @@ impl FaultMix {
         Schedule {
             workload: workload.to_owned(),
             seed: Some(seed),
+            at_once: 1,
+            faults,
+        }
+    }
+
+    /// A schedule whose faults may overlap, up to [`at_once`](Self::at_once)
+    /// in force, on distinct nodes.
+    fn overlapping(
+        &self,
+        workload: &str,
+        seed: u64,
+        window: Duration,
+        nodes: &[String],
+    ) -> Schedule {
+        let mut rng = SplitMix64::new(seed);
+        let mut faults: Vec<Scheduled> = Vec::new();
+        let end = window.saturating_sub(self.quiet_end);
+        let mean_gap = 60.0 / self.per_minute.max(0.1);
+        let mut at = round_ms(self.quiet_start + gap(&mut rng, mean_gap));
+        while !nodes.is_empty() && !self.kinds.is_empty() && at + self.hold.0 <= end {
+            let (min, max) = (self.hold.0.as_secs_f64(), self.hold.1.as_secs_f64());
+            let hold = round_ms(Duration::from_secs_f64(min + rng.unit() * (max - min)));
+            let kind = self.kinds[rng.below(self.kinds.len() as u64) as usize].clone();
+            // What is in force then, counting each fault's settling time.
+            let in_force: Vec<&Scheduled> = faults
+                .iter()
+                .filter(|f| f.at + f.hold + self.settle > at)
+                .collect();
+            let free = |f: &&Scheduled| f.at + f.hold + self.settle;
+            let wait = if in_force.iter().any(|f| f.fault.whole_cluster())
+                || (kind.whole_cluster() && !in_force.is_empty())
+            {
+                in_force.iter().map(free).max()
+            } else if in_force.len() >= self.at_once {
+                in_force.iter().map(free).min()
+            } else {
+                None
+            };
+            if let Some(until) = wait {
+                at = round_ms(until);
+                continue;
+            }
+            let taken: Vec<&str> = in_force.iter().map(|f| f.target.as_str()).collect();
+            let open: Vec<&String> = nodes
+                .iter()
+                .filter(|n| !taken.contains(&n.as_str()))
+                .collect();
+            let target = open[rng.below(open.len() as u64) as usize].clone();
+            faults.push(Scheduled {
+                at,
+                hold: hold.min(end - at),
+                target,
+                fault: kind,
+            });
+            at = round_ms(at + gap(&mut rng, mean_gap));
+        }
+        Schedule {
+            workload: workload.to_owned(),
+            seed: Some(seed),
+            at_once: self.at_once,
             faults,
         }
     }
@@ -280,6 +421,119 @@ mod tests {
         assert!(text.contains("\"target\": \"node-"), "{text}");
     }
 
+    /// The most faults of `schedule` in force at any moment.
+    fn most_at_once(schedule: &Schedule) -> usize {
+        schedule
+            .faults
+            .iter()
+            .map(|f| {
+                schedule
+                    .faults
+                    .iter()
+                    .filter(|g| g.at <= f.at && g.at + g.hold > f.at)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn overlapping_faults_stay_within_their_limit_on_distinct_nodes() {
+        let window = Duration::from_secs(300);
+        let two = mix().per_minute(30.0).at_once(2);
+        let one = two.schedule("mix", 5, window, &nodes());
+        assert_eq!(one, two.schedule("mix", 5, window, &nodes()));
+        assert_eq!(one.at_once, 2);
+        one.check(&nodes()).unwrap();
+        assert_eq!(most_at_once(&one), 2, "{one:#?}");
+        for (i, f) in one.faults.iter().enumerate() {
+            for g in &one.faults[..i] {
+                if g.at + g.hold > f.at {
+                    assert_ne!(f.target, g.target);
+                    assert!(!f.fault.whole_cluster() && !g.fault.whole_cluster());
+                }
+            }
+        }
+        // Whole-cluster faults are still drawn, alone.
+        assert!(one.faults.iter().any(|f| f.fault.whole_cluster()));
+        // Three at once on five nodes.
+        let three = mix()
+            .per_minute(60.0)
+            .at_once(3)
+            .schedule("mix", 5, window, &nodes());
+        three.check(&nodes()).unwrap();
+        assert_eq!(most_at_once(&three), 3);
+        // One at a time, as before, unless asked.
+        assert_eq!(
+            most_at_once(&mix().per_minute(60.0).schedule("mix", 5, window, &nodes())),
+            1
+        );
+    }
+
+    #[test]
+    fn overlaps_a_schedule_does_not_allow_are_named() {
+        let at = |at: u64, hold: u64, target: &str, fault: FaultKind| Scheduled {
+            at: Duration::from_secs(at),
+            hold: Duration::from_secs(hold),
+            target: target.into(),
+            fault,
+        };
+        let schedule = |at_once: usize, faults: Vec<Scheduled>| Schedule {
+            workload: "mix".into(),
+            seed: None,
+            at_once,
+            faults,
+        };
+        let two = vec![
+            at(1, 5, "node-0", FaultKind::Kill),
+            at(2, 5, "node-1", FaultKind::Pause),
+        ];
+        assert!(schedule(2, two.clone()).check(&nodes()).is_ok());
+        for (at_once, faults, expected) in [
+            (
+                1,
+                two.clone(),
+                "one fault is in force at a time unless the schedule says more (\"at_once\": 2)",
+            ),
+            (
+                2,
+                [two.clone(), vec![at(3, 1, "node-2", FaultKind::Kill)]].concat(),
+                "fault 3 of the schedule (node-2 at 3s) would be fault 3 in force at once; the schedule allows 2",
+            ),
+            (
+                2,
+                vec![
+                    at(1, 5, "node-0", FaultKind::Kill),
+                    at(2, 1, "node-0", FaultKind::Pause),
+                ],
+                "is on node-0, which fault 1 of the schedule (node-0 at 1s) is still on",
+            ),
+            (
+                3,
+                vec![
+                    at(1, 5, "node-0", FaultKind::Kill),
+                    at(2, 1, "node-1", FaultKind::Partition),
+                ],
+                "is in force alone",
+            ),
+            (
+                2,
+                vec![
+                    at(4, 1, "node-0", FaultKind::Kill),
+                    at(2, 1, "node-1", FaultKind::Pause),
+                ],
+                "list faults in order of their start",
+            ),
+            (0, two.clone(), "give 1 to 5"),
+            (6, two, "allows 6 faults at once"),
+        ] {
+            let error = schedule(at_once, faults).check(&nodes()).unwrap_err();
+            assert!(error.contains(expected), "{error}");
+        }
+        let error = mix().at_once(9).check(&nodes()).unwrap_err();
+        assert!(error.contains("9 faults at once on 5 nodes"), "{error}");
+    }
+
     #[test]
     fn a_bad_schedule_is_named() {
         let mut schedule = mix().schedule("mix", 3, Duration::from_secs(60), &nodes());
@@ -293,7 +547,7 @@ mod tests {
             overlapping
                 .check(&nodes())
                 .unwrap_err()
-                .contains("one fault is in force at a time")
+                .contains("one fault is in force at a time unless")
         );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.json");
