@@ -1,6 +1,7 @@
 //! Link faults and partitions on compose, each shown by its effect: a
 //! delayed link's connect time, a lossy link's drop count within tolerance
-//! of the setting, a cut that lets the other direction through (a leader
+//! of the setting, a duplicating link's copies likewise, a rate limit in
+//! the connect time, a cut that lets the other direction through (a leader
 //! that cannot hear loses its followers, one that can still be heard), the
 //! runner still reaching every node, and nothing left after restore.
 
@@ -39,6 +40,12 @@ fn connect_times(line: &str) -> Result<(Option<f64>, Option<f64>), Failed> {
 /// `(packets, dropped)` of a restore line
 /// (`node-0 -> node-1: 812 packets, 41 dropped (5.0%)`).
 fn counted(line: &str) -> (u64, u64) {
+    let (packets, dropped, _) = counters(line);
+    (packets, dropped)
+}
+
+/// `(packets, dropped, duplicated)` of a restore line.
+fn counters(line: &str) -> (u64, u64, u64) {
     let words: Vec<&str> = line
         .split([' ', ',', ':'])
         .filter(|w| !w.is_empty())
@@ -50,7 +57,7 @@ fn counted(line: &str) -> (u64, u64) {
             .and_then(|w| w[0].parse().ok())
             .unwrap_or(0)
     };
-    (before("packets"), before("dropped"))
+    (before("packets"), before("dropped"), before("duplicated"))
 }
 
 /// What a test does with a cluster.
@@ -170,6 +177,60 @@ async fn exercise(cluster: &mut ManualCluster<RaftKv>) -> Result<(), Failed> {
         )
     })?;
 
+    // 30 % duplicated on every link: the share the rules copied is within
+    // tolerance of the setting.
+    let doubled = cluster
+        .impair(&everywhere, &LinkFault::default().duplicate(30.0))
+        .await
+        .map_err(|e| e.to_string())?;
+    for _ in 0..6 {
+        cluster
+            .wait_until(&raft, "a poll", within, |_: &RaftSnapshot| true)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut total = (0, 0);
+    for line in cluster
+        .restore(doubled.id)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        let (packets, _, duplicated) = counters(&line);
+        total = (total.0 + packets, total.1 + duplicated);
+    }
+    let share = total.1 as f64 * 100.0 / total.0.max(1) as f64;
+    check(total.0 >= 150 && (18.0..=42.0).contains(&share), || {
+        format!(
+            "{} of {} packets duplicated ({share:.1}%), expected about 30%",
+            total.1, total.0
+        )
+    })?;
+
+    // A rate limit shows in the connect time: a SYN of 60 bytes takes
+    // 7.5 ms to leave at 64 kbit/s (or waits behind heartbeats).
+    let narrow = cluster
+        .impair(
+            &Links::link(follower, leader.as_str()),
+            &LinkFault::default().rate_kbit(64),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let (before, after) = connect_times(&narrow.confirmed[0])?;
+    eprintln!(
+        "{} of {} packets duplicated; at 64 kbit/s {}",
+        total.1, total.0, narrow.confirmed[0]
+    );
+    check(
+        before.is_some_and(|b| b < 5.0) && after.is_none_or(|a| a >= 5.0),
+        || format!("{:?}", narrow.confirmed),
+    )?;
+    let restored = cluster
+        .restore(narrow.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(restored[0].contains(" delayed"), || format!("{restored:?}"))?;
+
     // A leader that cannot hear: the others' packets to it are cut, its
     // own go through. The connects to it get no answer, the runner still
     // reaches it, and the others elect another leader.
@@ -233,6 +294,10 @@ pub(crate) fn confirmation_lines_are_read() -> Result<(), Failed> {
         counted("node-0 -> node-1,node-2: 812 packets, 41 dropped (5.0%), 771 delayed")
             == (812, 41),
         || "counters".into(),
+    )?;
+    check(
+        counters("node-0 -> node-1: 400 packets, 121 duplicated (30.2%)") == (400, 0, 121),
+        || "duplicates".into(),
     )?;
     check(counted("node-0 -> node-1: 0 packets") == (0, 0), || {
         "no packets".into()

@@ -508,7 +508,10 @@ mod tests {
         assert_eq!(struck_nodes(&faults), ["node-0", "node-2", "node-10"]);
         let svg = schedule_svg(&faults, 10.0).unwrap().unwrap();
         for node in ["node-0", "node-2", "node-10"] {
-            assert!(svg.contains(&format!("\n{node}\n")), "{node} has no row: {svg}");
+            assert!(
+                svg.contains(&format!("\n{node}\n")),
+                "{node} has no row: {svg}"
+            );
         }
         // A band for each node of each window: 1 + 1 + 3.
         let bands = svg.matches("fill=\"#DC3C3C\"").count();
