@@ -18,10 +18,11 @@ use tokio::sync::{Mutex as AsyncMutex, watch};
 use crate::compose_file::{self, Service};
 use crate::deployer::{Planned, container_of, create_node, endpoint, plan, start_node};
 use crate::image::NodeImage;
-use crate::links::{LinkFaults, Nodes};
+use crate::links::{HelperPool, Nodes};
 use crate::network::{self, Net};
 use crate::node::{NodeContainer, remove_container};
 use crate::reaper::Reaper;
+use tf_netfault::driver::LinkFaults;
 
 /// Nodes by name, the run's networks, and the partition in force.
 pub(crate) struct ComposeControl {
@@ -34,8 +35,10 @@ pub(crate) struct ComposeControl {
     /// The nodes cut off, while a partition lasts. Partition and heal hold
     /// it throughout, so they never interleave.
     pub(crate) cut: AsyncMutex<Vec<String>>,
-    /// Link fault helpers and the faults in force.
+    /// The faults in force on links.
     pub(crate) links: LinkFaults,
+    /// Link fault helpers.
+    pub(crate) helpers: HelperPool,
 }
 
 impl ComposeControl {
@@ -62,6 +65,7 @@ impl ComposeControl {
                 .filter(|n| n.is_answering())
                 .map(|n| n.name.clone())
                 .collect(),
+            pool: &self.helpers,
         }
     }
 
@@ -435,7 +439,7 @@ impl Cluster for ComposeCluster {
             .map_err(ControlError::failed("remove", node))?;
         self.control.nodes.remove(node)?;
         self.control.cut.lock().await.retain(|n| n != node);
-        self.control.links.forget(node).await;
+        self.control.helpers.forget(node).await;
         self.planned.retain(|p| p.spec.name != node);
         self.endpoints.retain(|e| e.name != node);
         if let Err(error) = self.write_compose_file() {
@@ -508,6 +512,7 @@ impl Drop for ComposeCluster {
                     labels: HashMap::new(),
                     cut: AsyncMutex::new(Vec::new()),
                     links: LinkFaults::default(),
+                    helpers: HelperPool::default(),
                 };
                 let problems = ComposeCluster::remove_all(&control).await;
                 if problems.is_empty() {

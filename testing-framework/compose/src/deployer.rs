@@ -134,6 +134,7 @@ impl Deployer for ComposeDeployer {
             labels: labels.clone(),
             cut: AsyncMutex::new(Vec::new()),
             links: Default::default(),
+            helpers: Default::default(),
         });
         // From here on, dropping the cluster removes whatever was created.
         let mut cluster = ComposeCluster {

@@ -5,20 +5,20 @@
 //! and only what goes to its peers' addresses on the peers network is
 //! touched: the runner's way in (the access network) never is.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{CreateContainerOptions, ListContainersOptions};
 use futures::StreamExt;
-use tf_core::fault::{Impaired, Link, LinkFault};
 use tf_core::scenario::{DeployError, NodeBinary};
-use tf_netfault::{Request, Response, Rtt};
+use tf_netfault::driver::Helpers;
+use tf_netfault::{Request, Response};
 use tokio::sync::{Mutex as AsyncMutex, OnceCell};
 
 use crate::engine::describe;
@@ -33,21 +33,13 @@ const HELPER: &str = "net-helper";
 /// for their connects to time out).
 const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A fault in force: per sender, its receivers.
-struct Active {
-    fault: LinkFault,
-    senders: BTreeMap<String, Vec<String>>,
-}
-
-/// The run's helpers and the faults in force.
+/// The run's helper containers: their image, and the helper of each node.
 #[derive(Default)]
-pub(crate) struct LinkFaults {
+pub(crate) struct HelperPool {
     image: OnceCell<String>,
     /// Helper container by node; a helper serves the node's life it was
     /// started in, and is made again after the node restarts.
     helpers: AsyncMutex<HashMap<String, String>>,
-    active: AsyncMutex<BTreeMap<u64, Active>>,
-    next: AtomicU64,
 }
 
 /// What the faults need of the cluster: the engine, the run, and each
@@ -60,261 +52,75 @@ pub(crate) struct Nodes<'a> {
     pub(crate) containers: HashMap<String, (String, u16)>,
     /// The nodes running and not paused: those a connect should reach.
     pub(crate) answering: Vec<String>,
+    pub(crate) pool: &'a HelperPool,
 }
 
-impl LinkFaults {
-    /// Applies `fault` to `links`: for each sender, its helper puts the
-    /// fault on the packets to its receivers and times a connect to each
-    /// before and after. A fault whose effect does not show is undone and
-    /// is an error.
-    pub(crate) async fn impair(
-        &self,
-        nodes: &Nodes<'_>,
-        links: &[Link],
-        fault: &LinkFault,
-    ) -> Result<Impaired, String> {
-        fault.check()?;
-        let mut senders: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for link in links {
-            if link.from == link.to {
-                return Err(format!("{link} joins a node to itself"));
-            }
-            for end in [&link.from, &link.to] {
-                if !nodes.containers.contains_key(end) {
-                    return Err(format!("no node named `{end}` in this cluster"));
-                }
-            }
-            senders
-                .entry(link.from.clone())
-                .or_default()
-                .push(link.to.clone());
-        }
-        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut active = self.active.lock().await;
-        // Every sender in parallel, in three steps, so that no sender's
-        // "before" is taken after another's fault is on.
-        let placed = all(senders.iter().map(|(s, r)| self.place(nodes, s, r))).await?;
-        let before = all(placed.iter().map(|p| probe(nodes, p, None))).await?;
-        // After a cut no connect answers: wait only as long as one would
-        // take on the link as it was, with the fault's delay, and margin.
-        let slowest = before
-            .iter()
-            .flatten()
-            .filter_map(|r| r.median)
-            .max()
-            .unwrap_or_default();
-        let patience =
-            (slowest * 4 + (fault.delay + fault.jitter) * 3).max(Duration::from_millis(300));
-        let put = all(placed.iter().map(|p| put(nodes, id, p, fault))).await;
-        let after = match put {
-            Ok(_) => all(placed.iter().map(|p| probe(nodes, p, Some(patience)))).await,
-            Err(error) => Err(error),
-        };
-        let confirmed = after.and_then(|after| {
-            let mut lines = Vec::new();
-            for ((placed, before), after) in placed.iter().zip(&before).zip(&after) {
-                for ((receiver, before), after) in placed.receivers.iter().zip(before).zip(after) {
-                    let line = format!(
-                        "{} -> {receiver}: connect {} -> {}",
-                        placed.sender,
-                        before.describe(),
-                        after.describe()
-                    );
-                    took_effect(fault, before, after)
-                        .map_err(|why| format!("{fault} on {line} had no effect: {why}"))?;
-                    lines.push(line);
-                }
-            }
-            Ok(lines)
-        });
-        let confirmed = match confirmed {
-            Ok(lines) => lines,
-            Err(error) => {
-                for sender in senders.keys() {
-                    let _ = self.remove_at(nodes, id, sender).await;
-                }
-                return Err(error);
-            }
-        };
-        active.insert(
-            id,
-            Active {
-                fault: fault.clone(),
-                senders,
-            },
-        );
-        Ok(Impaired { id, confirmed })
+#[async_trait]
+impl Helpers for Nodes<'_> {
+    async fn ask(&self, node: &str, request: &Request) -> Result<Response, String> {
+        let helper = self.helper(node).await?;
+        ask(self.docker, &helper, request).await
     }
 
-    /// Removes fault `id`; what it did, a line a sender. A cut is
-    /// confirmed gone: every sender that answers reaches each of its
-    /// receivers that answers again, or the restore is an error naming the
-    /// link.
-    pub(crate) async fn restore(&self, nodes: &Nodes<'_>, id: u64) -> Result<Vec<String>, String> {
-        let Some(active) = self.active.lock().await.remove(&id) else {
-            return Ok(Vec::new());
-        };
-        let mut lines = Vec::new();
-        let mut problems = Vec::new();
-        for (sender, receivers) in &active.senders {
-            match self.remove_at(nodes, id, sender).await {
-                Ok(counters) => lines.push(describe_counters(sender, receivers, &counters)),
-                Err(error) => problems.push(error),
-            }
-        }
-        if problems.is_empty() && active.fault.is_cut() {
-            match self.reach_again(nodes, &active.senders).await {
-                Ok(reached) => lines.extend(reached),
-                Err(error) => problems.push(error),
-            }
-        }
-        if problems.is_empty() {
-            Ok(lines)
-        } else {
-            Err(problems.join("; "))
-        }
+    async fn has_helper(&self, node: &str) -> bool {
+        self.pool.helpers.lock().await.contains_key(node)
     }
 
-    /// After a cut is removed: each answering sender's connects to its
-    /// answering receivers, which must get an answer again.
-    async fn reach_again(
-        &self,
-        nodes: &Nodes<'_>,
-        senders: &BTreeMap<String, Vec<String>>,
-    ) -> Result<Vec<String>, String> {
-        let up = |n: &String| nodes.answering.contains(n);
-        let checked: BTreeMap<String, Vec<String>> = senders
-            .iter()
-            .filter(|(sender, _)| up(sender))
-            .map(|(s, r)| (s.clone(), r.iter().filter(|r| up(r)).cloned().collect()))
-            .filter(|(_, r): &(String, Vec<String>)| !r.is_empty())
-            .collect();
-        let placed = all(checked.iter().map(|(s, r)| self.place(nodes, s, r))).await?;
-        let rtts = all(placed.iter().map(|p| probe(nodes, p, None))).await?;
-        let mut lines = Vec::new();
-        for (placed, rtts) in placed.iter().zip(&rtts) {
-            for (receiver, rtt) in placed.receivers.iter().zip(rtts) {
-                if rtt.median.is_none() {
-                    return Err(format!(
-                        "the cut is off but {} -> {receiver}: connect {}",
-                        placed.sender,
-                        rtt.describe()
-                    ));
-                }
-                lines.push(format!(
-                    "{} -> {receiver} answers again: connect {}",
-                    placed.sender,
-                    rtt.describe()
-                ));
-            }
-        }
-        Ok(lines)
+    async fn address(&self, node: &str) -> Result<SocketAddr, String> {
+        let (container, port) = self
+            .containers
+            .get(node)
+            .ok_or_else(|| format!("no node named `{node}` in this cluster"))?;
+        let address = peer_address(self.docker, self.run, container).await?;
+        Ok(SocketAddr::from((address, *port)))
     }
 
-    /// After `node` started again (a new network namespace, perhaps a new
-    /// address): its helper is made again and every fault it takes part
-    /// in is put back.
-    pub(crate) async fn node_started(&self, nodes: &Nodes<'_>, node: &str) -> Result<(), String> {
-        if let Some(old) = self.helpers.lock().await.remove(node) {
-            remove_container(nodes.docker, &old).await?;
-        }
-        let active = self.active.lock().await;
-        for (id, fault) in active.iter() {
-            for (sender, receivers) in &fault.senders {
-                if sender != node && !receivers.iter().any(|r| r == node) {
-                    continue;
-                }
-                if sender != node {
-                    let _ = self.remove_at(nodes, *id, sender).await;
-                }
-                let placed = self.place(nodes, sender, receivers).await;
-                match placed {
-                    Ok(placed) => put(nodes, *id, &placed, &fault.fault).await,
-                    Err(error) => Err(error),
-                }
-                .map_err(|e| format!("putting fault {id} back after {node} started: {e}"))?;
-            }
+    fn is_node(&self, node: &str) -> bool {
+        self.containers.contains_key(node)
+    }
+
+    fn answering(&self) -> Vec<String> {
+        self.answering.clone()
+    }
+
+    async fn renew(&self, node: &str) -> Result<(), String> {
+        if let Some(old) = self.pool.helpers.lock().await.remove(node) {
+            remove_container(self.docker, &old).await?;
         }
         Ok(())
     }
+}
 
-    /// Connect times from `from` to each of `to` (on the peers network),
-    /// made inside `from`'s network namespace by its helper, each connect
-    /// given `timeout` (the agent's default when `None`).
-    pub(crate) async fn connects(
-        &self,
-        nodes: &Nodes<'_>,
-        from: &str,
-        to: &[String],
-        timeout: Option<Duration>,
-    ) -> Result<Vec<Rtt>, String> {
-        let placed = self.place(nodes, from, to).await?;
-        probe(nodes, &placed, timeout).await
-    }
-
+impl HelperPool {
     /// Forgets `node`'s helper (the node was removed with it).
     pub(crate) async fn forget(&self, node: &str) {
         self.helpers.lock().await.remove(node);
     }
+}
 
-    /// `sender`'s helper, started if need be, and its receivers' addresses.
-    async fn place(
-        &self,
-        nodes: &Nodes<'_>,
-        sender: &str,
-        receivers: &[String],
-    ) -> Result<Placed, String> {
-        let helper = self.helper(nodes, sender).await?;
-        let mut to = Vec::new();
-        let mut targets = Vec::new();
-        for receiver in receivers {
-            let (container, port) = &nodes.containers[receiver];
-            let address = peer_address(nodes.docker, nodes.run, container).await?;
-            to.push(address);
-            targets.push(SocketAddr::from((address, *port)));
-        }
-        Ok(Placed {
-            sender: sender.to_owned(),
-            helper,
-            receivers: receivers.to_vec(),
-            to,
-            targets,
-        })
-    }
-
-    async fn remove_at(
-        &self,
-        nodes: &Nodes<'_>,
-        id: u64,
-        sender: &str,
-    ) -> Result<tf_netfault::Counters, String> {
-        let Some(helper) = self.helpers.lock().await.get(sender).cloned() else {
-            return Ok(tf_netfault::Counters::default());
-        };
-        match ask(nodes.docker, &helper, &Request::Remove { id: queue_of(id) }).await? {
-            Response::Removed { counters } => Ok(counters),
-            other => Err(unexpected(sender, &other)),
-        }
-    }
-
+impl Nodes<'_> {
     /// `node`'s helper, started if it has none.
-    async fn helper(&self, nodes: &Nodes<'_>, node: &str) -> Result<String, String> {
+    async fn helper(&self, node: &str) -> Result<String, String> {
         // Not held while a helper starts, so senders start theirs together.
-        if let Some(helper) = self.helpers.lock().await.get(node) {
+        if let Some(helper) = self.pool.helpers.lock().await.get(node) {
             return Ok(helper.clone());
         }
         let image = self
+            .pool
             .image
             .get_or_try_init(|| async {
-                helper_image(nodes.docker).await.map_err(|e| e.to_string())
+                helper_image(self.docker).await.map_err(|e| e.to_string())
             })
             .await?
             .clone();
-        let (container, _) = &nodes.containers[node];
+        let (container, _) = self
+            .containers
+            .get(node)
+            .ok_or_else(|| format!("no node named `{node}` in this cluster"))?;
         let name = format!("{container}-net");
         // One a crashed earlier attempt left is replaced.
-        remove_container(nodes.docker, &name).await?;
-        let mut helper_labels = nodes.labels.clone();
+        remove_container(self.docker, &name).await?;
+        let mut helper_labels = self.labels.clone();
         helper_labels.insert(labels::NODE.to_owned(), node.to_owned());
         helper_labels.insert(labels::ROLE.to_owned(), HELPER.to_owned());
         let body = ContainerCreateBody {
@@ -332,8 +138,7 @@ impl LinkFaults {
             }),
             ..Default::default()
         };
-        nodes
-            .docker
+        self.docker
             .create_container(
                 Some(CreateContainerOptions {
                     name: Some(name.clone()),
@@ -348,7 +153,7 @@ impl LinkFaults {
                     describe(&e)
                 )
             })?;
-        if let Err(e) = nodes
+        if let Err(e) = self
             .docker
             .start_container(
                 &name,
@@ -356,68 +161,18 @@ impl LinkFaults {
             )
             .await
         {
-            let _ = remove_container(nodes.docker, &name).await;
+            let _ = remove_container(self.docker, &name).await;
             return Err(format!(
                 "cannot start the link fault helper of {node} (is {node} running?): {}",
                 describe(&e)
             ));
         }
-        self.helpers
+        self.pool
+            .helpers
             .lock()
             .await
             .insert(node.to_owned(), name.clone());
         Ok(name)
-    }
-}
-
-/// A sender ready for a fault: its helper, and its receivers' names,
-/// addresses and probe targets, in the same order.
-struct Placed {
-    sender: String,
-    helper: String,
-    receivers: Vec<String>,
-    to: Vec<Ipv4Addr>,
-    targets: Vec<SocketAddr>,
-}
-
-/// Every future's output, or the first error.
-async fn all<T>(
-    futures: impl IntoIterator<Item = impl std::future::Future<Output = Result<T, String>>>,
-) -> Result<Vec<T>, String> {
-    futures::future::join_all(futures)
-        .await
-        .into_iter()
-        .collect()
-}
-
-/// Connect times from `placed`'s sender to each of its receivers, each
-/// connect given `timeout` (the agent's default when `None`).
-async fn probe(
-    nodes: &Nodes<'_>,
-    placed: &Placed,
-    timeout: Option<Duration>,
-) -> Result<Vec<Rtt>, String> {
-    let request = Request::Probe {
-        targets: placed.targets.clone(),
-        timeout,
-    };
-    match ask(nodes.docker, &placed.helper, &request).await? {
-        Response::Probed { rtts } => Ok(rtts),
-        other => Err(unexpected(&placed.sender, &other)),
-    }
-}
-
-/// Puts fault `id` on what `placed`'s sender sends its receivers.
-async fn put(nodes: &Nodes<'_>, id: u64, placed: &Placed, fault: &LinkFault) -> Result<(), String> {
-    let request = Request::Apply {
-        id: queue_of(id),
-        to: placed.to.clone(),
-        fault: fault.clone(),
-        seed: id,
-    };
-    match ask(nodes.docker, &placed.helper, &request).await? {
-        Response::Applied => Ok(()),
-        other => Err(unexpected(&placed.sender, &other)),
     }
 }
 
@@ -590,65 +345,4 @@ async fn ask(docker: &Docker, helper: &str, request: &Request) -> Result<Respons
         )
     })?;
     Ok(response)
-}
-
-/// The agent's fault number of fault `id`: its chain and its queue.
-fn queue_of(id: u64) -> u16 {
-    (id % u64::from(u16::MAX)) as u16
-}
-
-fn unexpected(node: &str, response: &Response) -> String {
-    match response {
-        Response::Error { message } => format!("the link fault helper of {node}: {message}"),
-        other => format!("the link fault helper of {node} answered {other:?}"),
-    }
-}
-
-/// Whether `fault` shows in the connect times: a cut gets no answer, a
-/// delay adds about itself. Losses and duplicates are too rare to show in
-/// a few connects; their rules' counters tell on removal.
-fn took_effect(fault: &LinkFault, before: &Rtt, after: &Rtt) -> Result<(), String> {
-    if fault.is_cut() {
-        return match after.median {
-            None => Ok(()),
-            Some(d) => Err(format!("a connect still took {d:?}")),
-        };
-    }
-    let least = fault.delay.saturating_sub(fault.jitter) / 2;
-    if least.is_zero() || fault.loss > 50.0 {
-        return Ok(());
-    }
-    match (before.median, after.median) {
-        (Some(before), Some(after)) if after >= before + least => Ok(()),
-        (Some(before), Some(after)) => Err(format!(
-            "connects took {before:?} before and {after:?} after; expected at least {least:?} more"
-        )),
-        // A lossy link may lose a probe: the rules are in force.
-        _ => Ok(()),
-    }
-}
-
-fn describe_counters(sender: &str, receivers: &[String], c: &tf_netfault::Counters) -> String {
-    let mut line = format!("{sender} -> {}: {} packets", receivers.join(","), c.packets);
-    if c.packets > 0 {
-        let share = |n: u64| n as f64 * 100.0 / c.packets as f64;
-        if c.dropped > 0 {
-            line.push_str(&format!(
-                ", {} dropped ({:.1}%)",
-                c.dropped,
-                share(c.dropped)
-            ));
-        }
-        if c.duplicated > 0 {
-            line.push_str(&format!(
-                ", {} duplicated ({:.1}%)",
-                c.duplicated,
-                share(c.duplicated)
-            ));
-        }
-        if c.delayed > 0 {
-            line.push_str(&format!(", {} delayed", c.delayed));
-        }
-    }
-    line
 }

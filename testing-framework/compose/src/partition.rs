@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use tf_netfault::driver::connects;
 use tokio::net::TcpStream;
 
 use crate::cluster::ComposeControl;
@@ -66,10 +67,7 @@ impl ComposeControl {
         }
         let nodes = self.link_nodes();
         for node in self.answering_of(side) {
-            let rtts = self
-                .links
-                .connects(&nodes, &node, &others, Some(ACROSS_A_CUT))
-                .await?;
+            let rtts = connects(&nodes, &node, &others, Some(ACROSS_A_CUT)).await?;
             for (other, rtt) in others.iter().zip(&rtts) {
                 if rtt.median.is_some() {
                     return Err(format!(
@@ -134,10 +132,7 @@ impl ComposeControl {
         if others.is_empty() {
             return Ok(format!("the runner reaches {node}"));
         }
-        let rtts = self
-            .links
-            .connects(&self.link_nodes(), node, others, None)
-            .await?;
+        let rtts = connects(&self.link_nodes(), node, others, None).await?;
         let mut reached = Vec::new();
         for (other, rtt) in others.iter().zip(&rtts) {
             if rtt.median.is_none() {

@@ -12,6 +12,9 @@
 //! - A probe times TCP connects to a peer: a fault is confirmed by the
 //!   round trip before and after.
 //!
+//! [`driver`] is the deployers' side: which helper gets which request,
+//! and how each fault is confirmed, whatever runs the helper.
+//!
 //! `tf-netfault agent` is the helper's main process: it holds the delay
 //! lines and listens on [`SOCKET`]. `tf-netfault ctl <request>` (run with
 //! the engine's exec) sends it one [`Request`] as JSON and prints the
@@ -20,6 +23,7 @@
 //! [`LinkFault`]: tf_core::fault::LinkFault
 
 pub mod agent;
+pub mod driver;
 pub mod probe;
 mod queue;
 pub mod rules;
