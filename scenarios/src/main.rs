@@ -95,12 +95,17 @@ enum Command {
     /// runs by default; say how to load it into a cluster.
     Image {
         /// The scenario whose app's image to build (see `list`).
-        #[arg(required_unless_present = "runner")]
+        #[arg(required_unless_present_any = ["runner", "netfault"])]
         scenario: Option<String>,
         /// Build the runner's own image instead (`tf-scenarios:latest`),
         /// for `run --deployer k8s --runner-in-cluster`.
         #[arg(long, conflicts_with = "scenario")]
         runner: bool,
+        /// Build the link fault helper's image instead
+        /// (`tf-netfault:latest`), which link faults on k8s add to the
+        /// shaped nodes' pods.
+        #[arg(long, conflicts_with_all = ["scenario", "runner"])]
+        netfault: bool,
     },
     /// Try to reach ADDR over TCP for SECS seconds: exit 0 if it could not,
     /// 3 if it could, 4 if it could not reach CONTROL (which it must) first
@@ -236,9 +241,15 @@ fn main() -> ExitCode {
             Ok(code) => return code,
             Err(error) => Err(error),
         },
-        Command::Image { scenario, runner } => tokio::runtime::Runtime::new()
+        Command::Image {
+            scenario,
+            runner,
+            netfault,
+        } => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(build_image(&catalog, scenario.as_deref(), runner))),
+            .and_then(|rt| {
+                rt.block_on(build_image(&catalog, scenario.as_deref(), runner, netfault))
+            }),
         Command::Probe {
             connect,
             control,
@@ -546,7 +557,13 @@ async fn build_image(
     catalog: &Catalog,
     scenario: Option<&str>,
     runner: bool,
+    netfault: bool,
 ) -> anyhow::Result<bool> {
+    let docker = tf_compose::connect().await?;
+    if netfault {
+        let image = tf_compose::build_helper_image(&docker).await?;
+        return tag_and_tell(&image, "set TF_K8S_NETFAULT_IMAGE=").await;
+    }
     let binary = match scenario {
         Some(scenario) if !runner => {
             let entry = find(catalog, scenario)?;
@@ -560,17 +577,26 @@ async fn build_image(
         }
         _ => std::env::current_exe().context("cannot find the scenarios binary itself")?,
     };
-    let docker = tf_compose::connect().await?;
     let image = tf_compose::build_image(&docker, &binary).await?;
-    let latest = tf_compose::tag_latest(&docker, &image).await?;
+    let pass = if runner {
+        "pass --runner-image "
+    } else {
+        "pass --image "
+    };
+    tag_and_tell(&image, pass).await
+}
+
+/// Tags `image` `latest` and says how to load it into a cluster, or to
+/// give it from a registry (`pass`, followed by the image).
+async fn tag_and_tell(image: &tf_compose::NodeImage, pass: &str) -> anyhow::Result<bool> {
+    let docker = tf_compose::connect().await?;
+    let latest = tf_compose::tag_latest(&docker, image).await?;
     println!("built {} and tagged it {latest}", image.tag);
     println!("to run it on a cluster, load it there:");
     println!("  kind load docker-image {latest}");
     println!("  k3d image import {latest}");
     println!("  minikube image load {latest}");
-    println!(
-        "or push it to a registry the cluster pulls from and pass --image <registry>/{latest}"
-    );
+    println!("or push it to a registry the cluster pulls from and {pass}<registry>/{latest}");
     Ok(true)
 }
 

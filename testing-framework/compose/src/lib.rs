@@ -40,4 +40,5 @@ pub use cluster::ComposeCluster;
 pub use deployer::ComposeDeployer;
 pub use engine::{connect, docker_available};
 pub use image::{NodeImage, build_image, tag_latest};
+pub use links::build_helper_image;
 pub use tf_core::host::shared_libraries;

@@ -22,7 +22,7 @@ use tf_netfault::{Request, Response};
 use tokio::sync::{Mutex as AsyncMutex, OnceCell};
 
 use crate::engine::describe;
-use crate::image::{BINARY_DIR, build_files, linked_files};
+use crate::image::{BINARY_DIR, NodeImage, build_files, linked_files};
 use crate::labels;
 use crate::network::Net;
 use crate::node::remove_container;
@@ -209,13 +209,20 @@ pub(crate) async fn remove_helpers(docker: &Docker, run: &str) -> Vec<String> {
     problems
 }
 
-/// The helper image: `tf-netfault`, iptables with its extensions, and the
-/// libraries they link; built once and tagged by content.
+/// The helper image's tag.
 async fn helper_image(docker: &Docker) -> Result<String, DeployError> {
+    Ok(build_helper_image(docker).await?.tag)
+}
+
+/// The link fault helper's image: `tf-netfault`, this machine's iptables
+/// with its extensions, and the libraries they link; built unless one of
+/// the same content exists (`tf-netfault:<content hash>`). The k8s
+/// deployer runs it as an ephemeral container once tagged `latest`.
+pub async fn build_helper_image(docker: &Docker) -> Result<NodeImage, DeployError> {
     let files = tokio::task::spawn_blocking(helper_files)
         .await
         .map_err(|e| DeployError::Other(format!("assembling the helper image failed: {e}")))??;
-    Ok(build_files(docker, tf_netfault::BINARY, files).await?.tag)
+    build_files(docker, tf_netfault::BINARY, files).await
 }
 
 /// Where iptables is on this machine; the helper's copy runs the same.

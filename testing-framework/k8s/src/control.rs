@@ -15,12 +15,15 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use parking_lot::Mutex;
+use tf_core::fault::{Impaired, Link, LinkFault};
 use tf_core::host::NodeTable;
 use tf_core::scenario::{ControlError, NodeControl, NodeExit};
+use tf_netfault::driver::LinkFaults;
 use tokio::sync::{Mutex as AsyncMutex, watch};
 use tokio::task::JoinHandle;
 
 use crate::forward::Forward;
+use crate::links::{HelperSet, PodExec, PodHelpers};
 use crate::pods::{Pods, RunWatch};
 use crate::{CUT, PodState, SIDE, partition_policies};
 
@@ -67,6 +70,14 @@ pub(crate) struct K8sControl {
     /// The pods belong to someone else (attach mode): they are never
     /// created, and a deleted one is replaced by its controller.
     pub(crate) attached: bool,
+    /// The link fault helper's image; `None`: no link faults.
+    pub(crate) netfault_image: Option<String>,
+    /// How requests reach the helpers.
+    pub(crate) exec: Arc<dyn PodExec>,
+    /// The faults in force on links.
+    pub(crate) links: LinkFaults,
+    /// The nodes whose current pod has a helper.
+    pub(crate) helpers: HelperSet,
 }
 
 /// The grace period of a kill. Zero would be a forced deletion: the pod
@@ -79,6 +90,30 @@ pub(crate) const KILL_GRACE: u32 = 1;
 impl K8sControl {
     fn pods(&self) -> Api<Pod> {
         Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// The link fault helpers, or why there are none.
+    fn pod_helpers(
+        &self,
+        action: &'static str,
+        node: &str,
+    ) -> Result<PodHelpers<'_>, ControlError> {
+        match &self.netfault_image {
+            Some(image) => Ok(PodHelpers {
+                control: self,
+                image,
+                exec: &self.exec,
+            }),
+            None => Err(ControlError::Failed {
+                action,
+                node: node.to_owned(),
+                reason: if self.attached {
+                    "an attached deployment's pods are someone else's: link faults add a helper container to the pods the framework deploys".into()
+                } else {
+                    "link faults are off (TF_K8S_NETFAULT_IMAGE=off); set it to the helper's image, or run them on compose (--deployer compose)".into()
+                },
+            }),
+        }
     }
 
     /// Deletes `node`'s pod with `grace`, the framework's doing (not a
@@ -281,7 +316,40 @@ impl NodeControl for K8sControl {
         self.not_attached("start", node)?;
         self.bring_up(node)
             .await
-            .map_err(ControlError::failed("start", node))
+            .map_err(ControlError::failed("start", node))?;
+        // A new pod, a new network namespace: its link faults go back.
+        if let Ok(helpers) = self.pod_helpers("start", node) {
+            self.links
+                .node_started(&helpers, node)
+                .await
+                .map_err(ControlError::failed("start", node))?;
+        }
+        Ok(())
+    }
+
+    async fn impair(&self, links: &[Link], fault: &LinkFault) -> Result<Impaired, ControlError> {
+        let who = links
+            .iter()
+            .map(Link::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let helpers = self.pod_helpers("impair", &who)?;
+        let impaired = self
+            .links
+            .impair(&helpers, links, fault)
+            .await
+            .map_err(ControlError::failed("impair", &who))?;
+        tracing::info!(links = %who, %fault, "links impaired");
+        Ok(impaired)
+    }
+
+    async fn restore(&self, id: u64) -> Result<Vec<String>, ControlError> {
+        let what = format!("impairment {id}");
+        let helpers = self.pod_helpers("restore the links of", &what)?;
+        self.links
+            .restore(&helpers, id)
+            .await
+            .map_err(ControlError::failed("restore the links of", &what))
     }
 
     async fn stop(&self, node: &str) -> Result<(), ControlError> {

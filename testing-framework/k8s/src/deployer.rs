@@ -17,10 +17,12 @@ use crate::access::Access;
 use crate::cluster::K8sCluster;
 use crate::control::{K8sControl, report_exits};
 use crate::forward::{PodDialer, PortForwardDialer};
+use crate::links::{HelperSet, KubeExec, PodExec};
 use crate::pods::{RunWatch, run_selector};
 use crate::settings::default_image;
 use crate::sweep::{RUN_DIR, RUNNER};
 use crate::{K8sSettings, Object, api, plan};
+use tf_netfault::driver::LinkFaults;
 
 /// Starts clusters as pods on the Kubernetes cluster the kubeconfig points
 /// at (`KUBECONFIG`, `~/.kube/config`, or the service account in a pod).
@@ -34,6 +36,8 @@ pub struct K8sDeployer {
     probe_image: Option<String>,
     client: Option<Client>,
     dialer: Option<Arc<dyn PodDialer>>,
+    netfault_image: Option<String>,
+    exec: Option<Arc<dyn PodExec>>,
 }
 
 /// What a cluster is assembled from: where its pods are (or go) and how
@@ -78,6 +82,10 @@ impl K8sDeployer {
         let dialer = self.dialer.clone().unwrap_or_else(|| {
             Arc::new(PortForwardDialer::new(client.clone(), &namespace)) as Arc<dyn PodDialer>
         });
+        let exec = self
+            .exec
+            .clone()
+            .unwrap_or_else(|| Arc::new(KubeExec(client.clone())) as Arc<dyn PodExec>);
         let control = Arc::new(K8sControl {
             client,
             namespace,
@@ -95,6 +103,14 @@ impl K8sDeployer {
                 self.probe_image.clone()
             },
             attached,
+            netfault_image: if attached {
+                None
+            } else {
+                self.netfault_image.clone()
+            },
+            exec,
+            links: LinkFaults::default(),
+            helpers: HelperSet::default(),
         });
         K8sCluster {
             control,
@@ -136,6 +152,8 @@ impl Default for K8sDeployer {
             probe_image: crate::default_probe_image(),
             client: None,
             dialer: None,
+            netfault_image: crate::links::default_netfault_image(),
+            exec: None,
         }
     }
 }
@@ -214,6 +232,21 @@ impl K8sDeployer {
         self
     }
 
+    /// The image of the link fault helper each shaped node's pod gets as
+    /// an ephemeral container (default: `$TF_K8S_NETFAULT_IMAGE`, else
+    /// `tf-netfault:latest`); `None` turns link faults off.
+    pub fn with_netfault_image(mut self, image: Option<String>) -> Self {
+        self.netfault_image = image;
+        self
+    }
+
+    /// Runs requests in the helpers through `exec` instead of the API's
+    /// exec.
+    pub fn with_exec(mut self, exec: Arc<dyn PodExec>) -> Self {
+        self.exec = Some(exec);
+        self
+    }
+
     /// The settings a run of `request` uses.
     pub fn settings_for(&self, request: &DeploymentRequest) -> K8sSettings {
         K8sSettings::for_image(
@@ -235,9 +268,8 @@ impl Deployer for K8sDeployer {
             NodeAction::StartStop | NodeAction::Kill | NodeAction::Partition => true,
             // No API freezes a container.
             NodeAction::Pause => false,
-            // Not yet: the helper would run as an ephemeral container in
-            // the node's pod.
-            NodeAction::Links => false,
+            // The helper runs as an ephemeral container in the pod.
+            NodeAction::Links => self.netfault_image.is_some(),
             // Not yet: libfaketime would have to be in the image.
             NodeAction::Clock => false,
         }

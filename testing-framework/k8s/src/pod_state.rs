@@ -2,7 +2,9 @@
 //! needs: a node up, on its way, or stuck, with the reason and what to do.
 //! The deployer's pod watch feeds each pod it sees through [`pod_state`].
 
-use k8s_openapi::api::core::v1::Pod;
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
 /// A node's pod as its status tells it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,32 +48,8 @@ pub fn pod_state(pod: &Pod) -> PodState {
         ));
     }
     for container in status.container_statuses.iter().flatten() {
-        let state = container.state.as_ref();
-        if let Some(waiting) = state.and_then(|s| s.waiting.as_ref()) {
-            let reason = waiting.reason.as_deref().unwrap_or_default();
-            let message = waiting.message.as_deref().unwrap_or("no message");
-            match reason {
-                "ErrImagePull" | "ImagePullBackOff" | "ErrImageNeverPull" | "InvalidImageName" => {
-                    return PodState::Stuck(format!(
-                        "pod {name} cannot get its image {image} ({reason}: {message}); load it into the cluster (`kind load docker-image {image}`, `k3d image import {image}`, `minikube image load {image}`) or push it to a registry the cluster pulls from and pass --image"
-                    ));
-                }
-                "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError" => {
-                    return PodState::Stuck(format!(
-                        "pod {name} cannot start its container ({reason}): {message}"
-                    ));
-                }
-                _ => {}
-            }
-        }
-        if let Some(done) = state.and_then(|s| s.terminated.as_ref()) {
-            return PodState::Exited {
-                code: done.exit_code,
-                reason: done.reason.clone().unwrap_or_default(),
-            };
-        }
-        if state.is_some_and(|s| s.running.is_some()) {
-            return PodState::Running;
+        if let Some(state) = container_state(name, &image, container) {
+            return state;
         }
     }
     let unschedulable = status.conditions.iter().flatten().find(|c| {
@@ -98,6 +76,66 @@ pub fn pod_state(pod: &Pod) -> PodState {
         )),
         _ => PodState::Starting,
     }
+}
+
+/// What one container's status says, when it says something: stuck on its
+/// image or its start, exited, or running.
+fn container_state(name: &str, image: &str, container: &ContainerStatus) -> Option<PodState> {
+    let state = container.state.as_ref();
+    if let Some(waiting) = state.and_then(|s| s.waiting.as_ref()) {
+        let reason = waiting.reason.as_deref().unwrap_or_default();
+        let message = waiting.message.as_deref().unwrap_or("no message");
+        match reason {
+            "ErrImagePull" | "ImagePullBackOff" | "ErrImageNeverPull" | "InvalidImageName" => {
+                return Some(PodState::Stuck(format!(
+                    "pod {name} cannot get its image {image} ({reason}: {message}); load it into the cluster (`kind load docker-image {image}`, `k3d image import {image}`, `minikube image load {image}`) or push it to a registry the cluster pulls from and pass --image"
+                )));
+            }
+            "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError" => {
+                return Some(PodState::Stuck(format!(
+                    "pod {name} cannot start its container ({reason}): {message}"
+                )));
+            }
+            _ => {}
+        }
+    }
+    if let Some(done) = state.and_then(|s| s.terminated.as_ref()) {
+        return Some(PodState::Exited {
+            code: done.exit_code,
+            reason: done.reason.clone().unwrap_or_default(),
+        });
+    }
+    state
+        .is_some_and(|s| s.running.is_some())
+        .then_some(PodState::Running)
+}
+
+/// The state of each ephemeral container of `pod` (a link fault helper),
+/// by name; one with no status yet is starting.
+pub fn ephemeral_states(pod: &Pod) -> BTreeMap<String, PodState> {
+    let name = pod.metadata.name.as_deref().unwrap_or("?");
+    let mut states: BTreeMap<String, PodState> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.ephemeral_containers.iter().flatten())
+        .map(|c| (c.name.clone(), PodState::Starting))
+        .collect();
+    let images: BTreeMap<String, String> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.ephemeral_containers.iter().flatten())
+        .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
+        .collect();
+    let statuses = pod
+        .status
+        .iter()
+        .flat_map(|s| s.ephemeral_container_statuses.iter().flatten());
+    for status in statuses {
+        let image = images.get(&status.name).cloned().unwrap_or_default();
+        let state = container_state(name, &image, status).unwrap_or(PodState::Starting);
+        states.insert(status.name.clone(), state);
+    }
+    states
 }
 
 #[cfg(test)]

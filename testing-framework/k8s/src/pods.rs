@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::names::label_value;
+use crate::pod_state::ephemeral_states;
 use crate::{Plan, PodState, pod_state};
 
 /// One pod as the watch last saw it.
@@ -30,6 +31,10 @@ pub struct Seen {
     pub incarnation: u64,
     /// The pod's uid, which tells a new pod of the same name from the old.
     pub uid: String,
+    /// The pod's address, once it has one.
+    pub ip: Option<String>,
+    /// Its ephemeral containers (a link fault helper), by name.
+    pub ephemeral: BTreeMap<String, PodState>,
 }
 
 /// What the watch has said of a run's pods so far.
@@ -229,6 +234,8 @@ async fn follow(api: Api<Pod>, selector: String, send: watch::Sender<Pods>) {
                 state: pod_state(pod),
                 incarnation,
                 uid,
+                ip: pod.status.as_ref().and_then(|s| s.pod_ip.clone()),
+                ephemeral: ephemeral_states(pod),
             },
         );
     };

@@ -149,7 +149,12 @@ pub fn image_name(binary: &str) -> String {
             }
         })
         .collect();
-    format!("tf-{cleaned}")
+    // The framework's own binaries (`tf-netfault`) are named so already.
+    if cleaned.starts_with("tf-") {
+        cleaned
+    } else {
+        format!("tf-{cleaned}")
+    }
 }
 
 /// A short id (12 hex digits, 48 bits), unique enough to name one run's
@@ -197,5 +202,6 @@ mod tests {
     fn image_names_are_lowercase_and_valid() {
         assert_eq!(super::image_name("My Node+1"), "tf-my-node-1");
         assert_eq!(super::image_name("chain-node"), "tf-chain-node");
+        assert_eq!(super::image_name("tf-netfault"), "tf-netfault");
     }
 }

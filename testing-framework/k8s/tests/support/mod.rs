@@ -66,6 +66,9 @@ struct State {
     no_account_yet: usize,
     /// Pods a controller recreates when they are deleted.
     controlled: std::collections::BTreeSet<(String, String)>,
+    /// How adding an ephemeral container is refused (status, message);
+    /// `None`: it is added and runs.
+    ephemeral_refusal: Option<(u16, String)>,
 }
 
 /// The fake API server.
@@ -140,6 +143,21 @@ impl FakeApi {
     }
 
     /// What pod `pod`'s container prints.
+    /// Adding ephemeral containers is refused with `code` and `message`.
+    pub fn refuse_ephemeral(&self, code: u16, message: &str) {
+        self.state.lock().ephemeral_refusal = Some((code, message.to_owned()));
+    }
+
+    /// The names of pod `pod`'s ephemeral containers.
+    pub fn ephemeral(&self, namespace: &str, pod: &str) -> Vec<String> {
+        self.object(namespace, "pods", pod)
+            .and_then(|p| p["spec"]["ephemeralContainers"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     pub fn set_log(&self, pod: &str, text: &str) {
         self.state.lock().logs.insert(pod.into(), text.into());
     }
@@ -277,6 +295,9 @@ impl FakeApi {
             (Method::POST, ["namespaces", ns, kind]) => self.create(ns, kind, body),
             (Method::DELETE, ["namespaces", ns, kind, name]) => self.delete(ns, kind, name),
             (Method::PATCH, ["namespaces", ns, "pods", name]) => self.patch(ns, name, body),
+            (Method::PATCH, ["namespaces", ns, "pods", name, "ephemeralcontainers"]) => {
+                self.add_ephemeral(ns, name, body)
+            }
             // Cluster-wide objects (roles, bindings) under the namespace "".
             (Method::POST, [kind]) => self.create_cluster_wide(kind, body),
             (Method::DELETE, [kind, name]) => self.delete("", kind, name),
@@ -353,6 +374,10 @@ impl FakeApi {
                 state.fates.get(&name).cloned().unwrap_or(Fate::Runs)
             };
             body["status"] = pod_status(&fate);
+            if matches!(fate, Fate::Runs) {
+                let number = state.version % 250 + 2;
+                body["status"]["podIP"] = json!(format!("10.1.0.{number}"));
+            }
         }
         if kind == "services" && body["spec"]["type"] == "NodePort" {
             let base = 30000 + state.version as usize * 10;
@@ -431,6 +456,38 @@ impl FakeApi {
                 } else {
                     pod["metadata"]["labels"][key] = value.clone();
                 }
+            }
+        }
+        state.put(key, pod.clone(), "MODIFIED");
+        reply(200, pod)
+    }
+
+    /// The ephemeral containers subresource: the containers of the patch
+    /// join the pod's and run at once (unless refused).
+    fn add_ephemeral(&self, ns: &str, name: &str, body: Value) -> Reply {
+        let mut state = self.state.lock();
+        if let Some((code, message)) = state.ephemeral_refusal.clone() {
+            return status(code, "Forbidden", &message);
+        }
+        let key = (ns.to_owned(), "pods".to_owned(), name.to_owned());
+        let Some(mut pod) = state.objects.get(&key).cloned() else {
+            return status(404, "NotFound", &format!("pods \"{name}\" not found"));
+        };
+        for container in body["spec"]["ephemeralContainers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let status = json!({"name": container["name"], "image": container["image"],
+                "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"running": {"startedAt": "2026-12-01T00:00:00Z"}}});
+            match pod["spec"]["ephemeralContainers"].as_array_mut() {
+                Some(list) => list.push(container),
+                None => pod["spec"]["ephemeralContainers"] = json!([container]),
+            }
+            match pod["status"]["ephemeralContainerStatuses"].as_array_mut() {
+                Some(list) => list.push(status),
+                None => pod["status"]["ephemeralContainerStatuses"] = json!([status]),
             }
         }
         state.put(key, pod.clone(), "MODIFIED");
@@ -630,5 +687,103 @@ pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
             "still not so after 10 s: {what}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A link cut: from a pod to an address.
+type Cut = (String, std::net::Ipv4Addr);
+
+/// Stands in for the API's exec into the link fault helper: it answers the
+/// helper's requests as an agent would, from what was applied (a cut
+/// link's connects get no answer; anything else answers in 0.1 ms), and
+/// only in a pod the fake API gave the helper.
+#[derive(Clone)]
+pub struct FakeExec {
+    api: FakeApi,
+    /// (pod, receiver address) cut, by fault number.
+    cuts: Arc<Mutex<BTreeMap<u16, Vec<Cut>>>>,
+    /// Every request, as `pod: op`.
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeExec {
+    pub fn new(api: &FakeApi) -> Self {
+        FakeExec {
+            api: api.clone(),
+            cuts: Arc::default(),
+            requests: Arc::default(),
+        }
+    }
+
+    /// The requests so far, as `pod: op`.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().clone()
+    }
+}
+
+#[async_trait]
+impl tf_k8s::PodExec for FakeExec {
+    async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        command: Vec<String>,
+    ) -> Result<String, String> {
+        if !self
+            .api
+            .ephemeral(namespace, pod)
+            .iter()
+            .any(|c| c == container)
+        {
+            return Err(format!("container {container} is not in pod {pod}"));
+        }
+        let request: tf_netfault::Request =
+            serde_json::from_str(command.last().ok_or("no request")?).map_err(|e| e.to_string())?;
+        use tf_netfault::{Counters, Request, Response, Rtt};
+        let response = match request {
+            Request::Probe { targets, .. } => {
+                self.requests.lock().push(format!("{pod}: probe"));
+                let cuts = self.cuts.lock();
+                let rtts = targets
+                    .iter()
+                    .map(|target| {
+                        let cut = cuts.values().flatten().any(|(from, to)| {
+                            from == pod && std::net::IpAddr::V4(*to) == target.ip()
+                        });
+                        Rtt {
+                            target: *target,
+                            median: (!cut).then(|| Duration::from_micros(100)),
+                            lost: if cut { 2 } else { 0 },
+                        }
+                    })
+                    .collect();
+                Response::Probed { rtts }
+            }
+            Request::Apply { id, to, fault, .. } => {
+                self.requests.lock().push(format!("{pod}: apply {fault}"));
+                if fault.is_cut() {
+                    let cut = to.iter().map(|ip| (pod.to_owned(), *ip)).collect();
+                    self.cuts.lock().insert(id, cut);
+                }
+                Response::Applied
+            }
+            Request::Remove { id } => {
+                self.requests.lock().push(format!("{pod}: remove"));
+                let dropped = self
+                    .cuts
+                    .lock()
+                    .remove(&id)
+                    .map_or(0, |c| c.len() as u64 * 6);
+                Response::Removed {
+                    counters: Counters {
+                        packets: dropped.max(10),
+                        dropped,
+                        ..Counters::default()
+                    },
+                }
+            }
+        };
+        Ok(serde_json::to_string(&response).unwrap())
     }
 }
