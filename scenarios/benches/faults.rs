@@ -1,9 +1,11 @@
-//! How long each fault takes to apply and to remove on compose, and how
-//! long a Raft cluster takes to replace a leader that cannot hear, printed
+//! How long each fault takes to apply and to remove on compose, how long
+//! a Raft cluster takes to replace a leader that cannot hear, and how soon
+//! a SIGKILLed runner's containers are gone (its reaper), printed
 //! as Markdown rows for the README. Needs a Docker engine (and libfaketime
 //! for the clock row). Run: `cargo bench -p scenarios --bench faults`.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,9 +14,15 @@ use openraft_kv_tf::{RaftKv, RaftObserver, RaftSnapshot};
 use tf_compose::ComposeDeployer;
 use tf_core::fault::{ClockFault, LinkFault, Links};
 use tf_core::manual::ManualCluster;
+use tf_core::scenario::{Deployer, DeploymentRequest};
 use tf_core::workloads::Around;
 
 fn main() {
+    // The runner the reaper rows kill: it deploys a cluster and waits.
+    if let Some(dir) = std::env::args().skip_while(|a| a != HOLD).nth(1) {
+        hold(Path::new(&dir));
+        return;
+    }
     let quick = !std::env::args().any(|a| a == "--bench");
     let runs = if quick { 1 } else { 5 };
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -52,6 +60,8 @@ fn main() {
             ("cut, one link", link.clone(), LinkFault::cut()),
             ("50 ms delay, one link", link.clone(), LinkFault::delay(ms(50))),
             ("5 % loss, one link", link.clone(), LinkFault::default().loss(5.0)),
+            ("30 % duplicated, one link", link.clone(), LinkFault::default().duplicate(30.0)),
+            ("64 kbit/s, one link", link.clone(), LinkFault::default().rate_kbit(64)),
             ("node cannot hear (2 links, 2 senders)", Links::Ingress("node-0".into()), LinkFault::cut()),
             (
                 "slow links everywhere (6 links, 3 senders)",
@@ -80,7 +90,7 @@ fn main() {
             (applied, started.elapsed())
         })
         .await;
-        row("partition (node-2 from the rest), network move", &apply, &remove);
+        row("partition (node-2 from the rest), a network move, confirmed", &apply, &remove);
         let (apply, remove) = timed(runs, || async {
             let started = Instant::now();
             cluster
@@ -158,10 +168,63 @@ fn main() {
         );
         cluster.cleanup().await;
     });
+    // A runner killed: from the SIGKILL to nothing of its run left.
+    let mut reaped = Vec::new();
+    for _ in 0..runs {
+        let dir = tmp.path().join(format!("reaped-{}", reaped.len()));
+        let mut runner = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([HOLD, &dir.display().to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(runner.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "held", "the runner did not deploy");
+        runner.kill().unwrap();
+        let killed = Instant::now();
+        runner.wait().unwrap();
+        let left = rt
+            .block_on(tf_compose::sweep::gone_within(
+                &dir,
+                Duration::from_secs(30),
+            ))
+            .unwrap();
+        assert!(left.is_empty(), "left 30 s after a SIGKILL: {left:?}");
+        reaped.push(killed.elapsed());
+    }
+    println!(
+        "\na SIGKILLed runner's 4 containers and 2 networks removed by its reaper: median {:.2} s (range {:.2}-{:.2} s, {runs} runs)",
+        median(&reaped).as_secs_f64(),
+        reaped.iter().min().unwrap().as_secs_f64(),
+        reaped.iter().max().unwrap().as_secs_f64()
+    );
     if quick {
         println!(
             "\n(smoke run: one sample each; `cargo bench -p scenarios --bench faults` measures)"
         );
+    }
+}
+
+/// The argument that makes this binary the runner the reaper rows kill.
+const HOLD: &str = "--hold-a-cluster";
+
+/// Deploys 3 Raft nodes on compose in `dir`, says `held`, and waits to be
+/// killed.
+fn hold(dir: &Path) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let request = DeploymentRequest::new(Arc::new(RaftKv::default()), "reaped", 3)
+        .with_run_dir(Some(dir.to_owned()));
+    let cluster = rt
+        .block_on(ComposeDeployer::new().deploy(&request))
+        .unwrap();
+    println!("held");
+    loop {
+        std::thread::park();
+        let _ = &cluster;
     }
 }
 

@@ -15,6 +15,7 @@ use openraft_kv_tf::{RaftKv, RaftObserver, RaftSnapshot};
 use tf_compose::ComposeDeployer;
 use tf_core::fault::{LinkFault, Links};
 use tf_core::manual::ManualCluster;
+use tf_core::observation::ObservationHandle;
 use tf_core::workloads::Around;
 
 use super::{check, nothing_left, runtime};
@@ -60,13 +61,15 @@ fn counters(line: &str) -> (u64, u64, u64) {
     (before("packets"), before("dropped"), before("duplicated"))
 }
 
-/// What a test does with a cluster.
+/// What a test does with a cluster, observed by the Raft observer.
 pub(crate) type Exercise = for<'a> fn(
     &'a mut ManualCluster<RaftKv>,
+    ObservationHandle<RaftObserver>,
 ) -> Pin<Box<dyn Future<Output = Result<(), Failed>> + 'a>>;
 
 /// Runs `exercise` on a manual 3-node Raft cluster on compose named
-/// `name`; the cluster must clean up without problems and leave nothing.
+/// `name`, once every node is ready; the cluster must clean up without
+/// problems and leave nothing.
 pub(crate) fn on_a_raft_cluster(name: &str, exercise: Exercise) -> Result<(), Failed> {
     let runs = tempfile::tempdir()?;
     let deployer = ComposeDeployer::new().with_runs_root(runs.path());
@@ -74,7 +77,20 @@ pub(crate) fn on_a_raft_cluster(name: &str, exercise: Exercise) -> Result<(), Fa
         let mut cluster = ManualCluster::start(Arc::new(RaftKv::default()), &deployer, name, 3)
             .await
             .map_err(|e| e.to_string())?;
-        let result = exercise(&mut cluster).await;
+        let ready = async {
+            let raft = cluster
+                .observe(RaftObserver, openraft_kv_tf::scenarios::raft_observation())
+                .map_err(|e| e.to_string())?;
+            cluster
+                .wait_ready(Duration::from_secs(60))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, Failed>(raft)
+        };
+        let result = match ready.await {
+            Ok(raft) => exercise(&mut cluster, raft).await,
+            Err(error) => Err(error),
+        };
         let dir = cluster.run_dir().to_owned();
         let cleanup = cluster.cleanup().await;
         result?;
@@ -84,17 +100,13 @@ pub(crate) fn on_a_raft_cluster(name: &str, exercise: Exercise) -> Result<(), Fa
 }
 
 pub(crate) fn link_faults_show_in_connects_counters_and_elections() -> Result<(), Failed> {
-    on_a_raft_cluster("links", |cluster| Box::pin(exercise(cluster)))
+    on_a_raft_cluster("links", |cluster, raft| Box::pin(exercise(cluster, raft)))
 }
 
-async fn exercise(cluster: &mut ManualCluster<RaftKv>) -> Result<(), Failed> {
-    let raft = cluster
-        .observe(RaftObserver, openraft_kv_tf::scenarios::raft_observation())
-        .map_err(|e| e.to_string())?;
-    cluster
-        .wait_ready(Duration::from_secs(60))
-        .await
-        .map_err(|e| e.to_string())?;
+async fn exercise(
+    cluster: &mut ManualCluster<RaftKv>,
+    raft: ObservationHandle<RaftObserver>,
+) -> Result<(), Failed> {
     let within = Duration::from_secs(20);
     let settled = cluster
         .wait_until(&raft, "a leader", within, |s: &RaftSnapshot| {
@@ -150,62 +162,31 @@ async fn exercise(cluster: &mut ManualCluster<RaftKv>) -> Result<(), Failed> {
 
     // 20 % loss on every link, over the cluster's heartbeats: the share
     // dropped is within tolerance of the setting over enough packets.
-    let everywhere = Around::Everywhere.links("node-0", &cluster.nodes());
-    let lossy = cluster
-        .impair(&everywhere, &LinkFault::default().loss(20.0))
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut total = (0, 0);
-    for _ in 0..12 {
-        // Traffic through the lossy links, to count: the observer's polls
-        // go through the runner's access, so wait on its cycles.
-        cluster
-            .wait_until(&raft, "a poll", within, |_: &RaftSnapshot| true)
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    for line in cluster.restore(lossy.id).await.map_err(|e| e.to_string())? {
-        let (packets, dropped) = counted(&line);
-        total = (total.0 + packets, total.1 + dropped);
-    }
-    let share = total.1 as f64 * 100.0 / total.0.max(1) as f64;
-    check(total.0 >= 300 && (13.0..=27.0).contains(&share), || {
-        format!(
-            "{} of {} packets dropped ({share:.1}%), expected about 20%",
-            total.1, total.0
-        )
-    })?;
+    let total = counted_under(
+        cluster,
+        &raft,
+        &LinkFault::default().loss(20.0),
+        12,
+        counted,
+    )
+    .await?;
+    about(total, 300, 20.0, 7.0, "dropped")?;
 
     // 30 % duplicated on every link: the share the rules copied is within
     // tolerance of the setting.
-    let doubled = cluster
-        .impair(&everywhere, &LinkFault::default().duplicate(30.0))
-        .await
-        .map_err(|e| e.to_string())?;
-    for _ in 0..6 {
-        cluster
-            .wait_until(&raft, "a poll", within, |_: &RaftSnapshot| true)
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let mut total = (0, 0);
-    for line in cluster
-        .restore(doubled.id)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        let (packets, _, duplicated) = counters(&line);
-        total = (total.0 + packets, total.1 + duplicated);
-    }
-    let share = total.1 as f64 * 100.0 / total.0.max(1) as f64;
-    check(total.0 >= 150 && (18.0..=42.0).contains(&share), || {
-        format!(
-            "{} of {} packets duplicated ({share:.1}%), expected about 30%",
-            total.1, total.0
-        )
-    })?;
+    let duplicated = |line: &str| {
+        let (packets, _, duplicated) = counters(line);
+        (packets, duplicated)
+    };
+    let total = counted_under(
+        cluster,
+        &raft,
+        &LinkFault::default().duplicate(30.0),
+        6,
+        duplicated,
+    )
+    .await?;
+    about(total, 150, 30.0, 12.0, "duplicated")?;
 
     // A rate limit shows in the connect time: a SYN of 60 bytes takes
     // 7.5 ms to leave at 64 kbit/s (or waits behind heartbeats).
@@ -282,6 +263,68 @@ async fn exercise(cluster: &mut ManualCluster<RaftKv>) -> Result<(), Failed> {
     })?;
     cluster.restore(again.id).await.map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// Puts `fault` on every link for `polls` of the observer's cycles (half a
+/// second each at least, for the cluster's own traffic to go through),
+/// removes it, and adds up what its rules counted: the packets, and what
+/// `pick` reads of each restore line besides.
+async fn counted_under(
+    cluster: &mut ManualCluster<RaftKv>,
+    raft: &ObservationHandle<RaftObserver>,
+    fault: &LinkFault,
+    polls: usize,
+    pick: impl Fn(&str) -> (u64, u64),
+) -> Result<(u64, u64), Failed> {
+    let everywhere = Around::Everywhere.links("node-0", &cluster.nodes());
+    let impaired = cluster
+        .impair(&everywhere, fault)
+        .await
+        .map_err(|e| e.to_string())?;
+    for _ in 0..polls {
+        // The observer's polls go through the runner's access, not the
+        // shaped links: a wait on its cycles paces the count.
+        cluster
+            .wait_until(
+                raft,
+                "a poll",
+                Duration::from_secs(20),
+                |_: &RaftSnapshot| true,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut total = (0, 0);
+    for line in cluster
+        .restore(impaired.id)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        let (packets, counted) = pick(&line);
+        total = (total.0 + packets, total.1 + counted);
+    }
+    Ok(total)
+}
+
+/// Whether `(packets, counted)` is at least `least` packets of which
+/// `percent` +/- `tolerance` % were `what`.
+fn about(
+    (packets, counted): (u64, u64),
+    least: u64,
+    percent: f64,
+    tolerance: f64,
+    what: &str,
+) -> Result<(), Failed> {
+    let share = counted as f64 * 100.0 / packets.max(1) as f64;
+    check(
+        packets >= least && (share - percent).abs() <= tolerance,
+        || {
+            format!(
+                "{counted} of {packets} packets {what} ({share:.1}%), expected about {percent}%"
+            )
+        },
+    )
 }
 
 /// The test's own reading of the lines, checked without an engine.

@@ -11,6 +11,7 @@ use libtest_mimic::Failed;
 use openraft_kv_tf::{RaftKv, RaftObserver, RaftSnapshot};
 use tf_compose::sweep::leftovers;
 use tf_core::manual::ManualCluster;
+use tf_core::observation::ObservationHandle;
 
 use super::check;
 use super::links::on_a_raft_cluster;
@@ -20,7 +21,9 @@ const CYCLES: usize = 100;
 
 pub(crate) fn a_hundred_partitions_heal_and_a_heal_that_cannot_take_is_an_error()
 -> Result<(), Failed> {
-    on_a_raft_cluster("partitions", |cluster| Box::pin(cycles(cluster)))
+    on_a_raft_cluster("partitions", |cluster, raft| {
+        Box::pin(cycles(cluster, raft))
+    })
 }
 
 /// Whether every node is observed, one leader is elected and all follow it.
@@ -42,14 +45,10 @@ fn percentile(times: &mut [Duration], p: f64) -> f64 {
     times[at].as_secs_f64() * 1000.0
 }
 
-async fn cycles(cluster: &mut ManualCluster<RaftKv>) -> Result<(), Failed> {
-    let raft = cluster
-        .observe(RaftObserver, openraft_kv_tf::scenarios::raft_observation())
-        .map_err(|e| e.to_string())?;
-    cluster
-        .wait_ready(Duration::from_secs(60))
-        .await
-        .map_err(|e| e.to_string())?;
+async fn cycles(
+    cluster: &mut ManualCluster<RaftKv>,
+    raft: ObservationHandle<RaftObserver>,
+) -> Result<(), Failed> {
     let within = Duration::from_secs(30);
     cluster
         .wait_until(&raft, "one leader all follow", within, whole)

@@ -128,11 +128,7 @@ impl NodeControl for ComposeControl {
     }
 
     async fn impair(&self, links: &[Link], fault: &LinkFault) -> Result<Impaired, ControlError> {
-        let who = links
-            .iter()
-            .map(Link::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let who = Link::list(links);
         let impaired = self
             .links
             .impair(&self.link_nodes(), links, fault)

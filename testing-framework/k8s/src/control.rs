@@ -328,11 +328,7 @@ impl NodeControl for K8sControl {
     }
 
     async fn impair(&self, links: &[Link], fault: &LinkFault) -> Result<Impaired, ControlError> {
-        let who = links
-            .iter()
-            .map(Link::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let who = Link::list(links);
         let helpers = self.pod_helpers("impair", &who)?;
         let impaired = self
             .links

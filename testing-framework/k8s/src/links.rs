@@ -37,17 +37,7 @@ const EXTENSIONS: &str = "/usr/lib/xtables";
 /// `tf-netfault:latest` (`scenarios image --netfault` builds it); `off`
 /// turns link faults off.
 pub fn default_netfault_image() -> Option<String> {
-    match std::env::var("TF_K8S_NETFAULT_IMAGE")
-        .ok()
-        .filter(|i| !i.is_empty())
-    {
-        Some(off) if off == "off" => None,
-        Some(image) => Some(image),
-        None => Some(format!(
-            "{}:latest",
-            tf_core::host::image_name(tf_netfault::BINARY)
-        )),
-    }
+    crate::settings::image_from_env("TF_K8S_NETFAULT_IMAGE", tf_netfault::BINARY)
 }
 
 /// Runs a command in a container of a pod, through the API's exec.

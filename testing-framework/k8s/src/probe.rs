@@ -28,14 +28,7 @@ pub const BLIND: i32 = 4;
 /// The probe image when none is given: `$TF_K8S_PROBE_IMAGE`, else the
 /// runner's image; `off` turns the check off.
 pub fn default_probe_image() -> Option<String> {
-    match std::env::var("TF_K8S_PROBE_IMAGE")
-        .ok()
-        .filter(|i| !i.is_empty())
-    {
-        Some(off) if off == "off" => None,
-        Some(image) => Some(image),
-        None => Some(format!("{}:latest", tf_core::host::image_name("scenarios"))),
-    }
+    crate::settings::image_from_env("TF_K8S_PROBE_IMAGE", "scenarios")
 }
 
 static PROBES: AtomicU64 = AtomicU64::new(0);

@@ -69,3 +69,13 @@ pub fn cluster_domain() -> String {
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| "cluster.local".into())
 }
+
+/// The image `$var` names, else `tf-<binary>:latest`; `None` when it says
+/// `off`.
+pub(crate) fn image_from_env(var: &str, binary: &str) -> Option<String> {
+    match std::env::var(var).ok().filter(|i| !i.is_empty()) {
+        Some(off) if off == "off" => None,
+        Some(image) => Some(image),
+        None => Some(format!("{}:latest", tf_core::host::image_name(binary))),
+    }
+}

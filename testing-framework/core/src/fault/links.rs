@@ -17,6 +17,15 @@ pub struct Link {
 }
 
 impl Link {
+    /// `links` in words, joined: `node-0 -> node-1, node-0 -> node-2`.
+    pub fn list(links: &[Link]) -> String {
+        links
+            .iter()
+            .map(Link::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Packets from `from` to `to`.
     pub fn new(from: impl Into<String>, to: impl Into<String>) -> Self {
         Link {

@@ -276,10 +276,8 @@ impl FaultMix {
         let mean_gap = 60.0 / self.per_minute.max(0.1);
         let mut at = self.quiet_start + gap(&mut rng, mean_gap);
         while !nodes.is_empty() && !self.kinds.is_empty() && at + self.hold.0 <= end {
-            let (min, max) = (self.hold.0.as_secs_f64(), self.hold.1.as_secs_f64());
-            let hold = Duration::from_secs_f64(min + rng.unit() * (max - min));
+            let (hold, kind) = self.draw(&mut rng);
             let hold = hold.min(end - at);
-            let kind = self.kinds[rng.below(self.kinds.len() as u64) as usize].clone();
             let target = nodes[rng.below(nodes.len() as u64) as usize].clone();
             faults.push(Scheduled {
                 at: round_ms(at),
@@ -297,6 +295,14 @@ impl FaultMix {
         }
     }
 
+    /// A fault's hold and kind, drawn in this order.
+    fn draw(&self, rng: &mut SplitMix64) -> (Duration, FaultKind) {
+        let (min, max) = (self.hold.0.as_secs_f64(), self.hold.1.as_secs_f64());
+        let hold = Duration::from_secs_f64(min + rng.unit() * (max - min));
+        let kind = self.kinds[rng.below(self.kinds.len() as u64) as usize].clone();
+        (hold, kind)
+    }
+
     /// A schedule whose faults may overlap, up to [`at_once`](Self::at_once)
     /// in force, on distinct nodes.
     fn overlapping(
@@ -312,9 +318,8 @@ impl FaultMix {
         let mean_gap = 60.0 / self.per_minute.max(0.1);
         let mut at = round_ms(self.quiet_start + gap(&mut rng, mean_gap));
         while !nodes.is_empty() && !self.kinds.is_empty() && at + self.hold.0 <= end {
-            let (min, max) = (self.hold.0.as_secs_f64(), self.hold.1.as_secs_f64());
-            let hold = round_ms(Duration::from_secs_f64(min + rng.unit() * (max - min)));
-            let kind = self.kinds[rng.below(self.kinds.len() as u64) as usize].clone();
+            let (hold, kind) = self.draw(&mut rng);
+            let hold = round_ms(hold);
             // What is in force then, counting each fault's settling time.
             let in_force: Vec<&Scheduled> = faults
                 .iter()
