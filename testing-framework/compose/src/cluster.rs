@@ -240,16 +240,21 @@ impl NodeControl for ComposeControl {
             .cloned()
             .collect();
         *cut = still_cut;
-        drop(cut);
+        // Confirmed under the lock, so no partition starts meanwhile; a
+        // heal that did not take keeps its nodes listed for the next heal.
         if problems.is_empty() {
             match self.confirm_healed(&healed).await {
                 Ok(confirmed) => {
                     tracing::info!(side = %who, ?confirmed, "healed");
                     return Ok(());
                 }
-                Err(problem) => problems.push(problem),
+                Err(problem) => {
+                    *cut = healed;
+                    problems.push(problem);
+                }
             }
         }
+        drop(cut);
         Err(ControlError::Failed {
             action: "heal",
             node: who,
@@ -280,8 +285,8 @@ pub struct ComposeCluster {
     /// The user containers run as (the run directory's owner).
     pub(crate) owner: String,
     pub(crate) request: DeploymentRequest,
-    /// The connection to the run's reaper, held while the cluster lives;
-    /// declared last, so it is let go of after the drop's removal.
+    /// The connection to the run's reaper, held while the cluster lives
+    /// (fields are dropped after `Drop::drop`, so after its removal).
     pub(crate) _reaper: Option<Reaper>,
 }
 

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,7 +19,7 @@ use bollard::query_parameters::{CreateContainerOptions, ListContainersOptions};
 use futures::StreamExt;
 use tf_core::scenario::{DeployError, NodeBinary};
 use tf_netfault::driver::Helpers;
-use tf_netfault::{Request, Response};
+use tf_netfault::{EXTENSIONS, Request, Response};
 use tokio::sync::{Mutex as AsyncMutex, OnceCell};
 
 use crate::engine::describe;
@@ -37,9 +38,10 @@ const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Default)]
 pub(crate) struct HelperPool {
     image: OnceCell<String>,
-    /// Helper container by node; a helper serves the node's life it was
-    /// started in, and is made again after the node restarts.
-    helpers: AsyncMutex<HashMap<String, String>>,
+    /// Helper container by node, started once however many ask at once;
+    /// a helper serves the node's life it was started in, and is made
+    /// again after the node restarts.
+    helpers: AsyncMutex<HashMap<String, Arc<OnceCell<String>>>>,
 }
 
 /// What the faults need of the cluster: the engine, the run, and each
@@ -63,7 +65,12 @@ impl Helpers for Nodes<'_> {
     }
 
     async fn has_helper(&self, node: &str) -> bool {
-        self.pool.helpers.lock().await.contains_key(node)
+        self.pool
+            .helpers
+            .lock()
+            .await
+            .get(node)
+            .is_some_and(|cell| cell.initialized())
     }
 
     async fn address(&self, node: &str) -> Result<SocketAddr, String> {
@@ -84,7 +91,8 @@ impl Helpers for Nodes<'_> {
     }
 
     async fn renew(&self, node: &str) -> Result<(), String> {
-        if let Some(old) = self.pool.helpers.lock().await.remove(node) {
+        let old = self.pool.helpers.lock().await.remove(node);
+        if let Some(old) = old.and_then(|cell| cell.get().cloned()) {
             remove_container(self.docker, &old).await?;
         }
         Ok(())
@@ -99,12 +107,26 @@ impl HelperPool {
 }
 
 impl Nodes<'_> {
-    /// `node`'s helper, started if it has none.
+    /// `node`'s helper, started if it has none: once, however many ask
+    /// at once.
     async fn helper(&self, node: &str) -> Result<String, String> {
-        // Not held while a helper starts, so senders start theirs together.
-        if let Some(helper) = self.pool.helpers.lock().await.get(node) {
-            return Ok(helper.clone());
-        }
+        // The pool's lock is not held while a helper starts, so senders
+        // start theirs together.
+        let cell = Arc::clone(
+            self.pool
+                .helpers
+                .lock()
+                .await
+                .entry(node.to_owned())
+                .or_default(),
+        );
+        cell.get_or_try_init(|| self.start_helper(node))
+            .await
+            .cloned()
+    }
+
+    /// Starts a helper in `node`'s network namespace; its container name.
+    async fn start_helper(&self, node: &str) -> Result<String, String> {
         let image = self
             .pool
             .image
@@ -167,11 +189,6 @@ impl Nodes<'_> {
                 describe(&e)
             ));
         }
-        self.pool
-            .helpers
-            .lock()
-            .await
-            .insert(node.to_owned(), name.clone());
         Ok(name)
     }
 }
@@ -227,8 +244,6 @@ pub async fn build_helper_image(docker: &Docker) -> Result<NodeImage, DeployErro
 
 /// Where iptables is on this machine; the helper's copy runs the same.
 const IPTABLES: &str = "/usr/sbin/iptables";
-/// Where the helper image holds iptables' extensions (`XTABLES_LIBDIR`).
-const EXTENSIONS: &str = "/usr/lib/xtables";
 
 fn helper_files() -> Result<Vec<(String, PathBuf)>, DeployError> {
     let spec = NodeBinary::named(tf_netfault::BINARY, "TF_NETFAULT_BIN").from_workspace(
@@ -236,17 +251,20 @@ fn helper_files() -> Result<Vec<(String, PathBuf)>, DeployError> {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../netfault"),
     );
     let agent = tf_core::host::binary::resolve(&spec)?;
-    let iptables = Path::new(IPTABLES);
-    if !iptables.exists() {
-        return Err(DeployError::Other(format!(
-            "link faults on compose need iptables on this machine ({IPTABLES} is missing): install it (apt install iptables); the helper image carries this machine's copy"
-        )));
-    }
     let mut files = vec![(
         format!("{BINARY_DIR}/{}", tf_netfault::BINARY),
         agent.clone(),
     )];
     files.extend(linked_files(&agent)?);
+    let iptables = Path::new(IPTABLES);
+    if !iptables.exists() {
+        // Probes (partitions are confirmed by them) need no iptables; a
+        // link fault then fails saying what to install.
+        tracing::warn!(
+            "{IPTABLES} is missing: the link fault helper can confirm partitions but not apply link faults; install iptables (apt install iptables)"
+        );
+        return Ok(files);
+    }
     files.push((IPTABLES.to_owned(), iptables.to_path_buf()));
     let linked = linked_files(iptables)?;
     // iptables loads its matches and targets at run time from `xtables/`

@@ -234,6 +234,20 @@ pub async fn serve(run: &str) -> Result<Vec<String>, String> {
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", PORT))
         .await
         .map_err(|e| format!("cannot listen on port {PORT}: {e}"))?;
+    // The engine first: a reaper that could not remove anything must not
+    // greet the runner as if it watched.
+    let docker = match engine().await {
+        Ok(docker) => docker,
+        Err(why) => {
+            let said = format!("tf-reaper cannot reach the engine through its socket: {why}\n");
+            if let Ok(Ok((mut stream, _))) =
+                tokio::time::timeout(WAIT_FOR_RUNNER, listener.accept()).await
+            {
+                let _ = stream.write_all(said.as_bytes()).await;
+            }
+            return Err(said.trim_end().to_owned());
+        }
+    };
     match tokio::time::timeout(WAIT_FOR_RUNNER, listener.accept()).await {
         Err(_) => eprintln!("no runner came within {WAIT_FOR_RUNNER:?}; reaping run {run}"),
         Ok(Err(e)) => eprintln!("accepting the runner failed ({e}); reaping run {run}"),
@@ -250,17 +264,22 @@ pub async fn serve(run: &str) -> Result<Vec<String>, String> {
             eprintln!("the runner's connection closed; reaping run {run}");
         }
     }
-    let docker = Docker::connect_with_local_defaults()
-        .map_err(|e| format!("cannot reach the engine: {}", describe(&e)))?;
-    let docker = docker
-        .negotiate_version()
-        .await
-        .map_err(|e| format!("cannot reach the engine: {}", describe(&e)))?;
     let mut removed = crate::sweep::remove_run(&docker, run).await;
     // A create the runner had in flight when it died may land just after.
     tokio::time::sleep(Duration::from_secs(1)).await;
     removed.extend(crate::sweep::remove_run(&docker, run).await);
     Ok(removed)
+}
+
+/// The engine through the mounted socket, answering.
+async fn engine() -> Result<Docker, String> {
+    let docker = Docker::connect_with_local_defaults()
+        .map_err(|e| describe(&e))?
+        .negotiate_version()
+        .await
+        .map_err(|e| describe(&e))?;
+    docker.ping().await.map_err(|e| describe(&e))?;
+    Ok(docker)
 }
 
 #[cfg(test)]

@@ -116,8 +116,14 @@ pub async fn gone_within(
         ),
         ("event".to_owned(), vec!["destroy".into()]),
     ]);
-    // Listened to before the first look, so no removal goes unseen.
+    // Events from this second on: the stream connects when first polled,
+    // after the first look, and the engine replays what came since.
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
     let mut removals = docker.events(Some(EventsOptions {
+        since: Some(since.to_string()),
         filters: Some(filters),
         ..Default::default()
     }));

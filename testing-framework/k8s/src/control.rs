@@ -120,6 +120,8 @@ impl K8sControl {
     /// crash); whether there was one.
     async fn delete_pod(&self, node: &str, grace: u32) -> Result<bool, String> {
         self.down.lock().insert(node.to_owned());
+        // Its helper goes with the pod.
+        self.helpers.forget(node).await;
         let params = DeleteParams {
             grace_period_seconds: Some(grace),
             ..DeleteParams::default()

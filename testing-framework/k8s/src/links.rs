@@ -30,8 +30,9 @@ use crate::pods::WaitEnd;
 
 /// The helper's container name in each pod.
 pub const HELPER: &str = "tf-netfault";
-/// Where the helper image holds iptables' extensions.
-const EXTENSIONS: &str = "/usr/lib/xtables";
+/// How long one request to a helper may take (probes of cut links wait
+/// for their connects to time out).
+const EXEC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The helper image when none is given: `$TF_K8S_NETFAULT_IMAGE`, else
 /// `tf-netfault:latest` (`scenarios image --netfault` builds it); `off`
@@ -94,6 +95,13 @@ pub(crate) struct HelperSet {
     started: AsyncMutex<BTreeSet<String>>,
 }
 
+impl HelperSet {
+    /// Forgets `node`'s helper: its pod is gone, the helper with it.
+    pub(crate) async fn forget(&self, node: &str) {
+        self.started.lock().await.remove(node);
+    }
+}
+
 /// What link faults need of a Kubernetes cluster.
 pub(crate) struct PodHelpers<'a> {
     pub(crate) control: &'a K8sControl,
@@ -123,8 +131,8 @@ impl PodHelpers<'_> {
                     "name": HELPER,
                     "image": self.image,
                     "imagePullPolicy": "IfNotPresent",
-                    "command": [format!("/usr/local/bin/{}", tf_netfault::BINARY), "agent"],
-                    "env": [{ "name": "XTABLES_LIBDIR", "value": EXTENSIONS }],
+                    "command": [tf_netfault::IN_IMAGE, "agent"],
+                    "env": [{ "name": "XTABLES_LIBDIR", "value": tf_netfault::EXTENSIONS }],
                     "securityContext": { "capabilities": { "add": ["NET_ADMIN"] } },
                 }]}
             });
@@ -177,15 +185,17 @@ impl Helpers for PodHelpers<'_> {
     async fn ask(&self, node: &str, request: &Request) -> Result<Response, String> {
         self.ensure(node).await?;
         let json = serde_json::to_string(request).map_err(|e| e.to_string())?;
-        let command = vec![
-            format!("/usr/local/bin/{}", tf_netfault::BINARY),
-            "ctl".to_owned(),
-            json,
-        ];
-        let out = self
+        let command = vec![tf_netfault::IN_IMAGE.to_owned(), "ctl".to_owned(), json];
+        let asked = self
             .exec
-            .exec(&self.control.namespace, node, HELPER, command)
-            .await?;
+            .exec(&self.control.namespace, node, HELPER, command);
+        let out = tokio::time::timeout(EXEC_TIMEOUT, asked)
+            .await
+            .map_err(|_| {
+                format!(
+                    "the link fault helper in pod {node} did not answer within {EXEC_TIMEOUT:?}"
+                )
+            })??;
         serde_json::from_str(out.trim()).map_err(|e| {
             format!(
                 "the link fault helper in pod {node} answered something else than a response ({e}): {}",
@@ -239,8 +249,7 @@ impl Helpers for PodHelpers<'_> {
     }
 
     async fn renew(&self, node: &str) -> Result<(), String> {
-        // A new pod: its helper goes with the old one.
-        self.control.helpers.started.lock().await.remove(node);
+        self.control.helpers.forget(node).await;
         Ok(())
     }
 }

@@ -158,7 +158,12 @@ fn run(args: &[String]) -> Result<String, String> {
         let output = Command::new(&iptables)
             .args(args)
             .output()
-            .map_err(|e| format!("cannot run {iptables}: {e}"))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => format!(
+                    "the helper has no iptables ({iptables}): link faults need iptables on the runner's machine, which the helper image carries; install it (apt install iptables) and run again"
+                ),
+                _ => format!("cannot run {iptables}: {e}"),
+            })?;
         if output.status.success() {
             return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
         }

@@ -36,3 +36,11 @@ pub const SOCKET: &str = "/run/tf-netfault.sock";
 
 /// The helper binary's file name.
 pub const BINARY: &str = "tf-netfault";
+
+/// Where the helper's image holds it (as every framework image holds its
+/// binary).
+pub const IN_IMAGE: &str = "/usr/local/bin/tf-netfault";
+
+/// Where the helper's image holds iptables' extensions
+/// (`XTABLES_LIBDIR`).
+pub const EXTENSIONS: &str = "/usr/lib/xtables";

@@ -237,7 +237,7 @@ impl<O: Observer> NodeFault<O> {
 
     /// Faults on a schedule drawn from the run's seed by `mix` (random
     /// kinds among the mix's, random nodes, random times and holds, one at
-    /// a time), reported as `name`. The schedule is written to the run
+    /// a time unless the mix allows more at once), reported as `name`. The schedule is written to the run
     /// directory as `schedule.json` before the first fault, and a run given
     /// `--schedule FILE` replays that file instead. `every`, `down_for`,
     /// `max_faults` and `target` do not apply; the confirmations do.
@@ -602,33 +602,33 @@ impl<O: Observer> NodeFault<O> {
     ) -> Result<(), BoxError> {
         let faults = &schedule.faults;
         let (ended, _) = tokio::sync::watch::channel(vec![false; faults.len()]);
+        // The first failure, in time; once there is one, no fault begins.
+        let (failure, _) = tokio::sync::watch::channel(None::<String>);
         let in_force = std::sync::atomic::AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
         let one = |i: usize| {
-            let (ended, in_force, failed) = (&ended, &in_force, &failed);
+            let (ended, in_force, failure) = (&ended, &in_force, &failure);
             let entry = &faults[i];
             // Those listed before it that the schedule ends before it begins.
             let before: Vec<usize> = (0..i)
                 .filter(|&j| faults[j].at + faults[j].hold <= entry.at)
                 .collect();
             async move {
-                let mut ends = ended.subscribe();
+                let (mut ends, mut failed) = (ended.subscribe(), failure.subscribe());
                 let waited = async {
                     ends.wait_for(|e| before.iter().all(|&j| e[j])).await.ok();
                     tokio::time::sleep(entry.at.saturating_sub(ctx.elapsed())).await;
                 };
                 tokio::select! {
                     () = ctx.over() => return Ok(()),
+                    _ = failed.wait_for(Option::is_some) => return Ok(()),
                     () = waited => {}
-                }
-                if failed.load(Ordering::Relaxed) {
-                    return Ok(());
                 }
                 // With another fault in force the cluster cannot settle:
                 // the latest snapshot is the one at the fault.
                 let others = in_force.load(Ordering::Relaxed) > 0;
                 let settled = tokio::select! {
                     () = ctx.over() => return Ok(()),
+                    _ = failed.wait_for(Option::is_some) => return Ok(()),
                     settled = handle.wait_until(
                         |s| {
                             others
@@ -654,25 +654,23 @@ impl<O: Observer> NodeFault<O> {
             }
         };
         let runs = (0..faults.len()).map(|i| {
-            let (ended, failed) = (&ended, &failed);
+            let (ended, failure) = (&ended, &failure);
             let run = one(i);
             async move {
                 let result: Result<(), BoxError> = run.await;
-                if result.is_err() {
-                    failed.store(true, Ordering::Relaxed);
-                    // Faults waiting on this one need not wait any more.
-                    ended.send_modify(|e| e.iter_mut().for_each(|x| *x = true));
-                } else {
-                    ended.send_modify(|e| e[i] = true);
+                if let Err(error) = result {
+                    failure.send_if_modified(|first| {
+                        first.is_none() && first.replace(error.to_string()).is_none()
+                    });
                 }
-                result
+                ended.send_modify(|e| e[i] = true);
             }
         });
-        futures::future::join_all(runs)
-            .await
-            .into_iter()
-            .find(Result::is_err)
-            .unwrap_or(Ok(()))
+        futures::future::join_all(runs).await;
+        match failure.borrow().clone() {
+            Some(error) => Err(error.into()),
+            None => Ok(()),
+        }
     }
 }
 

@@ -151,7 +151,8 @@ impl Schedule {
 
 /// Draws a random fault schedule from a seed: the kinds a scenario allows,
 /// on random nodes, at random times (on average `per_minute` a minute),
-/// each held for a random time, one at a time, all within the run window.
+/// each held for a random time, one at a time (or up to
+/// [`at_once`](FaultMix::at_once) together), all within the run window.
 /// The same seed, window and nodes give the same schedule.
 ///
 /// ```
@@ -335,15 +336,23 @@ impl FaultMix {
             } else {
                 None
             };
-            if let Some(until) = wait {
-                at = round_ms(until);
-                continue;
-            }
             let taken: Vec<&str> = in_force.iter().map(|f| f.target.as_str()).collect();
             let open: Vec<&String> = nodes
                 .iter()
                 .filter(|n| !taken.contains(&n.as_str()))
                 .collect();
+            // Every node taken (a limit above the cluster's size): wait for
+            // the first to be free.
+            let wait = wait.or_else(|| {
+                open.is_empty()
+                    .then(|| in_force.iter().map(free).min())
+                    .flatten()
+            });
+            if let Some(until) = wait {
+                // Up to the next whole millisecond: `at` must pass `until`.
+                at = ceil_ms(until);
+                continue;
+            }
             let target = open[rng.below(open.len() as u64) as usize].clone();
             faults.push(Scheduled {
                 at,
@@ -366,6 +375,16 @@ impl FaultMix {
 fn gap(rng: &mut SplitMix64, mean: f64) -> Duration {
     let u = rng.unit().max(f64::MIN_POSITIVE);
     Duration::from_secs_f64(-u.ln() * mean)
+}
+
+/// The next whole millisecond at or after `d`.
+fn ceil_ms(d: Duration) -> Duration {
+    let whole = round_ms(d);
+    if whole < d {
+        whole + Duration::from_millis(1)
+    } else {
+        whole
+    }
 }
 
 /// Whole milliseconds, so that the schedule reads back exactly.
@@ -473,6 +492,28 @@ mod tests {
             most_at_once(&mix().per_minute(60.0).schedule("mix", 5, window, &nodes())),
             1
         );
+    }
+
+    #[test]
+    fn odd_settings_still_give_a_schedule() {
+        let window = Duration::from_secs(60);
+        // A settling time that is no whole number of milliseconds.
+        let fractional = mix()
+            .per_minute(60.0)
+            .at_once(2)
+            .settle(Duration::from_micros(1500));
+        fractional
+            .schedule("mix", 1, window, &nodes())
+            .check(&nodes())
+            .unwrap();
+        // More at once than there are nodes (unchecked): every node busy.
+        let two: Vec<String> = nodes()[..2].to_vec();
+        let crowded = FaultMix::new([FaultKind::Kill])
+            .per_minute(600.0)
+            .at_once(4);
+        let schedule = crowded.schedule("mix", 1, window, &two);
+        assert!(schedule.faults.len() > 10);
+        assert!(most_at_once(&schedule) <= 2);
     }
 
     #[test]

@@ -142,7 +142,6 @@ impl FakeApi {
         self.state.lock().probe = Some(fate);
     }
 
-    /// What pod `pod`'s container prints.
     /// Adding ephemeral containers is refused with `code` and `message`.
     pub fn refuse_ephemeral(&self, code: u16, message: &str) {
         self.state.lock().ephemeral_refusal = Some((code, message.to_owned()));
@@ -158,6 +157,7 @@ impl FakeApi {
             .collect()
     }
 
+    /// What pod `pod`'s container prints.
     pub fn set_log(&self, pod: &str, text: &str) {
         self.state.lock().logs.insert(pod.into(), text.into());
     }
