@@ -283,7 +283,9 @@ async fn counted_under(
         .map_err(|e| e.to_string())?;
     for _ in 0..polls {
         // The observer's polls go through the runner's access, not the
-        // shaped links: a wait on its cycles paces the count.
+        // shaped links: a wait on its cycles paces the count. The sleep
+        // below is the fault being held over the cluster's own traffic,
+        // not a wait for state.
         cluster
             .wait_until(
                 raft,

@@ -333,20 +333,13 @@ impl ComposeCluster {
     /// Removes every container and network of the run, reporting what went
     /// wrong. Stops nothing gracefully: for errors and drops.
     pub(crate) async fn remove_all(control: &ComposeControl) -> Vec<String> {
-        // Helpers first: they live in their nodes' network namespaces.
-        let mut problems = crate::links::remove_helpers(&control.docker, &control.run).await;
-        let nodes = control.nodes.all();
-        let removals = nodes.iter().map(|n| n.remove());
-        for removed in futures::future::join_all(removals).await {
-            if let Err(problem) = removed {
-                problems.push(problem);
-            }
+        // Their ends are asked for, not crashes.
+        for node in control.nodes.all() {
+            node.expect_exit();
         }
-        for net in [Net::Cut, Net::Peers, Net::Access] {
-            if let Err(problem) = network::remove(&control.docker, &net.name(&control.run)).await {
-                problems.push(problem);
-            }
-        }
+        let mut problems = crate::sweep::remove_run(&control.docker, &control.run)
+            .await
+            .problems;
         // The reaper last, and only once the rest is gone: otherwise it
         // tries again when the runner lets go of it.
         if problems.is_empty() {

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{CreateContainerOptions, ListContainersOptions};
+use bollard::query_parameters::CreateContainerOptions;
 use futures::StreamExt;
 use tf_core::scenario::{DeployError, NodeBinary};
 use tf_netfault::driver::Helpers;
@@ -191,39 +191,6 @@ impl Nodes<'_> {
         }
         Ok(name)
     }
-}
-
-/// Removes every helper of run `run` (before its nodes go).
-pub(crate) async fn remove_helpers(docker: &Docker, run: &str) -> Vec<String> {
-    let filters = HashMap::from([(
-        "label".to_owned(),
-        vec![
-            format!("{}={run}", labels::RUN),
-            format!("{}={HELPER}", labels::ROLE),
-        ],
-    )]);
-    let listed = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        }))
-        .await;
-    let mut problems = Vec::new();
-    match listed {
-        Ok(containers) => {
-            for id in containers.into_iter().filter_map(|c| c.id) {
-                if let Err(problem) = remove_container(docker, &id).await {
-                    problems.push(problem);
-                }
-            }
-        }
-        Err(e) => problems.push(format!(
-            "cannot list the link fault helpers of run {run}: {}",
-            describe(&e)
-        )),
-    }
-    problems
 }
 
 /// The helper image's tag.

@@ -264,11 +264,18 @@ pub async fn serve(run: &str) -> Result<Vec<String>, String> {
             eprintln!("the runner's connection closed; reaping run {run}");
         }
     }
-    let mut removed = crate::sweep::remove_run(&docker, run).await;
-    // A create the runner had in flight when it died may land just after.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    removed.extend(crate::sweep::remove_run(&docker, run).await);
-    Ok(removed)
+    let mut lines = Vec::new();
+    // A create the runner had in flight when it died may land just after
+    // the first pass.
+    for pass in 0..2 {
+        if pass > 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let removal = crate::sweep::remove_run(&docker, run).await;
+        lines.extend(removal.removed.into_iter().map(|r| format!("removed {r}")));
+        lines.extend(removal.problems);
+    }
+    Ok(lines)
 }
 
 /// The engine through the mounted socket, answering.

@@ -276,39 +276,59 @@ pub async fn sweep(options: SweepOptions) -> Result<SweepReport, DeployError> {
     Ok(report)
 }
 
-/// Removes run `run`'s containers (link fault helpers first: they live in
-/// their nodes' network namespaces) and networks, all but its reaper; for
-/// the reaper. Says what it removed and what it could not, a line each.
-pub(crate) async fn remove_run(docker: &Docker, run: &str) -> Vec<String> {
+/// What removing a run's containers and networks did.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RunRemoval {
+    /// What was removed (`container tf-ab12-node-0`, `network ...`).
+    pub(crate) removed: Vec<String>,
+    /// What could not be, and why.
+    pub(crate) problems: Vec<String>,
+}
+
+/// Removes run `run`'s containers and networks, found by label, all but
+/// its reaper: the link fault helpers first (they live in their nodes'
+/// network namespaces), then the nodes, each batch at once, then the
+/// networks. Cleanup, drop and the reaper all remove a run this way.
+pub(crate) async fn remove_run(docker: &Docker, run: &str) -> RunRemoval {
     let of_run = labels::filter(labels::RUN, run);
-    let mut lines = Vec::new();
-    let mut containers = match containers_labelled(docker, &of_run).await {
+    let mut removal = RunRemoval::default();
+    let containers = match containers_labelled(docker, &of_run).await {
         Ok(containers) => containers,
-        Err(error) => return vec![error.to_string()],
+        Err(error) => {
+            removal.problems.push(error.to_string());
+            return removal;
+        }
     };
     let role = |c: &ContainerSummary| label(&c.labels, labels::ROLE);
-    containers.retain(|c| role(c) != crate::reaper::ROLE);
-    containers.sort_by_key(|c| role(c).is_empty());
-    for container in &containers {
-        let name = container_name(container);
-        match remove_container(docker, &name).await {
-            Ok(true) => lines.push(format!("removed container {name}")),
-            Ok(false) => {}
-            Err(problem) => lines.push(problem),
+    let (helpers, nodes): (Vec<_>, Vec<_>) = containers
+        .iter()
+        .filter(|c| role(c) != crate::reaper::ROLE)
+        .partition(|c| !role(c).is_empty());
+    for batch in [helpers, nodes] {
+        let removals = batch.into_iter().map(|container| async move {
+            let name = container_name(container);
+            (remove_container(docker, &name).await, name)
+        });
+        for (removed, name) in futures::future::join_all(removals).await {
+            match removed {
+                Ok(true) => removal.removed.push(format!("container {name}")),
+                Ok(false) => {}
+                Err(problem) => removal.problems.push(problem),
+            }
         }
     }
     match networks_labelled(docker, &of_run).await {
         Ok(networks) => {
             for name in networks.into_iter().filter_map(|n| n.name) {
                 match crate::network::remove(docker, &name).await {
-                    Ok(()) => lines.push(format!("removed network {name}")),
-                    Err(problem) => lines.push(problem),
+                    Ok(()) => removal.removed.push(format!("network {name}")),
+                    Err(problem) => removal.problems.push(problem),
                 }
             }
         }
-        Err(error) => lines.push(error.to_string()),
+        Err(error) => removal.problems.push(error.to_string()),
     }
-    lines
+    removal
 }
 
 /// A label's value, or empty.

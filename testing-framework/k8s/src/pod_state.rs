@@ -114,28 +114,23 @@ fn container_state(name: &str, image: &str, container: &ContainerStatus) -> Opti
 /// by name; one with no status yet is starting.
 pub fn ephemeral_states(pod: &Pod) -> BTreeMap<String, PodState> {
     let name = pod.metadata.name.as_deref().unwrap_or("?");
-    let mut states: BTreeMap<String, PodState> = pod
-        .spec
-        .iter()
-        .flat_map(|s| s.ephemeral_containers.iter().flatten())
-        .map(|c| (c.name.clone(), PodState::Starting))
-        .collect();
-    let images: BTreeMap<String, String> = pod
-        .spec
-        .iter()
-        .flat_map(|s| s.ephemeral_containers.iter().flatten())
-        .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
-        .collect();
     let statuses = pod
         .status
         .iter()
         .flat_map(|s| s.ephemeral_container_statuses.iter().flatten());
-    for status in statuses {
-        let image = images.get(&status.name).cloned().unwrap_or_default();
-        let state = container_state(name, &image, status).unwrap_or(PodState::Starting);
-        states.insert(status.name.clone(), state);
-    }
-    states
+    pod.spec
+        .iter()
+        .flat_map(|s| s.ephemeral_containers.iter().flatten())
+        .map(|container| {
+            let image = container.image.clone().unwrap_or_default();
+            let state = statuses
+                .clone()
+                .find(|s| s.name == container.name)
+                .and_then(|status| container_state(name, &image, status))
+                .unwrap_or(PodState::Starting);
+            (container.name.clone(), state)
+        })
+        .collect()
 }
 
 #[cfg(test)]

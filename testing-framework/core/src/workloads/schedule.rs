@@ -268,30 +268,21 @@ impl FaultMix {
         window: Duration,
         nodes: &[String],
     ) -> Schedule {
-        if self.at_once > 1 {
-            return self.overlapping(workload, seed, window, nodes);
-        }
         let mut rng = SplitMix64::new(seed);
-        let mut faults = Vec::new();
         let end = window.saturating_sub(self.quiet_end);
         let mean_gap = 60.0 / self.per_minute.max(0.1);
-        let mut at = self.quiet_start + gap(&mut rng, mean_gap);
-        while !nodes.is_empty() && !self.kinds.is_empty() && at + self.hold.0 <= end {
-            let (hold, kind) = self.draw(&mut rng);
-            let hold = hold.min(end - at);
-            let target = nodes[rng.below(nodes.len() as u64) as usize].clone();
-            faults.push(Scheduled {
-                at: round_ms(at),
-                hold: round_ms(hold),
-                target,
-                fault: kind,
-            });
-            at = round_ms(at) + round_ms(hold) + self.settle + gap(&mut rng, mean_gap);
-        }
+        let first = self.quiet_start + gap(&mut rng, mean_gap);
+        let faults = if nodes.is_empty() || self.kinds.is_empty() {
+            Vec::new()
+        } else if self.at_once > 1 {
+            self.overlapping(&mut rng, round_ms(first), end, mean_gap, nodes)
+        } else {
+            self.one_at_a_time(&mut rng, first, end, mean_gap, nodes)
+        };
         Schedule {
             workload: workload.to_owned(),
             seed: Some(seed),
-            at_once: 1,
+            at_once: self.at_once.max(1),
             faults,
         }
     }
@@ -304,50 +295,70 @@ impl FaultMix {
         (hold, kind)
     }
 
-    /// A schedule whose faults may overlap, up to [`at_once`](Self::at_once)
-    /// in force, on distinct nodes.
+    /// Faults from `at` until `end`, each after the previous one ended and
+    /// the cluster settled.
+    fn one_at_a_time(
+        &self,
+        rng: &mut SplitMix64,
+        mut at: Duration,
+        end: Duration,
+        mean_gap: f64,
+        nodes: &[String],
+    ) -> Vec<Scheduled> {
+        let mut faults = Vec::new();
+        while at + self.hold.0 <= end {
+            let (hold, kind) = self.draw(rng);
+            let hold = hold.min(end - at);
+            let target = nodes[rng.below(nodes.len() as u64) as usize].clone();
+            faults.push(Scheduled {
+                at: round_ms(at),
+                hold: round_ms(hold),
+                target,
+                fault: kind,
+            });
+            at = round_ms(at) + round_ms(hold) + self.settle + gap(rng, mean_gap);
+        }
+        faults
+    }
+
+    /// Faults from `at` until `end` that may overlap, up to
+    /// [`at_once`](Self::at_once) in force, on distinct nodes.
     fn overlapping(
         &self,
-        workload: &str,
-        seed: u64,
-        window: Duration,
+        rng: &mut SplitMix64,
+        mut at: Duration,
+        end: Duration,
+        mean_gap: f64,
         nodes: &[String],
-    ) -> Schedule {
-        let mut rng = SplitMix64::new(seed);
+    ) -> Vec<Scheduled> {
         let mut faults: Vec<Scheduled> = Vec::new();
-        let end = window.saturating_sub(self.quiet_end);
-        let mean_gap = 60.0 / self.per_minute.max(0.1);
-        let mut at = round_ms(self.quiet_start + gap(&mut rng, mean_gap));
-        while !nodes.is_empty() && !self.kinds.is_empty() && at + self.hold.0 <= end {
-            let (hold, kind) = self.draw(&mut rng);
+        while at + self.hold.0 <= end {
+            let (hold, kind) = self.draw(rng);
             let hold = round_ms(hold);
-            // What is in force then, counting each fault's settling time.
+            // What is in force then, counting each fault's settling time,
+            // and the nodes free of it.
             let in_force: Vec<&Scheduled> = faults
                 .iter()
                 .filter(|f| f.at + f.hold + self.settle > at)
                 .collect();
-            let free = |f: &&Scheduled| f.at + f.hold + self.settle;
-            let wait = if in_force.iter().any(|f| f.fault.whole_cluster())
-                || (kind.whole_cluster() && !in_force.is_empty())
-            {
-                in_force.iter().map(free).max()
-            } else if in_force.len() >= self.at_once {
-                in_force.iter().map(free).min()
-            } else {
-                None
-            };
             let taken: Vec<&str> = in_force.iter().map(|f| f.target.as_str()).collect();
             let open: Vec<&String> = nodes
                 .iter()
                 .filter(|n| !taken.contains(&n.as_str()))
                 .collect();
-            // Every node taken (a limit above the cluster's size): wait for
-            // the first to be free.
-            let wait = wait.or_else(|| {
-                open.is_empty()
-                    .then(|| in_force.iter().map(free).min())
-                    .flatten()
-            });
+            let free = |f: &&Scheduled| f.at + f.hold + self.settle;
+            // A fault on the whole cluster waits for every other to end;
+            // any other waits for one to end when the limit is reached or
+            // every node is taken (a limit above the cluster's size).
+            let wait = if in_force.iter().any(|f| f.fault.whole_cluster())
+                || (kind.whole_cluster() && !in_force.is_empty())
+            {
+                in_force.iter().map(free).max()
+            } else if in_force.len() >= self.at_once || open.is_empty() {
+                in_force.iter().map(free).min()
+            } else {
+                None
+            };
             if let Some(until) = wait {
                 // Up to the next whole millisecond: `at` must pass `until`.
                 at = ceil_ms(until);
@@ -360,14 +371,9 @@ impl FaultMix {
                 target,
                 fault: kind,
             });
-            at = round_ms(at + gap(&mut rng, mean_gap));
+            at = round_ms(at + gap(rng, mean_gap));
         }
-        Schedule {
-            workload: workload.to_owned(),
-            seed: Some(seed),
-            at_once: self.at_once,
-            faults,
-        }
+        faults
     }
 }
 
