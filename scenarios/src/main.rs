@@ -447,10 +447,11 @@ async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> 
 /// scenario and parameters, on the given or default images.
 fn runner_plan(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<tf_k8s::Plan> {
     let request = scenario.deployment();
+    let first = request.groups.first().map(|g| g.binary.name.as_str());
     let node_image = args
         .image
         .clone()
-        .unwrap_or_else(|| tf_k8s::default_image(&request.binary.name));
+        .unwrap_or_else(|| tf_k8s::default_image(first.unwrap_or_default()));
     let runner_image = args.runner_image.clone().unwrap_or_else(|| {
         std::env::var("TF_K8S_RUNNER_IMAGE")
             .ok()
@@ -508,12 +509,22 @@ async fn k8s_launch(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Resul
 /// creates nothing.
 fn k8s_dry_run(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<bool> {
     let request = scenario.deployment();
-    let image = args
-        .image
-        .clone()
-        .unwrap_or_else(|| tf_k8s::default_image(&request.binary.name));
+    let mut deployer = tf_k8s::K8sDeployer::new();
+    if let Some(image) = &args.image {
+        deployer = deployer.with_image(image);
+    }
     let run = tf_core::host::run_id();
-    let plan = tf_k8s::plan(&request, &run, &tf_k8s::K8sSettings::for_image(&image))?;
+    let settings = deployer.settings_for(&request);
+    let image = std::iter::once(settings.image.clone())
+        .chain(
+            settings
+                .group_images
+                .iter()
+                .map(|(g, i)| format!("{i} for {g}")),
+        )
+        .collect::<Vec<_>>()
+        .join(", ");
+    let plan = tf_k8s::plan(&request, &run, &settings)?;
     let dir = tf_core::host::run_dir(
         args.run_dir.as_deref(),
         &tf_core::host::default_runs_root(),
@@ -564,26 +575,38 @@ async fn build_image(
         let image = tf_compose::build_helper_image(&docker).await?;
         return tag_and_tell(&image, "set TF_K8S_NETFAULT_IMAGE=").await;
     }
-    let binary = match scenario {
+    let binaries = match scenario {
         Some(scenario) if !runner => {
             let entry = find(catalog, scenario)?;
             let built = entry
                 .build(&entry.parse::<&str, &str>(&[])?)
                 .context("invalid scenario")?;
-            let spec = built.deployment().binary.clone();
-            tokio::task::spawn_blocking(move || tf_core::host::binary::resolve(&spec))
-                .await
-                .context("finding the node binary failed")??
+            // Every group's binary, each once.
+            let mut binaries = Vec::new();
+            for group in built.deployment().groups {
+                let spec = group.binary.clone();
+                let binary =
+                    tokio::task::spawn_blocking(move || tf_core::host::binary::resolve(&spec))
+                        .await
+                        .context("finding the node binary failed")??;
+                if !binaries.contains(&binary) {
+                    binaries.push(binary);
+                }
+            }
+            binaries
         }
-        _ => std::env::current_exe().context("cannot find the scenarios binary itself")?,
+        _ => vec![std::env::current_exe().context("cannot find the scenarios binary itself")?],
     };
-    let image = tf_compose::build_image(&docker, &binary).await?;
     let pass = if runner {
         "pass --runner-image "
     } else {
         "pass --image "
     };
-    tag_and_tell(&image, pass).await
+    for binary in binaries {
+        let image = tf_compose::build_image(&docker, &binary).await?;
+        tag_and_tell(&image, pass).await?;
+    }
+    Ok(true)
 }
 
 /// Tags `image` `latest` and says how to load it into a cluster, or to

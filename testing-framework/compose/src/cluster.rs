@@ -11,7 +11,7 @@ use tf_core::fault::{ClockFault, Impaired, Link, LinkFault};
 use tf_core::host::NodeTable;
 use tf_core::scenario::{
     CleanupReport, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
-    NodeEndpoint, NodeExit,
+    NodeEndpoint, NodeExit, PortSpec,
 };
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
@@ -276,9 +276,10 @@ pub struct ComposeCluster {
     pub(crate) cleaned: bool,
     /// Every node as placed, in the order they were added.
     pub(crate) planned: Vec<Planned>,
-    /// The index the next added node gets; indices are never reused.
-    pub(crate) next_index: usize,
-    pub(crate) image: NodeImage,
+    /// The numbers the next added node gets.
+    pub(crate) numbering: tf_core::host::Numbering,
+    /// Each group's image.
+    pub(crate) images: HashMap<String, NodeImage>,
     /// libfaketime (its path here and in the image), when the nodes run
     /// under it for clock faults.
     pub(crate) faketime: Option<PathBuf>,
@@ -300,18 +301,21 @@ impl ComposeCluster {
                 spec: &p.spec,
                 command: &p.command,
                 data: &p.data,
-                ports: p.ports(&self.request.ports),
+                ports: p.ports(&self.ports_of(&p.spec.group)),
+                image: &self.images[&p.spec.group],
             })
             .collect();
-        let text = compose_file::render(
-            &self.control.run,
-            &self.image.tag,
-            &self.image.binary,
-            &self.owner,
-            &services,
-        );
+        let text = compose_file::render(&self.control.run, &self.owner, &services);
         let path = self.run_dir.join("docker-compose.yml");
         std::fs::write(&path, text).map_err(|e| tf_core::host::io_error("write", &path, e))
+    }
+
+    /// The ports `group`'s app declares.
+    pub(crate) fn ports_of(&self, group: &str) -> Vec<PortSpec> {
+        self.request
+            .group(group)
+            .map(|g| g.ports.clone())
+            .unwrap_or_default()
     }
 
     /// The run's id, as its containers' and networks' names and labels
@@ -377,21 +381,25 @@ impl Cluster for ComposeCluster {
             .iter()
             .flat_map(|p| p.spec.ports.numbers())
             .collect();
-        let ports = tf_core::host::port_maps_except(&self.request.ports, 1, &taken)?
+        let group = self.request.group_to_join(node.group.as_deref())?;
+        let ports = tf_core::host::port_maps_except(&group.ports, 1, &taken)?
             .pop()
             .unwrap_or_default();
-        let mut planned = plan(&self.run_dir, self.next_index, ports)?;
+        let mut numbering = self.numbering.clone();
+        let (index, ordinal) = numbering.next(&group.name);
+        let mut planned = plan(&self.run_dir, index, &group.name, ordinal, ports)?;
         let specs: Vec<_> = self.planned.iter().map(|p| p.spec.clone()).collect();
         let topology = node.topology(&planned.spec, &specs)?;
         planned.command = self.request.command(&planned.spec, &topology)?;
-        self.next_index += 1;
+        let probe = crate::deployer::probe_port(&group.ports, &planned.spec);
+        self.numbering = numbering;
         let control = &self.control;
         let container = container_of(
             &control.docker,
             &control.run,
             &self.run_dir,
             &planned.spec,
-            crate::deployer::probe_port(&self.request.ports, &planned.spec),
+            probe,
             crate::deployer::clock_of(&self.run_dir, &planned.spec, self.faketime.is_some())?,
             &control.crashes,
         );

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use tf_core::scenario::{NodeCommand, NodeSpec, Protocol};
 
+use crate::image::NodeImage;
+
 /// One service of the file.
 pub(crate) struct Service<'a> {
     pub(crate) spec: &'a NodeSpec,
@@ -14,17 +16,13 @@ pub(crate) struct Service<'a> {
     pub(crate) data: &'a Path,
     /// Its ports and their protocols.
     pub(crate) ports: Vec<(u16, Protocol)>,
+    /// Its image's tag and the binary's path in it.
+    pub(crate) image: &'a NodeImage,
 }
 
 /// The file's text: every node with its image, command, user, data
 /// directory, published ports and networks, as the deployer ran them.
-pub(crate) fn render(
-    run: &str,
-    image: &str,
-    binary: &str,
-    user: &str,
-    services: &[Service<'_>],
-) -> String {
+pub(crate) fn render(run: &str, user: &str, services: &[Service<'_>]) -> String {
     // Strings are written as JSON strings, which YAML reads as they are.
     let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
     let mut out = String::new();
@@ -35,8 +33,8 @@ pub(crate) fn render(
     for service in services {
         let spec = service.spec;
         let _ = writeln!(out, "  {}:", spec.name);
-        let _ = writeln!(out, "    image: {}", q(image));
-        let mut command = vec![q(binary)];
+        let _ = writeln!(out, "    image: {}", q(&service.image.tag));
+        let mut command = vec![q(&service.image.binary)];
         command.extend(service.command.args.iter().map(|a| q(a)));
         let _ = writeln!(out, "    entrypoint: [{}]", command.join(", "));
         if !service.command.env.is_empty() {

@@ -23,7 +23,7 @@ use tokio::sync::{Mutex as AsyncMutex, watch};
 use crate::cluster::{ComposeCluster, ComposeControl};
 use crate::compose_file::port_key;
 use crate::engine::describe;
-use crate::image::build_image_with;
+use crate::image::{NodeImage, build_image_with};
 use crate::network::{self, Net};
 use crate::node::NodeContainer;
 use crate::reaper::Reaper;
@@ -80,12 +80,28 @@ impl Deployer for ComposeDeployer {
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
         request.check()?;
         let docker = engine::connect().await?;
-        let spec = request.binary.clone();
-        let binary = tokio::task::spawn_blocking(move || host::binary::resolve(&spec))
-            .await
-            .map_err(|e| DeployError::Other(format!("finding the node binary failed: {e}")))??;
-        let faketime = host::clock::for_request(request, &binary)?;
-        let image = build_image_with(&docker, &binary, faketime.as_deref()).await?;
+        // One image per binary; groups of one binary share it.
+        let mut images: HashMap<String, NodeImage> = HashMap::new();
+        let mut by_binary: HashMap<PathBuf, NodeImage> = HashMap::new();
+        let mut faketime = None;
+        for group in &request.groups {
+            let spec = group.binary.clone();
+            let binary = tokio::task::spawn_blocking(move || host::binary::resolve(&spec))
+                .await
+                .map_err(|e| {
+                    DeployError::Other(format!("finding the node binary failed: {e}"))
+                })??;
+            faketime = host::clock::for_request(request, &binary)?;
+            let image = match by_binary.get(&binary) {
+                Some(image) => image.clone(),
+                None => {
+                    let image = build_image_with(&docker, &binary, faketime.as_deref()).await?;
+                    by_binary.insert(binary, image.clone());
+                    image
+                }
+            };
+            images.insert(group.name.clone(), image);
+        }
         let run_dir = host::run_dir(
             request.run_dir.as_deref(),
             &self.settings.runs_root(),
@@ -99,12 +115,17 @@ impl Deployer for ComposeDeployer {
 
         // Ports are the same inside the container and on the host, so one
         // port map serves peers and the runner.
-        let mut planned = Vec::with_capacity(request.nodes);
-        for (index, ports) in host::port_maps(&request.ports, request.nodes)?
-            .into_iter()
-            .enumerate()
-        {
-            planned.push(plan(&run_dir, index, ports)?);
+        let slots = request.slots();
+        let ports: Vec<&[PortSpec]> = slots.iter().map(|s| s.group.ports.as_slice()).collect();
+        let mut planned = Vec::with_capacity(slots.len());
+        for (slot, ports) in slots.iter().zip(host::port_maps_of(&ports)?) {
+            planned.push(plan(
+                &run_dir,
+                slot.index,
+                &slot.group.name,
+                slot.ordinal,
+                ports,
+            )?);
         }
         let specs: Vec<NodeSpec> = planned.iter().map(|p| p.spec.clone()).collect();
         for node in &mut planned {
@@ -118,7 +139,11 @@ impl Deployer for ComposeDeployer {
         let nodes: Vec<_> = planned
             .iter()
             .map(|node| {
-                let probe = probe_port(&request.ports, &node.spec);
+                let declared = request
+                    .group(&node.spec.group)
+                    .map(|g| g.ports.as_slice())
+                    .unwrap_or_default();
+                let probe = probe_port(declared, &node.spec);
                 let clock = clock_of(&run_dir, &node.spec, faketime.is_some())?;
                 Ok(container_of(
                     &docker, &run, &run_dir, &node.spec, probe, clock, &crashes,
@@ -142,9 +167,9 @@ impl Deployer for ComposeDeployer {
             endpoints: planned.iter().map(|p| endpoint(&p.spec)).collect(),
             control: Arc::clone(&control),
             cleaned: false,
-            next_index: planned.len(),
+            numbering: host::Numbering::after(request),
             planned,
-            image,
+            images,
             faketime,
             owner,
             request: request.clone(),
@@ -153,7 +178,14 @@ impl Deployer for ComposeDeployer {
         cluster.write_compose_file()?;
         let created = create_all(&cluster).await;
         let started = match created {
-            Ok(()) => start_all(&control).await,
+            Ok(()) => {
+                let log_of = |node: &str| cluster.log_path(node);
+                request
+                    .start_in_stages(&cluster.endpoints, log_of, |groups| {
+                        start_groups(&control, &cluster.planned, groups)
+                    })
+                    .await
+            }
             Err(error) => Err(error),
         };
         if let Err(error) = started {
@@ -163,7 +195,7 @@ impl Deployer for ComposeDeployer {
             }
             return Err(error);
         }
-        tracing::info!(run = %run, run_dir = %cluster.run_dir.display(), image = %cluster.image.tag, nodes = request.nodes, "compose cluster started");
+        tracing::info!(run = %run, run_dir = %cluster.run_dir.display(), nodes = request.nodes(), "compose cluster started");
         Ok(Box::new(cluster))
     }
 }
@@ -186,10 +218,17 @@ impl Planned {
     }
 }
 
-/// Node `index` of the run in `run_dir`, its data directory created; its
-/// command is built once the topology is known.
-pub(crate) fn plan(run_dir: &Path, index: usize, ports: PortMap) -> Result<Planned, DeployError> {
-    let name = format!("node-{index}");
+/// Node `index` of the run in `run_dir`, the `ordinal`-th of `group`, its
+/// data directory created; its command is built once the topology is
+/// known.
+pub(crate) fn plan(
+    run_dir: &Path,
+    index: usize,
+    group: &str,
+    ordinal: usize,
+    ports: PortMap,
+) -> Result<Planned, DeployError> {
+    let name = tf_core::scenario::node_name(group, ordinal);
     let data = run_dir.join(&name).join("data");
     std::fs::create_dir_all(&data).map_err(|e| host::io_error("create", &data, e))?;
     Ok(Planned {
@@ -198,6 +237,7 @@ pub(crate) fn plan(run_dir: &Path, index: usize, ports: PortMap) -> Result<Plann
             // Peers reach it by name on the peers network.
             host: name.clone(),
             name,
+            group: group.to_owned(),
             bind_host: "0.0.0.0".into(),
             ports,
             data_dir: PathBuf::from(DATA_DIR),
@@ -210,7 +250,7 @@ pub(crate) fn plan(run_dir: &Path, index: usize, ports: PortMap) -> Result<Plann
 /// Where the runner reaches a node: its published ports on loopback, the
 /// same numbers as inside.
 pub(crate) fn endpoint(spec: &NodeSpec) -> NodeEndpoint {
-    NodeEndpoint::loopback(&spec.name, &spec.ports)
+    NodeEndpoint::loopback(&spec.name, &spec.ports).in_group(&spec.group)
 }
 
 /// The container of node `spec` of run `run`, not created yet.
@@ -286,10 +326,11 @@ pub(crate) async fn create_node(
     node: &NodeContainer,
     planned: &Planned,
 ) -> Result<(), DeployError> {
-    let (control, image) = (&cluster.control, &cluster.image);
+    let control = &cluster.control;
+    let image = &cluster.images[&planned.spec.group];
     let docker = &control.docker;
     let failed = |reason: String| DeployError::node_failed(&node.name, reason, &node.log);
-    let ports = planned.ports(&cluster.request.ports);
+    let ports = planned.ports(&cluster.ports_of(&planned.spec.group));
     let access = Net::Access.name(&control.run);
     let mut node_labels = control.labels.clone();
     node_labels.insert(labels::NODE.to_owned(), node.name.clone());
@@ -365,10 +406,17 @@ pub(crate) async fn create_node(
     .map_err(failed)
 }
 
-/// Starts every container; the first that fails names its node.
-async fn start_all(control: &ComposeControl) -> Result<(), DeployError> {
-    for node in control.nodes.all() {
-        start_node(&node).await?;
+/// Starts the container of every node of `groups`; the first that fails
+/// names its node.
+async fn start_groups(
+    control: &ComposeControl,
+    planned: &[Planned],
+    groups: Vec<String>,
+) -> Result<(), DeployError> {
+    for (node, planned) in control.nodes.all().iter().zip(planned) {
+        if groups.contains(&planned.spec.group) {
+            start_node(node).await?;
+        }
     }
     Ok(())
 }

@@ -115,6 +115,7 @@ fn main() {
         app: "openraft-kv".into(),
         deployer: "local".into(),
         nodes: NODES,
+        groups: Vec::new(),
         parameters: vec![],
         seed: None,
         started_at: SystemTime::now(),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use kube::api::PostParams;
 use kube::{Api, Client};
-use tf_core::scenario::{DeployError, DeploymentRequest, NodeSpec, Protocol};
+use tf_core::scenario::{DeployError, DeploymentRequest, NodeSpec, PortSpec, Protocol};
 
 use crate::names::{label_value, port_names};
 use crate::objects::{labels, meta};
@@ -50,18 +50,17 @@ impl Access {
 /// on ports the cluster assigns.
 pub fn node_port_service(request: &DeploymentRequest, run: &str, node: &NodeSpec) -> Service {
     let namespace = crate::namespace_of(run);
-    let tcp: Vec<_> = request
-        .ports
+    let tcp: Vec<_> = group_ports(request, node)
         .iter()
         .filter(|p| p.protocol == Protocol::Tcp)
         .collect();
     let names = port_names(&tcp.iter().map(|p| p.name.as_str()).collect::<Vec<_>>());
     Service {
-        metadata: meta(
-            &format!("{}-access", node.name),
-            Some(&namespace),
-            labels(run, &request.scenario, Some(&node.name)),
-        ),
+        metadata: meta(&format!("{}-access", node.name), Some(&namespace), {
+            let mut labels = labels(run, &request.scenario, Some(&node.name));
+            labels.insert(crate::objects::GROUP.to_owned(), label_value(&node.group));
+            labels
+        }),
         spec: Some(ServiceSpec {
             type_: Some("NodePort".into()),
             selector: Some(BTreeMap::from([
@@ -89,7 +88,7 @@ pub fn node_port_service(request: &DeploymentRequest, run: &str, node: &NodeSpec
 /// the app's ports, by the app's port name.
 pub(crate) async fn open_node_ports(
     client: &Client,
-    request: &DeploymentRequest,
+    declared: &[PortSpec],
     service: &Service,
 ) -> Result<Vec<(String, u16)>, DeployError> {
     let namespace = service.metadata.namespace.clone().unwrap_or_default();
@@ -106,7 +105,7 @@ pub(crate) async fn open_node_ports(
         .iter()
         .map(|p| p.node_port.and_then(|n| u16::try_from(n).ok()))
         .collect();
-    let tcp = request.ports.iter().filter(|p| p.protocol == Protocol::Tcp);
+    let tcp = declared.iter().filter(|p| p.protocol == Protocol::Tcp);
     tcp.zip(given)
         .map(|(port, node_port)| {
             node_port.map(|n| (port.name.clone(), n)).ok_or_else(|| {
@@ -117,4 +116,14 @@ pub(crate) async fn open_node_ports(
             })
         })
         .collect()
+}
+
+/// The ports `node`'s group declares (the first group's for a node of a
+/// group the request does not name).
+pub(crate) fn group_ports<'a>(request: &'a DeploymentRequest, node: &NodeSpec) -> &'a [PortSpec] {
+    request
+        .group(&node.group)
+        .or(request.groups.first())
+        .map(|g| g.ports.as_slice())
+        .unwrap_or_default()
 }

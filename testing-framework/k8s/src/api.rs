@@ -54,11 +54,21 @@ pub fn api_error(what: &str, error: &kube::Error) -> DeployError {
 /// namespace is deleted again (with whatever was created in it), and the
 /// error names the object and the reason.
 pub async fn create(client: &Client, plan: &Plan) -> Result<(), DeployError> {
-    for object in &plan.objects {
-        if let Err(error) = create_one(client, &plan.namespace, object).await {
+    create_objects(client, &plan.namespace, plan.objects.iter()).await
+}
+
+/// Creates `objects` in `namespace`, in order; on an error, deletes the
+/// namespace (unless the error was creating it).
+pub async fn create_objects(
+    client: &Client,
+    namespace: &str,
+    objects: impl Iterator<Item = &Object>,
+) -> Result<(), DeployError> {
+    for object in objects {
+        if let Err(error) = create_one(client, namespace, object).await {
             let failed = api_error(&format!("create {}", object.id()), &error);
             if !matches!(object, Object::Namespace(_)) {
-                if let Err(cleanup) = delete_namespace(client, &plan.namespace).await {
+                if let Err(cleanup) = delete_namespace(client, namespace).await {
                     return Err(DeployError::Other(format!("{failed}; and {cleanup}")));
                 }
             }

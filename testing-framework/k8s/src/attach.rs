@@ -104,11 +104,16 @@ impl Deployer for K8sAttach {
             &self.base.runs_root(),
             &request.scenario,
         )?;
+        // Someone else's pods are one group: the request's first.
+        let group = request
+            .groups
+            .first()
+            .ok_or_else(|| DeployError::Other("the request has no group of nodes".into()))?;
         let mut specs = Vec::new();
         for (index, pod) in found.iter().enumerate() {
             let name = pod.metadata.name.clone().unwrap_or_default();
             let mut ports = Vec::new();
-            for (place, port) in request.ports.iter().enumerate() {
+            for (place, port) in group.ports.iter().enumerate() {
                 let number = port_of(pod, &port.name, place).ok_or_else(|| {
                     DeployError::Other(format!(
                         "pod {name} has no container port for the app's port `{}`; name its container ports as the app names its ports",
@@ -139,6 +144,7 @@ impl Deployer for K8sAttach {
             specs.push(NodeSpec {
                 index,
                 name,
+                group: group.name.clone(),
                 host,
                 bind_host: "0.0.0.0".into(),
                 ports: PortMap::new(ports),

@@ -17,7 +17,7 @@ use tf_core::scenario::{
 };
 use tokio::task::JoinHandle;
 
-use crate::access::{Access, open_node_ports};
+use crate::access::{Access, group_ports, open_node_ports};
 use crate::control::{K8sControl, K8sNode};
 use crate::forward::{Forward, PodDialer};
 use crate::pods::WaitEnd;
@@ -31,8 +31,8 @@ pub struct K8sCluster {
     pub(crate) endpoints: Vec<NodeEndpoint>,
     /// Every node as its peers see it, in the order they were added.
     pub(crate) specs: Vec<NodeSpec>,
-    /// The index the next added node gets; indices are never reused.
-    pub(crate) next_index: usize,
+    /// The numbers the next added node gets.
+    pub(crate) numbering: tf_core::host::Numbering,
     pub(crate) request: DeploymentRequest,
     pub(crate) settings: K8sSettings,
     pub(crate) dialer: Arc<dyn PodDialer>,
@@ -100,10 +100,11 @@ impl K8sCluster {
             Access::NodePort { host: at } => {
                 host.clone_from(at);
                 let service = node_port_service(&self.request, &self.control.run, spec);
-                local = open_node_ports(&self.control.client, &self.request, &service).await?;
+                let declared = group_ports(&self.request, spec);
+                local = open_node_ports(&self.control.client, declared, &service).await?;
             }
             Access::PortForward => {
-                for port in &self.request.ports {
+                for port in group_ports(&self.request, spec) {
                     let number = spec.ports.get(&port.name).unwrap_or_default();
                     if port.protocol == Protocol::Udp {
                         // A port-forward carries TCP only; the number stays
@@ -144,13 +145,13 @@ impl K8sCluster {
         let ports = PortMap::new(local);
         let endpoint = NodeEndpoint {
             name: spec.name.clone(),
+            group: spec.group.clone(),
             address: format!("{host}:{}", ports.api().unwrap_or_default()),
             host,
             ports,
         };
         self.specs.push(spec.clone());
         self.endpoints.push(endpoint.clone());
-        self.next_index = self.next_index.max(spec.index + 1);
         Ok(endpoint)
     }
 
@@ -262,12 +263,10 @@ impl Cluster for K8sCluster {
             ));
         }
         node.refuse_loopback_peers("a pod")?;
-        let spec = node_spec(
-            &self.request,
-            &self.control.run,
-            &self.settings,
-            self.next_index,
-        );
+        let group = self.request.group_to_join(node.group.as_deref())?;
+        let mut numbering = self.numbering.clone();
+        let (index, ordinal) = numbering.next(&group.name);
+        let spec = node_spec(group, &self.control.run, &self.settings, index, ordinal);
         let topology = node.topology(&spec, &self.specs)?;
         let objects = node_objects(
             &self.request,
@@ -276,7 +275,7 @@ impl Cluster for K8sCluster {
             &spec,
             &topology,
         )?;
-        self.next_index += 1;
+        self.numbering = numbering;
         let Some(pod) = objects.iter().find_map(|o| match o {
             Object::Pod(p) => Some(p.as_ref().clone()),
             _ => None,

@@ -30,6 +30,7 @@ use tf_netfault::driver::LinkFaults;
 pub struct K8sDeployer {
     settings: DeployerSettings,
     image: Option<String>,
+    group_images: BTreeMap<String, String>,
     ready_timeout: Duration,
     access: Access,
     stream_logs: bool,
@@ -117,7 +118,7 @@ impl K8sDeployer {
             run_dir,
             endpoints: Vec::new(),
             specs: Vec::new(),
-            next_index: 0,
+            numbering: tf_core::host::Numbering::after(request),
             request: request.clone(),
             settings,
             dialer,
@@ -146,6 +147,7 @@ impl Default for K8sDeployer {
         K8sDeployer {
             settings: DeployerSettings::default(),
             image: None,
+            group_images: BTreeMap::new(),
             ready_timeout: Duration::from_secs(120),
             access: Access::Auto,
             stream_logs: true,
@@ -168,6 +170,13 @@ impl K8sDeployer {
     /// Nodes run `image`.
     pub fn with_image(mut self, image: impl Into<String>) -> Self {
         self.image = Some(image.into());
+        self
+    }
+
+    /// Runs the nodes of `group` (a group after the first) from `image`;
+    /// by default `tf-<binary>:latest`, what `scenarios image` builds.
+    pub fn with_group_image(mut self, group: impl Into<String>, image: impl Into<String>) -> Self {
+        self.group_images.insert(group.into(), image.into());
         self
     }
 
@@ -249,11 +258,25 @@ impl K8sDeployer {
 
     /// The settings a run of `request` uses.
     pub fn settings_for(&self, request: &DeploymentRequest) -> K8sSettings {
-        K8sSettings::for_image(
-            self.image
-                .clone()
-                .unwrap_or_else(|| default_image(&request.binary.name)),
-        )
+        let mut groups = request.groups.iter();
+        let first = groups
+            .next()
+            .map(|g| g.binary.name.as_str())
+            .unwrap_or_default();
+        let mut settings =
+            K8sSettings::for_image(self.image.clone().unwrap_or_else(|| default_image(first)));
+        // Another group's image: as given, else its binary's own.
+        for group in groups {
+            let image = self
+                .group_images
+                .get(&group.name)
+                .cloned()
+                .unwrap_or_else(|| {
+                    format!("{}:latest", tf_core::host::image_name(&group.binary.name))
+                });
+            settings.group_images.insert(group.name.clone(), image);
+        }
+        settings
     }
 }
 
@@ -295,7 +318,20 @@ impl Deployer for K8sDeployer {
         }
         // What is created, for review after the run.
         plan.write(&run_dir)?;
-        api::create(&client, &plan).await?;
+        // Groups start in stages: the run's own objects and the first
+        // stage's nodes now, each later stage once the one before is ready.
+        let stages = request.stages()?;
+        let in_stage =
+            |object: &Object, stage: &[&str]| object.group().is_some_and(|g| stage.contains(&g));
+        let first = stages.first().cloned().unwrap_or_default();
+        api::create_objects(
+            &client,
+            &plan.namespace,
+            plan.objects
+                .iter()
+                .filter(|o| o.group().is_none() || in_stage(o, &first)),
+        )
+        .await?;
         // From here on, dropping the cluster deletes the namespace.
         let mut cluster = self.assemble(Assembly {
             client,
@@ -309,16 +345,38 @@ impl Deployer for K8sDeployer {
             attached: false,
         });
         let control = Arc::clone(&cluster.control);
-        let pods = plan.objects.iter().filter_map(|o| match o {
-            Object::Pod(p) => Some(p.as_ref().clone()),
-            _ => None,
-        });
         let started = async {
-            for (spec, pod) in plan.nodes.iter().zip(pods) {
-                cluster.track(spec, pod).await?;
+            let last = stages.len().saturating_sub(1);
+            for (i, stage) in stages.iter().enumerate() {
+                if i > 0 {
+                    let objects = plan.objects.iter().filter(|o| in_stage(o, stage));
+                    for object in objects {
+                        api::create_one(&control.client, &plan.namespace, object)
+                            .await
+                            .map_err(|e| api::api_error(&format!("create {}", object.id()), &e))?;
+                    }
+                }
+                let pods = plan.objects.iter().filter_map(|o| match o {
+                    Object::Pod(p) if in_stage(o, stage) => Some(p.as_ref().clone()),
+                    _ => None,
+                });
+                let specs = plan
+                    .nodes
+                    .iter()
+                    .filter(|n| stage.contains(&n.group.as_str()));
+                let mut endpoints = Vec::new();
+                for (spec, pod) in specs.clone().zip(pods) {
+                    endpoints.push(cluster.track(spec, pod).await?);
+                }
+                let names = specs.map(|n| n.name.clone()).collect();
+                cluster.wait_running(&names).await?;
+                if i < last {
+                    request
+                        .wait_ready(&endpoints, |node| cluster.log_path(node))
+                        .await?;
+                }
             }
-            let names = plan.nodes.iter().map(|n| n.name.clone()).collect();
-            cluster.wait_running(&names).await
+            Ok(())
         }
         .await;
         if let Err(error) = started {
@@ -329,7 +387,7 @@ impl Deployer for K8sDeployer {
             return Err(error);
         }
         cluster.exits = Some(report_exits(&control));
-        tracing::info!(%run, namespace = %plan.namespace, image = %cluster.settings.image, nodes = request.nodes, "k8s cluster started");
+        tracing::info!(%run, namespace = %plan.namespace, image = %cluster.settings.image, nodes = request.nodes(), "k8s cluster started");
         Ok(Box::new(cluster))
     }
 }

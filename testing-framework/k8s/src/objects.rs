@@ -23,7 +23,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use tf_core::scenario::{DeployError, DeploymentRequest, NodeSpec, PortMap, Protocol};
+use tf_core::scenario::{
+    DeployError, DeploymentRequest, GroupRequest, NodeSpec, PortMap, PortSpec, Protocol,
+};
 
 use crate::names::{label_value, namespace_of, port_names};
 use crate::settings::{K8sSettings, Resources};
@@ -40,6 +42,8 @@ const MANAGED: &str = "dev.tf.managed";
 const RUN: &str = "dev.tf.run";
 const SCENARIO: &str = "dev.tf.scenario";
 const NODE: &str = "dev.tf.node";
+/// The group of a node's objects.
+pub(crate) const GROUP: &str = "dev.tf.group";
 
 /// One object of a run.
 // A plan holds a few objects per node, built once per run: their sizes do
@@ -70,7 +74,18 @@ pub enum Object {
 impl Object {
     /// `kind/name`.
     pub fn id(&self) -> String {
-        let (kind, meta) = match self {
+        let (kind, meta) = self.kind_and_meta();
+        format!("{kind}/{}", meta.name.as_deref().unwrap_or_default())
+    }
+
+    /// The group of a node's object; `None` for the run's own objects.
+    pub fn group(&self) -> Option<&str> {
+        let (_, meta) = self.kind_and_meta();
+        meta.labels.as_ref()?.get(GROUP).map(String::as_str)
+    }
+
+    fn kind_and_meta(&self) -> (&'static str, &ObjectMeta) {
+        match self {
             Object::Namespace(o) => ("namespace", &o.metadata),
             Object::ConfigMap(o) => ("configmap", &o.metadata),
             Object::Claim(o) => ("persistentvolumeclaim", &o.metadata),
@@ -80,8 +95,7 @@ impl Object {
             Object::ClusterRole(o) => ("clusterrole", &o.metadata),
             Object::ClusterRoleBinding(o) => ("clusterrolebinding", &o.metadata),
             Object::Job(o) => ("job", &o.metadata),
-        };
-        format!("{kind}/{}", meta.name.as_deref().unwrap_or_default())
+        }
     }
 
     /// The object as YAML, `apiVersion` and `kind` first.
@@ -207,31 +221,39 @@ fn protocol(protocol: Protocol) -> String {
     }
 }
 
-/// The app's ports as Kubernetes port names, valid and distinct.
-fn declared_port_names(request: &DeploymentRequest) -> Vec<String> {
-    let names: Vec<&str> = request.ports.iter().map(|p| p.name.as_str()).collect();
+/// An app's ports as Kubernetes port names, valid and distinct.
+fn declared_port_names(ports: &[PortSpec]) -> Vec<String> {
+    let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
     port_names(&names)
 }
 
-/// Node `index` of run `run` as its peers see it: `node-N`, at
-/// `node-N.nodes.tf-<run>.svc.cluster.local`, on the same port numbers as
-/// every other node (each pod has its own address).
-pub fn node_spec(
-    request: &DeploymentRequest,
-    run: &str,
-    settings: &K8sSettings,
-    index: usize,
-) -> NodeSpec {
-    let ports = PortMap::new(
-        request
+/// The ports of `group`'s nodes: the same numbers on every node of every
+/// group (each pod has its own address).
+fn group_ports(group: &GroupRequest, settings: &K8sSettings) -> PortMap {
+    PortMap::new(
+        group
             .ports
             .iter()
             .enumerate()
             .map(|(i, p)| (p.name.clone(), settings.first_port + i as u16)),
-    );
-    let name = format!("node-{index}");
+    )
+}
+
+/// Node `index` of run `run`, the `ordinal`-th of `group`, as its peers
+/// see it: `rpc-1`, at `rpc-1.nodes.tf-<run>.svc.cluster.local`, on the
+/// same port numbers as every other node (each pod has its own address).
+pub fn node_spec(
+    group: &GroupRequest,
+    run: &str,
+    settings: &K8sSettings,
+    index: usize,
+    ordinal: usize,
+) -> NodeSpec {
+    let name = group.node_name(ordinal);
     NodeSpec {
         index,
+        group: group.name.clone(),
+        ports: group_ports(group, settings),
         host: format!(
             "{name}.{SERVICE}.{}.svc.{}",
             namespace_of(run),
@@ -239,13 +261,15 @@ pub fn node_spec(
         ),
         name,
         bind_host: "0.0.0.0".into(),
-        ports,
         data_dir: PathBuf::from(DATA_DIR),
     }
 }
 
-/// The objects of run `run` for `request`: its nodes are named `node-N`
-/// and reach each other at `node-N.nodes.tf-<run>.svc.cluster.local`.
+/// The objects of run `run` for `request`: its nodes are named after their
+/// group (`node-N`, `rpc-N`) and reach each other at
+/// `<node>.nodes.tf-<run>.svc.cluster.local`. One headless service serves
+/// every group: a pod's DNS name then does not depend on its group, and
+/// each node object carries its group as a label.
 pub fn plan(
     request: &DeploymentRequest,
     run: &str,
@@ -254,10 +278,33 @@ pub fn plan(
     request.check()?;
     let namespace = namespace_of(run);
     let ns = Some(namespace.as_str());
-    let nodes: Vec<NodeSpec> = (0..request.nodes)
-        .map(|index| node_spec(request, run, settings, index))
+    let nodes: Vec<NodeSpec> = request
+        .slots()
+        .iter()
+        .map(|s| node_spec(s.group, run, settings, s.index, s.ordinal))
         .collect();
-    let ports = node_spec(request, run, settings, 0).ports;
+    // Every group's ports, each number once (a service refuses a number
+    // twice; its ports only name them, DNS needs none).
+    let mut service_ports: Vec<ServicePort> = Vec::new();
+    for group in &request.groups {
+        let numbers = group_ports(group, settings);
+        for (p, name) in group.ports.iter().zip(declared_port_names(&group.ports)) {
+            let port = i32::from(numbers.get(&p.name).unwrap_or_default());
+            let protocol = protocol(p.protocol);
+            let taken = service_ports.iter().any(|s| {
+                s.port == port && s.protocol.as_deref() == Some(protocol.as_str())
+                    || s.name.as_deref() == Some(name.as_str())
+            });
+            if !taken {
+                service_ports.push(ServicePort {
+                    name: Some(name),
+                    port,
+                    protocol: Some(protocol),
+                    ..ServicePort::default()
+                });
+            }
+        }
+    }
     let mut objects = vec![Object::Namespace(Namespace {
         metadata: meta(&namespace, None, labels(run, &request.scenario, None)),
         ..Namespace::default()
@@ -269,19 +316,7 @@ pub fn plan(
             // Peers must find each other before they are ready.
             publish_not_ready_addresses: Some(true),
             selector: Some(BTreeMap::from([(RUN.to_owned(), label_value(run))])),
-            ports: Some(
-                request
-                    .ports
-                    .iter()
-                    .zip(declared_port_names(request))
-                    .map(|(p, name)| ServicePort {
-                        name: Some(name),
-                        port: i32::from(ports.get(&p.name).unwrap_or_default()),
-                        protocol: Some(protocol(p.protocol)),
-                        ..ServicePort::default()
-                    })
-                    .collect(),
-            ),
+            ports: Some(service_ports),
             ..ServiceSpec::default()
         }),
         ..Service::default()
@@ -309,13 +344,21 @@ pub fn node_objects(
 ) -> Result<[Object; 3], DeployError> {
     let namespace = namespace_of(run);
     let ns = Some(namespace.as_str());
+    let group = request.group(&node.group).ok_or_else(|| {
+        DeployError::Other(format!(
+            "{} is in group `{}`, which the request does not have (groups: {})",
+            node.name,
+            node.group,
+            request.group_names()
+        ))
+    })?;
     // The image holds the binary under its file name, as the compose
     // deployer's images do.
-    let binary = &request.binary.name;
-    let container_ports: Vec<ContainerPort> = request
+    let binary = &group.binary.name;
+    let container_ports: Vec<ContainerPort> = group
         .ports
         .iter()
-        .zip(declared_port_names(request))
+        .zip(declared_port_names(&group.ports))
         .map(|(p, name)| ContainerPort {
             name: Some(name),
             container_port: i32::from(node.ports.get(&p.name).unwrap_or_default()),
@@ -324,7 +367,8 @@ pub fn node_objects(
         })
         .collect();
     let command = request.command(node, topology)?;
-    let node_labels = labels(run, &request.scenario, Some(&node.name));
+    let mut node_labels = labels(run, &request.scenario, Some(&node.name));
+    node_labels.insert(GROUP.to_owned(), label_value(&node.group));
     let env_map = format!("{}-env", node.name);
     let claim = format!("{}-data", node.name);
     // The node's environment; its command line is in the pod.
@@ -359,7 +403,7 @@ pub fn node_objects(
             restart_policy: Some("Never".into()),
             containers: vec![Container {
                 name: "node".into(),
-                image: Some(settings.image.clone()),
+                image: Some(settings.image_of(&node.group).to_owned()),
                 image_pull_policy: Some("IfNotPresent".into()),
                 command: Some(vec![format!("{BINARY_DIR}/{binary}")]),
                 args: Some(command.args.clone()),

@@ -1,6 +1,8 @@
 //! What a run on Kubernetes needs beyond the request: the image, and the
 //! resources each node asks for.
 
+use std::collections::BTreeMap;
+
 /// CPU and memory, as Kubernetes quantities (`250m`, `256Mi`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resources {
@@ -29,6 +31,9 @@ pub struct K8sSettings {
     /// The cluster's DNS domain (`cluster.local` unless the cluster was
     /// set up otherwise; `$TF_K8S_CLUSTER_DOMAIN`).
     pub cluster_domain: String,
+    /// The images of groups other than the first, by group; a group not
+    /// named here runs [`image`](Self::image).
+    pub group_images: BTreeMap<String, String>,
 }
 
 impl K8sSettings {
@@ -48,7 +53,13 @@ impl K8sSettings {
             storage: "1Gi".into(),
             first_port: 7000,
             cluster_domain: cluster_domain(),
+            group_images: BTreeMap::new(),
         }
+    }
+
+    /// The image `group`'s nodes run.
+    pub fn image_of(&self, group: &str) -> &str {
+        self.group_images.get(group).unwrap_or(&self.image)
     }
 }
 

@@ -405,7 +405,7 @@ async fn nodes_are_added_and_removed_and_indices_are_not_reused() {
     let added = cluster
         .add_node(NewNode {
             peers: Some(vec!["node-0".into()]),
-            external_peers: Vec::new(),
+            ..NewNode::default()
         })
         .await
         .unwrap();
@@ -428,6 +428,7 @@ async fn nodes_are_added_and_removed_and_indices_are_not_reused() {
                 "outside",
                 &tf_core::scenario::PortMap::new([("api".to_owned(), 9)]),
             )],
+            ..NewNode::default()
         })
         .await
         .unwrap_err()

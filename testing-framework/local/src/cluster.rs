@@ -1,5 +1,6 @@
 //! A cluster of local node processes.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,10 +121,10 @@ pub struct LocalCluster {
     pub(crate) endpoints: Vec<NodeEndpoint>,
     /// Every node as its peers see it, in the order they were added.
     pub(crate) specs: Vec<NodeSpec>,
-    /// The index the next added node gets: indices are never reused, so
-    /// neither are names, logs or data directories.
-    pub(crate) next_index: usize,
-    pub(crate) binary: PathBuf,
+    /// The numbers the next added node gets.
+    pub(crate) numbering: tf_core::host::Numbering,
+    /// Each group's node binary.
+    pub(crate) binaries: HashMap<String, PathBuf>,
     /// libfaketime, when the nodes run under it for clock faults.
     pub(crate) faketime: Option<PathBuf>,
     pub(crate) request: DeploymentRequest,
@@ -161,22 +162,25 @@ impl Cluster for LocalCluster {
     }
 
     async fn add_node(&mut self, node: NewNode) -> Result<NodeEndpoint, DeployError> {
+        let group = self.request.group_to_join(node.group.as_deref())?;
         let taken: Vec<u16> = self.specs.iter().flat_map(|s| s.ports.numbers()).collect();
-        let ports = tf_core::host::port_maps_except(&self.request.ports, 1, &taken)?
+        let ports = tf_core::host::port_maps_except(&group.ports, 1, &taken)?
             .pop()
             .unwrap_or_default();
-        let spec = crate::deployer::node_spec(&self.run_dir, self.next_index, ports)?;
+        let mut numbering = self.numbering.clone();
+        let (index, ordinal) = numbering.next(&group.name);
+        let spec = crate::deployer::node_spec(&self.run_dir, index, &group.name, ordinal, ports)?;
         let topology = node.topology(&spec, &self.specs)?;
         let command = self.request.command(&spec, &topology)?;
         let process = crate::deployer::node_process(
             &spec,
             &self.run_dir,
-            &self.binary,
+            &self.binaries[&group.name],
             command,
             self.faketime.as_deref(),
             &self.control.crashes,
         )?;
-        self.next_index += 1;
+        self.numbering = numbering;
         crate::deployer::spawn(&process)?;
         self.control.nodes.push(process);
         let endpoint = crate::deployer::endpoint(&spec);

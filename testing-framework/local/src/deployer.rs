@@ -1,6 +1,7 @@
 //! The local deployer: nodes as processes on 127.0.0.1, each with its own
 //! data directory and log file under one run directory.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use tf_core::host::clock::NodeClock;
 use tf_core::host::{self, DeployerSettings, NodeTable};
 use tf_core::scenario::{
     Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeCommand, NodeEndpoint,
-    NodeExit, NodeSpec, PortMap,
+    NodeExit, NodeSpec, PortMap, PortSpec,
 };
 use tokio::sync::watch;
 
@@ -65,29 +66,46 @@ impl Deployer for LocalDeployer {
 
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
         request.check()?;
-        let spec = request.binary.clone();
-        let binary = tokio::task::spawn_blocking(move || host::binary::resolve(&spec))
-            .await
-            .map_err(|e| DeployError::Other(format!("finding the node binary failed: {e}")))??;
+        let mut binaries = HashMap::new();
+        for group in &request.groups {
+            let spec = group.binary.clone();
+            let binary = tokio::task::spawn_blocking(move || host::binary::resolve(&spec))
+                .await
+                .map_err(|e| {
+                    DeployError::Other(format!("finding the node binary failed: {e}"))
+                })??;
+            binaries.insert(group.name.clone(), binary);
+        }
         let run_dir = host::run_dir(
             request.run_dir.as_deref(),
             &self.settings.runs_root(),
             &request.scenario,
         )?;
+        let slots = request.slots();
         // Every port of every node at once, so that none collide.
-        let port_maps = host::port_maps(&request.ports, request.nodes)?;
-        let mut specs = Vec::with_capacity(request.nodes);
-        for (index, ports) in port_maps.into_iter().enumerate() {
-            specs.push(node_spec(&run_dir, index, ports)?);
+        let ports: Vec<&[PortSpec]> = slots.iter().map(|s| s.group.ports.as_slice()).collect();
+        let mut specs = Vec::with_capacity(slots.len());
+        for (slot, ports) in slots.iter().zip(host::port_maps_of(&ports)?) {
+            specs.push(node_spec(
+                &run_dir,
+                slot.index,
+                &slot.group.name,
+                slot.ordinal,
+                ports,
+            )?);
         }
-        let faketime = host::clock::for_request(request, &binary)?;
+        let mut faketime = None;
+        for binary in binaries.values() {
+            faketime = host::clock::for_request(request, binary)?;
+        }
         let crashes = Arc::new(watch::channel(Vec::new()).0);
+        // Every command before any node starts: a bad one starts nothing.
         let mut nodes = Vec::with_capacity(specs.len());
         for spec in &specs {
             nodes.push(node_process(
                 spec,
                 &run_dir,
-                &binary,
+                &binaries[&spec.group],
                 request.command(spec, &specs)?,
                 faketime.as_deref(),
                 &crashes,
@@ -101,35 +119,52 @@ impl Deployer for LocalDeployer {
         // From here on, dropping the cluster kills whatever was started.
         let cluster = LocalCluster {
             endpoints: specs.iter().map(endpoint).collect(),
-            next_index: specs.len(),
+            numbering: host::Numbering::after(request),
             specs,
             run_dir,
-            binary,
+            binaries,
             faketime,
             request: request.clone(),
             control: Arc::clone(&control),
         };
-        for node in control.nodes.all() {
-            spawn(&node)?;
-        }
-        tracing::info!(run_dir = %cluster.run_dir.display(), nodes = request.nodes, "local cluster started");
+        let log_of = |node: &str| cluster.log_path(node);
+        request
+            .start_in_stages(&cluster.endpoints, log_of, |groups| {
+                let (control, specs) = (&control, &cluster.specs);
+                async move {
+                    let in_stage = |node: &NodeProcess| {
+                        specs
+                            .iter()
+                            .any(|s| s.name == node.name && groups.contains(&s.group))
+                    };
+                    for node in control.nodes.all().iter().filter(|n| in_stage(n)) {
+                        spawn(node)?;
+                    }
+                    Ok(())
+                }
+            })
+            .await?;
+        tracing::info!(run_dir = %cluster.run_dir.display(), nodes = request.nodes(), "local cluster started");
         Ok(Box::new(cluster))
     }
 }
 
-/// Node `index` of a cluster whose run directory is `run_dir`, its data
-/// directory created.
+/// Node `index` of a cluster whose run directory is `run_dir`, the
+/// `ordinal`-th of `group`, its data directory created.
 pub(crate) fn node_spec(
     run_dir: &Path,
     index: usize,
+    group: &str,
+    ordinal: usize,
     ports: PortMap,
 ) -> Result<NodeSpec, DeployError> {
-    let name = format!("node-{index}");
+    let name = tf_core::scenario::node_name(group, ordinal);
     let data_dir = run_dir.join(&name).join("data");
     std::fs::create_dir_all(&data_dir).map_err(|e| host::io_error("create", &data_dir, e))?;
     Ok(NodeSpec {
         index,
         name,
+        group: group.to_owned(),
         host: HOST.into(),
         bind_host: HOST.into(),
         ports,
@@ -139,7 +174,7 @@ pub(crate) fn node_spec(
 
 /// Where the runner reaches the node of `spec`: where its peers do.
 pub(crate) fn endpoint(spec: &NodeSpec) -> NodeEndpoint {
-    NodeEndpoint::loopback(&spec.name, &spec.ports)
+    NodeEndpoint::loopback(&spec.name, &spec.ports).in_group(&spec.group)
 }
 
 /// The process of the node of `spec`, not started; under libfaketime when

@@ -105,6 +105,7 @@ mod tests {
             .map(|index| NodeSpec {
                 index,
                 name: format!("node-{index}"),
+                group: "node".into(),
                 host: "127.0.0.1".into(),
                 bind_host: "127.0.0.1".into(),
                 ports: tf_core::scenario::PortMap::new([("api".to_owned(), 7000 + index as u16)]),

@@ -272,6 +272,7 @@ pub fn steps() -> Steps {
                 let node = NewNode {
                     peers: Some(Vec::new()),
                     external_peers: public,
+                    ..NewNode::default()
                 };
                 let name = match cluster.add_node(node).await {
                     Ok(name) => name,

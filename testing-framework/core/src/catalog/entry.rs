@@ -37,11 +37,7 @@ impl<A: Application> AnyScenario for Scenario<A> {
     }
 
     fn deployment(&self) -> crate::scenario::DeploymentRequest {
-        crate::scenario::DeploymentRequest::new(
-            std::sync::Arc::clone(&self.app),
-            &self.name,
-            self.nodes,
-        )
+        self.request()
     }
 
     fn run<'a>(

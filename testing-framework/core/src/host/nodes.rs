@@ -1,11 +1,12 @@
 //! The nodes of a cluster that grows and shrinks while it runs, by name,
 //! as a deployer's node control and cluster share them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::scenario::{ControlError, DeployError, PortMap, PortSpec};
+use crate::scenario::{ControlError, DeployError, DeploymentRequest, PortMap, PortSpec};
 
 /// A deployer's nodes (processes, containers), in the order they were
 /// added. Cheap to read; adding or removing one takes a short write lock.
@@ -67,14 +68,22 @@ impl<N> NodeTable<N> {
 /// Every named port for each of `count` nodes, all distinct and free on
 /// 127.0.0.1 a moment ago.
 pub fn port_maps(ports: &[PortSpec], count: usize) -> Result<Vec<PortMap>, DeployError> {
-    let protocols: Vec<_> = (0..count)
-        .flat_map(|_| ports.iter().map(|p| p.protocol))
+    port_maps_of(&vec![ports; count])
+}
+
+/// Every named port of each node, given each node's ports (nodes of
+/// several groups), all distinct and free on 127.0.0.1 a moment ago.
+pub fn port_maps_of(nodes: &[&[PortSpec]]) -> Result<Vec<PortMap>, DeployError> {
+    let protocols: Vec<_> = nodes
+        .iter()
+        .flat_map(|ports| ports.iter().map(|p| p.protocol))
         .collect();
     let mut numbers = super::ports::free_ports(&protocols)
         .map_err(|e| DeployError::Other(format!("cannot find free ports on 127.0.0.1: {e}")))?
         .into_iter();
-    Ok((0..count)
-        .map(|_| {
+    Ok(nodes
+        .iter()
+        .map(|ports| {
             PortMap::new(
                 ports
                     .iter()
@@ -82,6 +91,38 @@ pub fn port_maps(ports: &[PortSpec], count: usize) -> Result<Vec<PortMap>, Deplo
             )
         })
         .collect())
+}
+
+/// The numbers a cluster gives the nodes it adds: the next index in the
+/// topology, and the next number in the node's group. Numbers are never
+/// reused, so neither are names, logs or data directories.
+#[derive(Clone, Debug, Default)]
+pub struct Numbering {
+    next_index: usize,
+    next_in_group: HashMap<String, usize>,
+}
+
+impl Numbering {
+    /// After the nodes of `request`.
+    pub fn after(request: &DeploymentRequest) -> Self {
+        Numbering {
+            next_index: request.nodes(),
+            next_in_group: request
+                .groups
+                .iter()
+                .map(|g| (g.name.clone(), g.nodes))
+                .collect(),
+        }
+    }
+
+    /// The index and the number in `group` of the next node of `group`.
+    pub fn next(&mut self, group: &str) -> (usize, usize) {
+        let ordinal = self.next_in_group.entry(group.to_owned()).or_default();
+        let numbers = (self.next_index, *ordinal);
+        self.next_index += 1;
+        *ordinal += 1;
+        numbers
+    }
 }
 
 /// Like [`port_maps`], avoiding every port in `taken` (the ports of a

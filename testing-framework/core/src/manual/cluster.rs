@@ -175,7 +175,7 @@ impl<A: Application> ManualCluster<A> {
         deployer: &dyn Deployer,
         request: DeploymentRequest,
     ) -> Result<Self, ManualError> {
-        let nodes = request.nodes;
+        let nodes = request.nodes();
         request.check()?;
         let mut cluster = deployer.deploy(&request).await?;
         let mut sources_of_nodes = Vec::new();

@@ -17,9 +17,9 @@ pub use observations::{
     LabelledEvent, OBSERVATIONS_FILE, ObservationRecorder, RecordedEvent, RecordedObservation,
 };
 pub use run::{
-    CleanupReport, ExpectationReport, FaultWindow, NodeExit, PhaseTimings, ReadReportError,
-    ReplayReport, RunReport, SourceReport, TimelineEntry, TimelineKind, Timing, Verdict,
-    WorkloadFailure,
+    CleanupReport, ExpectationReport, FaultWindow, GroupReport, NodeExit, PhaseTimings,
+    ReadReportError, ReplayReport, RunReport, SourceReport, TimelineEntry, TimelineKind, Timing,
+    Verdict, WorkloadFailure,
 };
 pub use traits::{ReportEvent, ReportSnapshot, SeriesPoint, Severity};
 

@@ -230,6 +230,20 @@ pub struct WorkloadFailure {
     pub error: String,
 }
 
+/// One group of a run's topology.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupReport {
+    /// Its name.
+    pub name: String,
+    /// Its app's name.
+    pub app: String,
+    /// Its nodes, in order.
+    pub nodes: Vec<String>,
+    /// The groups it started after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
 /// Everything about one run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunReport {
@@ -239,8 +253,11 @@ pub struct RunReport {
     pub app: String,
     /// The deployer.
     pub deployer: String,
-    /// How many nodes.
+    /// How many nodes, in all groups.
     pub nodes: usize,
+    /// The topology's groups (one, `node`, in a scenario of one app).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupReport>,
     /// The catalog parameters the scenario was built with (`wallets=8`),
     /// so that replay rebuilds the same scenario; empty for scenarios
     /// built by hand.
@@ -383,6 +400,7 @@ impl RunReport {
             app: "app".into(),
             deployer: "local".into(),
             nodes: 3,
+            groups: vec![],
             parameters: vec![],
             seed: None,
             started_at: SystemTime::UNIX_EPOCH,

@@ -119,8 +119,12 @@ impl PortMap {
 pub struct NodeSpec {
     /// Position in the topology, from 0.
     pub index: usize,
-    /// Its name in reports, logs and sources (`node-0`, ...).
+    /// Its name in reports, logs and sources (`node-0`, `rpc-1`): its
+    /// group's name and its number in the group.
     pub name: String,
+    /// Its group ([`DEFAULT_GROUP`](super::DEFAULT_GROUP) in a scenario of
+    /// one app).
+    pub group: String,
     /// The host its peers reach it at (`127.0.0.1`, a container's
     /// address, a pod's DNS name).
     pub host: String,
@@ -160,6 +164,8 @@ impl NodeSpec {
 pub struct NodeEndpoint {
     /// The node's name.
     pub name: String,
+    /// Its group.
+    pub group: String,
     /// `host:port` of its observed port (see [`PortSpec::observed`]): the
     /// app's client is made from it.
     pub address: String,
@@ -171,14 +177,22 @@ pub struct NodeEndpoint {
 
 impl NodeEndpoint {
     /// A node reached on 127.0.0.1 at its own port numbers (a local
-    /// process, or a container whose ports are published as they are).
+    /// process, or a container whose ports are published as they are),
+    /// in the default group until [`in_group`](Self::in_group).
     pub fn loopback(name: &str, ports: &PortMap) -> Self {
         NodeEndpoint {
             name: name.to_owned(),
+            group: super::DEFAULT_GROUP.to_owned(),
             address: format!("127.0.0.1:{}", ports.api().unwrap_or_default()),
             host: "127.0.0.1".into(),
             ports: ports.clone(),
         }
+    }
+
+    /// In `group`.
+    pub fn in_group(mut self, group: impl Into<String>) -> Self {
+        self.group = group.into();
+        self
     }
 
     /// `host:port` of its port `name`, as the framework reaches it.
@@ -295,8 +309,10 @@ pub trait Application: Send + Sync + 'static {
     }
 
     /// How to start `node`, given every node of the topology (`node`
-    /// included; the others are its peers). Ask `node` for its ports and
-    /// addresses by name; an error (an undeclared port) fails the deploy.
+    /// included; the others are its peers), of every group: name peers by
+    /// role with [`Topology::group`](super::Topology::group). Ask `node`
+    /// for its ports and addresses by name; an error (an undeclared port,
+    /// a group there is not) fails the deploy before any node starts.
     fn node_command(&self, node: &NodeSpec, topology: &[NodeSpec])
     -> Result<NodeCommand, BoxError>;
 

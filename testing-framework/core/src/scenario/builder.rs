@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::group::{DEFAULT_GROUP, Group, GroupRequest, TopologyError};
 use super::observer_slot::{ObserverSlot, RecordFns, Slot};
-use super::{Application, Expectation, Workload};
+use super::{Application, DeploymentRequest, Expectation, Workload};
 use crate::observation::{ConfigError, ObservationConfig, Observer};
 use crate::report::{ReportEvent, ReportSnapshot};
 
@@ -16,11 +17,12 @@ use crate::report::{ReportEvent, ReportSnapshot};
 pub struct Scenario<A: Application> {
     pub(crate) name: String,
     pub(crate) app: Arc<A>,
-    pub(crate) nodes: usize,
+    /// The first is `app`'s own.
+    pub(crate) groups: Vec<Group>,
     pub(crate) duration: Duration,
     pub(crate) cooldown: Duration,
     pub(crate) ready_timeout: Duration,
-    pub(crate) observers: Vec<Box<dyn ObserverSlot<A>>>,
+    pub(crate) observers: Vec<Box<dyn ObserverSlot>>,
     pub(crate) workloads: Vec<Arc<dyn Workload<A>>>,
     pub(crate) expectations: Vec<Arc<dyn Expectation<A>>>,
     pub(crate) allow_node_crashes: bool,
@@ -30,11 +32,12 @@ pub struct Scenario<A: Application> {
 impl<A: Application> Scenario<A> {
     /// Starts describing a scenario called `name` for `app`.
     pub fn builder(name: impl Into<String>, app: A) -> ScenarioBuilder<A> {
+        let app = Arc::new(app);
         ScenarioBuilder {
             scenario: Scenario {
                 name: name.into(),
-                app: Arc::new(app),
-                nodes: 3,
+                groups: vec![Group::of(DEFAULT_GROUP, Arc::clone(&app)).nodes(3)],
+                app,
                 duration: Duration::from_secs(10),
                 cooldown: Duration::from_secs(2),
                 ready_timeout: Duration::from_secs(30),
@@ -54,9 +57,23 @@ impl<A: Application> Scenario<A> {
         &self.name
     }
 
-    /// How many nodes it runs.
+    /// How many nodes it runs, in all groups.
     pub fn nodes(&self) -> usize {
-        self.nodes
+        self.groups.iter().map(Group::size).sum()
+    }
+
+    /// Its groups, in order; the first is its app's own.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// Its topology as a deployer is asked for it.
+    pub fn request(&self) -> DeploymentRequest {
+        DeploymentRequest::of_groups(
+            &self.name,
+            self.groups.iter().map(|g| g.request.clone()).collect(),
+        )
+        .with_ready_timeout(self.ready_timeout)
     }
 
     /// Its run window.
@@ -73,9 +90,30 @@ pub struct ScenarioBuilder<A: Application> {
 }
 
 impl<A: Application> ScenarioBuilder<A> {
-    /// How many nodes (default 3).
+    /// How many nodes of the app's own group (default 3).
     pub fn nodes(mut self, nodes: usize) -> Self {
-        self.scenario.nodes = nodes;
+        self.scenario.groups[0].request.nodes = nodes;
+        self
+    }
+
+    /// Names the app's own group (default [`DEFAULT_GROUP`], whose nodes
+    /// are `node-0`, ...): `validator` makes them `validator-0`, ...
+    pub fn group_name(mut self, name: impl Into<String>) -> Self {
+        self.scenario.groups[0].rename(name.into());
+        self
+    }
+
+    /// The app's own group starts once every node of `group` is ready.
+    pub fn after(mut self, group: impl Into<String>) -> Self {
+        self.scenario.groups[0].request.after.push(group.into());
+        self
+    }
+
+    /// Adds a group of nodes of another kind (or of the same app with
+    /// other settings): RPC nodes beside validators, sentinels beside
+    /// Redis servers, a database as a service.
+    pub fn group(mut self, group: Group) -> Self {
+        self.scenario.groups.push(group);
         self
     }
 
@@ -104,7 +142,36 @@ impl<A: Application> ScenarioBuilder<A> {
     where
         O: Observer<Source = A::Client>,
     {
-        self.add_observer(observer, config, None)
+        self.add_observer(observer, config, None, None)
+    }
+
+    /// Runs observer `O` on the nodes of `groups` only; its source type is
+    /// the client of those groups' app, whichever app that is. Without
+    /// `_on`, an observer watches every node whose app's client is its
+    /// source type.
+    pub fn observer_on<O>(self, groups: &[&str], observer: O, config: ObservationConfig) -> Self
+    where
+        O: Observer,
+        O::Source: Clone,
+    {
+        self.add_observer(observer, config, None, Some(groups))
+    }
+
+    /// Like [`observer_on`](Self::observer_on), recorded as
+    /// [`recorded_observer`](Self::recorded_observer) does.
+    pub fn recorded_observer_on<O>(
+        self,
+        groups: &[&str],
+        observer: O,
+        config: ObservationConfig,
+    ) -> Self
+    where
+        O: Observer,
+        O::Source: Clone,
+        O::Snapshot: ReportSnapshot + Serialize + DeserializeOwned,
+        O::Event: ReportEvent + Serialize + DeserializeOwned,
+    {
+        self.add_observer(observer, config, Some(RecordFns::<O>::of()), Some(groups))
     }
 
     /// Like [`observer`](Self::observer), and records every observation in
@@ -117,7 +184,7 @@ impl<A: Application> ScenarioBuilder<A> {
         O::Snapshot: ReportSnapshot + Serialize + DeserializeOwned,
         O::Event: ReportEvent + Serialize + DeserializeOwned,
     {
-        self.add_observer(observer, config, Some(RecordFns::<O>::of()))
+        self.add_observer(observer, config, Some(RecordFns::<O>::of()), None)
     }
 
     fn add_observer<O>(
@@ -125,9 +192,11 @@ impl<A: Application> ScenarioBuilder<A> {
         observer: O,
         config: ObservationConfig,
         record: Option<RecordFns<O>>,
+        groups: Option<&[&str]>,
     ) -> Self
     where
-        O: Observer<Source = A::Client>,
+        O: Observer,
+        O::Source: Clone,
     {
         let name = observer.name().to_owned();
         if self
@@ -145,7 +214,7 @@ impl<A: Application> ScenarioBuilder<A> {
         }
         self.scenario
             .observers
-            .push(Box::new(Slot::new(observer, config, record)));
+            .push(Box::new(Slot::new(observer, config, record, groups)));
         self
     }
 
@@ -190,8 +259,16 @@ impl<A: Application> ScenarioBuilder<A> {
         {
             return Err(ScenarioError::BadName(scenario.name));
         }
-        if scenario.nodes == 0 {
+        let requests: Vec<GroupRequest> =
+            scenario.groups.iter().map(|g| g.request.clone()).collect();
+        let at_least: Vec<usize> = scenario.groups.iter().map(|g| g.at_least).collect();
+        if scenario.groups.len() == 1 && scenario.nodes() == 0 {
             return Err(ScenarioError::NoNodes);
+        }
+        super::group::stages(&requests, &at_least)?;
+        for slot in &scenario.observers {
+            slot.check_groups(&scenario.groups)
+                .map_err(ScenarioError::Invalid)?;
         }
         if scenario.duration.is_zero() {
             return Err(ScenarioError::ZeroDuration);
@@ -229,6 +306,9 @@ pub enum ScenarioError {
     /// Zero nodes.
     #[error("a scenario needs at least one node; set .nodes(n) with n >= 1")]
     NoNodes,
+    /// Groups that cannot be deployed.
+    #[error("{0}")]
+    Topology(#[from] TopologyError),
     /// Zero duration.
     #[error("a scenario needs a run window; set .duration(d) with d > 0")]
     ZeroDuration,

@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::clients::NodeClients;
 use super::{Application, NodeControl};
 use crate::history::History;
 use crate::observation::{ObservationHandle, Observer, SourceSet};
@@ -19,6 +20,8 @@ use crate::report::{FaultWindow, TimelineEntry, TimelineKind};
 pub struct RunContext<A: Application> {
     pub(crate) app: Arc<A>,
     pub(crate) nodes: SourceSet<A::Client>,
+    /// Every node's client, of every group.
+    pub(crate) clients: NodeClients,
     pub(crate) control: Arc<dyn NodeControl>,
     pub(crate) observers: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     /// In a replay: observers of the scenario that were not recorded.
@@ -81,6 +84,7 @@ impl<A: Application> RunContext<A> {
         RunContext {
             app,
             nodes,
+            clients: NodeClients::default(),
             control,
             observers,
             unrecorded: HashMap::new(),
@@ -95,6 +99,12 @@ impl<A: Application> RunContext<A> {
                 ..RunSettings::default()
             },
         }
+    }
+
+    /// With every node's client, of every group.
+    pub(crate) fn with_clients(mut self, clients: NodeClients) -> Self {
+        self.clients = clients;
+        self
     }
 
     /// With the run's seed, window, directory and given schedule.
@@ -159,9 +169,23 @@ impl<A: Application> RunContext<A> {
         &self.app
     }
 
-    /// Every node's client, by name, in topology order.
+    /// Every node's client, by name, in topology order: the nodes of every
+    /// group whose app's client is the app's (see
+    /// [`clients_of`](Self::clients_of) for the others).
     pub fn nodes(&self) -> &SourceSet<A::Client> {
         &self.nodes
+    }
+
+    /// The names of `group`'s nodes, in order (none for a group there is
+    /// not: scenarios check their workloads' groups before the run).
+    pub fn group(&self, group: &str) -> Vec<String> {
+        self.clients.group(group)
+    }
+
+    /// The clients of `group`'s nodes, of its app's client type `C` (empty
+    /// when that is not `C`).
+    pub fn clients_of<C: Clone + Send + Sync + 'static>(&self, group: &str) -> SourceSet<C> {
+        self.clients.of::<C>(Some(&[group.to_owned()]))
     }
 
     /// One node's client.

@@ -4,59 +4,75 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use super::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec};
+use super::group::{self, GroupRequest};
+use super::{Application, NodeCommand, NodeEndpoint, NodeSpec};
 use crate::fault::{ClockFault, Impaired, Link, LinkFault};
-use crate::observation::BoxError;
 use crate::report::{CleanupReport, NodeExit};
 
-/// Builds one node's command from its place in the topology.
-type CommandFn = dyn Fn(&NodeSpec, &[NodeSpec]) -> Result<NodeCommand, BoxError> + Send + Sync;
-
-/// What to deploy: how many nodes of which app, and everything a deployer
-/// needs of the app to start them (its binary, ports and commands).
-#[derive(Clone)]
+/// What to deploy: groups of nodes, each of its own app, and everything a
+/// deployer needs of each app to start them (its binary, ports and
+/// commands).
+#[derive(Clone, Debug)]
 pub struct DeploymentRequest {
     /// The scenario's name (names the run directory).
     pub scenario: String,
-    /// The app's name.
+    /// The first group's app's name.
     pub app: String,
-    /// How many nodes.
-    pub nodes: usize,
+    /// The groups, in the order their nodes are numbered.
+    pub groups: Vec<GroupRequest>,
     /// Where the run's artifacts go; the deployer picks one when `None`.
     pub run_dir: Option<PathBuf>,
-    /// The node binary.
-    pub binary: NodeBinary,
-    /// The ports every node listens on; the observed one first (see
-    /// [`PortSpec::observed`]).
-    pub ports: Vec<PortSpec>,
     /// Start every node under a clock that [`NodeControl::set_clock`] can
     /// set off (the runner asks when a workload needs
     /// [`NodeAction::Clock`]); off, nodes run as they are.
     pub clock_faults: bool,
-    command: Arc<CommandFn>,
+    /// How long a group may take to become ready before the groups that
+    /// start after it (see [`GroupRequest::after`]).
+    pub ready_timeout: Duration,
+}
+
+/// One node of a request, before a deployer places it.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeSlot<'a> {
+    /// Its group.
+    pub group: &'a GroupRequest,
+    /// Its position in the whole topology, from 0.
+    pub index: usize,
+    /// Its position in its group, from 0.
+    pub ordinal: usize,
+}
+
+impl NodeSlot<'_> {
+    /// Its name (`rpc-1`).
+    pub fn name(&self) -> String {
+        self.group.node_name(self.ordinal)
+    }
 }
 
 impl DeploymentRequest {
-    /// A request for `nodes` nodes of `app`.
+    /// A request for `nodes` nodes of `app`, in one group named
+    /// [`DEFAULT_GROUP`](super::DEFAULT_GROUP).
     pub fn new<A: Application>(app: Arc<A>, scenario: impl Into<String>, nodes: usize) -> Self {
+        Self::of_groups(
+            scenario,
+            vec![GroupRequest::new(super::DEFAULT_GROUP, app, nodes)],
+        )
+    }
+
+    /// A request for `groups`, numbered in this order.
+    pub fn of_groups(scenario: impl Into<String>, groups: Vec<GroupRequest>) -> Self {
         DeploymentRequest {
             scenario: scenario.into(),
-            app: app.name().to_owned(),
-            nodes,
+            app: groups.first().map(|g| g.app.clone()).unwrap_or_default(),
+            groups,
             run_dir: None,
-            binary: app.binary(),
-            ports: {
-                // The observed port first: deployers reach nodes at the first.
-                let mut ports = app.ports();
-                ports.sort_by_key(|p| !p.observed);
-                ports
-            },
             clock_faults: false,
-            command: Arc::new(move |node, topology| app.node_command(node, topology)),
+            ready_timeout: Duration::from_secs(30),
         }
     }
 
@@ -72,67 +88,205 @@ impl DeploymentRequest {
         self
     }
 
+    /// With groups given `timeout` to become ready before the next start.
+    pub fn with_ready_timeout(mut self, timeout: Duration) -> Self {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// How many nodes in all.
+    pub fn nodes(&self) -> usize {
+        self.groups.iter().map(|g| g.nodes).sum()
+    }
+
+    /// The group called `name`.
+    pub fn group(&self, name: &str) -> Option<&GroupRequest> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// The group a new node joins: `name`, or the first when `None`.
+    pub fn group_to_join(&self, name: Option<&str>) -> Result<&GroupRequest, DeployError> {
+        match name {
+            None => self
+                .groups
+                .first()
+                .ok_or_else(|| DeployError::Other("the request has no group".into())),
+            Some(name) => self.group(name).ok_or_else(|| {
+                DeployError::Other(format!(
+                    "no group `{name}` to join (groups: {})",
+                    self.group_names()
+                ))
+            }),
+        }
+    }
+
+    /// The groups' names, `a, b`.
+    pub fn group_names(&self) -> String {
+        self.groups
+            .iter()
+            .map(|g| g.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Every node, in topology order: the groups in turn.
+    pub fn slots(&self) -> Vec<NodeSlot<'_>> {
+        let mut slots = Vec::with_capacity(self.nodes());
+        for group in &self.groups {
+            for ordinal in 0..group.nodes {
+                slots.push(NodeSlot {
+                    group,
+                    index: slots.len(),
+                    ordinal,
+                });
+            }
+        }
+        slots
+    }
+
+    /// The order of start: stages of group names, each starting once every
+    /// node of the stages before is ready ([`wait_ready`](Self::wait_ready)).
+    /// One stage when no group waits for another.
+    pub fn stages(&self) -> Result<Vec<Vec<&str>>, DeployError> {
+        let stages = group::stages(&self.groups, &[])
+            .map_err(|error| DeployError::Other(error.to_string()))?;
+        Ok(stages
+            .into_iter()
+            .map(|stage| {
+                stage
+                    .into_iter()
+                    .map(|i| self.groups[i].name.as_str())
+                    .collect()
+            })
+            .collect())
+    }
+
     /// The command that starts `node` of `topology`; an error (the app asked
-    /// for a port it did not declare) is a deploy error naming the node.
+    /// for a port it did not declare, or a group there is not) is a deploy
+    /// error naming the node.
     pub fn command(
         &self,
         node: &NodeSpec,
         topology: &[NodeSpec],
     ) -> Result<NodeCommand, DeployError> {
-        (self.command)(node, topology).map_err(|error| DeployError::BadCommand {
-            node: node.name.clone(),
-            reason: crate::ErrorChain(&*error).to_string(),
-        })
+        let group = self
+            .group(&node.group)
+            .ok_or_else(|| DeployError::BadCommand {
+                node: node.name.clone(),
+                reason: format!(
+                    "its group `{}` is not one of this deployment's ({})",
+                    node.group,
+                    self.group_names()
+                ),
+            })?;
+        group
+            .command(node, topology)
+            .map_err(|error| DeployError::BadCommand {
+                node: node.name.clone(),
+                reason: crate::ErrorChain(&*error).to_string(),
+            })
     }
 
-    /// Checks what the app declared: at least one port, no name twice. A
-    /// request for zero nodes is a cluster to grow with
-    /// [`Cluster::add_node`].
+    /// Waits, through an observation runtime of each node's readiness
+    /// probe, until every node at `endpoints` is ready, for at most
+    /// [`ready_timeout`](Self::ready_timeout). Deployers call it between
+    /// [`stages`](Self::stages). The error names a node that is not ready
+    /// and shows the end of its log (`log_of`).
+    pub async fn wait_ready(
+        &self,
+        endpoints: &[NodeEndpoint],
+        log_of: impl Fn(&str) -> Option<PathBuf>,
+    ) -> Result<(), DeployError> {
+        super::readiness::wait_ready(self, endpoints, self.ready_timeout)
+            .await
+            .map_err(|(node, reason)| match log_of(&node) {
+                Some(log) => DeployError::node_failed(&node, reason, &log),
+                None => DeployError::Other(format!("node {node} did not become ready: {reason}")),
+            })
+    }
+
+    /// Starts the nodes stage by stage ([`stages`](Self::stages)): `start`
+    /// starts every node of the groups it is given, then, while stages are
+    /// left, the nodes of those groups among `endpoints` must become ready
+    /// ([`wait_ready`](Self::wait_ready)) before the next stage starts.
+    pub async fn start_in_stages<F, Fut>(
+        &self,
+        endpoints: &[NodeEndpoint],
+        log_of: impl Fn(&str) -> Option<PathBuf>,
+        mut start: F,
+    ) -> Result<(), DeployError>
+    where
+        F: FnMut(Vec<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<(), DeployError>>,
+    {
+        let stages = self.stages()?;
+        let last = stages.len().saturating_sub(1);
+        for (i, stage) in stages.into_iter().enumerate() {
+            let groups: Vec<String> = stage.into_iter().map(str::to_owned).collect();
+            start(groups.clone()).await?;
+            if i < last {
+                let started: Vec<NodeEndpoint> = endpoints
+                    .iter()
+                    .filter(|e| groups.contains(&e.group))
+                    .cloned()
+                    .collect();
+                tracing::info!(groups = %groups.join(", "), nodes = started.len(), "waiting for a stage to be ready before the next");
+                self.wait_ready(&started, &log_of).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what the apps declared and the groups: at least one port per
+    /// app, no name twice, one observed port at most; group names, sizes
+    /// and a start order without cycles. A request for zero nodes is a
+    /// cluster to grow with [`Cluster::add_node`].
     pub fn check(&self) -> Result<(), DeployError> {
-        if self.ports.is_empty() {
-            return Err(DeployError::Other(format!(
-                "app `{}` declares no port; Application::ports must name at least its API port",
-                self.app
-            )));
+        if self.groups.is_empty() {
+            return Err(DeployError::Other(
+                "the request has no group of nodes".into(),
+            ));
         }
-        let observed: Vec<&str> = self
-            .ports
-            .iter()
-            .filter(|p| p.observed)
-            .map(|p| p.name.as_str())
-            .collect();
-        if observed.len() > 1 {
-            return Err(DeployError::Other(format!(
-                "app `{}` marks {} ports observed ({}); the framework reaches a node at one: mark one with PortSpec::observed",
-                self.app,
-                observed.len(),
-                observed.join(", ")
-            )));
+        for group in &self.groups {
+            check_ports(group)?;
         }
-        let mut names: Vec<&str> = self.ports.iter().map(|p| p.name.as_str()).collect();
-        names.sort_unstable();
-        if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
-            return Err(DeployError::Other(format!(
-                "app `{}` declares port `{}` twice in Application::ports",
-                self.app, twice[0]
-            )));
+        if self.nodes() > 0 {
+            self.stages()?;
         }
         Ok(())
     }
 }
 
-impl fmt::Debug for DeploymentRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DeploymentRequest")
-            .field("scenario", &self.scenario)
-            .field("app", &self.app)
-            .field("nodes", &self.nodes)
-            .field("run_dir", &self.run_dir)
-            .field("binary", &self.binary)
-            .field("ports", &self.ports)
-            .field("clock_faults", &self.clock_faults)
-            .finish_non_exhaustive()
+/// At least one port, one observed at most, no name twice.
+fn check_ports(group: &GroupRequest) -> Result<(), DeployError> {
+    let app = &group.app;
+    if group.ports.is_empty() {
+        return Err(DeployError::Other(format!(
+            "app `{app}` declares no port; Application::ports must name at least its API port"
+        )));
     }
+    let observed: Vec<&str> = group
+        .ports
+        .iter()
+        .filter(|p| p.observed)
+        .map(|p| p.name.as_str())
+        .collect();
+    if observed.len() > 1 {
+        return Err(DeployError::Other(format!(
+            "app `{app}` marks {} ports observed ({}); the framework reaches a node at one: mark one with PortSpec::observed",
+            observed.len(),
+            observed.join(", ")
+        )));
+    }
+    let mut names: Vec<&str> = group.ports.iter().map(|p| p.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(DeployError::Other(format!(
+            "app `{app}` declares port `{}` twice in Application::ports",
+            twice[0]
+        )));
+    }
+    Ok(())
 }
 
 /// Something done to a node, for asking a deployer whether it can.
@@ -223,8 +377,8 @@ pub trait Cluster: Send + Sync {
     /// A node's log file, if the deployer keeps one.
     fn log_path(&self, node: &str) -> Option<PathBuf>;
 
-    /// Starts one more node, named `node-N` with the next index, and
-    /// returns its endpoint. It is given `node`'s peers; the nodes already
+    /// Starts one more node in [`NewNode::group`], named after it with the
+    /// group's next number (`node-3`), and returns its endpoint. It is given `node`'s peers; the nodes already
     /// running keep theirs (an app that needs to be told of a new member,
     /// such as a Raft cluster's membership, is told by the test).
     async fn add_node(&mut self, node: NewNode) -> Result<NodeEndpoint, DeployError> {
@@ -247,6 +401,8 @@ pub trait Cluster: Send + Sync {
 /// A node to add to a running cluster.
 #[derive(Clone, Debug, Default)]
 pub struct NewNode {
+    /// The group it joins; `None`: the first.
+    pub group: Option<String>,
     /// Its peers among the cluster's nodes, by name; `None`: every node.
     pub peers: Option<Vec<String>>,
     /// Peers outside the cluster (another network's nodes), as the new
@@ -303,6 +459,7 @@ impl NewNode {
                 .map(|(i, peer)| NodeSpec {
                     index: usize::MAX - i,
                     name: peer.name.clone(),
+                    group: peer.group.clone(),
                     host: peer.host.clone(),
                     bind_host: peer.host.clone(),
                     ports: peer.ports.clone(),

@@ -10,9 +10,11 @@
 
 mod application;
 mod builder;
+mod clients;
 mod context;
 mod deploy;
 mod expectation;
+mod group;
 mod judge;
 mod observer_slot;
 mod readiness;
@@ -30,10 +32,13 @@ pub use builder::{Scenario, ScenarioBuilder, ScenarioError};
 pub use context::{FaultId, MissingObserver, RunContext, RunSettings};
 pub use deploy::{
     Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NewNode, NodeAction,
-    NodeControl,
+    NodeControl, NodeSlot,
 };
 pub use expectation::{Always, AtEnd, Eventually, Expectation, Violation};
-pub use readiness::{Readiness, ReadinessObserver};
+pub use group::{
+    DEFAULT_GROUP, Group, GroupRequest, NodeProbe, Topology, TopologyError, UnknownGroup, node_name,
+};
+pub use readiness::{ProbeReadiness, Readiness, ReadinessObserver};
 pub use replay::{ReplayError, replay};
 pub use runner::{Progress, RunOptions, run};
 pub use settling::{RecoversWithin, SettlesWithin};
@@ -42,7 +47,7 @@ pub use workload::Workload;
 // The report model lives in `crate::report`; what runs and deployers hand
 // back is named here too.
 pub use crate::report::{
-    CleanupReport, ExpectationReport, FaultWindow, NodeExit, PhaseTimings, ReadReportError,
-    ReplayReport, RunReport, SourceReport, TimelineEntry, TimelineKind, Timing, Verdict,
-    WorkloadFailure,
+    CleanupReport, ExpectationReport, FaultWindow, GroupReport, NodeExit, PhaseTimings,
+    ReadReportError, ReplayReport, RunReport, SourceReport, TimelineEntry, TimelineKind, Timing,
+    Verdict, WorkloadFailure,
 };

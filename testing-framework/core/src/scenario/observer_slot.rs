@@ -2,7 +2,7 @@
 //! observers of many types: waiting to start, running (with their recorder
 //! and reachability follower), or replaying a recording.
 
-use std::any::{Any, TypeId};
+use std::any::{Any, TypeId, type_name};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +13,10 @@ use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::Application;
+use super::clients::{NodeClients, check_watch};
+use super::group::Group;
 use crate::observation::{
-    ObservationConfig, ObservationHandle, ObservationRuntime, Observer, Replayer, SourceSet,
-    StartError,
+    ObservationConfig, ObservationHandle, ObservationRuntime, Observer, Replayer, StartError,
 };
 use crate::report::{
     ObservationRecorder, RecordedObservation, ReportEvent, ReportSnapshot, SourceReport,
@@ -159,19 +159,22 @@ impl<O: Observer> ReplayingObserver for Replaying<O> {
 }
 
 /// An observer waiting to be started on a cluster, type-erased.
-pub(crate) trait ObserverSlot<A: Application>: Send + Sync {
+pub(crate) trait ObserverSlot: Send + Sync {
     fn observer_type(&self) -> TypeId;
     fn name(&self) -> String;
     fn records(&self) -> bool;
+    /// Whether the groups it watches exist and make its source type.
+    fn check_groups(&self, groups: &[Group]) -> Result<(), String>;
     /// The observer fed from its recorded lines instead of its sources;
     /// `None` if it is not recorded.
     fn replay(
         self: Box<Self>,
         lines: &[String],
     ) -> Option<Result<Box<dyn ReplayingObserver>, String>>;
+    /// Starts it on the clients of the nodes it watches.
     fn start(
         self: Box<Self>,
-        sources: SourceSet<A::Client>,
+        clients: &NodeClients,
         recording: &Recording,
     ) -> Result<Box<dyn RunningObserver>, StartError>;
 }
@@ -212,6 +215,8 @@ pub(crate) struct Slot<O: Observer> {
     observer: O,
     config: ObservationConfig,
     record: Option<RecordFns<O>>,
+    /// The groups it watches; `None`: every node whose client it reads.
+    groups: Option<Vec<String>>,
 }
 
 impl<O: Observer> Slot<O> {
@@ -219,16 +224,21 @@ impl<O: Observer> Slot<O> {
         observer: O,
         config: ObservationConfig,
         record: Option<RecordFns<O>>,
+        groups: Option<&[&str]>,
     ) -> Self {
         Slot {
             observer,
             config,
             record,
+            groups: groups.map(|g| g.iter().map(|s| (*s).to_owned()).collect()),
         }
     }
 }
 
-impl<A: Application, O: Observer<Source = A::Client>> ObserverSlot<A> for Slot<O> {
+impl<O: Observer> ObserverSlot for Slot<O>
+where
+    O::Source: Clone,
+{
     fn observer_type(&self) -> TypeId {
         TypeId::of::<O>()
     }
@@ -239,6 +249,15 @@ impl<A: Application, O: Observer<Source = A::Client>> ObserverSlot<A> for Slot<O
 
     fn records(&self) -> bool {
         self.record.is_some()
+    }
+
+    fn check_groups(&self, groups: &[Group]) -> Result<(), String> {
+        check_watch(
+            self.observer.name(),
+            (TypeId::of::<O::Source>(), type_name::<O::Source>()),
+            self.groups.as_deref(),
+            groups,
+        )
     }
 
     fn replay(
@@ -255,9 +274,10 @@ impl<A: Application, O: Observer<Source = A::Client>> ObserverSlot<A> for Slot<O
 
     fn start(
         self: Box<Self>,
-        sources: SourceSet<A::Client>,
+        clients: &NodeClients,
         recording: &Recording,
     ) -> Result<Box<dyn RunningObserver>, StartError> {
+        let sources = clients.of::<O::Source>(self.groups.as_deref());
         let runtime = ObservationRuntime::start(sources, self.observer, self.config)?;
         let mut tasks = vec![follow_reachability(recording, runtime.handle())];
         if let (Some(fns), Some(recorder)) = (self.record, &recording.recorder) {

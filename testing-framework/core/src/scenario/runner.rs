@@ -13,17 +13,18 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::clients::NodeClients;
 use super::observer_slot::{ObserverSlot, Recording, RunningObserver};
-use super::readiness::ReadinessObserver;
+use super::readiness::{self, ProbeReadiness};
 use super::window::{Flow, Window, WindowEnd, WindowEvent};
 use super::{
-    Application, Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeExit,
-    RunContext, RunSettings, Scenario, Violation,
+    Application, Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeEndpoint,
+    NodeExit, NodeSlot, RunContext, RunSettings, Scenario, Violation,
 };
 use crate::history::{ClientStats, HISTORY_FILE, History, operations};
-use crate::observation::{ObservationConfig, ObservationRuntime, ObservedSource, SourceSet};
+use crate::observation::{ObservationRuntime, SourceSet};
 use crate::report::{
-    ExpectationReport, PhaseTimings, RunReport, TimelineEntry, TimelineKind, Verdict,
+    ExpectationReport, GroupReport, PhaseTimings, RunReport, TimelineEntry, TimelineKind, Verdict,
     WorkloadFailure,
 };
 use crate::report::{ObservationRecorder, Severity, write_html, write_junit};
@@ -77,7 +78,8 @@ pub async fn run<A: Application>(
         .workloads
         .iter()
         .any(|w| w.needs().contains(&NodeAction::Clock));
-    let request = DeploymentRequest::new(Arc::clone(&scenario.app), &scenario.name, scenario.nodes)
+    let request = scenario
+        .request()
         .with_run_dir(options.run_dir.clone())
         .with_clock_faults(clocks);
     if let Err(error) = request.check() {
@@ -99,7 +101,7 @@ pub async fn run<A: Application>(
         run.error(format!("the scenario cannot run here: {error}"));
         return run.finish(None, &options).await;
     }
-    let names: Vec<String> = (0..scenario.nodes).map(|i| format!("node-{i}")).collect();
+    let names: Vec<String> = request.slots().iter().map(NodeSlot::name).collect();
     if let Some(path) = &options.schedule {
         let given = crate::workloads::Schedule::read(path).and_then(|schedule| {
             schedule.check(&names)?;
@@ -132,8 +134,8 @@ pub async fn run<A: Application>(
     }
 
     options.say(&format!(
-        "deploying {} nodes with the {} deployer",
-        scenario.nodes,
+        "deploying {} with the {} deployer",
+        describe_groups(&request),
         deployer.name()
     ));
     let phase = Instant::now();
@@ -159,7 +161,8 @@ pub async fn run<A: Application>(
         .filter_map(|e| cluster.log_path(&e.name).map(|path| (e.name.clone(), path)))
         .collect();
 
-    run.execute(scenario, &mut *cluster, &options).await;
+    run.execute(scenario, &request, &mut *cluster, &options)
+        .await;
     run.finish(Some(cluster), &options).await
 }
 
@@ -187,7 +190,17 @@ impl Run {
                 scenario: scenario.name.clone(),
                 app: scenario.app.name().to_owned(),
                 deployer: deployer.to_owned(),
-                nodes: scenario.nodes,
+                nodes: scenario.nodes(),
+                groups: scenario
+                    .groups
+                    .iter()
+                    .map(|g| GroupReport {
+                        name: g.name().to_owned(),
+                        app: g.request.app.clone(),
+                        nodes: (0..g.size()).map(|i| g.request.node_name(i)).collect(),
+                        after: g.request.after.clone(),
+                    })
+                    .collect(),
                 parameters: scenario.parameters.clone(),
                 seed: None,
                 started_at: SystemTime::now(),
@@ -279,12 +292,13 @@ impl Run {
     async fn execute<A: Application>(
         &mut self,
         scenario: Scenario<A>,
+        request: &DeploymentRequest,
         cluster: &mut dyn Cluster,
         options: &RunOptions,
     ) {
         let Scenario {
             app,
-            nodes,
+            groups,
             duration,
             cooldown,
             ready_timeout,
@@ -295,24 +309,16 @@ impl Run {
             ..
         } = scenario;
         let control = cluster.control();
-        let mut clients = Vec::new();
-        for endpoint in cluster.endpoints() {
-            match app.client(&endpoint) {
-                Ok(client) => clients.push(ObservedSource::new(endpoint.name.clone(), client)),
-                Err(error) => {
-                    return self.error(format!(
-                        "cannot make a client of {}: {}; see the app's Application::client",
-                        endpoint.name,
-                        crate::ErrorChain(&*error)
-                    ));
-                }
-            }
-        }
-        let sources: SourceSet<A::Client> = clients.into_iter().collect();
+        let endpoints = cluster.endpoints();
+        let clients = match NodeClients::make(&groups, &endpoints) {
+            Ok(clients) => clients,
+            Err(error) => return self.error(error),
+        };
+        let sources: SourceSet<A::Client> = clients.of(None);
         let mut exits = control.unexpected_exits();
 
         if let Err(why) = self
-            .ready(&app, &sources, nodes, ready_timeout, &mut exits, options)
+            .ready(request, &endpoints, ready_timeout, &mut exits, options)
             .await
         {
             // The readiness error first: it carries the log tails.
@@ -320,10 +326,7 @@ impl Run {
             return self.crashes(&exits.borrow(), allow_node_crashes);
         }
 
-        let Some(observed) = self
-            .observe::<A>(observers, &sources, cluster.run_dir())
-            .await
-        else {
+        let Some(observed) = self.observe(observers, &clients, cluster.run_dir()).await else {
             return;
         };
         let ctx = Arc::new(
@@ -334,6 +337,7 @@ impl Run {
                 observed.handles(),
                 observed.history.clone(),
             )
+            .with_clients(clients)
             .with_timeline(
                 observed.recording.origin,
                 Arc::clone(&observed.recording.timeline),
@@ -422,25 +426,23 @@ impl Run {
 
     /// Ready: waits, through an observation runtime of the app's probe,
     /// until every node is ready; a node's exit or a cancel ends it.
-    async fn ready<A: Application>(
+    async fn ready(
         &mut self,
-        app: &Arc<A>,
-        sources: &SourceSet<A::Client>,
-        nodes: usize,
+        request: &DeploymentRequest,
+        endpoints: &[NodeEndpoint],
         ready_timeout: Duration,
         exits: &mut tokio::sync::watch::Receiver<Vec<NodeExit>>,
         options: &RunOptions,
     ) -> Result<(), String> {
+        let nodes = endpoints.len();
         options.say(&format!(
             "waiting for {nodes} nodes to be ready (up to {ready_timeout:?})"
         ));
         let phase = Instant::now();
-        let readiness = ObservationRuntime::start(
-            sources.clone(),
-            ReadinessObserver(Arc::clone(app)),
-            ObservationConfig::default().with_poll_interval(Duration::from_millis(50)),
-        )
-        .map_err(|error| format!("could not watch readiness: {error}"))?;
+        let probes = readiness::probes(request, endpoints)
+            .map_err(|(node, why)| format!("cannot probe {node}: {why}"))?;
+        let readiness = ObservationRuntime::start(probes, ProbeReadiness, readiness::poll_often())
+            .map_err(|error| format!("could not watch readiness: {error}"))?;
         let ready = readiness.handle();
         let outcome = tokio::select! {
             waited = ready.wait_until(|r| r.all_ready(nodes), ready_timeout) => waited.map(|_| ()).map_err(|e| e.to_string()),
@@ -457,10 +459,10 @@ impl Run {
 
     /// Observe: starts the observers (recording those that are recorded)
     /// and the client history, all from one origin: the window's opening.
-    async fn observe<A: Application>(
+    async fn observe(
         &mut self,
-        observers: Vec<Box<dyn ObserverSlot<A>>>,
-        sources: &SourceSet<A::Client>,
+        observers: Vec<Box<dyn ObserverSlot>>,
+        clients: &NodeClients,
         run_dir: &Path,
     ) -> Option<Observed> {
         let origin = Instant::now();
@@ -484,7 +486,7 @@ impl Run {
         };
         let mut running: Vec<Box<dyn RunningObserver>> = Vec::new();
         for slot in observers {
-            match slot.start(sources.clone(), &recording) {
+            match slot.start(clients, &recording) {
                 Ok(observer) => running.push(observer),
                 Err(error) => {
                     stop_all(running).await;
@@ -643,5 +645,20 @@ impl Observed {
             .iter()
             .map(|o| (o.observer_type(), o.handle()))
             .collect()
+    }
+}
+
+/// `3 nodes`, or `4 validator, 2 rpc nodes` for several groups.
+fn describe_groups(request: &DeploymentRequest) -> String {
+    match request.groups.as_slice() {
+        [one] => format!("{} nodes", one.nodes),
+        groups => format!(
+            "{} nodes",
+            groups
+                .iter()
+                .map(|g| format!("{} {}", g.nodes, g.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }

@@ -109,15 +109,15 @@ impl Deployer for FakeDeployer {
         let stop = CancellationToken::new();
         let mut endpoints = Vec::new();
         let mut nodes = Vec::new();
-        for index in 0..request.nodes {
-            let name = format!("node-{index}");
+        for slot in request.slots() {
+            let (index, name, specs) = (slot.index, slot.name(), &slot.group.ports);
             let host = format!("fake-{deploy}");
-            let ports =
-                PortMap::new(
-                    request.ports.iter().enumerate().map(|(i, p)| {
-                        (p.name.clone(), (index * request.ports.len() + i + 1) as u16)
-                    }),
-                );
+            let ports = PortMap::new(
+                specs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (p.name.clone(), (index * 16 + i + 1) as u16)),
+            );
             let address = format!("{host}:{}", ports.api().unwrap_or_default());
             let node = FakeNode::new(name.clone());
             FakeNodes::insert(address.clone(), Arc::clone(&node));
@@ -134,6 +134,7 @@ impl Deployer for FakeDeployer {
             });
             endpoints.push(NodeEndpoint {
                 name,
+                group: slot.group.name.clone(),
                 address,
                 host,
                 ports,
