@@ -391,6 +391,7 @@ impl Cluster for ComposeCluster {
         let specs: Vec<_> = self.planned.iter().map(|p| p.spec.clone()).collect();
         let topology = node.topology(&planned.spec, &specs)?;
         planned.command = self.request.command(&planned.spec, &topology)?;
+        tf_core::host::write_node_files(&planned.spec.name, &planned.data, &planned.command)?;
         let probe = crate::deployer::probe_port(&group.ports, &planned.spec);
         self.numbering = numbering;
         let control = &self.control;

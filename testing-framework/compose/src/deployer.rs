@@ -130,6 +130,7 @@ impl Deployer for ComposeDeployer {
         let specs: Vec<NodeSpec> = planned.iter().map(|p| p.spec.clone()).collect();
         for node in &mut planned {
             node.command = request.command(&node.spec, &specs)?;
+            host::write_node_files(&node.spec.name, &node.data, &node.command)?;
         }
         // Files in the run directory stay the user's.
         let owner = std::fs::metadata(&run_dir)

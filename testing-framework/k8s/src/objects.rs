@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, Namespace,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod,
-    PodSpec, ResourceRequirements, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ConfigMap, ConfigMapEnvSource, ConfigMapVolumeSource, Container, ContainerPort, EnvFromSource,
+    Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
+    Pod, PodSpec, ResourceRequirements, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
     VolumeResourceRequirements,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -333,7 +333,9 @@ pub fn plan(
 }
 
 /// A node's own objects, in creation order: its ConfigMap (environment),
-/// its PersistentVolumeClaim (data) and its Pod, started with `topology`
+/// the ConfigMap of its files when it has any ([`NodeCommand::file`], each
+/// mounted read-only at its path in the data directory), its
+/// PersistentVolumeClaim (data) and its Pod, started with `topology`
 /// as the cluster it knows.
 pub fn node_objects(
     request: &DeploymentRequest,
@@ -341,7 +343,7 @@ pub fn node_objects(
     settings: &K8sSettings,
     node: &NodeSpec,
     topology: &[NodeSpec],
-) -> Result<[Object; 3], DeployError> {
+) -> Result<Vec<Object>, DeployError> {
     let namespace = namespace_of(run);
     let ns = Some(namespace.as_str());
     let group = request.group(&node.group).ok_or_else(|| {
@@ -393,6 +395,55 @@ pub fn node_objects(
         }),
         ..PersistentVolumeClaim::default()
     });
+    // Its files: keys `file-N` (a key cannot hold `/`), each mounted at its
+    // path under the data directory.
+    let files_map = format!("{}-files", node.name);
+    let files = (!command.files.is_empty()).then(|| {
+        Object::ConfigMap(ConfigMap {
+            metadata: meta(&files_map, ns, node_labels.clone()),
+            data: Some(
+                command
+                    .files
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, text))| (format!("file-{i}"), text.clone()))
+                    .collect(),
+            ),
+            ..ConfigMap::default()
+        })
+    });
+    let mut mounts = vec![VolumeMount {
+        name: "data".into(),
+        mount_path: DATA_DIR.into(),
+        ..VolumeMount::default()
+    }];
+    let mut volumes = vec![Volume {
+        name: "data".into(),
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name: claim.clone(),
+            read_only: Some(false),
+        }),
+        ..Volume::default()
+    }];
+    if files.is_some() {
+        volumes.push(Volume {
+            name: "files".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: files_map,
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+        for (i, (path, _)) in command.files.iter().enumerate() {
+            mounts.push(VolumeMount {
+                name: "files".into(),
+                mount_path: format!("{DATA_DIR}/{path}"),
+                sub_path: Some(format!("file-{i}")),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            });
+        }
+    }
     let pod = Object::Pod(Box::new(Pod {
         metadata: meta(&node.name, ns, node_labels),
         spec: Some(PodSpec {
@@ -420,24 +471,16 @@ pub fn node_objects(
                     limits: Some(quantities(&settings.limits)),
                     ..ResourceRequirements::default()
                 }),
-                volume_mounts: Some(vec![VolumeMount {
-                    name: "data".into(),
-                    mount_path: DATA_DIR.into(),
-                    ..VolumeMount::default()
-                }]),
+                volume_mounts: Some(mounts),
                 ..Container::default()
             }],
-            volumes: Some(vec![Volume {
-                name: "data".into(),
-                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                    claim_name: claim,
-                    read_only: Some(false),
-                }),
-                ..Volume::default()
-            }]),
+            volumes: Some(volumes),
             ..PodSpec::default()
         }),
         ..Pod::default()
     }));
-    Ok([config, volume, pod])
+    Ok([Some(config), files, Some(volume), Some(pod)]
+        .into_iter()
+        .flatten()
+        .collect())
 }

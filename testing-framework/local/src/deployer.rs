@@ -187,6 +187,7 @@ pub(crate) fn node_process(
     faketime: Option<&Path>,
     crashes: &Arc<watch::Sender<Vec<NodeExit>>>,
 ) -> Result<Arc<NodeProcess>, DeployError> {
+    host::write_node_files(&spec.name, &spec.data_dir, &command)?;
     let clock = match faketime {
         Some(library) => {
             let file = host::clock::file_of(run_dir, &spec.name);

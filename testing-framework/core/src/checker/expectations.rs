@@ -133,3 +133,70 @@ impl<A: Application> Expectation<A> for AcknowledgedWritesSurvive {
         Err(Violation::new(reason).observed(found.to_string()))
     }
 }
+
+/// At most `bound` of the writes the clients saw acknowledged are lost:
+/// for systems that acknowledge before they replicate (Redis, which a
+/// failover can roll back), whose loss is stated rather than pretended
+/// zero. Whether it passes or fails, the run's timeline says how many were
+/// lost. See [`acknowledged_writes`].
+pub struct AcknowledgedWritesLostAtMost {
+    name: String,
+    bound: usize,
+}
+
+impl AcknowledgedWritesLostAtMost {
+    /// At most `bound` acknowledged writes lost.
+    pub fn new(bound: usize) -> Self {
+        AcknowledgedWritesLostAtMost {
+            name: format!("at most {bound} acknowledged write(s) lost"),
+            bound,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: Application> Expectation<A> for AcknowledgedWritesLostAtMost {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn timing(&self) -> Timing {
+        Timing::AtEnd
+    }
+
+    async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
+        let ops = history_ops(ctx)?;
+        let found = acknowledged_writes(&ops).map_err(Violation::new)?;
+        if found.checked == 0 {
+            return Err(Violation::new(
+                "no write was acknowledged, so nothing was checked",
+            ));
+        }
+        if !found.unchecked.is_empty() {
+            return Err(Violation::new(format!(
+                "{} key(s) with acknowledged writes were never read back after the run",
+                found.unchecked.len()
+            ))
+            .observed(found.to_string()));
+        }
+        ctx.record(
+            "checker",
+            format!(
+                "{} of {} acknowledged write(s) lost (at most {} allowed)",
+                found.lost.len(),
+                found.checked,
+                self.bound
+            ),
+        );
+        if found.lost.len() <= self.bound {
+            return Ok(());
+        }
+        Err(Violation::new(format!(
+            "{} of {} acknowledged write(s) lost, more than {}",
+            found.lost.len(),
+            found.checked,
+            self.bound
+        ))
+        .observed(found.to_string()))
+    }
+}

@@ -17,7 +17,7 @@ mod search;
 mod slo;
 
 pub use acked::{AckedWrites, acknowledged_writes};
-pub use expectations::{AcknowledgedWritesSurvive, Linearizable};
+pub use expectations::{AcknowledgedWritesLostAtMost, AcknowledgedWritesSurvive, Linearizable};
 pub use kv::{KeyValue, KvOp};
 pub use linearizable::{
     CheckOptions, Counterexample, Linearizability, LinearizabilityReport, ModelMismatch,

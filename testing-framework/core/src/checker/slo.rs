@@ -322,11 +322,14 @@ impl<A: Application> Expectation<A> for ThroughputSlo {
     }
 }
 
-/// After each fault ends, requests succeed again within a bound.
+/// After each fault ends (or, with [`from_fault_start`](Self::from_fault_start),
+/// begins), requests succeed again within a bound.
 pub struct AvailabilitySlo {
     name: String,
     within: Duration,
     requests: Requests,
+    /// Measured from each fault's start: a failover's time.
+    from_start: bool,
 }
 
 impl AvailabilitySlo {
@@ -336,17 +339,35 @@ impl AvailabilitySlo {
             name: String::new(),
             within,
             requests: Requests::default(),
+            from_start: false,
         };
         slo.rename();
         slo
     }
 
     fn rename(&mut self) {
+        let after = if self.from_start {
+            "each fault begins"
+        } else {
+            "each fault"
+        };
         self.name = format!(
-            "{} succeed again within {} after each fault",
+            "{} succeed again within {} after {after}",
             self.requests,
             human(self.within)
         );
+    }
+
+    /// Judges each fault from its start instead of its end, for a system
+    /// that fails over while the fault lasts (the Sentinels elect a new
+    /// primary while the old one is down): while the fault lasts, no
+    /// stretch without a successful request is longer than the bound, so
+    /// the outage a failover costs is what is measured, however the
+    /// requests fall around the fault's first moment.
+    pub fn from_fault_start(mut self) -> Self {
+        self.from_start = true;
+        self.rename();
+        self
     }
 }
 
@@ -379,38 +400,70 @@ impl<A: Application> Expectation<A> for AvailabilitySlo {
             })
             .unwrap_or_default();
         let faults = ctx.faults();
-        // A fault that ended too close to the end of the window to give the
-        // service its time back cannot be judged.
+        // A fault that ended (or began) too close to the end of the window
+        // to give the service its time back cannot be judged.
         let window_ms = ctx.window_length().as_millis() as u64;
         let within_ms = self.within.as_millis() as u64;
-        let ended: Vec<&FaultWindow> = faults
+        let from = |f: &FaultWindow| {
+            if self.from_start {
+                Some(f.start_ms)
+            } else {
+                f.end_ms
+            }
+        };
+        let judged: Vec<&FaultWindow> = faults
             .iter()
-            .filter(|f| f.end_ms.is_some_and(|end| end + within_ms <= window_ms))
+            .filter(|f| from(f).is_some_and(|at| at + within_ms <= window_ms))
             .collect();
-        if ended.is_empty() {
+        let edge = if self.from_start { "began" } else { "ended" };
+        if judged.is_empty() {
             return Err(Violation::new(format!(
-                "no fault ended at least {} before the end of the run window, so the objective could not be judged",
+                "no fault {edge} at least {} before the end of the run window, so the objective could not be judged",
                 human(self.within)
             )));
         }
-        let ended_count = ended.len();
+        let judged_count = judged.len();
         let mut late = Vec::new();
-        for fault in ended {
-            let end = fault.end_ms.unwrap_or_default();
-            let first = done.iter().find(|&&t| t >= end);
-            let bound = end + self.within.as_millis() as u64;
+        for fault in judged {
+            let at = from(fault).unwrap_or_default();
+            if self.from_start {
+                // The longest stretch without a success while the fault
+                // lasts (or the window, if it outlasts it): a success just
+                // after it began, before it took, does not hide the outage
+                // that follows.
+                let until = fault.end_ms.unwrap_or(window_ms).min(window_ms);
+                let mut last = at;
+                let mut worst = (0, at);
+                for &t in done.iter().filter(|&&t| t >= at && t <= until) {
+                    worst = worst.max((t - last, last));
+                    last = t;
+                }
+                worst = worst.max((until - last, last));
+                if worst.0 > within_ms {
+                    late.push(format!(
+                        "`{}` began at {:.1}s; no request succeeded for {} from {:.1}s",
+                        fault.what,
+                        at as f64 / 1000.0,
+                        human(Duration::from_millis(worst.0)),
+                        worst.1 as f64 / 1000.0
+                    ));
+                }
+                continue;
+            }
+            let first = done.iter().find(|&&t| t >= at);
+            let bound = at + within_ms;
             match first {
                 Some(&t) if t <= bound => {}
                 Some(&t) => late.push(format!(
                     "`{}` ended at {:.1}s; the first request succeeded {} later",
                     fault.what,
-                    end as f64 / 1000.0,
-                    human(Duration::from_millis(t - end))
+                    at as f64 / 1000.0,
+                    human(Duration::from_millis(t - at))
                 )),
                 None => late.push(format!(
                     "`{}` ended at {:.1}s; no request succeeded after it",
                     fault.what,
-                    end as f64 / 1000.0
+                    at as f64 / 1000.0
                 )),
             }
         }
@@ -420,7 +473,7 @@ impl<A: Application> Expectation<A> for AvailabilitySlo {
         Err(Violation::new(format!(
             "{} of {} fault(s) left {} failing longer than {}",
             late.len(),
-            ended_count,
+            judged_count,
             self.requests,
             human(self.within)
         ))

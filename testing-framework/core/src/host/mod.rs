@@ -180,6 +180,38 @@ pub fn io_error(what: &str, path: &Path, error: std::io::Error) -> DeployError {
     DeployError::Other(format!("cannot {what} {}: {error}", path.display()))
 }
 
+/// Writes `command`'s files ([`NodeCommand::file`](crate::scenario::NodeCommand::file))
+/// of node `node` under `data`, its data directory on this machine. A path
+/// that is absolute or climbs out (`..`) is refused, naming the node.
+pub fn write_node_files(
+    node: &str,
+    data: &Path,
+    command: &crate::scenario::NodeCommand,
+) -> Result<(), DeployError> {
+    for (path, contents) in &command.files {
+        let relative = Path::new(path);
+        if path.is_empty()
+            || relative.is_absolute()
+            || relative
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(DeployError::BadCommand {
+                node: node.to_owned(),
+                reason: format!(
+                    "file `{path}` must be a plain path inside the data directory (no leading `/`, no `..`)"
+                ),
+            });
+        }
+        let at = data.join(relative);
+        if let Some(parent) = at.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io_error("create", parent, e))?;
+        }
+        std::fs::write(&at, contents).map_err(|e| io_error("write", &at, e))?;
+    }
+    Ok(())
+}
+
 /// `$CARGO_TARGET_DIR`, else the `target` directory the running executable
 /// is in, else `./target`.
 pub fn target_dir() -> PathBuf {

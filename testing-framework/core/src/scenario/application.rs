@@ -206,13 +206,18 @@ impl NodeEndpoint {
     }
 }
 
-/// How to start one node: its arguments and extra environment.
+/// How to start one node: its arguments, extra environment, and files it
+/// reads at start.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeCommand {
     /// Arguments after the binary.
     pub args: Vec<String>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
+    /// Files written into the node's data directory before it first
+    /// starts: a path relative to [`NodeSpec::data_dir`], and the text.
+    /// See [`file`](Self::file).
+    pub files: Vec<(String, String)>,
 }
 
 impl NodeCommand {
@@ -224,8 +229,19 @@ impl NodeCommand {
     {
         NodeCommand {
             args: args.into_iter().map(Into::into).collect(),
-            env: Vec::new(),
+            ..NodeCommand::default()
         }
+    }
+
+    /// With a file written at `path` in the node's data directory before
+    /// the node first starts (a configuration file: Redis Sentinel's, a
+    /// PostgreSQL `postgresql.conf`). Name it to the node as
+    /// `node.data_dir.join(path)`. The node may rewrite it: the file is
+    /// written once, and restarts keep the data directory as the node
+    /// left it. On Kubernetes it is mounted from a ConfigMap, read-only.
+    pub fn file(mut self, path: impl Into<String>, contents: impl Into<String>) -> Self {
+        self.files.push((path.into(), contents.into()));
+        self
     }
 
     /// With one more environment variable.
