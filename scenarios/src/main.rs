@@ -35,6 +35,7 @@ fn catalog() -> Catalog {
     Catalog::new()
         .with(openraft_kv_tf::scenarios::catalog())
         .with(chain_tf::scenarios::catalog())
+        .with(redis_ha_tf::scenarios::catalog())
 }
 
 #[cfg(test)]
@@ -336,11 +337,29 @@ fn list(catalog: &Catalog) {
     for entry in catalog.entries() {
         println!("{}", entry.name());
         println!("    {}", entry.about());
+        // A topology of several groups is shown as its defaults build it.
+        let built = entry
+            .parse::<&str, &str>(&[])
+            .ok()
+            .and_then(|p| entry.build(&p).ok());
+        if let Some(groups) = built.map(|s| s.deployment().groups).filter(|g| g.len() > 1) {
+            let shown: Vec<String> = groups
+                .iter()
+                .map(|g| {
+                    let after = if g.after.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", after {}", g.after.join(" and "))
+                    };
+                    format!("{} ({} x {}{after})", g.name, g.nodes, g.binary.name)
+                })
+                .collect();
+            println!("    groups: {}", shown.join("; "));
+        }
         for param in entry.params() {
             println!(
-                "    --set {}={:<10} {} ({})",
-                param.name(),
-                param.default_value().to_string(),
+                "    --set {:<22} {} ({})",
+                format!("{}={}", param.name(), param.default_value()),
                 param.help(),
                 param.accepts()
             );

@@ -34,6 +34,7 @@ fn catalog() -> Catalog {
     Catalog::new()
         .with(openraft_kv_tf::scenarios::catalog())
         .with(chain_tf::scenarios::catalog())
+        .with(redis_ha_tf::scenarios::catalog())
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -91,8 +92,8 @@ fn catalog_scenario_passes(
         return Err(format!("{report}\n(run directory kept: {})", kept.display()).into());
     }
     check(report.deployer == "compose", || report.deployer.clone())?;
-    for node in 0..report.nodes {
-        let log = dir.join(format!("node-{node}")).join("node.log");
+    for node in report.groups.iter().flat_map(|g| &g.nodes) {
+        let log = dir.join(node).join("node.log");
         check(std::fs::metadata(&log).is_ok_and(|m| m.len() > 0), || {
             format!("{} is missing or empty", log.display())
         })?;
@@ -593,72 +594,15 @@ fn host_binary(binary: NodeBinary) -> Result<std::path::PathBuf, Failed> {
     Ok(tf_core::host::binary::resolve(&binary)?)
 }
 
-/// A Redis server from Debian's packages, a dynamically linked binary of
-/// someone else's, three of them (each on its own), observed by PING.
-struct Redis;
-
-#[derive(Clone)]
-struct RedisClient(String);
-
-impl RedisClient {
-    async fn ping(&self) -> Result<(), BoxError> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::time::timeout(
-            Duration::from_secs(1),
-            tokio::net::TcpStream::connect(&self.0),
-        )
-        .await??;
-        stream.write_all(b"PING\r\n").await?;
-        let mut answer = [0u8; 7];
-        tokio::time::timeout(Duration::from_secs(1), stream.read_exact(&mut answer)).await??;
-        if &answer == b"+PONG\r\n" {
-            Ok(())
-        } else {
-            Err(format!("{} answered {:?}", self.0, String::from_utf8_lossy(&answer)).into())
-        }
-    }
-}
-
-#[async_trait]
-impl Application for Redis {
-    type Client = RedisClient;
-    fn name(&self) -> &str {
-        "redis"
-    }
-    fn binary(&self) -> NodeBinary {
-        NodeBinary::named("redis-server", "TF_REDIS_SERVER")
-    }
-    fn node_command(&self, node: &NodeSpec, _: &[NodeSpec]) -> Result<NodeCommand, BoxError> {
-        Ok(NodeCommand::args([
-            "--port".to_owned(),
-            node.port(API_PORT)?.to_string(),
-            "--bind".to_owned(),
-            node.bind_host.clone(),
-            "--protected-mode".to_owned(),
-            "no".to_owned(),
-            "--dir".to_owned(),
-            node.data_dir.display().to_string(),
-        ]))
-    }
-    fn client(&self, endpoint: &NodeEndpoint) -> Result<RedisClient, BoxError> {
-        Ok(RedisClient(endpoint.address.clone()))
-    }
-    async fn ready(&self, client: &RedisClient) -> Result<(), BoxError> {
-        client.ping().await
-    }
-}
-
-fn a_debian_server_binary_runs_in_a_scratch_image() -> Result<(), Failed> {
-    let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("run");
-    let scenario = Scenario::builder("redis", Redis)
-        .nodes(3)
-        .duration(Duration::from_secs(1))
-        .build()?;
-    let report = left_nothing(&dir, run(scenario, &ComposeDeployer::new(), options(&dir)))?;
-    check(report.passed(), || format!("{report}"))?;
-    let log = std::fs::read_to_string(dir.join("node-0").join("node.log"))?;
-    check(log.contains("Ready to accept connections"), || log.clone())
+/// Redis high availability from Debian's packages: a dynamically linked
+/// binary of someone else's, packed into a scratch image, as two groups
+/// (data nodes, then Sentinels once they are ready); the primary killed
+/// while clients write, the Sentinels elect a replica.
+fn redis_fails_over_in_containers() -> Result<(), Failed> {
+    let report = catalog_scenario_passes("redis-failover", &[])?;
+    timeline_has(&report, "the Sentinels elected redis-")?;
+    timeline_has(&report, "redis-0 is now a slave")?;
+    timeline_has(&report, "acknowledged write(s) lost")
 }
 
 fn an_unreachable_engine_is_a_clear_error() -> Result<(), Failed> {
@@ -846,8 +790,8 @@ fn main() {
     );
     trials.push(
         Trial::test(
-            "a_debian_server_binary_runs_in_a_scratch_image",
-            a_debian_server_binary_runs_in_a_scratch_image,
+            "redis_fails_over_in_containers",
+            redis_fails_over_in_containers,
         )
         .with_ignored_flag(engine.is_err() || redis.is_none()),
     );

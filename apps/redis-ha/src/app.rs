@@ -61,6 +61,9 @@ impl Application for RedisServer {
             String::new(),
             "--appendonly".into(),
             "no".into(),
+            // A replica's full sync starts at once, not after 5 s.
+            "--repl-diskless-sync-delay".into(),
+            "0".into(),
         ];
         let primary = topology.group(&node.group)?[0];
         if primary.name != node.name {
