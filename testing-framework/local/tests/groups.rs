@@ -12,6 +12,7 @@ use tf_core::scenario::{
     Application, AtEnd, Group, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec,
     RunOptions, Scenario, Topology, Verdict, run,
 };
+use tf_core::workloads::{FaultKind, NodeFault};
 use tf_local::LocalDeployer;
 use tf_local::leftovers::wait_for_node_processes;
 
@@ -30,7 +31,8 @@ seed, need = sys.argv[1], int(sys.argv[2])
 try:
     ticks = json.load(urllib.request.urlopen(f"http://{seed}/state", timeout=2))["ticks"]
 except OSError as error:
-    sys.exit(f"seed {seed} does not answer: {error}")
+    print(f"seed {seed} does not answer ({error}): started too early", flush=True)
+    sys.exit(3)
 if ticks < need:
     print(f"seed {seed} has ticked {ticks} times, not {need}: started too early", flush=True)
     sys.exit(3)
@@ -204,12 +206,26 @@ async fn followers_start_after_the_seeds_are_ready_and_reach_them_by_role() {
                 }
             },
         ))
-        .duration(Duration::from_secs(1))
+        // A fault on one role: a follower killed and brought back.
+        .workload(
+            NodeFault::<Heard>::new("follower-down", FaultKind::Kill)
+                .on_group("follower")
+                .every(Duration::from_millis(200))
+                .down_for(Duration::from_millis(300))
+                .max_faults(1),
+        )
+        .duration(Duration::from_secs(3))
         .cooldown(Duration::from_millis(500))
         .build()
         .unwrap();
     let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
     report.assert_passed();
+    let struck: Vec<&str> = report
+        .faults
+        .iter()
+        .flat_map(|f| f.nodes.iter().map(String::as_str))
+        .collect();
+    assert_eq!(struck, ["follower-0"], "{report}");
     let groups: Vec<(&str, Vec<&str>)> = report
         .groups
         .iter()
@@ -304,4 +320,27 @@ async fn a_first_stage_that_never_gets_ready_fails_the_deploy_naming_it() {
         "the follower started although its seeds were not ready"
     );
     nothing_left(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_on_a_group_the_scenario_lacks_is_refused_before_anything_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let scenario = Scenario::builder("no-sentinels", Role::Seed)
+        .group_name("seed")
+        .nodes(1)
+        .group(Group::new("follower", Role::Follower).after("seed"))
+        .observer_on(&["follower"], Heard, ObservationConfig::default())
+        .workload(NodeFault::<Heard>::new("sentinel-down", FaultKind::Kill).on_group("sentinel"))
+        .build()
+        .unwrap();
+    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+    assert_eq!(report.verdict, Verdict::Error, "{report}");
+    assert_eq!(
+        report.summary.as_deref(),
+        Some(
+            "workload `sentinel-down` cannot run: it acts on group `sentinel`, which is not a group of this scenario (groups: seed, follower)"
+        )
+    );
+    assert!(!dir.join("seed-0").exists(), "a node started");
 }

@@ -20,6 +20,7 @@ use crate::observation::{
     Observer, SourceSet, StartError, WaitError,
 };
 use crate::report::{CleanupReport, FaultWindow};
+use crate::scenario::clients::NodeClients;
 use crate::scenario::window::{Flow, Window, WindowEvent};
 use crate::scenario::{
     Application, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, Expectation,
@@ -644,7 +645,12 @@ impl<A: Application> ManualCluster<A> {
             Arc::clone(&self.control),
             self.handles.iter().map(|(id, h)| (*id, h())).collect(),
             self.history.clone(),
-        );
+        )
+        .with_clients(NodeClients::typed(
+            self.nodes
+                .iter()
+                .map(|(e, s)| (e.name.clone(), e.group.clone(), s.source.clone())),
+        ));
         ctx.over = over;
         ctx
     }

@@ -53,6 +53,22 @@ impl NodeClients {
             .map(NodeClients)
     }
 
+    /// Clients of one type: `(node, group, client)`.
+    pub(crate) fn typed<C: Send + Sync + 'static>(
+        nodes: impl IntoIterator<Item = (String, String, C)>,
+    ) -> Self {
+        NodeClients(
+            nodes
+                .into_iter()
+                .map(|(name, group, client)| NodeClient {
+                    name,
+                    group,
+                    client: Arc::new(client),
+                })
+                .collect(),
+        )
+    }
+
     /// The clients of type `C`, of the nodes of `groups` (every group when
     /// `None`), as sources named after their nodes.
     pub(crate) fn of<C: Clone + Send + Sync + 'static>(
@@ -67,6 +83,11 @@ impl NodeClients {
                 Some(ObservedSource::new(n.name.clone(), client.clone()))
             })
             .collect()
+    }
+
+    /// Every node's name, in order.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.0.iter().map(|n| n.name.clone()).collect()
     }
 
     /// The names of `group`'s nodes, in order.

@@ -176,6 +176,11 @@ impl<A: Application> RunContext<A> {
         &self.nodes
     }
 
+    /// The names of every node, of every group, in topology order.
+    pub fn node_names(&self) -> Vec<String> {
+        self.clients.names()
+    }
+
     /// The names of `group`'s nodes, in order (none for a group there is
     /// not: scenarios check their workloads' groups before the run).
     pub fn group(&self, group: &str) -> Vec<String> {

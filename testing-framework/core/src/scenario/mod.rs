@@ -10,7 +10,7 @@
 
 mod application;
 mod builder;
-mod clients;
+pub(crate) mod clients;
 mod context;
 mod deploy;
 mod expectation;

@@ -123,7 +123,9 @@ pub async fn run<A: Application>(
         }
     }
     if let Some(error) = scenario.workloads.iter().find_map(|workload| {
-        let reason = workload.check(&names).err()?;
+        let reason = check_groups(&request, &workload.groups())
+            .and_then(|()| workload.check(&names))
+            .err()?;
         Some(format!(
             "workload `{}` cannot run: {reason}",
             workload.name()
@@ -661,4 +663,23 @@ fn describe_groups(request: &DeploymentRequest) -> String {
                 .join(", ")
         ),
     }
+}
+
+/// Whether every group of `groups` is one of `request`'s, with nodes.
+fn check_groups(request: &DeploymentRequest, groups: &[String]) -> Result<(), String> {
+    for name in groups {
+        match request.group(name) {
+            None => {
+                return Err(format!(
+                    "it acts on group `{name}`, which is not a group of this scenario (groups: {})",
+                    request.group_names()
+                ));
+            }
+            Some(group) if group.nodes == 0 => {
+                return Err(format!("it acts on group `{name}`, which has no nodes"));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }

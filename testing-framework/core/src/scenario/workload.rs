@@ -28,6 +28,13 @@ pub trait Workload<A: Application>: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The groups it acts on (a fault on the Sentinels); the runner refuses
+    /// the scenario before any node starts if one is not a group of it or
+    /// has no nodes. None by default.
+    fn groups(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Drives the cluster until the run window closes.
     async fn run(&self, ctx: &RunContext<A>) -> Result<(), BoxError>;
 }

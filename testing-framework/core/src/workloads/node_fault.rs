@@ -212,6 +212,8 @@ pub struct NodeFault<O: Observer> {
     /// Faults from a schedule drawn from the run's seed, instead of in
     /// turn.
     mix: Option<FaultMix>,
+    /// The group whose nodes it strikes; `None`: every node.
+    group: Option<String>,
     _observer: PhantomData<fn() -> O>,
 }
 
@@ -231,7 +233,26 @@ impl<O: Observer> NodeFault<O> {
             while_down: None,
             recovered: None,
             mix: None,
+            group: None,
             _observer: PhantomData,
+        }
+    }
+
+    /// Strikes only the nodes of `group` (a role: `sentinel`, `rpc`): they
+    /// take turns, a fault mix draws among them, and a partition's side
+    /// ([`side`](Self::side)) is counted among them, so
+    /// `.on_group("rpc").side(n)` with `n` the group's size cuts the whole
+    /// group off from the rest. Links are still drawn among every node.
+    pub fn on_group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// The nodes it may strike, in topology order.
+    fn targets<A: Application>(&self, ctx: &RunContext<A>) -> Vec<String> {
+        match &self.group {
+            Some(group) => ctx.group(group),
+            None => ctx.nodes().iter().map(|n| n.name.to_string()).collect(),
         }
     }
 
@@ -340,7 +361,7 @@ impl<O: Observer> NodeFault<O> {
         if *kind != FaultKind::Partition {
             return vec![node.to_owned()];
         }
-        let names: Vec<String> = ctx.nodes().iter().map(|n| n.name.to_string()).collect();
+        let names = self.targets(ctx);
         let start = names.iter().position(|n| n == node).unwrap_or(0);
         let mut side = vec![node.to_owned()];
         side.extend(
@@ -382,7 +403,7 @@ impl<O: Observer> NodeFault<O> {
         let name = self.name.as_str();
         let cursor = handle.cursor();
         let side = self.side_of(ctx, kind, node);
-        let names: Vec<String> = ctx.nodes().iter().map(|n| n.name.to_string()).collect();
+        let names = ctx.node_names();
         let links = match kind {
             FaultKind::Link { around, .. } => {
                 let links = around.links(node, &names);
@@ -711,9 +732,13 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
         }
     }
 
+    fn groups(&self) -> Vec<String> {
+        self.group.iter().cloned().collect()
+    }
+
     async fn run(&self, ctx: &RunContext<A>) -> Result<(), BoxError> {
         let handle = ctx.observer::<O>()?;
-        let names: Vec<String> = ctx.nodes().iter().map(|n| n.name.to_string()).collect();
+        let names = self.targets(ctx);
         if let Some(mix) = &self.mix {
             let schedule = self.schedule(ctx, mix, &names)?;
             return self.scheduled(ctx, &handle, &schedule).await;
