@@ -148,12 +148,24 @@ async fn headers(
     })
 }
 
-async fn submit(State(chain): State<ChainHandle>, body: Bytes) -> Result<Response, Stopped> {
+/// Marks a transaction a peer relayed (it is not relayed again).
+pub const RELAYED: &str = "x-chain-relayed";
+
+async fn submit(
+    State(chain): State<ChainHandle>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, Stopped> {
     let tx: Transaction = match parse_body(&body, "transaction") {
         Ok(tx) => tx,
         Err(bad) => return Ok(bad.into_response()),
     };
-    Ok(match chain.submit(tx).await? {
+    let submitted = if headers.contains_key(RELAYED) {
+        chain.submit_relayed(tx).await?
+    } else {
+        chain.submit(tx).await?
+    };
+    Ok(match submitted {
         Ok(id) => (StatusCode::ACCEPTED, axum::Json(json!({ "id": id }))).into_response(),
         Err(e) => error(StatusCode::BAD_REQUEST, e),
     })

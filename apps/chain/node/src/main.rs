@@ -53,6 +53,10 @@ struct Config {
     /// The chain's lottery seed.
     #[arg(long, default_value = "tf-chain")]
     seed: String,
+    /// Follow the chain and serve it, never produce: an RPC node.
+    /// Transactions submitted here are relayed to the peers.
+    #[arg(long)]
+    follow: bool,
 }
 
 #[tokio::main]
@@ -101,8 +105,13 @@ async fn main() -> anyhow::Result<()> {
         seed: config.seed.into_bytes(),
         max_txs: 100,
     };
-    let (chain, outgoing) =
-        ChainService::spawn_with(tree, producer, storage, !config.peers.is_empty());
+    let (chain, outgoing) = ChainService::spawn_as(
+        tree,
+        producer,
+        storage,
+        !config.peers.is_empty(),
+        config.follow,
+    );
     Network::new(config.peers).spawn(chain.clone(), outgoing, Duration::from_secs(1));
 
     // Slots count from the Unix epoch, so every node agrees on the number.

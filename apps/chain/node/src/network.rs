@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::block::{Block, BlockId};
 use crate::service::{ChainHandle, NodeInfo, Outgoing};
+use crate::tx::Transaction;
 
 /// Peers by `host:port`, and the HTTP client that reaches them.
 #[derive(Clone)]
@@ -49,6 +50,7 @@ impl Network {
                 match message {
                     Outgoing::Announce(block) => sender.announce(block),
                     Outgoing::Fetch(id) => sender.fetch(id, sending_chain.clone()),
+                    Outgoing::Relay(tx) => sender.relay(tx),
                 }
             }
         });
@@ -82,6 +84,19 @@ impl Network {
             tokio::spawn(async move {
                 if let Err(error) = http.post(url).json(&block).send().await {
                     tracing::debug!(%error, "gossip failed");
+                }
+            });
+        }
+    }
+
+    /// Hands a transaction to every peer.
+    fn relay(&self, tx: Transaction) {
+        for peer in self.peers.iter() {
+            let (http, url, tx) = (self.http.clone(), format!("http://{peer}/txs"), tx.clone());
+            tokio::spawn(async move {
+                let relayed = http.post(url).header(crate::http::RELAYED, "1").json(&tx);
+                if let Err(error) = relayed.send().await {
+                    tracing::debug!(%error, "relaying a transaction failed");
                 }
             });
         }

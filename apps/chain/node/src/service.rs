@@ -2,7 +2,7 @@
 //! storage, driven by messages from the slot clock, the network and the API.
 //! Other components only hold a [`ChainHandle`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,9 @@ use crate::tx::{Transaction, TxId};
 pub struct NodeInfo {
     /// The node's name.
     pub name: String,
+    /// Whether it only follows (an RPC node: it never produces).
+    #[serde(default)]
+    pub follower: bool,
     /// The followed branch's newest block.
     pub tip: BlockId,
     /// Its height.
@@ -61,12 +64,21 @@ pub enum Outgoing {
     Announce(Block),
     /// Find this block at some peer (a parent that is missing).
     Fetch(BlockId),
+    /// Hand a transaction a client submitted to the peers (a follower's
+    /// peers produce; it never does).
+    Relay(Transaction),
 }
 
 enum Command {
     Tick(u64),
     Block(Block, oneshot::Sender<Result<Inserted, BlockError>>),
-    Submit(Transaction, oneshot::Sender<Result<TxId, SubmitError>>),
+    /// A transaction, and whether a peer relayed it (a client sent it
+    /// otherwise).
+    Submit(
+        Transaction,
+        bool,
+        oneshot::Sender<Result<TxId, SubmitError>>,
+    ),
     Info(oneshot::Sender<NodeInfo>),
     GetBlock(BlockId, oneshot::Sender<Option<Block>>),
     Headers(BlockId, usize, oneshot::Sender<Option<Vec<BlockHeader>>>),
@@ -103,7 +115,16 @@ impl ChainHandle {
 
     /// A transaction from a client.
     pub async fn submit(&self, tx: Transaction) -> Result<Result<TxId, SubmitError>, Stopped> {
-        self.ask(|reply| Command::Submit(tx, reply)).await
+        self.ask(|reply| Command::Submit(tx, false, reply)).await
+    }
+
+    /// Like [`submit`](Self::submit), for a transaction a peer relayed: it
+    /// is never relayed again.
+    pub async fn submit_relayed(
+        &self,
+        tx: Transaction,
+    ) -> Result<Result<TxId, SubmitError>, Stopped> {
+        self.ask(|reply| Command::Submit(tx, true, reply)).await
     }
 
     /// The chain's state.
@@ -127,6 +148,9 @@ impl ChainHandle {
     }
 }
 
+/// A block waiting for its parent, with its id.
+type Orphan = (BlockId, Block);
+
 /// The chain component's state.
 pub struct ChainService {
     name: String,
@@ -136,7 +160,9 @@ pub struct ChainService {
     storage: Arc<dyn Storage>,
     outgoing: mpsc::UnboundedSender<Outgoing>,
     /// Blocks waiting for their parent.
-    orphans: Vec<Block>,
+    /// With their ids: an id is a hash of the header, too dear to compute
+    /// again for every arrival while hundreds wait.
+    orphans: Vec<Orphan>,
     /// After a restart with peers, slots left before it produces without
     /// having heard from one (`None`: it produces). A restarted node that
     /// cannot reach its peers for a moment would otherwise build, and
@@ -157,6 +183,8 @@ pub struct ChainService {
     /// back to its fork point again for every block of it that arrives,
     /// and the node drowns in that work.
     refused: HashSet<BlockId>,
+    /// Never produces; relays submitted transactions to its peers.
+    follower: bool,
 }
 
 /// Slots ahead of a node's own that a block may be and be taken at once:
@@ -197,6 +225,19 @@ impl ChainService {
         storage: Arc<dyn Storage>,
         has_peers: bool,
     ) -> (ChainHandle, mpsc::UnboundedReceiver<Outgoing>) {
+        Self::spawn_as(tree, producer, storage, has_peers, false)
+    }
+
+    /// Like [`spawn_with`](Self::spawn_with); a `follower` never produces
+    /// (an RPC node: it follows the chain and serves it) and relays every
+    /// transaction a client submits to it to its peers.
+    pub fn spawn_as(
+        tree: BlockTree,
+        producer: Producer,
+        storage: Arc<dyn Storage>,
+        has_peers: bool,
+        follower: bool,
+    ) -> (ChainHandle, mpsc::UnboundedReceiver<Outgoing>) {
         let resuming = tree.tip().header.height > 0;
         let (commands, mut inbox) = mpsc::channel(1024);
         let (outgoing, network) = mpsc::unbounded_channel();
@@ -214,6 +255,7 @@ impl ChainService {
             future_held: 0,
             future_refused: 0,
             refused: HashSet::new(),
+            follower,
         };
         tokio::spawn(async move {
             while let Some(command) = inbox.recv().await {
@@ -236,6 +278,9 @@ impl ChainService {
                     tracing::warn!("no peer was heard since the restart; producing alone");
                     self.quiet_slots = None;
                 }
+                if self.follower {
+                    return;
+                }
                 if let Some(block) = self.producer.produce(slot, &self.tree, &mut self.mempool) {
                     tracing::info!(slot, height = block.header.height, id = %block.id().short(), "produced");
                     let _ = self.accept(block);
@@ -244,17 +289,25 @@ impl ChainService {
             Command::Block(block, reply) => {
                 let _ = reply.send(self.receive(block));
             }
-            Command::Submit(tx, reply) => {
+            Command::Submit(tx, relayed, reply) => {
                 let tip = self
                     .tree
                     .ledger_at(&self.tree.tip().id())
                     .expect("the tip's ledger is kept");
-                let _ = reply.send(self.mempool.submit(tx, tip));
+                let submitted = self.mempool.submit(tx.clone(), tip);
+                // Every client submission (a wallet sends a lost transfer
+                // again), never a relayed one: followers never relay a
+                // transaction back and forth.
+                if self.follower && !relayed && submitted.is_ok() {
+                    let _ = self.outgoing.send(Outgoing::Relay(tx));
+                }
+                let _ = reply.send(submitted);
             }
             Command::Info(reply) => {
                 let (tip, final_block) = (self.tree.tip(), self.tree.final_block());
                 let _ = reply.send(NodeInfo {
                     name: self.name.clone(),
+                    follower: self.follower,
                     tip: tip.id(),
                     height: tip.header.height,
                     slot: tip.header.slot,
@@ -340,12 +393,11 @@ impl ChainService {
             Vec::new()
         };
         while let Some(parent) = parents.pop() {
-            let (ready, waiting): (Vec<Block>, Vec<Block>) = std::mem::take(&mut self.orphans)
+            let (ready, waiting): (Vec<Orphan>, Vec<Orphan>) = std::mem::take(&mut self.orphans)
                 .into_iter()
-                .partition(|o| o.header.parent == parent);
+                .partition(|(_, o)| o.header.parent == parent);
             self.orphans = waiting;
-            for orphan in ready {
-                let orphan_id = orphan.id();
+            for (orphan_id, orphan) in ready {
                 if settled(&self.insert_one(orphan)) {
                     parents.push(orphan_id);
                 }
@@ -383,18 +435,42 @@ impl ChainService {
                 Ok(inserted)
             }
             Err(BlockError::UnknownParent(parent)) => {
-                if !self.orphans.iter().any(|o| o.id() == id) {
+                if !self.orphans.iter().any(|(o, _)| *o == id) {
                     if self.orphans.len() == MAX_ORPHANS {
                         self.orphans.remove(0);
                     }
-                    self.orphans.push(block);
+                    self.orphans.push((id, block));
                 }
-                let _ = self.outgoing.send(Outgoing::Fetch(parent));
+                let _ = self
+                    .outgoing
+                    .send(Outgoing::Fetch(self.missing_below(parent)));
                 Err(BlockError::UnknownParent(parent))
             }
             Err(BlockError::BelowFinal { .. }) => Err(self.refuse(id)),
             Err(error) => Err(error),
         }
+    }
+
+    /// The block to fetch for `parent`, which is missing: below the blocks
+    /// already waiting for their parent. A node far behind (after a cut)
+    /// receives every new block with its parent missing; fetching each
+    /// one's parent would start a walk back for every block that arrives,
+    /// each as long as the gap, and the node would drown in them. Asking
+    /// for the bottom of what waits makes them one walk.
+    fn missing_below(&self, parent: BlockId) -> BlockId {
+        let waiting: HashMap<BlockId, BlockId> = self
+            .orphans
+            .iter()
+            .map(|(id, o)| (*id, o.header.parent))
+            .collect();
+        let mut missing = parent;
+        for _ in 0..waiting.len() {
+            match waiting.get(&missing) {
+                Some(below) => missing = *below,
+                None => break,
+            }
+        }
+        missing
     }
 
     /// Remembers `id` as refused for forking off below the final block;

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use chain_node::client::ChainClient;
 use chain_node::ledger::DEFAULT_WALLETS;
 use tf_core::observation::BoxError;
-use tf_core::scenario::{API_PORT, Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec};
+use tf_core::scenario::{
+    API_PORT, Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, Topology,
+};
 
 /// How chain nodes are started.
 #[derive(Clone, Debug)]
@@ -21,6 +23,10 @@ pub struct ChainApp {
     /// node resumes from it); `false` keeps it in memory (a restarted node
     /// starts from genesis and catches up from its peers).
     pub persistent: bool,
+    /// An RPC node's validators' group: its nodes follow the chain from
+    /// them and serve it, never produce, and relay the transactions
+    /// submitted to them (`--follow`); `None`: a validator.
+    pub follows: Option<String>,
     http: reqwest::Client,
 }
 
@@ -32,7 +38,19 @@ impl Default for ChainApp {
             k: 6,
             wallets: DEFAULT_WALLETS,
             persistent: true,
+            follows: None,
             http: ChainClient::default_http(),
+        }
+    }
+}
+
+impl ChainApp {
+    /// RPC nodes of the validators in group `validators`, with this app's
+    /// other settings.
+    pub fn rpc_of(&self, validators: impl Into<String>) -> Self {
+        ChainApp {
+            follows: Some(validators.into()),
+            ..self.clone()
         }
     }
 }
@@ -76,7 +94,23 @@ impl Application for ChainApp {
             args.push("--data-dir".to_owned());
             args.push(node.data_dir.display().to_string());
         }
-        for peer in topology.iter().filter(|p| p.index != node.index) {
+        let peers: Vec<&NodeSpec> = match &self.follows {
+            // An RPC node hears from the validators only.
+            Some(validators) => {
+                args.push("--follow".to_owned());
+                topology.group(validators)?
+            }
+            None => {
+                // Stake is shared among the producers: this node's group.
+                if topology.groups().len() > 1 {
+                    let producers = topology.group(&node.group)?.len();
+                    args.push("--stake".to_owned());
+                    args.push((1.0 / producers as f64).to_string());
+                }
+                topology.iter().collect()
+            }
+        };
+        for peer in peers.into_iter().filter(|p| p.index != node.index) {
             args.push("--peer".to_owned());
             args.push(peer.address(API_PORT)?);
         }
@@ -141,5 +175,45 @@ mod tests {
             .args
             .join(" ");
         assert!(!args.contains("--data-dir"), "{args}");
+    }
+
+    #[test]
+    fn an_rpc_node_follows_the_validators_and_validators_share_the_stake() {
+        let mut nodes = topology();
+        for (node, (group, ordinal)) in
+            nodes
+                .iter_mut()
+                .zip([("validator", 0), ("validator", 1), ("rpc", 0)])
+        {
+            node.group = group.into();
+            node.name = format!("{group}-{ordinal}");
+        }
+        let app = ChainApp::default();
+        let rpc = app.rpc_of("validator");
+        let args = rpc.node_command(&nodes[2], &nodes).unwrap().args.join(" ");
+        assert!(args.contains("--follow"), "{args}");
+        assert!(
+            args.ends_with("--peer 127.0.0.1:7000 --peer 127.0.0.1:7001"),
+            "an RPC node's peers are the validators: {args}"
+        );
+        let args = app.node_command(&nodes[0], &nodes).unwrap().args.join(" ");
+        assert!(!args.contains("--follow"), "{args}");
+        assert!(
+            args.contains("--stake 0.5"),
+            "two validators share it: {args}"
+        );
+        assert!(
+            args.ends_with("--peer 127.0.0.1:7001 --peer 127.0.0.1:7002"),
+            "a validator announces to the RPC nodes too: {args}"
+        );
+        let lost = app.rpc_of("producers");
+        let error = lost
+            .node_command(&nodes[2], &nodes)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "no group `producers` in this topology (groups: validator, rpc)"
+        );
     }
 }

@@ -41,4 +41,5 @@ pub use sync::SyncView;
 pub use wallets::{LedgerAt, TxIndex, Utxo, WalletAt, WalletProjection};
 pub use workloads::{
     HeadReads, Transfer, TransferLog, Transfers, chain_partition, clock_skew, node_restarts,
+    rpc_cut_off,
 };

@@ -160,6 +160,7 @@ impl ChainApi for MemoryNode {
         let final_height = header(&state.final_id)?.height;
         Ok(NodeInfo {
             name: self.name.clone(),
+            follower: false,
             tip: state.tip,
             height: tip.height,
             slot: tip.slot,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tf_core::catalog::{Param, ScenarioEntry};
 use tf_core::observation::ObservationConfig;
-use tf_core::scenario::{Scenario, ScenarioBuilder, ScenarioError};
+use tf_core::scenario::{Always, Group, Scenario, ScenarioBuilder, ScenarioError, node_name};
 use tf_core::workloads::FaultKind;
 
 use crate::expectations::{
@@ -13,8 +13,8 @@ use crate::expectations::{
     reorganized, safety,
 };
 use crate::{
-    ChainApp, ChainObserver, HeadReads, Inclusion, TransferLog, Transfers, chain_partition,
-    clock_skew, node_restarts,
+    ChainApp, ChainObserver, ChainSnapshot, HeadReads, Inclusion, TransferLog, Transfers,
+    chain_partition, clock_skew, node_restarts, rpc_cut_off,
 };
 
 /// How the chain observer polls in scenarios.
@@ -47,6 +47,117 @@ fn chain_base(
         .expect(safety())
         .expect(liveness(expected_height.max(3), duration))
         .expect(final_convergence(Duration::from_secs(10)))
+}
+
+/// Knobs of [`chain_rpc`].
+#[derive(Clone, Debug)]
+pub struct ChainRpcOptions {
+    /// Producing nodes.
+    pub validators: usize,
+    /// RPC nodes: they follow the validators, serve the chain and take
+    /// the wallets' transfers, never produce.
+    pub rpc: usize,
+    /// Run window.
+    pub duration: Duration,
+    /// Transfers per second, through the RPC nodes.
+    pub rate: f64,
+    /// How many blocks an RPC node may trail the best validator by.
+    pub lag: u64,
+    /// How long the RPC nodes are cut off from the validators (zero: not
+    /// at all; otherwise on a deployer that partitions).
+    pub cut_for: Duration,
+}
+
+impl Default for ChainRpcOptions {
+    fn default() -> Self {
+        ChainRpcOptions {
+            validators: 4,
+            rpc: 2,
+            duration: Duration::from_secs(20),
+            rate: 4.0,
+            lag: 10,
+            cut_for: Duration::ZERO,
+        }
+    }
+}
+
+/// `chain-rpc`: validators produce; RPC nodes follow them, serve the
+/// chain and take every transfer (they relay it to the validators).
+/// Checks safety, conservation, that the RPC nodes stay within `lag`
+/// blocks of the best validator (from 5 s into the run, outside a cut,
+/// and 5 s after it), and
+/// that every accepted transfer is included on every node. With `cut_for`,
+/// the RPC nodes are cut off from the validators once: they stall without
+/// harm to safety, and catch up after.
+pub fn chain_rpc(options: &ChainRpcOptions) -> Result<Scenario<ChainApp>, ScenarioError> {
+    if options.validators == 0 || options.rpc == 0 {
+        return Err(ScenarioError::Invalid(
+            "chain-rpc needs at least one validator and one RPC node".into(),
+        ));
+    }
+    // Slower slots and deep finality: six nodes share two cores in CI, and
+    // a validator starved for a second must not finalize a branch of its
+    // own (k = 6 at 100 ms slots is fork-prone on purpose elsewhere).
+    let mut app = ChainApp::default();
+    (app.slot_ms, app.k) = (200, 20);
+    let wallets = app.wallets.min(8);
+    let rpc_nodes: Vec<String> = (0..options.rpc).map(|i| node_name("rpc", i)).collect();
+    let validators: Vec<String> = (0..options.validators)
+        .map(|i| node_name("validator", i))
+        .collect();
+    let log = TransferLog::shared();
+    let (rpc, lag) = (rpc_nodes.clone(), options.lag);
+    let (best_of, trailing) = (validators.clone(), rpc_nodes.clone());
+    let mut builder = chain_base(
+        "chain-rpc",
+        app.clone(),
+        options.validators,
+        options.duration,
+    )
+    .group_name("validator")
+    .group(
+        Group::new("rpc", app.rpc_of("validator"))
+            .nodes(options.rpc)
+            .after("validator"),
+    )
+    .workload(Transfers::new(wallets, options.rate, &log).through("rpc"))
+    .expect(conservation())
+    .expect(TransfersIncluded {
+        log: Arc::clone(&log),
+        inclusion: Inclusion::at_depth(6),
+        within: Duration::from_secs(15),
+    })
+    .expect(
+        Always::<ChainObserver, _>::new(
+            format!("every RPC node within {lag} blocks of the best validator (outside a cut)"),
+            move |s: &ChainSnapshot| {
+                let Some(best) = best_of
+                    .iter()
+                    .filter_map(|n| s.nodes.get(n))
+                    .map(|v| v.height)
+                    .max()
+                else {
+                    return Ok(());
+                };
+                match rpc
+                    .iter()
+                    .filter_map(|n| Some((n, s.nodes.get(n)?)))
+                    .find(|(_, v)| v.reachable && v.height + lag < best)
+                {
+                    Some((node, v)) => Err(format!(
+                        "{node} at height {} trails the best validator at {best}",
+                        v.height
+                    )),
+                    None => Ok(()),
+                }
+            },
+        )
+        .outside_faults(Duration::from_secs(5)),
+    );
+    if !options.cut_for.is_zero() {
+        builder = builder.workload(rpc_cut_off("rpc", trailing, validators, options.cut_for));
+    }
+    builder.build()
 }
 
 /// `chain-liveness` without `build()`, to add to.
@@ -242,6 +353,25 @@ pub fn chain_clock_skew(options: &ClockSkewOptions) -> Result<Scenario<ChainApp>
 pub fn catalog() -> Vec<ScenarioEntry> {
     let transfers = WalletTransfersOptions::default();
     vec![
+        ScenarioEntry::new(
+            "chain-rpc",
+            "4 validators and 2 RPC nodes (groups `validator` and `rpc`, the RPC nodes started once the validators are ready): the validators produce, the RPC nodes follow them and take every transfer of 8 wallets; checks safety, that every head holds the genesis supply, that the RPC nodes stay within a bound of the best validator, and that every accepted transfer ends up k deep on every node; with --set cut-for=D the RPC nodes are cut off from the validators once (needs --deployer compose): they stall without harming safety, and catch up",
+        )
+        .param(Param::count("validator", 4, "validators: the producing nodes").at_least(1).at_most(32))
+        .param(Param::count("rpc", 2, "RPC nodes: they follow, serve and relay, never produce").at_least(1).at_most(32))
+        .param(Param::duration("duration", Duration::from_secs(20), "run window"))
+        .param(Param::count("lag", 10, "blocks an RPC node may trail the best validator by"))
+        .param(Param::duration("cut-for", Duration::ZERO, "how long the RPC nodes are cut off from the validators (0s: never)"))
+        .builds(|p| {
+            chain_rpc(&ChainRpcOptions {
+                validators: p.count("validator"),
+                rpc: p.count("rpc"),
+                duration: p.duration("duration"),
+                lag: p.count("lag") as u64,
+                cut_for: p.duration("cut-for"),
+                ..ChainRpcOptions::default()
+            })
+        }),
         ScenarioEntry::new(
             "chain-liveness",
             "3 chain nodes that fork on purpose (frequent slot winners); checks that no final block is reverted or contradicted, that every node keeps growing, and that all share a final block at the end",

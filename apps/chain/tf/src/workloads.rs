@@ -125,6 +125,9 @@ pub struct Transfers {
     pub drain: Duration,
     /// Where submissions are recorded.
     pub log: Arc<TransferLog>,
+    /// Submit only through the nodes of this group (the RPC nodes);
+    /// `None`: through any node.
+    pub through: Option<String>,
 }
 
 impl Transfers {
@@ -136,7 +139,14 @@ impl Transfers {
             resubmit_after: Duration::from_secs(2),
             drain: Duration::from_secs(5),
             log: Arc::clone(log),
+            through: None,
         }
+    }
+
+    /// Submits only through the nodes of `group` (the RPC nodes).
+    pub fn through(mut self, group: impl Into<String>) -> Self {
+        self.through = Some(group.into());
+        self
     }
 }
 
@@ -193,7 +203,11 @@ impl Transfers {
         snapshot: &ChainSnapshot,
         sender: &mut Sender,
     ) {
-        let nodes = candidates(snapshot);
+        let mut nodes = candidates(snapshot);
+        if let Some(group) = &self.through {
+            let members = ctx.group(group);
+            nodes.retain(|n| members.iter().any(|m| m == n));
+        }
         if nodes.is_empty() {
             return;
         }
@@ -362,6 +376,10 @@ impl Transfers {
 impl Workload<ChainApp> for Transfers {
     fn name(&self) -> &str {
         "transfers"
+    }
+
+    fn groups(&self) -> Vec<String> {
+        self.through.iter().cloned().collect()
     }
 
     async fn run(&self, ctx: &RunContext<ChainApp>) -> Result<(), BoxError> {
@@ -566,4 +584,61 @@ impl Workload<ChainApp> for HeadReads {
             }
         }
     }
+}
+
+/// The highest height among `nodes`, as observed.
+fn highest(s: &ChainSnapshot, nodes: &[String]) -> Option<u64> {
+    nodes
+        .iter()
+        .filter_map(|n| s.nodes.get(n))
+        .map(|v| v.height)
+        .max()
+}
+
+/// Cuts the RPC nodes (`rpc`, the whole of group `group`) off from the
+/// validators for `cut_for`, once: confirmed when the RPC nodes stall
+/// while the validators go on, and when they have caught up after the
+/// heal.
+pub fn rpc_cut_off(
+    group: &str,
+    rpc: Vec<String>,
+    validators: Vec<String>,
+    cut_for: Duration,
+) -> NodeFault<ChainObserver> {
+    let (stalled, caught_up) = ((rpc.clone(), validators.clone()), (rpc.clone(), validators));
+    NodeFault::new("rpc-cut-off", FaultKind::Partition)
+        .on_group(group)
+        .side(rpc.len())
+        .down_for(cut_for)
+        .max_faults(1)
+        .confirm_within(Duration::from_secs(15))
+        .settled(|s: &ChainSnapshot| s.nodes.values().all(|v| v.reachable))
+        .while_down(move |at_fault: &ChainSnapshot, now: &ChainSnapshot, _: &str| {
+            let (rpc, validators) = &stalled;
+            // No RPC node goes on (blocks under way while the cut is set up,
+            // half a second, may still land), while the validators pull
+            // ahead of them all.
+            let stuck = rpc.iter().all(|n| {
+                let (before, after) = (at_fault.nodes.get(n), now.nodes.get(n));
+                before
+                    .zip(after)
+                    .is_some_and(|(b, a)| a.height <= b.height + 10)
+            });
+            let went_on = highest(now, validators)? >= highest(now, rpc)? + 15;
+            (went_on && stuck).then(|| {
+                format!(
+                    "the RPC nodes stalled at height {} while the validators reached {}",
+                    highest(now, rpc).unwrap_or_default(),
+                    highest(now, validators).unwrap_or_default()
+                )
+            })
+        })
+        .recovered(move |_: &ChainSnapshot, now: &ChainSnapshot, _: &str| {
+            let (rpc, validators) = &caught_up;
+            let top = highest(now, validators)?;
+            let lowest = rpc.iter().filter_map(|n| now.nodes.get(n)).map(|v| v.height).min()?;
+            (lowest + 3 >= top).then(|| {
+                format!("the RPC nodes caught up: the lowest at height {lowest}, the validators at {top}")
+            })
+        })
 }

@@ -132,6 +132,12 @@ pub(crate) fn describe<Snap: fmt::Debug, E>(observation: &Observation<Snap, E>) 
 pub struct Always<O: Observer, F> {
     name: String,
     check: F,
+    /// Snapshots observed during a fault, or within this long after one
+    /// ended, are not checked.
+    outside_faults: Option<Duration>,
+    /// Snapshots observed earlier than this into the run window are not
+    /// checked.
+    after: Duration,
     _observer: PhantomData<fn() -> O>,
 }
 
@@ -144,9 +150,37 @@ where
         Always {
             name: name.into(),
             check,
+            outside_faults: None,
+            after: Duration::ZERO,
             _observer: PhantomData,
         }
     }
+
+    /// Checks only snapshots observed outside fault windows, and at least
+    /// `grace` after each fault ended: an invariant a fault suspends on
+    /// purpose ("RPC nodes keep up with the validators", except while they
+    /// are cut off from them, and until they have caught up).
+    pub fn outside_faults(mut self, grace: Duration) -> Self {
+        self.outside_faults = Some(grace);
+        self
+    }
+
+    /// Checks only snapshots observed at least `after` into the run
+    /// window: for an invariant that holds once the cluster has settled in
+    /// (nodes started behind the others have caught up).
+    pub fn starting_after(mut self, after: Duration) -> Self {
+        self.after = after;
+        self
+    }
+}
+
+/// Whether something observed `at_ms` into the run window falls in a
+/// fault window or within `grace` after one ended.
+fn during_fault<A: Application>(ctx: &RunContext<A>, at_ms: u64, grace: Duration) -> bool {
+    let grace = grace.as_millis() as u64;
+    ctx.faults()
+        .iter()
+        .any(|f| f.start_ms <= at_ms && f.end_ms.is_none_or(|end| at_ms <= end + grace))
 }
 
 #[async_trait]
@@ -166,13 +200,26 @@ where
 
     async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
         let handle = ctx.observer::<O>()?;
+        let skipped = |observation: &ObservationOf<O>| {
+            self.outside_faults.is_some_and(|grace| {
+                let at = observation
+                    .observed_at
+                    .saturating_duration_since(ctx.started);
+                during_fault(ctx, at.as_millis() as u64, grace)
+            })
+        };
         let mut cursor = Cursor::START;
         if let Some(latest) = handle.latest_snapshot() {
-            (self.check)(&latest.snapshot)
-                .map_err(|reason| Violation::new(reason).observed(describe(&latest)))?;
+            if !skipped(&latest) {
+                (self.check)(&latest.snapshot)
+                    .map_err(|reason| Violation::new(reason).observed(describe(&latest)))?;
+            }
             cursor = latest.cursor;
         }
         check_each_observation(ctx, &handle, cursor, |observation| {
+            if skipped(observation) {
+                return Ok(());
+            }
             (self.check)(&observation.snapshot)
                 .map_err(|reason| Violation::new(reason).observed(describe(observation)))
         })
