@@ -32,3 +32,22 @@ Feature: Forking chain with wallets
     And within 60 seconds every accepted transfer is 3 deep on every node
     And every head holds the genesis supply
     And no final block was reverted or contradicted
+
+  # Groups: validators produce; RPC nodes follow them, serve the chain and
+  # relay the transfers sent to them.
+  Scenario: RPC nodes follow the validators and relay transfers
+    Given a network of 3 validators and 1 RPC node
+    Then within 30 seconds every node reaches height 5
+    When transfers run through the RPC nodes for 6 seconds
+    Then within 40 seconds every accepted transfer is 3 deep on every node
+    And no final block was reverted or contradicted
+
+  @compose
+  Scenario: RPC nodes cut off from the validators stall, then catch up
+    Given a network of 3 validators and 2 RPC nodes
+    Then within 60 seconds every node reaches height 5
+    When rpc-0 and rpc-1 are cut off from the validators
+    Then within 20 seconds the validators are 15 blocks ahead of the RPC nodes
+    When the partition heals
+    Then within 40 seconds every node shares one final block at height 30 or above
+    And no final block was reverted or contradicted

@@ -17,6 +17,10 @@ pub trait AnyCluster {
     fn app_name(&self) -> String;
     /// Its own nodes.
     fn nodes(&self) -> Vec<String>;
+    /// Its groups (`node` for a cluster of one).
+    fn groups(&self) -> Vec<String>;
+    /// The nodes of `group`.
+    fn group(&self, group: &str) -> Vec<String>;
     /// The run directory.
     fn run_dir(&self) -> &Path;
     /// Stops a node.
@@ -64,6 +68,12 @@ impl<A: Application> AnyCluster for ManualCluster<A> {
     }
     fn nodes(&self) -> Vec<String> {
         ManualCluster::nodes(self)
+    }
+    fn groups(&self) -> Vec<String> {
+        ManualCluster::groups(self)
+    }
+    fn group(&self, group: &str) -> Vec<String> {
+        ManualCluster::group(self, group)
     }
     fn run_dir(&self) -> &Path {
         ManualCluster::run_dir(self)

@@ -1,12 +1,15 @@
 //! The steps every app shares. Node names are the cluster's (`node-0`,
-//! ...); lists read `node-0 and node-1` or `node-0, node-1 and node-2`.
+//! `validator-1`, `rpc-0`: a group and a number); lists read
+//! `node-0 and node-1` or `node-0, node-1 and node-2`.
 //!
 //! | Step | Does |
 //! |---|---|
 //! | `When node-1 is stopped` (`started`, `restarted`, `killed`, `paused`, `resumed`) | node control |
 //! | `When node-0 and node-1 are cut off from the rest` | a partition (deployers that can) |
+//! | `When rpc-0 is cut off from the validators` | the same, the other side holding group `validator` |
 //! | `When the partition heals` | ends it |
 //! | `When a new node joins` / `When a new node joins with peers node-0 and node-1` | adds `node-N` |
+//! | `When a new rpc node joins` | adds `rpc-N` to group `rpc` |
 //! | `When node-2 is removed` | stops it and drops it from the sources |
 //! | `Then the cluster has 3 nodes` | its size now |
 //! | `Then within 20 seconds every node is ready` | readiness wait |
@@ -27,9 +30,12 @@ use crate::args::{count, node_list, seconds};
 use crate::steps::capture;
 use crate::{OrFail, Steps, TfWorld, fail};
 
-/// One or more node names: `node-0`, `node-0 and node-1`, `node-0,
-/// node-1 and node-2`.
-const NODES: &str = r"(node-\S+?(?:(?:,\s*|\s+and\s+)node-\S+?)*)";
+/// One or more node names, each its group's name and a number: `node-0`,
+/// `node-0 and node-1`, `validator-0, validator-1 and rpc-0`.
+const NODES: &str = r"([a-z][\w-]*-\S+?(?:(?:,\s*|\s+and\s+)[a-z][\w-]*-\S+?)*)";
+
+/// One node name.
+const NODE: &str = r"([a-z][\w-]*-\S+?)";
 
 /// Nodes named in a step, each checked against the cluster.
 fn nodes_of(world: &TfWorld, text: &str) -> Vec<String> {
@@ -50,6 +56,27 @@ fn nodes_of(world: &TfWorld, text: &str) -> Vec<String> {
         );
     }
     names
+}
+
+/// The cluster's group a step names: `rpc`, or in the plural,
+/// `validators` for group `validator`; a step naming no group fails,
+/// listing the groups there are.
+fn group_named(world: &TfWorld, named: &str) -> String {
+    let groups = world.cluster().or_fail(world).groups();
+    let singular = named.strip_suffix('s').unwrap_or(named);
+    match groups
+        .iter()
+        .find(|g| g.as_str() == named || g.as_str() == singular)
+    {
+        Some(group) => group.clone(),
+        None => fail(
+            world,
+            format!(
+                "there is no group `{named}` in this cluster; it has {}",
+                groups.join(", ")
+            ),
+        ),
+    }
 }
 
 /// The node named by capture `n`, checked against the cluster.
@@ -101,17 +128,26 @@ pub fn steps() -> Steps {
             },
         )
         .when(
-            &format!("^{NODES} (?:is|are) cut off from the rest$"),
+            &format!(r"^{NODES} (?:is|are) cut off from the ([a-z][\w-]*)$"),
             |world, ctx| {
                 Box::pin(async move {
                     let side = nodes_of(world, capture(&ctx, 1));
                     let cluster = world.cluster().or_fail(world);
+                    // `the rest`, or a group (`the validators`): the side
+                    // is cut off from everyone else, the group included.
+                    let from = capture(&ctx, 2);
+                    if from != "rest" {
+                        let group = group_named(world, from);
+                        if let Some(inside) = side.iter().find(|n| cluster.group(&group).contains(n)) {
+                            fail(world, format!("{inside} is one of the {from}; it cannot be cut off from its own group"));
+                        }
+                    }
                     cluster.partition(&side).await.or_fail(world);
                 })
             },
         )
         .when(
-            r"^the link from (node-\S+) to (node-\S+) drops (-?[\d.]+)% of (?:its )?packets$",
+            &format!(r"^the link from {NODE} to {NODE} drops (-?[\d.]+)% of (?:its )?packets$"),
             |world, ctx| {
                 Box::pin(async move {
                     let (from, to) = (link_end(world, &ctx, 1), link_end(world, &ctx, 2));
@@ -122,7 +158,7 @@ pub fn steps() -> Steps {
             },
         )
         .when(
-            r"^the link from (node-\S+) to (node-\S+) is delayed by (-?[\d.]+) ?ms(?: (?:\+/-|±) (-?[\d.]+) ?ms)?$",
+            &format!(r"^the link from {NODE} to {NODE} is delayed by (-?[\d.]+) ?ms(?: (?:\+/-|±) (-?[\d.]+) ?ms)?$"),
             |world, ctx| {
                 Box::pin(async move {
                     let (from, to) = (link_end(world, &ctx, 1), link_end(world, &ctx, 2));
@@ -137,7 +173,7 @@ pub fn steps() -> Steps {
             },
         )
         .when(
-            r"^(node-\S+) cannot (hear the others|be heard)$",
+            &format!(r"^{NODE} cannot (hear the others|be heard)$"),
             |world, ctx| {
                 Box::pin(async move {
                     let node = link_end(world, &ctx, 1);
@@ -155,7 +191,7 @@ pub fn steps() -> Steps {
             })
         })
         .when(
-            r"^(node-\S+)'s clock (?:runs (-?[\d.]+) seconds? (ahead|behind)|is set right)$",
+            &format!(r"^{NODE}'s clock (?:runs (-?[\d.]+) seconds? (ahead|behind)|is set right)$"),
             |world, ctx| {
                 Box::pin(async move {
                     let node = link_end(world, &ctx, 1);
@@ -186,14 +222,19 @@ pub fn steps() -> Steps {
             })
         })
         .when(
-            &format!("^a new node joins(?: with peers {NODES})?$"),
+            &format!(r"^a new (?:([a-z][\w-]*) )?node joins(?: with peers {NODES})?$"),
             |world, ctx| {
                 Box::pin(async move {
-                    let peers = match ctx.matches.get(1).map(|(_, v)| v.as_str()) {
+                    let group = match capture(&ctx, 1) {
+                        "" => None,
+                        named => Some(group_named(world, named)),
+                    };
+                    let peers = match ctx.matches.get(2).map(|(_, v)| v.as_str()) {
                         Some(list) if !list.is_empty() => Some(nodes_of(world, list)),
                         _ => None,
                     };
                     let node = NewNode {
+                        group,
                         peers,
                         ..NewNode::default()
                     };

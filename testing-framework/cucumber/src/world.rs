@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tf_core::fault::{LinkFault, Links};
-use tf_core::manual::{ManualCluster, ManualError};
+use tf_core::manual::{GroupOf, ManualCluster, ManualError};
 use tf_core::scenario::{Application, Deployer};
 
 use crate::cluster::AnyCluster;
@@ -124,6 +124,29 @@ impl TfWorld {
             ));
         }
         let cluster = self.deploy(app, "cluster", nodes).await?;
+        self.cluster = Some(Box::new(cluster));
+        Ok(self.app_mut::<A>().expect("just started"))
+    }
+
+    /// Deploys the scenario's cluster as `groups` of one app type (each
+    /// with its own settings: validators and RPC nodes), each group after
+    /// the ones it waits for. The generic steps act on it; its nodes are
+    /// named after their groups (`validator-0`, `rpc-1`).
+    pub async fn start_groups<A: Application>(
+        &mut self,
+        groups: Vec<GroupOf<A>>,
+    ) -> Result<&mut ManualCluster<A>, ManualError> {
+        if self.cluster.is_some() {
+            return Err(ManualError::Invalid(
+                "this scenario has its cluster already; start it once (in a Given step)".into(),
+            ));
+        }
+        if let Some(error) = &self.setup_error {
+            return Err(ManualError::Invalid(error.clone()));
+        }
+        let deployer = self.deployer.deployer(self.runs_root.clone());
+        let name = format!("{}-cluster", self.name);
+        let cluster = ManualCluster::start_groups(&*deployer, &name, groups, self.clocks).await?;
         self.cluster = Some(Box::new(cluster));
         Ok(self.app_mut::<A>().expect("just started"))
     }

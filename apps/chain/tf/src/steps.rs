@@ -8,7 +8,9 @@
 //! | `Given a chain network of 3 nodes` (`with finality depth 40`) | deploys it, observes it with [`ChainObserver`] |
 //! | `Then within 30 seconds every node reaches height 10` | a height wait |
 //! | `Then within 40 seconds every node shares one final block at height 5 or above` | convergence |
-//! | `When transfers run for 10 seconds` | [`Transfers`] at 2 per second |
+//! | `Given a network of 4 validators and 2 RPC nodes` | groups `validator` and `rpc` (started once the validators are ready), observed |
+//! | `When transfers run for 10 seconds` (`through the RPC nodes`) | [`Transfers`] at 2 per second |
+//! | `Then within 20 seconds the validators are 15 blocks ahead of the RPC nodes` | the RPC nodes stalled (cut off) |
 //! | `Then within 40 seconds every accepted transfer is 3 deep on every node` | [`TransfersIncluded`] |
 //! | `Then every head holds the genesis supply` | [`conservation`] |
 //! | `Then no final block was reverted or contradicted` | [`safety`] |
@@ -24,7 +26,7 @@
 
 use std::sync::Arc;
 
-use tf_core::manual::ManualCluster;
+use tf_core::manual::{GroupOf, ManualCluster};
 use tf_core::observation::ObservationHandle;
 use tf_core::scenario::{NewNode, NodeEndpoint, Workload};
 use tf_cucumber::{OrFail, Steps, TfWorld, capture, count, fail, seconds, wait_for};
@@ -134,6 +136,33 @@ pub fn steps() -> Steps {
             },
         )
         .then(
+            r"^within (-?\d+) seconds? the validators are (-?\d+) blocks ahead of the RPC nodes$",
+            |world, ctx| {
+                Box::pin(async move {
+                    let timeout = seconds(capture(&ctx, 1)).or_fail(world);
+                    let ahead = positive(world, capture(&ctx, 2), "a number of blocks");
+                    let (cluster, _) = chain(world);
+                    let (validators, rpc) = (cluster.group("validator"), cluster.group("rpc"));
+                    if validators.is_empty() || rpc.is_empty() {
+                        fail(world, "this cluster has no validators and RPC nodes; start it with `Given a network of 3 validators and 2 RPC nodes`");
+                    }
+                    let highest = move |s: &ChainSnapshot, nodes: &[String]| {
+                        nodes.iter().filter_map(|n| s.nodes.get(n)).map(|v| v.height).max()
+                    };
+                    wait_for::<ChainApp, ChainObserver>(world,
+                            &format!("the validators {ahead} blocks ahead of the RPC nodes"),
+                            timeout,
+                            move |s: &ChainSnapshot| {
+                                match (highest(s, &validators), highest(s, &rpc)) {
+                                    (Some(v), Some(r)) => v >= r + ahead,
+                                    _ => false,
+                                }
+                            },
+                        ).await;
+                })
+            },
+        )
+        .then(
             r"^within (-?\d+) seconds? every node shares one final block at height (-?\d+) or above$",
             |world, ctx| {
                 Box::pin(async move {
@@ -155,9 +184,10 @@ pub fn steps() -> Steps {
                 })
             },
         )
-        .when(r"^transfers run for (-?\d+) seconds?$", |world, ctx| {
+        .when(r"^transfers run(?: through the (RPC|rpc) nodes)? for (-?\d+) seconds?$", |world, ctx| {
             Box::pin(async move {
-                let window = seconds(capture(&ctx, 1)).or_fail(world);
+                let through_rpc = !capture(&ctx, 1).is_empty();
+                let window = seconds(capture(&ctx, 2)).or_fail(world);
                 let log = Arc::clone(
                     world
                         .state::<ChainSteps>()
@@ -165,8 +195,14 @@ pub fn steps() -> Steps {
                         .get_or_insert_with(TransferLog::shared),
                 );
                 let (cluster, _) = chain(world);
-                let workloads: [Arc<dyn Workload<ChainApp>>; 1] =
-                    [Arc::new(Transfers::new(cluster.app().wallets, 2.0, &log))];
+                let mut transfers = Transfers::new(cluster.app().wallets, 2.0, &log);
+                if through_rpc {
+                    if cluster.group("rpc").is_empty() {
+                        fail(world, "this cluster has no RPC nodes; start it with `Given a network of 3 validators and 1 RPC node`");
+                    }
+                    transfers = transfers.through("rpc");
+                }
+                let workloads: [Arc<dyn Workload<ChainApp>>; 1] = [Arc::new(transfers)];
                 cluster.drive(&workloads, window).await.or_fail(world);
                 cluster.journal().write(&format!("transfers: {}", log.summary()));
             })
@@ -216,6 +252,31 @@ pub fn steps() -> Steps {
                             timeout,
                             |s: &ChainSnapshot| s.max_reorg_depth >= depth,
                         ).await;
+                })
+            },
+        )
+        .given(
+            r"^a (?:chain )?network of (-?\d+) validators? and (-?\d+) RPC nodes?$",
+            |world, ctx| {
+                Box::pin(async move {
+                    let validators =
+                        count(capture(&ctx, 1), 1, "the validators").or_fail(world);
+                    let rpc = count(capture(&ctx, 2), 1, "the RPC nodes").or_fail(world);
+                    let app = ChainApp::default();
+                    let wallets = app.wallets;
+                    let groups = vec![
+                        GroupOf::new("validator", app.clone(), validators),
+                        GroupOf::new("rpc", app.rpc_of("validator"), rpc).after("validator"),
+                    ];
+                    let cluster = match world.start_groups(groups).await {
+                        Ok(cluster) => cluster,
+                        Err(error) => fail(world, error),
+                    };
+                    if let Err(error) =
+                        cluster.observe(ChainObserver::with_wallets(wallets), chain_observation())
+                    {
+                        fail(world, error);
+                    }
                 })
             },
         )

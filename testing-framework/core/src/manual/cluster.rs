@@ -24,8 +24,8 @@ use crate::scenario::clients::NodeClients;
 use crate::scenario::window::{Flow, Window, WindowEvent};
 use crate::scenario::{
     Application, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, Expectation,
-    NewNode, NodeAction, NodeControl, NodeEndpoint, Readiness, ReadinessObserver, RunContext,
-    Violation, Workload,
+    GroupRequest, NewNode, NodeAction, NodeControl, NodeEndpoint, Readiness, ReadinessObserver,
+    RunContext, Violation, Workload,
 };
 
 /// What a manual cluster refused or failed to do.
@@ -97,6 +97,47 @@ fn source_of<A: Application>(
         })
 }
 
+/// The app of `group`'s nodes (`first` for a group it does not know: an
+/// attached endpoint).
+fn app_of<A>(apps: &[(String, Arc<A>)], first: &Arc<A>, group: &str) -> Arc<A> {
+    apps.iter()
+        .find(|(g, _)| g == group)
+        .map_or_else(|| Arc::clone(first), |(_, app)| Arc::clone(app))
+}
+
+/// One group of a manual cluster of one app type: its name, its app (its
+/// settings: validators and RPC nodes of one chain), its size, and the
+/// groups it starts after.
+#[derive(Clone, Debug)]
+pub struct GroupOf<A> {
+    /// Its name; its nodes are `name-0`, `name-1`, ...
+    pub name: String,
+    /// Its nodes' app.
+    pub app: Arc<A>,
+    /// How many nodes.
+    pub nodes: usize,
+    /// Groups whose nodes must be ready before this group starts.
+    pub after: Vec<String>,
+}
+
+impl<A> GroupOf<A> {
+    /// A group `name` of `nodes` nodes of `app`, starting at once.
+    pub fn new(name: impl Into<String>, app: A, nodes: usize) -> Self {
+        GroupOf {
+            name: name.into(),
+            app: Arc::new(app),
+            nodes,
+            after: Vec::new(),
+        }
+    }
+
+    /// Starts once every node of `group` is ready.
+    pub fn after(mut self, group: impl Into<String>) -> Self {
+        self.after.push(group.into());
+        self
+    }
+}
+
 /// A started observer's handle, re-boxed for each run context.
 type HandleFn = Box<dyn Fn() -> Box<dyn Any + Send + Sync> + Send + Sync>;
 /// Stops a started observer's runtime.
@@ -109,6 +150,8 @@ type StopFn = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
 /// gracefully and reports.
 pub struct ManualCluster<A: Application> {
     app: Arc<A>,
+    /// Each group's app (its settings), by group; the first is `app`.
+    apps: Vec<(String, Arc<A>)>,
     deployer: String,
     supported: Vec<NodeAction>,
     cluster: Option<Box<dyn Cluster>>,
@@ -154,7 +197,7 @@ impl<A: Application> ManualCluster<A> {
         run_dir: Option<PathBuf>,
     ) -> Result<Self, ManualError> {
         let request = DeploymentRequest::new(Arc::clone(&app), name, nodes).with_run_dir(run_dir);
-        Self::start_request(app, deployer, request).await
+        Self::start_request(app, None, deployer, request).await
     }
 
     /// Like [`start`](Self::start), every node under a clock that
@@ -167,21 +210,58 @@ impl<A: Application> ManualCluster<A> {
         nodes: usize,
     ) -> Result<Self, ManualError> {
         let request = DeploymentRequest::new(Arc::clone(&app), name, nodes).with_clock_faults(true);
-        Self::start_request(app, deployer, request).await
+        Self::start_request(app, None, deployer, request).await
     }
 
     /// Deploys what `request` asks for (its app must be `app`).
+    /// Deploys `groups` on `deployer`, each group after the ones it waits
+    /// for, its run directory named after `name`, and starts observing
+    /// their readiness (every node probed by the first group's app). The
+    /// generic steps and [`add_node`](Self::add_node) (with
+    /// [`NewNode::group`]) work across groups.
+    pub async fn start_groups(
+        deployer: &dyn Deployer,
+        name: &str,
+        groups: Vec<GroupOf<A>>,
+        clocks: bool,
+    ) -> Result<Self, ManualError> {
+        let first = groups
+            .first()
+            .map(|g| Arc::clone(&g.app))
+            .ok_or_else(|| ManualError::Invalid("a cluster needs at least one group".into()))?;
+        let requests = groups
+            .iter()
+            .map(|g| {
+                let mut request = GroupRequest::new(&g.name, Arc::clone(&g.app), g.nodes);
+                request.after.clone_from(&g.after);
+                request
+            })
+            .collect();
+        let request = DeploymentRequest::of_groups(name, requests).with_clock_faults(clocks);
+        let apps = groups.into_iter().map(|g| (g.name, g.app)).collect();
+        Self::start_request(first, Some(apps), deployer, request).await
+    }
+
     async fn start_request(
         app: Arc<A>,
+        apps: Option<Vec<(String, Arc<A>)>>,
         deployer: &dyn Deployer,
         request: DeploymentRequest,
     ) -> Result<Self, ManualError> {
         let nodes = request.nodes();
         request.check()?;
+        let apps: Vec<(String, Arc<A>)> = match apps {
+            Some(apps) => apps,
+            None => request
+                .groups
+                .iter()
+                .map(|g| (g.name.clone(), Arc::clone(&app)))
+                .collect(),
+        };
         let mut cluster = deployer.deploy(&request).await?;
         let mut sources_of_nodes = Vec::new();
         for endpoint in cluster.endpoints() {
-            match source_of(&*app, &endpoint) {
+            match source_of(&*app_of(&apps, &app, &endpoint.group), &endpoint) {
                 Ok(source) => sources_of_nodes.push((endpoint, source)),
                 Err(error) => {
                     cluster.cleanup().await;
@@ -232,6 +312,7 @@ impl<A: Application> ManualCluster<A> {
             faults: Mutex::new(Vec::new()),
             cleaned: None,
             app,
+            apps,
         };
         manual
             .stops
@@ -243,6 +324,20 @@ impl<A: Application> ManualCluster<A> {
     /// The app.
     pub fn app(&self) -> &Arc<A> {
         &self.app
+    }
+
+    /// The cluster's own nodes of `group`, in order.
+    pub fn group(&self, group: &str) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|(e, _)| e.group == group)
+            .map(|(e, _)| e.name.clone())
+            .collect()
+    }
+
+    /// Its groups, in order.
+    pub fn groups(&self) -> Vec<String> {
+        self.apps.iter().map(|(g, _)| g.clone()).collect()
     }
 
     /// The deployer's name.
@@ -443,7 +538,7 @@ impl<A: Application> ManualCluster<A> {
             }
         };
         let name = endpoint.name.clone();
-        let source = match source_of(&*self.app, &endpoint) {
+        let source = match source_of(&*app_of(&self.apps, &self.app, &endpoint.group), &endpoint) {
             Ok(source) => source,
             Err(error) => {
                 // A node the test cannot reach is no use: take it out again.
@@ -474,11 +569,12 @@ impl<A: Application> ManualCluster<A> {
         if self.endpoint(name).is_some() {
             return Err(ManualError::NameTaken(name.to_owned()));
         }
-        // `node-N` is how the cluster names the nodes it adds.
-        if name
-            .strip_prefix("node-")
-            .is_some_and(|n| n.parse::<usize>().is_ok())
-        {
+        // `<group>-N` is how the cluster names the nodes it adds.
+        if self.apps.iter().any(|(group, _)| {
+            name.strip_prefix(group.as_str())
+                .and_then(|n| n.strip_prefix('-'))
+                .is_some_and(|n| n.parse::<usize>().is_ok())
+        }) {
             return Err(ManualError::Invalid(format!(
                 "`{name}` is a name this cluster gives its own nodes; attach external sources under another (`public-{name}`, say)"
             )));

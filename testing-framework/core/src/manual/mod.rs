@@ -23,6 +23,6 @@ mod cluster;
 mod journal;
 mod sources;
 
-pub use cluster::{ManualCluster, ManualError};
+pub use cluster::{GroupOf, ManualCluster, ManualError};
 pub use journal::Journal;
 pub use sources::ClusterSources;
