@@ -114,6 +114,12 @@ fn thin(points: &mut Vec<(f64, f64)>) {
 }
 
 /// The page, as text.
+/// The page of `report` without recorded observations, for tests.
+#[cfg(test)]
+pub(crate) fn render_for_test(report: &RunReport) -> String {
+    render_html(report, &[]).unwrap()
+}
+
 fn render_html(report: &RunReport, lines: &[SeriesLine]) -> Result<String, String> {
     let run_end_s = lines
         .iter()

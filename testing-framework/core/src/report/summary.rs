@@ -60,6 +60,21 @@ impl fmt::Display for RunReport {
             "scenario {} on {} ({} nodes, {} deployer)",
             self.scenario, self.app, self.nodes, self.deployer
         )?;
+        if self.groups.len() > 1 {
+            let shown: Vec<String> = self
+                .groups
+                .iter()
+                .map(|g| {
+                    let after = if g.after.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", after {}", g.after.join(" and "))
+                    };
+                    format!("{} ({}{after}): {}", g.name, g.app, g.nodes.join(", "))
+                })
+                .collect();
+            writeln!(f, "groups: {}", shown.join("; "))?;
+        }
         if !self.parameters.is_empty() {
             let shown: Vec<String> = self
                 .parameters
@@ -274,6 +289,35 @@ mod tests {
             "{printed}"
         );
         assert!(printed.contains("run --stop-grace 1s"), "{printed}");
+    }
+
+    #[test]
+    fn groups_are_listed_with_their_nodes_and_order_and_one_group_is_not() {
+        let mut report = RunReport::sample(Verdict::Passed);
+        let group = |name: &str, nodes: &[&str], after: &[&str]| crate::report::GroupReport {
+            name: name.into(),
+            app: "redis".into(),
+            nodes: nodes.iter().map(|n| (*n).to_owned()).collect(),
+            after: after.iter().map(|a| (*a).to_owned()).collect(),
+        };
+        report.groups = vec![group("node", &["node-0"], &[])];
+        assert!(!report.to_string().contains("groups:"));
+        report.groups = vec![
+            group("redis", &["redis-0", "redis-1"], &[]),
+            group("sentinel", &["sentinel-0"], &["redis"]),
+        ];
+        let printed = report.to_string();
+        assert!(
+            printed.contains(
+                "groups: redis (redis): redis-0, redis-1; sentinel (redis, after redis): sentinel-0"
+            ),
+            "{printed}"
+        );
+        let html = super::super::html::render_for_test(&report);
+        assert!(
+            html.contains("<strong>sentinel</strong> (redis, after redis): sentinel-0"),
+            "{html}"
+        );
     }
 
     #[test]
