@@ -345,14 +345,7 @@ fn list(catalog: &Catalog) {
         if let Some(groups) = built.map(|s| s.deployment().groups).filter(|g| g.len() > 1) {
             let shown: Vec<String> = groups
                 .iter()
-                .map(|g| {
-                    let after = if g.after.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", after {}", g.after.join(" and "))
-                    };
-                    format!("{} ({} x {}{after})", g.name, g.nodes, g.binary.name)
-                })
+                .map(|g| tf_core::report::GroupReport::of(g).to_string())
                 .collect();
             println!("    groups: {}", shown.join("; "));
         }

@@ -733,7 +733,7 @@ fn main() {
             raft_nemesis_passes_on_every_seed_of_a_fixed_set,
         ),
         ("chain_rpc_nodes_cut_off_stall_and_catch_up", || {
-            let report = catalog_scenario_passes("chain-rpc", &[("cut-for", "5s")])?;
+            let report = catalog_scenario_passes("chain-rpc", &[("cut", "rpc")])?;
             timeline_has(&report, "observed the RPC nodes stalled at height")?;
             timeline_has(&report, "observed the RPC nodes caught up")
         }),

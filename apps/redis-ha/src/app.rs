@@ -65,7 +65,7 @@ impl Application for RedisServer {
             "--repl-diskless-sync-delay".into(),
             "0".into(),
         ];
-        let primary = topology.group(&node.group)?[0];
+        let primary = topology.group(&node.group)?[0]; // it holds `node`
         if primary.name != node.name {
             args.extend([
                 "--replicaof".into(),
@@ -141,7 +141,10 @@ impl Application for Sentinel {
         node: &NodeSpec,
         topology: &[NodeSpec],
     ) -> Result<NodeCommand, BoxError> {
-        let primary = topology.group(&self.watches)?[0];
+        let primary = *topology
+            .group(&self.watches)?
+            .first()
+            .ok_or_else(|| format!("group `{}` has no data node to watch", self.watches))?;
         let config = format!(
             "port {port}\nbind {bind}\nprotected-mode no\ndir {dir}\n\
              sentinel resolve-hostnames yes\n\

@@ -84,13 +84,7 @@ impl Deployer for ComposeDeployer {
         let mut images: HashMap<String, NodeImage> = HashMap::new();
         let mut by_binary: HashMap<PathBuf, NodeImage> = HashMap::new();
         let mut faketime = None;
-        for group in &request.groups {
-            let spec = group.binary.clone();
-            let binary = tokio::task::spawn_blocking(move || host::binary::resolve(&spec))
-                .await
-                .map_err(|e| {
-                    DeployError::Other(format!("finding the node binary failed: {e}"))
-                })??;
+        for (group, binary) in host::binary::resolve_groups(request).await? {
             faketime = host::clock::for_request(request, &binary)?;
             let image = match by_binary.get(&binary) {
                 Some(image) => image.clone(),
@@ -100,7 +94,7 @@ impl Deployer for ComposeDeployer {
                     image
                 }
             };
-            images.insert(group.name.clone(), image);
+            images.insert(group, image);
         }
         let run_dir = host::run_dir(
             request.run_dir.as_deref(),
@@ -115,10 +109,8 @@ impl Deployer for ComposeDeployer {
 
         // Ports are the same inside the container and on the host, so one
         // port map serves peers and the runner.
-        let slots = request.slots();
-        let ports: Vec<&[PortSpec]> = slots.iter().map(|s| s.group.ports.as_slice()).collect();
-        let mut planned = Vec::with_capacity(slots.len());
-        for (slot, ports) in slots.iter().zip(host::port_maps_of(&ports)?) {
+        let mut planned = Vec::with_capacity(request.nodes());
+        for (slot, ports) in host::slots_with_ports(request)? {
             planned.push(plan(
                 &run_dir,
                 slot.index,

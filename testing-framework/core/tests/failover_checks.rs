@@ -15,9 +15,10 @@ use tf_core::testing::{FakeApp, FakeDeployer};
 
 /// Writes every 50 ms; a fault begins at the 4th, one more write succeeds
 /// (the fault has not taken yet), then `outage` writes fail, then writes
-/// succeed again until the fault ends at the 30th.
+/// succeed again; the fault ends at the `ends_at`th.
 struct FailsOver {
     outage: u64,
+    ends_at: u64,
 }
 
 #[async_trait]
@@ -35,7 +36,7 @@ impl Workload<FakeApp> for FailsOver {
             }
             match n {
                 4 => fault = Some(ctx.begin_fault("w", "primary killed")),
-                30 => ctx.end_fault(fault.take().unwrap()),
+                n if n == self.ends_at => ctx.end_fault(fault.take().unwrap()),
                 _ => {}
             }
             let write = client.invoke("write", json!([format!("k{n}"), n]));
@@ -97,7 +98,14 @@ async fn driven(
 async fn the_longest_outage_from_a_fault_s_start_is_measured_past_a_lucky_first_write() {
     let dir = tempfile::tempdir().unwrap();
     // 10 failed writes: 0.55 s without a success after the one lucky write.
-    let mut cluster = driven(&dir, FailsOver { outage: 10 }).await;
+    let mut cluster = driven(
+        &dir,
+        FailsOver {
+            outage: 10,
+            ends_at: 30,
+        },
+    )
+    .await;
     let slo = || AvailabilitySlo::new(Duration::from_millis(300)).from_fault_start();
     assert_eq!(
         Expectation::<FakeApp>::name(&slo()),
@@ -128,8 +136,39 @@ async fn the_longest_outage_from_a_fault_s_start_is_measured_past_a_lucky_first_
     cluster.cleanup().await;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = driven(&dir, FailsOver { outage: 0 }).await;
+    let mut cluster = driven(
+        &dir,
+        FailsOver {
+            outage: 0,
+            ends_at: 30,
+        },
+    )
+    .await;
     cluster.check(&slo()).await.unwrap();
+    cluster.cleanup().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outage_that_outlasts_its_fault_still_counts_from_the_fault_s_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // The fault ends at the 8th write; writes fail until the 16th.
+    let mut cluster = driven(
+        &dir,
+        FailsOver {
+            outage: 10,
+            ends_at: 8,
+        },
+    )
+    .await;
+    let violation = cluster
+        .check(&AvailabilitySlo::new(Duration::from_millis(300)).from_fault_start())
+        .await
+        .unwrap_err();
+    let observed = violation.observed.unwrap_or_default();
+    assert!(
+        observed.starts_with("`primary killed` began at 0.2s; no request succeeded for 55"),
+        "{observed}"
+    );
     cluster.cleanup().await;
 }
 

@@ -174,7 +174,8 @@ impl K8sDeployer {
     }
 
     /// Runs the nodes of `group` (a group after the first) from `image`;
-    /// by default `tf-<binary>:latest`, what `scenarios image` builds.
+    /// by default the first group's image when it runs the same binary,
+    /// else `tf-<binary>:latest` (what `scenarios image` builds).
     pub fn with_group_image(mut self, group: impl Into<String>, image: impl Into<String>) -> Self {
         self.group_images.insert(group.into(), image.into());
         self
@@ -265,15 +266,15 @@ impl K8sDeployer {
             .unwrap_or_default();
         let mut settings =
             K8sSettings::for_image(self.image.clone().unwrap_or_else(|| default_image(first)));
-        // Another group's image: as given, else its binary's own.
+        // Another group's image: as given, else the first group's when it
+        // runs the same binary (validators and RPC nodes), else its
+        // binary's own.
         for group in groups {
-            let image = self
-                .group_images
-                .get(&group.name)
-                .cloned()
-                .unwrap_or_else(|| {
-                    format!("{}:latest", tf_core::host::image_name(&group.binary.name))
-                });
+            let image = match self.group_images.get(&group.name) {
+                Some(image) => image.clone(),
+                None if group.binary.name == first => settings.image.clone(),
+                None => format!("{}:latest", tf_core::host::image_name(&group.binary.name)),
+            };
             settings.group_images.insert(group.name.clone(), image);
         }
         settings

@@ -24,6 +24,8 @@ use tokio::io::AsyncReadExt;
 struct Greeter {
     binary: &'static str,
     ports: Vec<PortSpec>,
+    /// Never ready, though its pod runs and greets.
+    stuck: bool,
 }
 
 #[async_trait]
@@ -64,6 +66,9 @@ impl Application for Greeter {
     }
 
     async fn ready(&self, address: &String) -> Result<(), BoxError> {
+        if self.stuck {
+            return Err("still loading its state".into());
+        }
         let mut stream = tokio::net::TcpStream::connect(address).await?;
         let mut byte = [0u8; 1];
         tokio::time::timeout(Duration::from_secs(2), stream.read_exact(&mut byte)).await??;
@@ -72,11 +77,17 @@ impl Application for Greeter {
 }
 
 fn request() -> DeploymentRequest {
+    request_with(false)
+}
+
+/// The seed and its members; a `stuck` seed never gets ready.
+fn request_with(stuck: bool) -> DeploymentRequest {
     let seed = GroupRequest::new(
         "seed",
         Arc::new(Greeter {
             binary: "seed-node",
             ports: vec![PortSpec::tcp("api")],
+            stuck,
         }),
         1,
     );
@@ -85,6 +96,7 @@ fn request() -> DeploymentRequest {
         Arc::new(Greeter {
             binary: "member-node",
             ports: vec![PortSpec::tcp("api"), PortSpec::tcp("gossip")],
+            stuck: false,
         }),
         2,
     );
@@ -195,6 +207,27 @@ async fn a_seed_that_never_runs_stops_the_deploy_before_any_member_is_created() 
         Err(error) => error.to_string(),
     };
     assert!(error.contains("seed-0"), "{error}");
+    assert!(
+        !created(&api).iter().any(|o| o.contains("member")),
+        "{:?}",
+        created(&api)
+    );
+}
+
+#[tokio::test]
+async fn a_seed_that_runs_but_never_gets_ready_holds_the_members_back() {
+    let api = FakeApi::default();
+    let dialer = FakeDialer::new(&api);
+    let runs = tempfile::tempdir().unwrap();
+    let request = request_with(true).with_ready_timeout(Duration::from_millis(500));
+    let error = match deployer(&api, &dialer, &runs).deploy(&request).await {
+        Ok(_) => panic!("the members started before their seed was ready"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains("seed-0") && error.contains("still loading its state"),
+        "{error}"
+    );
     assert!(
         !created(&api).iter().any(|o| o.contains("member")),
         "{:?}",

@@ -1,7 +1,6 @@
 //! The local deployer: nodes as processes on 127.0.0.1, each with its own
 //! data directory and log file under one run directory.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +10,7 @@ use tf_core::host::clock::NodeClock;
 use tf_core::host::{self, DeployerSettings, NodeTable};
 use tf_core::scenario::{
     Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeCommand, NodeEndpoint,
-    NodeExit, NodeSpec, PortMap, PortSpec,
+    NodeExit, NodeSpec, PortMap,
 };
 use tokio::sync::watch;
 
@@ -66,26 +65,15 @@ impl Deployer for LocalDeployer {
 
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
         request.check()?;
-        let mut binaries = HashMap::new();
-        for group in &request.groups {
-            let spec = group.binary.clone();
-            let binary = tokio::task::spawn_blocking(move || host::binary::resolve(&spec))
-                .await
-                .map_err(|e| {
-                    DeployError::Other(format!("finding the node binary failed: {e}"))
-                })??;
-            binaries.insert(group.name.clone(), binary);
-        }
+        let binaries = host::binary::resolve_groups(request).await?;
         let run_dir = host::run_dir(
             request.run_dir.as_deref(),
             &self.settings.runs_root(),
             &request.scenario,
         )?;
-        let slots = request.slots();
         // Every port of every node at once, so that none collide.
-        let ports: Vec<&[PortSpec]> = slots.iter().map(|s| s.group.ports.as_slice()).collect();
-        let mut specs = Vec::with_capacity(slots.len());
-        for (slot, ports) in slots.iter().zip(host::port_maps_of(&ports)?) {
+        let mut specs = Vec::with_capacity(request.nodes());
+        for (slot, ports) in host::slots_with_ports(request)? {
             specs.push(node_spec(
                 &run_dir,
                 slot.index,

@@ -152,6 +152,8 @@ pub fn chain_rpc(options: &ChainRpcOptions) -> Result<Scenario<ChainApp>, Scenar
                 }
             },
         )
+        // RPC nodes start once the validators are ready, behind them.
+        .starting_after(Duration::from_secs(5))
         .outside_faults(Duration::from_secs(5)),
     );
     if !options.cut_for.is_zero() {
@@ -355,20 +357,24 @@ pub fn catalog() -> Vec<ScenarioEntry> {
     vec![
         ScenarioEntry::new(
             "chain-rpc",
-            "4 validators and 2 RPC nodes (groups `validator` and `rpc`, the RPC nodes started once the validators are ready): the validators produce, the RPC nodes follow them and take every transfer of 8 wallets; checks safety, that every head holds the genesis supply, that the RPC nodes stay within a bound of the best validator, and that every accepted transfer ends up k deep on every node; with --set cut-for=D the RPC nodes are cut off from the validators once (needs --deployer compose): they stall without harming safety, and catch up",
+            "4 validators and 2 RPC nodes (groups `validator` and `rpc`, the RPC nodes started once the validators are ready): the validators produce, the RPC nodes follow them and take every transfer of 8 wallets; checks safety, that every head holds the genesis supply, that the RPC nodes stay within a bound of the best validator, and that every accepted transfer ends up k deep on every node; with --set cut=rpc the RPC nodes are cut off from the validators once, for --set cut-for=D (needs --deployer compose): they stall without harming safety, and catch up",
         )
         .param(Param::count("validator", 4, "validators: the producing nodes").at_least(1).at_most(32))
         .param(Param::count("rpc", 2, "RPC nodes: they follow, serve and relay, never produce").at_least(1).at_most(32))
         .param(Param::duration("duration", Duration::from_secs(20), "run window"))
         .param(Param::count("lag", 10, "blocks an RPC node may trail the best validator by"))
-        .param(Param::duration("cut-for", Duration::ZERO, "how long the RPC nodes are cut off from the validators (0s: never)"))
+        .param(Param::choice("cut", &["none", "rpc"], "`rpc` cuts the RPC nodes off from the validators once (needs --deployer compose)"))
+        .param(Param::duration("cut-for", Duration::from_secs(5), "how long the cut lasts"))
         .builds(|p| {
             chain_rpc(&ChainRpcOptions {
                 validators: p.count("validator"),
                 rpc: p.count("rpc"),
                 duration: p.duration("duration"),
                 lag: p.count("lag") as u64,
-                cut_for: p.duration("cut-for"),
+                cut_for: match p.choice("cut") {
+                    "rpc" => p.duration("cut-for"),
+                    _ => Duration::ZERO,
+                },
                 ..ChainRpcOptions::default()
             })
         }),

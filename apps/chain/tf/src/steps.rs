@@ -146,14 +146,11 @@ pub fn steps() -> Steps {
                     if validators.is_empty() || rpc.is_empty() {
                         fail(world, "this cluster has no validators and RPC nodes; start it with `Given a network of 3 validators and 2 RPC nodes`");
                     }
-                    let highest = move |s: &ChainSnapshot, nodes: &[String]| {
-                        nodes.iter().filter_map(|n| s.nodes.get(n)).map(|v| v.height).max()
-                    };
                     wait_for::<ChainApp, ChainObserver>(world,
                             &format!("the validators {ahead} blocks ahead of the RPC nodes"),
                             timeout,
                             move |s: &ChainSnapshot| {
-                                match (highest(s, &validators), highest(s, &rpc)) {
+                                match (crate::workloads::highest(s, &validators), crate::workloads::highest(s, &rpc)) {
                                     (Some(v), Some(r)) => v >= r + ahead,
                                     _ => false,
                                 }

@@ -587,7 +587,7 @@ impl Workload<ChainApp> for HeadReads {
 }
 
 /// The highest height among `nodes`, as observed.
-fn highest(s: &ChainSnapshot, nodes: &[String]) -> Option<u64> {
+pub(crate) fn highest(s: &ChainSnapshot, nodes: &[String]) -> Option<u64> {
     nodes
         .iter()
         .filter_map(|n| s.nodes.get(n))

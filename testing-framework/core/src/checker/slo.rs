@@ -360,10 +360,11 @@ impl AvailabilitySlo {
 
     /// Judges each fault from its start instead of its end, for a system
     /// that fails over while the fault lasts (the Sentinels elect a new
-    /// primary while the old one is down): while the fault lasts, no
-    /// stretch without a successful request is longer than the bound, so
-    /// the outage a failover costs is what is measured, however the
-    /// requests fall around the fault's first moment.
+    /// primary while the old one is down): from the fault's start until
+    /// the first success after it ended, no stretch without a successful
+    /// request is longer than the bound, so the outage a failover costs is
+    /// what is measured, however the requests fall around the fault's
+    /// first moment, and however long it outlasts the fault.
     pub fn from_fault_start(mut self) -> Self {
         self.from_start = true;
         self.rename();
@@ -427,18 +428,26 @@ impl<A: Application> Expectation<A> for AvailabilitySlo {
         for fault in judged {
             let at = from(fault).unwrap_or_default();
             if self.from_start {
-                // The longest stretch without a success while the fault
-                // lasts (or the window, if it outlasts it): a success just
-                // after it began, before it took, does not hide the outage
-                // that follows.
-                let until = fault.end_ms.unwrap_or(window_ms).min(window_ms);
+                // The longest stretch without a success from the fault's
+                // start to the first success after it ended (or the end of
+                // the window): a success just after it began, before it
+                // took, does not hide the outage that follows, and an
+                // outage that outlasts the fault still counts.
+                let ended = fault.end_ms.unwrap_or(window_ms).min(window_ms);
                 let mut last = at;
                 let mut worst = (0, at);
-                for &t in done.iter().filter(|&&t| t >= at && t <= until) {
+                let mut back = false;
+                for &t in done.iter().filter(|&&t| t >= at) {
                     worst = worst.max((t - last, last));
                     last = t;
+                    if t >= ended {
+                        back = true;
+                        break;
+                    }
                 }
-                worst = worst.max((until - last, last));
+                if !back {
+                    worst = worst.max((window_ms.saturating_sub(last), last));
+                }
                 if worst.0 > within_ms {
                     late.push(format!(
                         "`{}` began at {:.1}s; no request succeeded for {} from {:.1}s",

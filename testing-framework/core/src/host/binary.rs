@@ -3,10 +3,27 @@
 //! build for workspace packages. A binary that is not found is an error
 //! that lists every place looked and how to fix it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::scenario::{DeployError, NodeBinary};
+use crate::scenario::{DeployError, DeploymentRequest, NodeBinary};
+
+/// Each group's node binary of `request`, by group, found as
+/// [`resolve`] finds one (off the async threads: it may run cargo).
+pub async fn resolve_groups(
+    request: &DeploymentRequest,
+) -> Result<HashMap<String, PathBuf>, DeployError> {
+    let mut binaries = HashMap::new();
+    for group in &request.groups {
+        let spec = group.binary.clone();
+        let binary = tokio::task::spawn_blocking(move || resolve(&spec))
+            .await
+            .map_err(|e| DeployError::Other(format!("finding the node binary failed: {e}")))??;
+        binaries.insert(group.name.clone(), binary);
+    }
+    Ok(binaries)
+}
 
 /// Where `binary` is, building it with cargo if it is a workspace package
 /// that is not built yet (or older than its sources).

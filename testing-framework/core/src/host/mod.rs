@@ -16,7 +16,9 @@ pub mod ports;
 mod runner;
 
 pub use libs::shared_libraries;
-pub use nodes::{NodeTable, Numbering, port_maps, port_maps_except, port_maps_of};
+pub use nodes::{
+    NodeTable, Numbering, port_maps, port_maps_except, port_maps_of, slots_with_ports,
+};
 pub use runner::{runner_alive, this_runner};
 
 use std::io::{Read, Seek, SeekFrom};

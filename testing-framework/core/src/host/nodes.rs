@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::scenario::{ControlError, DeployError, DeploymentRequest, PortMap, PortSpec};
+use crate::scenario::{ControlError, DeployError, DeploymentRequest, NodeSlot, PortMap, PortSpec};
 
 /// A deployer's nodes (processes, containers), in the order they were
 /// added. Cheap to read; adding or removing one takes a short write lock.
@@ -91,6 +91,18 @@ pub fn port_maps_of(nodes: &[&[PortSpec]]) -> Result<Vec<PortMap>, DeployError> 
             )
         })
         .collect())
+}
+
+/// Every node of `request` with its ports, all distinct and free on
+/// 127.0.0.1 a moment ago (nodes whose ports the host publishes as they
+/// are).
+pub fn slots_with_ports(
+    request: &DeploymentRequest,
+) -> Result<Vec<(NodeSlot<'_>, PortMap)>, DeployError> {
+    let slots = request.slots();
+    let ports: Vec<&[PortSpec]> = slots.iter().map(|s| s.group.ports.as_slice()).collect();
+    let maps = port_maps_of(&ports)?;
+    Ok(slots.into_iter().zip(maps).collect())
 }
 
 /// The numbers a cluster gives the nodes it adds: the next index in the

@@ -230,7 +230,8 @@ pub struct WorkloadFailure {
     pub error: String,
 }
 
-/// One group of a run's topology.
+/// One group of a run's topology; displayed as `sentinel (redis, after
+/// redis): sentinel-0, sentinel-1`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupReport {
     /// Its name.
@@ -242,6 +243,28 @@ pub struct GroupReport {
     /// The groups it started after.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
+}
+
+impl GroupReport {
+    /// The group `request` asks for.
+    pub fn of(request: &crate::scenario::GroupRequest) -> Self {
+        GroupReport {
+            name: request.name.clone(),
+            app: request.app.clone(),
+            nodes: (0..request.nodes).map(|i| request.node_name(i)).collect(),
+            after: request.after.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for GroupReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}", self.name, self.app)?;
+        if !self.after.is_empty() {
+            write!(f, ", after {}", self.after.join(" and "))?;
+        }
+        write!(f, "): {}", self.nodes.join(", "))
+    }
 }
 
 /// Everything about one run.

@@ -61,18 +61,7 @@ impl fmt::Display for RunReport {
             self.scenario, self.app, self.nodes, self.deployer
         )?;
         if self.groups.len() > 1 {
-            let shown: Vec<String> = self
-                .groups
-                .iter()
-                .map(|g| {
-                    let after = if g.after.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", after {}", g.after.join(" and "))
-                    };
-                    format!("{} ({}{after}): {}", g.name, g.app, g.nodes.join(", "))
-                })
-                .collect();
+            let shown: Vec<String> = self.groups.iter().map(ToString::to_string).collect();
             writeln!(f, "groups: {}", shown.join("; "))?;
         }
         if !self.parameters.is_empty() {

@@ -169,9 +169,9 @@ impl<A: Application> RunContext<A> {
         &self.app
     }
 
-    /// Every node's client, by name, in topology order: the nodes of every
-    /// group whose app's client is the app's (see
-    /// [`clients_of`](Self::clients_of) for the others).
+    /// Every node's client, by name, in topology order: the nodes of the
+    /// groups of the scenario's own app type (see
+    /// [`clients_of`](Self::clients_of) for the others' clients).
     pub fn nodes(&self) -> &SourceSet<A::Client> {
         &self.nodes
     }

@@ -148,6 +148,10 @@ impl DeploymentRequest {
     /// node of the stages before is ready ([`wait_ready`](Self::wait_ready)).
     /// One stage when no group waits for another.
     pub fn stages(&self) -> Result<Vec<Vec<&str>>, DeployError> {
+        // A cluster to grow: nothing starts now.
+        if self.nodes() == 0 {
+            return Ok(Vec::new());
+        }
         let stages = group::stages(&self.groups, &[])
             .map_err(|error| DeployError::Other(error.to_string()))?;
         Ok(stages
@@ -197,6 +201,9 @@ impl DeploymentRequest {
         endpoints: &[NodeEndpoint],
         log_of: impl Fn(&str) -> Option<PathBuf>,
     ) -> Result<(), DeployError> {
+        if endpoints.is_empty() {
+            return Ok(());
+        }
         super::readiness::wait_ready(self, endpoints, self.ready_timeout)
             .await
             .map_err(|(node, reason)| match log_of(&node) {

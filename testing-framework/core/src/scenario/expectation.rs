@@ -201,12 +201,13 @@ where
     async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
         let handle = ctx.observer::<O>()?;
         let skipped = |observation: &ObservationOf<O>| {
-            self.outside_faults.is_some_and(|grace| {
-                let at = observation
-                    .observed_at
-                    .saturating_duration_since(ctx.started);
-                during_fault(ctx, at.as_millis() as u64, grace)
-            })
+            let at = observation
+                .observed_at
+                .saturating_duration_since(ctx.started);
+            at < self.after
+                || self
+                    .outside_faults
+                    .is_some_and(|grace| during_fault(ctx, at.as_millis() as u64, grace))
         };
         let mut cursor = Cursor::START;
         if let Some(latest) = handle.latest_snapshot() {

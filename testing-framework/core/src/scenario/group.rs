@@ -19,6 +19,10 @@ use crate::observation::BoxError;
 /// The group of a scenario of one app.
 pub const DEFAULT_GROUP: &str = "node";
 
+/// The longest group name: with a node's number and a suffix (`-env`,
+/// `-data`), it still names a Kubernetes object and label (63 characters).
+const MAX_NAME: usize = 40;
+
 /// The name of a group's `ordinal`-th node (`rpc-1`).
 pub fn node_name(group: &str, ordinal: usize) -> String {
     format!("{group}-{ordinal}")
@@ -150,6 +154,9 @@ pub struct Group {
     pub(crate) client: Arc<ClientFn>,
     pub(crate) client_type: TypeId,
     pub(crate) client_type_name: &'static str,
+    /// Its app's type: the scenario's own app's groups are its nodes
+    /// ([`RunContext::nodes`](super::RunContext::nodes)).
+    pub(crate) app_type: TypeId,
 }
 
 impl Group {
@@ -172,6 +179,7 @@ impl Group {
             }),
             client_type: TypeId::of::<A::Client>(),
             client_type_name: type_name::<A::Client>(),
+            app_type: TypeId::of::<A>(),
         }
     }
 
@@ -221,7 +229,7 @@ impl Group {
 pub enum TopologyError {
     /// A name that cannot name nodes, containers and pods.
     #[error(
-        "group name `{0}` must start with a lowercase letter and hold only lowercase letters, digits and `-` (it names the nodes, their containers and pods)"
+        "group name `{0}` must start with a lowercase letter, hold only lowercase letters, digits and `-`, and be at most 40 characters long (it names the nodes, their containers and pods)"
     )]
     BadName(String),
     /// Two groups with one name.
@@ -271,6 +279,7 @@ pub fn stages(
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             || name.ends_with('-')
+            || name.len() > MAX_NAME
         {
             return Err(TopologyError::BadName(name.clone()));
         }

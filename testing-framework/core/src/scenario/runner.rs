@@ -123,8 +123,20 @@ pub async fn run<A: Application>(
         }
     }
     if let Some(error) = scenario.workloads.iter().find_map(|workload| {
-        let reason = check_groups(&request, &workload.groups())
-            .and_then(|()| workload.check(&names))
+        // A workload on some groups is checked against their nodes.
+        let groups = workload.groups();
+        let nodes: Vec<String> = if groups.is_empty() {
+            names.clone()
+        } else {
+            request
+                .slots()
+                .iter()
+                .filter(|s| groups.contains(&s.group.name))
+                .map(NodeSlot::name)
+                .collect()
+        };
+        let reason = check_groups(&request, &groups)
+            .and_then(|()| workload.check(&nodes))
             .err()?;
         Some(format!(
             "workload `{}` cannot run: {reason}",
@@ -196,12 +208,7 @@ impl Run {
                 groups: scenario
                     .groups
                     .iter()
-                    .map(|g| GroupReport {
-                        name: g.name().to_owned(),
-                        app: g.request.app.clone(),
-                        nodes: (0..g.size()).map(|i| g.request.node_name(i)).collect(),
-                        after: g.request.after.clone(),
-                    })
+                    .map(|g| GroupReport::of(&g.request))
                     .collect(),
                 parameters: scenario.parameters.clone(),
                 seed: None,
@@ -316,7 +323,14 @@ impl Run {
             Ok(clients) => clients,
             Err(error) => return self.error(error),
         };
-        let sources: SourceSet<A::Client> = clients.of(None);
+        // The scenario's own app's nodes: other apps' groups (a database,
+        // Sentinels beside their servers) are reached with clients_of.
+        let own: Vec<String> = groups
+            .iter()
+            .filter(|g| g.app_type == std::any::TypeId::of::<A>())
+            .map(|g| g.name().to_owned())
+            .collect();
+        let sources: SourceSet<A::Client> = clients.of(Some(&own));
         let mut exits = control.unexpected_exits();
 
         if let Err(why) = self

@@ -763,9 +763,10 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
                 ) => settled.map_err(|e| format!("the cluster did not settle before a fault: {e}"))?,
             };
             let node = match &self.target {
+                // A pick outside its group skips the round.
                 Some(pick) => match pick(&settled.snapshot) {
-                    Some(node) => node,
-                    None => continue,
+                    Some(node) if names.contains(&node) => node,
+                    _ => continue,
                 },
                 None => {
                     let Some(node) = names.get(turn % names.len().max(1)).cloned() else {
