@@ -678,7 +678,7 @@ fn a_parameter_the_scenario_does_not_take_or_of_the_wrong_type_is_refused_before
     assert!(stderr.contains("is not NAME=VALUE"), "{stderr}");
     let stderr = refused(&["run", "no-such-scenario"]);
     assert!(
-        stderr.contains("no scenario named `no-such-scenario`; known: raft-failover, raft-partition, raft-one-way, raft-slow-links, raft-nemesis, raft-stale-reads, chain-liveness, wallet-transfers, chain-partition, chain-clock-skew"),
+        stderr.contains("no scenario named `no-such-scenario`; known: raft-failover, raft-partition, raft-one-way, raft-slow-links, raft-nemesis, raft-stale-reads, chain-rpc, chain-liveness, wallet-transfers, chain-partition, chain-clock-skew, redis-failover"),
         "{stderr}"
     );
 }

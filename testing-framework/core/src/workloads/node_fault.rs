@@ -763,10 +763,19 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
                 ) => settled.map_err(|e| format!("the cluster did not settle before a fault: {e}"))?,
             };
             let node = match &self.target {
-                // A pick outside its group skips the round.
                 Some(pick) => match pick(&settled.snapshot) {
-                    Some(node) if names.contains(&node) => node,
-                    _ => continue,
+                    Some(node) => {
+                        if let Some(group) = self.group.as_ref().filter(|_| !names.contains(&node))
+                        {
+                            return Err(format!(
+                                "the target {node} is not a node of group `{group}` (its nodes: {})",
+                                names.join(", ")
+                            )
+                            .into());
+                        }
+                        node
+                    }
+                    None => continue,
                 },
                 None => {
                     let Some(node) = names.get(turn % names.len().max(1)).cloned() else {
