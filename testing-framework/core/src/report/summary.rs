@@ -283,6 +283,8 @@ mod tests {
     #[test]
     fn groups_are_listed_with_their_nodes_and_order_and_one_group_is_not() {
         let mut report = RunReport::sample(Verdict::Passed);
+        // A report without groups (an older report.json) renders too.
+        assert!(!super::super::html::render_for_test(&report).contains("groups:"));
         let group = |name: &str, nodes: &[&str], after: &[&str]| crate::report::GroupReport {
             name: name.into(),
             app: "redis".into(),
