@@ -697,9 +697,16 @@ fn main() {
         ("wallet_transfers_passes_on_compose", || {
             // Three nodes: four debug-built nodes, their containers and the
             // runner's wallet projection crowd two cores.
+            // Finality 12 deep: with 6, a restarted node catching up under
+            // that load once finalized a branch that lost (a fork 6 deep).
             catalog_scenario_passes(
                 "wallet-transfers",
-                &[("nodes", "3"), ("duration", "20s"), ("restarts", "2")],
+                &[
+                    ("nodes", "3"),
+                    ("duration", "20s"),
+                    ("restarts", "2"),
+                    ("finality", "12"),
+                ],
             )
             .map(drop)
         }),

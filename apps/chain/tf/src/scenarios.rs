@@ -189,6 +189,10 @@ pub struct WalletTransfersOptions {
     pub rate: f64,
     /// Node restarts in the window (0: none).
     pub restarts: usize,
+    /// Blocks become final this deep (the app's 6 by default; forks of
+    /// that depth happen when nodes are starved of CPU, and a node that
+    /// finalized a losing branch can never take the winning one).
+    pub finality: u64,
 }
 
 impl Default for WalletTransfersOptions {
@@ -199,6 +203,7 @@ impl Default for WalletTransfersOptions {
             wallets: 8,
             rate: 4.0,
             restarts: 3,
+            finality: ChainApp::default().k,
         }
     }
 }
@@ -211,6 +216,7 @@ pub fn wallet_transfers_builder(
 ) -> ScenarioBuilder<ChainApp> {
     let mut app = ChainApp::default();
     app.wallets = options.wallets.max(crate::DEFAULT_WALLETS);
+    app.k = options.finality.max(1);
     let k = app.k;
     let mut builder = chain_base("wallet-transfers", app, options.nodes, options.duration)
         .workload(Transfers::new(options.wallets, options.rate, log))
@@ -394,6 +400,7 @@ pub fn catalog() -> Vec<ScenarioEntry> {
         .param(Param::count("wallets", transfers.wallets, "wallets that pay each other").at_least(2))
         .param(Param::rate("rate", transfers.rate, "transfers per second"))
         .param(Param::count("restarts", transfers.restarts, "node restarts during the run, 0 for none"))
+        .param(Param::count("finality", transfers.finality as usize, "blocks become final this deep (transfers are checked that deep)").at_least(1).at_most(100))
         .builds(|p| {
             wallet_transfers(&WalletTransfersOptions {
                 nodes: p.count("nodes"),
@@ -401,6 +408,7 @@ pub fn catalog() -> Vec<ScenarioEntry> {
                 wallets: p.count("wallets"),
                 rate: p.rate("rate"),
                 restarts: p.count("restarts"),
+                finality: p.count("finality") as u64,
             })
         }),
         {
