@@ -11,7 +11,7 @@ use tf_core::fault::{ClockFault, Impaired, Link, LinkFault};
 use tf_core::host::NodeTable;
 use tf_core::scenario::{
     CleanupReport, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
-    NodeEndpoint, NodeExit, PortSpec,
+    NodeEndpoint, NodeExit,
 };
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
@@ -301,21 +301,13 @@ impl ComposeCluster {
                 spec: &p.spec,
                 command: &p.command,
                 data: &p.data,
-                ports: p.ports(&self.ports_of(&p.spec.group)),
+                ports: p.ports(self.request.ports_of(&p.spec.group)),
                 image: &self.images[&p.spec.group],
             })
             .collect();
         let text = compose_file::render(&self.control.run, &self.owner, &services);
         let path = self.run_dir.join("docker-compose.yml");
         std::fs::write(&path, text).map_err(|e| tf_core::host::io_error("write", &path, e))
-    }
-
-    /// The ports `group`'s app declares.
-    pub(crate) fn ports_of(&self, group: &str) -> Vec<PortSpec> {
-        self.request
-            .group(group)
-            .map(|g| g.ports.clone())
-            .unwrap_or_default()
     }
 
     /// The run's id, as its containers' and networks' names and labels

@@ -132,11 +132,7 @@ impl Deployer for ComposeDeployer {
         let nodes: Vec<_> = planned
             .iter()
             .map(|node| {
-                let declared = request
-                    .group(&node.spec.group)
-                    .map(|g| g.ports.as_slice())
-                    .unwrap_or_default();
-                let probe = probe_port(declared, &node.spec);
+                let probe = probe_port(request.ports_of(&node.spec.group), &node.spec);
                 let clock = clock_of(&run_dir, &node.spec, faketime.is_some())?;
                 Ok(container_of(
                     &docker, &run, &run_dir, &node.spec, probe, clock, &crashes,
@@ -323,7 +319,7 @@ pub(crate) async fn create_node(
     let image = &cluster.images[&planned.spec.group];
     let docker = &control.docker;
     let failed = |reason: String| DeployError::node_failed(&node.name, reason, &node.log);
-    let ports = planned.ports(&cluster.ports_of(&planned.spec.group));
+    let ports = planned.ports(cluster.request.ports_of(&planned.spec.group));
     let access = Net::Access.name(&control.run);
     let mut node_labels = control.labels.clone();
     node_labels.insert(labels::NODE.to_owned(), node.name.clone());

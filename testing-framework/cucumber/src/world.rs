@@ -118,14 +118,20 @@ impl TfWorld {
         app: A,
         nodes: usize,
     ) -> Result<&mut ManualCluster<A>, ManualError> {
+        self.can_start_cluster()?;
+        let cluster = self.deploy(app, "cluster", nodes).await?;
+        self.cluster = Some(Box::new(cluster));
+        Ok(self.app_mut::<A>().expect("just started"))
+    }
+
+    /// Refuses a second cluster for the scenario.
+    fn can_start_cluster(&self) -> Result<(), ManualError> {
         if self.cluster.is_some() {
             return Err(ManualError::Invalid(
                 "this scenario has its cluster already; start it once (in a Given step)".into(),
             ));
         }
-        let cluster = self.deploy(app, "cluster", nodes).await?;
-        self.cluster = Some(Box::new(cluster));
-        Ok(self.app_mut::<A>().expect("just started"))
+        Ok(())
     }
 
     /// Deploys the scenario's cluster as `groups` of one app type (each
@@ -136,11 +142,7 @@ impl TfWorld {
         &mut self,
         groups: Vec<GroupOf<A>>,
     ) -> Result<&mut ManualCluster<A>, ManualError> {
-        if self.cluster.is_some() {
-            return Err(ManualError::Invalid(
-                "this scenario has its cluster already; start it once (in a Given step)".into(),
-            ));
-        }
+        self.can_start_cluster()?;
         if let Some(error) = &self.setup_error {
             return Err(ManualError::Invalid(error.clone()));
         }

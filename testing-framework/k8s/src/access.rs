@@ -50,7 +50,8 @@ impl Access {
 /// on ports the cluster assigns.
 pub fn node_port_service(request: &DeploymentRequest, run: &str, node: &NodeSpec) -> Service {
     let namespace = crate::namespace_of(run);
-    let tcp: Vec<_> = group_ports(request, node)
+    let tcp: Vec<_> = request
+        .ports_of(&node.group)
         .iter()
         .filter(|p| p.protocol == Protocol::Tcp)
         .collect();
@@ -116,14 +117,4 @@ pub(crate) async fn open_node_ports(
             })
         })
         .collect()
-}
-
-/// The ports `node`'s group declares (the first group's for a node of a
-/// group the request does not name).
-pub(crate) fn group_ports<'a>(request: &'a DeploymentRequest, node: &NodeSpec) -> &'a [PortSpec] {
-    request
-        .group(&node.group)
-        .or(request.groups.first())
-        .map(|g| g.ports.as_slice())
-        .unwrap_or_default()
 }

@@ -17,7 +17,7 @@ use tf_core::scenario::{
 };
 use tokio::task::JoinHandle;
 
-use crate::access::{Access, group_ports, open_node_ports};
+use crate::access::{Access, open_node_ports};
 use crate::control::{K8sControl, K8sNode};
 use crate::forward::{Forward, PodDialer};
 use crate::pods::WaitEnd;
@@ -100,11 +100,11 @@ impl K8sCluster {
             Access::NodePort { host: at } => {
                 host.clone_from(at);
                 let service = node_port_service(&self.request, &self.control.run, spec);
-                let declared = group_ports(&self.request, spec);
+                let declared = self.request.ports_of(&spec.group);
                 local = open_node_ports(&self.control.client, declared, &service).await?;
             }
             Access::PortForward => {
-                for port in group_ports(&self.request, spec) {
+                for port in self.request.ports_of(&spec.group) {
                     let number = spec.ports.get(&port.name).unwrap_or_default();
                     if port.protocol == Protocol::Udp {
                         // A port-forward carries TCP only; the number stays

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use super::group::{self, GroupRequest};
-use super::{Application, NodeCommand, NodeEndpoint, NodeSpec};
+use super::{Application, NodeCommand, NodeEndpoint, NodeSpec, PortSpec};
 use crate::fault::{ClockFault, Impaired, Link, LinkFault};
 use crate::report::{CleanupReport, NodeExit};
 
@@ -102,6 +102,15 @@ impl DeploymentRequest {
     /// The group called `name`.
     pub fn group(&self, name: &str) -> Option<&GroupRequest> {
         self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// The ports `group`'s app declares (the first group's for a group the
+    /// request does not name: an attached endpoint's).
+    pub fn ports_of(&self, group: &str) -> &[PortSpec] {
+        self.group(group)
+            .or(self.groups.first())
+            .map(|g| g.ports.as_slice())
+            .unwrap_or_default()
     }
 
     /// The group a new node joins: `name`, or the first when `None`.
