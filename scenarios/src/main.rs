@@ -14,6 +14,7 @@
 //! ```
 
 mod check;
+mod log;
 mod progress;
 
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ use tf_compose::ComposeDeployer;
 use tf_compose::sweep::{SweepOptions, sweep};
 use tf_core::catalog::{AnyScenario, Catalog, ScenarioEntry};
 use tf_core::scenario::Deployer;
-use tf_core::scenario::{RunOptions, RunReport};
+use tf_core::scenario::{NodeBuild, RunOptions, RunReport};
 use tf_k8s::{K8sAttach, K8sDeployer};
 use tf_local::LocalDeployer;
 
@@ -173,6 +174,11 @@ struct RunArgs {
     /// cleanup) before it is killed (`5s` by default).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     stop_grace: Option<Duration>,
+    /// Run optimized node binaries (`cargo build --release`, into
+    /// target/release): the first build takes longer, each node then costs
+    /// a fraction of the CPU (for clusters of tens of nodes).
+    #[arg(long)]
+    release_nodes: bool,
     /// Write every object the deployer would create into the run directory
     /// and create nothing (the k8s deployer).
     #[arg(long)]
@@ -208,6 +214,16 @@ struct RunArgs {
     runner_image: Option<String>,
 }
 
+/// How this CLI builds node binaries of the workspace: along with itself,
+/// so that cargo reuses the dependencies it built for the CLI (a link, not
+/// a second build of them).
+fn node_build(release: bool) -> NodeBuild {
+    NodeBuild {
+        release,
+        along_with: Some(env!("CARGO_PKG_NAME").to_owned()),
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum DeployerKind {
     /// Node processes on this machine.
@@ -221,13 +237,8 @@ enum DeployerKind {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TF_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let held = log::init(matches!(cli.command, Command::Run(_)));
     let catalog = catalog();
     let result = match cli.command {
         Command::List => {
@@ -236,7 +247,7 @@ fn main() -> ExitCode {
         }
         Command::Run(args) => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(run_scenario(&catalog, *args))),
+            .and_then(|rt| rt.block_on(run_scenario(&catalog, *args, held))),
         Command::Replay { run_dir } => replay_run(&catalog, &run_dir),
         Command::Check(args) => match check::check(&args) {
             Ok(code) => return code,
@@ -387,7 +398,11 @@ fn given(args: &RunArgs) -> anyhow::Result<Vec<(String, String)>> {
     Ok(given)
 }
 
-async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> {
+async fn run_scenario(
+    catalog: &Catalog,
+    args: RunArgs,
+    held: Option<log::HeldLog>,
+) -> anyhow::Result<bool> {
     let entry = find(catalog, &args.scenario)?;
     let params = entry.parse(&given(&args)?)?;
     let scenario = entry.build(&params).context("invalid scenario")?;
@@ -441,11 +456,18 @@ async fn run_scenario(catalog: &Catalog, args: RunArgs) -> anyhow::Result<bool> 
         cancel: progress.cancel_on_ctrl_c(),
         seed: args.seed,
         schedule: args.schedule,
+        build: node_build(args.release_nodes),
     };
     let report: RunReport = scenario.run(deployer.as_ref(), options).await;
     progress.finish();
     println!();
     println!("{report}");
+    if let Some((path, lines)) = held.and_then(|held| held.save(report.run_dir.as_deref())) {
+        println!(
+            "runner log: {} ({lines} lines; TF_LOG=info shows it as it goes)",
+            path.display()
+        );
+    }
     // The runner in a cluster hands its results to the launcher this way.
     if std::env::var_os(tf_k8s::runner::RESULTS_ENV).is_some() {
         if let Some(dir) = &report.run_dir {
@@ -594,13 +616,13 @@ async fn build_image(
                 .build(&entry.parse::<&str, &str>(&[])?)
                 .context("invalid scenario")?;
             // Every group's binary, each once.
+            let request = built.deployment().with_build(node_build(false));
+            let mut found = tf_core::host::binary::resolve_groups(&request).await?;
             let mut binaries = Vec::new();
-            for group in built.deployment().groups {
-                let spec = group.binary.clone();
-                let binary =
-                    tokio::task::spawn_blocking(move || tf_core::host::binary::resolve(&spec))
-                        .await
-                        .context("finding the node binary failed")??;
+            for group in &request.groups {
+                let Some(binary) = found.remove(&group.name) else {
+                    continue;
+                };
                 if !binaries.contains(&binary) {
                     binaries.push(binary);
                 }

@@ -7,17 +7,21 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::scenario::{DeployError, DeploymentRequest, NodeBinary};
+use crate::scenario::{DeployError, DeploymentRequest, NodeBinary, NodeBuild, Progress};
 
 /// Each group's node binary of `request`, by group, found as
-/// [`resolve`] finds one (off the async threads: it may run cargo).
+/// [`resolve_with`] finds one, built as the request's
+/// [`build`](DeploymentRequest::build) says (off the async threads: it may
+/// run cargo).
 pub async fn resolve_groups(
     request: &DeploymentRequest,
 ) -> Result<HashMap<String, PathBuf>, DeployError> {
     let mut binaries = HashMap::new();
     for group in &request.groups {
         let spec = group.binary.clone();
-        let binary = tokio::task::spawn_blocking(move || resolve(&spec))
+        let build = request.build.clone();
+        let progress = request.progress.clone();
+        let binary = tokio::task::spawn_blocking(move || resolve_with(&spec, &build, progress))
             .await
             .map_err(|e| DeployError::Other(format!("finding the node binary failed: {e}")))??;
         binaries.insert(group.name.clone(), binary);
@@ -25,9 +29,21 @@ pub async fn resolve_groups(
     Ok(binaries)
 }
 
-/// Where `binary` is, building it with cargo if it is a workspace package
-/// that is not built yet (or older than its sources).
+/// Where `binary` is, building it with cargo (as the running executable
+/// was built) if it is a workspace package that is not built yet (or older
+/// than its sources).
 pub fn resolve(binary: &NodeBinary) -> Result<PathBuf, DeployError> {
+    resolve_with(binary, &NodeBuild::default(), None)
+}
+
+/// Where `binary` is, building it as `build` says if it is a workspace
+/// package that is not built yet (or older than its sources); the build
+/// is announced to `progress` (or the log).
+pub fn resolve_with(
+    binary: &NodeBinary,
+    build: &NodeBuild,
+    progress: Option<Progress>,
+) -> Result<PathBuf, DeployError> {
     let mut looked = Vec::new();
     if let Some(path) = std::env::var_os(&binary.env_override) {
         let path = PathBuf::from(path);
@@ -67,7 +83,7 @@ pub fn resolve(binary: &NodeBinary) -> Result<PathBuf, DeployError> {
         )),
         None => looked.push(format!("PATH ({})", path_dirs().join(":"))),
     }
-    let candidates = candidate_dirs();
+    let candidates = candidate_dirs(build);
     if let Some(found) = find_in(&candidates, &binary.name) {
         if !stale(&found) {
             return Ok(found);
@@ -86,7 +102,13 @@ pub fn resolve(binary: &NodeBinary) -> Result<PathBuf, DeployError> {
     let Some(package) = &binary.cargo_package else {
         return Err(not_found(binary, &looked));
     };
-    if let Err(why) = build_with_cargo(package, &binary.name, &candidates) {
+    let cargo = CargoBuild {
+        package,
+        bin: &binary.name,
+        build,
+        progress: progress.as_ref(),
+    };
+    if let Err(why) = cargo.run(&candidates) {
         looked.push(why);
         return Err(not_found(binary, &looked));
     }
@@ -144,22 +166,30 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The directory of the running executable, and its parent when that is a
-/// `deps` directory (test binaries live in `target/<profile>/deps`).
-fn candidate_dirs() -> Vec<PathBuf> {
+/// Where node binaries are looked for: the directory of the running
+/// executable, and its parent when that is a `deps` directory (test
+/// binaries live in `target/<profile>/deps`); for a release build,
+/// `target/release` beside them instead. The first is where a build puts
+/// them.
+fn candidate_dirs(build: &NodeBuild) -> Vec<PathBuf> {
     let Some(dir) = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(Path::to_path_buf))
     else {
         return Vec::new();
     };
-    let mut dirs = vec![dir.clone()];
-    if dir.file_name().is_some_and(|name| name == "deps") {
-        if let Some(parent) = dir.parent() {
-            dirs.insert(0, parent.to_path_buf());
-        }
+    let profile_dir = if dir.file_name().is_some_and(|name| name == "deps") {
+        dir.parent().map(Path::to_path_buf)
+    } else {
+        None
+    };
+    if build.release {
+        let target = profile_dir.as_deref().unwrap_or(&dir).parent();
+        return target
+            .map(|target| vec![target.join("release")])
+            .unwrap_or_default();
     }
-    dirs
+    profile_dir.into_iter().chain([dir]).collect()
 }
 
 /// Whether any file under `dir` (its `src/` and `Cargo.toml`) was modified
@@ -199,33 +229,75 @@ fn find_in(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
         .find(|path| is_executable(path))
 }
 
-/// Builds `package` with the profile of the running executable.
-fn build_with_cargo(package: &str, bin: &str, dirs: &[PathBuf]) -> Result<(), String> {
-    let profile_dir = dirs
-        .first()
-        .ok_or("the running executable's directory is unknown")?;
-    let profile = profile_dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("debug");
-    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cargo.args(["build", "-p", package, "--bin", bin]);
-    if profile == "release" {
-        cargo.arg("--release");
-    } else if profile != "debug" {
-        cargo.args(["--profile", profile]);
+/// A cargo build of one node binary.
+struct CargoBuild<'a> {
+    package: &'a str,
+    bin: &'a str,
+    build: &'a NodeBuild,
+    progress: Option<&'a Progress>,
+}
+
+impl CargoBuild<'_> {
+    /// Builds the binary into `dirs[0]`'s profile: release when asked,
+    /// else the running executable's. Cargo's output is kept and shown
+    /// only when the build fails.
+    fn run(&self, dirs: &[PathBuf]) -> Result<(), String> {
+        let profile_dir = dirs
+            .first()
+            .ok_or("the running executable's directory is unknown")?;
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("debug");
+        let mut args = vec!["build".to_owned(), "-p".into(), self.package.into()];
+        if let Some(along) = self
+            .build
+            .along_with
+            .as_deref()
+            .filter(|a| *a != self.package)
+        {
+            args.extend(["-p".into(), along.into()]);
+        }
+        args.extend(["--bin".into(), self.bin.into()]);
+        if profile == "release" {
+            args.push("--release".into());
+        } else if profile != "debug" {
+            args.extend(["--profile".into(), profile.into()]);
+        }
+        let shown = format!("cargo {}", args.join(" "));
+        let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cargo.args(&args);
+        if let Some(target_dir) = profile_dir.parent() {
+            cargo.arg("--target-dir").arg(target_dir);
+        }
+        self.say(&format!(
+            "building node binary `{}` ({shown}); once, until its sources change",
+            self.bin
+        ));
+        let started = std::time::Instant::now();
+        let output = cargo
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("could not run cargo to build `{}`: {e}", self.bin))?;
+        if output.status.success() {
+            self.say(&format!(
+                "built `{}` in {:.1}s",
+                self.bin,
+                started.elapsed().as_secs_f64()
+            ));
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n    ");
+        Err(format!(
+            "`{shown}` failed ({}); its last lines:\n    {tail}",
+            output.status
+        ))
     }
-    if let Some(target_dir) = profile_dir.parent() {
-        cargo.arg("--target-dir").arg(target_dir);
-    }
-    tracing::warn!("building `{bin}` (cargo build -p {package}); this happens once");
-    let status = cargo
-        .status()
-        .map_err(|e| format!("could not run cargo to build `{bin}`: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`cargo build -p {package}` failed ({status})"))
+
+    fn say(&self, message: &str) {
+        crate::scenario::say(self.progress, message);
     }
 }
 

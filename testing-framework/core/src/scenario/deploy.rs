@@ -17,7 +17,7 @@ use crate::report::{CleanupReport, NodeExit};
 /// What to deploy: groups of nodes, each of its own app, and everything a
 /// deployer needs of each app to start them (its binary, ports and
 /// commands).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DeploymentRequest {
     /// The scenario's name (names the run directory).
     pub scenario: String,
@@ -34,6 +34,42 @@ pub struct DeploymentRequest {
     /// How long a group may take to become ready before the groups that
     /// start after it (see [`GroupRequest::after`]).
     pub ready_timeout: Duration,
+    /// How node binaries that are workspace packages get built.
+    pub build: NodeBuild,
+    /// Where to say what the deploy is doing that takes a while (building
+    /// a node binary); the runner passes its [`RunOptions::progress`](super::RunOptions::progress).
+    pub progress: Option<super::Progress>,
+}
+
+impl fmt::Debug for DeploymentRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeploymentRequest")
+            .field("scenario", &self.scenario)
+            .field("app", &self.app)
+            .field("groups", &self.groups)
+            .field("run_dir", &self.run_dir)
+            .field("clock_faults", &self.clock_faults)
+            .field("ready_timeout", &self.ready_timeout)
+            .field("build", &self.build)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// How the framework builds a node binary that is a package of the
+/// workspace (see [`NodeBinary::cargo_package`](super::NodeBinary::cargo_package))
+/// when it is not built yet or older than its sources.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeBuild {
+    /// Build it optimized (`cargo build --release`, run from
+    /// `target/release`): the first build takes longer, every node after
+    /// costs a fraction of the CPU (clusters of 50 nodes on one machine).
+    pub release: bool,
+    /// A package built in the same cargo invocation, normally the runner's
+    /// own (`scenarios`): cargo then compiles the dependencies the two
+    /// share with the features it already built the runner with, and the
+    /// node costs a link instead of a second build of them.
+    pub along_with: Option<String>,
 }
 
 /// One node of a request, before a deployer places it.
@@ -73,7 +109,26 @@ impl DeploymentRequest {
             run_dir: None,
             clock_faults: false,
             ready_timeout: Duration::from_secs(30),
+            build: NodeBuild::default(),
+            progress: None,
         }
+    }
+
+    /// With node binaries built as `build` says.
+    pub fn with_build(mut self, build: NodeBuild) -> Self {
+        self.build = build;
+        self
+    }
+
+    /// With progress messages going to `progress`.
+    pub fn with_progress(mut self, progress: Option<super::Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Says `message` to the run's progress (and the log).
+    pub fn say(&self, message: &str) {
+        super::runner::say(self.progress.as_ref(), message);
     }
 
     /// With every node's clock ready for clock faults (or not).

@@ -32,7 +32,7 @@ pub use builder::{Scenario, ScenarioBuilder, ScenarioError};
 pub use context::{FaultId, MissingObserver, RunContext, RunSettings};
 pub use deploy::{
     Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NewNode, NodeAction,
-    NodeControl, NodeSlot,
+    NodeBuild, NodeControl, NodeSlot,
 };
 pub use expectation::{Always, AtEnd, Eventually, Expectation, Violation};
 pub use group::{
@@ -40,6 +40,7 @@ pub use group::{
 };
 pub use readiness::{ProbeReadiness, Readiness, ReadinessObserver};
 pub use replay::{ReplayError, replay};
+pub(crate) use runner::say;
 pub use runner::{Progress, RunOptions, run};
 pub use settling::{RecoversWithin, SettlesWithin};
 pub use workload::Workload;

@@ -18,8 +18,8 @@ use super::observer_slot::{ObserverSlot, Recording, RunningObserver};
 use super::readiness::{self, ProbeReadiness};
 use super::window::{Flow, Window, WindowEnd, WindowEvent};
 use super::{
-    Application, Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeEndpoint,
-    NodeExit, NodeSlot, RunContext, RunSettings, Scenario, Violation,
+    Application, Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeBuild,
+    NodeEndpoint, NodeExit, NodeSlot, RunContext, RunSettings, Scenario, Violation,
 };
 use crate::history::{ClientStats, HISTORY_FILE, History, operations};
 use crate::observation::{ObservationRuntime, SourceSet};
@@ -51,14 +51,21 @@ pub struct RunOptions {
     /// A fault schedule to replay instead of generating one (a
     /// `schedule.json` of an earlier run, perhaps edited).
     pub schedule: Option<PathBuf>,
+    /// How node binaries of the workspace get built when they are not.
+    pub build: NodeBuild,
 }
 
 impl RunOptions {
     fn say(&self, message: &str) {
-        tracing::info!("{message}");
-        if let Some(progress) = &self.progress {
-            progress(message);
-        }
+        say(self.progress.as_ref(), message);
+    }
+}
+
+/// Logs `message` and passes it to `progress`, when there is one.
+pub(crate) fn say(progress: Option<&Progress>, message: &str) {
+    tracing::info!("{message}");
+    if let Some(progress) = progress {
+        progress(message);
     }
 }
 
@@ -81,7 +88,9 @@ pub async fn run<A: Application>(
     let request = scenario
         .request()
         .with_run_dir(options.run_dir.clone())
-        .with_clock_faults(clocks);
+        .with_clock_faults(clocks)
+        .with_build(options.build.clone())
+        .with_progress(options.progress.clone());
     if let Err(error) = request.check() {
         run.error(format!("the app's declaration cannot be deployed: {error}"));
         return run.finish(None, &options).await;
