@@ -14,6 +14,13 @@
 //! ```
 
 mod check;
+// The Kubernetes deployer, with the cargo feature `k8s`; without it, the
+// same functions say how to get it.
+#[cfg(feature = "k8s")]
+mod k8s;
+#[cfg(not(feature = "k8s"))]
+#[path = "no_k8s.rs"]
+mod k8s;
 mod log;
 mod progress;
 
@@ -25,10 +32,9 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use tf_compose::ComposeDeployer;
 use tf_compose::sweep::{SweepOptions, sweep};
-use tf_core::catalog::{AnyScenario, Catalog, ScenarioEntry};
+use tf_core::catalog::{Catalog, ScenarioEntry};
 use tf_core::scenario::Deployer;
 use tf_core::scenario::{NodeBuild, RunOptions, RunReport};
-use tf_k8s::{K8sAttach, K8sDeployer};
 use tf_local::LocalDeployer;
 
 /// Every app's scenarios: a new app adds one line here.
@@ -112,6 +118,7 @@ enum Command {
     /// Try to reach ADDR over TCP for SECS seconds: exit 0 if it could not,
     /// 3 if it could, 4 if it could not reach CONTROL (which it must) first
     /// (the k8s deployer's partition probe runs this).
+    #[cfg(feature = "k8s")]
     #[command(hide = true)]
     Probe {
         /// `host:port` to reach.
@@ -262,11 +269,12 @@ fn main() -> ExitCode {
             .and_then(|rt| {
                 rt.block_on(build_image(&catalog, scenario.as_deref(), runner, netfault))
             }),
+        #[cfg(feature = "k8s")]
         Command::Probe {
             connect,
             control,
             within,
-        } => return probe(&connect, control.as_deref(), within),
+        } => return k8s::probe(&connect, control.as_deref(), within),
         Command::Cleanup { all, keep_images } => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
             .and_then(|rt| {
@@ -284,64 +292,6 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-/// `scenarios probe`: whether `address` can be reached within `within`
-/// seconds, after `control` was: exit 0 if not (the cut holds),
-/// `tf_k8s::REACHED` if so, `tf_k8s::BLIND` if `control` could not be
-/// reached, 2 if a name does not resolve.
-fn probe(address: &str, control: Option<&str>, within: u64) -> ExitCode {
-    let Ok(rt) = tokio::runtime::Runtime::new() else {
-        eprintln!("error: cannot start the async runtime");
-        return ExitCode::from(2);
-    };
-    let limit = Duration::from_secs(within);
-    rt.block_on(async {
-        if let Some(control) = control {
-            match reach(control, limit).await {
-                Err(code) => return code,
-                Ok(Ok(())) => println!("reached {control}, on the probe's own side"),
-                Ok(Err(why)) => {
-                    println!("could not reach {control}, on the probe's own side: {why}");
-                    return ExitCode::from(tf_k8s::BLIND as u8);
-                }
-            }
-        }
-        match reach(address, limit).await {
-            Err(code) => code,
-            Ok(Ok(())) => {
-                println!("reached {address}");
-                ExitCode::from(tf_k8s::REACHED as u8)
-            }
-            Ok(Err(why)) => {
-                println!("could not reach {address}: {why}");
-                ExitCode::SUCCESS
-            }
-        }
-    })
-}
-
-/// Connects to `address` within `limit`: whether it could (and why not),
-/// or exit code 2 when the name does not resolve.
-async fn reach(address: &str, limit: Duration) -> Result<Result<(), String>, ExitCode> {
-    let resolved = match tokio::net::lookup_host(address).await {
-        Ok(mut addresses) => addresses.next(),
-        Err(error) => {
-            eprintln!("error: cannot resolve {address}: {error}");
-            return Err(ExitCode::from(2));
-        }
-    };
-    let Some(target) = resolved else {
-        eprintln!("error: {address} resolves to nothing");
-        return Err(ExitCode::from(2));
-    };
-    Ok(
-        match tokio::time::timeout(limit, tokio::net::TcpStream::connect(target)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => Err(format!("{target}: {error}")),
-            Err(_) => Err(format!("{target}: no answer within {limit:?}")),
-        },
-    )
 }
 
 fn list(catalog: &Catalog) {
@@ -412,30 +362,10 @@ async fn run_scenario(
         bail!("--runner-in-cluster and --attach are for Kubernetes; add --deployer k8s");
     }
     let deployer: Box<dyn Deployer> = match (args.deployer, args.dry_run) {
-        (DeployerKind::K8s, true) => return k8s_dry_run(&*scenario, &args),
-        (DeployerKind::K8s, false) if args.runner_in_cluster => {
-            return k8s_launch(&*scenario, &args).await;
-        }
-        (DeployerKind::K8s, false) if args.attach.is_some() => Box::new(K8sAttach::new(
-            args.namespace.clone(),
-            args.attach.clone().unwrap_or_default(),
-        )),
-        (DeployerKind::K8s, false) => {
-            let mut deployer = K8sDeployer::new();
-            if let Some(image) = &args.image {
-                deployer = deployer.with_image(image);
-            }
-            if args.no_log_streams {
-                deployer = deployer.with_log_streams(false);
-            }
-            if let Some(host) = &args.node_port_host {
-                deployer = deployer.with_access(tf_k8s::Access::NodePort { host: host.clone() });
-            }
-            if let Some(grace) = args.stop_grace {
-                deployer = deployer.with_stop_grace(grace);
-            }
-            Box::new(deployer)
-        }
+        (DeployerKind::K8s, _) => match k8s::deployer(&*scenario, &args).await? {
+            k8s::Outcome::Deploy(deployer) => deployer,
+            k8s::Outcome::Done(passed) => return Ok(passed),
+        },
         (_, true) => {
             bail!("only the k8s deployer has a dry run; drop --dry-run or use --deployer k8s")
         }
@@ -468,132 +398,8 @@ async fn run_scenario(
             path.display()
         );
     }
-    // The runner in a cluster hands its results to the launcher this way.
-    if std::env::var_os(tf_k8s::runner::RESULTS_ENV).is_some() {
-        if let Some(dir) = &report.run_dir {
-            tf_k8s::runner::print_results(dir);
-        }
-    }
+    k8s::hand_over_results(&report);
     Ok(report.passed())
-}
-
-/// The runner of `scenario` inside the cluster: its objects, with the same
-/// scenario and parameters, on the given or default images.
-fn runner_plan(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<tf_k8s::Plan> {
-    let request = scenario.deployment();
-    let first = request.groups.first().map(|g| g.binary.name.as_str());
-    let node_image = args
-        .image
-        .clone()
-        .unwrap_or_else(|| tf_k8s::default_image(first.unwrap_or_default()));
-    let runner_image = args.runner_image.clone().unwrap_or_else(|| {
-        std::env::var("TF_K8S_RUNNER_IMAGE")
-            .ok()
-            .filter(|i| !i.is_empty())
-            .unwrap_or_else(|| format!("{}:latest", tf_core::host::image_name("scenarios")))
-    });
-    let mut inner = vec![
-        "run".to_owned(),
-        args.scenario.clone(),
-        "--deployer".into(),
-        "k8s".into(),
-        "--image".into(),
-        node_image.clone(),
-    ];
-    for (name, value) in given(args)? {
-        inner.push("--set".into());
-        inner.push(format!("{name}={value}"));
-    }
-    if args.no_log_streams {
-        inner.push("--no-log-streams".into());
-    }
-    let settings = tf_k8s::K8sSettings::for_image(&node_image);
-    Ok(tf_k8s::runner::runner_plan(
-        &tf_core::host::run_id(),
-        &runner_image,
-        &node_image,
-        &inner,
-        &settings,
-    ))
-}
-
-/// Runs `scenario` with the runner inside the cluster and copies its log
-/// and results into the local run directory.
-async fn k8s_launch(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<bool> {
-    let plan = runner_plan(scenario, args)?;
-    let dir = tf_core::host::run_dir(
-        args.run_dir.as_deref(),
-        &tf_core::host::default_runs_root(),
-        &format!("{}-k8s-runner", args.scenario),
-    )?;
-    let client = tf_k8s::api::connect().await?;
-    println!(
-        "runner in the cluster: namespace {}, log and results into {}",
-        plan.namespace,
-        dir.display()
-    );
-    let launched = tf_k8s::runner::launch(&client, &plan, &dir, Duration::from_secs(300)).await?;
-    for file in &launched.copied {
-        println!("  {}", file.display());
-    }
-    Ok(launched.code == 0)
-}
-
-/// Writes the objects the k8s deployer would create for `scenario`, and
-/// creates nothing.
-fn k8s_dry_run(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<bool> {
-    let request = scenario.deployment();
-    let mut deployer = tf_k8s::K8sDeployer::new();
-    if let Some(image) = &args.image {
-        deployer = deployer.with_image(image);
-    }
-    let run = tf_core::host::run_id();
-    let settings = deployer.settings_for(&request);
-    let image = std::iter::once(settings.image.clone())
-        .chain(
-            settings
-                .group_images
-                .iter()
-                .map(|(g, i)| format!("{i} for {g}")),
-        )
-        .collect::<Vec<_>>()
-        .join(", ");
-    let plan = tf_k8s::plan(&request, &run, &settings)?;
-    let dir = tf_core::host::run_dir(
-        args.run_dir.as_deref(),
-        &tf_core::host::default_runs_root(),
-        &format!("{}-k8s-dry-run", request.scenario),
-    )?;
-    let mut written = plan.write(&dir)?;
-    if args.node_port_host.is_some() {
-        let mut yaml = String::new();
-        for node in &plan.nodes {
-            yaml.push_str("---\n");
-            yaml.push_str(&serde_yaml_service(&tf_k8s::node_port_service(
-                &request, &plan.run, node,
-            ))?);
-        }
-        let path = dir.join("k8s").join("node-ports.yaml");
-        std::fs::write(&path, yaml).with_context(|| format!("cannot write {}", path.display()))?;
-        written.push(path);
-    }
-    if args.runner_in_cluster {
-        let runner = runner_plan(scenario, args)?;
-        let path = dir.join("k8s").join("runner.yaml");
-        std::fs::write(&path, runner.to_yaml()?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        written.push(path);
-    }
-    println!(
-        "dry run: {} objects of run {} (namespace {}, image {image}) written, nothing created:",
-        plan.objects.len(),
-        plan.run,
-        plan.namespace
-    );
-    for file in &written {
-        println!("  {}", file.display());
-    }
-    Ok(true)
 }
 
 /// Builds the node image of `scenario`'s app (or with `runner`, the
@@ -604,6 +410,9 @@ async fn build_image(
     runner: bool,
     netfault: bool,
 ) -> anyhow::Result<bool> {
+    if runner {
+        k8s::check_runner_image()?;
+    }
     let docker = tf_compose::connect().await?;
     if netfault {
         let image = tf_compose::build_helper_image(&docker).await?;
@@ -657,11 +466,6 @@ async fn tag_and_tell(image: &tf_compose::NodeImage, pass: &str) -> anyhow::Resu
     Ok(true)
 }
 
-/// A NodePort Service as YAML.
-fn serde_yaml_service(service: &tf_k8s::Service) -> anyhow::Result<String> {
-    Ok(tf_k8s::Object::Service(service.clone()).to_yaml()?)
-}
-
 /// Sweeps what earlier compose runs left, and what k8s runs left on the
 /// cluster the kubeconfig names (when there is one); fails if anything
 /// could not be removed.
@@ -669,16 +473,8 @@ async fn cleanup(options: SweepOptions) -> anyhow::Result<bool> {
     let include_live = options.include_live;
     let report = sweep(options).await?;
     print!("{report}");
-    let mut clean = report.problems.is_empty();
-    if tf_k8s::api::configured().await {
-        let client = tf_k8s::api::connect().await?;
-        let k8s = tf_k8s::sweep::sweep(&client, include_live).await?;
-        print!("{k8s}");
-        clean &= k8s.problems.is_empty();
-    } else {
-        println!("k8s: no Kubernetes configuration, nothing to sweep there");
-    }
-    Ok(clean)
+    let clean = report.problems.is_empty();
+    Ok(k8s::sweep(include_live).await? && clean)
 }
 
 /// Replays on a paused clock: the recorded timeline is followed exactly, in
