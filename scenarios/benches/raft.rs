@@ -12,9 +12,9 @@ use openraft_kv_tf::{RaftEvent, RaftKv, RaftObserver};
 use parking_lot::Mutex;
 use tf_compose::sweep::remove_images;
 use tf_compose::{ComposeDeployer, build_image};
+use tf_core::BoxError;
 use tf_core::checker::{CheckOptions, KeyValue, check_linearizable};
 use tf_core::history::{ClientStats, HISTORY_FILE, export_edn, operations, read_history};
-use tf_core::observation::BoxError;
 use tf_core::scenario::{
     Application, Deployer, NodeAction, RunContext, RunOptions, Scenario, Workload, run,
 };

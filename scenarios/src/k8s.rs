@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tf_core::catalog::AnyScenario;
-use tf_core::scenario::{Deployer, RunReport};
+use tf_core::report::RunReport;
+use tf_core::scenario::Deployer;
 use tf_k8s::{K8sAttach, K8sDeployer};
 
 use crate::{RunArgs, given};

@@ -33,8 +33,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tf_compose::ComposeDeployer;
 use tf_compose::sweep::{SweepOptions, sweep};
 use tf_core::catalog::{Catalog, ScenarioEntry};
+use tf_core::report::RunReport;
 use tf_core::scenario::Deployer;
-use tf_core::scenario::{NodeBuild, RunOptions, RunReport};
+use tf_core::scenario::{NodeBuild, RunOptions};
 use tf_local::LocalDeployer;
 
 /// Every app's scenarios: a new app adds one line here.

@@ -2,7 +2,8 @@
 //! `k8s.rs`, each saying how to get the Kubernetes deployer.
 
 use tf_core::catalog::AnyScenario;
-use tf_core::scenario::{Deployer, RunReport};
+use tf_core::report::RunReport;
+use tf_core::scenario::Deployer;
 
 use crate::RunArgs;
 

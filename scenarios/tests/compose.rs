@@ -21,8 +21,9 @@ use nix::unistd::Pid;
 use openraft_kv_tf::{RaftKv, RaftObserver, RaftSnapshot};
 use tf_compose::sweep::{self, SweepOptions, leftovers};
 use tf_compose::{ComposeDeployer, build_image};
+use tf_core::BoxError;
 use tf_core::catalog::Catalog;
-use tf_core::observation::BoxError;
+use tf_core::report::*;
 use tf_core::scenario::*;
 
 #[path = "compose/links.rs"]

@@ -3,7 +3,7 @@
 //! and Sentinels that watch them and elect a new primary when it fails.
 
 use async_trait::async_trait;
-use tf_core::observation::BoxError;
+use tf_core::BoxError;
 use tf_core::scenario::{
     Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec, RunContext, Topology,
 };

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisError};
-use tf_core::observation::BoxError;
+use tf_core::BoxError;
 
 /// What a node is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

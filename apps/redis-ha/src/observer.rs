@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tf_core::observation::{BoxError, Observer, Sources};
+use tf_core::BoxError;
+use tf_core::observation::{Observer, Sources};
 use tf_core::report::{ReportEvent, ReportSnapshot, SeriesPoint, Severity};
 
 use crate::app::MASTER;

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use redis_ha_tf::scenarios::{FailoverOptions, redis_failover};
-use tf_core::scenario::{RunOptions, RunReport, TimelineKind, run};
+use tf_core::report::{RunReport, TimelineKind};
+use tf_core::scenario::{RunOptions, run};
 use tf_local::LocalDeployer;
 
 fn options(dir: &Path) -> RunOptions {
@@ -53,11 +54,7 @@ async fn sentinels_too_slow_to_notice_fail_the_run_naming_the_missing_election()
     })
     .unwrap();
     let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
-    assert_eq!(
-        report.verdict,
-        tf_core::scenario::Verdict::Failed,
-        "{report}"
-    );
+    assert_eq!(report.verdict, tf_core::report::Verdict::Failed, "{report}");
     let summary = report.summary.clone().unwrap_or_default();
     assert!(
         summary.starts_with(

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use bollard::Docker;
 use tf_core::fault::{ClockFault, Impaired, Link, LinkFault};
 use tf_core::host::NodeTable;
+use tf_core::report::{CleanupReport, NodeExit};
 use tf_core::scenario::{
-    CleanupReport, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
-    NodeEndpoint, NodeExit,
+    Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl, NodeEndpoint,
 };
 use tokio::sync::{Mutex as AsyncMutex, watch};
 

@@ -14,9 +14,10 @@ use bollard::models::{
 use bollard::query_parameters::CreateContainerOptions;
 use tf_core::host::clock::NodeClock;
 use tf_core::host::{self, DeployerSettings, NodeTable};
+use tf_core::report::NodeExit;
 use tf_core::scenario::{
     Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeCommand, NodeEndpoint,
-    NodeExit, NodeSpec, PortMap, PortSpec, Protocol,
+    NodeSpec, PortMap, PortSpec, Protocol,
 };
 use tokio::sync::{Mutex as AsyncMutex, watch};
 

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use parking_lot::Mutex;
 use tf_core::host::Stopped;
 use tf_core::host::clock::NodeClock;
-use tf_core::scenario::NodeExit;
+use tf_core::report::NodeExit;
 use tokio::sync::watch;
 
 use crate::engine::{describe, is_not_found};

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use tf_core::observation::error::*;
+use tf_core::observation::stream::*;
 use tf_core::observation::*;
 use tf_core::report::{ObservationRecorder, ReportEvent, ReportSnapshot, SeriesPoint};
 use tokio::sync::oneshot;

@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::time::{Instant, SystemTime};
 
+use tf_core::report::*;
 use tf_core::report::{OBSERVATIONS_FILE, RecordedObservation, SeriesPoint, Severity, write_html};
-use tf_core::scenario::*;
 
 const NODES: usize = 5;
 const MINUTES: u64 = 10;

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
+use tf_core::observation::error::*;
+use tf_core::observation::stream::*;
 use tf_core::observation::*;
 
 /// A simulated node: a block height that grows, and a switch that makes it

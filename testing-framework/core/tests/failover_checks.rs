@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::json;
+use tf_core::BoxError;
 use tf_core::checker::{AcknowledgedWritesLostAtMost, AvailabilitySlo};
 use tf_core::manual::ManualCluster;
-use tf_core::observation::BoxError;
 use tf_core::scenario::*;
 use tf_core::testing::{FakeApp, FakeDeployer};
 

@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tf_core::scenario::{RunOptions, RunReport, Scenario, run};
+use tf_core::report::RunReport;
+use tf_core::scenario::{RunOptions, Scenario, run};
 use tf_core::testing::{FakeApp, FakeDeployer, HeightObserver, fake_observation};
 use tf_core::workloads::{FaultKind, FaultMix, NodeFault, Schedule, Scheduled};
 

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tf_core::observation::{BoxError, ObservationConfig, Observer, Sources};
+use tf_core::BoxError;
+use tf_core::observation::{ObservationConfig, Observer, Sources};
 use tf_core::scenario::*;
 
 /// An app whose client is `C`.

@@ -338,7 +338,8 @@ async fn a_port_that_answers_without_http_is_named_as_such() {
 
 #[tokio::test]
 async fn observers_say_unreachable_only_when_no_answer_came() {
-    use tf_core::observation::{Contact, SourceFailure};
+    use tf_core::observation::Contact;
+    use tf_core::observation::error::SourceFailure;
     let node = good_node().await;
     let client = JsonClient::new(&node);
     let garbage = client.get::<Info>("/garbage").await.unwrap_err();

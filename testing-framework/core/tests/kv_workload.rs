@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
+use tf_core::BoxError;
 use tf_core::history::{HISTORY_FILE, operations, read_history};
-use tf_core::observation::BoxError;
+use tf_core::report::*;
 use tf_core::scenario::*;
 use tf_core::testing::{FakeApp, FakeDeployer, FakeNode, HeightObserver, fake_observation};
 use tf_core::workloads::{FaultKind, KeyValueStore, KvError, KvWorkload, NodeFault};

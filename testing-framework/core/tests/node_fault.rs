@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use tf_core::report::{RunReport, TimelineKind, Verdict};
 use tf_core::scenario::{
-    AtEnd, NodeAction, RecoversWithin, RunOptions, RunReport, Scenario, SettlesWithin,
-    TimelineKind, Verdict, run,
+    AtEnd, NodeAction, RecoversWithin, RunOptions, Scenario, SettlesWithin, run,
 };
 use tf_core::testing::{FakeApp, FakeDeployer, HeightObserver, fake_observation};
 use tf_core::workloads::{FaultKind, NodeFault};

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use support::*;
+use tf_core::observation::error::*;
 use tf_core::observation::health::*;
 use tf_core::observation::*;
 use tokio::time::Instant;

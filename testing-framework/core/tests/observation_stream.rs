@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use support::*;
+use tf_core::observation::stream::*;
 use tf_core::observation::*;
 
 const WAIT: Duration = Duration::from_secs(30);

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tf_core::observation::{BoxError, ObservationConfig, Observer, Sources};
+use tf_core::BoxError;
+use tf_core::observation::{ObservationConfig, Observer, Sources};
 use tf_core::scenario::*;
 
 struct Fake;

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use tf_core::observation::{BoxError, ObservationConfig, Observer, Sources};
+use tf_core::BoxError;
+use tf_core::observation::{ObservationConfig, Observer, Sources};
+use tf_core::report::*;
 use tf_core::scenario::*;
 use tf_core::testing::{FakeApp, FakeDeployer, FakeNode};
 use tokio::sync::watch;

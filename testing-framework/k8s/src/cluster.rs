@@ -11,9 +11,10 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::{Api, Client};
+use tf_core::report::CleanupReport;
 use tf_core::scenario::{
-    CleanupReport, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
-    NodeEndpoint, NodeSpec, PortMap, Protocol,
+    Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl, NodeEndpoint,
+    NodeSpec, PortMap, Protocol,
 };
 use tokio::task::JoinHandle;
 

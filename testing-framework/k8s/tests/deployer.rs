@@ -34,9 +34,9 @@ fn fixture() -> (FakeApi, FakeDialer, tempfile::TempDir) {
 
 /// The unexpected exits once there are at least `count`, for at most 10 s.
 async fn exits_seen(
-    exits: &mut tokio::sync::watch::Receiver<Vec<tf_core::scenario::NodeExit>>,
+    exits: &mut tokio::sync::watch::Receiver<Vec<tf_core::report::NodeExit>>,
     count: usize,
-) -> Vec<tf_core::scenario::NodeExit> {
+) -> Vec<tf_core::report::NodeExit> {
     tokio::time::timeout(
         Duration::from_secs(10),
         exits.wait_for(|e| e.len() >= count),

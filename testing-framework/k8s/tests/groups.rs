@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use support::{FakeApi, FakeDialer, Fate};
-use tf_core::observation::BoxError;
+use tf_core::BoxError;
 use tf_core::scenario::{
     Application, Deployer, DeploymentRequest, GroupRequest, NodeBinary, NodeCommand, NodeEndpoint,
     NodeSpec, PortSpec, Topology,

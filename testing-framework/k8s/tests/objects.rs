@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Namespace, PersistentVolumeClaim, Pod, Service, ServiceAccount,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use tf_core::observation::BoxError;
+use tf_core::BoxError;
 use tf_core::scenario::{
     API_PORT, Application, DeploymentRequest, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec,
     PortSpec,

@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
+use tf_core::BoxError;
 use tf_core::http::JsonClient;
-use tf_core::observation::{BoxError, ObservationConfig, Observer, Sources};
+use tf_core::observation::{ObservationConfig, Observer, Sources};
+use tf_core::report::RunReport;
 use tf_core::scenario::{
     Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec, RecoversWithin,
-    RunOptions, RunReport, Scenario, SettlesWithin, run,
+    RunOptions, Scenario, SettlesWithin, run,
 };
 use tf_core::workloads::{FaultKind, NodeFault};
 use tf_local::LocalDeployer;

@@ -8,9 +8,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tf_core::fault::ClockFault;
 use tf_core::host::NodeTable;
+use tf_core::report::{CleanupReport, NodeExit};
 use tf_core::scenario::{
-    CleanupReport, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
-    NodeEndpoint, NodeExit, NodeSpec,
+    Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl, NodeEndpoint,
+    NodeSpec,
 };
 use tokio::sync::watch;
 

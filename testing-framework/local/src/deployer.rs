@@ -8,9 +8,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tf_core::host::clock::NodeClock;
 use tf_core::host::{self, DeployerSettings, NodeTable};
+use tf_core::report::NodeExit;
 use tf_core::scenario::{
     Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeCommand, NodeEndpoint,
-    NodeExit, NodeSpec, PortMap,
+    NodeSpec, PortMap,
 };
 use tokio::sync::watch;
 

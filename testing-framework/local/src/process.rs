@@ -12,7 +12,8 @@ use nix::unistd::Pid;
 use parking_lot::Mutex;
 use tf_core::host::Stopped;
 use tf_core::host::clock::NodeClock;
-use tf_core::scenario::{NodeCommand, NodeExit};
+use tf_core::report::NodeExit;
+use tf_core::scenario::NodeCommand;
 use tokio::sync::watch;
 
 #[derive(Default)]

@@ -6,11 +6,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tf_core::BoxError;
 use tf_core::http::JsonClient;
-use tf_core::observation::{BoxError, ObservationConfig, Observer, Sources};
+use tf_core::observation::{ObservationConfig, Observer, Sources};
+use tf_core::report::Verdict;
 use tf_core::scenario::{
     Application, AtEnd, Group, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec,
-    RunOptions, Scenario, Topology, Verdict, run,
+    RunOptions, Scenario, Topology, run,
 };
 use tf_core::workloads::{FaultKind, NodeFault};
 use tf_local::LocalDeployer;

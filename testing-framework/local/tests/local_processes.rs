@@ -10,13 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tf_core::BoxError;
 use tf_core::http::JsonClient;
 use tf_core::observation::{
-    BoxError, ObservationConfig, ObservationRuntime, ObservedSource, Observer, SourceSet, Sources,
+    ObservationConfig, ObservationRuntime, ObservedSource, Observer, SourceSet, Sources,
 };
+use tf_core::report::Verdict;
 use tf_core::scenario::{
     Application, Deployer, DeploymentRequest, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec,
-    PortSpec, RunContext, RunOptions, Scenario, Verdict, Workload, run,
+    PortSpec, RunContext, RunOptions, Scenario, Workload, run,
 };
 use tf_local::LocalDeployer;
 use tf_local::leftovers::{node_processes, wait_for_node_processes};

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chain_node::client::ChainClient;
 use chain_node::ledger::DEFAULT_WALLETS;
-use tf_core::observation::BoxError;
+use tf_core::BoxError;
 use tf_core::scenario::{
     API_PORT, Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, Topology,
 };

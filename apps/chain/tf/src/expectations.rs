@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chain_node::tx::TxId;
+use tf_core::report::Timing;
 use tf_core::scenario::{
-    Always, AtEnd, Eventually, Expectation, RunContext, SettlesWithin, Timing, Violation,
+    Always, AtEnd, Eventually, Expectation, RunContext, SettlesWithin, Violation,
 };
 
 use crate::{ChainApp, ChainObserver, ChainSnapshot, Inclusion, TransferLog};

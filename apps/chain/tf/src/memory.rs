@@ -12,7 +12,7 @@ use chain_node::block::{Block, BlockId};
 use chain_node::service::NodeInfo;
 use chain_node::tx::Transaction;
 use parking_lot::RwLock;
-use tf_core::observation::BoxError;
+use tf_core::BoxError;
 
 use crate::observer::ChainApi;
 

@@ -13,7 +13,8 @@ use chain_node::graph::HeaderLookup;
 use chain_node::ledger::DEFAULT_WALLETS;
 use chain_node::service::NodeInfo;
 use serde::{Deserialize, Serialize};
-use tf_core::observation::{BoxError, Observer, Sources};
+use tf_core::BoxError;
+use tf_core::observation::{Observer, Sources};
 use tf_core::report::{ReportEvent, ReportSnapshot, SeriesPoint, Severity};
 
 use crate::sync::{SyncView, sync_view};

@@ -7,7 +7,8 @@ use std::time::Duration;
 use chain_tf::TransferLog;
 use chain_tf::expectations::forks_happened;
 use chain_tf::scenarios::{WalletTransfersOptions, wallet_transfers_builder};
-use tf_core::scenario::{RunOptions, TimelineKind, run};
+use tf_core::report::TimelineKind;
+use tf_core::scenario::{RunOptions, run};
 use tf_local::LocalDeployer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

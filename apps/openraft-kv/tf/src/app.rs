@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use openraft_kv_node::client::KvClient;
-use tf_core::observation::BoxError;
+use tf_core::BoxError;
 use tf_core::scenario::{API_PORT, Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec};
 
 /// How the nodes of a cluster are started.

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tf_core::report::Timing;
 use tf_core::scenario::{
-    Always, Expectation, RecoversWithin, RunContext, SettlesWithin, Timing, Violation,
+    Always, Expectation, RecoversWithin, RunContext, SettlesWithin, Violation,
 };
 
 use crate::{DEPOSED_KEY, RaftKv, RaftObserver, RaftSnapshot};

@@ -9,7 +9,8 @@ use openraft_kv_node::api::{NodeState, Role};
 use openraft_kv_node::client::ClientError;
 use openraft_kv_node::client::KvClient;
 use serde::{Deserialize, Serialize};
-use tf_core::observation::{BoxError, Observer, PollError, Sources};
+use tf_core::observation::error::{BoxError, PollError};
+use tf_core::observation::{Observer, Sources};
 use tf_core::report::{ReportEvent, ReportSnapshot, SeriesPoint, Severity};
 
 /// One node as last observed.

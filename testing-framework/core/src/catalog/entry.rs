@@ -5,10 +5,8 @@ use std::path::Path;
 use futures::future::BoxFuture;
 
 use super::{Param, ParamError, Params};
-use crate::scenario::{
-    Application, Deployer, ReplayError, ReplayReport, RunOptions, RunReport, Scenario,
-    ScenarioError,
-};
+use crate::report::{ReplayReport, RunReport};
+use crate::scenario::{Application, Deployer, ReplayError, RunOptions, Scenario, ScenarioError};
 
 /// A built scenario of some app, ready to run or replay; what a CLI holds
 /// without knowing the app.

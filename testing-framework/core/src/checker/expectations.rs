@@ -8,7 +8,8 @@ use async_trait::async_trait;
 
 use super::{CheckOptions, Linearizability, Model, acknowledged_writes, check_linearizable};
 use crate::history::Operation;
-use crate::scenario::{Application, Expectation, RunContext, Timing, Violation};
+use crate::report::Timing;
+use crate::scenario::{Application, Expectation, RunContext, Violation};
 
 /// The run's history as operations; a violation when it cannot be read.
 pub(crate) fn operations_of<A: Application>(

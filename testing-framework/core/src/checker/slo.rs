@@ -12,7 +12,8 @@ use hdrhistogram::Histogram;
 use super::expectations::operations_of;
 use crate::history::{Operation, UNNAMED_CLIENT};
 use crate::report::FaultWindow;
-use crate::scenario::{Application, Expectation, RunContext, Timing, Violation};
+use crate::report::Timing;
+use crate::scenario::{Application, Expectation, RunContext, Violation};
 
 /// Which requests an objective is about: every one, or one workload's,
 /// or one kind's.

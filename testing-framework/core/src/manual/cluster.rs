@@ -15,9 +15,10 @@ use super::journal::Journal;
 use super::sources::{ClusterSources, SourcesTx};
 use crate::fault::{ClockFault, Impaired, LinkFault, Links};
 use crate::history::{HISTORY_FILE, History};
+use crate::observation::error::{StartError, WaitError};
 use crate::observation::{
     ObservationConfig, ObservationHandle, ObservationOf, ObservationRuntime, ObservedSource,
-    Observer, SourceSet, StartError, WaitError,
+    Observer, SourceSet,
 };
 use crate::report::{CleanupReport, FaultWindow};
 use crate::scenario::clients::NodeClients;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use crate::observation::{BoxError, SourceProvider, SourceSet};
+use crate::observation::error::BoxError;
+use crate::observation::{SourceProvider, SourceSet};
 
 /// The cluster's current sources: its nodes and the attached external
 /// endpoints. Reading it is one reference-count increment; the set is

@@ -157,7 +157,7 @@ fn contact(error: &(dyn Error + 'static)) -> Contact {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observation::BoxError;
+    use crate::observation::error::BoxError;
 
     #[test]
     fn a_boxed_error_shows_every_cause_and_how_the_contact_went() {

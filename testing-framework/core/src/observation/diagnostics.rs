@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Cursor, Lifecycle, RuntimeHealth, SourceHealth};
+use super::stream::Cursor;
+use super::{Lifecycle, RuntimeHealth, SourceHealth};
 
 /// Lines of a snapshot's `Debug` shown before cutting it short.
 const SNAPSHOT_LINES: usize = 80;

@@ -2,8 +2,9 @@
 //! observer's own unit tests and benchmarks, where a test wants exactly one
 //! poll at a time and a benchmark wants the poll's cost alone.
 
+use super::error::BoxError;
 use super::health::SourceHealthBook;
-use super::{BoxError, ObservationConfig, Observer, SourceHealth, SourceSet, Sources};
+use super::{ObservationConfig, Observer, SourceHealth, SourceSet, Sources};
 
 /// One observer, its sources and its state; each [`cycle`](Self::cycle) is
 /// one `poll` and one `snapshot`, with the same concurrency and per-source

@@ -10,10 +10,8 @@ use tokio::time::Instant;
 
 use super::diagnostics::{Diagnostics, LatestSummary};
 use super::runtime::Shared;
-use super::{
-    Cursor, CycleFailure, Lifecycle, ObservationOf, Observer, RuntimeHealth, SourceHealth,
-    Subscription,
-};
+use super::stream::{Cursor, Subscription};
+use super::{CycleFailure, Lifecycle, ObservationOf, Observer, RuntimeHealth, SourceHealth};
 
 /// Reads what an [`ObservationRuntime`](super::ObservationRuntime) observed:
 /// the latest snapshot, the stream and history of observations, errors,

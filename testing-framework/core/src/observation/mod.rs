@@ -33,6 +33,7 @@
 //! use std::sync::Arc;
 //! use std::sync::atomic::{AtomicU64, Ordering};
 //! use std::time::Duration;
+//! use tf_core::BoxError;
 //! use tf_core::observation::*;
 //!
 //! /// Counts how many sources report a height of at least 3.
@@ -95,26 +96,41 @@ mod source;
 mod subscription;
 mod wait;
 
-pub use config::{ConfigError, ObservationConfig};
-pub use contact::{Contact, PollError};
+pub use config::ObservationConfig;
+pub use contact::Contact;
 pub use handle::{Freshness, Latest, ObservationHandle};
 // Crate-internal short paths; the public ones are `health::*`.
 pub(crate) use health::{CycleFailure, FailureStage, RuntimeHealth, SourceHealth};
-pub use history::{Cursor, Observation};
+pub use history::Observation;
 pub use observer::Observer;
-pub use poll_each::{SourceFailure, SourcePoll, Sources};
+pub use poll_each::{SourcePoll, Sources};
 pub use reachability::Reachability;
-pub use runtime::{ConfigUpdater, Lifecycle, ObservationRuntime, StartError};
+pub use runtime::{ConfigUpdater, Lifecycle, ObservationRuntime};
 pub use source::{ObservedSource, SourceName, SourceProvider, SourceSet};
-pub use subscription::{Lagged, Subscription};
-pub use wait::WaitError;
 
 pub(crate) use cycle::panic_message;
 pub(crate) use replay::Replayer;
 
-/// The error type app code returns from providers and observers: any error,
-/// boxed. `?` converts into it, and so does `"message".into()`.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 /// The observation type of observer `O`.
 pub type ObservationOf<O> = Observation<<O as Observer>::Snapshot, <O as Observer>::Event>;
+
+/// What can go wrong, and the errors observers and sources return.
+pub mod error {
+    pub use super::config::ConfigError;
+    pub use super::contact::PollError;
+    pub use super::poll_each::SourceFailure;
+    pub use super::runtime::StartError;
+    pub use super::wait::WaitError;
+
+    /// The error type app code returns from providers and observers: any error,
+    /// boxed. `?` converts into it, and so does `"message".into()`.
+    pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+}
+
+/// Following a handle's observations as they come: a subscription, where
+/// it is ([`Cursor`](stream::Cursor)) and what it missed when it fell
+/// behind ([`Lagged`](stream::Lagged)).
+pub mod stream {
+    pub use super::history::Cursor;
+    pub use super::subscription::{Lagged, Subscription};
+}

@@ -5,7 +5,8 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-use super::{BoxError, Sources};
+use super::Sources;
+use super::error::BoxError;
 
 /// App logic that materializes typed state from a set of sources.
 ///
@@ -25,7 +26,8 @@ use super::{BoxError, Sources};
 /// timeouts print.
 ///
 /// ```
-/// use tf_core::observation::{BoxError, Observer, Sources};
+/// use tf_core::observation::{Observer, Sources};
+/// use tf_core::BoxError;
 ///
 /// /// Follows the highest block height reported by any node.
 /// struct MaxHeight;

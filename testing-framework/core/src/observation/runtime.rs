@@ -13,11 +13,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::cycle::CycleLoop;
+use super::error::ConfigError;
 use super::health::{CycleBook, SourceHealthBook};
 use super::history::{Cursor, History, Observation};
 use super::{
-    ConfigError, ObservationConfig, ObservationHandle, ObservationOf, Observer, SourceName,
-    SourceProvider,
+    ObservationConfig, ObservationHandle, ObservationOf, Observer, SourceName, SourceProvider,
 };
 
 /// Where a runtime is in its life. It only ever moves forward, in this
@@ -309,7 +309,8 @@ impl<O: Observer> Drop for ObservationRuntime<O> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observation::{BoxError, Sources};
+    use crate::observation::Sources;
+    use crate::observation::error::BoxError;
 
     struct Nothing;
 

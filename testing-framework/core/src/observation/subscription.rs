@@ -10,7 +10,8 @@ use tokio_stream::wrappers::WatchStream;
 
 use super::history::Read;
 use super::runtime::{Lifecycle, Progress, Shared};
-use super::{Cursor, ObservationOf, Observer};
+use super::stream::Cursor;
+use super::{ObservationOf, Observer};
 
 /// How many observations a subscriber copies out of the history per lock.
 const READ_BATCH: usize = 256;

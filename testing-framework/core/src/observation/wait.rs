@@ -10,7 +10,8 @@ use tokio::time::{Instant, timeout_at};
 
 use super::cycle::deadline_after;
 use super::diagnostics::{Diagnostics, RECENT_EVENTS, human};
-use super::{Cursor, ObservationHandle, ObservationOf, Observer, Subscription};
+use super::stream::{Cursor, Subscription};
+use super::{ObservationHandle, ObservationOf, Observer};
 
 /// A wait that did not see what it waited for. `Display` tells what was
 /// observed instead: the last snapshot, its age, the last error and the
@@ -97,7 +98,8 @@ impl<O: Observer> ObservationHandle<O> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use tf_core::observation::{ObservationHandle, Observer, WaitError};
+    /// # use tf_core::observation::{ObservationHandle, Observer};
+    /// # use tf_core::observation::error::{WaitError};
     /// # async fn example<O: Observer<Snapshot = u64>>(handle: ObservationHandle<O>) -> Result<(), WaitError> {
     /// let reached = handle.wait_until(|height| *height >= 20, Duration::from_secs(30)).await?;
     /// println!("height {} in cycle {}", reached.snapshot, reached.cycle);

@@ -13,7 +13,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{ReportEvent, ReportSnapshot, SeriesPoint, Severity};
-use crate::observation::{Cursor, ObservationHandle, ObservationOf, Observer};
+use crate::observation::stream::Cursor;
+use crate::observation::{ObservationHandle, ObservationOf, Observer};
 
 /// File name in the run directory.
 pub const OBSERVATIONS_FILE: &str = "observations.jsonl";

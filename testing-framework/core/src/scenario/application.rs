@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 
-use crate::observation::BoxError;
+use crate::observation::error::BoxError;
 
 /// A port every node of an app listens on, by name (`api`, `peer`,
 /// `metrics`). Deployers give each node its own number for each.

@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 use super::group::{DEFAULT_GROUP, Group, GroupRequest, TopologyError};
 use super::observer_slot::{ObserverSlot, RecordFns, Slot};
 use super::{Application, DeploymentRequest, Expectation, Workload};
-use crate::observation::{ConfigError, ObservationConfig, Observer};
+use crate::observation::error::ConfigError;
+use crate::observation::{ObservationConfig, Observer};
 use crate::report::{ReportEvent, ReportSnapshot};
 
 /// A scenario, ready to run with [`run`](super::run).

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::NodeEndpoint;
 use super::group::Group;
-use crate::observation::{BoxError, ObservedSource, SourceSet};
+use crate::observation::error::BoxError;
+use crate::observation::{ObservedSource, SourceSet};
 
 /// One node's client, boxed.
 #[derive(Clone)]

@@ -9,8 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 
-use super::{Application, RunContext, Timing};
-use crate::observation::{Cursor, Observation, ObservationHandle, ObservationOf, Observer};
+use super::{Application, RunContext};
+use crate::observation::stream::Cursor;
+use crate::observation::{Observation, ObservationHandle, ObservationOf, Observer};
+use crate::report::Timing;
 
 /// Why an expectation failed, and what was observed.
 #[derive(Clone, Debug, PartialEq, Eq)]

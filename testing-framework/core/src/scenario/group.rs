@@ -14,7 +14,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use super::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec};
-use crate::observation::BoxError;
+use crate::observation::error::BoxError;
 
 /// The group of a scenario of one app.
 pub const DEFAULT_GROUP: &str = "node";

@@ -11,8 +11,9 @@ use futures::FutureExt;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
 
-use super::{Application, Expectation, RunContext, Timing, Violation};
+use super::{Application, Expectation, RunContext, Violation};
 use crate::observation::panic_message;
+use crate::report::Timing;
 
 /// Extra time an eventually-check gets past its bound before it is given up.
 const EVENTUALLY_GRACE: Duration = Duration::from_secs(2);
@@ -22,12 +23,12 @@ const END_CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) const CHECK_GRACE: Duration = Duration::from_secs(10);
 
 /// One expectation's name and outcome.
-pub(crate) type Verdict = (String, Result<(), Violation>);
+pub(crate) type Judged = (String, Result<(), Violation>);
 
 /// The expectations of one run (or replay), being judged.
 pub(crate) struct Judge<A: Application> {
     ctx: Arc<RunContext<A>>,
-    during: JoinSet<Verdict>,
+    during: JoinSet<Judged>,
     /// Names of the during-checks not yet decided.
     pending: Vec<String>,
     at_end: Vec<Arc<dyn Expectation<A>>>,
@@ -64,14 +65,14 @@ impl<A: Application> Judge<A> {
 
     /// The next during-check to decide; pending forever when none is left,
     /// so that it can sit in a `select!` with the window's end.
-    pub(crate) async fn next(&mut self) -> Verdict {
+    pub(crate) async fn next(&mut self) -> Judged {
         match self.during.join_next().await {
             Some(joined) => self.joined(joined),
             None => std::future::pending().await,
         }
     }
 
-    fn joined(&mut self, joined: Result<Verdict, tokio::task::JoinError>) -> Verdict {
+    fn joined(&mut self, joined: Result<Judged, tokio::task::JoinError>) -> Judged {
         let verdict = joined.unwrap_or_else(|e| {
             (
                 "?".into(),
@@ -90,7 +91,7 @@ impl<A: Application> Judge<A> {
 
     /// After the window closed: lets the during-checks return within
     /// [`CHECK_GRACE`], and fails those that do not.
-    pub(crate) async fn finish_during(&mut self) -> Vec<Verdict> {
+    pub(crate) async fn finish_during(&mut self) -> Vec<Judged> {
         let mut verdicts = Vec::new();
         let grace = Instant::now() + CHECK_GRACE;
         while let Ok(Some(joined)) = timeout_at(grace, self.during.join_next()).await {
@@ -111,7 +112,7 @@ impl<A: Application> Judge<A> {
     /// Runs the end checks in the order they were added: a later check may
     /// rely on an earlier one having waited (convergence before reading
     /// every node). `decide` gets each verdict as it comes.
-    pub(crate) async fn at_end(self, mut decide: impl FnMut(Verdict)) {
+    pub(crate) async fn at_end(self, mut decide: impl FnMut(Judged)) {
         for expectation in self.at_end {
             decide(judge_one(expectation, Arc::clone(&self.ctx)).await);
         }
@@ -123,7 +124,7 @@ impl<A: Application> Judge<A> {
 async fn judge_one<A: Application>(
     expectation: Arc<dyn Expectation<A>>,
     ctx: Arc<RunContext<A>>,
-) -> Verdict {
+) -> Judged {
     let name = expectation.name().to_owned();
     let bound = match expectation.timing() {
         Timing::Always => None,

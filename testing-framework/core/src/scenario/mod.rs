@@ -44,11 +44,3 @@ pub(crate) use runner::say;
 pub use runner::{Progress, RunOptions, run};
 pub use settling::{RecoversWithin, SettlesWithin};
 pub use workload::Workload;
-
-// The report model lives in `crate::report`; what runs and deployers hand
-// back is named here too.
-pub use crate::report::{
-    CleanupReport, ExpectationReport, FaultWindow, GroupReport, NodeExit, PhaseTimings,
-    ReadReportError, ReplayReport, RunReport, SourceReport, TimelineEntry, TimelineKind, Timing,
-    Verdict, WorkloadFailure,
-};

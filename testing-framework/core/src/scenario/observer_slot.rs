@@ -15,8 +15,9 @@ use tokio::time::Instant;
 
 use super::clients::{NodeClients, check_watch};
 use super::group::Group;
+use crate::observation::error::StartError;
 use crate::observation::{
-    ObservationConfig, ObservationHandle, ObservationRuntime, Observer, Replayer, StartError,
+    ObservationConfig, ObservationHandle, ObservationRuntime, Observer, Replayer,
 };
 use crate::report::{
     ObservationRecorder, RecordedObservation, ReportEvent, ReportSnapshot, SourceReport,
@@ -40,7 +41,7 @@ fn follow_reachability<O: Observer>(
     let (timeline, origin) = (Arc::clone(&recording.timeline), recording.origin);
     tokio::spawn(async move {
         let observer = handle.observer_name().to_owned();
-        let mut observations = handle.subscribe_from(crate::observation::Cursor::START);
+        let mut observations = handle.subscribe_from(crate::observation::stream::Cursor::START);
         while let Some(next) = futures::StreamExt::next(&mut observations).await {
             // A lag loses only timeline lines; the recorder says so.
             let Ok(observation) = next else { continue };

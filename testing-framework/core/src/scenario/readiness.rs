@@ -9,9 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{Application, DeploymentRequest, NodeEndpoint, NodeProbe};
+use crate::observation::error::BoxError;
 use crate::observation::{
-    BoxError, ObservationConfig, ObservationRuntime, ObservedSource, Observer, SourcePoll,
-    SourceSet, Sources,
+    ObservationConfig, ObservationRuntime, ObservedSource, Observer, SourcePoll, SourceSet, Sources,
 };
 
 /// Per node: ready, or why not.

@@ -13,11 +13,12 @@ use tokio::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::window::{Flow, Window, WindowEvent};
-use super::{Application, ControlError, NodeControl, NodeExit, RunContext, RunReport, Scenario};
+use super::{Application, ControlError, NodeControl, RunContext, Scenario};
 use crate::history::{HISTORY_FILE, History, read_history};
 use crate::observation::SourceSet;
 use crate::report::OBSERVATIONS_FILE;
 use crate::report::{ExpectationReport, ReplayReport};
+use crate::report::{NodeExit, RunReport};
 
 /// Why a run could not be replayed.
 #[derive(Debug, thiserror::Error)]

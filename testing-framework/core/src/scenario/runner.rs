@@ -19,13 +19,13 @@ use super::readiness::{self, ProbeReadiness};
 use super::window::{Flow, Window, WindowEnd, WindowEvent};
 use super::{
     Application, Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeBuild,
-    NodeEndpoint, NodeExit, NodeSlot, RunContext, RunSettings, Scenario, Violation,
+    NodeEndpoint, NodeSlot, RunContext, RunSettings, Scenario, Violation,
 };
 use crate::history::{ClientStats, HISTORY_FILE, History, operations};
 use crate::observation::{ObservationRuntime, SourceSet};
 use crate::report::{
-    ExpectationReport, GroupReport, PhaseTimings, RunReport, TimelineEntry, TimelineKind, Verdict,
-    WorkloadFailure,
+    ExpectationReport, GroupReport, NodeExit, PhaseTimings, RunReport, TimelineEntry, TimelineKind,
+    Verdict, WorkloadFailure,
 };
 use crate::report::{ObservationRecorder, Severity, write_html, write_junit};
 

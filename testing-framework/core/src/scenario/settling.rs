@@ -9,8 +9,10 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::expectation::{check_each_observation, describe};
-use super::{Application, Expectation, RunContext, Timing, Violation};
-use crate::observation::{Cursor, Observer};
+use super::{Application, Expectation, RunContext, Violation};
+use crate::observation::Observer;
+use crate::observation::stream::Cursor;
+use crate::report::Timing;
 
 /// A named condition on observer `O`'s snapshots with a time bound.
 struct Bounded<O: Observer, F> {

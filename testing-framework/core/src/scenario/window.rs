@@ -16,9 +16,10 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
-use super::judge::{Judge, Verdict};
-use super::{Application, Expectation, NodeExit, RunContext, Workload};
+use super::judge::{Judge, Judged};
+use super::{Application, Expectation, RunContext, Workload};
 use crate::observation::panic_message;
+use crate::report::NodeExit;
 use crate::report::WorkloadFailure;
 
 /// How long workloads get to return after the run window closes.
@@ -27,7 +28,7 @@ pub(crate) const WORKLOAD_GRACE: Duration = Duration::from_secs(10);
 /// What happened in the window, for the caller to act on.
 pub(crate) enum WindowEvent {
     /// An always or eventually check was decided.
-    Verdict(Verdict),
+    Verdict(Judged),
     /// A workload returned an error or panicked.
     WorkloadFailed(WorkloadFailure),
     /// The nodes that exited on their own so far.
@@ -156,7 +157,7 @@ impl<A: Application> Window<A> {
         mut self,
         cooldown: Option<Duration>,
         cancel: &CancellationToken,
-        mut decide: impl FnMut(Verdict),
+        mut decide: impl FnMut(Judged),
     ) -> bool {
         let mut completed = cooldown.is_some();
         if let Some(cooldown) = cooldown {

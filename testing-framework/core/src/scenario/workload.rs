@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{Application, NodeAction, RunContext};
-use crate::observation::BoxError;
+use crate::observation::error::BoxError;
 
 /// Traffic, chaos or any other driver of the cluster. It runs while the run
 /// window is open and returns once [`RunContext::is_over`]; an error fails

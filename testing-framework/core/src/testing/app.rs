@@ -6,7 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{FakeNode, FakeNodes};
-use crate::observation::{BoxError, ObservationConfig, Observer, Sources};
+use crate::observation::error::BoxError;
+use crate::observation::{ObservationConfig, Observer, Sources};
 use crate::scenario::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec};
 
 /// The app of [`FakeDeployer`](super::FakeDeployer)'s nodes: its client

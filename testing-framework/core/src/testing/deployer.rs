@@ -13,9 +13,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{FakeNode, FakeNodes};
+use crate::report::{CleanupReport, NodeExit};
 use crate::scenario::{
-    CleanupReport, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NodeAction,
-    NodeControl, NodeEndpoint, NodeExit, PortMap,
+    Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NodeAction, NodeControl,
+    NodeEndpoint, PortMap,
 };
 
 /// Deploys [`FakeNode`]s that grow one height every 100 ms while up.

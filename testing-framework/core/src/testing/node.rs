@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use crate::observation::BoxError;
+use crate::observation::error::BoxError;
 
 /// One in-memory node. Its client is the node itself (`Arc<FakeNode>`).
 #[derive(Debug, Default)]

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::schedule::{FaultMix, Schedule};
 use crate::fault::{ClockFault, Link, LinkFault, Links};
-use crate::observation::{BoxError, Cursor, ObservationHandle, Observer, WaitError, panic_message};
+use crate::observation::error::{BoxError, WaitError};
+use crate::observation::stream::Cursor;
+use crate::observation::{ObservationHandle, Observer, panic_message};
 use crate::scenario::{Application, NodeAction, RunContext, Workload};
 
 /// How a [`NodeFault`] takes a node down, and brings it back.

@@ -9,9 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tf_core::observation::{
-    BoxError, ObservedSource, Observer, SourceProvider, SourceSet, Sources,
-};
+use tf_core::BoxError;
+use tf_core::observation::{ObservedSource, Observer, SourceProvider, SourceSet, Sources};
 use tokio::sync::watch;
 
 /// One simulated node.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::json;
-use tf_core::observation::BoxError;
+use tf_core::BoxError;
 use tf_core::scenario::{RunContext, Workload};
 use tf_core::workloads::KvError;
 

@@ -12,7 +12,8 @@ use super::clients::recorded_read;
 use super::{KeyValueStore, KvRequest, KvWorkload};
 use crate::checker::{AcknowledgedWritesSurvive, KeyValue, Linearizable};
 use crate::history::EventKind;
-use crate::scenario::{Expectation, RunContext, ScenarioBuilder, Timing, Violation};
+use crate::report::Timing;
+use crate::scenario::{Expectation, RunContext, ScenarioBuilder, Violation};
 
 /// Reads every key the history wrote, once the run is over (its faults
 /// healed, its cooldown past), and records the reads in the history: the

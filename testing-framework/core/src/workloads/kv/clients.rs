@@ -12,7 +12,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{KeyValueStore, KvError, KvRequest};
 use crate::history::{HistoryClient, PendingOp};
-use crate::observation::BoxError;
+use crate::observation::error::BoxError;
 use crate::rng::SplitMix64;
 use crate::scenario::{RunContext, Workload};
 
