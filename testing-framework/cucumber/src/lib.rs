@@ -10,7 +10,11 @@
 //! - [`Steps`]: a set of steps an app adds to the generic ones.
 //! - [`run_features`]: runs every feature of a directory with those steps,
 //!   fails on undefined, skipped or ambiguous steps, and writes JUnit XML
-//!   and the cucumber JSON report of the same run.
+//!   and the cucumber JSON report of the same run. A step no definition
+//!   matches is told with its file and line and the three closest steps of
+//!   the run (`When <name> is|are stopped|...`, as `When node-1 is
+//!   stopped`), under the step and again after the summary
+//!   ([`FeatureRun::undefined`]).
 //!
 //! Steps never sleep or poll: every wait is an observation wait, written
 //! with what was observed into the scenario's `steps.log`.
@@ -20,6 +24,8 @@ mod cluster;
 pub mod generic;
 mod runner;
 mod steps;
+mod suggest;
+mod undefined;
 mod world;
 
 pub use args::{count, node_list, seconds};

@@ -14,6 +14,8 @@ use cucumber::writer::{self, Coloring, Verbosity};
 use futures::FutureExt as _;
 
 use crate::Steps;
+use crate::suggest::Catalog;
+use crate::undefined::Suggesting;
 use crate::world::{DeployerKind, TfWorld};
 
 /// How to run.
@@ -46,6 +48,10 @@ pub struct FeatureRun {
     pub json: PathBuf,
     /// Scenarios left out because their deployer is not available, with why.
     pub left_out: Vec<String>,
+    /// Steps no definition matches, each with its feature file and line
+    /// and the closest defined steps of the run (printed under the step
+    /// and again after the run's summary).
+    pub undefined: Vec<String>,
 }
 
 /// libtest's flags that `cargo test` may pass; cucumber does not know them.
@@ -111,8 +117,17 @@ fn tags<'a>(
         .collect()
 }
 
-/// Runs every feature of `options.features`.
+/// Runs every feature of `options.features`, printing the run on stdout.
 pub async fn run_features(options: RunnerOptions) -> io::Result<FeatureRun> {
+    run_features_to(options, io::stdout).await
+}
+
+/// Runs every feature of `options.features`, printing the run on what
+/// `output` opens.
+async fn run_features_to<O: io::Write>(
+    options: RunnerOptions,
+    output: impl Fn() -> O,
+) -> io::Result<FeatureRun> {
     let junit = options.reports.join("junit.xml");
     let json = options.reports.join("cucumber.json");
     let junit_file = create(&junit)?;
@@ -125,12 +140,16 @@ pub async fn run_features(options: RunnerOptions) -> io::Result<FeatureRun> {
     let tags_filter = opts.tags_filter.take();
     let name_filter = opts.re_filter.take();
 
+    // A step no definition matches is told with the closest steps of this
+    // run, under the step and after the summary.
+    let catalog = Arc::new(Catalog::new(&options.steps));
+    let undefined = Arc::new(Mutex::new(Vec::new()));
     let mut cucumber = cucumber::Cucumber::<TfWorld, _, PathBuf, _, _>::new()
         .with_writer(
-            writer::Basic::raw(
-                io::stdout(),
-                Coloring::Never,
-                Verbosity::ShowWorldAndDocString,
+            Suggesting::new(
+                writer::Basic::raw(output(), Coloring::Never, Verbosity::ShowWorldAndDocString),
+                catalog,
+                Arc::clone(&undefined),
             )
             .summarized()
             .tee::<TfWorld, _>(writer::JUnit::for_tee(
@@ -215,11 +234,31 @@ pub async fn run_features(options: RunnerOptions) -> io::Result<FeatureRun> {
         })
         .await;
     let failed = cucumber::writer::Stats::execution_has_failed(&writer);
+    let mut messages: Vec<String> = Vec::new();
+    for message in std::mem::take(&mut *undefined.lock().unwrap_or_else(|e| e.into_inner())) {
+        // A background's step is told once, not once per scenario.
+        if !messages.contains(&message) {
+            messages.push(message);
+        }
+    }
+    if !messages.is_empty() {
+        let mut out = output();
+        let mut summary = match messages.len() {
+            1 => "1 step matches no step definition:\n".to_owned(),
+            n => format!("{n} steps match no step definition:\n"),
+        };
+        for message in &messages {
+            summary.push_str(&format!("- {}\n", message.replace('\n', "\n  ")));
+        }
+        out.write_all(summary.as_bytes())
+            .and_then(|()| out.flush())?;
+    }
     Ok(FeatureRun {
         failed,
         junit,
         json,
         left_out: std::mem::take(&mut *left_out.lock().unwrap_or_else(|e| e.into_inner())),
+        undefined: messages,
     })
 }
 
@@ -246,5 +285,110 @@ mod tests {
     #[test]
     fn names_become_directory_names() {
         assert_eq!(slug("Raft: leader failover!"), "raft-leader-failover");
+    }
+
+    /// A directory of its own under the system's temporary one, removed
+    /// when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            let dir = std::env::temp_dir()
+                .join(format!("tf-cucumber-{name}-{}-{nanos}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("a temporary directory");
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// What the run printed.
+    #[derive(Clone, Default)]
+    struct Printed(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Printed {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Printed {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_typo_in_a_step_is_told_with_its_line_and_the_closest_steps() {
+        let dir = TempDir::new("typo");
+        let feature = dir.0.join("typo.feature");
+        // The typo is the scenario's first step: no cluster is started.
+        std::fs::write(
+            &feature,
+            "Feature: Typo\n\
+             \n\
+             \x20 Scenario: A misspelled node step\n\
+             \x20   When node-1 is stoped\n\
+             \x20   Then the cluster has 3 nodes\n",
+        )
+        .expect("the feature is written");
+        let printed = Printed::default();
+        let run = run_features_to(
+            RunnerOptions {
+                features: feature.clone(),
+                steps: crate::generic::steps(),
+                reports: dir.0.join("reports"),
+                runs_root: dir.0.join("runs"),
+                args: vec!["test".into()],
+                compose: Err("not in this test".into()),
+            },
+            || printed.clone(),
+        )
+        .await
+        .expect("the run runs");
+        let printed = printed.text();
+
+        assert!(run.failed, "an undefined step fails the run\n{printed}");
+        assert_eq!(run.undefined.len(), 1, "{:?}\n{printed}", run.undefined);
+        let told = &run.undefined[0];
+        let place = format!("{}:4", crate::suggest::shown_path(Some(&feature), ""));
+        assert!(told.contains(&place), "{told}");
+        assert!(told.contains("`When node-1 is stoped`"), "{told}");
+        assert!(
+            told.contains("When <name> is|are stopped|started|restarted|killed|paused|resumed  (as `When node-1 is stopped`)"),
+            "{told}"
+        );
+        // The first suggestion is the intended step.
+        let first = told.lines().nth(1).unwrap_or_default();
+        assert!(first.contains("(as `When node-1 is stopped`)"), "{told}");
+        // Under the step's failure, and again after the summary.
+        let under_step = printed
+            .find("Step doesn't match any function")
+            .expect("cucumber says the step is undefined");
+        let suggestion = "(as `When node-1 is stopped`)";
+        assert!(
+            printed[under_step..].matches(suggestion).count() == 2,
+            "{printed}"
+        );
+        assert!(
+            printed.contains("1 step matches no step definition:"),
+            "{printed}"
+        );
     }
 }
