@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use tf_core::BoxError;
 use tf_core::http::JsonClient;
-use tf_core::observation::{ObservationConfig, Observer, Sources};
+use tf_core::observation::{ObservationConfig, Sources, StateObserver};
 use tf_core::report::RunReport;
 use tf_core::scenario::{
     Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec, RecoversWithin,
@@ -48,10 +48,7 @@ impl Application for Ticker {
         node: &NodeSpec,
         topology: &[NodeSpec],
     ) -> Result<NodeCommand, BoxError> {
-        let mut peers = Vec::new();
-        for peer in topology.iter().filter(|p| p.index != node.index) {
-            peers.push(peer.address("peer")?);
-        }
+        let peers = node.peer_addresses(topology, "peer")?;
         Ok(NodeCommand::args([
             concat!(env!("CARGO_MANIFEST_DIR"), "/examples/ticker-node.py").to_owned(),
             "--name".into(),
@@ -89,15 +86,10 @@ type Ticks = BTreeMap<String, Option<NodeState>>;
 struct TickerObserver;
 
 #[async_trait]
-impl Observer for TickerObserver {
+impl StateObserver for TickerObserver {
     type Source = JsonClient;
     type State = Ticks;
-    type Snapshot = Ticks;
     type Event = ();
-
-    async fn init(&self, _: &Sources<'_, JsonClient>) -> Result<Ticks, BoxError> {
-        Ok(Ticks::new())
-    }
 
     async fn poll(
         &self,
@@ -111,10 +103,6 @@ impl Observer for TickerObserver {
             ticks.insert(answer.source.name.to_string(), answer.result.ok());
         }
         Ok(Vec::new())
-    }
-
-    fn snapshot(&self, ticks: &Ticks) -> Ticks {
-        ticks.clone()
     }
 }
 
@@ -165,10 +153,10 @@ async fn run_locally() -> RunReport {
 }
 
 #[tokio::main]
-async fn main() {
+async fn main() -> std::process::ExitCode {
     let report = run_locally().await;
     println!("{report}");
-    std::process::exit(if report.passed() { 0 } else { 1 });
+    report.exit_code()
 }
 
 #[cfg(test)]

@@ -102,7 +102,7 @@ pub use handle::{Freshness, Latest, ObservationHandle};
 // Crate-internal short paths; the public ones are `health::*`.
 pub(crate) use health::{CycleFailure, FailureStage, RuntimeHealth, SourceHealth};
 pub use history::Observation;
-pub use observer::Observer;
+pub use observer::{Observer, StateObserver};
 pub use poll_each::{SourcePoll, Sources};
 pub use reachability::Reachability;
 pub use runtime::{ConfigUpdater, Lifecycle, ObservationRuntime};

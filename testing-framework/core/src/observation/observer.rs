@@ -85,12 +85,7 @@ pub trait Observer: Send + Sync + 'static {
     /// A name for messages; the type's name without path or generics by
     /// default (`RaftObserver` for `my_app::RaftObserver<Client>`).
     fn name(&self) -> &str {
-        let full = std::any::type_name::<Self>();
-        let without_generics = full.split('<').next().unwrap_or(full);
-        without_generics
-            .rsplit("::")
-            .next()
-            .unwrap_or(without_generics)
+        short_type_name::<Self>()
     }
 
     /// Builds the initial state. An error fails the cycle and is retried on
@@ -117,5 +112,96 @@ pub trait Observer: Send + Sync + 'static {
     /// observation.
     fn keep_state_after_interrupt(&self, _state: &Self::State) -> bool {
         false
+    }
+}
+
+/// `T`'s name without path or generics (`RaftObserver` for
+/// `my_app::RaftObserver<Client>`).
+pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let without_generics = full.split('<').next().unwrap_or(full);
+    without_generics
+        .rsplit("::")
+        .next()
+        .unwrap_or(without_generics)
+}
+
+/// An [`Observer`] with less to write: its state starts as
+/// [`Default`] and readers see a clone of it, so `poll` is all there is.
+/// Every `StateObserver` is an `Observer` (its `Snapshot` is its `State`).
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use tf_core::BoxError;
+/// use tf_core::observation::{Sources, StateObserver};
+///
+/// /// Each node's height, by name; a node that did not answer is missing.
+/// struct Heights;
+///
+/// #[async_trait::async_trait]
+/// impl StateObserver for Heights {
+///     type Source = u64; // a node client in real code
+///     type State = BTreeMap<String, u64>;
+///     type Event = ();
+///
+///     async fn poll(
+///         &self,
+///         nodes: &Sources<'_, u64>,
+///         heights: &mut BTreeMap<String, u64>,
+///     ) -> Result<Vec<()>, BoxError> {
+///         for node in nodes.iter() {
+///             heights.insert(node.name.to_string(), *node.source);
+///         }
+///         Ok(Vec::new())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait StateObserver: Send + Sync + 'static {
+    /// What is polled, usually a node client.
+    type Source: Send + Sync + 'static;
+    /// The state, starting as its `Default`; also what readers see.
+    type State: Default + Clone + Debug + Send + Sync + 'static;
+    /// A delta worth telling subscribers about.
+    type Event: Clone + Debug + Send + Sync + 'static;
+
+    /// A name for messages; the type's name by default.
+    fn name(&self) -> &str {
+        short_type_name::<Self>()
+    }
+
+    /// Polls the sources and updates `state`, as [`Observer::poll`].
+    async fn poll(
+        &self,
+        sources: &Sources<'_, Self::Source>,
+        state: &mut Self::State,
+    ) -> Result<Vec<Self::Event>, BoxError>;
+}
+
+#[async_trait]
+impl<T: StateObserver> Observer for T {
+    type Source = T::Source;
+    type State = T::State;
+    type Snapshot = T::State;
+    type Event = T::Event;
+
+    fn name(&self) -> &str {
+        StateObserver::name(self)
+    }
+
+    async fn init(&self, _: &Sources<'_, T::Source>) -> Result<T::State, BoxError> {
+        Ok(T::State::default())
+    }
+
+    async fn poll(
+        &self,
+        sources: &Sources<'_, T::Source>,
+        state: &mut T::State,
+    ) -> Result<Vec<T::Event>, BoxError> {
+        StateObserver::poll(self, sources, state).await
+    }
+
+    fn snapshot(&self, state: &T::State) -> T::State {
+        state.clone()
     }
 }

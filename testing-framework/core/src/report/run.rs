@@ -338,6 +338,16 @@ impl RunReport {
         self.verdict == Verdict::Passed
     }
 
+    /// The process exit code a runner's `main` returns for this run: 0
+    /// when it passed, 1 when not.
+    pub fn exit_code(&self) -> std::process::ExitCode {
+        if self.passed() {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::FAILURE
+        }
+    }
+
     /// Writes `report.json` into `dir`.
     pub fn write_json(&self, dir: &Path) -> std::io::Result<PathBuf> {
         let path = dir.join("report.json");

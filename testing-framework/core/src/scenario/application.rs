@@ -156,6 +156,20 @@ impl NodeSpec {
     pub fn bind_address(&self, name: &str) -> Result<String, UnknownPort> {
         Ok(format!("{}:{}", self.bind_host, self.port(name)?))
     }
+
+    /// `host:port` of port `name` of every other node of `topology`: its
+    /// peers' addresses, in the topology's order.
+    pub fn peer_addresses(
+        &self,
+        topology: &[NodeSpec],
+        name: &str,
+    ) -> Result<Vec<String>, UnknownPort> {
+        topology
+            .iter()
+            .filter(|peer| peer.index != self.index)
+            .map(|peer| peer.address(name))
+            .collect()
+    }
 }
 
 /// Where the framework reaches a running node (which may differ from where
