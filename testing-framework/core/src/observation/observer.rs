@@ -150,7 +150,7 @@ pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
 ///         heights: &mut BTreeMap<String, u64>,
 ///     ) -> Result<Vec<()>, BoxError> {
 ///         for node in nodes.iter() {
-///             heights.insert(node.name.to_string(), *node.source);
+///             heights.insert(node.name.to_string(), node.source);
 ///         }
 ///         Ok(Vec::new())
 ///     }
