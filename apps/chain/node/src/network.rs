@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -12,12 +13,25 @@ use crate::block::{Block, BlockId};
 use crate::service::{ChainHandle, NodeInfo, Outgoing};
 use crate::tx::Transaction;
 
+/// How many peers a block is pushed to: a node with up to this many peers
+/// sends every block to all of them; with more, each node passes what is
+/// new to it on to this many (epidemic gossip: a block reaches every node
+/// in a few hops, for `nodes x FANOUT` messages instead of `nodes^2`), and
+/// a node that missed one fetches it when a child arrives or on sync.
+pub const FANOUT: usize = 8;
+
+/// How many peers a sync asks for their tip.
+pub const SYNC_PEERS: usize = 3;
+
 /// Peers by `host:port`, and the HTTP client that reaches them.
 #[derive(Clone)]
 pub struct Network {
     http: reqwest::Client,
     peers: Arc<Vec<String>>,
     fetching: Arc<Mutex<HashSet<BlockId>>>,
+    /// Where the next round of pushes or sync starts in `peers`: every
+    /// peer is reached in turn.
+    turn: Arc<AtomicUsize>,
 }
 
 impl Network {
@@ -32,7 +46,21 @@ impl Network {
             http,
             peers: Arc::new(peers),
             fetching: Arc::new(Mutex::new(HashSet::new())),
+            // Nodes start their turns at different peers.
+            turn: Arc::new(AtomicUsize::new(std::process::id() as usize)),
         }
+    }
+
+    /// The next `count` peers in turn (all of them when there are no more).
+    fn next_peers(&self, count: usize) -> Vec<&str> {
+        let n = self.peers.len();
+        if n <= count {
+            return self.peers.iter().map(String::as_str).collect();
+        }
+        let start = self.turn.fetch_add(count, Ordering::Relaxed);
+        (0..count)
+            .map(|i| self.peers[(start + i) % n].as_str())
+            .collect()
     }
 
     /// Sends what the chain wants sent, and syncs with peers every
@@ -58,7 +86,7 @@ impl Network {
             let mut ticks = tokio::time::interval(sync_every);
             loop {
                 ticks.tick().await;
-                for peer in self.peers.iter() {
+                for peer in self.next_peers(SYNC_PEERS) {
                     let url = format!("http://{peer}/info");
                     let Ok(response) = self.http.get(url).send().await else {
                         continue;
@@ -75,7 +103,7 @@ impl Network {
     }
 
     fn announce(&self, block: Block) {
-        for peer in self.peers.iter() {
+        for peer in self.next_peers(FANOUT) {
             let (http, url, block) = (
                 self.http.clone(),
                 format!("http://{peer}/blocks"),
@@ -126,5 +154,43 @@ impl Network {
             }
             this.fetching.lock().remove(&id);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn network(peers: usize) -> Network {
+        Network::new(
+            (0..peers)
+                .map(|i| format!("127.0.0.1:{}", 9000 + i))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_small_network_hears_from_everyone_every_time() {
+        let network = network(FANOUT);
+        for _ in 0..3 {
+            assert_eq!(network.next_peers(FANOUT).len(), FANOUT);
+        }
+    }
+
+    #[test]
+    fn a_big_network_is_reached_in_turn_and_in_full() {
+        let network = network(50);
+        let mut heard = HashSet::new();
+        for _ in 0..50usize.div_ceil(FANOUT) {
+            let round = network.next_peers(FANOUT);
+            assert_eq!(round.len(), FANOUT);
+            assert_eq!(
+                round.iter().collect::<HashSet<_>>().len(),
+                FANOUT,
+                "{round:?}"
+            );
+            heard.extend(round.into_iter().map(str::to_owned));
+        }
+        assert_eq!(heard.len(), 50, "every peer in turn");
     }
 }
