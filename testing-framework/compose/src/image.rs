@@ -112,7 +112,11 @@ pub(crate) async fn build_files(
         ..Default::default()
     };
     let mut output = String::new();
-    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    let mut stream = docker.build_image(
+        options,
+        None,
+        Some(bollard::body_try_stream(chunks(context))),
+    );
     let failed = |why: String, output: &str| {
         DeployError::Other(format!(
             "building image {tag} of {} failed: {why}\n--- build output ---\n{}",
@@ -189,13 +193,19 @@ pub(crate) fn linked_files(binary: &Path) -> Result<Vec<(String, PathBuf)>, Depl
     Ok(files)
 }
 
-/// The build context (a tar) of an image holding `files` (path in the
-/// image, file here), and the context's SHA-256 in hex. Every header is
-/// fixed (no times, no owners), so the same files give the same digest.
-fn context(files: &[(String, PathBuf)]) -> Result<(Vec<u8>, String), DeployError> {
-    let mut tar = tar::Builder::new(Vec::new());
+/// The build context (a tar, in an anonymous temporary file) of an image
+/// holding `files` (path in the image, file here), and the context's
+/// SHA-256 in hex. Every header is fixed (no times, no owners), so the same
+/// files give the same digest. Files are copied through, never held whole
+/// in memory: a debug-built node binary is some 100 MB.
+fn context(files: &[(String, PathBuf)]) -> Result<(std::fs::File, String), DeployError> {
     let io =
         |e: std::io::Error| DeployError::Other(format!("cannot assemble the image context: {e}"));
+    let file = tempfile::tempfile().map_err(io)?;
+    let mut tar = tar::Builder::new(Hashing {
+        inner: file,
+        hash: Sha256::new(),
+    });
     append(
         &mut tar,
         "Dockerfile",
@@ -224,16 +234,59 @@ fn context(files: &[(String, PathBuf)]) -> Result<(Vec<u8>, String), DeployError
         }
         // Read through symlinks: the image gets the file under the name it
         // is known by (a multi-call binary looks at its own name).
-        let bytes = std::fs::read(from)
-            .map_err(|e| DeployError::Other(format!("cannot read {}: {e}", from.display())))?;
-        append(&mut tar, &format!("rootfs{at}"), &bytes, 0o755).map_err(io)?;
+        let cannot_read =
+            |e: std::io::Error| DeployError::Other(format!("cannot read {}: {e}", from.display()));
+        let source = std::fs::File::open(from).map_err(cannot_read)?;
+        let size = source.metadata().map_err(cannot_read)?.len();
+        let mut header = fixed_header(0o755);
+        header.set_size(size);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, format!("rootfs{at}"), source)
+            .map_err(io)?;
     }
-    let bytes = tar.into_inner().map_err(io)?;
-    let digest = Sha256::digest(&bytes)
+    let Hashing { mut inner, hash } = tar.into_inner().map_err(io)?;
+    std::io::Seek::rewind(&mut inner).map_err(io)?;
+    let digest = hash
+        .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<String>();
-    Ok((bytes, digest))
+    Ok((inner, digest))
+}
+
+/// A writer that hashes what goes through it.
+struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.hash.update(&buf[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// `file`, from where it is, as a stream of chunks for the engine.
+fn chunks(
+    file: std::fs::File,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    futures::stream::unfold(tokio::fs::File::from_std(file), |mut file| async move {
+        let mut chunk = vec![0u8; 256 * 1024];
+        match tokio::io::AsyncReadExt::read(&mut file, &mut chunk).await {
+            Ok(0) => None,
+            Ok(read) => {
+                chunk.truncate(read);
+                Some((Ok(chunk.into()), file))
+            }
+            Err(error) => Some((Err(error), file)),
+        }
+    })
 }
 
 fn fixed_header(mode: u32) -> tar::Header {
@@ -245,8 +298,8 @@ fn fixed_header(mode: u32) -> tar::Header {
     header
 }
 
-fn append(
-    tar: &mut tar::Builder<Vec<u8>>,
+fn append<W: std::io::Write>(
+    tar: &mut tar::Builder<W>,
     path: &str,
     bytes: &[u8],
     mode: u32,
@@ -300,8 +353,8 @@ mod tests {
 
     #[test]
     fn the_context_holds_the_binary_its_libraries_and_the_resolver_files() {
-        let (bytes, _) = context(&node_files(Path::new("/bin/true")).unwrap().1).unwrap();
-        let mut archive = tar::Archive::new(bytes.as_slice());
+        let (file, _) = context(&node_files(Path::new("/bin/true")).unwrap().1).unwrap();
+        let mut archive = tar::Archive::new(file);
         let paths: Vec<String> = archive
             .entries()
             .unwrap()
