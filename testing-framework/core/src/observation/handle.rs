@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::diagnostics::{Diagnostics, LatestSummary};
-use super::runtime::Shared;
+use super::shared::Shared;
 use super::{
     Cursor, CycleFailure, Lifecycle, ObservationOf, Observer, RuntimeHealth, SourceHealth,
     Subscription,
