@@ -14,6 +14,7 @@ use tf_core::scenario::{
 };
 use tokio::sync::watch;
 
+use crate::node::{endpoint, node_process, node_spec, spawn};
 use crate::process::NodeProcess;
 
 /// Nodes by name, and how long a stop waits before it kills.
@@ -40,11 +41,7 @@ impl NodeControl for LocalControl {
     async fn start(&self, node: &str) -> Result<(), ControlError> {
         self.node(node)?
             .spawn()
-            .map_err(|reason| ControlError::Failed {
-                action: "start",
-                node: node.to_owned(),
-                reason,
-            })
+            .map_err(ControlError::failed("start", node))
     }
 
     async fn set_clock(&self, node: &str, clock: &ClockFault) -> Result<(), ControlError> {
@@ -66,47 +63,30 @@ impl NodeControl for LocalControl {
     }
 
     async fn stop(&self, node: &str) -> Result<(), ControlError> {
-        let failed = |reason| ControlError::Failed {
-            action: "stop",
-            node: node.to_owned(),
-            reason,
-        };
         self.node(node)?
             .stop(self.stop_grace)
             .await
             .map(|_| ())
-            .map_err(failed)
+            .map_err(ControlError::failed("stop", node))
     }
 
     async fn kill(&self, node: &str) -> Result<(), ControlError> {
         self.node(node)?
             .kill()
             .await
-            .map_err(|reason| ControlError::Failed {
-                action: "kill",
-                node: node.to_owned(),
-                reason,
-            })
+            .map_err(ControlError::failed("kill", node))
     }
 
     async fn pause(&self, node: &str) -> Result<(), ControlError> {
         self.node(node)?
             .pause()
-            .map_err(|reason| ControlError::Failed {
-                action: "pause",
-                node: node.to_owned(),
-                reason,
-            })
+            .map_err(ControlError::failed("pause", node))
     }
 
     async fn resume(&self, node: &str) -> Result<(), ControlError> {
         self.node(node)?
             .resume()
-            .map_err(|reason| ControlError::Failed {
-                action: "resume",
-                node: node.to_owned(),
-                reason,
-            })
+            .map_err(ControlError::failed("resume", node))
     }
 
     fn unexpected_exits(&self) -> watch::Receiver<Vec<NodeExit>> {
@@ -169,10 +149,10 @@ impl Cluster for LocalCluster {
             .unwrap_or_default();
         let mut numbering = self.numbering.clone();
         let (index, ordinal) = numbering.next(&group.name);
-        let spec = crate::deployer::node_spec(&self.run_dir, index, &group.name, ordinal, ports)?;
+        let spec = node_spec(&self.run_dir, index, &group.name, ordinal, ports)?;
         let topology = node.topology(&spec, &self.specs)?;
         let command = self.request.command(&spec, &topology)?;
-        let process = crate::deployer::node_process(
+        let process = node_process(
             &spec,
             &self.run_dir,
             &self.binaries[&group.name],
@@ -181,9 +161,9 @@ impl Cluster for LocalCluster {
             &self.control.crashes,
         )?;
         self.numbering = numbering;
-        crate::deployer::spawn(&process)?;
+        spawn(&process)?;
         self.control.nodes.push(process);
-        let endpoint = crate::deployer::endpoint(&spec);
+        let endpoint = endpoint(&spec);
         self.specs.push(spec);
         self.endpoints.push(endpoint.clone());
         tracing::info!(node = %endpoint.name, "node added");
@@ -196,11 +176,7 @@ impl Cluster for LocalCluster {
             process
                 .stop(self.control.stop_grace)
                 .await
-                .map_err(|reason| ControlError::Failed {
-                    action: "remove",
-                    node: node.to_owned(),
-                    reason,
-                })?;
+                .map_err(ControlError::failed("remove", node))?;
         }
         self.control.nodes.remove(node)?;
         self.specs.retain(|s| s.name != node);
