@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kube::Client;
 use parking_lot::Mutex;
+use tf_core::host::labels::{RUN_DIR, RUNNER};
 use tf_core::host::{self, DeployerSettings, NodeTable};
 use tf_core::scenario::{Cluster, DeployError, Deployer, DeploymentRequest, NodeAction};
 use tokio::sync::{Mutex as AsyncMutex, watch};
@@ -20,7 +21,6 @@ use crate::forward::{PodDialer, PortForwardDialer};
 use crate::links::{HelperSet, KubeExec, PodExec};
 use crate::pods::{RunWatch, run_selector};
 use crate::settings::default_image;
-use crate::sweep::{RUN_DIR, RUNNER};
 use crate::{K8sSettings, Object, api, plan};
 use tf_netfault::driver::LinkFaults;
 

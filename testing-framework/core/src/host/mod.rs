@@ -6,10 +6,12 @@
 //! every node ([`stopped_report`]), and the table of a growing cluster's
 //! nodes ([`NodeTable`]); the libraries a binary links
 //! ([`shared_libraries`]) and a node's clock under libfaketime
-//! ([`clock`]).
+//! ([`clock`]); the keys of the labels on what deployers create
+//! ([`labels`]).
 
 pub mod binary;
 pub mod clock;
+pub mod labels;
 mod libs;
 mod nodes;
 pub mod ports;
