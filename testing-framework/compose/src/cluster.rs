@@ -1,28 +1,22 @@
 //! A running cluster of node containers: its endpoints, nodes added and
 //! removed, and cleanup (on drop too).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use tf_core::host::NodeTable;
 use tf_core::scenario::{
     CleanupReport, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
     NodeEndpoint,
 };
-use tokio::sync::Mutex as AsyncMutex;
 
 use crate::compose_file::{self, Service};
 use crate::control::ComposeControl;
-use crate::links::HelperPool;
 use crate::node::{NodeContainer, remove_container};
 use crate::placement::{
     Planned, Recipe, clock_of, container_of, create_node, endpoint, plan, probe_port, start_node,
 };
 use crate::reaper::Reaper;
-use tf_netfault::driver::LinkFaults;
 
 /// Node containers on the run's own networks. Dropping it removes them
 /// (blocking), so a panic or an abandoned run leaves nothing behind.
@@ -240,60 +234,26 @@ impl Drop for ComposeCluster {
         if self.cleaned {
             return;
         }
-        // No await in drop: a thread with its own runtime and its own
-        // connection (the cluster's belongs to the runtime being dropped).
+        // Their ends are asked for, not crashes.
         for node in self.control.nodes.all() {
             node.expect_exit();
         }
         let control = Arc::clone(&self.control);
-        let removal = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            let removal = async {
+        // Its own connection to the engine: the cluster's belongs to the
+        // runtime being dropped.
+        let _ = tf_core::host::drop_cleanup(
+            &self.control.run,
+            "containers",
+            "the engine",
+            move || async move {
                 let docker = crate::engine::connect().await.map_err(|e| e.to_string())?;
-                let control = ComposeControl {
-                    docker: docker.clone(),
-                    run: control.run.clone(),
-                    nodes: NodeTable::new(
-                        control
-                            .nodes
-                            .all()
-                            .iter()
-                            .map(|n| n.with_docker(docker.clone()))
-                            .collect(),
-                        |n| &n.name,
-                    ),
-                    crashes: Arc::clone(&control.crashes),
-                    stop_grace: control.stop_grace,
-                    labels: HashMap::new(),
-                    cut: AsyncMutex::new(Vec::new()),
-                    links: LinkFaults::default(),
-                    helpers: HelperPool::default(),
-                };
-                let problems = ComposeCluster::remove_all(&control).await;
+                let problems = ComposeCluster::remove_all(&control.reconnected(docker)).await;
                 if problems.is_empty() {
                     Ok(())
                 } else {
                     Err(problems.join("; "))
                 }
-            };
-            // A hung engine must not hold the dropping thread for long.
-            runtime.block_on(async {
-                tokio::time::timeout(Duration::from_secs(30), removal)
-                    .await
-                    .unwrap_or_else(|_| Err("the engine did not answer within 30 s".into()))
-            })
-        });
-        match removal.join() {
-            Ok(Ok(())) => tracing::info!(run = %self.control.run, "containers removed on drop"),
-            Ok(Err(problem)) => {
-                tracing::error!(run = %self.control.run, %problem, "containers left after drop; `scenarios cleanup` removes them")
-            }
-            Err(_) => {
-                tracing::error!(run = %self.control.run, "removing containers on drop panicked; `scenarios cleanup` removes them")
-            }
-        }
+            },
+        );
     }
 }

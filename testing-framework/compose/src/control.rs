@@ -40,6 +40,31 @@ impl ComposeControl {
         self.nodes.get(name)
     }
 
+    /// The same nodes of the same run through `docker`, another connection
+    /// to the engine (removal on drop runs on a runtime of its own, which
+    /// the cluster's connection does not belong to); no partition or link
+    /// fault is known to it.
+    pub(crate) fn reconnected(&self, docker: Docker) -> ComposeControl {
+        ComposeControl {
+            docker: docker.clone(),
+            run: self.run.clone(),
+            nodes: NodeTable::new(
+                self.nodes
+                    .all()
+                    .iter()
+                    .map(|n| n.with_docker(docker.clone()))
+                    .collect(),
+                |n| &n.name,
+            ),
+            crashes: Arc::clone(&self.crashes),
+            stop_grace: self.stop_grace,
+            labels: HashMap::new(),
+            cut: AsyncMutex::new(Vec::new()),
+            links: LinkFaults::default(),
+            helpers: HelperPool::default(),
+        }
+    }
+
     /// What link faults need of the nodes.
     pub(crate) fn link_nodes(&self) -> Nodes<'_> {
         Nodes {

@@ -356,36 +356,19 @@ impl Drop for K8sCluster {
         }
         let namespace = self.control.namespace.clone();
         let given = (!self.reconnect).then(|| self.control.client.clone());
-        // No await in drop: a thread with its own runtime.
-        let removal = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                let removal = async {
-                    let client: Client = match given {
-                        Some(client) => client,
-                        None => api::connect().await.map_err(|e| e.to_string())?,
-                    };
-                    api::delete_namespace(&client, &namespace)
-                        .await
-                        .map_err(|e| e.to_string())
+        let _ = tf_core::host::drop_cleanup(
+            &self.control.run,
+            "namespace",
+            "the API server",
+            move || async move {
+                let client: Client = match given {
+                    Some(client) => client,
+                    None => api::connect().await.map_err(|e| e.to_string())?,
                 };
-                tokio::time::timeout(Duration::from_secs(30), removal)
+                api::delete_namespace(&client, &namespace)
                     .await
-                    .unwrap_or_else(|_| Err("the API server did not answer within 30 s".into()))
-            })
-        });
-        let run = &self.control.run;
-        match removal.join() {
-            Ok(Ok(())) => tracing::info!(%run, "namespace deleted on drop"),
-            Ok(Err(problem)) => {
-                tracing::error!(%run, %problem, "namespace left after drop; `scenarios cleanup` deletes it")
-            }
-            Err(_) => {
-                tracing::error!(%run, "deleting the namespace on drop panicked; `scenarios cleanup` deletes it")
-            }
-        }
+                    .map_err(|e| e.to_string())
+            },
+        );
     }
 }
