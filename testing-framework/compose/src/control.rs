@@ -137,13 +137,8 @@ impl NodeControl for ComposeControl {
 
     async fn set_clock(&self, node: &str, clock: &ClockFault) -> Result<(), ControlError> {
         let container = self.node(node)?;
-        let failed = ControlError::failed("set the clock of", node);
-        match container.clock.as_ref() {
-            Some(node_clock) => node_clock.set(*clock).map_err(failed),
-            None => Err(failed(
-                tf_core::host::clock::NOT_DEPLOYED_WITH_CLOCKS.into(),
-            )),
-        }
+        tf_core::host::clock::set(container.clock.as_ref(), *clock)
+            .map_err(ControlError::failed("set the clock of", node))
     }
 
     async fn impair(&self, links: &[Link], fault: &LinkFault) -> Result<Impaired, ControlError> {
@@ -198,11 +193,7 @@ impl NodeControl for ComposeControl {
 
     async fn partition(&self, side: &[String]) -> Result<(), ControlError> {
         let who = side.join(", ");
-        let refuse = |reason: String| ControlError::Failed {
-            action: "partition",
-            node: who.clone(),
-            reason,
-        };
+        let refuse = ControlError::failed("partition", &who);
         for name in side {
             self.node(name)?;
         }
@@ -274,11 +265,7 @@ impl NodeControl for ComposeControl {
             }
         }
         drop(cut);
-        Err(ControlError::Failed {
-            action: "heal",
-            node: who,
-            reason: problems.join("; "),
-        })
+        Err(ControlError::failed("heal", &who)(problems.join("; ")))
     }
 
     fn unexpected_exits(&self) -> watch::Receiver<Vec<NodeExit>> {

@@ -401,11 +401,7 @@ impl NodeControl for K8sControl {
 
     async fn partition(&self, side: &[String]) -> Result<(), ControlError> {
         let who = side.join(", ");
-        let refuse = |reason: String| ControlError::Failed {
-            action: "partition",
-            node: who.clone(),
-            reason,
-        };
+        let refuse = ControlError::failed("partition", &who);
         for name in side {
             self.nodes.get(name)?;
         }
@@ -453,11 +449,7 @@ impl NodeControl for K8sControl {
             problems.push(problem);
         }
         if !problems.is_empty() {
-            return Err(ControlError::Failed {
-                action: "heal",
-                node: who,
-                reason: problems.join("; "),
-            });
+            return Err(ControlError::failed("heal", &who)(problems.join("; ")));
         }
         cut.clear();
         tracing::info!(side = %who, "healed");

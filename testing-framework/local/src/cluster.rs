@@ -46,20 +46,8 @@ impl NodeControl for LocalControl {
 
     async fn set_clock(&self, node: &str, clock: &ClockFault) -> Result<(), ControlError> {
         let process = self.node(node)?;
-        let Some(node_clock) = process.clock.as_ref() else {
-            return Err(ControlError::Failed {
-                action: "set the clock of",
-                node: node.to_owned(),
-                reason: tf_core::host::clock::NOT_DEPLOYED_WITH_CLOCKS.into(),
-            });
-        };
-        node_clock
-            .set(*clock)
-            .map_err(|reason| ControlError::Failed {
-                action: "set the clock of",
-                node: node.to_owned(),
-                reason,
-            })
+        tf_core::host::clock::set(process.clock.as_ref(), *clock)
+            .map_err(ControlError::failed("set the clock of", node))
     }
 
     async fn stop(&self, node: &str) -> Result<(), ControlError> {

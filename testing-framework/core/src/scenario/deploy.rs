@@ -714,7 +714,7 @@ impl ControlError {
 
     /// `action` on `node` failed, for the reason given to the returned
     /// function (for `map_err`).
-    pub fn failed<'a>(action: &'static str, node: &'a str) -> impl FnOnce(String) -> Self + 'a {
+    pub fn failed<'a>(action: &'static str, node: &'a str) -> impl Fn(String) -> Self + 'a {
         move |reason| ControlError::Failed {
             action,
             node: node.to_owned(),
