@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bollard::Docker;
 use tf_core::fault::{ClockFault, Impaired, Link, LinkFault};
 use tf_core::host::NodeTable;
-use tf_core::scenario::{ControlError, NodeControl, NodeExit};
+use tf_core::scenario::{Capabilities, ControlError, NodeControl, NodeExit};
 use tf_netfault::driver::LinkFaults;
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
@@ -33,6 +33,8 @@ pub(crate) struct ComposeControl {
     pub(crate) links: LinkFaults,
     /// Link fault helpers.
     pub(crate) helpers: HelperPool,
+    /// What the deployer declared its nodes can be put through.
+    pub(crate) capabilities: Capabilities,
 }
 
 impl ComposeControl {
@@ -62,6 +64,7 @@ impl ComposeControl {
             cut: AsyncMutex::new(Vec::new()),
             links: LinkFaults::default(),
             helpers: HelperPool::default(),
+            capabilities: self.capabilities,
         }
     }
 
@@ -123,6 +126,10 @@ impl ComposeControl {
 
 #[async_trait]
 impl NodeControl for ComposeControl {
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities
+    }
+
     async fn start(&self, node: &str) -> Result<(), ControlError> {
         self.node(node)?
             .start()

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tf_core::host::{self, DeployerSettings, NodeTable};
-use tf_core::scenario::{Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeSpec};
+use tf_core::scenario::{
+    Capabilities, Cluster, DeployError, Deployer, DeploymentRequest, NodeSpec,
+};
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
 use crate::cluster::ComposeCluster;
@@ -53,15 +55,11 @@ impl Deployer for ComposeDeployer {
         "compose"
     }
 
-    fn supports(&self, action: NodeAction) -> bool {
-        match action {
-            NodeAction::StartStop
-            | NodeAction::Kill
-            | NodeAction::Pause
-            | NodeAction::Partition
-            | NodeAction::Links
-            | NodeAction::Clock => true,
-        }
+    fn capabilities(&self) -> Capabilities {
+        // Every one: pause by the engine, partitions by networks, links by
+        // a helper in each node's network namespace, clocks by libfaketime
+        // in the image.
+        Capabilities::ALL
     }
 
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
@@ -136,6 +134,7 @@ impl Deployer for ComposeDeployer {
             cut: AsyncMutex::new(Vec::new()),
             links: Default::default(),
             helpers: Default::default(),
+            capabilities: self.capabilities(),
         });
         // From here on, dropping the cluster removes whatever was created.
         let mut cluster = ComposeCluster {

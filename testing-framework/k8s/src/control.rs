@@ -17,7 +17,7 @@ use kube::{Api, Client};
 use parking_lot::Mutex;
 use tf_core::fault::{Impaired, Link, LinkFault};
 use tf_core::host::NodeTable;
-use tf_core::scenario::{ControlError, NodeControl, NodeExit};
+use tf_core::scenario::{Capabilities, ControlError, NodeAction, NodeControl, NodeExit};
 use tf_netfault::driver::LinkFaults;
 use tokio::sync::{Mutex as AsyncMutex, watch};
 use tokio::task::JoinHandle;
@@ -70,6 +70,9 @@ pub(crate) struct K8sControl {
     /// The pods belong to someone else (attach mode): they are never
     /// created, and a deleted one is replaced by its controller.
     pub(crate) attached: bool,
+    /// What the deployer declared its nodes can be put through (less in
+    /// attach mode).
+    pub(crate) capabilities: Capabilities,
     /// The link fault helper's image; `None`: no link faults.
     pub(crate) netfault_image: Option<String>,
     /// How requests reach the helpers.
@@ -98,21 +101,14 @@ impl K8sControl {
         action: &'static str,
         node: &str,
     ) -> Result<PodHelpers<'_>, ControlError> {
+        self.capabilities.check(NodeAction::Links, action, node)?;
         match &self.netfault_image {
             Some(image) => Ok(PodHelpers {
                 control: self,
                 image,
                 exec: &self.exec,
             }),
-            None => Err(ControlError::Failed {
-                action,
-                node: node.to_owned(),
-                reason: if self.attached {
-                    "an attached deployment's pods are someone else's: link faults add a helper container to the pods the framework deploys".into()
-                } else {
-                    "link faults are off (TF_K8S_NETFAULT_IMAGE=off); set it to the helper's image, or run them on compose (--deployer compose)".into()
-                },
-            }),
+            None => Err(ControlError::unsupported(action, node)),
         }
     }
 
@@ -169,18 +165,6 @@ impl K8sControl {
         };
         self.down.lock().remove(node);
         replaced
-    }
-
-    /// What attach mode cannot do to `node`.
-    fn not_attached(&self, action: &'static str, node: &str) -> Result<(), ControlError> {
-        if !self.attached {
-            return Ok(());
-        }
-        Err(ControlError::Failed {
-            action,
-            node: node.to_owned(),
-            reason: "the pods of an attached deployment belong to their controller, which starts them: kill or restart them (their controller replaces them), or deploy the cluster with the framework".into(),
-        })
     }
 
     fn grace(&self) -> u32 {
@@ -313,9 +297,14 @@ impl K8sControl {
 
 #[async_trait]
 impl NodeControl for K8sControl {
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities
+    }
+
     async fn start(&self, node: &str) -> Result<(), ControlError> {
         self.nodes.get(node)?;
-        self.not_attached("start", node)?;
+        self.capabilities
+            .check(NodeAction::StartStop, "start", node)?;
         self.bring_up(node)
             .await
             .map_err(ControlError::failed("start", node))?;
@@ -352,7 +341,8 @@ impl NodeControl for K8sControl {
 
     async fn stop(&self, node: &str) -> Result<(), ControlError> {
         self.nodes.get(node)?;
-        self.not_attached("stop", node)?;
+        self.capabilities
+            .check(NodeAction::StartStop, "stop", node)?;
         self.take_down(node, self.grace())
             .await
             .map_err(ControlError::failed("stop", node))
@@ -383,33 +373,14 @@ impl NodeControl for K8sControl {
             .map_err(ControlError::failed("kill", node))
     }
 
-    async fn pause(&self, node: &str) -> Result<(), ControlError> {
-        Err(ControlError::Failed {
-            action: "pause",
-            node: node.to_owned(),
-            reason: "Kubernetes has no way to freeze a container through its API; run pause scenarios on the local or compose deployer".into(),
-        })
-    }
-
-    async fn resume(&self, node: &str) -> Result<(), ControlError> {
-        Err(ControlError::Failed {
-            action: "resume",
-            node: node.to_owned(),
-            reason: "Kubernetes cannot pause nodes, so there is nothing to resume".into(),
-        })
-    }
-
     async fn partition(&self, side: &[String]) -> Result<(), ControlError> {
         let who = side.join(", ");
         let refuse = ControlError::failed("partition", &who);
         for name in side {
             self.nodes.get(name)?;
         }
-        if self.attached {
-            return Err(refuse(
-                "an attached deployment's pods do not carry the run labels a partition's policies select; partition clusters the framework deploys".into(),
-            ));
-        }
+        self.capabilities
+            .check(NodeAction::Partition, "partition", &who)?;
         let mut cut = self.cut.lock().await;
         ControlError::check_partition(side, self.nodes.len(), &cut).map_err(&refuse)?;
         // Recorded first: a failure half way is undone by heal.

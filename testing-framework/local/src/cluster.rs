@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use tf_core::fault::ClockFault;
 use tf_core::host::NodeTable;
 use tf_core::scenario::{
-    CleanupReport, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
-    NodeEndpoint, NodeExit, NodeSpec,
+    Capabilities, CleanupReport, Cluster, ControlError, DeployError, DeploymentRequest, NewNode,
+    NodeControl, NodeEndpoint, NodeExit, NodeSpec,
 };
 use tokio::sync::watch;
 
@@ -22,6 +22,8 @@ pub(crate) struct LocalControl {
     pub(crate) nodes: NodeTable<NodeProcess>,
     pub(crate) crashes: Arc<watch::Sender<Vec<NodeExit>>>,
     pub(crate) stop_grace: Duration,
+    /// What the deployer declared its nodes can be put through.
+    pub(crate) capabilities: Capabilities,
 }
 
 impl LocalControl {
@@ -38,6 +40,10 @@ impl LocalControl {
 
 #[async_trait]
 impl NodeControl for LocalControl {
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities
+    }
+
     async fn start(&self, node: &str) -> Result<(), ControlError> {
         self.node(node)?
             .spawn()

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tf_core::host::{self, DeployerSettings, NodeTable};
-use tf_core::scenario::{Cluster, DeployError, Deployer, DeploymentRequest, NodeAction};
+use tf_core::scenario::{
+    Capabilities, Cluster, DeployError, Deployer, DeploymentRequest, NodeAction,
+};
 use tokio::sync::watch;
 
 use crate::cluster::{LocalCluster, LocalControl};
@@ -40,21 +42,25 @@ impl LocalDeployer {
     }
 }
 
+/// What local clusters can do to nodes.
+const CAPABILITIES: Capabilities = Capabilities::BASIC
+    // SIGSTOP and SIGCONT.
+    .with(NodeAction::Pause)
+    // libfaketime, preloaded into each node.
+    .with(NodeAction::Clock)
+    // Processes on one host share its loopback: nothing to cut or shape
+    // without touching the host's own traffic.
+    .without(NodeAction::Partition)
+    .without(NodeAction::Links);
+
 #[async_trait]
 impl Deployer for LocalDeployer {
     fn name(&self) -> &str {
         "local"
     }
 
-    fn supports(&self, action: NodeAction) -> bool {
-        match action {
-            NodeAction::StartStop | NodeAction::Kill | NodeAction::Pause => true,
-            // libfaketime, preloaded into each node.
-            NodeAction::Clock => true,
-            // Processes on one host share its loopback: nothing to cut
-            // or shape without touching the host's own traffic.
-            NodeAction::Partition | NodeAction::Links => false,
-        }
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
     }
 
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
@@ -97,6 +103,7 @@ impl Deployer for LocalDeployer {
             nodes: NodeTable::new(nodes, |n| &n.name),
             crashes,
             stop_grace: self.settings.stop_grace,
+            capabilities: self.capabilities(),
         });
         // From here on, dropping the cluster kills whatever was started.
         let cluster = LocalCluster {

@@ -23,9 +23,9 @@ use crate::report::{CleanupReport, FaultWindow};
 use crate::scenario::clients::NodeClients;
 use crate::scenario::window::{Flow, Window, WindowEvent};
 use crate::scenario::{
-    Application, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, Expectation,
-    GroupRequest, NewNode, NodeAction, NodeControl, NodeEndpoint, Readiness, ReadinessObserver,
-    RunContext, Violation, Workload,
+    Application, Capabilities, Cluster, ControlError, DeployError, Deployer, DeploymentRequest,
+    Expectation, GroupRequest, NewNode, NodeAction, NodeControl, NodeEndpoint, Readiness,
+    ReadinessObserver, RunContext, Violation, Workload,
 };
 
 /// What a manual cluster refused or failed to do.
@@ -153,7 +153,7 @@ pub struct ManualCluster<A: Application> {
     /// Each group's app (its settings), by group; the first is `app`.
     apps: Vec<(String, Arc<A>)>,
     deployer: String,
-    supported: Vec<NodeAction>,
+    capabilities: Capabilities,
     cluster: Option<Box<dyn Cluster>>,
     control: Arc<dyn NodeControl>,
     /// The cluster's own nodes, each with its client.
@@ -293,10 +293,7 @@ impl<A: Application> ManualCluster<A> {
         )?;
         let mut manual = ManualCluster {
             deployer: deployer.name().to_owned(),
-            supported: NodeAction::ALL
-                .into_iter()
-                .filter(|a| deployer.supports(*a))
-                .collect(),
+            capabilities: deployer.capabilities(),
             control: cluster.control(),
             nodes: sources_of_nodes,
             cluster: Some(cluster),
@@ -347,7 +344,7 @@ impl<A: Application> ManualCluster<A> {
 
     /// Whether the deployer can do `action`.
     pub fn supports(&self, action: NodeAction) -> bool {
-        self.supported.contains(&action)
+        self.capabilities.supports(action)
     }
 
     /// The run directory: node logs, `steps.log`.
