@@ -317,32 +317,38 @@ impl Cluster for K8sCluster {
         if let Some(exits) = self.exits.take() {
             exits.abort();
         }
+        let running = self.control.running();
         if !self.owned {
             // Someone else's pods: only the forwards and log followers
-            // end, with the nodes' entries.
+            // end, with the nodes' entries; the pods run on.
             for node in self.control.nodes.all() {
                 let _ = self.control.nodes.remove(&node.name);
             }
             self.cleaned = true;
-            return CleanupReport::default();
+            return CleanupReport {
+                left_running: running,
+                ..CleanupReport::default()
+            };
         }
         if !self.stream_logs {
             self.fetch_logs().await;
         }
+        // Each running node stopped as a stop does, in parallel (each stop
+        // is mostly waiting on the watch); then the namespace goes.
+        let control = &self.control;
+        let stops = running.into_iter().map(|node| async move {
+            let stopped = control.stop_at_cleanup(&node).await;
+            (node, stopped)
+        });
+        let grace = Duration::from_secs(u64::from(control.grace()));
+        let mut report =
+            tf_core::host::stopped_report(grace, futures::future::join_all(stops).await);
         let wait = self.control.stop_grace + Duration::from_secs(60);
-        let problems = delete_run(&self.control, wait).await;
-        self.cleaned = problems.is_empty();
-        CleanupReport {
-            stopped: self
-                .control
-                .nodes
-                .all()
-                .iter()
-                .map(|n| n.name.clone())
-                .collect(),
-            forced: Vec::new(),
-            problems,
-        }
+        report
+            .problems
+            .extend(delete_run(&self.control, wait).await);
+        self.cleaned = report.problems.is_empty();
+        report
     }
 }
 

@@ -16,7 +16,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use parking_lot::Mutex;
 use tf_core::fault::{Impaired, Link, LinkFault};
-use tf_core::host::NodeTable;
+use tf_core::host::{NodeTable, Stopped};
 use tf_core::scenario::{Capabilities, ControlError, NodeAction, NodeControl, NodeExit};
 use tf_netfault::driver::LinkFaults;
 use tokio::sync::{Mutex as AsyncMutex, watch};
@@ -143,6 +143,46 @@ impl K8sControl {
             .await
     }
 
+    /// The nodes whose pods are there and have not ended (exited, or
+    /// stuck before they ran), as the watch last saw them: the nodes
+    /// cleanup stops, or leaves running when they are someone else's.
+    pub(crate) fn running(&self) -> Vec<String> {
+        let pods = self.watch.pods();
+        let pods = pods.borrow();
+        self.nodes
+            .all()
+            .iter()
+            .filter(|n| {
+                pods.pods.get(&n.name).is_some_and(|seen| {
+                    !matches!(seen.state, PodState::Exited { .. } | PodState::Stuck(_))
+                })
+            })
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// Stops `node` at cleanup: deletes its pod with the grace period, and
+    /// when the pod is still there once the grace is up, deletes it again
+    /// with none (the object goes at once; the namespace and the container
+    /// follow), which forced it.
+    pub(crate) async fn stop_at_cleanup(&self, node: &str) -> Result<Stopped, String> {
+        let grace = self.grace();
+        if grace > 0 {
+            if !self.delete_pod(node, grace).await? {
+                return Ok(Stopped::Gracefully);
+            }
+            let within = Duration::from_secs(u64::from(grace));
+            if self.watch.wait_gone(node, within).await.is_ok() {
+                return Ok(Stopped::Gracefully);
+            }
+        }
+        self.delete_pod(node, 0).await?;
+        self.watch
+            .wait_gone(node, self.deletion_timeout(0))
+            .await
+            .map(|()| Stopped::Killed)
+    }
+
     /// Deletes `node`'s pod with `grace` and waits until its controller
     /// has replaced it (attach mode).
     async fn replace(&self, node: &str, grace: u32) -> Result<(), String> {
@@ -167,7 +207,8 @@ impl K8sControl {
         replaced
     }
 
-    fn grace(&self) -> u32 {
+    /// The stop grace as a pod's grace period, in whole seconds.
+    pub(crate) fn grace(&self) -> u32 {
         u32::try_from(self.stop_grace.as_secs()).unwrap_or(u32::MAX)
     }
 

@@ -868,8 +868,16 @@ impl<A: Application> ManualCluster<A> {
             None => CleanupReport::default(),
         };
         self.journal.write(&format!(
-            "cleaned up: {} node(s) stopped{}",
+            "cleaned up: {} node(s) stopped{}{}",
             report.stopped.len(),
+            if report.left_running.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} left running (not the framework's to stop)",
+                    report.left_running.len()
+                )
+            },
             if report.problems.is_empty() {
                 String::new()
             } else {
