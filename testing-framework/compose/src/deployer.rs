@@ -2,38 +2,26 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bollard::Docker;
-use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig, PortBinding,
-};
-use bollard::query_parameters::CreateContainerOptions;
-use tf_core::host::clock::NodeClock;
 use tf_core::host::{self, DeployerSettings, NodeTable};
-use tf_core::report::NodeExit;
 use tf_core::scenario::{
-    Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeCommand, NodeEndpoint,
-    NodeSpec, PortMap, PortSpec, Protocol,
+    Capabilities, Cluster, DeployError, Deployer, DeploymentRequest, NodeSpec,
 };
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
-use crate::cluster::{ComposeCluster, ComposeControl};
-use crate::compose_file::port_key;
-use crate::engine::describe;
+use crate::cluster::ComposeCluster;
+use crate::control::ComposeControl;
 use crate::image::{NodeImage, build_image_with};
 use crate::network::{self, Net};
-use crate::node::NodeContainer;
+use crate::placement::{
+    Planned, Recipe, clock_of, container_of, endpoint, plan, probe_port, start_node,
+};
 use crate::reaper::Reaper;
 use crate::{engine, labels};
-
-/// Where a node's data directory is inside its container.
-const DATA_DIR: &str = "/data";
-/// Ports are published on, and the runner reaches nodes at, loopback.
-const HOST: &str = "127.0.0.1";
 
 /// Starts clusters as Docker containers, through the engine's API. Needs a
 /// running engine and nothing else: images are built here, `FROM scratch`.
@@ -67,15 +55,11 @@ impl Deployer for ComposeDeployer {
         "compose"
     }
 
-    fn supports(&self, action: NodeAction) -> bool {
-        match action {
-            NodeAction::StartStop
-            | NodeAction::Kill
-            | NodeAction::Pause
-            | NodeAction::Partition
-            | NodeAction::Links
-            | NodeAction::Clock => true,
-        }
+    fn capabilities(&self) -> Capabilities {
+        // Every one: pause by the engine, partitions by networks, links by
+        // a helper in each node's network namespace, clocks by libfaketime
+        // in the image.
+        Capabilities::ALL
     }
 
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
@@ -150,6 +134,7 @@ impl Deployer for ComposeDeployer {
             cut: AsyncMutex::new(Vec::new()),
             links: Default::default(),
             helpers: Default::default(),
+            capabilities: self.capabilities(),
         });
         // From here on, dropping the cluster removes whatever was created.
         let mut cluster = ComposeCluster {
@@ -159,9 +144,11 @@ impl Deployer for ComposeDeployer {
             cleaned: false,
             numbering: host::Numbering::after(request),
             planned,
-            images,
-            faketime,
-            owner,
+            recipe: Recipe {
+                images,
+                faketime,
+                owner,
+            },
             request: request.clone(),
             _reaper: reaper,
         };
@@ -190,109 +177,6 @@ impl Deployer for ComposeDeployer {
     }
 }
 
-/// A node as the deployer places it: where peers reach it, its command,
-/// and its data directory on this machine.
-pub(crate) struct Planned {
-    pub(crate) spec: NodeSpec,
-    pub(crate) command: NodeCommand,
-    pub(crate) data: PathBuf,
-}
-
-impl Planned {
-    /// Its port numbers, with the protocol each was declared with.
-    pub(crate) fn ports(&self, declared: &[PortSpec]) -> Vec<(u16, Protocol)> {
-        declared
-            .iter()
-            .map(|p| (self.spec.ports.get(&p.name).unwrap_or_default(), p.protocol))
-            .collect()
-    }
-}
-
-/// Node `index` of the run in `run_dir`, the `ordinal`-th of `group`, its
-/// data directory created; its command is built once the topology is
-/// known.
-pub(crate) fn plan(
-    run_dir: &Path,
-    index: usize,
-    group: &str,
-    ordinal: usize,
-    ports: PortMap,
-) -> Result<Planned, DeployError> {
-    let name = tf_core::scenario::node_name(group, ordinal);
-    let data = run_dir.join(&name).join("data");
-    std::fs::create_dir_all(&data).map_err(|e| host::io_error("create", &data, e))?;
-    Ok(Planned {
-        spec: NodeSpec {
-            index,
-            // Peers reach it by name on the peers network.
-            host: name.clone(),
-            name,
-            group: group.to_owned(),
-            bind_host: "0.0.0.0".into(),
-            ports,
-            data_dir: PathBuf::from(DATA_DIR),
-        },
-        command: NodeCommand::default(),
-        data,
-    })
-}
-
-/// Where the runner reaches a node: its published ports on loopback, the
-/// same numbers as inside.
-pub(crate) fn endpoint(spec: &NodeSpec) -> NodeEndpoint {
-    NodeEndpoint::loopback(&spec.name, &spec.ports).in_group(&spec.group)
-}
-
-/// The container of node `spec` of run `run`, not created yet.
-pub(crate) fn container_of(
-    docker: &Docker,
-    run: &str,
-    run_dir: &Path,
-    spec: &NodeSpec,
-    probe_port: u16,
-    clock: Option<NodeClock>,
-    crashes: &Arc<watch::Sender<Vec<NodeExit>>>,
-) -> Arc<NodeContainer> {
-    NodeContainer::new(
-        spec.name.clone(),
-        format!("tf-{run}-{}", spec.name),
-        run_dir.join(&spec.name).join("node.log"),
-        probe_port,
-        clock,
-        docker.clone(),
-        Arc::clone(crashes),
-    )
-}
-
-/// Where a node's clock setting is inside its container (its directory is
-/// mounted from `<run>/<node>/clock`).
-const CLOCK_DIR: &str = "/tf-clock";
-
-/// The clock of the node of `spec`, when the nodes run under libfaketime.
-pub(crate) fn clock_of(
-    run_dir: &Path,
-    spec: &NodeSpec,
-    faketime: bool,
-) -> Result<Option<NodeClock>, DeployError> {
-    if !faketime {
-        return Ok(None);
-    }
-    let file = host::clock::file_of(run_dir, &spec.name);
-    NodeClock::create(file.clone())
-        .map(Some)
-        .map_err(|e| host::io_error("create", &file, e))
-}
-
-/// The TCP port of `spec` that link fault probes connect to: the first
-/// TCP port the app declares (the observed one when it is TCP).
-pub(crate) fn probe_port(declared: &[PortSpec], spec: &NodeSpec) -> u16 {
-    declared
-        .iter()
-        .find(|p| p.protocol == Protocol::Tcp)
-        .and_then(|p| spec.ports.get(&p.name))
-        .unwrap_or_default()
-}
-
 /// The run's networks and every node's container, created, not started.
 async fn create_all(cluster: &ComposeCluster) -> Result<(), DeployError> {
     let control = &cluster.control;
@@ -304,96 +188,9 @@ async fn create_all(cluster: &ComposeCluster) -> Result<(), DeployError> {
         .await
         .map_err(other)?;
     for (node, planned) in control.nodes.all().iter().zip(&cluster.planned) {
-        create_node(cluster, node, planned).await?;
+        cluster.create_node(node, planned).await?;
     }
     Ok(())
-}
-
-/// Creates `node`'s container on the access network, then puts it on the
-/// peers network under its name; it is not started.
-pub(crate) async fn create_node(
-    cluster: &ComposeCluster,
-    node: &NodeContainer,
-    planned: &Planned,
-) -> Result<(), DeployError> {
-    let control = &cluster.control;
-    let image = &cluster.images[&planned.spec.group];
-    let docker = &control.docker;
-    let failed = |reason: String| DeployError::node_failed(&node.name, reason, &node.log);
-    let ports = planned.ports(cluster.request.ports_of(&planned.spec.group));
-    let access = Net::Access.name(&control.run);
-    let mut node_labels = control.labels.clone();
-    node_labels.insert(labels::NODE.to_owned(), node.name.clone());
-    let mut command = vec![image.binary.clone()];
-    command.extend(planned.command.args.iter().cloned());
-    let mut env: Vec<(String, String)> = planned.command.env.clone();
-    let mut binds = vec![format!(
-        "{}:{}",
-        planned.data.display(),
-        planned.spec.data_dir.display()
-    )];
-    if let (Some(library), Some(clock)) = (&cluster.faketime, &node.clock) {
-        let dir = clock.file().parent().unwrap_or(clock.file());
-        binds.push(format!("{}:{CLOCK_DIR}", dir.display()));
-        env.extend(host::clock::environment(
-            &library.display().to_string(),
-            &format!("{CLOCK_DIR}/spec"),
-        ));
-    }
-    let exposed = ports
-        .iter()
-        .map(|&(port, protocol)| (port_key(port, protocol, ""), HashMap::new()))
-        .collect();
-    let bindings = ports
-        .iter()
-        .map(|&(port, protocol)| {
-            (
-                port_key(port, protocol, ""),
-                Some(vec![PortBinding {
-                    host_ip: Some(HOST.into()),
-                    host_port: Some(port.to_string()),
-                }]),
-            )
-        })
-        .collect();
-    let body = ContainerCreateBody {
-        image: Some(image.tag.clone()),
-        entrypoint: Some(command),
-        env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        user: Some(cluster.owner.clone()),
-        labels: Some(node_labels),
-        exposed_ports: Some(exposed),
-        host_config: Some(HostConfig {
-            port_bindings: Some(bindings),
-            binds: Some(binds),
-            network_mode: Some(access.clone()),
-            ..Default::default()
-        }),
-        networking_config: Some(NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(access, EndpointSettings::default())])),
-        }),
-        ..Default::default()
-    };
-    docker
-        .create_container(
-            Some(CreateContainerOptions {
-                name: Some(node.container.clone()),
-                ..Default::default()
-            }),
-            body,
-        )
-        .await
-        .map_err(|e| failed(format!("cannot create its container: {}", describe(&e))))?;
-    // The peers network second: the access network stays the one the
-    // engine publishes ports through.
-    network::connect(
-        docker,
-        &Net::Peers.name(&control.run),
-        &node.container,
-        Some(&node.name),
-    )
-    .await
-    .map_err(failed)
 }
 
 /// Starts the container of every node of `groups`; the first that fails
@@ -409,11 +206,4 @@ async fn start_groups(
         }
     }
     Ok(())
-}
-
-/// Starts `node` for the first time; a failure names it and shows its log.
-pub(crate) async fn start_node(node: &Arc<NodeContainer>) -> Result<(), DeployError> {
-    node.start()
-        .await
-        .map_err(|reason| DeployError::node_failed(&node.name, reason, &node.log))
 }

@@ -1,25 +1,12 @@
 //! The labels on everything the deployer creates, which cleanup and the
-//! sweep find it by.
+//! sweep find it by: the keys every deployer uses (from
+//! [`tf_core::host::labels`]) and the compose deployer's own.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-/// On every container, network and image the framework creates.
-pub const MANAGED: &str = "dev.tf.managed";
-/// The run a container or network belongs to.
-pub const RUN: &str = "dev.tf.run";
-/// The scenario of that run.
-pub const SCENARIO: &str = "dev.tf.scenario";
-/// A container's node (`node-0`).
-pub const NODE: &str = "dev.tf.node";
-/// The runner's process id and host (`4242@hostname`): the sweep leaves
-/// runs whose runner is still alive on this host.
-pub const RUNNER: &str = "dev.tf.runner";
-/// The run directory (where its logs and report are).
-pub const RUN_DIR: &str = "dev.tf.run-dir";
-/// What a container is beside the nodes (`net-helper`, `reaper`); nodes
-/// have none.
-pub const ROLE: &str = "dev.tf.role";
+pub use tf_core::host::labels::{MANAGED, NODE, ROLE, RUN, RUN_DIR, RUNNER, SCENARIO};
+
 /// An image's binary (its file name).
 pub const BINARY: &str = "dev.tf.binary";
 

@@ -25,6 +25,7 @@
 
 mod cluster;
 mod compose_file;
+mod control;
 mod deployer;
 mod engine;
 mod image;
@@ -33,6 +34,7 @@ mod links;
 mod network;
 mod node;
 mod partition;
+mod placement;
 pub mod reaper;
 pub mod sweep;
 

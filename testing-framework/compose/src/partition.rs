@@ -1,5 +1,5 @@
 //! Partitions and heals, confirmed rather than assumed: a partition moves
-//! one side off the peers network (see `cluster.rs`), and then each node
+//! one side off the peers network (see `control.rs`), and then each node
 //! that answers on the cut side must reach none of the others, while the
 //! runner still reaches it; after a heal, each healed node must reach
 //! every other node that answers, and the runner must reach it. The
@@ -12,7 +12,7 @@ use std::time::Duration;
 use tf_netfault::driver::connects;
 use tokio::net::TcpStream;
 
-use crate::cluster::ComposeControl;
+use crate::control::ComposeControl;
 use crate::network::{self, Net};
 
 /// How long a connect across a cut may take before it counts as none: the

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use kube::api::PostParams;
 use kube::{Api, Client};
+use tf_core::host::labels::{NODE, RUN};
 use tf_core::scenario::{DeployError, DeploymentRequest, NodeSpec, PortSpec, Protocol};
 
 use crate::names::{label_value, port_names};
@@ -65,8 +66,8 @@ pub fn node_port_service(request: &DeploymentRequest, run: &str, node: &NodeSpec
         spec: Some(ServiceSpec {
             type_: Some("NodePort".into()),
             selector: Some(BTreeMap::from([
-                ("dev.tf.run".to_owned(), label_value(run)),
-                ("dev.tf.node".to_owned(), label_value(&node.name)),
+                (RUN.to_owned(), label_value(run)),
+                (NODE.to_owned(), label_value(&node.name)),
             ])),
             ports: Some(
                 tcp.iter()

@@ -16,7 +16,7 @@ use kube::Api;
 use kube::api::ListParams;
 use tf_core::host;
 use tf_core::scenario::{
-    Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeSpec, PortMap,
+    Capabilities, Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeSpec, PortMap,
 };
 
 use crate::access::Access;
@@ -72,9 +72,23 @@ impl Deployer for K8sAttach {
         "k8s-attach"
     }
 
-    fn supports(&self, action: NodeAction) -> bool {
-        // A kill deletes the pod; its controller brings it back.
-        matches!(action, NodeAction::Kill)
+    fn capabilities(&self) -> Capabilities {
+        // A kill deletes the pod; its controller brings it back. The rest
+        // is the deployment owner's.
+        self.base
+            .capabilities()
+            .without_because(
+                NodeAction::StartStop,
+                "the pods of an attached deployment belong to their controller, which starts them: kill or restart them (their controller replaces them), or deploy the cluster with the framework",
+            )
+            .without_because(
+                NodeAction::Partition,
+                "an attached deployment's pods do not carry the run labels a partition's policies select; partition clusters the framework deploys",
+            )
+            .without_because(
+                NodeAction::Links,
+                "an attached deployment's pods are someone else's: link faults add a helper container to the pods the framework deploys",
+            )
     }
 
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
@@ -161,6 +175,7 @@ impl Deployer for K8sAttach {
             request,
             settings: K8sSettings::for_image(""),
             attached: true,
+            capabilities: self.capabilities(),
         });
         let control = Arc::clone(&cluster.control);
         for (spec, pod) in specs.iter().zip(found) {

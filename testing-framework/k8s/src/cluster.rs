@@ -318,32 +318,38 @@ impl Cluster for K8sCluster {
         if let Some(exits) = self.exits.take() {
             exits.abort();
         }
+        let running = self.control.running();
         if !self.owned {
             // Someone else's pods: only the forwards and log followers
-            // end, with the nodes' entries.
+            // end, with the nodes' entries; the pods run on.
             for node in self.control.nodes.all() {
                 let _ = self.control.nodes.remove(&node.name);
             }
             self.cleaned = true;
-            return CleanupReport::default();
+            return CleanupReport {
+                left_running: running,
+                ..CleanupReport::default()
+            };
         }
         if !self.stream_logs {
             self.fetch_logs().await;
         }
+        // Each running node stopped as a stop does, in parallel (each stop
+        // is mostly waiting on the watch); then the namespace goes.
+        let control = &self.control;
+        let stops = running.into_iter().map(|node| async move {
+            let stopped = control.stop_at_cleanup(&node).await;
+            (node, stopped)
+        });
+        let grace = Duration::from_secs(u64::from(control.grace()));
+        let mut report =
+            tf_core::host::stopped_report(grace, futures::future::join_all(stops).await);
         let wait = self.control.stop_grace + Duration::from_secs(60);
-        let problems = delete_run(&self.control, wait).await;
-        self.cleaned = problems.is_empty();
-        CleanupReport {
-            stopped: self
-                .control
-                .nodes
-                .all()
-                .iter()
-                .map(|n| n.name.clone())
-                .collect(),
-            forced: Vec::new(),
-            problems,
-        }
+        report
+            .problems
+            .extend(delete_run(&self.control, wait).await);
+        self.cleaned = report.problems.is_empty();
+        report
     }
 }
 
@@ -357,36 +363,19 @@ impl Drop for K8sCluster {
         }
         let namespace = self.control.namespace.clone();
         let given = (!self.reconnect).then(|| self.control.client.clone());
-        // No await in drop: a thread with its own runtime.
-        let removal = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                let removal = async {
-                    let client: Client = match given {
-                        Some(client) => client,
-                        None => api::connect().await.map_err(|e| e.to_string())?,
-                    };
-                    api::delete_namespace(&client, &namespace)
-                        .await
-                        .map_err(|e| e.to_string())
+        let _ = tf_core::host::drop_cleanup(
+            &self.control.run,
+            "namespace",
+            "the API server",
+            move || async move {
+                let client: Client = match given {
+                    Some(client) => client,
+                    None => api::connect().await.map_err(|e| e.to_string())?,
                 };
-                tokio::time::timeout(Duration::from_secs(30), removal)
+                api::delete_namespace(&client, &namespace)
                     .await
-                    .unwrap_or_else(|_| Err("the API server did not answer within 30 s".into()))
-            })
-        });
-        let run = &self.control.run;
-        match removal.join() {
-            Ok(Ok(())) => tracing::info!(%run, "namespace deleted on drop"),
-            Ok(Err(problem)) => {
-                tracing::error!(%run, %problem, "namespace left after drop; `scenarios cleanup` deletes it")
-            }
-            Err(_) => {
-                tracing::error!(%run, "deleting the namespace on drop panicked; `scenarios cleanup` deletes it")
-            }
-        }
+                    .map_err(|e| e.to_string())
+            },
+        );
     }
 }

@@ -16,9 +16,9 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use parking_lot::Mutex;
 use tf_core::fault::{Impaired, Link, LinkFault};
-use tf_core::host::NodeTable;
+use tf_core::host::{NodeTable, Stopped};
 use tf_core::report::NodeExit;
-use tf_core::scenario::{ControlError, NodeControl};
+use tf_core::scenario::{Capabilities, ControlError, NodeAction, NodeControl};
 use tf_netfault::driver::LinkFaults;
 use tokio::sync::{Mutex as AsyncMutex, watch};
 use tokio::task::JoinHandle;
@@ -71,6 +71,9 @@ pub(crate) struct K8sControl {
     /// The pods belong to someone else (attach mode): they are never
     /// created, and a deleted one is replaced by its controller.
     pub(crate) attached: bool,
+    /// What the deployer declared its nodes can be put through (less in
+    /// attach mode).
+    pub(crate) capabilities: Capabilities,
     /// The link fault helper's image; `None`: no link faults.
     pub(crate) netfault_image: Option<String>,
     /// How requests reach the helpers.
@@ -99,21 +102,14 @@ impl K8sControl {
         action: &'static str,
         node: &str,
     ) -> Result<PodHelpers<'_>, ControlError> {
+        self.capabilities.check(NodeAction::Links, action, node)?;
         match &self.netfault_image {
             Some(image) => Ok(PodHelpers {
                 control: self,
                 image,
                 exec: &self.exec,
             }),
-            None => Err(ControlError::Failed {
-                action,
-                node: node.to_owned(),
-                reason: if self.attached {
-                    "an attached deployment's pods are someone else's: link faults add a helper container to the pods the framework deploys".into()
-                } else {
-                    "link faults are off (TF_K8S_NETFAULT_IMAGE=off); set it to the helper's image, or run them on compose (--deployer compose)".into()
-                },
-            }),
+            None => Err(ControlError::unsupported(action, node)),
         }
     }
 
@@ -148,6 +144,46 @@ impl K8sControl {
             .await
     }
 
+    /// The nodes whose pods are there and have not ended (exited, or
+    /// stuck before they ran), as the watch last saw them: the nodes
+    /// cleanup stops, or leaves running when they are someone else's.
+    pub(crate) fn running(&self) -> Vec<String> {
+        let pods = self.watch.pods();
+        let pods = pods.borrow();
+        self.nodes
+            .all()
+            .iter()
+            .filter(|n| {
+                pods.pods.get(&n.name).is_some_and(|seen| {
+                    !matches!(seen.state, PodState::Exited { .. } | PodState::Stuck(_))
+                })
+            })
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// Stops `node` at cleanup: deletes its pod with the grace period, and
+    /// when the pod is still there once the grace is up, deletes it again
+    /// with none (the object goes at once; the namespace and the container
+    /// follow), which forced it.
+    pub(crate) async fn stop_at_cleanup(&self, node: &str) -> Result<Stopped, String> {
+        let grace = self.grace();
+        if grace > 0 {
+            if !self.delete_pod(node, grace).await? {
+                return Ok(Stopped::Gracefully);
+            }
+            let within = Duration::from_secs(u64::from(grace));
+            if self.watch.wait_gone(node, within).await.is_ok() {
+                return Ok(Stopped::Gracefully);
+            }
+        }
+        self.delete_pod(node, 0).await?;
+        self.watch
+            .wait_gone(node, self.deletion_timeout(0))
+            .await
+            .map(|()| Stopped::Killed)
+    }
+
     /// Deletes `node`'s pod with `grace` and waits until its controller
     /// has replaced it (attach mode).
     async fn replace(&self, node: &str, grace: u32) -> Result<(), String> {
@@ -172,19 +208,8 @@ impl K8sControl {
         replaced
     }
 
-    /// What attach mode cannot do to `node`.
-    fn not_attached(&self, action: &'static str, node: &str) -> Result<(), ControlError> {
-        if !self.attached {
-            return Ok(());
-        }
-        Err(ControlError::Failed {
-            action,
-            node: node.to_owned(),
-            reason: "the pods of an attached deployment belong to their controller, which starts them: kill or restart them (their controller replaces them), or deploy the cluster with the framework".into(),
-        })
-    }
-
-    fn grace(&self) -> u32 {
+    /// The stop grace as a pod's grace period, in whole seconds.
+    pub(crate) fn grace(&self) -> u32 {
         u32::try_from(self.stop_grace.as_secs()).unwrap_or(u32::MAX)
     }
 
@@ -314,9 +339,14 @@ impl K8sControl {
 
 #[async_trait]
 impl NodeControl for K8sControl {
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities
+    }
+
     async fn start(&self, node: &str) -> Result<(), ControlError> {
         self.nodes.get(node)?;
-        self.not_attached("start", node)?;
+        self.capabilities
+            .check(NodeAction::StartStop, "start", node)?;
         self.bring_up(node)
             .await
             .map_err(ControlError::failed("start", node))?;
@@ -353,7 +383,8 @@ impl NodeControl for K8sControl {
 
     async fn stop(&self, node: &str) -> Result<(), ControlError> {
         self.nodes.get(node)?;
-        self.not_attached("stop", node)?;
+        self.capabilities
+            .check(NodeAction::StartStop, "stop", node)?;
         self.take_down(node, self.grace())
             .await
             .map_err(ControlError::failed("stop", node))
@@ -384,37 +415,14 @@ impl NodeControl for K8sControl {
             .map_err(ControlError::failed("kill", node))
     }
 
-    async fn pause(&self, node: &str) -> Result<(), ControlError> {
-        Err(ControlError::Failed {
-            action: "pause",
-            node: node.to_owned(),
-            reason: "Kubernetes has no way to freeze a container through its API; run pause scenarios on the local or compose deployer".into(),
-        })
-    }
-
-    async fn resume(&self, node: &str) -> Result<(), ControlError> {
-        Err(ControlError::Failed {
-            action: "resume",
-            node: node.to_owned(),
-            reason: "Kubernetes cannot pause nodes, so there is nothing to resume".into(),
-        })
-    }
-
     async fn partition(&self, side: &[String]) -> Result<(), ControlError> {
         let who = side.join(", ");
-        let refuse = |reason: String| ControlError::Failed {
-            action: "partition",
-            node: who.clone(),
-            reason,
-        };
+        let refuse = ControlError::failed("partition", &who);
         for name in side {
             self.nodes.get(name)?;
         }
-        if self.attached {
-            return Err(refuse(
-                "an attached deployment's pods do not carry the run labels a partition's policies select; partition clusters the framework deploys".into(),
-            ));
-        }
+        self.capabilities
+            .check(NodeAction::Partition, "partition", &who)?;
         let mut cut = self.cut.lock().await;
         ControlError::check_partition(side, self.nodes.len(), &cut).map_err(&refuse)?;
         // Recorded first: a failure half way is undone by heal.
@@ -454,11 +462,7 @@ impl NodeControl for K8sControl {
             problems.push(problem);
         }
         if !problems.is_empty() {
-            return Err(ControlError::Failed {
-                action: "heal",
-                node: who,
-                reason: problems.join("; "),
-            });
+            return Err(ControlError::failed("heal", &who)(problems.join("; ")));
         }
         cut.clear();
         tracing::info!(side = %who, "healed");

@@ -9,8 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kube::Client;
 use parking_lot::Mutex;
+use tf_core::host::labels::{RUN_DIR, RUNNER};
 use tf_core::host::{self, DeployerSettings, NodeTable};
-use tf_core::scenario::{Cluster, DeployError, Deployer, DeploymentRequest, NodeAction};
+use tf_core::scenario::{
+    Capabilities, Cluster, DeployError, Deployer, DeploymentRequest, NodeAction,
+};
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
 use crate::access::Access;
@@ -20,7 +23,6 @@ use crate::forward::{PodDialer, PortForwardDialer};
 use crate::links::{HelperSet, KubeExec, PodExec};
 use crate::pods::{RunWatch, run_selector};
 use crate::settings::default_image;
-use crate::sweep::{RUN_DIR, RUNNER};
 use crate::{K8sSettings, Object, api, plan};
 use tf_netfault::driver::LinkFaults;
 
@@ -55,6 +57,8 @@ pub(crate) struct Assembly<'a> {
     pub(crate) settings: K8sSettings,
     /// Someone else's pods (attach mode): never created or deleted.
     pub(crate) attached: bool,
+    /// What the cluster's nodes can be put through.
+    pub(crate) capabilities: Capabilities,
 }
 
 impl K8sDeployer {
@@ -78,6 +82,7 @@ impl K8sDeployer {
             request,
             settings,
             attached,
+            capabilities,
         } = assembly;
         let watch = RunWatch::start(&client, &namespace, &selector);
         let dialer = self.dialer.clone().unwrap_or_else(|| {
@@ -104,6 +109,7 @@ impl K8sDeployer {
                 self.probe_image.clone()
             },
             attached,
+            capabilities,
             netfault_image: if attached {
                 None
             } else {
@@ -287,15 +293,23 @@ impl Deployer for K8sDeployer {
         "k8s"
     }
 
-    fn supports(&self, action: NodeAction) -> bool {
-        match action {
-            NodeAction::StartStop | NodeAction::Kill | NodeAction::Partition => true,
-            // No API freezes a container.
-            NodeAction::Pause => false,
-            // The helper runs as an ephemeral container in the pod.
-            NodeAction::Links => self.netfault_image.is_some(),
+    fn capabilities(&self) -> Capabilities {
+        let capabilities = Capabilities::BASIC
+            // Two NetworkPolicies.
+            .with(NodeAction::Partition)
+            .without_because(
+                NodeAction::Pause,
+                "Kubernetes has no way to freeze a container through its API; run pause scenarios on the local or compose deployer",
+            )
             // Not yet: libfaketime would have to be in the image.
-            NodeAction::Clock => false,
+            .without(NodeAction::Clock);
+        // The helper runs as an ephemeral container in the pod.
+        match self.netfault_image {
+            Some(_) => capabilities.with(NodeAction::Links),
+            None => capabilities.without_because(
+                NodeAction::Links,
+                "link faults are off (TF_K8S_NETFAULT_IMAGE=off); set it to the helper's image, or run them on compose (--deployer compose)",
+            ),
         }
     }
 
@@ -344,6 +358,7 @@ impl Deployer for K8sDeployer {
             request,
             settings,
             attached: false,
+            capabilities: self.capabilities(),
         });
         let control = Arc::clone(&cluster.control);
         let started = async {

@@ -23,6 +23,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use tf_core::host::labels::{MANAGED, NODE, RUN, SCENARIO};
 use tf_core::scenario::{
     DeployError, DeploymentRequest, GroupRequest, NodeSpec, PortMap, PortSpec, Protocol,
 };
@@ -37,12 +38,7 @@ const DATA_DIR: &str = "/data";
 /// Where the node binary is in the image.
 const BINARY_DIR: &str = "/usr/local/bin";
 
-/// Label keys, the same as the compose deployer's.
-const MANAGED: &str = "dev.tf.managed";
-const RUN: &str = "dev.tf.run";
-const SCENARIO: &str = "dev.tf.scenario";
-const NODE: &str = "dev.tf.node";
-/// The group of a node's objects.
+/// The group of a node's objects (a label only the k8s deployer puts).
 pub(crate) const GROUP: &str = "dev.tf.group";
 
 /// One object of a run.

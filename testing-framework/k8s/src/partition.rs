@@ -17,6 +17,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use tf_core::host::labels::{MANAGED, RUN};
+
 use crate::names::{label_value, namespace_of};
 
 /// The label a partition puts on the nodes of its cut side.
@@ -27,10 +29,7 @@ pub const CUT: &str = "cut";
 /// The run's pods on the cut side, or (with `cut == false`) the others.
 fn side(run: &str, cut: bool) -> LabelSelector {
     LabelSelector {
-        match_labels: Some(BTreeMap::from([(
-            "dev.tf.run".to_owned(),
-            label_value(run),
-        )])),
+        match_labels: Some(BTreeMap::from([(RUN.to_owned(), label_value(run))])),
         match_expressions: Some(vec![LabelSelectorRequirement {
             key: SIDE.into(),
             operator: if cut { "In" } else { "NotIn" }.into(),
@@ -85,8 +84,8 @@ pub fn partition_policies(run: &str) -> Vec<NetworkPolicy> {
                 name: Some(name.into()),
                 namespace: Some(namespace_of(run)),
                 labels: Some(BTreeMap::from([
-                    ("dev.tf.managed".to_owned(), "true".to_owned()),
-                    ("dev.tf.run".to_owned(), label_value(run)),
+                    (MANAGED.to_owned(), "true".to_owned()),
+                    (RUN.to_owned(), label_value(run)),
                 ])),
                 ..ObjectMeta::default()
             },

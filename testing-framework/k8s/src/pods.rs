@@ -13,6 +13,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
+use tf_core::host::labels::RUN;
 use tf_core::scenario::DeployError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -206,7 +207,7 @@ impl RunWatch {
 
 /// The label selector of run `run`'s pods.
 pub fn run_selector(run: &str) -> String {
-    format!("dev.tf.run={}", label_value(run))
+    format!("{RUN}={}", label_value(run))
 }
 
 /// Keeps `send` up to date with the watch of the pods `selector` picks.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
+use tf_core::host::labels::{MANAGED, ROLE, RUN};
 
 use crate::names::label_value;
 use crate::objects::meta;
@@ -50,10 +51,10 @@ pub(crate) async fn confirm_cut(
 ) -> Result<(), String> {
     let name = format!("tf-probe-{}", PROBES.fetch_add(1, Ordering::Relaxed) + 1);
     let labels = BTreeMap::from([
-        ("dev.tf.managed".to_owned(), "true".to_owned()),
-        ("dev.tf.run".to_owned(), label_value(run)),
+        (MANAGED.to_owned(), "true".to_owned()),
+        (RUN.to_owned(), label_value(run)),
         (SIDE.to_owned(), CUT.to_owned()),
-        (crate::runner::ROLE.to_owned(), "probe".to_owned()),
+        (ROLE.to_owned(), "probe".to_owned()),
     ]);
     let pod = Pod {
         metadata: meta(&name, Some(namespace), labels),

@@ -26,7 +26,7 @@ use crate::pods::{RunWatch, WaitEnd};
 use crate::{K8sSettings, Object, Plan, PodState, api};
 
 /// The label that marks the runner's pod; partitions let it through.
-pub const ROLE: &str = "dev.tf.role";
+pub use tf_core::host::labels::ROLE;
 /// [`ROLE`]'s value on the runner's pod.
 pub const RUNNER: &str = "runner";
 /// Where the runner writes its runs, in its pod.
@@ -278,7 +278,7 @@ pub async fn launch(
     let mut plan = plan.clone();
     if let Some(Object::Namespace(namespace)) = plan.objects.first_mut() {
         namespace.metadata.annotations = Some(BTreeMap::from([(
-            crate::sweep::RUNNER.to_owned(),
+            tf_core::host::labels::RUNNER.to_owned(),
             this_runner(),
         )]));
     }

@@ -6,14 +6,10 @@ use std::fmt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::{Api, ListParams};
+use tf_core::host::labels::{MANAGED, RUNNER};
 use tf_core::scenario::DeployError;
 
 use crate::api::{api_error, delete_namespace};
-
-/// The annotation naming a run's runner (`4242@hostname`).
-pub const RUNNER: &str = "dev.tf.runner";
-/// The annotation naming a run's directory on the runner's machine.
-pub const RUN_DIR: &str = "dev.tf.run-dir";
 
 /// What a sweep did.
 #[derive(Debug, Default)]
@@ -55,7 +51,7 @@ impl fmt::Display for K8sSweep {
 pub async fn sweep(client: &Client, include_live: bool) -> Result<K8sSweep, DeployError> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let listed = namespaces
-        .list(&ListParams::default().labels("dev.tf.managed=true"))
+        .list(&ListParams::default().labels(&format!("{MANAGED}=true")))
         .await
         .map_err(|e| api_error("list the framework's namespaces", &e))?;
     let mut report = K8sSweep::default();

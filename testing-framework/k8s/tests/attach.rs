@@ -80,9 +80,12 @@ async fn an_attached_deployment_is_observed_driven_and_left_as_it_was() {
     let grow = cluster.add_node(NewNode::default()).await.unwrap_err();
     assert!(grow.to_string().contains("scale it"), "{grow}");
 
-    // Nothing was created, and cleanup deletes nothing.
+    // Nothing was created, and cleanup deletes nothing: it says it left
+    // the nodes running.
     let report = cluster.cleanup().await;
     assert!(report.problems.is_empty() && report.stopped.is_empty());
+    assert!(report.forced.is_empty());
+    assert_eq!(report.left_running, ["raft-0", "raft-1", "raft-2"]);
     let requests = api.requests();
     assert!(
         !requests.iter().any(|r| r.starts_with("POST")),

@@ -159,6 +159,44 @@ async fn a_run_is_created_and_every_node_is_reached_through_its_forward() {
 }
 
 #[tokio::test]
+async fn cleanup_stops_each_running_node_and_says_which_were_forced() {
+    let (api, dialer, runs) = fixture();
+    api.ignore_term("node-1");
+    let mut cluster = deployer(&api, &dialer, &runs)
+        .with_stop_grace(Duration::from_secs(1))
+        .deploy(&request(3))
+        .await
+        .unwrap();
+    let ns = namespace_of(&api);
+    // A node the scenario stopped is not running: cleanup has nothing to
+    // stop of it.
+    cluster.control().stop("node-2").await.unwrap();
+    let report = cluster.cleanup().await;
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.stopped, ["node-0", "node-1"]);
+    assert_eq!(
+        report.forced,
+        ["node-1 did not stop within 1s of SIGTERM and was killed"]
+    );
+    assert!(report.left_running.is_empty());
+    // Each pod was deleted with its grace period; the one still there
+    // when it was up, again with none.
+    let graces = |pod: &str| -> Vec<serde_json::Value> {
+        api.bodies(&format!("DELETE /api/v1/namespaces/{ns}/pods/{pod}?"))
+            .iter()
+            .map(|body| body["gracePeriodSeconds"].clone())
+            .collect()
+    };
+    assert_eq!(graces("node-0"), [1]);
+    assert_eq!(graces("node-1"), [1, 0]);
+    assert_eq!(graces("node-2"), [1]);
+    assert!(api.namespaces().is_empty());
+    // Cleanup is done once.
+    let again = cluster.cleanup().await;
+    assert!(again.stopped.is_empty() && again.problems.is_empty());
+}
+
+#[tokio::test]
 async fn a_dropped_tunnel_is_made_again_by_the_next_connection() {
     let (api, dialer, runs) = fixture();
     let mut cluster = deployer(&api, &dialer, &runs)

@@ -10,11 +10,12 @@ use tf_core::fault::ClockFault;
 use tf_core::host::NodeTable;
 use tf_core::report::{CleanupReport, NodeExit};
 use tf_core::scenario::{
-    Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl, NodeEndpoint,
-    NodeSpec,
+    Capabilities, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
+    NodeEndpoint, NodeSpec,
 };
 use tokio::sync::watch;
 
+use crate::node::{endpoint, node_process, node_spec, spawn};
 use crate::process::NodeProcess;
 
 /// Nodes by name, and how long a stop waits before it kills.
@@ -22,6 +23,8 @@ pub(crate) struct LocalControl {
     pub(crate) nodes: NodeTable<NodeProcess>,
     pub(crate) crashes: Arc<watch::Sender<Vec<NodeExit>>>,
     pub(crate) stop_grace: Duration,
+    /// What the deployer declared its nodes can be put through.
+    pub(crate) capabilities: Capabilities,
 }
 
 impl LocalControl {
@@ -38,76 +41,47 @@ impl LocalControl {
 
 #[async_trait]
 impl NodeControl for LocalControl {
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities
+    }
+
     async fn start(&self, node: &str) -> Result<(), ControlError> {
         self.node(node)?
             .spawn()
-            .map_err(|reason| ControlError::Failed {
-                action: "start",
-                node: node.to_owned(),
-                reason,
-            })
+            .map_err(ControlError::failed("start", node))
     }
 
     async fn set_clock(&self, node: &str, clock: &ClockFault) -> Result<(), ControlError> {
         let process = self.node(node)?;
-        let Some(node_clock) = process.clock.as_ref() else {
-            return Err(ControlError::Failed {
-                action: "set the clock of",
-                node: node.to_owned(),
-                reason: tf_core::host::clock::NOT_DEPLOYED_WITH_CLOCKS.into(),
-            });
-        };
-        node_clock
-            .set(*clock)
-            .map_err(|reason| ControlError::Failed {
-                action: "set the clock of",
-                node: node.to_owned(),
-                reason,
-            })
+        tf_core::host::clock::set(process.clock.as_ref(), *clock)
+            .map_err(ControlError::failed("set the clock of", node))
     }
 
     async fn stop(&self, node: &str) -> Result<(), ControlError> {
-        let failed = |reason| ControlError::Failed {
-            action: "stop",
-            node: node.to_owned(),
-            reason,
-        };
         self.node(node)?
             .stop(self.stop_grace)
             .await
             .map(|_| ())
-            .map_err(failed)
+            .map_err(ControlError::failed("stop", node))
     }
 
     async fn kill(&self, node: &str) -> Result<(), ControlError> {
         self.node(node)?
             .kill()
             .await
-            .map_err(|reason| ControlError::Failed {
-                action: "kill",
-                node: node.to_owned(),
-                reason,
-            })
+            .map_err(ControlError::failed("kill", node))
     }
 
     async fn pause(&self, node: &str) -> Result<(), ControlError> {
         self.node(node)?
             .pause()
-            .map_err(|reason| ControlError::Failed {
-                action: "pause",
-                node: node.to_owned(),
-                reason,
-            })
+            .map_err(ControlError::failed("pause", node))
     }
 
     async fn resume(&self, node: &str) -> Result<(), ControlError> {
         self.node(node)?
             .resume()
-            .map_err(|reason| ControlError::Failed {
-                action: "resume",
-                node: node.to_owned(),
-                reason,
-            })
+            .map_err(ControlError::failed("resume", node))
     }
 
     fn unexpected_exits(&self) -> watch::Receiver<Vec<NodeExit>> {
@@ -170,10 +144,10 @@ impl Cluster for LocalCluster {
             .unwrap_or_default();
         let mut numbering = self.numbering.clone();
         let (index, ordinal) = numbering.next(&group.name);
-        let spec = crate::deployer::node_spec(&self.run_dir, index, &group.name, ordinal, ports)?;
+        let spec = node_spec(&self.run_dir, index, &group.name, ordinal, ports)?;
         let topology = node.topology(&spec, &self.specs)?;
         let command = self.request.command(&spec, &topology)?;
-        let process = crate::deployer::node_process(
+        let process = node_process(
             &spec,
             &self.run_dir,
             &self.binaries[&group.name],
@@ -182,9 +156,9 @@ impl Cluster for LocalCluster {
             &self.control.crashes,
         )?;
         self.numbering = numbering;
-        crate::deployer::spawn(&process)?;
+        spawn(&process)?;
         self.control.nodes.push(process);
-        let endpoint = crate::deployer::endpoint(&spec);
+        let endpoint = endpoint(&spec);
         self.specs.push(spec);
         self.endpoints.push(endpoint.clone());
         tracing::info!(node = %endpoint.name, "node added");
@@ -197,11 +171,7 @@ impl Cluster for LocalCluster {
             process
                 .stop(self.control.stop_grace)
                 .await
-                .map_err(|reason| ControlError::Failed {
-                    action: "remove",
-                    node: node.to_owned(),
-                    reason,
-                })?;
+                .map_err(ControlError::failed("remove", node))?;
         }
         self.control.nodes.remove(node)?;
         self.specs.retain(|s| s.name != node);

@@ -1,21 +1,19 @@
 //! The local deployer: nodes as processes on 127.0.0.1, each with its own
 //! data directory and log file under one run directory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tf_core::host::clock::NodeClock;
 use tf_core::host::{self, DeployerSettings, NodeTable};
-use tf_core::report::NodeExit;
 use tf_core::scenario::{
-    Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeCommand, NodeEndpoint,
-    NodeSpec, PortMap,
+    Capabilities, Cluster, DeployError, Deployer, DeploymentRequest, NodeAction,
 };
 use tokio::sync::watch;
 
 use crate::cluster::{LocalCluster, LocalControl};
+use crate::node::{endpoint, node_process, node_spec, spawn};
 use crate::process::NodeProcess;
 
 /// Starts clusters as local processes. Nothing to install: node binaries
@@ -44,8 +42,16 @@ impl LocalDeployer {
     }
 }
 
-/// Nodes bind and are reached on loopback.
-const HOST: &str = "127.0.0.1";
+/// What local clusters can do to nodes.
+const CAPABILITIES: Capabilities = Capabilities::BASIC
+    // SIGSTOP and SIGCONT.
+    .with(NodeAction::Pause)
+    // libfaketime, preloaded into each node.
+    .with(NodeAction::Clock)
+    // Processes on one host share its loopback: nothing to cut or shape
+    // without touching the host's own traffic.
+    .without(NodeAction::Partition)
+    .without(NodeAction::Links);
 
 #[async_trait]
 impl Deployer for LocalDeployer {
@@ -53,15 +59,8 @@ impl Deployer for LocalDeployer {
         "local"
     }
 
-    fn supports(&self, action: NodeAction) -> bool {
-        match action {
-            NodeAction::StartStop | NodeAction::Kill | NodeAction::Pause => true,
-            // libfaketime, preloaded into each node.
-            NodeAction::Clock => true,
-            // Processes on one host share its loopback: nothing to cut
-            // or shape without touching the host's own traffic.
-            NodeAction::Partition | NodeAction::Links => false,
-        }
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
     }
 
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
@@ -104,6 +103,7 @@ impl Deployer for LocalDeployer {
             nodes: NodeTable::new(nodes, |n| &n.name),
             crashes,
             stop_grace: self.settings.stop_grace,
+            capabilities: self.capabilities(),
         });
         // From here on, dropping the cluster kills whatever was started.
         let cluster = LocalCluster {
@@ -136,72 +136,4 @@ impl Deployer for LocalDeployer {
         tracing::info!(run_dir = %cluster.run_dir.display(), nodes = request.nodes(), "local cluster started");
         Ok(Box::new(cluster))
     }
-}
-
-/// Node `index` of a cluster whose run directory is `run_dir`, the
-/// `ordinal`-th of `group`, its data directory created.
-pub(crate) fn node_spec(
-    run_dir: &Path,
-    index: usize,
-    group: &str,
-    ordinal: usize,
-    ports: PortMap,
-) -> Result<NodeSpec, DeployError> {
-    let name = tf_core::scenario::node_name(group, ordinal);
-    let data_dir = run_dir.join(&name).join("data");
-    std::fs::create_dir_all(&data_dir).map_err(|e| host::io_error("create", &data_dir, e))?;
-    Ok(NodeSpec {
-        index,
-        name,
-        group: group.to_owned(),
-        host: HOST.into(),
-        bind_host: HOST.into(),
-        ports,
-        data_dir,
-    })
-}
-
-/// Where the runner reaches the node of `spec`: where its peers do.
-pub(crate) fn endpoint(spec: &NodeSpec) -> NodeEndpoint {
-    NodeEndpoint::loopback(&spec.name, &spec.ports).in_group(&spec.group)
-}
-
-/// The process of the node of `spec`, not started; under libfaketime when
-/// `faketime` is given, its clock set in `<run>/<node>/clock/spec`.
-pub(crate) fn node_process(
-    spec: &NodeSpec,
-    run_dir: &Path,
-    binary: &Path,
-    mut command: NodeCommand,
-    faketime: Option<&Path>,
-    crashes: &Arc<watch::Sender<Vec<NodeExit>>>,
-) -> Result<Arc<NodeProcess>, DeployError> {
-    host::write_node_files(&spec.name, &spec.data_dir, &command)?;
-    let clock = match faketime {
-        Some(library) => {
-            let file = host::clock::file_of(run_dir, &spec.name);
-            let clock =
-                NodeClock::create(file.clone()).map_err(|e| host::io_error("create", &file, e))?;
-            command.env.extend(host::clock::environment(
-                &library.display().to_string(),
-                &file.display().to_string(),
-            ));
-            Some(clock)
-        }
-        None => None,
-    };
-    Ok(NodeProcess::new(
-        spec.name.clone(),
-        binary.to_owned(),
-        command,
-        run_dir.join(&spec.name).join("node.log"),
-        clock,
-        Arc::clone(crashes),
-    ))
-}
-
-/// Starts `node` for the first time; a failure names it and shows its log.
-pub(crate) fn spawn(node: &Arc<NodeProcess>) -> Result<(), DeployError> {
-    node.spawn()
-        .map_err(|reason| DeployError::node_failed(&node.name, reason, &node.log))
 }

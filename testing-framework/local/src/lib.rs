@@ -11,6 +11,7 @@
 mod cluster;
 mod deployer;
 pub mod leftovers;
+mod node;
 mod process;
 
 pub use cluster::LocalCluster;

@@ -91,6 +91,15 @@ pub fn for_request(
 /// Why a node's clock cannot be set: its cluster runs no libfaketime.
 pub const NOT_DEPLOYED_WITH_CLOCKS: &str = "the cluster was deployed without clock faults (DeploymentRequest::with_clock_faults; a scenario asks for them through a workload that needs NodeAction::Clock, a manual cluster with ManualCluster::start_with_clocks)";
 
+/// Sets `fault` on a node's `clock` from now on; a node with none (its
+/// cluster was deployed without clock faults) says so.
+pub fn set(clock: Option<&NodeClock>, fault: ClockFault) -> Result<(), String> {
+    match clock {
+        Some(clock) => clock.set(fault),
+        None => Err(NOT_DEPLOYED_WITH_CLOCKS.into()),
+    }
+}
+
 /// Where a node's clock setting is: `<run>/<node>/clock/spec`.
 pub fn file_of(run_dir: &Path, node: &str) -> PathBuf {
     run_dir.join(node).join("clock").join("spec")

@@ -6,12 +6,16 @@
 //! every node ([`stopped_report`]), and the table of a growing cluster's
 //! nodes ([`NodeTable`]); the libraries a binary links
 //! ([`shared_libraries`]) and a node's clock under libfaketime
-//! ([`clock`]).
+//! ([`clock`]); the keys of the labels on what deployers create
+//! ([`labels`]) and the removal of what a dropped cluster holds
+//! ([`drop_cleanup()`]).
 
 pub mod binary;
 pub mod clock;
+pub mod labels;
 mod libs;
 mod nodes;
+mod on_drop;
 pub mod ports;
 mod runner;
 
@@ -19,6 +23,7 @@ pub use libs::shared_libraries;
 pub use nodes::{
     NodeTable, Numbering, port_maps, port_maps_except, port_maps_of, slots_with_ports,
 };
+pub use on_drop::{DROP_CLEANUP_LIMIT, drop_cleanup};
 pub use runner::{runner_alive, this_runner};
 
 use std::io::{Read, Seek, SeekFrom};

@@ -24,9 +24,9 @@ use crate::report::{CleanupReport, FaultWindow};
 use crate::scenario::clients::NodeClients;
 use crate::scenario::window::{Flow, Window, WindowEvent};
 use crate::scenario::{
-    Application, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, Expectation,
-    GroupRequest, NewNode, NodeAction, NodeControl, NodeEndpoint, Readiness, ReadinessObserver,
-    RunContext, Violation, Workload,
+    Application, Capabilities, Cluster, ControlError, DeployError, Deployer, DeploymentRequest,
+    Expectation, GroupRequest, NewNode, NodeAction, NodeControl, NodeEndpoint, Readiness,
+    ReadinessObserver, RunContext, Violation, Workload,
 };
 
 /// What a manual cluster refused or failed to do.
@@ -154,7 +154,7 @@ pub struct ManualCluster<A: Application> {
     /// Each group's app (its settings), by group; the first is `app`.
     apps: Vec<(String, Arc<A>)>,
     deployer: String,
-    supported: Vec<NodeAction>,
+    capabilities: Capabilities,
     cluster: Option<Box<dyn Cluster>>,
     control: Arc<dyn NodeControl>,
     /// The cluster's own nodes, each with its client.
@@ -294,10 +294,7 @@ impl<A: Application> ManualCluster<A> {
         )?;
         let mut manual = ManualCluster {
             deployer: deployer.name().to_owned(),
-            supported: NodeAction::ALL
-                .into_iter()
-                .filter(|a| deployer.supports(*a))
-                .collect(),
+            capabilities: deployer.capabilities(),
             control: cluster.control(),
             nodes: sources_of_nodes,
             cluster: Some(cluster),
@@ -348,7 +345,7 @@ impl<A: Application> ManualCluster<A> {
 
     /// Whether the deployer can do `action`.
     pub fn supports(&self, action: NodeAction) -> bool {
-        self.supported.contains(&action)
+        self.capabilities.supports(action)
     }
 
     /// The run directory: node logs, `steps.log`.
@@ -872,8 +869,16 @@ impl<A: Application> ManualCluster<A> {
             None => CleanupReport::default(),
         };
         self.journal.write(&format!(
-            "cleaned up: {} node(s) stopped{}",
+            "cleaned up: {} node(s) stopped{}{}",
             report.stopped.len(),
+            if report.left_running.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} left running (not the framework's to stop)",
+                    report.left_running.len()
+                )
+            },
             if report.problems.is_empty() {
                 String::new()
             } else {

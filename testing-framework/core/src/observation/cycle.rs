@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
-use super::runtime::{Lifecycle, Published, Shared, StoppedOnDrop};
+use super::shared::{Lifecycle, Published, Shared, StoppedOnDrop};
 use super::source::{SourceChanges, duplicate_name, same_names};
 use super::{FailureStage, ObservationConfig, Observer, SourceProvider, SourceSet, Sources};
 

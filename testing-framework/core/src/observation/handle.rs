@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::diagnostics::{Diagnostics, LatestSummary};
-use super::runtime::Shared;
+use super::shared::Shared;
 use super::stream::{Cursor, Subscription};
 use super::{CycleFailure, Lifecycle, ObservationOf, Observer, RuntimeHealth, SourceHealth};
 

@@ -92,6 +92,7 @@ mod poll_each;
 mod reachability;
 mod replay;
 mod runtime;
+mod shared;
 mod source;
 mod subscription;
 mod wait;
@@ -105,7 +106,8 @@ pub use history::Observation;
 pub use observer::{Observer, StateObserver};
 pub use poll_each::{SourcePoll, Sources};
 pub use reachability::Reachability;
-pub use runtime::{ConfigUpdater, Lifecycle, ObservationRuntime};
+pub use runtime::{ConfigUpdater, ObservationRuntime};
+pub use shared::Lifecycle;
 pub use source::{ObservedSource, SourceName, SourceProvider, SourceSet};
 
 pub(crate) use cycle::panic_message;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::runtime::{Lifecycle, Published, Shared};
+use super::shared::{Lifecycle, Published, Shared};
 use super::{ObservationConfig, ObservationHandle, Observer};
 
 /// Feeds recorded observations to an [`ObservationHandle`] of `O`.

@@ -9,7 +9,7 @@ use futures::Stream;
 use tokio_stream::wrappers::WatchStream;
 
 use super::history::Read;
-use super::runtime::{Lifecycle, Progress, Shared};
+use super::shared::{Lifecycle, Progress, Shared};
 use super::stream::Cursor;
 use super::{ObservationOf, Observer};
 

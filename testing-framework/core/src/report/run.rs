@@ -87,14 +87,22 @@ pub struct NodeExit {
     pub log_tail: String,
 }
 
-/// What cleanup did.
+/// What cleanup did, the same on every deployer.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct CleanupReport {
-    /// Nodes stopped by cleanup.
+    /// Nodes that were running and that cleanup stopped: asked to stop
+    /// (SIGTERM or the backend's equivalent), and, past the grace period,
+    /// forced.
     pub stopped: Vec<String>,
-    /// Nodes that ignored the polite stop and had to be killed (worth a
+    /// Of those, the ones that ignored the polite stop and had to be
+    /// forced (killed, or their pod deleted at once), a line each (worth a
     /// look: a node that does not shut down cleanly).
     pub forced: Vec<String>,
+    /// Nodes that were running and that cleanup left running, since they
+    /// are not the framework's to stop (an attached deployment's, which
+    /// its owner runs).
+    #[serde(default)]
+    pub left_running: Vec<String>,
     /// Problems met (a process that would not die, a directory that could
     /// not be removed); any problem makes the run an error.
     pub problems: Vec<String>,

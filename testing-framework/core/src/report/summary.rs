@@ -187,6 +187,13 @@ impl fmt::Display for RunReport {
                 "cleanup: a node that ignores SIGTERM costs the stop grace on every stop and at cleanup; make it exit on SIGTERM, or shorten the grace (`run --stop-grace 1s`, or the deployer's with_stop_grace)"
             )?;
         }
+        if !self.cleanup.left_running.is_empty() {
+            writeln!(
+                f,
+                "cleanup: left running, as found (not the framework's to stop): {}",
+                self.cleanup.left_running.join(", ")
+            )?;
+        }
         for note in &self.notes {
             writeln!(f, "note: {note}")?;
         }
@@ -278,6 +285,30 @@ mod tests {
             "{printed}"
         );
         assert!(printed.contains("run --stop-grace 1s"), "{printed}");
+    }
+
+    #[test]
+    fn nodes_left_running_at_cleanup_are_said_and_older_reports_have_none() {
+        let mut report = RunReport::sample(Verdict::Passed);
+        report.cleanup.left_running = vec!["raft-0".into(), "raft-1".into()];
+        let printed = report.to_string();
+        assert!(
+            printed.contains(
+                "cleanup: left running, as found (not the framework's to stop): raft-0, raft-1"
+            ),
+            "{printed}"
+        );
+        let page = super::super::html::render_for_test(&report);
+        assert!(page.contains("raft-0, raft-1"), "{page}");
+        // A report.json written before nodes were left running reads back.
+        let mut json = serde_json::to_value(&report).unwrap();
+        json["cleanup"]
+            .as_object_mut()
+            .unwrap()
+            .remove("left_running");
+        let read: RunReport = serde_json::from_value(json).unwrap();
+        assert!(read.cleanup.left_running.is_empty());
+        assert!(!super::super::html::render_for_test(&read).contains("left running"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What a deployer gives the runner: a running cluster, its node clients,
-//! control over its nodes, and cleanup.
+//! control over its nodes (see `control.rs`), and cleanup.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -7,12 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::watch;
 
+use super::control::{Capabilities, ControlError, NodeAction, NodeControl};
 use super::group::{self, GroupRequest};
 use super::{Application, NodeCommand, NodeEndpoint, NodeSpec, PortSpec};
-use crate::fault::{ClockFault, Impaired, Link, LinkFault};
-use crate::report::{CleanupReport, NodeExit};
+use crate::report::CleanupReport;
 
 /// What to deploy: groups of nodes, each of its own app, and everything a
 /// deployer needs of each app to start them (its binary, ports and
@@ -360,61 +359,6 @@ fn check_ports(group: &GroupRequest) -> Result<(), DeployError> {
     Ok(())
 }
 
-/// Something done to a node, for asking a deployer whether it can.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum NodeAction {
-    /// Start, stop, restart.
-    StartStop,
-    /// Kill at once.
-    Kill,
-    /// Freeze and thaw (the node keeps its connections but never answers).
-    Pause,
-    /// Cut the cluster's network in two and heal it.
-    Partition,
-    /// Shape or cut single links, one way or both ([`NodeControl::impair`]).
-    Links,
-    /// Set a node's wall clock off ([`NodeControl::set_clock`]).
-    Clock,
-}
-
-impl fmt::Display for NodeAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            NodeAction::StartStop => "start and stop",
-            NodeAction::Kill => "kill",
-            NodeAction::Pause => "pause",
-            NodeAction::Partition => "partition",
-            NodeAction::Links => "shape or cut the links of",
-            NodeAction::Clock => "set the clocks of",
-        })
-    }
-}
-
-impl NodeAction {
-    /// Every action.
-    pub const ALL: [NodeAction; 6] = [
-        NodeAction::StartStop,
-        NodeAction::Kill,
-        NodeAction::Pause,
-        NodeAction::Partition,
-        NodeAction::Links,
-        NodeAction::Clock,
-    ];
-
-    /// What to do when a deployer cannot do it.
-    pub fn remedy(self) -> &'static str {
-        match self {
-            NodeAction::Partition | NodeAction::Links => {
-                "use a deployer that can (--deployer compose), or drop it"
-            }
-            NodeAction::Clock => {
-                "use a deployer that can (--deployer local or compose), or drop it"
-            }
-            _ => "use a deployer that can, or drop it",
-        }
-    }
-}
-
 /// Starts clusters of an app's nodes somewhere (local processes,
 /// containers, pods). It knows the app only through the request.
 #[async_trait]
@@ -422,10 +366,21 @@ pub trait Deployer: Send + Sync {
     /// The deployer's name, for reports (`local`).
     fn name(&self) -> &str;
 
-    /// Whether its clusters can do `action`; the runner refuses a scenario
-    /// that needs what the deployer cannot do before any node starts.
+    /// What its clusters can do to nodes, and why not the rest: the one
+    /// declaration, which [`supports`](Self::supports) answers from and
+    /// which the deployer hands its clusters' [`NodeControl`]
+    /// ([`NodeControl::capabilities`]). Start, stop and kill unless said
+    /// otherwise.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::BASIC
+    }
+
+    /// Whether its clusters can do `action`, as its
+    /// [`capabilities`](Self::capabilities) say; the runner refuses a
+    /// scenario that needs what the deployer cannot do before any node
+    /// starts.
     fn supports(&self, action: NodeAction) -> bool {
-        matches!(action, NodeAction::StartStop | NodeAction::Kill)
+        self.capabilities().supports(action)
     }
 
     /// Starts every node. On error nothing is left running.
@@ -542,75 +497,6 @@ impl NewNode {
     }
 }
 
-/// Control over a cluster's nodes, by name.
-#[async_trait]
-pub trait NodeControl: Send + Sync {
-    /// Starts a stopped node again, with its data.
-    async fn start(&self, node: &str) -> Result<(), ControlError>;
-    /// Asks the node to stop (SIGTERM or the backend's equivalent), then
-    /// forces it after a grace period.
-    async fn stop(&self, node: &str) -> Result<(), ControlError>;
-    /// Stops, then starts with the same data.
-    async fn restart(&self, node: &str) -> Result<(), ControlError> {
-        self.stop(node).await?;
-        self.start(node).await
-    }
-    /// Kills the node at once (SIGKILL or the backend's equivalent).
-    async fn kill(&self, node: &str) -> Result<(), ControlError>;
-    /// Freezes the node (SIGSTOP): it keeps its sockets but answers
-    /// nothing, like a node in a long GC pause or on an overloaded VM.
-    async fn pause(&self, node: &str) -> Result<(), ControlError> {
-        Err(ControlError::unsupported("pause", node))
-    }
-    /// Thaws a paused node (SIGCONT).
-    async fn resume(&self, node: &str) -> Result<(), ControlError> {
-        Err(ControlError::unsupported("resume", node))
-    }
-    /// Cuts the network in two: the nodes in `side` reach each other but
-    /// none of the rest, and the rest reach each other. The runner keeps
-    /// observing every node. One partition at a time; [`heal`](Self::heal)
-    /// ends it.
-    async fn partition(&self, side: &[String]) -> Result<(), ControlError> {
-        Err(ControlError::unsupported("partition", &side.join(", ")))
-    }
-    /// Ends the partition: every node reaches every other again. Healing a
-    /// cluster that is not partitioned does nothing.
-    async fn heal(&self) -> Result<(), ControlError> {
-        Err(ControlError::unsupported("heal", "the cluster"))
-    }
-    /// Applies `fault` to every link in `links` (from the sender's side),
-    /// confirms that it took, and returns how; other impairments stay in
-    /// force. A deployer that cannot shape links refuses, saying which can.
-    async fn impair(&self, links: &[Link], fault: &LinkFault) -> Result<Impaired, ControlError> {
-        let _ = fault;
-        Err(ControlError::unsupported(
-            "shape the links of",
-            &links
-                .iter()
-                .map(Link::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-        ))
-    }
-    /// Removes an impairment; returns what it did to the packets, a line a
-    /// link. Restoring one already removed does nothing.
-    async fn restore(&self, id: u64) -> Result<Vec<String>, ControlError> {
-        let _ = id;
-        Ok(Vec::new())
-    }
-    /// Sets `node`'s wall clock to `clock` from now on (the default
-    /// [`ClockFault`] puts it back to the true time); the setting outlives
-    /// the node's restarts. Needs a cluster deployed with
-    /// [`DeploymentRequest::clock_faults`].
-    async fn set_clock(&self, node: &str, clock: &ClockFault) -> Result<(), ControlError> {
-        let _ = clock;
-        Err(ControlError::unsupported("set the clock of", node))
-    }
-    /// Every exit of a node that was not asked for, so far; changes as
-    /// nodes crash.
-    fn unexpected_exits(&self) -> watch::Receiver<Vec<NodeExit>>;
-}
-
 /// A cluster could not be deployed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -673,67 +559,5 @@ impl DeployError {
             log: log.display().to_string(),
             log_tail: crate::host::log_tail(log),
         }
-    }
-}
-
-/// A node could not be controlled.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ControlError {
-    /// No node by that name.
-    #[error("no node named `{0}` in this cluster")]
-    UnknownNode(String),
-    /// This deployer cannot do that.
-    #[error("cannot {action} {node}: this deployer does not support it")]
-    Unsupported {
-        /// What was asked (`pause`, `resume`).
-        action: &'static str,
-        /// The node.
-        node: String,
-    },
-    /// The action failed.
-    #[error("{action} {node} failed: {reason}")]
-    Failed {
-        /// What was attempted.
-        action: &'static str,
-        /// The node.
-        node: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-impl ControlError {
-    /// `action` is not something this deployer can do.
-    pub fn unsupported(action: &'static str, node: &str) -> Self {
-        ControlError::Unsupported {
-            action,
-            node: node.to_owned(),
-        }
-    }
-
-    /// `action` on `node` failed, for the reason given to the returned
-    /// function (for `map_err`).
-    pub fn failed<'a>(action: &'static str, node: &'a str) -> impl FnOnce(String) -> Self + 'a {
-        move |reason| ControlError::Failed {
-            action,
-            node: node.to_owned(),
-            reason,
-        }
-    }
-
-    /// Whether `side` can be cut off a cluster of `count` nodes while
-    /// `cut` is cut off already: it must hold a node and leave one, and one
-    /// partition is in force at a time. The reason when not.
-    pub fn check_partition(side: &[String], count: usize, cut: &[String]) -> Result<(), String> {
-        if side.is_empty() || side.len() >= count {
-            return Err(format!(
-                "a side must hold at least one node and leave at least one of the {count} on the other"
-            ));
-        }
-        if !cut.is_empty() {
-            return Err(format!("{} is cut off already; heal first", cut.join(", ")));
-        }
-        Ok(())
     }
 }

@@ -12,6 +12,7 @@ mod application;
 mod builder;
 pub(crate) mod clients;
 mod context;
+mod control;
 mod deploy;
 mod expectation;
 mod group;
@@ -30,10 +31,8 @@ pub use application::{
 };
 pub use builder::{Scenario, ScenarioBuilder, ScenarioError};
 pub use context::{FaultId, MissingObserver, RunContext, RunSettings};
-pub use deploy::{
-    Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NewNode, NodeAction,
-    NodeBuild, NodeControl, NodeSlot,
-};
+pub use control::{Capabilities, ControlError, NodeAction, NodeControl};
+pub use deploy::{Cluster, DeployError, Deployer, DeploymentRequest, NewNode, NodeBuild, NodeSlot};
 pub use expectation::{Always, AtEnd, Eventually, Expectation, Violation};
 pub use group::{
     DEFAULT_GROUP, Group, GroupRequest, NodeProbe, Topology, TopologyError, UnknownGroup, node_name,

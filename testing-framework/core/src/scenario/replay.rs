@@ -13,7 +13,7 @@ use tokio::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::window::{Flow, Window, WindowEvent};
-use super::{Application, ControlError, NodeControl, RunContext, Scenario};
+use super::{Application, Capabilities, ControlError, NodeControl, RunContext, Scenario};
 use crate::history::{HISTORY_FILE, History, read_history};
 use crate::observation::SourceSet;
 use crate::report::OBSERVATIONS_FILE;
@@ -63,6 +63,9 @@ struct NoCluster(watch::Sender<Vec<NodeExit>>);
 
 #[async_trait]
 impl NodeControl for NoCluster {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::BASIC
+    }
     async fn start(&self, node: &str) -> Result<(), ControlError> {
         Err(replaying("start", node))
     }

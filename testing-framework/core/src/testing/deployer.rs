@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use super::{FakeNode, FakeNodes};
 use crate::report::{CleanupReport, NodeExit};
 use crate::scenario::{
-    Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NodeAction, NodeControl,
-    NodeEndpoint, PortMap,
+    Capabilities, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NodeAction,
+    NodeControl, NodeEndpoint, PortMap,
 };
 
 /// Deploys [`FakeNode`]s that grow one height every 100 ms while up.
@@ -27,7 +27,7 @@ pub struct FakeDeployer {
     run_dir: PathBuf,
     fail_deploy: Option<String>,
     cleanup_problem: Option<String>,
-    lacking: Vec<NodeAction>,
+    capabilities: Capabilities,
     cleaned: Arc<AtomicBool>,
     actions: Arc<Mutex<Vec<String>>>,
     nodes: Arc<Mutex<Vec<Arc<FakeNode>>>>,
@@ -42,7 +42,7 @@ impl FakeDeployer {
             run_dir: run_dir.into(),
             fail_deploy: None,
             cleanup_problem: None,
-            lacking: Vec::new(),
+            capabilities: Capabilities::ALL,
             cleaned: Arc::new(AtomicBool::new(false)),
             actions: Arc::default(),
             nodes: Arc::default(),
@@ -68,7 +68,7 @@ impl FakeDeployer {
 
     /// Like a deployer that cannot do `action`.
     pub fn without(mut self, action: NodeAction) -> Self {
-        self.lacking.push(action);
+        self.capabilities = self.capabilities.without(action);
         self
     }
 
@@ -94,8 +94,8 @@ impl Deployer for FakeDeployer {
         "fake"
     }
 
-    fn supports(&self, action: NodeAction) -> bool {
-        !self.lacking.contains(&action)
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities
     }
 
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
@@ -153,7 +153,7 @@ impl Deployer for FakeDeployer {
                     .collect(),
                 exits: watch::channel(Vec::new()).0,
                 actions: Arc::clone(&self.actions),
-                lacking: self.lacking.clone(),
+                capabilities: self.capabilities,
             }),
             cleanup_problem: self.cleanup_problem.clone(),
             cleaned: Arc::clone(&self.cleaned),
@@ -166,7 +166,7 @@ struct FakeControl {
     nodes: HashMap<String, Arc<FakeNode>>,
     exits: watch::Sender<Vec<NodeExit>>,
     actions: Arc<Mutex<Vec<String>>>,
-    lacking: Vec<NodeAction>,
+    capabilities: Capabilities,
 }
 
 impl FakeControl {
@@ -182,6 +182,10 @@ impl FakeControl {
 
 #[async_trait]
 impl NodeControl for FakeControl {
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities
+    }
+
     async fn start(&self, node: &str) -> Result<(), ControlError> {
         self.act("start", node)?.set_up(true);
         Ok(())
@@ -198,25 +202,20 @@ impl NodeControl for FakeControl {
     }
 
     async fn pause(&self, node: &str) -> Result<(), ControlError> {
-        if self.lacking.contains(&NodeAction::Pause) {
-            return Err(ControlError::unsupported("pause", node));
-        }
+        self.capabilities.check(NodeAction::Pause, "pause", node)?;
         self.act("pause", node)?.set_paused(true);
         Ok(())
     }
 
     async fn resume(&self, node: &str) -> Result<(), ControlError> {
-        if self.lacking.contains(&NodeAction::Pause) {
-            return Err(ControlError::unsupported("resume", node));
-        }
+        self.capabilities.check(NodeAction::Pause, "resume", node)?;
         self.act("resume", node)?.set_paused(false);
         Ok(())
     }
 
     async fn partition(&self, side: &[String]) -> Result<(), ControlError> {
-        if self.lacking.contains(&NodeAction::Partition) {
-            return Err(ControlError::unsupported("partition", &side.join(", ")));
-        }
+        self.capabilities
+            .check(NodeAction::Partition, "partition", &side.join(", "))?;
         if let Some(unknown) = side.iter().find(|n| !self.nodes.contains_key(*n)) {
             return Err(ControlError::UnknownNode(unknown.clone()));
         }
@@ -230,9 +229,8 @@ impl NodeControl for FakeControl {
     }
 
     async fn heal(&self) -> Result<(), ControlError> {
-        if self.lacking.contains(&NodeAction::Partition) {
-            return Err(ControlError::unsupported("heal", "the cluster"));
-        }
+        self.capabilities
+            .check(NodeAction::Partition, "heal", "the cluster")?;
         self.actions.lock().push("heal".into());
         for node in self.nodes.values() {
             node.set_cut(false);

@@ -1,6 +1,7 @@
 //! A small Kubernetes API server in memory, enough for the deployer: it
-//! keeps namespaces, pods (which run as soon as they are created, unless
-//! told otherwise), the other objects of a run and network policies;
+//! keeps namespaces, pods (which run as soon as they are created, and go
+//! as soon as they are deleted, unless told otherwise), the other objects
+//! of a run and network policies;
 //! answers lists and watches of pods with resource versions; streams pod
 //! logs; and records every request. A `kube::Client` talks to it through a
 //! `tower` service, so no cluster and no socket are involved.
@@ -66,6 +67,9 @@ struct State {
     no_account_yet: usize,
     /// Pods a controller recreates when they are deleted.
     controlled: std::collections::BTreeSet<(String, String)>,
+    /// Pods whose node ignores SIGTERM: deleted with a grace period, they
+    /// stay (terminating) until deleted with none.
+    ignore_term: std::collections::BTreeSet<String>,
     /// How adding an ephemeral container is refused (status, message);
     /// `None`: it is added and runs.
     ephemeral_refusal: Option<(u16, String)>,
@@ -135,6 +139,12 @@ impl FakeApi {
     /// namespace's service account, as on a busy control plane.
     pub fn refuse_pods_for_service_account(&self, count: usize) {
         self.state.lock().no_account_yet = count;
+    }
+
+    /// Pods named `pod` ignore SIGTERM from now on: a deletion with a
+    /// grace period leaves them terminating; one with none removes them.
+    pub fn ignore_term(&self, pod: &str) {
+        self.state.lock().ignore_term.insert(pod.into());
     }
 
     /// Partition probes meet `fate` from now on.
@@ -293,14 +303,14 @@ impl FakeApi {
             (Method::GET, ["namespaces", ns, "pods"]) => self.list(ns, &query),
             (Method::GET, ["namespaces", _, "pods", pod, "log"]) => self.log(pod, &query),
             (Method::POST, ["namespaces", ns, kind]) => self.create(ns, kind, body),
-            (Method::DELETE, ["namespaces", ns, kind, name]) => self.delete(ns, kind, name),
+            (Method::DELETE, ["namespaces", ns, kind, name]) => self.delete(ns, kind, name, &body),
             (Method::PATCH, ["namespaces", ns, "pods", name]) => self.patch(ns, name, body),
             (Method::PATCH, ["namespaces", ns, "pods", name, "ephemeralcontainers"]) => {
                 self.add_ephemeral(ns, name, body)
             }
             // Cluster-wide objects (roles, bindings) under the namespace "".
             (Method::POST, [kind]) => self.create_cluster_wide(kind, body),
-            (Method::DELETE, [kind, name]) => self.delete("", kind, name),
+            (Method::DELETE, [kind, name]) => self.delete("", kind, name, &body),
             _ => status(404, "NotFound", &format!("{} {path}", parts.method)),
         }
     }
@@ -423,9 +433,20 @@ impl FakeApi {
         reply(201, body)
     }
 
-    fn delete(&self, ns: &str, kind: &str, name: &str) -> Reply {
+    fn delete(&self, ns: &str, kind: &str, name: &str, options: &Value) -> Reply {
         let mut state = self.state.lock();
         let key = (ns.to_owned(), kind.to_owned(), name.to_owned());
+        let graceful = options["gracePeriodSeconds"].as_u64() != Some(0);
+        if kind == "pods" && graceful && state.ignore_term.contains(name) {
+            // The kubelet sent SIGTERM, which the node ignores: the pod
+            // stays, terminating.
+            let Some(mut pod) = state.objects.get(&key).cloned() else {
+                return status(404, "NotFound", &format!("pods \"{name}\" not found"));
+            };
+            pod["metadata"]["deletionTimestamp"] = json!("2026-12-01T00:00:00Z");
+            state.put(key, pod.clone(), "MODIFIED");
+            return reply(200, pod);
+        }
         match state.remove(&key) {
             Some(object) => {
                 if kind == "pods" && state.controlled.contains(&(ns.to_owned(), name.to_owned())) {
