@@ -327,7 +327,7 @@ impl Deployer for K8sDeployer {
         // Whose run it is, so that a sweep leaves a live runner's alone.
         if let Some(Object::Namespace(namespace)) = plan.objects.first_mut() {
             namespace.metadata.annotations = Some(BTreeMap::from([
-                (RUNNER.to_owned(), crate::runner::this_runner()),
+                (RUNNER.to_owned(), crate::runner::identity()),
                 (RUN_DIR.to_owned(), run_dir.display().to_string()),
             ]));
         }

@@ -64,7 +64,7 @@ fn runner() -> NetworkPolicyIngressRule {
             pod_selector: Some(LabelSelector {
                 match_labels: Some(BTreeMap::from([(
                     crate::runner::ROLE.to_owned(),
-                    crate::runner::RUNNER.to_owned(),
+                    crate::runner::RUNNER_ROLE.to_owned(),
                 )])),
                 match_expressions: None,
             }),

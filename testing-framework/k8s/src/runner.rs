@@ -27,8 +27,8 @@ use crate::{K8sSettings, Object, Plan, PodState, api};
 
 /// The label that marks the runner's pod; partitions let it through.
 pub use tf_core::host::labels::ROLE;
-/// [`ROLE`]'s value on the runner's pod.
-pub const RUNNER: &str = "runner";
+/// [`ROLE`]'s value on the runner's pod, and the name of its Job, pod and service account.
+pub const RUNNER_ROLE: &str = "runner";
 /// Where the runner writes its runs, in its pod.
 const RUNS: &str = "/runs";
 /// The lines around a result file in the runner's log.
@@ -48,7 +48,7 @@ const POD_NAMESPACE_ENV: &str = "TF_K8S_POD_NAMESPACE";
 /// Who runs this process, as a run's namespace is annotated: the pod
 /// (`pod:<namespace>/<name>`) when it is the runner in a cluster, else
 /// `<pid>@<host>`.
-pub fn this_runner() -> String {
+pub fn identity() -> String {
     match (
         std::env::var(POD_NAMESPACE_ENV),
         std::env::var(POD_NAME_ENV),
@@ -61,7 +61,7 @@ pub fn this_runner() -> String {
 /// Whether the runner an annotation names is alive: a runner pod that
 /// still exists and has not ended, or a process as
 /// [`tf_core::host::runner_alive`] tells.
-pub async fn runner_alive(client: &Client, runner: &str) -> bool {
+pub async fn alive(client: &Client, runner: &str) -> bool {
     let Some((namespace, name)) = runner.strip_prefix("pod:").and_then(|p| p.split_once('/'))
     else {
         return tf_core::host::runner_alive(runner);
@@ -93,7 +93,7 @@ pub fn runner_plan(
     let name = runner_namespace(id);
     let labels = labels(id, "runner", None);
     let mut pod_labels = labels.clone();
-    pod_labels.insert(ROLE.into(), RUNNER.into());
+    pod_labels.insert(ROLE.into(), RUNNER_ROLE.into());
     let rule = |groups: &[&str], resources: &[&str], verbs: &[&str]| PolicyRule {
         api_groups: Some(groups.iter().map(|g| (*g).to_owned()).collect()),
         resources: Some(resources.iter().map(|r| (*r).to_owned()).collect()),
@@ -129,7 +129,7 @@ pub fn runner_plan(
         },
         subjects: Some(vec![Subject {
             kind: "ServiceAccount".into(),
-            name: RUNNER.into(),
+            name: RUNNER_ROLE.into(),
             namespace: Some(namespace.clone()),
             ..Subject::default()
         }]),
@@ -151,7 +151,7 @@ pub fn runner_plan(
         ..EnvVar::default()
     };
     let job = Job {
-        metadata: meta(RUNNER, ns, labels.clone()),
+        metadata: meta(RUNNER_ROLE, ns, labels.clone()),
         spec: Some(JobSpec {
             // One run: a failed scenario is a result, not a retry.
             backoff_limit: Some(0),
@@ -161,10 +161,10 @@ pub fn runner_plan(
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
-                    service_account_name: Some(RUNNER.into()),
+                    service_account_name: Some(RUNNER_ROLE.into()),
                     restart_policy: Some("Never".into()),
                     containers: vec![Container {
-                        name: RUNNER.into(),
+                        name: RUNNER_ROLE.into(),
                         image: Some(image.into()),
                         image_pull_policy: Some("IfNotPresent".into()),
                         command: Some(vec!["/usr/local/bin/scenarios".into()]),
@@ -213,7 +213,7 @@ pub fn runner_plan(
                 ..Default::default()
             }),
             Object::ServiceAccount(ServiceAccount {
-                metadata: meta(RUNNER, ns, labels),
+                metadata: meta(RUNNER_ROLE, ns, labels),
                 ..ServiceAccount::default()
             }),
             Object::ClusterRole(role),
@@ -279,7 +279,7 @@ pub async fn launch(
     if let Some(Object::Namespace(namespace)) = plan.objects.first_mut() {
         namespace.metadata.annotations = Some(BTreeMap::from([(
             tf_core::host::labels::RUNNER.to_owned(),
-            this_runner(),
+            identity(),
         )]));
     }
     let plan = &plan;

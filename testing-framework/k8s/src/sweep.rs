@@ -64,7 +64,7 @@ pub async fn sweep(client: &Client, include_live: bool) -> Result<K8sSweep, Depl
             .and_then(|a| a.get(RUNNER))
             .cloned()
             .unwrap_or_default();
-        if !include_live && crate::runner::runner_alive(client, &runner).await {
+        if !include_live && crate::runner::alive(client, &runner).await {
             report.live.push(format!("{name} (runner {runner})"));
             continue;
         }

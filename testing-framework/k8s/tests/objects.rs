@@ -185,7 +185,7 @@ fn the_runner_may_do_what_a_run_needs_and_is_let_through_partitions() {
     };
     let template = &job.spec.as_ref().unwrap().template;
     let labels = template.metadata.as_ref().unwrap().labels.as_ref().unwrap();
-    assert_eq!(labels[tf_k8s::runner::ROLE], tf_k8s::runner::RUNNER);
+    assert_eq!(labels[tf_k8s::runner::ROLE], tf_k8s::runner::RUNNER_ROLE);
     let pod = template.spec.as_ref().unwrap();
     assert_eq!(pod.service_account_name.as_deref(), Some("runner"));
     let env = pod.containers[0].env.as_ref().unwrap();
