@@ -14,7 +14,8 @@ use openraft_kv_tf::{RaftKv, RaftObserver, RaftSnapshot};
 use tf_compose::ComposeDeployer;
 use tf_core::fault::{ClockFault, LinkFault, Links};
 use tf_core::manual::ManualCluster;
-use tf_core::scenario::{Deployer, DeploymentRequest};
+use tf_core::scenario::Deployer;
+use tf_core::scenario::deploy::DeploymentRequest;
 use tf_core::workloads::Around;
 
 fn main() {

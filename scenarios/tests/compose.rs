@@ -24,6 +24,7 @@ use tf_compose::{ComposeDeployer, build_image};
 use tf_core::BoxError;
 use tf_core::catalog::Catalog;
 use tf_core::report::*;
+use tf_core::scenario::deploy::DeploymentRequest;
 use tf_core::scenario::*;
 
 #[path = "compose/links.rs"]

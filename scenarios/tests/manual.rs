@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chain_tf::{ChainApp, ChainObserver, ChainSnapshot};
 use tf_core::manual::{ManualCluster, ManualError};
-use tf_core::scenario::NewNode;
+use tf_core::scenario::deploy::NewNode;
 use tf_cucumber::{RunnerOptions, run_features};
 use tf_local::LocalDeployer;
 

@@ -16,6 +16,7 @@ use openraft_kv_tf::scenarios::{FailoverOptions, raft_base, raft_failover};
 use openraft_kv_tf::{RaftKv, RaftObserver, RaftSnapshot, leader_failover};
 use tf_core::BoxError;
 use tf_core::report::{RecordedObservation, Severity, Verdict};
+use tf_core::scenario::deploy::DeploymentRequest;
 use tf_core::scenario::*;
 use tf_core::workloads::FaultKind;
 use tf_local::LocalDeployer;

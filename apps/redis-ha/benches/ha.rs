@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use redis_ha_tf::scenarios::topology;
 use redis_ha_tf::{MASTER, RedisClient, Sentinel};
 use tf_compose::ComposeDeployer;
-use tf_core::scenario::{Cluster, Deployer, NodeEndpoint};
+use tf_core::scenario::deploy::Cluster;
+use tf_core::scenario::{Deployer, NodeEndpoint};
 use tf_local::LocalDeployer;
 
 fn main() {

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tf_core::report::CleanupReport;
-use tf_core::scenario::{
-    Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl, NodeEndpoint,
+use tf_core::scenario::NodeEndpoint;
+use tf_core::scenario::deploy::{
+    Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
 };
 
 use crate::compose_file::{self, Service};

@@ -11,7 +11,7 @@ use bollard::Docker;
 use tf_core::fault::{ClockFault, Impaired, Link, LinkFault};
 use tf_core::host::NodeTable;
 use tf_core::report::NodeExit;
-use tf_core::scenario::{Capabilities, ControlError, NodeControl};
+use tf_core::scenario::deploy::{Capabilities, ControlError, NodeControl};
 use tf_netfault::driver::LinkFaults;
 use tokio::sync::{Mutex as AsyncMutex, watch};
 

@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tf_core::host::{self, DeployerSettings, NodeTable};
-use tf_core::scenario::{
-    Capabilities, Cluster, DeployError, Deployer, DeploymentRequest, NodeSpec,
-};
+use tf_core::scenario::deploy::{Capabilities, Cluster, DeployError, DeploymentRequest};
+use tf_core::scenario::{Deployer, NodeSpec};
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
 use crate::cluster::ComposeCluster;

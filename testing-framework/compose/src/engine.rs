@@ -2,7 +2,7 @@
 
 use bollard::Docker;
 use tf_core::ErrorChain;
-use tf_core::scenario::DeployError;
+use tf_core::scenario::deploy::DeployError;
 
 /// Connects to the engine named by `DOCKER_HOST`, else the local socket,
 /// agreeing on an API version both sides speak.

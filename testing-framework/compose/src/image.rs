@@ -10,7 +10,7 @@ use bollard::Docker;
 use bollard::query_parameters::BuildImageOptions;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use tf_core::scenario::DeployError;
+use tf_core::scenario::deploy::DeployError;
 
 use crate::engine::{describe, is_not_found};
 use crate::labels;

@@ -14,9 +14,8 @@ use bollard::models::{
 use bollard::query_parameters::CreateContainerOptions;
 use tf_core::host::{self, clock::NodeClock};
 use tf_core::report::NodeExit;
-use tf_core::scenario::{
-    DeployError, NodeCommand, NodeEndpoint, NodeSpec, PortMap, PortSpec, Protocol,
-};
+use tf_core::scenario::deploy::DeployError;
+use tf_core::scenario::{NodeCommand, NodeEndpoint, NodeSpec, PortMap, PortSpec, Protocol};
 use tokio::sync::watch;
 
 use crate::compose_file::port_key;

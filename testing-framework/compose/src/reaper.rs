@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{CreateContainerOptions, InspectContainerOptions};
-use tf_core::scenario::{DeployError, NodeBinary};
+use tf_core::scenario::NodeBinary;
+use tf_core::scenario::deploy::DeployError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::engine::describe;

@@ -11,7 +11,7 @@ use bollard::query_parameters::{
     RemoveImageOptions,
 };
 use futures::StreamExt;
-use tf_core::scenario::DeployError;
+use tf_core::scenario::deploy::DeployError;
 
 use crate::engine::{connect, describe, is_not_found};
 use crate::labels;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tf_core::BoxError;
 use tf_core::observation::{ObservationConfig, Observer, Sources};
+use tf_core::scenario::deploy::*;
 use tf_core::scenario::*;
 
 /// An app whose client is `C`.

@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use tf_core::BoxError;
 use tf_core::observation::{ObservationConfig, Observer, Sources};
 use tf_core::report::*;
+use tf_core::scenario::deploy::*;
 use tf_core::scenario::*;
 use tf_core::testing::{FakeApp, FakeDeployer, FakeNode};
 use tokio::sync::watch;

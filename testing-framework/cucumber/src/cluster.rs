@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use tf_core::fault::{ClockFault, LinkFault, Links};
 use tf_core::manual::{ManualCluster, ManualError};
 use tf_core::report::CleanupReport;
-use tf_core::scenario::{Application, NewNode};
+use tf_core::scenario::Application;
+use tf_core::scenario::deploy::NewNode;
 
 /// What the generic steps do to a cluster, whatever its app.
 #[async_trait(?Send)]

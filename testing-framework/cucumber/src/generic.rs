@@ -24,7 +24,7 @@
 use std::time::Duration;
 
 use tf_core::fault::{ClockFault, LinkFault, Links};
-use tf_core::scenario::NewNode;
+use tf_core::scenario::deploy::NewNode;
 
 use crate::args::{count, node_list, seconds};
 use crate::steps::capture;

@@ -7,7 +7,8 @@ use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use kube::api::PostParams;
 use kube::{Api, Client};
 use tf_core::host::labels::{NODE, RUN};
-use tf_core::scenario::{DeployError, DeploymentRequest, NodeSpec, PortSpec, Protocol};
+use tf_core::scenario::deploy::{DeployError, DeploymentRequest};
+use tf_core::scenario::{NodeSpec, PortSpec, Protocol};
 
 use crate::names::{label_value, port_names};
 use crate::objects::{labels, meta};

@@ -4,7 +4,7 @@
 
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::{Client, Config};
-use tf_core::scenario::DeployError;
+use tf_core::scenario::deploy::DeployError;
 
 use crate::{Object, Plan};
 

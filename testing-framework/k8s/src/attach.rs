@@ -15,9 +15,8 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
 use tf_core::host;
-use tf_core::scenario::{
-    Capabilities, Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeSpec, PortMap,
-};
+use tf_core::scenario::deploy::{Capabilities, Cluster, DeployError, DeploymentRequest};
+use tf_core::scenario::{Deployer, NodeAction, NodeSpec, PortMap};
 
 use crate::access::Access;
 use crate::control::report_exits;

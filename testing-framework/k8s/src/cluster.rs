@@ -12,10 +12,10 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::{Api, Client};
 use tf_core::report::CleanupReport;
-use tf_core::scenario::{
-    Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl, NodeEndpoint,
-    NodeSpec, PortMap, Protocol,
+use tf_core::scenario::deploy::{
+    Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
 };
+use tf_core::scenario::{NodeEndpoint, NodeSpec, PortMap, Protocol};
 use tokio::task::JoinHandle;
 
 use crate::access::{Access, open_node_ports};

@@ -11,9 +11,8 @@ use kube::Client;
 use parking_lot::Mutex;
 use tf_core::host::labels::{RUN_DIR, RUNNER};
 use tf_core::host::{self, DeployerSettings, NodeTable};
-use tf_core::scenario::{
-    Capabilities, Cluster, DeployError, Deployer, DeploymentRequest, NodeAction,
-};
+use tf_core::scenario::deploy::{Capabilities, Cluster, DeployError, DeploymentRequest};
+use tf_core::scenario::{Deployer, NodeAction};
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
 use crate::access::Access;

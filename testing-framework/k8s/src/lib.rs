@@ -25,7 +25,7 @@
 //! - [`K8sAttach`]: observe and drive a deployment someone else made,
 //!   picked by labels, without creating or deleting it.
 //!
-//! [`DeploymentRequest`]: tf_core::scenario::DeploymentRequest
+//! [`DeploymentRequest`]: tf_core::scenario::deploy::DeploymentRequest
 
 mod access;
 pub mod api;

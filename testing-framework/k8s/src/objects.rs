@@ -24,9 +24,8 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tf_core::host::labels::{MANAGED, NODE, RUN, SCENARIO};
-use tf_core::scenario::{
-    DeployError, DeploymentRequest, GroupRequest, NodeSpec, PortMap, PortSpec, Protocol,
-};
+use tf_core::scenario::deploy::{DeployError, DeploymentRequest, GroupRequest};
+use tf_core::scenario::{NodeSpec, PortMap, PortSpec, Protocol};
 
 use crate::names::{label_value, namespace_of, port_names};
 use crate::settings::{K8sSettings, Resources};

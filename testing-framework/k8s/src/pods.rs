@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use tf_core::host::labels::RUN;
-use tf_core::scenario::DeployError;
+use tf_core::scenario::deploy::DeployError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 

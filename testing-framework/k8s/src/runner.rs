@@ -19,7 +19,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::DeleteParams;
 use kube::{Api, Client};
-use tf_core::scenario::DeployError;
+use tf_core::scenario::deploy::DeployError;
 
 use crate::objects::{labels, meta, quantities};
 use crate::pods::{RunWatch, WaitEnd};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{Method, Request, Response};
 use kube::Client;
 use kube::client::Body;
-use tf_core::scenario::DeploymentRequest;
+use tf_core::scenario::deploy::DeploymentRequest;
 use tf_core::testing::FakeApp;
 use tf_k8s::{K8sSettings, api};
 use tower_test::mock;

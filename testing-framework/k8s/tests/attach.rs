@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::{FakeApi, FakeDialer};
-use tf_core::scenario::{Deployer, DeploymentRequest, NewNode, NodeAction};
+use tf_core::scenario::deploy::{DeploymentRequest, NewNode};
+use tf_core::scenario::{Deployer, NodeAction};
 use tf_core::testing::FakeApp;
 use tf_k8s::K8sAttach;
 use tokio::io::AsyncReadExt;

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::{FakeApi, FakeDialer, Fate, eventually};
-use tf_core::scenario::{Deployer, DeploymentRequest, NewNode, NodeAction};
+use tf_core::scenario::deploy::{DeploymentRequest, NewNode};
+use tf_core::scenario::{Deployer, NodeAction};
 use tf_core::testing::FakeApp;
 use tf_k8s::K8sDeployer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

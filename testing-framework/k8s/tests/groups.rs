@@ -12,9 +12,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use support::{FakeApi, FakeDialer, Fate};
 use tf_core::BoxError;
+use tf_core::scenario::deploy::{DeploymentRequest, GroupRequest};
 use tf_core::scenario::{
-    Application, Deployer, DeploymentRequest, GroupRequest, NodeBinary, NodeCommand, NodeEndpoint,
-    NodeSpec, PortSpec, Topology,
+    Application, Deployer, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec, Topology,
 };
 use tf_k8s::K8sDeployer;
 use tokio::io::AsyncReadExt;

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use support::{FakeApi, FakeDialer, FakeExec};
 use tf_core::fault::{Link, LinkFault};
-use tf_core::scenario::{Cluster, Deployer, DeploymentRequest, NodeAction};
+use tf_core::scenario::deploy::{Cluster, DeploymentRequest};
+use tf_core::scenario::{Deployer, NodeAction};
 use tf_core::testing::FakeApp;
 use tf_k8s::K8sDeployer;
 

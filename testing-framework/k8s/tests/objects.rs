@@ -13,9 +13,9 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use tf_core::BoxError;
+use tf_core::scenario::deploy::DeploymentRequest;
 use tf_core::scenario::{
-    API_PORT, Application, DeploymentRequest, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec,
-    PortSpec,
+    API_PORT, Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec,
 };
 use tf_k8s::{K8sSettings, Object, plan};
 

@@ -20,6 +20,7 @@ use tf_core::BoxError;
 use tf_core::checker::AvailabilitySlo;
 use tf_core::http::{HttpError, JsonClient};
 use tf_core::observation::ObservationConfig;
+use tf_core::scenario::deploy::*;
 use tf_core::scenario::*;
 use tf_core::workloads::{FaultKind, KeyValueStore, KvError, KvWorkload, NodeFault};
 use tf_local::LocalDeployer;

@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use tf_core::fault::ClockFault;
 use tf_core::host::NodeTable;
 use tf_core::report::{CleanupReport, NodeExit};
-use tf_core::scenario::{
+use tf_core::scenario::deploy::{
     Capabilities, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
-    NodeEndpoint, NodeSpec,
 };
+use tf_core::scenario::{NodeEndpoint, NodeSpec};
 use tokio::sync::watch;
 
 use crate::node::{endpoint, node_process, node_spec, spawn};

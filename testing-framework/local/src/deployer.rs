@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tf_core::host::{self, DeployerSettings, NodeTable};
-use tf_core::scenario::{
-    Capabilities, Cluster, DeployError, Deployer, DeploymentRequest, NodeAction,
-};
+use tf_core::scenario::deploy::{Capabilities, Cluster, DeployError, DeploymentRequest};
+use tf_core::scenario::{Deployer, NodeAction};
 use tokio::sync::watch;
 
 use crate::cluster::{LocalCluster, LocalControl};

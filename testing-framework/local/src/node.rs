@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use tf_core::host::{self, clock::NodeClock};
 use tf_core::report::NodeExit;
-use tf_core::scenario::{DeployError, NodeCommand, NodeEndpoint, NodeSpec, PortMap};
+use tf_core::scenario::deploy::DeployError;
+use tf_core::scenario::{NodeCommand, NodeEndpoint, NodeSpec, PortMap};
 use tokio::sync::watch;
 
 use crate::process::NodeProcess;

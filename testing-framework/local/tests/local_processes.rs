@@ -16,9 +16,10 @@ use tf_core::observation::{
     ObservationConfig, ObservationRuntime, ObservedSource, Observer, SourceSet, Sources,
 };
 use tf_core::report::Verdict;
+use tf_core::scenario::deploy::DeploymentRequest;
 use tf_core::scenario::{
-    Application, Deployer, DeploymentRequest, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec,
-    PortSpec, RunContext, RunOptions, Scenario, Workload, run,
+    Application, Deployer, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec, RunContext,
+    RunOptions, Scenario, Workload, run,
 };
 use tf_local::LocalDeployer;
 use tf_local::leftovers::{node_processes, wait_for_node_processes};

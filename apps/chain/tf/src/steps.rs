@@ -28,7 +28,8 @@ use std::sync::Arc;
 
 use tf_core::manual::{GroupOf, ManualCluster};
 use tf_core::observation::ObservationHandle;
-use tf_core::scenario::{NewNode, NodeEndpoint, Workload};
+use tf_core::scenario::deploy::NewNode;
+use tf_core::scenario::{NodeEndpoint, Workload};
 use tf_cucumber::{OrFail, Steps, TfWorld, capture, count, fail, seconds, wait_for};
 
 use crate::expectations::{TransfersIncluded, conservation, safety};

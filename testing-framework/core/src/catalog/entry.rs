@@ -15,7 +15,7 @@ pub trait AnyScenario: Send {
     fn name(&self) -> &str;
     /// What it asks a deployer for: its app's nodes, binary, ports and
     /// commands (for a deployer's dry run).
-    fn deployment(&self) -> crate::scenario::DeploymentRequest;
+    fn deployment(&self) -> crate::scenario::deploy::DeploymentRequest;
     /// Runs it (see [`run`](crate::scenario::run)).
     fn run<'a>(
         self: Box<Self>,
@@ -34,7 +34,7 @@ impl<A: Application> AnyScenario for Scenario<A> {
         Scenario::name(self)
     }
 
-    fn deployment(&self) -> crate::scenario::DeploymentRequest {
+    fn deployment(&self) -> crate::scenario::deploy::DeploymentRequest {
         self.request()
     }
 

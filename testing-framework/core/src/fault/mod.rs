@@ -14,11 +14,11 @@
 //! A [`ClockFault`] sets a node's wall clock ahead or behind and makes it
 //! run fast or slow ([`NodeControl::set_clock`], [`NodeAction::Clock`]).
 //!
-//! [`NodeControl::set_clock`]: crate::scenario::NodeControl::set_clock
+//! [`NodeControl::set_clock`]: crate::scenario::deploy::NodeControl::set_clock
 //! [`NodeAction::Clock`]: crate::scenario::NodeAction::Clock
 //!
-//! [`NodeControl::impair`]: crate::scenario::NodeControl::impair
-//! [`NodeControl::restore`]: crate::scenario::NodeControl::restore
+//! [`NodeControl::impair`]: crate::scenario::deploy::NodeControl::impair
+//! [`NodeControl::restore`]: crate::scenario::deploy::NodeControl::restore
 //! [`NodeAction::Links`]: crate::scenario::NodeAction::Links
 
 mod clock;
@@ -33,10 +33,10 @@ use serde::{Deserialize, Serialize};
 
 /// A link fault in force, as [`NodeControl::impair`] applied it.
 ///
-/// [`NodeControl::impair`]: crate::scenario::NodeControl::impair
+/// [`NodeControl::impair`]: crate::scenario::deploy::NodeControl::impair
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Impaired {
-    /// What [`NodeControl::restore`](crate::scenario::NodeControl::restore) takes.
+    /// What [`NodeControl::restore`](crate::scenario::deploy::NodeControl::restore) takes.
     pub id: u64,
     /// How it was confirmed, a line a link
     /// (`node-0 -> node-1: connect 0.3ms -> 52.1ms`).

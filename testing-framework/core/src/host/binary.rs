@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::scenario::{DeployError, DeploymentRequest, NodeBinary, NodeBuild, Progress};
+use crate::scenario::deploy::{DeployError, DeploymentRequest};
+use crate::scenario::{NodeBinary, NodeBuild, Progress};
 
 /// Each group's node binary of `request`, by group, found as
 /// [`resolve_with`] finds one, built as the request's

@@ -76,16 +76,16 @@ pub fn check_binary(binary: &Path) -> Result<(), String> {
 /// node binary as found here) can have them; the reason, as a deploy
 /// error, when it cannot.
 pub fn for_request(
-    request: &crate::scenario::DeploymentRequest,
+    request: &crate::scenario::deploy::DeploymentRequest,
     binary: &Path,
-) -> Result<Option<PathBuf>, crate::scenario::DeployError> {
+) -> Result<Option<PathBuf>, crate::scenario::deploy::DeployError> {
     if !request.clock_faults {
         return Ok(None);
     }
-    check_binary(binary).map_err(crate::scenario::DeployError::Other)?;
+    check_binary(binary).map_err(crate::scenario::deploy::DeployError::Other)?;
     libfaketime()
         .map(Some)
-        .map_err(crate::scenario::DeployError::Other)
+        .map_err(crate::scenario::deploy::DeployError::Other)
 }
 
 /// Why a node's clock cannot be set: its cluster runs no libfaketime.

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::report::CleanupReport;
-use crate::scenario::DeployError;
+use crate::scenario::deploy::DeployError;
 
 /// Where a deployer's runs go and how long a stop waits before it kills.
 #[derive(Clone, Debug)]

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::scenario::{ControlError, DeployError, DeploymentRequest, NodeSlot, PortMap, PortSpec};
+use crate::scenario::deploy::{ControlError, DeployError, DeploymentRequest, NodeSlot};
+use crate::scenario::{PortMap, PortSpec};
 
 /// A deployer's nodes (processes, containers), in the order they were
 /// added. Cheap to read; adding or removing one takes a short write lock.

@@ -22,11 +22,13 @@ use crate::observation::{
 };
 use crate::report::{CleanupReport, FaultWindow};
 use crate::scenario::clients::NodeClients;
+use crate::scenario::deploy::{
+    Capabilities, Cluster, ControlError, DeployError, DeploymentRequest, GroupRequest, NewNode,
+    NodeControl, Readiness, ReadinessObserver,
+};
 use crate::scenario::window::{Flow, Window, WindowEvent};
 use crate::scenario::{
-    Application, Capabilities, Cluster, ControlError, DeployError, Deployer, DeploymentRequest,
-    Expectation, GroupRequest, NewNode, NodeAction, NodeControl, NodeEndpoint, Readiness,
-    ReadinessObserver, RunContext, Violation, Workload,
+    Application, Deployer, Expectation, NodeAction, NodeEndpoint, RunContext, Violation, Workload,
 };
 
 /// What a manual cluster refused or failed to do.

@@ -255,7 +255,7 @@ pub struct GroupReport {
 
 impl GroupReport {
     /// The group `request` asks for.
-    pub fn of(request: &crate::scenario::GroupRequest) -> Self {
+    pub fn of(request: &crate::scenario::deploy::GroupRequest) -> Self {
         GroupReport {
             name: request.name.clone(),
             app: request.app.clone(),

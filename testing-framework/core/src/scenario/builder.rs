@@ -7,9 +7,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::deploy::DeploymentRequest;
 use super::group::{DEFAULT_GROUP, Group, GroupRequest, TopologyError};
 use super::observer_slot::{ObserverSlot, RecordFns, Slot};
-use super::{Application, DeploymentRequest, Expectation, Workload};
+use super::{Application, Expectation, Workload};
 use crate::observation::error::ConfigError;
 use crate::observation::{ObservationConfig, Observer};
 use crate::report::{ReportEvent, ReportSnapshot};

@@ -9,8 +9,9 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::Application;
 use super::clients::NodeClients;
-use super::{Application, NodeControl};
+use super::deploy::NodeControl;
 use crate::history::History;
 use crate::observation::{ObservationHandle, Observer, SourceSet};
 use crate::report::Severity;

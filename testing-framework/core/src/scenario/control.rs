@@ -76,7 +76,8 @@ const ACTIONS: usize = NodeAction::ALL.len();
 /// methods refuse what is not supported with the reason given here.
 ///
 /// ```
-/// use tf_core::scenario::{Capabilities, NodeAction};
+/// use tf_core::scenario::{NodeAction};
+/// use tf_core::scenario::deploy::{Capabilities};
 ///
 /// const MINE: Capabilities = Capabilities::BASIC
 ///     .with(NodeAction::Pause)

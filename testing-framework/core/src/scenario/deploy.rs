@@ -1,6 +1,10 @@
 //! What a deployer gives the runner: a running cluster, its node clients,
 //! control over its nodes (see `control.rs`), and cleanup.
 
+pub use super::control::{Capabilities, ControlError, NodeControl};
+pub use super::group::{GroupRequest, NodeProbe};
+pub use super::readiness::{ProbeReadiness, Readiness, ReadinessObserver};
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,8 +12,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::control::{Capabilities, ControlError, NodeAction, NodeControl};
-use super::group::{self, GroupRequest};
+use super::control::NodeAction;
+use super::group;
 use super::{Application, NodeCommand, NodeEndpoint, NodeSpec, PortSpec};
 use crate::report::CleanupReport;
 

@@ -1,5 +1,7 @@
 //! Scenarios: a topology of an app's nodes, observers, workloads that drive
 //! the cluster, and expectations that judge it, run by a [`Deployer`].
+//! What a deployer is asked for and hands back (for deployer authors) is in
+//! [`deploy`].
 //!
 //! ```text
 //! run(scenario, deployer):
@@ -13,7 +15,7 @@ mod builder;
 pub(crate) mod clients;
 mod context;
 mod control;
-mod deploy;
+pub mod deploy;
 mod expectation;
 mod group;
 mod judge;
@@ -31,13 +33,10 @@ pub use application::{
 };
 pub use builder::{Scenario, ScenarioBuilder, ScenarioError};
 pub use context::{FaultId, MissingObserver, RunContext, RunSettings};
-pub use control::{Capabilities, ControlError, NodeAction, NodeControl};
-pub use deploy::{Cluster, DeployError, Deployer, DeploymentRequest, NewNode, NodeBuild, NodeSlot};
+pub use control::NodeAction;
+pub use deploy::{Deployer, NodeBuild};
 pub use expectation::{Always, AtEnd, Eventually, Expectation, Violation};
-pub use group::{
-    DEFAULT_GROUP, Group, GroupRequest, NodeProbe, Topology, TopologyError, UnknownGroup, node_name,
-};
-pub use readiness::{ProbeReadiness, Readiness, ReadinessObserver};
+pub use group::{DEFAULT_GROUP, Group, Topology, TopologyError, UnknownGroup, node_name};
 pub use replay::{ReplayError, replay};
 pub(crate) use runner::say;
 pub use runner::{Progress, RunOptions, run};

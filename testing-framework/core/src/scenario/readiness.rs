@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Application, DeploymentRequest, NodeEndpoint, NodeProbe};
+use super::deploy::{DeploymentRequest, NodeProbe};
+use super::{Application, NodeEndpoint};
 use crate::observation::error::BoxError;
 use crate::observation::{
     ObservationConfig, ObservationRuntime, ObservedSource, Observer, SourcePoll, SourceSet, Sources,

@@ -12,8 +12,9 @@ use tokio::sync::watch;
 use tokio::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+use super::deploy::{Capabilities, ControlError, NodeControl};
 use super::window::{Flow, Window, WindowEvent};
-use super::{Application, Capabilities, ControlError, NodeControl, RunContext, Scenario};
+use super::{Application, RunContext, Scenario};
 use crate::history::{HISTORY_FILE, History, read_history};
 use crate::observation::SourceSet;
 use crate::report::OBSERVATIONS_FILE;

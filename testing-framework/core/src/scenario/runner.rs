@@ -14,12 +14,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::clients::NodeClients;
+use super::deploy::{Cluster, DeployError, DeploymentRequest, NodeSlot};
 use super::observer_slot::{ObserverSlot, Recording, RunningObserver};
 use super::readiness::{self, ProbeReadiness};
 use super::window::{Flow, Window, WindowEnd, WindowEvent};
 use super::{
-    Application, Cluster, DeployError, Deployer, DeploymentRequest, NodeAction, NodeBuild,
-    NodeEndpoint, NodeSlot, RunContext, RunSettings, Scenario, Violation,
+    Application, Deployer, NodeAction, NodeBuild, NodeEndpoint, RunContext, RunSettings, Scenario,
+    Violation,
 };
 use crate::history::{ClientStats, HISTORY_FILE, History, operations};
 use crate::observation::{ObservationRuntime, SourceSet};

@@ -14,10 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{FakeNode, FakeNodes};
 use crate::report::{CleanupReport, NodeExit};
-use crate::scenario::{
-    Capabilities, Cluster, ControlError, DeployError, Deployer, DeploymentRequest, NodeAction,
-    NodeControl, NodeEndpoint, PortMap,
+use crate::scenario::deploy::{
+    Capabilities, Cluster, ControlError, DeployError, DeploymentRequest, NodeControl,
 };
+use crate::scenario::{Deployer, NodeAction, NodeEndpoint, PortMap};
 
 /// Deploys [`FakeNode`]s that grow one height every 100 ms while up.
 /// Every control action is logged ([`actions`](Self::actions)); it can be
