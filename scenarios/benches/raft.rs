@@ -51,7 +51,7 @@ fn main() {
 /// warm (the image is there: the context is assembled and hashed, then
 /// found).
 fn images(rt: &tokio::runtime::Runtime, runs: usize) {
-    let binary = tf_core::host::binary::resolve(&RaftKv::default().binary()).unwrap();
+    let binary = tf_core::deployer_kit::binary::resolve(&RaftKv::default().binary()).unwrap();
     let docker = rt.block_on(tf_compose::connect()).unwrap();
     let mut cold = Vec::new();
     let mut warm = Vec::new();

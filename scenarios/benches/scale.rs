@@ -149,7 +149,7 @@ fn one(spec: &str) {
     // Built (or found) before anything is measured.
     let request = built.deployment().with_build(build.clone());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(tf_core::host::binary::resolve_groups(&request))
+    rt.block_on(tf_core::deployer_kit::binary::resolve_groups(&request))
         .expect("node binaries");
     let tmp = tempfile::tempdir().unwrap();
     let local = LocalDeployer::new().with_runs_root(tmp.path().join("local"));

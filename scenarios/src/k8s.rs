@@ -151,7 +151,7 @@ fn runner_plan(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<tf_
         std::env::var("TF_K8S_RUNNER_IMAGE")
             .ok()
             .filter(|i| !i.is_empty())
-            .unwrap_or_else(|| format!("{}:latest", tf_core::host::image_name("scenarios")))
+            .unwrap_or_else(|| format!("{}:latest", tf_core::deployer_kit::image_name("scenarios")))
     });
     let mut inner = vec![
         "run".to_owned(),
@@ -170,7 +170,7 @@ fn runner_plan(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<tf_
     }
     let settings = tf_k8s::K8sSettings::for_image(&node_image);
     Ok(tf_k8s::runner::runner_plan(
-        &tf_core::host::run_id(),
+        &tf_core::deployer_kit::run_id(),
         &runner_image,
         &node_image,
         &inner,
@@ -182,9 +182,9 @@ fn runner_plan(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<tf_
 /// and results into the local run directory.
 async fn k8s_launch(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<bool> {
     let plan = runner_plan(scenario, args)?;
-    let dir = tf_core::host::run_dir(
+    let dir = tf_core::deployer_kit::run_dir(
         args.run_dir.as_deref(),
-        &tf_core::host::default_runs_root(),
+        &tf_core::deployer_kit::default_runs_root(),
         &format!("{}-k8s-runner", args.scenario),
     )?;
     let client = tf_k8s::api::connect().await?;
@@ -208,7 +208,7 @@ fn k8s_dry_run(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<boo
     if let Some(image) = &args.image {
         deployer = deployer.with_image(image);
     }
-    let run = tf_core::host::run_id();
+    let run = tf_core::deployer_kit::run_id();
     let settings = deployer.settings_for(&request);
     let image = std::iter::once(settings.image.clone())
         .chain(
@@ -220,9 +220,9 @@ fn k8s_dry_run(scenario: &dyn AnyScenario, args: &RunArgs) -> anyhow::Result<boo
         .collect::<Vec<_>>()
         .join(", ");
     let plan = tf_k8s::plan(&request, &run, &settings)?;
-    let dir = tf_core::host::run_dir(
+    let dir = tf_core::deployer_kit::run_dir(
         args.run_dir.as_deref(),
-        &tf_core::host::default_runs_root(),
+        &tf_core::deployer_kit::default_runs_root(),
         &format!("{}-k8s-dry-run", request.scenario),
     )?;
     let mut written = plan.write(&dir)?;

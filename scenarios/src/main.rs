@@ -427,7 +427,7 @@ async fn build_image(
                 .context("invalid scenario")?;
             // Every group's binary, each once.
             let request = built.deployment().with_build(node_build(false));
-            let mut found = tf_core::host::binary::resolve_groups(&request).await?;
+            let mut found = tf_core::deployer_kit::binary::resolve_groups(&request).await?;
             let mut binaries = Vec::new();
             for group in &request.groups {
                 let Some(binary) = found.remove(&group.name) else {

@@ -593,7 +593,7 @@ fn images_are_built_once_per_content() -> Result<(), Failed> {
 }
 
 fn host_binary(binary: NodeBinary) -> Result<std::path::PathBuf, Failed> {
-    Ok(tf_core::host::binary::resolve(&binary)?)
+    Ok(tf_core::deployer_kit::binary::resolve(&binary)?)
 }
 
 /// Redis high availability from Debian's packages: a dynamically linked

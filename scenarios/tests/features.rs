@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use tf_core::host::target_dir;
+use tf_core::deployer_kit::target_dir;
 use tf_cucumber::{RunnerOptions, run_features};
 
 fn main() {

@@ -29,7 +29,7 @@ pub struct ComposeCluster {
     /// Every node as placed, in the order they were added.
     pub(crate) planned: Vec<Planned>,
     /// The numbers the next added node gets.
-    pub(crate) numbering: tf_core::host::Numbering,
+    pub(crate) numbering: tf_core::deployer_kit::Numbering,
     /// What its node containers are made from.
     pub(crate) recipe: Recipe,
     pub(crate) request: DeploymentRequest,
@@ -54,7 +54,7 @@ impl ComposeCluster {
             .collect();
         let text = compose_file::render(&self.control.run, &self.recipe.owner, &services);
         let path = self.run_dir.join("docker-compose.yml");
-        std::fs::write(&path, text).map_err(|e| tf_core::host::io_error("write", &path, e))
+        std::fs::write(&path, text).map_err(|e| tf_core::deployer_kit::io_error("write", &path, e))
     }
 
     /// Creates `node`'s container as `planned` says, on the run's
@@ -132,7 +132,7 @@ impl Cluster for ComposeCluster {
             .flat_map(|p| p.spec.ports.numbers())
             .collect();
         let group = self.request.group_to_join(node.group.as_deref())?;
-        let ports = tf_core::host::port_maps_except(&group.ports, 1, &taken)?
+        let ports = tf_core::deployer_kit::port_maps_except(&group.ports, 1, &taken)?
             .pop()
             .unwrap_or_default();
         let mut numbering = self.numbering.clone();
@@ -141,7 +141,11 @@ impl Cluster for ComposeCluster {
         let specs: Vec<_> = self.planned.iter().map(|p| p.spec.clone()).collect();
         let topology = node.topology(&planned.spec, &specs)?;
         planned.command = self.request.command(&planned.spec, &topology)?;
-        tf_core::host::write_node_files(&planned.spec.name, &planned.data, &planned.command)?;
+        tf_core::deployer_kit::write_node_files(
+            &planned.spec.name,
+            &planned.data,
+            &planned.command,
+        )?;
         let probe = probe_port(&group.ports, &planned.spec);
         self.numbering = numbering;
         let control = &self.control;
@@ -220,7 +224,7 @@ impl Cluster for ComposeCluster {
             .iter()
             .map(|node| async move { (node.name.clone(), node.stop(grace).await) });
         let mut report =
-            tf_core::host::stopped_report(grace, futures::future::join_all(stops).await);
+            tf_core::deployer_kit::stopped_report(grace, futures::future::join_all(stops).await);
         report
             .problems
             .extend(Self::remove_all(&self.control).await);
@@ -242,7 +246,7 @@ impl Drop for ComposeCluster {
         let control = Arc::clone(&self.control);
         // Its own connection to the engine: the cluster's belongs to the
         // runtime being dropped.
-        let _ = tf_core::host::drop_cleanup(
+        let _ = tf_core::deployer_kit::drop_cleanup(
             &self.control.run,
             "containers",
             "the engine",

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
+use tf_core::deployer_kit::NodeTable;
 use tf_core::fault::{ClockFault, Impaired, Link, LinkFault};
-use tf_core::host::NodeTable;
 use tf_core::report::NodeExit;
 use tf_core::scenario::deploy::{Capabilities, ControlError, NodeControl};
 use tf_netfault::driver::LinkFaults;
@@ -145,7 +145,7 @@ impl NodeControl for ComposeControl {
 
     async fn set_clock(&self, node: &str, clock: &ClockFault) -> Result<(), ControlError> {
         let container = self.node(node)?;
-        tf_core::host::clock::set(container.clock.as_ref(), *clock)
+        tf_core::deployer_kit::clock::set(container.clock.as_ref(), *clock)
             .map_err(ControlError::failed("set the clock of", node))
     }
 

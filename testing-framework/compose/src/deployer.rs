@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tf_core::host::{self, DeployerSettings, NodeTable};
+use tf_core::deployer_kit::{self, DeployerSettings, NodeTable};
 use tf_core::scenario::deploy::{Capabilities, Cluster, DeployError, DeploymentRequest};
 use tf_core::scenario::{Deployer, NodeSpec};
 use tokio::sync::{Mutex as AsyncMutex, watch};
@@ -68,8 +68,8 @@ impl Deployer for ComposeDeployer {
         let mut images: HashMap<String, NodeImage> = HashMap::new();
         let mut by_binary: HashMap<PathBuf, NodeImage> = HashMap::new();
         let mut faketime = None;
-        for (group, binary) in host::binary::resolve_groups(request).await? {
-            faketime = host::clock::for_request(request, &binary)?;
+        for (group, binary) in deployer_kit::binary::resolve_groups(request).await? {
+            faketime = deployer_kit::clock::for_request(request, &binary)?;
             let image = match by_binary.get(&binary) {
                 Some(image) => image.clone(),
                 None => {
@@ -80,12 +80,12 @@ impl Deployer for ComposeDeployer {
             };
             images.insert(group, image);
         }
-        let run_dir = host::run_dir(
+        let run_dir = deployer_kit::run_dir(
             request.run_dir.as_deref(),
             &self.settings.runs_root(),
             &request.scenario,
         )?;
-        let run = host::run_id();
+        let run = deployer_kit::run_id();
         let labels = labels::of_run(&run, &request.scenario, &run_dir);
         // First, so that whatever is created next has someone to remove it
         // if the runner is killed.
@@ -94,7 +94,7 @@ impl Deployer for ComposeDeployer {
         // Ports are the same inside the container and on the host, so one
         // port map serves peers and the runner.
         let mut planned = Vec::with_capacity(request.nodes());
-        for (slot, ports) in host::slots_with_ports(request)? {
+        for (slot, ports) in deployer_kit::slots_with_ports(request)? {
             planned.push(plan(
                 &run_dir,
                 slot.index,
@@ -106,7 +106,7 @@ impl Deployer for ComposeDeployer {
         let specs: Vec<NodeSpec> = planned.iter().map(|p| p.spec.clone()).collect();
         for node in &mut planned {
             node.command = request.command(&node.spec, &specs)?;
-            host::write_node_files(&node.spec.name, &node.data, &node.command)?;
+            deployer_kit::write_node_files(&node.spec.name, &node.data, &node.command)?;
         }
         // Files in the run directory stay the user's.
         let owner = std::fs::metadata(&run_dir)
@@ -141,7 +141,7 @@ impl Deployer for ComposeDeployer {
             endpoints: planned.iter().map(|p| endpoint(&p.spec)).collect(),
             control: Arc::clone(&control),
             cleaned: false,
-            numbering: host::Numbering::after(request),
+            numbering: deployer_kit::Numbering::after(request),
             planned,
             recipe: Recipe {
                 images,

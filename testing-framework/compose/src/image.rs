@@ -14,7 +14,7 @@ use tf_core::scenario::deploy::DeployError;
 
 use crate::engine::{describe, is_not_found};
 use crate::labels;
-use tf_core::host::shared_libraries;
+use tf_core::deployer_kit::shared_libraries;
 
 /// Where the node binary is in every image.
 pub const BINARY_DIR: &str = "/usr/local/bin";
@@ -80,7 +80,11 @@ pub(crate) async fn build_files(
         .await
         .map_err(|e| DeployError::Other(format!("assembling the image failed: {e}")))??;
     let name = name.to_owned();
-    let tag = format!("{}:{}", tf_core::host::image_name(&name), &digest[..16]);
+    let tag = format!(
+        "{}:{}",
+        tf_core::deployer_kit::image_name(&name),
+        &digest[..16]
+    );
     let in_image = binary.display().to_string();
     let binary = binary.as_path();
     match docker.inspect_image(&tag).await {

@@ -1,11 +1,11 @@
 //! The labels on everything the deployer creates, which cleanup and the
 //! sweep find it by: the keys every deployer uses (from
-//! [`tf_core::host::labels`]) and the compose deployer's own.
+//! [`tf_core::deployer_kit::labels`]) and the compose deployer's own.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-pub use tf_core::host::labels::{MANAGED, NODE, ROLE, RUN, RUN_DIR, RUNNER, SCENARIO};
+pub use tf_core::deployer_kit::labels::{MANAGED, NODE, ROLE, RUN, RUN_DIR, RUNNER, SCENARIO};
 
 /// An image's binary (its file name).
 pub const BINARY: &str = "dev.tf.binary";
@@ -17,7 +17,7 @@ pub(crate) fn of_run(run: &str, scenario: &str, run_dir: &Path) -> HashMap<Strin
         (RUN.to_owned(), run.to_owned()),
         (SCENARIO.to_owned(), scenario.to_owned()),
         (RUN_DIR.to_owned(), run_dir.display().to_string()),
-        (RUNNER.to_owned(), tf_core::host::this_runner()),
+        (RUNNER.to_owned(), tf_core::deployer_kit::this_runner()),
     ])
 }
 

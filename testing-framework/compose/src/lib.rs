@@ -43,4 +43,4 @@ pub use deployer::ComposeDeployer;
 pub use engine::{connect, docker_available};
 pub use image::{NodeImage, build_image, tag_latest};
 pub use links::build_helper_image;
-pub use tf_core::host::shared_libraries;
+pub use tf_core::deployer_kit::shared_libraries;

@@ -218,7 +218,7 @@ fn helper_files() -> Result<Vec<(String, PathBuf)>, DeployError> {
         "tf-netfault",
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../netfault"),
     );
-    let agent = tf_core::host::binary::resolve(&spec)?;
+    let agent = tf_core::deployer_kit::binary::resolve(&spec)?;
     let mut files = vec![(
         format!("{BINARY_DIR}/{}", tf_netfault::BINARY),
         agent.clone(),

@@ -14,8 +14,8 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 use parking_lot::Mutex;
-use tf_core::host::Stopped;
-use tf_core::host::clock::NodeClock;
+use tf_core::deployer_kit::Stopped;
+use tf_core::deployer_kit::clock::NodeClock;
 use tf_core::report::NodeExit;
 use tokio::sync::watch;
 
@@ -228,7 +228,7 @@ impl NodeContainer {
             node: self.name.clone(),
             status,
             at: SystemTime::now(),
-            log_tail: tf_core::host::log_tail(&self.log),
+            log_tail: tf_core::deployer_kit::log_tail(&self.log),
         };
         tracing::warn!(node = %exit.node, status = %exit.status, "node exited on its own");
         self.crashes.send_modify(|crashes| crashes.push(exit));

@@ -12,7 +12,7 @@ use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig, PortBinding,
 };
 use bollard::query_parameters::CreateContainerOptions;
-use tf_core::host::{self, clock::NodeClock};
+use tf_core::deployer_kit::{self, clock::NodeClock};
 use tf_core::report::NodeExit;
 use tf_core::scenario::deploy::DeployError;
 use tf_core::scenario::{NodeCommand, NodeEndpoint, NodeSpec, PortMap, PortSpec, Protocol};
@@ -72,7 +72,7 @@ pub(crate) fn plan(
 ) -> Result<Planned, DeployError> {
     let name = tf_core::scenario::node_name(group, ordinal);
     let data = run_dir.join(&name).join("data");
-    std::fs::create_dir_all(&data).map_err(|e| host::io_error("create", &data, e))?;
+    std::fs::create_dir_all(&data).map_err(|e| deployer_kit::io_error("create", &data, e))?;
     Ok(Planned {
         spec: NodeSpec {
             index,
@@ -129,10 +129,10 @@ pub(crate) fn clock_of(
     if !faketime {
         return Ok(None);
     }
-    let file = host::clock::file_of(run_dir, &spec.name);
+    let file = deployer_kit::clock::file_of(run_dir, &spec.name);
     NodeClock::create(file.clone())
         .map(Some)
-        .map_err(|e| host::io_error("create", &file, e))
+        .map_err(|e| deployer_kit::io_error("create", &file, e))
 }
 
 /// The TCP port of `spec` that link fault probes connect to: the first
@@ -177,7 +177,7 @@ pub(crate) async fn create_node(
     if let (Some(library), Some(clock)) = (&recipe.faketime, &node.clock) {
         let dir = clock.file().parent().unwrap_or(clock.file());
         binds.push(format!("{}:{CLOCK_DIR}", dir.display()));
-        env.extend(host::clock::environment(
+        env.extend(deployer_kit::clock::environment(
             &library.display().to_string(),
             &format!("{CLOCK_DIR}/spec"),
         ));

@@ -85,9 +85,10 @@ impl Reaper {
         };
         let spec = NodeBinary::named(BINARY, "TF_REAPER_BIN")
             .from_workspace("tf-compose", env!("CARGO_MANIFEST_DIR"));
-        let binary = tokio::task::spawn_blocking(move || tf_core::host::binary::resolve(&spec))
-            .await
-            .map_err(|e| DeployError::Other(format!("finding the reaper failed: {e}")))??;
+        let binary =
+            tokio::task::spawn_blocking(move || tf_core::deployer_kit::binary::resolve(&spec))
+                .await
+                .map_err(|e| DeployError::Other(format!("finding the reaper failed: {e}")))??;
         let image = build_image(docker, &binary).await?;
         let name = container_name(run);
         let failed = |why: String| {

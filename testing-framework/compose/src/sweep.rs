@@ -218,7 +218,7 @@ pub async fn sweep(options: SweepOptions) -> Result<SweepReport, DeployError> {
     for container in containers_labelled(&docker, &managed).await? {
         let label = |key| label(&container.labels, key);
         let (run, runner) = (label(labels::RUN), label(labels::RUNNER));
-        if !options.include_live && tf_core::host::runner_alive(&runner) {
+        if !options.include_live && tf_core::deployer_kit::runner_alive(&runner) {
             live_runs.insert(format!("{run} (runner {runner})"));
             continue;
         }
@@ -236,7 +236,7 @@ pub async fn sweep(options: SweepOptions) -> Result<SweepReport, DeployError> {
     }
     for network in networks_labelled(&docker, &managed).await? {
         let runner = label(&network.labels, labels::RUNNER);
-        if !options.include_live && tf_core::host::runner_alive(&runner) {
+        if !options.include_live && tf_core::deployer_kit::runner_alive(&runner) {
             let run = label(&network.labels, labels::RUN);
             live_runs.insert(format!("{run} (runner {runner})"));
             continue;

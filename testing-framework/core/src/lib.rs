@@ -22,7 +22,7 @@
 //! | [`catalog`] | named scenarios with typed parameters, for a CLI |
 //! | [`manual`] | clusters driven step by step (Cucumber, plain tests) |
 //! | [`testing`] | a fake deployer and observer drivers, for tests without processes |
-//! | [`host`] | for deployer authors: binaries, ports, run directories, runner identity |
+//! | [`deployer_kit`] | for deployer authors: node binaries, ports, run directories, labels, runner identity, cleanup on drop |
 //! | `http` | (feature `http`) a JSON-over-HTTP node client with bounded answers |
 //!
 //! The guide (`guide/` in the repository) walks through all of it.
@@ -31,10 +31,10 @@
 
 pub mod catalog;
 pub mod checker;
+pub mod deployer_kit;
 mod error_chain;
 pub mod fault;
 pub mod history;
-pub mod host;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod manual;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use kube::api::PostParams;
 use kube::{Api, Client};
-use tf_core::host::labels::{NODE, RUN};
+use tf_core::deployer_kit::labels::{NODE, RUN};
 use tf_core::scenario::deploy::{DeployError, DeploymentRequest};
 use tf_core::scenario::{NodeSpec, PortSpec, Protocol};
 

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
-use tf_core::host;
+use tf_core::deployer_kit;
 use tf_core::scenario::deploy::{Capabilities, Cluster, DeployError, DeploymentRequest};
 use tf_core::scenario::{Deployer, NodeAction, NodeSpec, PortMap};
 
@@ -111,8 +111,8 @@ impl Deployer for K8sAttach {
             )));
         }
         found.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        let run = host::run_id();
-        let run_dir = host::run_dir(
+        let run = deployer_kit::run_id();
+        let run_dir = deployer_kit::run_dir(
             request.run_dir.as_deref(),
             &self.base.runs_root(),
             &request.scenario,

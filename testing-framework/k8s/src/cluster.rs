@@ -33,7 +33,7 @@ pub struct K8sCluster {
     /// Every node as its peers see it, in the order they were added.
     pub(crate) specs: Vec<NodeSpec>,
     /// The numbers the next added node gets.
-    pub(crate) numbering: tf_core::host::Numbering,
+    pub(crate) numbering: tf_core::deployer_kit::Numbering,
     pub(crate) request: DeploymentRequest,
     pub(crate) settings: K8sSettings,
     pub(crate) dialer: Arc<dyn PodDialer>,
@@ -88,7 +88,8 @@ impl K8sCluster {
         pod: Pod,
     ) -> Result<NodeEndpoint, DeployError> {
         let dir = self.run_dir.join(&spec.name);
-        std::fs::create_dir_all(&dir).map_err(|e| tf_core::host::io_error("create", &dir, e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| tf_core::deployer_kit::io_error("create", &dir, e))?;
         let log = dir.join("node.log");
         let mut forwards = Vec::new();
         let mut local = Vec::new();
@@ -343,7 +344,7 @@ impl Cluster for K8sCluster {
         });
         let grace = Duration::from_secs(u64::from(control.grace()));
         let mut report =
-            tf_core::host::stopped_report(grace, futures::future::join_all(stops).await);
+            tf_core::deployer_kit::stopped_report(grace, futures::future::join_all(stops).await);
         let wait = self.control.stop_grace + Duration::from_secs(60);
         report
             .problems
@@ -363,7 +364,7 @@ impl Drop for K8sCluster {
         }
         let namespace = self.control.namespace.clone();
         let given = (!self.reconnect).then(|| self.control.client.clone());
-        let _ = tf_core::host::drop_cleanup(
+        let _ = tf_core::deployer_kit::drop_cleanup(
             &self.control.run,
             "namespace",
             "the API server",

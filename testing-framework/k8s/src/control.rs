@@ -15,8 +15,8 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use parking_lot::Mutex;
+use tf_core::deployer_kit::{NodeTable, Stopped};
 use tf_core::fault::{Impaired, Link, LinkFault};
-use tf_core::host::{NodeTable, Stopped};
 use tf_core::report::NodeExit;
 use tf_core::scenario::NodeAction;
 use tf_core::scenario::deploy::{Capabilities, ControlError, NodeControl};
@@ -531,7 +531,7 @@ pub(crate) fn report_exits(control: &Arc<K8sControl>) -> JoinHandle<()> {
                             node: name.clone(),
                             status,
                             at: SystemTime::now(),
-                            log_tail: tf_core::host::log_tail(&node.log),
+                            log_tail: tf_core::deployer_kit::log_tail(&node.log),
                         })
                     });
                 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kube::Client;
 use parking_lot::Mutex;
-use tf_core::host::labels::{RUN_DIR, RUNNER};
-use tf_core::host::{self, DeployerSettings, NodeTable};
+use tf_core::deployer_kit::labels::{RUN_DIR, RUNNER};
+use tf_core::deployer_kit::{self, DeployerSettings, NodeTable};
 use tf_core::scenario::deploy::{Capabilities, Cluster, DeployError, DeploymentRequest};
 use tf_core::scenario::{Deployer, NodeAction};
 use tokio::sync::{Mutex as AsyncMutex, watch};
@@ -123,7 +123,7 @@ impl K8sDeployer {
             run_dir,
             endpoints: Vec::new(),
             specs: Vec::new(),
-            numbering: tf_core::host::Numbering::after(request),
+            numbering: tf_core::deployer_kit::Numbering::after(request),
             request: request.clone(),
             settings,
             dialer,
@@ -278,7 +278,10 @@ impl K8sDeployer {
             let image = match self.group_images.get(&group.name) {
                 Some(image) => image.clone(),
                 None if group.binary.name == first => settings.image.clone(),
-                None => format!("{}:latest", tf_core::host::image_name(&group.binary.name)),
+                None => format!(
+                    "{}:latest",
+                    tf_core::deployer_kit::image_name(&group.binary.name)
+                ),
             };
             settings.group_images.insert(group.name.clone(), image);
         }
@@ -315,8 +318,8 @@ impl Deployer for K8sDeployer {
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
         request.check()?;
         let (client, reconnect) = self.client().await?;
-        let run = host::run_id();
-        let run_dir = host::run_dir(
+        let run = deployer_kit::run_id();
+        let run_dir = deployer_kit::run_dir(
             request.run_dir.as_deref(),
             &self.settings.runs_root(),
             &request.scenario,

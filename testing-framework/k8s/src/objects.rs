@@ -23,7 +23,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use tf_core::host::labels::{MANAGED, NODE, RUN, SCENARIO};
+use tf_core::deployer_kit::labels::{MANAGED, NODE, RUN, SCENARIO};
 use tf_core::scenario::deploy::{DeployError, DeploymentRequest, GroupRequest};
 use tf_core::scenario::{NodeSpec, PortMap, PortSpec, Protocol};
 
@@ -142,7 +142,7 @@ impl Plan {
     /// `on-partition.yaml` (the NetworkPolicies a partition adds) under
     /// `dir/k8s/`; returns the files written.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, DeployError> {
-        let io = |path: &Path, e| tf_core::host::io_error("write", path, e);
+        let io = |path: &Path, e| tf_core::deployer_kit::io_error("write", path, e);
         let k8s = dir.join("k8s");
         std::fs::create_dir_all(&k8s).map_err(|e| io(&k8s, e))?;
         let mut written = Vec::new();

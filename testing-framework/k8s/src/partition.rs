@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use tf_core::host::labels::{MANAGED, RUN};
+use tf_core::deployer_kit::labels::{MANAGED, RUN};
 
 use crate::names::{label_value, namespace_of};
 

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
-use tf_core::host::labels::RUN;
+use tf_core::deployer_kit::labels::RUN;
 use tf_core::scenario::deploy::DeployError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

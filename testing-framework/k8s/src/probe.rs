@@ -11,7 +11,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
-use tf_core::host::labels::{MANAGED, ROLE, RUN};
+use tf_core::deployer_kit::labels::{MANAGED, ROLE, RUN};
 
 use crate::names::label_value;
 use crate::objects::meta;

@@ -26,7 +26,7 @@ use crate::pods::{RunWatch, WaitEnd};
 use crate::{K8sSettings, Object, Plan, PodState, api};
 
 /// The label that marks the runner's pod; partitions let it through.
-pub use tf_core::host::labels::ROLE;
+pub use tf_core::deployer_kit::labels::ROLE;
 /// [`ROLE`]'s value on the runner's pod, and the name of its Job, pod and service account.
 pub const RUNNER_ROLE: &str = "runner";
 /// Where the runner writes its runs, in its pod.
@@ -54,17 +54,17 @@ pub fn identity() -> String {
         std::env::var(POD_NAME_ENV),
     ) {
         (Ok(namespace), Ok(name)) if !name.is_empty() => format!("pod:{namespace}/{name}"),
-        _ => tf_core::host::this_runner(),
+        _ => tf_core::deployer_kit::this_runner(),
     }
 }
 
 /// Whether the runner an annotation names is alive: a runner pod that
 /// still exists and has not ended, or a process as
-/// [`tf_core::host::runner_alive`] tells.
+/// [`tf_core::deployer_kit::runner_alive`] tells.
 pub async fn alive(client: &Client, runner: &str) -> bool {
     let Some((namespace, name)) = runner.strip_prefix("pod:").and_then(|p| p.split_once('/'))
     else {
-        return tf_core::host::runner_alive(runner);
+        return tf_core::deployer_kit::runner_alive(runner);
     };
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     match pods.get_opt(name).await {
@@ -273,12 +273,12 @@ pub async fn launch(
     out: &Path,
     timeout: Duration,
 ) -> Result<Launched, DeployError> {
-    std::fs::create_dir_all(out).map_err(|e| tf_core::host::io_error("create", out, e))?;
+    std::fs::create_dir_all(out).map_err(|e| tf_core::deployer_kit::io_error("create", out, e))?;
     // Whose launch it is, so that a sweep leaves a live launcher's alone.
     let mut plan = plan.clone();
     if let Some(Object::Namespace(namespace)) = plan.objects.first_mut() {
         namespace.metadata.annotations = Some(BTreeMap::from([(
-            tf_core::host::labels::RUNNER.to_owned(),
+            tf_core::deployer_kit::labels::RUNNER.to_owned(),
             identity(),
         )]));
     }
@@ -397,7 +397,8 @@ async fn follow(
         log.push('\n');
     })
     .await;
-    std::fs::write(&log_path, &log).map_err(|e| tf_core::host::io_error("write", &log_path, e))?;
+    std::fs::write(&log_path, &log)
+        .map_err(|e| tf_core::deployer_kit::io_error("write", &log_path, e))?;
     let mut copied = vec![log_path];
     for (file, text) in results(&log) {
         let Some(relative) = result_path(&file) else {
@@ -406,9 +407,11 @@ async fn follow(
         };
         let path = out.join(relative);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| tf_core::host::io_error("create", dir, e))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| tf_core::deployer_kit::io_error("create", dir, e))?;
         }
-        std::fs::write(&path, text).map_err(|e| tf_core::host::io_error("write", &path, e))?;
+        std::fs::write(&path, text)
+            .map_err(|e| tf_core::deployer_kit::io_error("write", &path, e))?;
         copied.push(path);
     }
     let ended = watch

@@ -69,7 +69,7 @@ pub fn default_image(binary: &str) -> String {
     std::env::var("TF_K8S_IMAGE")
         .ok()
         .filter(|i| !i.is_empty())
-        .unwrap_or_else(|| format!("{}:latest", tf_core::host::image_name(binary)))
+        .unwrap_or_else(|| format!("{}:latest", tf_core::deployer_kit::image_name(binary)))
 }
 
 /// The cluster's DNS domain: `$TF_K8S_CLUSTER_DOMAIN`, else
@@ -87,6 +87,9 @@ pub(crate) fn image_from_env(var: &str, binary: &str) -> Option<String> {
     match std::env::var(var).ok().filter(|i| !i.is_empty()) {
         Some(off) if off == "off" => None,
         Some(image) => Some(image),
-        None => Some(format!("{}:latest", tf_core::host::image_name(binary))),
+        None => Some(format!(
+            "{}:latest",
+            tf_core::deployer_kit::image_name(binary)
+        )),
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::{Api, ListParams};
-use tf_core::host::labels::{MANAGED, RUNNER};
+use tf_core::deployer_kit::labels::{MANAGED, RUNNER};
 use tf_core::scenario::deploy::DeployError;
 
 use crate::api::{api_error, delete_namespace};

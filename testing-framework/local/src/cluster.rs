@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tf_core::deployer_kit::NodeTable;
 use tf_core::fault::ClockFault;
-use tf_core::host::NodeTable;
 use tf_core::report::{CleanupReport, NodeExit};
 use tf_core::scenario::deploy::{
     Capabilities, Cluster, ControlError, DeployError, DeploymentRequest, NewNode, NodeControl,
@@ -53,7 +53,7 @@ impl NodeControl for LocalControl {
 
     async fn set_clock(&self, node: &str, clock: &ClockFault) -> Result<(), ControlError> {
         let process = self.node(node)?;
-        tf_core::host::clock::set(process.clock.as_ref(), *clock)
+        tf_core::deployer_kit::clock::set(process.clock.as_ref(), *clock)
             .map_err(ControlError::failed("set the clock of", node))
     }
 
@@ -97,7 +97,7 @@ pub struct LocalCluster {
     /// Every node as its peers see it, in the order they were added.
     pub(crate) specs: Vec<NodeSpec>,
     /// The numbers the next added node gets.
-    pub(crate) numbering: tf_core::host::Numbering,
+    pub(crate) numbering: tf_core::deployer_kit::Numbering,
     /// Each group's node binary.
     pub(crate) binaries: HashMap<String, PathBuf>,
     /// libfaketime, when the nodes run under it for clock faults.
@@ -139,7 +139,7 @@ impl Cluster for LocalCluster {
     async fn add_node(&mut self, node: NewNode) -> Result<NodeEndpoint, DeployError> {
         let group = self.request.group_to_join(node.group.as_deref())?;
         let taken: Vec<u16> = self.specs.iter().flat_map(|s| s.ports.numbers()).collect();
-        let ports = tf_core::host::port_maps_except(&group.ports, 1, &taken)?
+        let ports = tf_core::deployer_kit::port_maps_except(&group.ports, 1, &taken)?
             .pop()
             .unwrap_or_default();
         let mut numbering = self.numbering.clone();
@@ -194,7 +194,7 @@ impl Cluster for LocalCluster {
             .map(|node| async move { (node.name.clone(), node.stop(grace).await) });
         // Nodes stop in parallel: each stop is mostly waiting.
         let mut report =
-            tf_core::host::stopped_report(grace, futures::future::join_all(stops).await);
+            tf_core::deployer_kit::stopped_report(grace, futures::future::join_all(stops).await);
         for node in self.control.nodes.all() {
             if let Some(pid) = node.pid() {
                 report.problems.push(format!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tf_core::host::{self, DeployerSettings, NodeTable};
+use tf_core::deployer_kit::{self, DeployerSettings, NodeTable};
 use tf_core::scenario::deploy::{Capabilities, Cluster, DeployError, DeploymentRequest};
 use tf_core::scenario::{Deployer, NodeAction};
 use tokio::sync::watch;
@@ -64,15 +64,15 @@ impl Deployer for LocalDeployer {
 
     async fn deploy(&self, request: &DeploymentRequest) -> Result<Box<dyn Cluster>, DeployError> {
         request.check()?;
-        let binaries = host::binary::resolve_groups(request).await?;
-        let run_dir = host::run_dir(
+        let binaries = deployer_kit::binary::resolve_groups(request).await?;
+        let run_dir = deployer_kit::run_dir(
             request.run_dir.as_deref(),
             &self.settings.runs_root(),
             &request.scenario,
         )?;
         // Every port of every node at once, so that none collide.
         let mut specs = Vec::with_capacity(request.nodes());
-        for (slot, ports) in host::slots_with_ports(request)? {
+        for (slot, ports) in deployer_kit::slots_with_ports(request)? {
             specs.push(node_spec(
                 &run_dir,
                 slot.index,
@@ -83,7 +83,7 @@ impl Deployer for LocalDeployer {
         }
         let mut faketime = None;
         for binary in binaries.values() {
-            faketime = host::clock::for_request(request, binary)?;
+            faketime = deployer_kit::clock::for_request(request, binary)?;
         }
         let crashes = Arc::new(watch::channel(Vec::new()).0);
         // Every command before any node starts: a bad one starts nothing.
@@ -107,7 +107,7 @@ impl Deployer for LocalDeployer {
         // From here on, dropping the cluster kills whatever was started.
         let cluster = LocalCluster {
             endpoints: specs.iter().map(endpoint).collect(),
-            numbering: host::Numbering::after(request),
+            numbering: deployer_kit::Numbering::after(request),
             specs,
             run_dir,
             binaries,

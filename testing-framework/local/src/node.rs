@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tf_core::host::{self, clock::NodeClock};
+use tf_core::deployer_kit::{self, clock::NodeClock};
 use tf_core::report::NodeExit;
 use tf_core::scenario::deploy::DeployError;
 use tf_core::scenario::{NodeCommand, NodeEndpoint, NodeSpec, PortMap};
@@ -27,7 +27,8 @@ pub(crate) fn node_spec(
 ) -> Result<NodeSpec, DeployError> {
     let name = tf_core::scenario::node_name(group, ordinal);
     let data_dir = run_dir.join(&name).join("data");
-    std::fs::create_dir_all(&data_dir).map_err(|e| host::io_error("create", &data_dir, e))?;
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| deployer_kit::io_error("create", &data_dir, e))?;
     Ok(NodeSpec {
         index,
         name,
@@ -54,13 +55,13 @@ pub(crate) fn node_process(
     faketime: Option<&Path>,
     crashes: &Arc<watch::Sender<Vec<NodeExit>>>,
 ) -> Result<Arc<NodeProcess>, DeployError> {
-    host::write_node_files(&spec.name, &spec.data_dir, &command)?;
+    deployer_kit::write_node_files(&spec.name, &spec.data_dir, &command)?;
     let clock = match faketime {
         Some(library) => {
-            let file = host::clock::file_of(run_dir, &spec.name);
-            let clock =
-                NodeClock::create(file.clone()).map_err(|e| host::io_error("create", &file, e))?;
-            command.env.extend(host::clock::environment(
+            let file = deployer_kit::clock::file_of(run_dir, &spec.name);
+            let clock = NodeClock::create(file.clone())
+                .map_err(|e| deployer_kit::io_error("create", &file, e))?;
+            command.env.extend(deployer_kit::clock::environment(
                 &library.display().to_string(),
                 &file.display().to_string(),
             ));

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use parking_lot::Mutex;
-use tf_core::host::Stopped;
-use tf_core::host::clock::NodeClock;
+use tf_core::deployer_kit::Stopped;
+use tf_core::deployer_kit::clock::NodeClock;
 use tf_core::report::NodeExit;
 use tf_core::scenario::NodeCommand;
 use tokio::sync::watch;
@@ -135,7 +135,7 @@ impl NodeProcess {
                 node: self.name.clone(),
                 status: describe(status),
                 at: SystemTime::now(),
-                log_tail: tf_core::host::log_tail(&self.log),
+                log_tail: tf_core::deployer_kit::log_tail(&self.log),
             };
             tracing::warn!(node = %exit.node, status = %exit.status, "node exited on its own");
             self.crashes.send_modify(|crashes| crashes.push(exit));

@@ -561,7 +561,7 @@ impl DeployError {
             node: node.to_owned(),
             reason,
             log: log.display().to_string(),
-            log_tail: crate::host::log_tail(log),
+            log_tail: crate::deployer_kit::log_tail(log),
         }
     }
 }

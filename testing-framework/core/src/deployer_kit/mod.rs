@@ -1,4 +1,4 @@
-//! What every deployer needs of the machine the runner is on: the node
+//! For deployer authors: what every deployer needs of the machine the runner is on: the node
 //! binary ([`binary::resolve`]), free ports on 127.0.0.1
 //! ([`ports::free_ports`]), a fresh run directory ([`run_dir`]), the end
 //! of a node's log for error messages ([`log_tail`]), the settings every
