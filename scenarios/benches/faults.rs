@@ -1,7 +1,7 @@
 //! How long each fault takes to apply and to remove on compose, how long
 //! a Raft cluster takes to replace a leader that cannot hear, and how soon
 //! a SIGKILLed runner's containers are gone (its reaper), printed
-//! as Markdown rows for the README. Needs a Docker engine (and libfaketime
+//! as Markdown rows for the performance page (guide/src/performance.md). Needs a Docker engine (and libfaketime
 //! for the clock row). Run: `cargo bench -p scenarios --bench faults`.
 
 use std::future::Future;

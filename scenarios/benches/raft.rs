@@ -1,6 +1,6 @@
 //! Benchmarks of the Raft scenario on local processes and, when a Docker
 //! engine is there, in containers (compose), printed as a Markdown table for
-//! the README. Run: `cargo bench -p scenarios --bench raft` (node binaries
+//! the performance page (guide/src/performance.md). Run: `cargo bench -p scenarios --bench raft` (node binaries
 //! are built beforehand, so compilation is not measured).
 
 use std::sync::Arc;

@@ -145,6 +145,7 @@ fn one(spec: &str) {
     let build = NodeBuild {
         release: true,
         along_with: Some(env!("CARGO_PKG_NAME").to_owned()),
+        ..NodeBuild::default()
     };
     // Built (or found) before anything is measured.
     let request = built.deployment().with_build(build.clone());

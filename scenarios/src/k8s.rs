@@ -13,6 +13,12 @@ use tf_k8s::{K8sAttach, K8sDeployer};
 
 use crate::{RunArgs, given};
 
+/// Whether this is the runner inside a cluster (its pod says so): it
+/// prints its results, and its log, for the launcher to copy out.
+pub(crate) fn in_cluster() -> bool {
+    std::env::var_os(tf_k8s::runner::RESULTS_ENV).is_some()
+}
+
 /// What `--deployer k8s` comes to: a deployer to run on, or a run that is
 /// already over (a dry run, the runner in the cluster).
 pub(crate) enum Outcome {
@@ -55,7 +61,7 @@ pub(crate) async fn deployer(
 
 /// The runner in a cluster hands its results to the launcher this way.
 pub(crate) fn hand_over_results(report: &RunReport) {
-    if std::env::var_os(tf_k8s::runner::RESULTS_ENV).is_some() {
+    if in_cluster() {
         if let Some(dir) = &report.run_dir {
             tf_k8s::runner::print_results(dir);
         }

@@ -5,8 +5,8 @@
 //! cargo run -p scenarios -- run raft-failover [--deployer local] [--nodes 3] [--duration 15s] [--set fault=restart]
 //! cargo run -p scenarios -- run wallet-transfers --set wallets=8 --set rate=4
 //! cargo run -p scenarios -- run raft-partition --deployer compose
-//! cargo run -p scenarios -- run raft-failover --deployer k8s [--image tf-openraft-kv-node:latest]
-//! cargo run -p scenarios -- run raft-failover --deployer k8s --attach app=raft --namespace db
+//! cargo run -p scenarios --features k8s -- run raft-failover --deployer k8s [--image tf-openraft-kv-node:latest]
+//! cargo run -p scenarios --features k8s -- run raft-failover --deployer k8s --attach app=raft --namespace db
 //! cargo run -p scenarios -- image raft-failover
 //! cargo run -p scenarios -- replay target/tf-runs/<run>
 //! cargo run -p scenarios -- check target/tf-runs/<run>/history.jsonl [--model kv]
@@ -226,9 +226,14 @@ struct RunArgs {
 /// so that cargo reuses the dependencies it built for the CLI (a link, not
 /// a second build of them).
 fn node_build(release: bool) -> NodeBuild {
+    let mut features = Vec::new();
+    if cfg!(feature = "k8s") {
+        features.push(concat!(env!("CARGO_PKG_NAME"), "/k8s").to_owned());
+    }
     NodeBuild {
         release,
         along_with: Some(env!("CARGO_PKG_NAME").to_owned()),
+        features,
     }
 }
 
@@ -246,7 +251,9 @@ enum DeployerKind {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let held = log::init(matches!(cli.command, Command::Run(_)));
+    // The runner inside a cluster keeps logging to its pod's output, which
+    // the launcher copies out.
+    let held = log::init(matches!(cli.command, Command::Run(_)) && !k8s::in_cluster());
     let catalog = catalog();
     let result = match cli.command {
         Command::List => {
@@ -255,7 +262,7 @@ fn main() -> ExitCode {
         }
         Command::Run(args) => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(run_scenario(&catalog, *args, held))),
+            .and_then(|rt| rt.block_on(run_scenario(&catalog, *args, held.as_ref()))),
         Command::Replay { run_dir } => replay_run(&catalog, &run_dir),
         Command::Check(args) => match check::check(&args) {
             Ok(code) => return code,
@@ -285,6 +292,11 @@ fn main() -> ExitCode {
                 }))
             }),
     };
+    // A run that ended before its report (a bad parameter, a dry run)
+    // saved nothing: what it logged is printed instead.
+    if let Some(held) = &held {
+        held.save(None);
+    }
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
@@ -352,7 +364,7 @@ fn given(args: &RunArgs) -> anyhow::Result<Vec<(String, String)>> {
 async fn run_scenario(
     catalog: &Catalog,
     args: RunArgs,
-    held: Option<log::HeldLog>,
+    held: Option<&log::HeldLog>,
 ) -> anyhow::Result<bool> {
     let entry = find(catalog, &args.scenario)?;
     let params = entry.parse(&given(&args)?)?;

@@ -1,4 +1,4 @@
-//! Runs every feature in `features/` (part of `cargo test --workspace`):
+//! Runs every feature in `features/` (part of `cargo test --workspace --all-features`):
 //! the generic steps and the Raft and chain apps' steps, one scenario at a
 //! time. Undefined, skipped or ambiguous steps fail the run. JUnit XML and
 //! the cucumber JSON report go to `target/tf-features/`.

@@ -1,10 +1,10 @@
 //! The catalog on a real Kubernetes cluster: `raft-failover` and
 //! `chain-liveness` through the CLI, on the k8s deployer. No cluster can
 //! run on this project's machines, so these are ignored by default; with
-//! a cluster (README, "The Kubernetes deployer", for kind or k3d):
+//! a cluster (guide/src/deployers.md, "The Kubernetes deployer", for kind or k3d):
 //!
 //! ```sh
-//! TF_K8S_TEST=1 cargo test -p scenarios --test k8s_cluster -- --ignored
+//! TF_K8S_TEST=1 cargo test -p scenarios --features k8s --test k8s_cluster -- --ignored
 //! ```
 //!
 //! Asked to run without `TF_K8S_TEST=1` and a kubeconfig, they fail and
@@ -16,7 +16,7 @@ use std::process::Command;
 fn cluster_promised() {
     assert!(
         std::env::var("TF_K8S_TEST").is_ok_and(|v| v == "1"),
-        "these tests need a Kubernetes cluster: set TF_K8S_TEST=1 with KUBECONFIG pointing at one whose node images are loaded (see the README, \"The Kubernetes deployer\")"
+        "these tests need a Kubernetes cluster: set TF_K8S_TEST=1 with KUBECONFIG pointing at one whose node images are loaded (see guide/src/deployers.md, \"The Kubernetes deployer\"; run with --features k8s)"
     );
     let home = std::env::var("HOME").unwrap_or_default();
     let config = std::env::var("KUBECONFIG").unwrap_or_else(|_| format!("{home}/.kube/config"));
@@ -43,13 +43,13 @@ fn run_on_k8s(scenario: &str) {
 }
 
 #[test]
-#[ignore = "needs a Kubernetes cluster: TF_K8S_TEST=1 cargo test -p scenarios --test k8s_cluster -- --ignored"]
+#[ignore = "needs a Kubernetes cluster: TF_K8S_TEST=1 cargo test -p scenarios --features k8s --test k8s_cluster -- --ignored"]
 fn raft_failover_passes_on_kubernetes() {
     run_on_k8s("raft-failover");
 }
 
 #[test]
-#[ignore = "needs a Kubernetes cluster: TF_K8S_TEST=1 cargo test -p scenarios --test k8s_cluster -- --ignored"]
+#[ignore = "needs a Kubernetes cluster: TF_K8S_TEST=1 cargo test -p scenarios --features k8s --test k8s_cluster -- --ignored"]
 fn chain_liveness_passes_on_kubernetes() {
     run_on_k8s("chain-liveness");
 }

@@ -1,7 +1,7 @@
 //! The Redis HA topology (3 data nodes, then 3 Sentinels) on local
 //! processes and on compose: how long from deploy to every node ready, and
 //! how long from the primary's SIGKILL until a write through the node the
-//! Sentinels name succeeds again. Printed as Markdown rows for the README.
+//! Sentinels name succeeds again. Printed as Markdown rows for the performance page (guide/src/performance.md).
 //! Needs Debian's redis-server (and a Docker engine for the compose rows).
 //! Run: `cargo bench -p redis-ha-tf --bench ha`.
 

@@ -89,7 +89,7 @@ impl Deployer for ComposeDeployer {
         let labels = labels::of_run(&run, &request.scenario, &run_dir);
         // First, so that whatever is created next has someone to remove it
         // if the runner is killed.
-        let reaper = Reaper::start(&docker, &run, &labels).await?;
+        let reaper = Reaper::start(&docker, &run, &labels, request).await?;
 
         // Ports are the same inside the container and on the host, so one
         // port map serves peers and the runner.

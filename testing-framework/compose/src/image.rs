@@ -245,8 +245,21 @@ fn context(files: &[(String, PathBuf)]) -> Result<(std::fs::File, String), Deplo
         let mut header = fixed_header(0o755);
         header.set_size(size);
         header.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut header, format!("rootfs{at}"), source)
+        // The size is in the header before the bytes are: a file that
+        // shrinks meanwhile (a binary relinked) must not make a bad tar.
+        let mut counted = Counted {
+            inner: std::io::Read::take(source, size),
+            read: 0,
+        };
+        tar.append_data(&mut header, format!("rootfs{at}"), &mut counted)
             .map_err(io)?;
+        if counted.read != size {
+            return Err(DeployError::Other(format!(
+                "{} changed while it was packed into the image ({size} bytes, then {}); run again",
+                from.display(),
+                counted.read
+            )));
+        }
     }
     let Hashing { mut inner, hash } = tar.into_inner().map_err(io)?;
     std::io::Seek::rewind(&mut inner).map_err(io)?;
@@ -276,19 +289,35 @@ impl<W: std::io::Write> std::io::Write for Hashing<W> {
     }
 }
 
-/// `file`, from where it is, as a stream of chunks for the engine.
+/// A reader that counts what it read.
+struct Counted<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.read += read as u64;
+        Ok(read)
+    }
+}
+
+/// `file`, from where it is, as a stream of chunks for the engine; it
+/// ends at the first error.
 fn chunks(
     file: std::fs::File,
 ) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
-    futures::stream::unfold(tokio::fs::File::from_std(file), |mut file| async move {
+    futures::stream::unfold(Some(tokio::fs::File::from_std(file)), |file| async move {
+        let mut file = file?;
         let mut chunk = vec![0u8; 256 * 1024];
         match tokio::io::AsyncReadExt::read(&mut file, &mut chunk).await {
             Ok(0) => None,
             Ok(read) => {
                 chunk.truncate(read);
-                Some((Ok(chunk.into()), file))
+                Some((Ok(chunk.into()), Some(file)))
             }
-            Err(error) => Some((Err(error), file)),
+            Err(error) => Some((Err(error), None)),
         }
     })
 }

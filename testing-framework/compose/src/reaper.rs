@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{CreateContainerOptions, InspectContainerOptions};
-use tf_core::scenario::NodeBinary;
-use tf_core::scenario::deploy::DeployError;
+use tf_core::scenario::deploy::{DeployError, DeploymentRequest};
+use tf_core::scenario::{NodeBinary, NodeBuild};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::engine::describe;
@@ -70,6 +70,7 @@ impl Reaper {
         docker: &Docker,
         run: &str,
         run_labels: &HashMap<String, String>,
+        request: &DeploymentRequest,
     ) -> Result<Option<Reaper>, DeployError> {
         if std::env::var(SWITCH).is_ok_and(|v| matches!(v.as_str(), "off" | "0" | "false")) {
             tracing::info!(
@@ -85,10 +86,18 @@ impl Reaper {
         };
         let spec = NodeBinary::named(BINARY, "TF_REAPER_BIN")
             .from_workspace("tf-compose", env!("CARGO_MANIFEST_DIR"));
-        let binary =
-            tokio::task::spawn_blocking(move || tf_core::deployer_kit::binary::resolve(&spec))
-                .await
-                .map_err(|e| DeployError::Other(format!("finding the reaper failed: {e}")))??;
+        // Built as the node binaries are (along with the runner, its build
+        // said as progress), but never optimized: it sits idle.
+        let build = NodeBuild {
+            release: false,
+            ..request.build.clone()
+        };
+        let progress = request.progress.clone();
+        let binary = tokio::task::spawn_blocking(move || {
+            tf_core::deployer_kit::binary::resolve_with(&spec, &build, progress)
+        })
+        .await
+        .map_err(|e| DeployError::Other(format!("finding the reaper failed: {e}")))??;
         let image = build_image(docker, &binary).await?;
         let name = container_name(run);
         let failed = |why: String| {

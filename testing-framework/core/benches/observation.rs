@@ -1,5 +1,5 @@
 //! Benchmarks of the observation runtime, printed as a Markdown table for
-//! the README. Run: `cargo bench -p tf-core --bench observation`.
+//! the performance page (guide/src/performance.md). Run: `cargo bench -p tf-core --bench observation`.
 //!
 //! Each measurement runs `RUNS` times; the table shows the median and the
 //! range. Sources are in memory and observers trivial, so what is measured is

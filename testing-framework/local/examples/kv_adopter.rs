@@ -139,10 +139,10 @@ fn scenario() -> Scenario<PyKv> {
 }
 
 #[tokio::main]
-async fn main() {
+async fn main() -> std::process::ExitCode {
     let report = run(scenario(), &LocalDeployer::new(), RunOptions::default()).await;
     println!("{report}");
-    std::process::exit(if report.passed() { 0 } else { 1 });
+    report.exit_code()
 }
 
 #[cfg(test)]

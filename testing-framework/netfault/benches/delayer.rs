@@ -2,7 +2,7 @@
 //! the bench moves itself into a network namespace of its own (root
 //! needed), puts a fault on its loopback traffic to 127.0.0.2 with the
 //! agent, and sends timestamped UDP packets through it. Printed as Markdown
-//! rows for the README. Run: `cargo bench -p tf-netfault --bench delayer`.
+//! rows for the performance page (guide/src/performance.md). Run: `cargo bench -p tf-netfault --bench delayer`.
 
 use std::net::{Ipv4Addr, UdpSocket};
 use std::time::{Duration, Instant};

@@ -42,12 +42,12 @@ impl Network {
             .no_proxy()
             .build()
             .unwrap_or_default();
+        let turn = Arc::new(AtomicUsize::new(start_of(&peers)));
         Network {
             http,
             peers: Arc::new(peers),
             fetching: Arc::new(Mutex::new(HashSet::new())),
-            // Nodes start their turns at different peers.
-            turn: Arc::new(AtomicUsize::new(std::process::id() as usize)),
+            turn,
         }
     }
 
@@ -157,6 +157,16 @@ impl Network {
     }
 }
 
+/// Where a node's turns start: a hash of its peer list, which lacks the
+/// node itself and so differs from node to node (a process id would not:
+/// in a container every node is process 1).
+fn start_of(peers: &[String]) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    peers.hash(&mut hasher);
+    hasher.finish() as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +185,18 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(network.next_peers(FANOUT).len(), FANOUT);
         }
+    }
+
+    #[test]
+    fn nodes_of_one_cluster_start_their_turns_at_different_peers() {
+        let all: Vec<String> = (0..20).map(|i| format!("10.0.0.{i}:7000")).collect();
+        let starts: HashSet<usize> = (0..20)
+            .map(|me| {
+                let peers: Vec<String> = all.iter().filter(|p| **p != all[me]).cloned().collect();
+                start_of(&peers) % peers.len()
+            })
+            .collect();
+        assert!(starts.len() > 5, "starts spread over the peers: {starts:?}");
     }
 
     #[test]

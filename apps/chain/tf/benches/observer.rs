@@ -1,5 +1,5 @@
 //! Benchmarks of the chain observer and its wallet projection, printed as a
-//! Markdown table for the README. Run: `cargo bench -p chain-tf --bench observer`.
+//! Markdown table for the performance page (guide/src/performance.md). Run: `cargo bench -p chain-tf --bench observer`.
 //!
 //! The chain is scripted in memory (`chain_tf::memory`): 10,000 blocks with
 //! a one-block side branch every 50 blocks and 8 transfers (4 wallet pairs

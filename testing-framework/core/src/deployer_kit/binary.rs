@@ -58,7 +58,7 @@ pub fn resolve_with(
             binary.env_override,
             path.display()
         ));
-        return Err(not_found(binary, &looked));
+        return Err(not_found(binary, build, &looked));
     }
     looked.push(format!("${} (not set)", binary.env_override));
     if let Some(path) = &binary.path {
@@ -89,19 +89,24 @@ pub fn resolve_with(
         if !stale(&found) {
             return Ok(found);
         }
-        tracing::warn!(
-            "{} is older than its sources; rebuilding it",
-            found.display()
+        crate::scenario::say(
+            progress.as_ref(),
+            &format!(
+                "{} is older than its sources; rebuilding it",
+                found.display()
+            ),
         );
     }
+    let place = if build.release {
+        "optimized builds"
+    } else {
+        "next to the running executable"
+    };
     for dir in &candidates {
-        looked.push(format!(
-            "{} (next to the running executable)",
-            dir.display()
-        ));
+        looked.push(format!("{} ({place})", dir.display()));
     }
     let Some(package) = &binary.cargo_package else {
-        return Err(not_found(binary, &looked));
+        return Err(not_found(binary, build, &looked));
     };
     let cargo = CargoBuild {
         package,
@@ -111,20 +116,21 @@ pub fn resolve_with(
     };
     if let Err(why) = cargo.run(&candidates) {
         looked.push(why);
-        return Err(not_found(binary, &looked));
+        return Err(not_found(binary, build, &looked));
     }
     find_in(&candidates, &binary.name).ok_or_else(|| {
         looked.push(format!(
             "`cargo build -p {package}` ran but left no `{}` there",
             binary.name
         ));
-        not_found(binary, &looked)
+        not_found(binary, build, &looked)
     })
 }
 
-fn not_found(binary: &NodeBinary, looked: &[String]) -> DeployError {
+fn not_found(binary: &NodeBinary, how: &NodeBuild, looked: &[String]) -> DeployError {
+    let release = if how.release { " --release" } else { "" };
     let build = match &binary.cargo_package {
-        Some(package) => format!("build it with `cargo build -p {package}`, "),
+        Some(package) => format!("build it with `cargo build{release} -p {package}`, "),
         None => String::new(),
     };
     DeployError::BinaryNotFound {
@@ -185,7 +191,15 @@ fn candidate_dirs(build: &NodeBuild) -> Vec<PathBuf> {
         None
     };
     if build.release {
-        let target = profile_dir.as_deref().unwrap_or(&dir).parent();
+        // Only from inside a cargo target directory (an installed runner in
+        // ~/.cargo/bin has no `release` beside it).
+        let target = profile_dir
+            .as_deref()
+            .unwrap_or(&dir)
+            .parent()
+            .filter(|target| {
+                target.join(".rustc_info.json").exists() || target.join("CACHEDIR.TAG").exists()
+            });
         return target
             .map(|target| vec![target.join("release")])
             .unwrap_or_default();
@@ -258,6 +272,9 @@ impl CargoBuild<'_> {
             .filter(|a| *a != self.package)
         {
             args.extend(["-p".into(), along.into()]);
+            if !self.build.features.is_empty() {
+                args.extend(["--features".into(), self.build.features.join(",")]);
+            }
         }
         args.extend(["--bin".into(), self.bin.into()]);
         if profile == "release" {

@@ -45,7 +45,7 @@ impl fmt::Display for Lifecycle {
 
 /// What waiters and subscribers are woken by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Progress {
+pub(crate) struct Advance {
     /// Position of the newest published observation (0: none yet).
     pub(crate) published: u64,
     pub(crate) lifecycle: Lifecycle,
@@ -56,14 +56,14 @@ pub(crate) struct Shared<O: Observer> {
     pub(crate) observer_name: String,
     pub(crate) latest: ArcSwapOption<ObservationOf<O>>,
     pub(crate) history: RwLock<History<O::Snapshot, O::Event>>,
-    pub(crate) progress: watch::Sender<Progress>,
+    pub(crate) progress: watch::Sender<Advance>,
     pub(crate) cycles: CycleBook,
     pub(crate) sources: SourceHealthBook,
 }
 
 impl<O: Observer> Shared<O> {
     pub(crate) fn new(observer_name: String, config: &ObservationConfig) -> Self {
-        let (progress, _) = watch::channel(Progress {
+        let (progress, _) = watch::channel(Advance {
             published: 0,
             lifecycle: Lifecycle::Starting,
         });

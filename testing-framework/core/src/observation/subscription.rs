@@ -9,7 +9,7 @@ use futures::Stream;
 use tokio_stream::wrappers::WatchStream;
 
 use super::history::Read;
-use super::shared::{Lifecycle, Progress, Shared};
+use super::shared::{Advance, Lifecycle, Shared};
 use super::stream::Cursor;
 use super::{ObservationOf, Observer};
 
@@ -42,7 +42,7 @@ pub struct Subscription<O: Observer> {
     shared: Arc<Shared<O>>,
     cursor: Cursor,
     buffer: VecDeque<Arc<ObservationOf<O>>>,
-    wake: WatchStream<Progress>,
+    wake: WatchStream<Advance>,
 }
 
 impl<O: Observer> Subscription<O> {

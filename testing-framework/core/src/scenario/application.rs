@@ -157,8 +157,8 @@ impl NodeSpec {
         Ok(format!("{}:{}", self.bind_host, self.port(name)?))
     }
 
-    /// `host:port` of port `name` of every other node of `topology`: its
-    /// peers' addresses, in the topology's order.
+    /// `host:port` of port `name` of every other node of its own group in
+    /// `topology`: its peers' addresses, in the topology's order.
     pub fn peer_addresses(
         &self,
         topology: &[NodeSpec],
@@ -166,7 +166,7 @@ impl NodeSpec {
     ) -> Result<Vec<String>, UnknownPort> {
         topology
             .iter()
-            .filter(|peer| peer.index != self.index)
+            .filter(|peer| peer.index != self.index && peer.group == self.group)
             .map(|peer| peer.address(name))
             .collect()
     }

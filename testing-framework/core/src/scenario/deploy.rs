@@ -73,6 +73,9 @@ pub struct NodeBuild {
     /// share with the features it already built the runner with, and the
     /// node costs a link instead of a second build of them.
     pub along_with: Option<String>,
+    /// The features `along_with` was built with (`scenarios/k8s`): the
+    /// same features, the same dependencies.
+    pub features: Vec<String>,
 }
 
 /// One node of a request, before a deployer places it.

@@ -34,7 +34,7 @@ pub use application::{
 pub use builder::{Scenario, ScenarioBuilder, ScenarioError};
 pub use context::{FaultId, MissingObserver, RunContext, RunSettings};
 pub use control::NodeAction;
-pub use deploy::{Deployer, NodeBuild};
+pub use deploy::{Deployer, NewNode, NodeBuild, ReadinessObserver};
 pub use expectation::{Always, AtEnd, Eventually, Expectation, Violation};
 pub use group::{DEFAULT_GROUP, Group, Topology, TopologyError, UnknownGroup, node_name};
 pub use replay::{ReplayError, replay};
