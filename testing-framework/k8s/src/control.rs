@@ -211,7 +211,7 @@ impl K8sControl {
 
     /// The stop grace as a pod's grace period, in whole seconds.
     pub(crate) fn grace(&self) -> u32 {
-        u32::try_from(self.stop_grace.as_secs()).unwrap_or(u32::MAX)
+        whole_seconds(self.stop_grace)
     }
 
     /// Creates `node`'s pod again and waits until it runs.
@@ -539,4 +539,23 @@ pub(crate) fn report_exits(control: &Arc<K8sControl>) -> JoinHandle<()> {
             last = now;
         }
     })
+}
+
+/// `grace` in whole seconds, rounded up: a grace of 500 ms is a grace of
+/// 1 s, not none (which would kill every node and call it forced).
+fn whole_seconds(grace: std::time::Duration) -> u32 {
+    u32::try_from(grace.as_millis().div_ceil(1000)).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod grace_tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_grace_rounds_up_to_whole_seconds() {
+        assert_eq!(super::whole_seconds(Duration::ZERO), 0);
+        assert_eq!(super::whole_seconds(Duration::from_millis(500)), 1);
+        assert_eq!(super::whole_seconds(Duration::from_secs(5)), 5);
+        assert_eq!(super::whole_seconds(Duration::from_millis(5001)), 6);
+    }
 }
