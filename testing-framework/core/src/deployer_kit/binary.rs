@@ -305,9 +305,8 @@ impl CargoBuild<'_> {
             ));
             return Ok(());
         }
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let lines: Vec<&str> = stderr.lines().collect();
-        let tail = lines[lines.len().saturating_sub(40)..].join("\n    ");
+        let tail =
+            super::last_lines(&String::from_utf8_lossy(&output.stderr), 40).replace('\n', "\n    ");
         Err(format!(
             "`{shown}` failed ({}); its last lines:\n    {tail}",
             output.status

@@ -97,11 +97,15 @@ pub fn log_tail(path: &Path) -> String {
         file.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)))?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
-        let text = String::from_utf8_lossy(&bytes);
-        let lines: Vec<&str> = text.lines().collect();
-        Ok(lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n"))
+        Ok(last_lines(&String::from_utf8_lossy(&bytes), LOG_TAIL_LINES))
     };
     read().unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
+}
+
+/// The last `count` lines of `text`, joined by newlines.
+pub(crate) fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(count)..].join("\n")
 }
 
 /// Where runs go when the deployer is given no root: `$TF_RUNS_DIR`, else
