@@ -344,7 +344,7 @@ fn a_failing_run_leaves_nothing_behind() -> Result<(), Failed> {
         3,
         Duration::from_secs(2),
     )
-    .expect(AtEnd::<RaftObserver, _>::new(
+    .expect(AtEnd::new(
         "more nodes than there are",
         |s: &RaftSnapshot| {
             if s.nodes.len() > 3 {

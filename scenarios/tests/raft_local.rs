@@ -173,7 +173,7 @@ async fn a_wrong_expectation_fails_and_shows_the_observed_state() {
     )
     .workload(leader_failover(FaultKind::Kill).every(Duration::from_secs(1)))
     // Wrong on purpose: a failover changes the leader.
-    .expect(Always::<RaftObserver, _>::new(
+    .expect(Always::new(
         "the leader never changes",
         |s: &RaftSnapshot| match s.leaders_by_term.len() {
             0 | 1 => Ok(()),

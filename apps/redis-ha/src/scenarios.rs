@@ -94,7 +94,7 @@ pub fn redis_failover(options: &FailoverOptions) -> Result<Scenario<RedisServer>
             "a failover needs a replica to elect: give it 2 or more servers".into(),
         ));
     }
-    let fault = NodeFault::<HaObserver>::new("primary-down", options.fault.clone())
+    let fault = NodeFault::new("primary-down", options.fault.clone())
         .every(Duration::from_secs(3))
         .down_for(options.down_for)
         .max_faults(1)
@@ -154,7 +154,7 @@ pub fn redis_failover(options: &FailoverOptions) -> Result<Scenario<RedisServer>
     )
     // A Sentinel turns the old primary into a replica at its next look
     // (every 10 s): after the run, within a bound.
-    .expect(SettlesWithin::<HaObserver, _>::new(
+    .expect(SettlesWithin::new(
         "one primary, named by the Sentinels and replicated by every other data node",
         Duration::from_secs(20),
         |s: &HaState| s.settled().is_ok(),

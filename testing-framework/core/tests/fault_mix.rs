@@ -16,7 +16,7 @@ fn scenario() -> Scenario<FakeApp> {
         .nodes(4)
         .duration(Duration::from_secs(40))
         .observer(HeightObserver, fake_observation())
-        .workload(NodeFault::<HeightObserver>::mix(
+        .workload(NodeFault::mix(
             "nemesis",
             FaultMix::new([FaultKind::Kill, FaultKind::Pause, FaultKind::Restart]).per_minute(20.0),
         ))
@@ -149,7 +149,7 @@ async fn overlapping_faults_run_at_once_up_to_their_limit() {
         .nodes(5)
         .duration(Duration::from_secs(60))
         .observer(HeightObserver, fake_observation())
-        .workload(NodeFault::<HeightObserver>::mix(
+        .workload(NodeFault::mix(
             "nemesis",
             FaultMix::new([FaultKind::Kill, FaultKind::Pause])
                 .per_minute(40.0)

@@ -180,7 +180,7 @@ fn verdict<'a>(report: &'a RunReport, name: &str) -> &'a ExpectationReport {
 #[tokio::test(start_paused = true)]
 async fn a_correct_store_passes_every_check_under_kills() {
     let dir = tempfile::tempdir().unwrap();
-    let kills = NodeFault::<HeightObserver>::new("kills", FaultKind::Kill)
+    let kills = NodeFault::new("kills", FaultKind::Kill)
         .every(Duration::from_secs(1))
         .target(|_: &Vec<(String, Option<u64>)>| Some("node-1".to_owned()));
     let report = run_in(

@@ -19,7 +19,7 @@ fn chaos(kind: FaultKind) -> Scenario<FakeApp> {
         .cooldown(Duration::from_millis(500))
         .observer(HeightObserver, fake_observation())
         .workload(
-            NodeFault::<HeightObserver>::new("faults", kind)
+            NodeFault::new("faults", kind)
                 .every(Duration::from_secs(1))
                 .max_faults(3)
                 .recovered(|at_fault: &Heights, now: &Heights, node: &str| {
@@ -29,7 +29,7 @@ fn chaos(kind: FaultKind) -> Scenario<FakeApp> {
                     (after > before).then(|| format!("{node} growing again ({before} -> {after})"))
                 }),
         )
-        .expect(AtEnd::<HeightObserver, _>::new(
+        .expect(AtEnd::new(
             "every node answers at the end",
             |s: &Heights| match s.iter().find(|(_, h)| h.is_none()) {
                 Some((node, _)) => Err(format!("{node} does not answer")),
@@ -41,10 +41,7 @@ fn chaos(kind: FaultKind) -> Scenario<FakeApp> {
 }
 
 /// Runs `faults` alone for `window` on fake nodes.
-async fn run_alone(
-    window: Duration,
-    faults: NodeFault<HeightObserver>,
-) -> (RunReport, FakeDeployer) {
+async fn run_alone(window: Duration, faults: NodeFault) -> (RunReport, FakeDeployer) {
     let dir = tempfile::tempdir().unwrap();
     let deployer = FakeDeployer::new(dir.path().join("run"));
     let scenario = Scenario::builder("chaos", FakeApp::default())
@@ -144,7 +141,7 @@ async fn a_pause_on_a_deployer_that_cannot_pause_is_refused_before_any_node_star
 async fn a_fault_that_is_never_observed_fails_the_workload_with_what_was_seen() {
     let (report, deployer) = run_alone(
         Duration::from_secs(30),
-        NodeFault::<HeightObserver>::new("faults", FaultKind::Kill)
+        NodeFault::new("faults", FaultKind::Kill)
             .every(Duration::from_millis(500))
             .confirm_within(Duration::from_secs(2))
             .while_down(|_: &Heights, _: &Heights, _: &str| None::<String>),
@@ -170,7 +167,7 @@ async fn a_fault_that_is_never_observed_fails_the_workload_with_what_was_seen() 
 async fn a_node_down_when_the_window_closes_is_brought_back_and_its_fault_closed() {
     let (report, deployer) = run_alone(
         Duration::from_secs(2),
-        NodeFault::<HeightObserver>::new("faults", FaultKind::Pause)
+        NodeFault::new("faults", FaultKind::Pause)
             .every(Duration::from_millis(500))
             // Longer than the rest of the window.
             .down_for(Duration::from_secs(60)),
@@ -190,7 +187,7 @@ async fn a_node_down_when_the_window_closes_is_brought_back_and_its_fault_closed
 async fn a_panicking_condition_fails_the_workload_but_the_node_is_brought_back() {
     let (report, deployer) = run_alone(
         Duration::from_secs(30),
-        NodeFault::<HeightObserver>::new("faults", FaultKind::Kill)
+        NodeFault::new("faults", FaultKind::Kill)
             .every(Duration::from_millis(500))
             .while_down(|_: &Heights, _: &Heights, _: &str| -> Option<String> {
                 panic!("a bug in the condition")
@@ -210,7 +207,7 @@ async fn a_panicking_condition_fails_the_workload_but_the_node_is_brought_back()
 async fn a_target_that_is_not_a_node_fails_with_the_name_and_opens_no_fault() {
     let (report, deployer) = run_alone(
         Duration::from_secs(30),
-        NodeFault::<HeightObserver>::new("faults", FaultKind::Kill)
+        NodeFault::new("faults", FaultKind::Kill)
             .every(Duration::from_millis(500))
             .target(|_: &Heights| Some("node-9".to_owned())),
     )
@@ -232,16 +229,16 @@ async fn a_recovery_bound_fails_when_a_pause_outlasts_it_and_stops_the_run() {
         .duration(Duration::from_secs(10))
         .observer(HeightObserver, fake_observation())
         .workload(
-            NodeFault::<HeightObserver>::new("faults", FaultKind::Pause)
+            NodeFault::new("faults", FaultKind::Pause)
                 .every(Duration::from_millis(500))
                 .down_for(Duration::from_secs(3)),
         )
-        .expect(RecoversWithin::<HeightObserver, _>::new(
+        .expect(RecoversWithin::new(
             "every node answers again within 1s",
             Duration::from_secs(1),
             all_answer,
         ))
-        .expect(SettlesWithin::<HeightObserver, _>::new(
+        .expect(SettlesWithin::new(
             "a node reaches height a million",
             Duration::from_secs(1),
             |s: &Heights| s.iter().any(|(_, h)| *h >= Some(1_000_000)),
@@ -272,7 +269,7 @@ async fn an_end_condition_that_never_settles_fails_with_what_was_observed() {
     let scenario = Scenario::builder("settles", FakeApp::default())
         .duration(Duration::from_secs(1))
         .observer(HeightObserver, fake_observation())
-        .expect(SettlesWithin::<HeightObserver, _>::new(
+        .expect(SettlesWithin::new(
             "a node reaches height a million",
             Duration::from_secs(1),
             |s: &Heights| s.iter().any(|(_, h)| *h >= Some(1_000_000)),
@@ -296,8 +293,8 @@ async fn an_end_condition_that_never_settles_fails_with_what_was_observed() {
 }
 
 /// A fake node cut off by a partition answers but stands still.
-fn partition_faults() -> NodeFault<HeightObserver> {
-    NodeFault::<HeightObserver>::new("partitions", FaultKind::Partition)
+fn partition_faults() -> NodeFault {
+    NodeFault::new("partitions", FaultKind::Partition)
         .every(Duration::from_secs(1))
         .max_faults(1)
         .side(2)
@@ -364,7 +361,7 @@ async fn a_partition_on_a_deployer_that_cannot_partition_is_refused_before_any_n
 
 #[tokio::test(start_paused = true)]
 async fn a_mix_of_kinds_takes_turns_and_takes_one_node_down_at_a_time() {
-    let faults = NodeFault::<HeightObserver>::new("mixed", FaultKind::Kill)
+    let faults = NodeFault::new("mixed", FaultKind::Kill)
         .mixed_with(FaultKind::Pause)
         .every(Duration::from_millis(500))
         .max_faults(4);

@@ -50,7 +50,7 @@ impl Observer for Counter {
 }
 
 fn counted(name: &str) -> impl Expectation<Fake> {
-    AtEnd::<Counter, _>::new(name, |n: &u64| {
+    AtEnd::new(name, |n: &u64| {
         if *n > 0 {
             Ok(())
         } else {

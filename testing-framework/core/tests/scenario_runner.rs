@@ -90,16 +90,13 @@ async fn run_in(dir: &tempfile::TempDir, scenario: Scenario<Fake>) -> (RunReport
 async fn a_passing_run_reports_every_expectation_and_writes_report_json() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = observing(Fake::default())
-        .expect(Always::<MinHeight, _>::new(
-            "never shrinks below zero",
-            |_: &u64| Ok(()),
-        ))
-        .expect(Eventually::<MinHeight, _>::new(
+        .expect(Always::new("never shrinks below zero", |_: &u64| Ok(())))
+        .expect(Eventually::new(
             "reaches height 5",
             Duration::from_secs(2),
             |h: &u64| *h >= 5,
         ))
-        .expect(AtEnd::<MinHeight, _>::new("ends above 15", |h: &u64| {
+        .expect(AtEnd::new("ends above 15", |h: &u64| {
             if *h > 15 {
                 Ok(())
             } else {
@@ -124,7 +121,7 @@ async fn an_eventually_that_does_not_hold_in_time_fails_with_what_was_observed()
     let dir = tempfile::tempdir().unwrap();
     let scenario = observing(Fake::default())
         .duration(Duration::from_secs(30))
-        .expect(Eventually::<MinHeight, _>::new(
+        .expect(Eventually::new(
             "reaches height 1000",
             Duration::from_secs(1),
             |h: &u64| *h >= 1000,
@@ -154,7 +151,7 @@ async fn an_eventually_that_does_not_hold_in_time_fails_with_what_was_observed()
 async fn an_at_end_failure_names_itself_and_shows_the_final_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = observing(Fake::default())
-        .expect(AtEnd::<MinHeight, _>::new("ends below 3", |h: &u64| {
+        .expect(AtEnd::new("ends below 3", |h: &u64| {
             if *h < 3 {
                 Ok(())
             } else {
@@ -191,7 +188,7 @@ async fn a_failing_workload_stops_the_run_and_is_named() {
         let scenario = observing(Fake::default())
             .duration(Duration::from_secs(60))
             .workload(Failing(kind))
-            .expect(AtEnd::<MinHeight, _>::new("anything", |_: &u64| Ok(())))
+            .expect(AtEnd::new("anything", |_: &u64| Ok(())))
             .build()
             .unwrap();
         let (report, deployer) = run_in(&dir, scenario).await;
@@ -411,7 +408,7 @@ async fn recorded_observers_write_observations_jsonl_and_label_the_timeline() {
             Tallies,
             ObservationConfig::default().with_poll_interval(Duration::from_millis(100)),
         )
-        .expect(AtEnd::<Tallies, _>::new("every node grew", |t: &Tally| {
+        .expect(AtEnd::new("every node grew", |t: &Tally| {
             if t.0.values().all(|h| *h > 0) {
                 Ok(())
             } else {
@@ -516,7 +513,7 @@ async fn report_html_is_self_contained_with_a_chart_per_series_and_every_action_
             ObservationConfig::default().with_poll_interval(Duration::from_millis(100)),
         )
         .workload(Chaos)
-        .expect(AtEnd::<MinHeight, _>::new("ends below 3", |h: &u64| {
+        .expect(AtEnd::new("ends below 3", |h: &u64| {
             if *h < 3 {
                 Ok(())
             } else {
@@ -622,29 +619,25 @@ fn replayable_scenario() -> Scenario<Fake> {
             Tallies,
             ObservationConfig::default().with_poll_interval(Duration::from_millis(100)),
         )
-        .expect(Eventually::<Tallies, _>::new(
+        .expect(Eventually::new(
             "every node reaches 5",
             Duration::from_secs(2),
             |t: &Tally| t.0.len() == 3 && t.0.values().all(|h| *h >= 5),
         ))
         // Wrong on purpose: heights grow past 12 within the window.
-        .expect(Always::<Tallies, _>::new(
-            "stays below 12",
-            |t: &Tally| match t.0.iter().find(|(_, h)| **h >= 12) {
+        .expect(Always::new("stays below 12", |t: &Tally| {
+            match t.0.iter().find(|(_, h)| **h >= 12) {
                 Some((node, h)) => Err(format!("{node} reached {h}")),
                 None => Ok(()),
-            },
-        ))
-        .expect(AtEnd::<Tallies, _>::new(
-            "three nodes at the end",
-            |t: &Tally| {
-                if t.0.len() == 3 {
-                    Ok(())
-                } else {
-                    Err(format!("{} nodes", t.0.len()))
-                }
-            },
-        ))
+            }
+        }))
+        .expect(AtEnd::new("three nodes at the end", |t: &Tally| {
+            if t.0.len() == 3 {
+                Ok(())
+            } else {
+                Err(format!("{} nodes", t.0.len()))
+            }
+        }))
         .expect(LiveOnly)
         .build()
         .unwrap()

@@ -14,9 +14,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use tf_core::BoxError;
 use tf_core::scenario::deploy::DeploymentRequest;
-use tf_core::scenario::{
-    API_PORT, Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec,
-};
+use tf_core::scenario::{API_PORT, Application, NodeBinary, NodeCommand, NodeSpec, PortSpec};
 use tf_k8s::{K8sSettings, Object, plan};
 
 /// A two-port app whose nodes take their peers and an environment.
@@ -56,10 +54,6 @@ impl Application for Gossip {
         let mut command = NodeCommand::args(args);
         command.env.push(("GOSSIP_NAME".into(), node.name.clone()));
         Ok(command)
-    }
-
-    fn client(&self, _: &NodeEndpoint) -> Result<(), BoxError> {
-        Ok(())
     }
 
     async fn ready(&self, _: &()) -> Result<(), BoxError> {
@@ -283,9 +277,6 @@ fn a_bad_declaration_is_refused_before_any_object() {
         }
         fn node_command(&self, _: &NodeSpec, _: &[NodeSpec]) -> Result<NodeCommand, BoxError> {
             Ok(NodeCommand::args(Vec::<String>::new()))
-        }
-        fn client(&self, _: &NodeEndpoint) -> Result<(), BoxError> {
-            Ok(())
         }
         async fn ready(&self, _: &()) -> Result<(), BoxError> {
             Ok(())

@@ -18,8 +18,8 @@ use tf_core::http::JsonClient;
 use tf_core::observation::{ObservationConfig, Sources, StateObserver};
 use tf_core::report::RunReport;
 use tf_core::scenario::{
-    Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec, RecoversWithin,
-    RunOptions, Scenario, SettlesWithin, run,
+    Application, NodeBinary, NodeCommand, NodeSpec, PortSpec, RecoversWithin, RunOptions, Scenario,
+    SettlesWithin, run,
 };
 use tf_core::workloads::{FaultKind, NodeFault};
 use tf_local::LocalDeployer;
@@ -60,10 +60,6 @@ impl Application for Ticker {
             "--peers".into(),
             peers.join(","),
         ]))
-    }
-
-    fn client(&self, endpoint: &NodeEndpoint) -> Result<JsonClient, BoxError> {
-        Ok(JsonClient::new(&endpoint.address))
     }
 
     async fn ready(&self, client: &JsonClient) -> Result<(), BoxError> {
@@ -129,17 +125,17 @@ fn scenario() -> Scenario<Ticker> {
         // One node killed, then another paused, each confirmed down and
         // back: one fault workload takes one node down at a time.
         .workload(
-            NodeFault::<TickerObserver>::new("faults", FaultKind::Kill)
+            NodeFault::new("faults", FaultKind::Kill)
                 .mixed_with(FaultKind::Pause)
                 .every(Duration::from_secs(3))
                 .max_faults(2),
         )
-        .expect(RecoversWithin::<TickerObserver, _>::new(
+        .expect(RecoversWithin::new(
             "every node reconnects to its peers within 5s",
             Duration::from_secs(5),
             all_connected,
         ))
-        .expect(SettlesWithin::<TickerObserver, _>::new(
+        .expect(SettlesWithin::new(
             "at the end, every node reads every peer",
             Duration::from_secs(5),
             all_connected,

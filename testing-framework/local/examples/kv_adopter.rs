@@ -56,10 +56,6 @@ impl Application for PyKv {
         Ok(NodeCommand::args(args))
     }
 
-    fn client(&self, endpoint: &NodeEndpoint) -> Result<JsonClient, BoxError> {
-        Ok(JsonClient::new(&endpoint.address))
-    }
-
     async fn ready(&self, client: &JsonClient) -> Result<(), BoxError> {
         client.get::<serde_json::Value>("/state").await?;
         Ok(())
@@ -127,7 +123,7 @@ fn scenario() -> Scenario<PyKv> {
         .observer(ReadinessObserver::new(Arc::new(PyKv)), probe)
         // Nodes killed and paused in turn, one at a time, each confirmed.
         .workload(
-            NodeFault::<ReadinessObserver<PyKv>>::new("faults", FaultKind::Kill)
+            NodeFault::new("faults", FaultKind::Kill)
                 .mixed_with(FaultKind::Pause)
                 .every(Duration::from_secs(2))
                 .max_faults(3),

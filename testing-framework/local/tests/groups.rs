@@ -11,8 +11,8 @@ use tf_core::http::JsonClient;
 use tf_core::observation::{ObservationConfig, Observer, Sources};
 use tf_core::report::Verdict;
 use tf_core::scenario::{
-    Application, AtEnd, Group, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec,
-    RunOptions, Scenario, Topology, run,
+    Application, AtEnd, Group, NodeBinary, NodeCommand, NodeSpec, PortSpec, RunOptions, Scenario,
+    Topology, run,
 };
 use tf_core::workloads::{FaultKind, NodeFault};
 use tf_local::LocalDeployer;
@@ -108,10 +108,6 @@ impl Application for Role {
         Ok(NodeCommand::args(args))
     }
 
-    fn client(&self, endpoint: &NodeEndpoint) -> Result<JsonClient, BoxError> {
-        Ok(JsonClient::new(&endpoint.address))
-    }
-
     async fn ready(&self, client: &JsonClient) -> Result<(), BoxError> {
         let state: serde_json::Value = client.get("/state").await?;
         let ticks = state["ticks"].as_u64().unwrap_or_default();
@@ -195,7 +191,7 @@ async fn followers_start_after_the_seeds_are_ready_and_reach_them_by_role() {
         )
         // The observer watches the followers only.
         .observer_on(&["follower"], Heard, ObservationConfig::default())
-        .expect(AtEnd::<Heard, _>::new(
+        .expect(AtEnd::new(
             "each follower hears both seeds and only followers are watched",
             |heard: &Vec<(String, usize)>| {
                 let names: Vec<&str> = heard.iter().map(|(n, _)| n.as_str()).collect();
@@ -210,7 +206,7 @@ async fn followers_start_after_the_seeds_are_ready_and_reach_them_by_role() {
         ))
         // A fault on one role: a follower killed and brought back.
         .workload(
-            NodeFault::<Heard>::new("follower-down", FaultKind::Kill)
+            NodeFault::new("follower-down", FaultKind::Kill)
                 .on_group("follower")
                 .every(Duration::from_millis(200))
                 .down_for(Duration::from_millis(300))
@@ -333,7 +329,7 @@ async fn a_fault_on_a_group_the_scenario_lacks_is_refused_before_anything_starts
         .nodes(1)
         .group(Group::new("follower", Role::Follower).after("seed"))
         .observer_on(&["follower"], Heard, ObservationConfig::default())
-        .workload(NodeFault::<Heard>::new("sentinel-down", FaultKind::Kill).on_group("sentinel"))
+        .workload(NodeFault::new("sentinel-down", FaultKind::Kill).on_group("sentinel"))
         .build()
         .unwrap();
     let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;

@@ -18,8 +18,8 @@ use tf_core::observation::{
 use tf_core::report::Verdict;
 use tf_core::scenario::deploy::DeploymentRequest;
 use tf_core::scenario::{
-    Application, Deployer, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec, RunContext,
-    RunOptions, Scenario, Workload, run,
+    Application, Deployer, NodeBinary, NodeCommand, NodeSpec, PortSpec, RunContext, RunOptions,
+    Scenario, Workload, run,
 };
 use tf_local::LocalDeployer;
 use tf_local::leftovers::{node_processes, wait_for_node_processes};
@@ -87,10 +87,6 @@ impl Application for Tiny {
             "--data-dir".into(),
             node.data_dir.display().to_string(),
         ]))
-    }
-
-    fn client(&self, endpoint: &NodeEndpoint) -> Result<JsonClient, BoxError> {
-        Ok(JsonClient::new(&endpoint.address))
     }
 
     async fn ready(&self, client: &JsonClient) -> Result<(), BoxError> {

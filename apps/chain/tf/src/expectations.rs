@@ -15,7 +15,7 @@ use crate::{ChainApp, ChainObserver, ChainSnapshot, Inclusion, TransferLog};
 /// Safety, on every snapshot: no node's final block is ever reverted, and no
 /// two nodes finalize different blocks at the same height.
 pub fn safety() -> impl Expectation<ChainApp> {
-    Always::<ChainObserver, _>::new(
+    Always::new(
         "no final block is reverted or contradicted",
         |s: &ChainSnapshot| {
             if let Some(reverted) = s.finality_reverted.first() {
@@ -32,7 +32,7 @@ pub fn safety() -> impl Expectation<ChainApp> {
 /// At the end, the observer saw at least one fork: for runs meant to prove
 /// something across forks.
 pub fn forks_happened() -> impl Expectation<ChainApp> {
-    AtEnd::<ChainObserver, _>::new("forks happened", |s: &ChainSnapshot| {
+    AtEnd::new("forks happened", |s: &ChainSnapshot| {
         if s.fork_points > 0 {
             Ok(())
         } else {
@@ -45,7 +45,7 @@ pub fn forks_happened() -> impl Expectation<ChainApp> {
 /// after a partition, the side whose branch lost reorganized onto the
 /// other (ordinary forks reorganize a block or two).
 pub fn reorganized(depth: u64) -> impl Expectation<ChainApp> {
-    AtEnd::<ChainObserver, _>::new(
+    AtEnd::new(
         format!("the losing side reorganized (a reorg of {depth}+ blocks)"),
         move |s: &ChainSnapshot| {
             if s.max_reorg_depth >= depth {
@@ -64,7 +64,7 @@ pub fn reorganized(depth: u64) -> impl Expectation<ChainApp> {
 /// from the future (the skewed node's, while its clock ran ahead): the
 /// chain's check of block times took effect.
 pub fn held_blocks_from_the_future(skewed: String) -> impl Expectation<ChainApp> {
-    AtEnd::<ChainObserver, _>::new(
+    AtEnd::new(
         format!("the nodes other than {skewed} held its blocks from the future"),
         move |s: &ChainSnapshot| {
             let refused: Vec<String> = s
@@ -91,7 +91,7 @@ pub fn held_blocks_from_the_future(skewed: String) -> impl Expectation<ChainApp>
 
 /// Liveness: every node reaches `height` within `within`.
 pub fn liveness(height: u64, within: Duration) -> impl Expectation<ChainApp> {
-    Eventually::<ChainObserver, _>::new(
+    Eventually::new(
         format!("every node reaches height {height}"),
         within,
         move |s: &ChainSnapshot| {
@@ -103,7 +103,7 @@ pub fn liveness(height: u64, within: Duration) -> impl Expectation<ChainApp> {
 /// Convergence: after the run, every node shares one final block within
 /// `within`.
 pub fn final_convergence(within: Duration) -> impl Expectation<ChainApp> {
-    SettlesWithin::<ChainObserver, _>::new(
+    SettlesWithin::new(
         "all nodes share a final block",
         within,
         |s: &ChainSnapshot| {
@@ -119,7 +119,7 @@ pub fn final_convergence(within: Duration) -> impl Expectation<ChainApp> {
 /// equals the genesis supply, and every block's transactions add up on
 /// their branch (per the observer's wallet projection).
 pub fn conservation() -> impl Expectation<ChainApp> {
-    Always::<ChainObserver, _>::new(
+    Always::new(
         "total value at every head equals the genesis supply",
         |s: &ChainSnapshot| {
             if let Some(anomaly) = s.ledger_anomalies.first() {

@@ -128,7 +128,7 @@ pub fn chain_rpc(options: &ChainRpcOptions) -> Result<Scenario<ChainApp>, Scenar
         within: Duration::from_secs(15),
     })
     .expect(
-        Always::<ChainObserver, _>::new(
+        Always::new(
             format!("every RPC node within {lag} blocks of the best validator (outside a cut)"),
             move |s: &ChainSnapshot| {
                 let Some(best) = best_of

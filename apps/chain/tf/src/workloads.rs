@@ -448,7 +448,7 @@ impl Transfers {
 /// Takes one node down after another (round robin), the framework's
 /// [`NodeFault`], and confirms through the observer that each came back
 /// and caught up with the height the others had when it left.
-pub fn node_restarts(kind: FaultKind) -> NodeFault<ChainObserver> {
+pub fn node_restarts(kind: FaultKind) -> NodeFault {
     NodeFault::new("node-restarts", kind)
         .every(Duration::from_secs(6))
         .recovered(
@@ -471,7 +471,7 @@ pub fn node_restarts(kind: FaultKind) -> NodeFault<ChainObserver> {
 /// [`FaultKind::Partition`]. While cut, both sides must grow their own
 /// branches; after the heal, every node must share a block newer than any
 /// from before the cut (one side gave up its branch).
-pub fn chain_partition(side: usize, cut_for: Duration) -> NodeFault<ChainObserver> {
+pub fn chain_partition(side: usize, cut_for: Duration) -> NodeFault {
     NodeFault::new("partition", FaultKind::Partition)
         .side(side)
         .down_for(cut_for)
@@ -512,7 +512,7 @@ pub fn chain_partition(side: usize, cut_for: Duration) -> NodeFault<ChainObserve
 /// behind, each for `hold`, the framework's [`NodeFault`] with
 /// [`FaultKind::Clock`]. Confirmed through the node's own time as
 /// observed (`/info` says it), and set true again after each.
-pub fn clock_skew(node: &str, skew: Duration, hold: Duration) -> NodeFault<ChainObserver> {
+pub fn clock_skew(node: &str, skew: Duration, hold: Duration) -> NodeFault {
     let skew_ms = skew.as_millis() as i64;
     let target = node.to_owned();
     NodeFault::new("clock-skew", FaultKind::Clock(ClockFault::ahead(skew)))
@@ -605,7 +605,7 @@ pub fn rpc_cut_off(
     rpc: Vec<String>,
     validators: Vec<String>,
     cut_for: Duration,
-) -> NodeFault<ChainObserver> {
+) -> NodeFault {
     let (stalled, caught_up) = ((rpc.clone(), validators.clone()), (rpc.clone(), validators));
     NodeFault::new("rpc-cut-off", FaultKind::Partition)
         .on_group(group)

@@ -8,11 +8,11 @@ use tf_core::scenario::{
     Always, Expectation, RecoversWithin, RunContext, SettlesWithin, Violation,
 };
 
-use crate::{DEPOSED_KEY, RaftKv, RaftObserver, RaftSnapshot};
+use crate::{DEPOSED_KEY, RaftKv, RaftSnapshot};
 
 /// Safety: never two leaders in one term (checked on every snapshot).
 pub fn one_leader_per_term() -> impl Expectation<RaftKv> {
-    Always::<RaftObserver, _>::new("at most one leader per term", |s: &RaftSnapshot| {
+    Always::new("at most one leader per term", |s: &RaftSnapshot| {
         match s.split_terms().first() {
             Some((term, ids)) => Err(format!("term {term} had leaders {ids:?}")),
             None => Ok(()),
@@ -23,7 +23,7 @@ pub fn one_leader_per_term() -> impl Expectation<RaftKv> {
 /// Liveness: whenever the cluster has no leader, one appears within
 /// `within` (checked on every snapshot).
 pub fn leader_within(within: Duration) -> impl Expectation<RaftKv> {
-    RecoversWithin::<RaftObserver, _>::new(
+    RecoversWithin::new(
         "a leader within the bound after each failover",
         within,
         |s: &RaftSnapshot| s.leader.is_some(),
@@ -33,7 +33,7 @@ pub fn leader_within(within: Duration) -> impl Expectation<RaftKv> {
 /// At the end, every node is reachable with the same key-value state
 /// within `within`.
 pub fn converged(within: Duration) -> impl Expectation<RaftKv> {
-    SettlesWithin::<RaftObserver, _>::new(
+    SettlesWithin::new(
         "all nodes converge on the same key-value state",
         within,
         RaftSnapshot::converged,

@@ -221,7 +221,7 @@ fn cut_leader(
     name: &str,
     app: RaftKv,
     options: &PartitionOptions,
-    cuts: tf_core::workloads::NodeFault<RaftObserver>,
+    cuts: tf_core::workloads::NodeFault,
 ) -> Result<Scenario<RaftKv>, ScenarioError> {
     needs_a_majority_without_the_leader(name, options.nodes)?;
     let bound = leader_bound(&app);
@@ -378,7 +378,7 @@ pub fn raft_nemesis(options: &NemesisOptions) -> Result<Scenario<RaftKv>, Scenar
     let app = RaftKv::default();
     let bound = leader_bound(&app);
     let mix = nemesis_mix(options.nodes, options.per_minute).at_once(options.at_once);
-    let nemesis = NodeFault::<RaftObserver>::mix("nemesis", mix)
+    let nemesis = NodeFault::mix("nemesis", mix)
         .settled(|s: &RaftSnapshot| s.leader.is_some() && s.unreachable().is_empty())
         .confirm_within(Duration::from_secs(15));
     let builder = raft_base(name, app, options.nodes, options.duration).workload(nemesis);

@@ -1,6 +1,6 @@
 //! A cluster that grows and shrinks as the test goes.
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,7 +28,8 @@ use crate::scenario::deploy::{
 };
 use crate::scenario::window::{Flow, Window, WindowEvent};
 use crate::scenario::{
-    Application, Deployer, Expectation, NodeAction, NodeEndpoint, RunContext, Violation, Workload,
+    Application, Deployer, Expectation, NodeAction, NodeEndpoint, ObserverEntry, RunContext,
+    Violation, Workload,
 };
 
 /// What a manual cluster refused or failed to do.
@@ -142,7 +143,7 @@ impl<A> GroupOf<A> {
 }
 
 /// A started observer's handle, re-boxed for each run context.
-type HandleFn = Box<dyn Fn() -> Box<dyn Any + Send + Sync> + Send + Sync>;
+type HandleFn = Box<dyn Fn() -> ObserverEntry + Send + Sync>;
 /// Stops a started observer's runtime.
 type StopFn = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send>;
 
@@ -421,8 +422,10 @@ impl<A: Application> ManualCluster<A> {
         self.journal
             .write(&format!("observing with {}", handle.observer_name()));
         let boxed = handle.clone();
-        self.handles
-            .insert(TypeId::of::<O>(), Box::new(move || Box::new(boxed.clone())));
+        self.handles.insert(
+            TypeId::of::<O>(),
+            Box::new(move || ObserverEntry::of(boxed.clone())),
+        );
         self.stops.push(Box::new(move || Box::pin(runtime.stop())));
         Ok(handle)
     }
@@ -430,8 +433,7 @@ impl<A: Application> ManualCluster<A> {
     /// The handle of the observer of type `O` started with
     /// [`observe`](Self::observe).
     pub fn observer<O: Observer>(&self) -> Option<ObservationHandle<O>> {
-        let boxed = (self.handles.get(&TypeId::of::<O>())?)();
-        boxed.downcast::<ObservationHandle<O>>().ok().map(|h| *h)
+        (self.handles.get(&TypeId::of::<O>())?)().handle::<O>()
     }
 
     /// The readiness of every source, observed with the app's probe.

@@ -79,6 +79,7 @@
 //! # }
 //! ```
 
+mod by_state;
 mod config;
 mod contact;
 mod cycle;
@@ -110,6 +111,7 @@ pub use runtime::{ConfigUpdater, ObservationRuntime};
 pub use shared::Lifecycle;
 pub use source::{ObservedSource, SourceName, SourceProvider, SourceSet};
 
+pub(crate) use by_state::{AnySnapshot, AnyState, SeenArc, StateHandle};
 pub(crate) use cycle::panic_message;
 pub(crate) use replay::Replayer;
 

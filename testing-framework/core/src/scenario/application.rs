@@ -1,6 +1,7 @@
 //! What an app tells the framework about its nodes. Deployers use only this
 //! to start nodes; the framework never learns what a leader or a key is.
 
+use std::any::{Any, TypeId, type_name};
 use std::path::PathBuf;
 
 use async_trait::async_trait;
@@ -349,9 +350,82 @@ pub trait Application: Send + Sync + 'static {
     /// A client of the node at `endpoint`. An error (a port the client
     /// needs that the endpoint lacks, an address that does not parse) ends
     /// the run before any workload starts, naming the node.
-    fn client(&self, endpoint: &NodeEndpoint) -> Result<Self::Client, BoxError>;
+    ///
+    /// Written only for a client of the app's own: by default, a
+    /// `tf_core::http::JsonClient` (feature `http`) is made of
+    /// [`NodeEndpoint::address`] (a node with an HTTP/JSON API), and `()` is the client of an app that needs none.
+    /// Any other client type without this method is refused there, with
+    /// the type named.
+    fn client(&self, endpoint: &NodeEndpoint) -> Result<Self::Client, BoxError> {
+        default_client(endpoint)
+    }
 
     /// Whether the node behind `client` is ready to serve. Polled through
     /// an observation runtime until every node is ready.
     async fn ready(&self, client: &Self::Client) -> Result<(), BoxError>;
+}
+
+/// A `JsonClient` of the node's observed address, when `C` is that type.
+#[cfg(feature = "http")]
+fn json_client<C: 'static>(endpoint: &NodeEndpoint) -> Option<Box<dyn Any>> {
+    (TypeId::of::<C>() == TypeId::of::<crate::http::JsonClient>())
+        .then(|| Box::new(crate::http::JsonClient::new(&endpoint.address)) as Box<dyn Any>)
+}
+
+#[cfg(not(feature = "http"))]
+fn json_client<C: 'static>(_: &NodeEndpoint) -> Option<Box<dyn Any>> {
+    None
+}
+
+/// The client [`Application::client`] makes when an app does not write it:
+/// `()`, or a `JsonClient` of the node's observed address.
+fn default_client<C: 'static>(endpoint: &NodeEndpoint) -> Result<C, BoxError> {
+    let client: Box<dyn Any> = if TypeId::of::<C>() == TypeId::of::<()>() {
+        Box::new(())
+    } else if let Some(client) = json_client::<C>(endpoint) {
+        client
+    } else {
+        return Err(format!(
+            "the app's client type {} has no default; implement Application::client to make one \
+             from the node's endpoint (only JsonClient and () are made without it)",
+            type_name::<C>()
+        )
+        .into());
+    };
+    client.downcast::<C>().map(|client| *client).map_err(|_| {
+        format!(
+            "{} is not the client type it was checked to be",
+            type_name::<C>()
+        )
+        .into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> NodeEndpoint {
+        NodeEndpoint::loopback("node-0", &PortMap::new([("api".to_owned(), 4100)]))
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn a_json_client_and_no_client_are_made_by_default() {
+        let client: crate::http::JsonClient = default_client(&endpoint()).unwrap();
+        assert_eq!(client.addr(), "127.0.0.1:4100");
+        let (): () = default_client(&endpoint()).unwrap();
+    }
+
+    #[test]
+    fn any_other_client_type_is_refused_with_its_name_and_the_fix() {
+        let error = default_client::<String>(&endpoint())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("alloc::string::String has no default")
+                && error.contains("implement Application::client"),
+            "{error}"
+        );
+    }
 }

@@ -138,8 +138,9 @@ impl<A: Application> ScenarioBuilder<A> {
     }
 
     /// Runs observer `O` on the cluster's nodes during the run; workloads
-    /// and expectations reach it with [`RunContext::observer`](super::RunContext::observer).
-    /// One observer per type.
+    /// and expectations reach it with [`RunContext::observer`](super::RunContext::observer),
+    /// and the framework's expectations and faults find it by the type of
+    /// its snapshots, which their conditions read. One observer per type.
     pub fn observer<O>(self, observer: O, config: ObservationConfig) -> Self
     where
         O: Observer<Source = A::Client>,

@@ -13,7 +13,9 @@ use super::Application;
 use super::clients::NodeClients;
 use super::deploy::NodeControl;
 use crate::history::History;
-use crate::observation::{ObservationHandle, Observer, SourceSet};
+use crate::observation::{
+    AnySnapshot, AnyState, ObservationHandle, Observer, SourceSet, StateHandle,
+};
 use crate::report::Severity;
 use crate::report::{FaultWindow, TimelineEntry, TimelineKind};
 
@@ -24,8 +26,9 @@ pub struct RunContext<A: Application> {
     /// Every node's client, of every group.
     pub(crate) clients: NodeClients,
     pub(crate) control: Arc<dyn NodeControl>,
-    pub(crate) observers: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
-    /// In a replay: observers of the scenario that were not recorded.
+    pub(crate) observers: ObserverHandles,
+    /// In a replay: observers of the scenario that were not recorded, by
+    /// their own type and by their snapshots' type.
     pub(crate) unrecorded: HashMap<TypeId, String>,
     pub(crate) over: CancellationToken,
     pub(crate) started: Instant,
@@ -52,8 +55,50 @@ pub struct RunSettings {
     pub schedule: Option<std::path::PathBuf>,
 }
 
-/// The observers' handles of a run, by observer type, each boxed.
-pub(crate) type ObserverHandles = HashMap<TypeId, Box<dyn Any + Send + Sync>>;
+/// The observers' handles of a run, by observer type.
+pub(crate) type ObserverHandles = HashMap<TypeId, ObserverEntry>;
+
+/// A started observer's handle, boxed thrice: as itself, for
+/// [`RunContext::observer`]; seen through its snapshots' type, for
+/// conditions that find it by the state they read; and seen through
+/// `dyn Any`, for conditions stored without their type.
+pub(crate) struct ObserverEntry {
+    name: String,
+    /// An `ObservationHandle<O>`.
+    handle: Box<dyn Any + Send + Sync>,
+    state_type: TypeId,
+    /// An `Arc<dyn StateHandle<O::Snapshot>>`.
+    state: Box<dyn Any + Send + Sync>,
+    any: Arc<dyn StateHandle<AnySnapshot>>,
+}
+
+impl ObserverEntry {
+    pub(crate) fn of<O: Observer>(handle: ObservationHandle<O>) -> Self {
+        let state: Arc<dyn StateHandle<O::Snapshot>> = Arc::new(handle.clone());
+        ObserverEntry {
+            name: handle.observer_name().to_owned(),
+            handle: Box::new(handle),
+            state_type: TypeId::of::<O::Snapshot>(),
+            any: Arc::new(AnyState(Arc::clone(&state))),
+            state: Box::new(state),
+        }
+    }
+
+    /// The handle, if the observer is of type `O`.
+    pub(crate) fn handle<O: Observer>(&self) -> Option<ObservationHandle<O>> {
+        self.handle.downcast_ref::<ObservationHandle<O>>().cloned()
+    }
+}
+
+/// Which observer a condition reads: named by its type, found by the type
+/// of its snapshots, or (neither given) the scenario's only observer.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ObserverChoice {
+    /// The observer's type, and its name for messages.
+    pub(crate) observer: Option<(TypeId, &'static str)>,
+    /// The snapshots' type, and its name for messages.
+    pub(crate) state: Option<(TypeId, &'static str)>,
+}
 
 /// A fault begun with [`RunContext::begin_fault`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +116,34 @@ pub enum MissingObserver {
         "observer `{0}` was not recorded in this run; add it with ScenarioBuilder::recorded_observer to replay it"
     )]
     NotRecorded(String),
+    /// No observer of the scenario publishes the snapshots a condition
+    /// reads.
+    #[error(
+        "no observer of the scenario publishes snapshots of type `{0}`, which a condition reads; add the observer with ScenarioBuilder::observer"
+    )]
+    NoneObserves(&'static str),
+    /// The scenario has no observer, and a fault needs one to see its
+    /// node go down and come back.
+    #[error(
+        "the scenario has no observer, and faults are confirmed through one; add one with ScenarioBuilder::observer"
+    )]
+    NoObserver,
+    /// A fault with no condition, and several observers to confirm its
+    /// nodes down and back through.
+    #[error(
+        "the scenario has observers {0}, and a fault with no condition cannot tell which to confirm its nodes down and back through; name one with `.observed_by::<YourObserver>()`"
+    )]
+    SeveralObservers(String),
+    /// Several observers publish the snapshots a condition reads.
+    #[error(
+        "observers {observers} all publish snapshots of type `{state}`, so it cannot tell which to read; name one with `.observed_by::<YourObserver>()`"
+    )]
+    SeveralObserve {
+        /// The snapshots' type.
+        state: &'static str,
+        /// The observers, by name.
+        observers: String,
+    },
 }
 
 impl<A: Application> RunContext<A> {
@@ -215,9 +288,73 @@ impl<A: Application> RunContext<A> {
         }
         self.observers
             .get(&id)
-            .and_then(|handle| handle.downcast_ref::<ObservationHandle<O>>())
-            .cloned()
+            .and_then(ObserverEntry::handle::<O>)
             .ok_or(MissingObserver::NotInScenario(type_name::<O>()))
+    }
+
+    /// The handle of the observer `pick` names, seen through its
+    /// snapshots' type `S`.
+    pub(crate) fn state<S: 'static>(
+        &self,
+        pick: ObserverChoice,
+    ) -> Result<Arc<dyn StateHandle<S>>, MissingObserver> {
+        let entry = self.pick(pick)?;
+        entry
+            .state
+            .downcast_ref::<Arc<dyn StateHandle<S>>>()
+            .cloned()
+            .ok_or(MissingObserver::NoneObserves(type_name::<S>()))
+    }
+
+    /// The handle of the observer `pick` names, seen through `dyn Any`.
+    pub(crate) fn any_state(
+        &self,
+        pick: ObserverChoice,
+    ) -> Result<Arc<dyn StateHandle<AnySnapshot>>, MissingObserver> {
+        self.pick(pick).map(|entry| Arc::clone(&entry.any))
+    }
+
+    fn pick(&self, pick: ObserverChoice) -> Result<&ObserverEntry, MissingObserver> {
+        let key = pick.observer.or(pick.state).map(|(id, _)| id);
+        if let Some(name) = key.and_then(|id| self.unrecorded.get(&id)) {
+            return Err(MissingObserver::NotRecorded(name.clone()));
+        }
+        let mut found: Vec<&ObserverEntry> = match (pick.observer, pick.state) {
+            (Some((id, _)), _) => self.observers.get(&id).into_iter().collect(),
+            (None, Some((id, _))) => self
+                .observers
+                .values()
+                .filter(|entry| entry.state_type == id)
+                .collect(),
+            (None, None) => self.observers.values().collect(),
+        };
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        let state = pick.state.map_or("", |(_, name)| name);
+        let names = |several: &[&ObserverEntry]| {
+            several
+                .iter()
+                .map(|entry| format!("`{}`", entry.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match found.as_slice() {
+            [one] => Ok(one),
+            [] => Err(match (pick.observer, pick.state) {
+                (Some((_, observer)), _) => MissingObserver::NotInScenario(observer),
+                (None, Some(_)) => MissingObserver::NoneObserves(state),
+                (None, None) => match self.unrecorded.values().next() {
+                    Some(name) => MissingObserver::NotRecorded(name.clone()),
+                    None => MissingObserver::NoObserver,
+                },
+            }),
+            several if pick.state.is_none() => {
+                Err(MissingObserver::SeveralObservers(names(several)))
+            }
+            several => Err(MissingObserver::SeveralObserve {
+                state,
+                observers: names(several),
+            }),
+        }
     }
 
     /// Whether the run window is over; workloads stop when it is.

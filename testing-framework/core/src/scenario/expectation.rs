@@ -3,15 +3,15 @@
 //! bound, or at the end.
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
 
+use super::reads::Reads;
 use super::{Application, RunContext};
 use crate::observation::stream::Cursor;
-use crate::observation::{Observation, ObservationHandle, ObservationOf, Observer};
+use crate::observation::{Observer, SeenArc, StateHandle};
 use crate::report::Timing;
 
 /// Why an expectation failed, and what was observed.
@@ -89,16 +89,15 @@ pub trait Expectation<A: Application>: Send + Sync + 'static {
 /// Hands every observation of `handle` after `cursor` to `check` until the
 /// run window is over: the first violation, one it could not check (the
 /// check fell behind the history, or the observer stopped early), or `Ok`.
-pub(crate) async fn check_each_observation<A, O, F>(
+pub(crate) async fn check_each_observation<A, S, F>(
     ctx: &RunContext<A>,
-    handle: &ObservationHandle<O>,
+    handle: &dyn StateHandle<S>,
     cursor: Cursor,
     mut check: F,
 ) -> Result<(), Violation>
 where
     A: Application,
-    O: Observer,
-    F: FnMut(&ObservationOf<O>) -> Result<(), Violation>,
+    F: FnMut(&SeenArc<S>) -> Result<(), Violation>,
 {
     let mut observations = handle.subscribe_from(cursor);
     loop {
@@ -120,18 +119,9 @@ where
     }
 }
 
-pub(crate) fn describe<Snap: fmt::Debug, E>(observation: &Observation<Snap, E>) -> String {
-    format!(
-        "cycle {} ({} sources, observed {:?} ago):\n{:#?}",
-        observation.cycle,
-        observation.source_count,
-        observation.age(),
-        observation.snapshot
-    )
-}
-
-/// An invariant on every snapshot of observer `O`.
-pub struct Always<O: Observer, F> {
+/// An invariant on every snapshot of type `S`: the observer publishing
+/// them is found by that type (see [`observed_by`](Self::observed_by)).
+pub struct Always<S, F> {
     name: String,
     check: F,
     /// Snapshots observed during a fault, or within this long after one
@@ -140,12 +130,12 @@ pub struct Always<O: Observer, F> {
     /// Snapshots observed earlier than this into the run window are not
     /// checked.
     after: Duration,
-    _observer: PhantomData<fn() -> O>,
+    reads: Reads<S>,
 }
 
-impl<O: Observer, F> Always<O, F>
+impl<S: 'static, F> Always<S, F>
 where
-    F: Fn(&O::Snapshot) -> Result<(), String> + Send + Sync + 'static,
+    F: Fn(&S) -> Result<(), String> + Send + Sync + 'static,
 {
     /// `check` returns why a snapshot breaks the invariant.
     pub fn new(name: impl Into<String>, check: F) -> Self {
@@ -154,30 +144,33 @@ where
             check,
             outside_faults: None,
             after: Duration::ZERO,
-            _observer: PhantomData,
+            reads: Reads::state(),
         }
     }
 
     /// Checks only snapshots observed outside fault windows, and at least
     /// `grace` after each fault ended: an invariant a fault suspends on
     /// purpose ("RPC nodes keep up with the validators", except while they
-    /// are cut off from them, and until they have caught up).
+    /// are cut off).
     pub fn outside_faults(mut self, grace: Duration) -> Self {
         self.outside_faults = Some(grace);
         self
     }
 
-    /// Checks only snapshots observed at least `after` into the run
-    /// window: for an invariant that holds once the cluster has settled in
-    /// (nodes started behind the others have caught up).
+    /// Checks only snapshots observed at least `after` into the run window.
     pub fn starting_after(mut self, after: Duration) -> Self {
         self.after = after;
         self
     }
+
+    /// Reads observer `O`: needed only when several observers of the
+    /// scenario publish snapshots of type `S`.
+    pub fn observed_by<O: Observer<Snapshot = S>>(mut self) -> Self {
+        self.reads.observed_by::<O>();
+        self
+    }
 }
 
-/// Whether something observed `at_ms` into the run window falls in a
-/// fault window or within `grace` after one ended.
 fn during_fault<A: Application>(ctx: &RunContext<A>, at_ms: u64, grace: Duration) -> bool {
     let grace = grace.as_millis() as u64;
     ctx.faults()
@@ -186,11 +179,11 @@ fn during_fault<A: Application>(ctx: &RunContext<A>, at_ms: u64, grace: Duration
 }
 
 #[async_trait]
-impl<A, O, F> Expectation<A> for Always<O, F>
+impl<A, S, F> Expectation<A> for Always<S, F>
 where
     A: Application,
-    O: Observer,
-    F: Fn(&O::Snapshot) -> Result<(), String> + Send + Sync + 'static,
+    S: Send + Sync + 'static,
+    F: Fn(&S) -> Result<(), String> + Send + Sync + 'static,
 {
     fn name(&self) -> &str {
         &self.name
@@ -201,10 +194,10 @@ where
     }
 
     async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
-        let handle = ctx.observer::<O>()?;
-        let skipped = |observation: &ObservationOf<O>| {
+        let handle = self.reads.handle(ctx)?;
+        let skipped = |observation: &SeenArc<S>| {
             let at = observation
-                .observed_at
+                .observed_at()
                 .saturating_duration_since(ctx.started);
             at < self.after
                 || self
@@ -212,35 +205,35 @@ where
                     .is_some_and(|grace| during_fault(ctx, at.as_millis() as u64, grace))
         };
         let mut cursor = Cursor::START;
-        if let Some(latest) = handle.latest_snapshot() {
+        if let Some(latest) = handle.latest() {
             if !skipped(&latest) {
-                (self.check)(&latest.snapshot)
-                    .map_err(|reason| Violation::new(reason).observed(describe(&latest)))?;
+                (self.check)(latest.snapshot())
+                    .map_err(|reason| Violation::new(reason).observed(latest.describe()))?;
             }
-            cursor = latest.cursor;
+            cursor = latest.cursor();
         }
-        check_each_observation(ctx, &handle, cursor, |observation| {
+        check_each_observation(ctx, &*handle, cursor, |observation| {
             if skipped(observation) {
                 return Ok(());
             }
-            (self.check)(&observation.snapshot)
-                .map_err(|reason| Violation::new(reason).observed(describe(observation)))
+            (self.check)(observation.snapshot())
+                .map_err(|reason| Violation::new(reason).observed(observation.describe()))
         })
         .await
     }
 }
 
-/// A condition on observer `O`'s snapshots that must hold within a bound.
-pub struct Eventually<O: Observer, F> {
+/// A condition on snapshots of type `S` that must hold within a bound.
+pub struct Eventually<S, F> {
     name: String,
     within: Duration,
     condition: F,
-    _observer: PhantomData<fn() -> O>,
+    reads: Reads<S>,
 }
 
-impl<O: Observer, F> Eventually<O, F>
+impl<S: 'static, F> Eventually<S, F>
 where
-    F: Fn(&O::Snapshot) -> bool + Send + Sync + 'static,
+    F: Fn(&S) -> bool + Send + Sync + 'static,
 {
     /// Holds once `condition` is true of a snapshot within `within`.
     pub fn new(name: impl Into<String>, within: Duration, condition: F) -> Self {
@@ -248,17 +241,24 @@ where
             name: name.into(),
             within,
             condition,
-            _observer: PhantomData,
+            reads: Reads::state(),
         }
+    }
+
+    /// Reads observer `O`: needed only when several observers of the
+    /// scenario publish snapshots of type `S`.
+    pub fn observed_by<O: Observer<Snapshot = S>>(mut self) -> Self {
+        self.reads.observed_by::<O>();
+        self
     }
 }
 
 #[async_trait]
-impl<A, O, F> Expectation<A> for Eventually<O, F>
+impl<A, S, F> Expectation<A> for Eventually<S, F>
 where
     A: Application,
-    O: Observer,
-    F: Fn(&O::Snapshot) -> bool + Send + Sync + 'static,
+    S: Send + Sync + 'static,
+    F: Fn(&S) -> bool + Send + Sync + 'static,
 {
     fn name(&self) -> &str {
         &self.name
@@ -269,10 +269,10 @@ where
     }
 
     async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
-        let handle = ctx.observer::<O>()?;
+        let handle = self.reads.handle(ctx)?;
         let remaining = self.within.saturating_sub(ctx.elapsed());
         handle
-            .wait_until(|snapshot| (self.condition)(snapshot), remaining)
+            .wait_until(None, &|snapshot| (self.condition)(snapshot), remaining)
             .await
             .map(|_| ())
             .map_err(|error| {
@@ -282,33 +282,40 @@ where
     }
 }
 
-/// A condition on observer `O`'s latest snapshot after the cooldown.
-pub struct AtEnd<O: Observer, F> {
+/// A condition on the latest snapshot of type `S` after the cooldown.
+pub struct AtEnd<S, F> {
     name: String,
     check: F,
-    _observer: PhantomData<fn() -> O>,
+    reads: Reads<S>,
 }
 
-impl<O: Observer, F> AtEnd<O, F>
+impl<S: 'static, F> AtEnd<S, F>
 where
-    F: Fn(&O::Snapshot) -> Result<(), String> + Send + Sync + 'static,
+    F: Fn(&S) -> Result<(), String> + Send + Sync + 'static,
 {
     /// `check` returns why the final snapshot fails.
     pub fn new(name: impl Into<String>, check: F) -> Self {
         AtEnd {
             name: name.into(),
             check,
-            _observer: PhantomData,
+            reads: Reads::state(),
         }
+    }
+
+    /// Reads observer `O`: needed only when several observers of the
+    /// scenario publish snapshots of type `S`.
+    pub fn observed_by<O: Observer<Snapshot = S>>(mut self) -> Self {
+        self.reads.observed_by::<O>();
+        self
     }
 }
 
 #[async_trait]
-impl<A, O, F> Expectation<A> for AtEnd<O, F>
+impl<A, S, F> Expectation<A> for AtEnd<S, F>
 where
     A: Application,
-    O: Observer,
-    F: Fn(&O::Snapshot) -> Result<(), String> + Send + Sync + 'static,
+    S: Send + Sync + 'static,
+    F: Fn(&S) -> Result<(), String> + Send + Sync + 'static,
 {
     fn name(&self) -> &str {
         &self.name
@@ -319,13 +326,13 @@ where
     }
 
     async fn check(&self, ctx: &RunContext<A>) -> Result<(), Violation> {
-        let handle = ctx.observer::<O>()?;
-        let Some(latest) = handle.latest_snapshot() else {
+        let handle = self.reads.handle(ctx)?;
+        let Some(latest) = handle.latest() else {
             return Err(
                 Violation::new("nothing was observed").observed(handle.diagnostics().to_string())
             );
         };
-        (self.check)(&latest.snapshot)
-            .map_err(|reason| Violation::new(reason).observed(describe(&latest)))
+        (self.check)(latest.snapshot())
+            .map_err(|reason| Violation::new(reason).observed(latest.describe()))
     }
 }

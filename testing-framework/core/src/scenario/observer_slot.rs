@@ -2,7 +2,7 @@
 //! observers of many types: waiting to start, running (with their recorder
 //! and reachability follower), or replaying a recording.
 
-use std::any::{Any, TypeId, type_name};
+use std::any::{TypeId, type_name};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::clients::{NodeClients, check_watch};
+use super::context::ObserverEntry;
 use super::group::Group;
 use crate::observation::error::StartError;
 use crate::observation::{
@@ -121,8 +122,8 @@ where
 /// A recorded observer replaying its observations, type-erased.
 pub(crate) trait ReplayingObserver: Send {
     fn observer_type(&self) -> TypeId;
-    /// The `ObservationHandle<O>` the recorded observations go to, boxed.
-    fn handle(&self) -> Box<dyn Any + Send + Sync>;
+    /// The `ObservationHandle<O>` the recorded observations go to.
+    fn handle(&self) -> ObserverEntry;
     /// Publishes every observation at its recorded time from `origin`.
     fn play(self: Box<Self>, origin: Instant) -> BoxFuture<'static, ()>;
 }
@@ -137,8 +138,8 @@ impl<O: Observer> ReplayingObserver for Replaying<O> {
         TypeId::of::<O>()
     }
 
-    fn handle(&self) -> Box<dyn Any + Send + Sync> {
-        Box::new(self.replayer.handle())
+    fn handle(&self) -> ObserverEntry {
+        ObserverEntry::of(self.replayer.handle())
     }
 
     fn play(self: Box<Self>, origin: Instant) -> BoxFuture<'static, ()> {
@@ -162,6 +163,8 @@ impl<O: Observer> ReplayingObserver for Replaying<O> {
 /// An observer waiting to be started on a cluster, type-erased.
 pub(crate) trait ObserverSlot: Send + Sync {
     fn observer_type(&self) -> TypeId;
+    /// The type of its snapshots.
+    fn state_type(&self) -> TypeId;
     fn name(&self) -> String;
     fn records(&self) -> bool;
     /// Whether the groups it watches exist and make its source type.
@@ -184,8 +187,8 @@ pub(crate) trait ObserverSlot: Send + Sync {
 pub(crate) trait RunningObserver: Send + Sync {
     fn observer_type(&self) -> TypeId;
     fn name(&self) -> String;
-    /// The `ObservationHandle<O>`, boxed.
-    fn handle(&self) -> Box<dyn Any + Send + Sync>;
+    /// The `ObservationHandle<O>`.
+    fn handle(&self) -> ObserverEntry;
     fn diagnostics(&self) -> String;
     fn source_reports(&self) -> Vec<SourceReport>;
     /// Stops the runtime, then lets its recorder write what is left.
@@ -242,6 +245,10 @@ where
 {
     fn observer_type(&self) -> TypeId {
         TypeId::of::<O>()
+    }
+
+    fn state_type(&self) -> TypeId {
+        TypeId::of::<O::Snapshot>()
     }
 
     fn name(&self) -> String {
@@ -307,8 +314,8 @@ impl<O: Observer> RunningObserver for Running<O> {
         self.runtime.handle().observer_name().to_owned()
     }
 
-    fn handle(&self) -> Box<dyn Any + Send + Sync> {
-        Box::new(self.runtime.handle())
+    fn handle(&self) -> ObserverEntry {
+        ObserverEntry::of(self.runtime.handle())
     }
 
     fn diagnostics(&self) -> String {

@@ -139,11 +139,12 @@ pub async fn replay<A: Application>(
     let mut replaying = Vec::new();
     let mut unrecorded = HashMap::new();
     for slot in scenario.observers {
-        let (name, id) = (slot.name(), slot.observer_type());
+        let (name, id, state) = (slot.name(), slot.observer_type(), slot.state_type());
         let lines = lines_by_observer.remove(&name).unwrap_or_default();
         match slot.replay(&lines) {
             None => {
-                unrecorded.insert(id, name);
+                unrecorded.insert(id, name.clone());
+                unrecorded.insert(state, name);
             }
             Some(Err(error)) => {
                 return Err(ReplayError::Unreadable {

@@ -19,7 +19,7 @@
 //! let scenario = Scenario::builder("grows", FakeApp::default())
 //!     .duration(Duration::from_secs(2))
 //!     .observer(HeightObserver, fake_observation())
-//!     .expect(Eventually::<HeightObserver, _>::new(
+//!     .expect(Eventually::new(
 //!         "every node reaches height 5",
 //!         Duration::from_secs(2),
 //!         |heights: &Vec<(String, Option<u64>)>| heights.iter().all(|(_, h)| *h >= Some(5)),

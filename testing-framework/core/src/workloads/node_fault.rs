@@ -1,7 +1,7 @@
 //! Take a node down, confirm through observation that it went down and
 //! came back, repeat: the chaos every distributed system is tested with.
 
-use std::marker::PhantomData;
+use std::any::{TypeId, type_name};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +16,8 @@ use super::schedule::{FaultMix, Schedule};
 use crate::fault::{ClockFault, Link, LinkFault, Links};
 use crate::observation::error::{BoxError, WaitError};
 use crate::observation::stream::Cursor;
-use crate::observation::{ObservationHandle, Observer, panic_message};
-use crate::scenario::{Application, NodeAction, RunContext, Workload};
+use crate::observation::{AnySnapshot, Observer, StateHandle, panic_message};
+use crate::scenario::{Application, NodeAction, ObserverChoice, RunContext, Workload};
 
 /// How a [`NodeFault`] takes a node down, and brings it back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -155,15 +155,32 @@ impl Around {
     }
 }
 
+/// A confirmation written for snapshots of type `S`, stored without it.
+fn typed_confirm<S: 'static>(
+    confirm: impl Fn(&S, &S, &str) -> Option<String> + Send + Sync + 'static,
+) -> Arc<Confirm> {
+    Arc::new(
+        move |at_fault: &AnySnapshot, now: &AnySnapshot, node: &str| {
+            confirm(
+                at_fault.downcast_ref::<S>()?,
+                now.downcast_ref::<S>()?,
+                node,
+            )
+        },
+    )
+}
+
 /// How long a node brought back after the run window may take to answer:
 /// the runner gives workloads 10 s to return.
 const AFTER_WINDOW: Duration = Duration::from_secs(5);
 
-type Pick<S> = dyn Fn(&S) -> Option<String> + Send + Sync;
-type Settled<S> = dyn Fn(&S) -> bool + Send + Sync;
+// The conditions, stored without their snapshot type: each reads the
+// snapshot as the type it was written for (see `NodeFault::reads`).
+type Pick = dyn Fn(&AnySnapshot) -> Option<String> + Send + Sync;
+type Settled = dyn Fn(&AnySnapshot) -> bool + Send + Sync;
 /// `(snapshot when the fault began, snapshot now, node)`: a description of
 /// what was confirmed, or `None` while it is not.
-type Confirm<S> = dyn Fn(&S, &S, &str) -> Option<String> + Send + Sync;
+type Confirm = dyn Fn(&AnySnapshot, &AnySnapshot, &str) -> Option<String> + Send + Sync;
 
 /// Takes one node down every [`every`](Self::every), at most
 /// [`max_faults`](Self::max_faults) times, and for each:
@@ -173,7 +190,7 @@ type Confirm<S> = dyn Fn(&S, &S, &str) -> Option<String> + Send + Sync;
 /// 2. picks a target: the next node in turn, or one chosen from the
 ///    snapshot ([`target`](Self::target), e.g. the current leader),
 /// 3. kills, stops or pauses it and marks the fault window,
-/// 4. confirms through observer `O` that the node stopped answering, and
+/// 4. confirms through observation that the node stopped answering, and
 ///    that [`while_down`](Self::while_down) holds (another node took over),
 /// 5. keeps it down for [`down_for`](Self::down_for), brings it back,
 /// 6. confirms that it answers again and that [`recovered`](Self::recovered)
@@ -185,20 +202,27 @@ type Confirm<S> = dyn Fn(&S, &S, &str) -> Option<String> + Send + Sync;
 /// whatever happens: the run window closing halfway, a failed
 /// confirmation, a panicking condition.
 ///
-/// Down and back are seen through the runtime's per-source health, so `O`
-/// must poll its sources with
+/// It watches the observer whose snapshots its conditions read (the
+/// argument type of [`target`](Self::target), [`settled`](Self::settled),
+/// [`while_down`](Self::while_down) and [`recovered`](Self::recovered),
+/// one type for all of them); with no condition, the scenario's only
+/// observer. [`observed_by`](Self::observed_by) names it where that is
+/// not enough. Down and back are seen through the runtime's per-source
+/// health, so that observer must poll its sources with
 /// [`Sources::poll_each`](crate::observation::Sources::poll_each).
 ///
 /// ```
 /// # use std::time::Duration;
-/// # use tf_core::testing::HeightObserver;
 /// use tf_core::workloads::{FaultKind, NodeFault};
 ///
-/// let chaos = NodeFault::<HeightObserver>::new("pauses", FaultKind::Pause)
+/// let chaos = NodeFault::new("pauses", FaultKind::Pause)
 ///     .every(Duration::from_secs(3))
-///     .max_faults(2);
+///     .max_faults(2)
+///     // Only once every node has a height: the observer publishing
+///     // `Vec<(String, Option<u64>)>` is the one it watches.
+///     .settled(|heights: &Vec<(String, Option<u64>)>| heights.iter().all(|(_, h)| h.is_some()));
 /// ```
-pub struct NodeFault<O: Observer> {
+pub struct NodeFault {
     name: String,
     /// The kinds faults take turns among.
     kinds: Vec<FaultKind>,
@@ -207,19 +231,22 @@ pub struct NodeFault<O: Observer> {
     max_faults: usize,
     side: usize,
     confirm_within: Duration,
-    target: Option<Arc<Pick<O::Snapshot>>>,
-    settled: Option<Arc<Settled<O::Snapshot>>>,
-    while_down: Option<Arc<Confirm<O::Snapshot>>>,
-    recovered: Option<Arc<Confirm<O::Snapshot>>>,
+    target: Option<Arc<Pick>>,
+    settled: Option<Arc<Settled>>,
+    while_down: Option<Arc<Confirm>>,
+    recovered: Option<Arc<Confirm>>,
+    /// The observer it watches.
+    reads: ObserverChoice,
+    /// Two conditions written for different snapshot types.
+    mixed_states: Option<String>,
     /// Faults from a schedule drawn from the run's seed, instead of in
     /// turn.
     mix: Option<FaultMix>,
     /// The group whose nodes it strikes; `None`: every node.
     group: Option<String>,
-    _observer: PhantomData<fn() -> O>,
 }
 
-impl<O: Observer> NodeFault<O> {
+impl NodeFault {
     /// Faults of `kind`, reported as `name`, on the nodes in turn.
     pub fn new(name: impl Into<String>, kind: FaultKind) -> Self {
         NodeFault {
@@ -236,7 +263,42 @@ impl<O: Observer> NodeFault<O> {
             recovered: None,
             mix: None,
             group: None,
-            _observer: PhantomData,
+            reads: ObserverChoice::default(),
+            mixed_states: None,
+        }
+    }
+
+    /// Watches observer `O`: needed only when its conditions do not say
+    /// which (several observers publish their snapshot type, or it has no
+    /// condition and the scenario several observers).
+    pub fn observed_by<O: Observer>(mut self) -> Self {
+        self.reads.observer = Some(crate::scenario::observer_key::<O>());
+        self
+    }
+
+    /// Whether the cluster is settled for a fault: every source answers,
+    /// and [`settled`](Self::settled) holds.
+    fn is_settled(&self, handle: &dyn StateHandle<AnySnapshot>, snapshot: &AnySnapshot) -> bool {
+        handle.source_health().iter().all(|h| !h.is_failing())
+            && self
+                .settled
+                .as_ref()
+                .is_none_or(|settled| settled(snapshot))
+    }
+
+    /// Notes that a condition reads snapshots of type `S`.
+    fn reads<S: 'static>(&mut self) {
+        let state = (TypeId::of::<S>(), type_name::<S>());
+        match self.reads.state {
+            None => self.reads.state = Some(state),
+            Some((id, _)) if id == state.0 => {}
+            Some((_, earlier)) => {
+                self.mixed_states.get_or_insert(format!(
+                    "its conditions read snapshots of two types, `{earlier}` and `{}`; \
+                     they all read the one observer it watches",
+                    state.1
+                ));
+            }
         }
     }
 
@@ -314,41 +376,49 @@ impl<O: Observer> NodeFault<O> {
 
     /// Picks the target from the settled snapshot (the leader, say)
     /// instead of the next node in turn; `None` skips this round.
-    pub fn target(
+    pub fn target<S: 'static>(
         mut self,
-        pick: impl Fn(&O::Snapshot) -> Option<String> + Send + Sync + 'static,
+        pick: impl Fn(&S) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
-        self.target = Some(Arc::new(pick));
+        self.reads::<S>();
+        self.target = Some(Arc::new(move |s: &AnySnapshot| {
+            s.downcast_ref::<S>().and_then(&pick)
+        }));
         self
     }
 
     /// What must hold, besides every source answering, before a fault.
-    pub fn settled(
+    pub fn settled<S: 'static>(
         mut self,
-        settled: impl Fn(&O::Snapshot) -> bool + Send + Sync + 'static,
+        settled: impl Fn(&S) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.settled = Some(Arc::new(settled));
+        self.reads::<S>();
+        self.settled = Some(Arc::new(move |s: &AnySnapshot| {
+            s.downcast_ref::<S>().is_some_and(&settled)
+        }));
         self
     }
 
     /// What must be observed while the node is down, given the snapshot
     /// when the fault began, the one now, and the node: a description
     /// (`new leader node-2`) once it holds.
-    pub fn while_down(
+    pub fn while_down<S: 'static>(
         mut self,
-        confirm: impl Fn(&O::Snapshot, &O::Snapshot, &str) -> Option<String> + Send + Sync + 'static,
+        confirm: impl Fn(&S, &S, &str) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
-        self.while_down = Some(Arc::new(confirm));
+        self.reads::<S>();
+        self.while_down = Some(typed_confirm(confirm));
         self
     }
 
     /// What must be observed after the node is back (it caught up), in the
     /// same form as [`while_down`](Self::while_down).
-    pub fn recovered(
+    pub fn recovered<S: 'static>(
         mut self,
-        confirm: impl Fn(&O::Snapshot, &O::Snapshot, &str) -> Option<String> + Send + Sync + 'static,
+        confirm: impl Fn(&S, &S, &str) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
-        self.recovered = Some(Arc::new(confirm));
+        self.reads::<S>();
+        self.recovered = Some(typed_confirm(confirm));
         self
     }
 
@@ -375,20 +445,20 @@ impl<O: Observer> NodeFault<O> {
     /// Waits after `cursor` for `confirm` to describe a snapshot.
     async fn confirm(
         &self,
-        handle: &ObservationHandle<O>,
+        handle: &dyn StateHandle<AnySnapshot>,
         cursor: Cursor,
-        at_fault: &O::Snapshot,
+        at_fault: &AnySnapshot,
         node: &str,
-        confirm: &Confirm<O::Snapshot>,
+        confirm: &Confirm,
     ) -> Result<String, WaitError> {
         let seen = handle
-            .wait_until_after(
-                cursor,
-                |now| confirm(at_fault, now, node).is_some(),
+            .wait_until(
+                Some(cursor),
+                &|now| confirm(at_fault, now, node).is_some(),
                 self.confirm_within,
             )
             .await?;
-        Ok(confirm(at_fault, &seen.snapshot, node).unwrap_or_default())
+        Ok(confirm(at_fault, seen.snapshot(), node).unwrap_or_default())
     }
 
     /// One fault on `node`; the node is back and the fault window closed
@@ -396,10 +466,10 @@ impl<O: Observer> NodeFault<O> {
     async fn fault<A: Application>(
         &self,
         ctx: &RunContext<A>,
-        handle: &ObservationHandle<O>,
+        handle: &dyn StateHandle<AnySnapshot>,
         kind: &FaultKind,
         node: &str,
-        at_fault: &O::Snapshot,
+        at_fault: &AnySnapshot,
         hold: Duration,
     ) -> Result<(), BoxError> {
         let name = self.name.as_str();
@@ -468,7 +538,7 @@ impl<O: Observer> NodeFault<O> {
             // A cut-off node still answers the runner.
             if !kind.keeps_answering() {
                 handle
-                    .wait_for_reachability_from(cursor, |r| r.is_lost(node), self.confirm_within)
+                    .wait_for_reachability_from(cursor, &|r| r.is_lost(node), self.confirm_within)
                     .await
                     .map_err(|e| {
                         format!(
@@ -540,7 +610,7 @@ impl<O: Observer> NodeFault<O> {
         };
         if seen_down.load(Ordering::Relaxed) {
             handle
-                .wait_for_reachability_from(back_from, |r| r.is_back(node), within)
+                .wait_for_reachability_from(back_from, &|r| r.is_back(node), within)
                 .await
                 .map_err(|e| format!("{node} did not answer again within {within:?}: {e}"))?;
             ctx.record(name, format!("observed {node} back"));
@@ -563,7 +633,7 @@ impl<O: Observer> NodeFault<O> {
     }
 }
 
-impl<O: Observer> NodeFault<O> {
+impl NodeFault {
     /// The schedule to follow: the one the run was given for this
     /// workload, or one drawn from the run's seed; written to the run
     /// directory either way.
@@ -620,7 +690,7 @@ impl<O: Observer> NodeFault<O> {
     async fn scheduled<A: Application>(
         &self,
         ctx: &RunContext<A>,
-        handle: &ObservationHandle<O>,
+        handle: &dyn StateHandle<AnySnapshot>,
         schedule: &Schedule,
     ) -> Result<(), BoxError> {
         let faults = &schedule.faults;
@@ -649,15 +719,13 @@ impl<O: Observer> NodeFault<O> {
                 // With another fault in force the cluster cannot settle:
                 // the latest snapshot is the one at the fault.
                 let others = in_force.load(Ordering::Relaxed) > 0;
+                let ready = |s: &AnySnapshot| others || self.is_settled(handle, s);
                 let settled = tokio::select! {
                     () = ctx.over() => return Ok(()),
                     _ = failed.wait_for(Option::is_some) => return Ok(()),
                     settled = handle.wait_until(
-                        |s| {
-                            others
-                                || (handle.source_health().iter().all(|h| !h.is_failing())
-                                    && self.settled.as_ref().is_none_or(|settled| settled(s)))
-                        },
+                        None,
+                        &ready,
                         self.confirm_within,
                     ) => settled.map_err(|e| format!("the cluster did not settle before a scheduled fault: {e}"))?,
                 };
@@ -668,7 +736,7 @@ impl<O: Observer> NodeFault<O> {
                         handle,
                         &entry.fault,
                         &entry.target,
-                        &settled.snapshot,
+                        settled.snapshot(),
                         entry.hold,
                     )
                     .await;
@@ -698,7 +766,7 @@ impl<O: Observer> NodeFault<O> {
 }
 
 #[async_trait]
-impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
+impl<A: Application> Workload<A> for NodeFault {
     fn name(&self) -> &str {
         &self.name
     }
@@ -724,6 +792,9 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
     }
 
     fn check(&self, nodes: &[String]) -> Result<(), String> {
+        if let Some(mixed) = &self.mixed_states {
+            return Err(mixed.clone());
+        }
         if let Some(mix) = &self.mix {
             return mix.check(nodes);
         }
@@ -739,11 +810,12 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
     }
 
     async fn run(&self, ctx: &RunContext<A>) -> Result<(), BoxError> {
-        let handle = ctx.observer::<O>()?;
+        let handle = ctx.any_state(self.reads)?;
+        let handle = &*handle;
         let names = self.targets(ctx);
         if let Some(mix) = &self.mix {
             let schedule = self.schedule(ctx, mix, &names)?;
-            return self.scheduled(ctx, &handle, &schedule).await;
+            return self.scheduled(ctx, handle, &schedule).await;
         }
         let mut turn = 0;
         for round in 0..self.max_faults {
@@ -754,18 +826,17 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
                 () = tokio::time::sleep(self.every) => {}
             }
             let settled_within = self.confirm_within;
+            let ready = |s: &AnySnapshot| self.is_settled(handle, s);
             let settled = tokio::select! {
                 () = ctx.over() => return Ok(()),
                 settled = handle.wait_until(
-                    |s| {
-                        handle.source_health().iter().all(|h| !h.is_failing())
-                            && self.settled.as_ref().is_none_or(|settled| settled(s))
-                    },
+                    None,
+                    &ready,
                     settled_within,
                 ) => settled.map_err(|e| format!("the cluster did not settle before a fault: {e}"))?,
             };
             let node = match &self.target {
-                Some(pick) => match pick(&settled.snapshot) {
+                Some(pick) => match pick(settled.snapshot()) {
                     Some(node) => {
                         if let Some(group) = self.group.as_ref().filter(|_| !names.contains(&node))
                         {
@@ -787,7 +858,7 @@ impl<A: Application, O: Observer> Workload<A> for NodeFault<O> {
                     node
                 }
             };
-            self.fault(ctx, &handle, kind, &node, &settled.snapshot, self.down_for)
+            self.fault(ctx, handle, kind, &node, settled.snapshot(), self.down_for)
                 .await?;
         }
         Ok(())

@@ -3,12 +3,12 @@
 
 use tf_core::workloads::{FaultKind, NodeFault};
 
-use crate::{RaftObserver, RaftSnapshot};
+use crate::RaftSnapshot;
 
 /// Takes the observed leader down (kill, graceful stop or pause), confirms
 /// that it stopped answering and that another node leads in a higher term,
 /// brings it back, and repeats.
-pub fn leader_failover(kind: FaultKind) -> NodeFault<RaftObserver> {
+pub fn leader_failover(kind: FaultKind) -> NodeFault {
     NodeFault::new("leader-failover", kind)
         .settled(|s: &RaftSnapshot| s.leader.is_some() && s.unreachable().is_empty())
         .target(|s: &RaftSnapshot| s.leader.as_ref().map(|l| l.node.clone()))

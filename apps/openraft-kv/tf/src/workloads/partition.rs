@@ -10,7 +10,7 @@ use std::time::Duration;
 use tf_core::fault::LinkFault;
 use tf_core::workloads::{Around, FaultKind, NodeFault};
 
-use crate::{RaftObserver, RaftSnapshot};
+use crate::RaftSnapshot;
 
 /// The highest index any node other than `except` applied.
 fn applied_elsewhere(s: &RaftSnapshot, except: &str) -> u64 {
@@ -26,7 +26,7 @@ fn applied_elsewhere(s: &RaftSnapshot, except: &str) -> u64 {
 /// `max_faults` times. While cut off, the majority must elect a new leader
 /// in a higher term and commit past where the cluster was; after the heal,
 /// the old leader must follow the new one.
-pub fn leader_partition(cut_for: Duration, max_faults: usize) -> NodeFault<RaftObserver> {
+pub fn leader_partition(cut_for: Duration, max_faults: usize) -> NodeFault {
     leader_cut(
         "leader-partition",
         FaultKind::Partition,
@@ -40,7 +40,7 @@ pub fn leader_partition(cut_for: Duration, max_faults: usize) -> NodeFault<RaftO
 /// it cannot be heard; each for `cut_for`, at most `max_faults` in all.
 /// The same confirmations as [`leader_partition`]: the others elect a
 /// leader that commits, and the old one follows it after.
-pub fn leader_one_way(cut_for: Duration, max_faults: usize) -> NodeFault<RaftObserver> {
+pub fn leader_one_way(cut_for: Duration, max_faults: usize) -> NodeFault {
     leader_cut(
         "leader-one-way",
         FaultKind::link(Around::Ingress, LinkFault::cut()),
@@ -52,7 +52,7 @@ pub fn leader_one_way(cut_for: Duration, max_faults: usize) -> NodeFault<RaftObs
 
 /// `fault` on every link between any two nodes for `hold`, once, after
 /// the cluster settled; confirmed by the cluster committing through it.
-pub fn slow_links(fault: LinkFault, hold: Duration) -> NodeFault<RaftObserver> {
+pub fn slow_links(fault: LinkFault, hold: Duration) -> NodeFault {
     NodeFault::new("slow-links", FaultKind::link(Around::Everywhere, fault))
         .every(Duration::from_secs(1))
         .down_for(hold)
@@ -71,12 +71,7 @@ pub fn slow_links(fault: LinkFault, hold: Duration) -> NodeFault<RaftObserver> {
         })
 }
 
-fn leader_cut(
-    name: &str,
-    kind: FaultKind,
-    cut_for: Duration,
-    max_faults: usize,
-) -> NodeFault<RaftObserver> {
+fn leader_cut(name: &str, kind: FaultKind, cut_for: Duration, max_faults: usize) -> NodeFault {
     NodeFault::new(name, kind)
         .down_for(cut_for)
         .max_faults(max_faults)
