@@ -11,7 +11,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -185,66 +185,62 @@ fn timeline_has(report: &RunReport, what: &str) -> Result<(), Failed> {
     )
 }
 
-/// The fault mix on seeds fixed here: each run must pass, say its seed,
-/// and leave its schedule; a rerun of the first seed draws the same one.
-fn raft_nemesis_passes_on_every_seed_of_a_fixed_set() -> Result<(), Failed> {
+/// One nemesis run of `raft-nemesis` with `seed` and `set`; it must pass
+/// with that seed. Its schedule (`schedule.json`) and report.
+fn raft_nemesis_run(seed: u64, set: &[(&str, &str)]) -> Result<(String, RunReport), Failed> {
     let catalog = catalog();
     let entry = catalog.find("raft-nemesis").ok_or("no such scenario")?;
-    let mut first = None;
-    let one_at_a_time: &[(&str, &str)] = &[("duration", "20s")];
-    // Five nodes, two faults at once (the schedule of seed 1 kills two
-    // nodes together).
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("run");
+    let scenario = entry.build(&entry.parse(set)?)?;
+    let options = RunOptions {
+        seed: Some(seed),
+        ..options(&dir)
+    };
+    let report = left_nothing(&dir, scenario.run(&ComposeDeployer::new(), options))?;
+    if !report.passed() {
+        let kept = tmp.keep();
+        return Err(format!(
+            "seed {seed}:\n{report}\n(run directory kept: {})",
+            kept.display()
+        )
+        .into());
+    }
+    check(report.seed == Some(seed), || format!("{:?}", report.seed))?;
+    let schedule = std::fs::read_to_string(dir.join("schedule.json"))?;
+    Ok((schedule, report))
+}
+
+/// Faults one at a time over 20 s.
+const ONE_AT_A_TIME: &[(&str, &str)] = &[("duration", "20s")];
+
+/// Seed 1 twice: both pass, and draw the same schedule.
+fn raft_nemesis_reruns_seed_1_with_its_schedule() -> Result<(), Failed> {
+    let (first, _) = raft_nemesis_run(1, ONE_AT_A_TIME)?;
+    let (again, _) = raft_nemesis_run(1, ONE_AT_A_TIME)?;
+    check(first == again, || {
+        format!("seed 1 drew another schedule:\n{first}\n{again}")
+    })
+}
+
+/// Five nodes, two faults at once (the schedule of seed 1 kills two nodes
+/// together).
+fn raft_nemesis_passes_with_two_faults_at_once() -> Result<(), Failed> {
     let overlapping: &[(&str, &str)] = &[
         ("duration", "45s"),
         ("nodes", "5"),
         ("at-once", "2"),
         ("per-minute", "20"),
     ];
-    for (seed, set) in [
-        (1, one_at_a_time),
-        (2, one_at_a_time),
-        (3, one_at_a_time),
-        (1, one_at_a_time),
-        (1, overlapping),
-    ] {
-        let tmp = tempfile::tempdir()?;
-        let dir = tmp.path().join("run");
-        let scenario = entry.build(&entry.parse(set)?)?;
-        let options = RunOptions {
-            seed: Some(seed),
-            ..options(&dir)
-        };
-        let report = left_nothing(&dir, scenario.run(&ComposeDeployer::new(), options))?;
-        if !report.passed() {
-            let kept = tmp.keep();
-            return Err(format!(
-                "seed {seed}:\n{report}\n(run directory kept: {})",
-                kept.display()
-            )
-            .into());
-        }
-        check(report.seed == Some(seed), || format!("{:?}", report.seed))?;
-        let schedule = std::fs::read_to_string(dir.join("schedule.json"))?;
-        if set == overlapping {
-            let overlapped = report.faults.iter().enumerate().any(|(i, f)| {
-                report.faults[..i]
-                    .iter()
-                    .any(|g| g.end_ms.is_some_and(|end| end > f.start_ms))
-            });
-            check(overlapped, || {
-                format!("no two faults were in force at once: {:?}", report.faults)
-            })?;
-            continue;
-        }
-        match (&first, seed) {
-            (None, 1) => first = Some(schedule),
-            (Some(earlier), 1) => check(*earlier == schedule, || {
-                format!("seed 1 drew another schedule:\n{earlier}\n{schedule}")
-            })?,
-            _ => {}
-        }
-    }
-    Ok(())
+    let (_, report) = raft_nemesis_run(1, overlapping)?;
+    let overlapped = report.faults.iter().enumerate().any(|(i, f)| {
+        report.faults[..i]
+            .iter()
+            .any(|g| g.end_ms.is_some_and(|end| end > f.start_ms))
+    });
+    check(overlapped, || {
+        format!("no two faults were in force at once: {:?}", report.faults)
+    })
 }
 
 fn raft_partition_cuts_the_leader_off_and_heals() -> Result<(), Failed> {
@@ -631,10 +627,42 @@ fn an_unreachable_engine_is_a_clear_error() -> Result<(), Failed> {
     )
 }
 
+/// Clusters share the machine, three at a time: most of a run is waiting
+/// (windows, settling, confirmations), so three at once take a third of
+/// the time. A test runs with no other cluster beside it when its
+/// scenario holds a bound a loaded machine can miss (a throughput floor
+/// through slow links; Sentinels electing within seconds), when it times
+/// the mechanism itself (a hundred partitions), or when it sweeps every
+/// run whose runner is gone (another test's SIGKILLed runner included).
+static MACHINE: RwLock<()> = RwLock::new(());
+
+/// The tests that run alone (see [`MACHINE`]).
+const ALONE: &[&str] = &[
+    "raft_slow_links_pass_on_compose",
+    "a_hundred_partitions_heal_and_a_heal_that_cannot_take_is_an_error",
+    "the_sweep_removes_what_a_sigkilled_runner_left",
+];
+
+/// `test`, run beside other clusters or (`alone`) with none.
+fn on_machine(
+    test: fn() -> Result<(), Failed>,
+    alone: bool,
+) -> impl FnOnce() -> Result<(), Failed> + Send {
+    move || {
+        let _shared;
+        let _alone;
+        if alone {
+            _alone = MACHINE.write().unwrap_or_else(PoisonError::into_inner);
+        } else {
+            _shared = MACHINE.read().unwrap_or_else(PoisonError::into_inner);
+        }
+        test()
+    }
+}
+
 fn main() {
     let mut args = Arguments::from_args();
-    // One cluster at a time: two would fight over the machine's two cores.
-    args.test_threads.get_or_insert(1);
+    args.test_threads.get_or_insert(3);
     let rt = runtime();
     let engine = rt.block_on(tf_compose::docker_available());
     let required = std::env::var("TF_REQUIRE_DOCKER").is_ok_and(|v| v == "1");
@@ -738,8 +766,18 @@ fn main() {
             timeline_has(&report, "node-3's clock reads true again")
         }),
         (
-            "raft_nemesis_passes_on_every_seed_of_a_fixed_set",
-            raft_nemesis_passes_on_every_seed_of_a_fixed_set,
+            "raft_nemesis_reruns_seed_1_with_its_schedule",
+            raft_nemesis_reruns_seed_1_with_its_schedule,
+        ),
+        ("raft_nemesis_passes_on_seed_2", || {
+            raft_nemesis_run(2, ONE_AT_A_TIME).map(drop)
+        }),
+        ("raft_nemesis_passes_on_seed_3", || {
+            raft_nemesis_run(3, ONE_AT_A_TIME).map(drop)
+        }),
+        (
+            "raft_nemesis_passes_with_two_faults_at_once",
+            raft_nemesis_passes_with_two_faults_at_once,
         ),
         ("chain_rpc_nodes_cut_off_stall_and_catch_up", || {
             let report = catalog_scenario_passes("chain-rpc", &[("cut", "rpc")])?;
@@ -793,7 +831,10 @@ fn main() {
     ];
     let mut trials: Vec<Trial> = docker
         .into_iter()
-        .map(|(name, test)| Trial::test(name, test).with_ignored_flag(engine.is_err()))
+        .map(|(name, test)| {
+            Trial::test(name, on_machine(test, ALONE.contains(&name)))
+                .with_ignored_flag(engine.is_err())
+        })
         .collect();
     trials.push(
         Trial::test(
@@ -805,7 +846,7 @@ fn main() {
     trials.push(
         Trial::test(
             "redis_fails_over_in_containers",
-            redis_fails_over_in_containers,
+            on_machine(redis_fails_over_in_containers, true),
         )
         .with_ignored_flag(engine.is_err() || redis.is_none()),
     );

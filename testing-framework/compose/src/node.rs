@@ -359,9 +359,37 @@ pub(crate) async fn remove_container(docker: &Docker, container: &str) -> Result
     match docker.remove_container(container, Some(options)).await {
         Ok(()) => Ok(true),
         Err(e) if is_not_found(&e) => Ok(false),
+        // Another remover has it (a run's reaper, a sweep, a second
+        // cleanup): it is gone once that removal is done.
+        Err(e) if describe(&e).contains("already in progress") => {
+            removed_by_another(docker, container).await.map(|()| false)
+        }
         Err(e) => Err(format!(
             "cannot remove container {container}: {}",
             describe(&e)
+        )),
+    }
+}
+
+/// Waits, 30 s at most, for a removal another caller began to finish.
+async fn removed_by_another(docker: &Docker, container: &str) -> Result<(), String> {
+    let mut waits = docker.wait_container(
+        container,
+        Some(WaitContainerOptions {
+            condition: "removed".into(),
+        }),
+    );
+    match tokio::time::timeout(Duration::from_secs(30), waits.next()).await {
+        Ok(None | Some(Ok(_))) => Ok(()),
+        Ok(Some(Err(e))) if is_not_found(&e) => Ok(()),
+        // A container that exited with an error code is still removed.
+        Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { .. }))) => Ok(()),
+        Ok(Some(Err(e))) => Err(format!(
+            "cannot remove container {container}: another removal of it is under way, and waiting for it failed: {}",
+            describe(&e)
+        )),
+        Err(_) => Err(format!(
+            "cannot remove container {container}: another removal of it began and had not finished 30 s later; `scenarios cleanup` removes it"
         )),
     }
 }

@@ -160,7 +160,11 @@ async fn run_features_to<O: io::Write>(
             .normalized(),
         )
         .fail_on_skipped()
-        .max_concurrent_scenarios(1)
+        // Three clusters at a time (cucumber's `--concurrency N` sets
+        // another number): a scenario mostly waits on observed state, so
+        // three take about a third of the time on two cores. `@serial`
+        // scenarios run alone.
+        .max_concurrent_scenarios(3)
         .with_cli(opts);
     // A step is found whatever its keyword: `And within 20 seconds ...`
     // after a `Given` is the same wait as after a `Then`.
