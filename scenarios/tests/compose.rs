@@ -632,8 +632,9 @@ fn an_unreachable_engine_is_a_clear_error() -> Result<(), Failed> {
 /// the time. A test runs with no other cluster beside it when its
 /// scenario holds a bound a loaded machine can miss (a throughput floor
 /// through slow links; Sentinels electing within seconds), when it times
-/// the mechanism itself (a hundred partitions), or when it sweeps every
-/// run whose runner is gone (another test's SIGKILLed runner included).
+/// the mechanism itself (a hundred partitions, a reaper within 15 s), or
+/// when it sweeps every run whose runner is gone (another test's
+/// SIGKILLed runner included).
 static MACHINE: RwLock<()> = RwLock::new(());
 
 /// The tests that run alone (see [`MACHINE`]).
@@ -641,6 +642,8 @@ const ALONE: &[&str] = &[
     "raft_slow_links_pass_on_compose",
     "a_hundred_partitions_heal_and_a_heal_that_cannot_take_is_an_error",
     "the_sweep_removes_what_a_sigkilled_runner_left",
+    "redis_fails_over_in_containers",
+    "a_sigkilled_runner_s_reaper_removes_its_run_within_15_s",
 ];
 
 /// `test`, run beside other clusters or (`alone`) with none.
@@ -707,6 +710,15 @@ fn main() {
 
     type Test = fn() -> Result<(), Failed>;
     let docker: Vec<(&str, Test)> = vec![
+        // The longest first, so that the shorter fill in beside them.
+        (
+            "raft_nemesis_reruns_seed_1_with_its_schedule",
+            raft_nemesis_reruns_seed_1_with_its_schedule,
+        ),
+        (
+            "raft_nemesis_passes_with_two_faults_at_once",
+            raft_nemesis_passes_with_two_faults_at_once,
+        ),
         ("raft_failover_passes_on_compose", || {
             catalog_scenario_passes("raft-failover", &[("duration", "12s")]).map(drop)
         }),
@@ -765,20 +777,12 @@ fn main() {
             timeline_has(&report, "node-3's clock reads 0.2")?;
             timeline_has(&report, "node-3's clock reads true again")
         }),
-        (
-            "raft_nemesis_reruns_seed_1_with_its_schedule",
-            raft_nemesis_reruns_seed_1_with_its_schedule,
-        ),
         ("raft_nemesis_passes_on_seed_2", || {
             raft_nemesis_run(2, ONE_AT_A_TIME).map(drop)
         }),
         ("raft_nemesis_passes_on_seed_3", || {
             raft_nemesis_run(3, ONE_AT_A_TIME).map(drop)
         }),
-        (
-            "raft_nemesis_passes_with_two_faults_at_once",
-            raft_nemesis_passes_with_two_faults_at_once,
-        ),
         ("chain_rpc_nodes_cut_off_stall_and_catch_up", || {
             let report = catalog_scenario_passes("chain-rpc", &[("cut", "rpc")])?;
             timeline_has(&report, "observed the RPC nodes stalled at height")?;
@@ -839,7 +843,10 @@ fn main() {
     trials.push(
         Trial::test(
             "the_compose_file_describes_the_cluster_and_the_tool_accepts_it",
-            the_compose_file_describes_the_cluster_and_the_tool_accepts_it,
+            on_machine(
+                the_compose_file_describes_the_cluster_and_the_tool_accepts_it,
+                false,
+            ),
         )
         .with_ignored_flag(engine.is_err() || compose_tool.is_none()),
     );
@@ -858,6 +865,10 @@ fn main() {
         "an_unreachable_engine_is_a_clear_error",
         an_unreachable_engine_is_a_clear_error,
     ));
+    // The tests that run alone first, one after another: behind a test
+    // waiting to run alone, no other starts, so one late in the list would
+    // leave threads idle while the tests before it finish.
+    trials.sort_by_key(|trial| !ALONE.contains(&trial.name()));
     let conclusion = libtest_mimic::run(&args, trials);
 
     // The images this run built; those that were here before stay.

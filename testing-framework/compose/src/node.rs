@@ -371,7 +371,8 @@ pub(crate) async fn remove_container(docker: &Docker, container: &str) -> Result
     }
 }
 
-/// Waits, 30 s at most, for a removal another caller began to finish.
+/// Waits, 30 s at most, for a removal another caller began to finish; the
+/// container must be gone after it.
 async fn removed_by_another(docker: &Docker, container: &str) -> Result<(), String> {
     let mut waits = docker.wait_container(
         container,
@@ -379,17 +380,31 @@ async fn removed_by_another(docker: &Docker, container: &str) -> Result<(), Stri
             condition: "removed".into(),
         }),
     );
-    match tokio::time::timeout(Duration::from_secs(30), waits.next()).await {
-        Ok(None | Some(Ok(_))) => Ok(()),
-        Ok(Some(Err(e))) if is_not_found(&e) => Ok(()),
-        // A container that exited with an error code is still removed.
-        Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { .. }))) => Ok(()),
-        Ok(Some(Err(e))) => Err(format!(
-            "cannot remove container {container}: another removal of it is under way, and waiting for it failed: {}",
-            describe(&e)
-        )),
-        Err(_) => Err(format!(
+    let Ok(waited) = tokio::time::timeout(Duration::from_secs(30), waits.next()).await else {
+        return Err(format!(
             "cannot remove container {container}: another removal of it began and had not finished 30 s later; `scenarios cleanup` removes it"
+        ));
+    };
+    // The wait ends with the container's exit code, or an error when the
+    // removal failed: the engine says which, by still having it or not.
+    match docker
+        .inspect_container(
+            container,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+    {
+        Err(e) if is_not_found(&e) => Ok(()),
+        there => Err(format!(
+            "cannot remove container {container}: another removal of it failed ({}){}",
+            match waited {
+                Some(Err(e)) => describe(&e),
+                _ => "the engine gave no reason".into(),
+            },
+            match there {
+                Err(e) => format!("; inspecting it: {}", describe(&e)),
+                Ok(_) => String::new(),
+            }
         )),
     }
 }

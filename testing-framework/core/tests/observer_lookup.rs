@@ -43,6 +43,30 @@ impl Observer for Silent {
     }
 }
 
+/// Counts its cycles: snapshots of another type than `HeightObserver`'s.
+struct Cycles;
+
+#[async_trait]
+impl Observer for Cycles {
+    type Source = Arc<FakeNode>;
+    type State = u64;
+    type Snapshot = u64;
+    type Event = ();
+
+    async fn init(&self, _: &Sources<'_, Arc<FakeNode>>) -> Result<u64, BoxError> {
+        Ok(0)
+    }
+
+    async fn poll(&self, _: &Sources<'_, Arc<FakeNode>>, n: &mut u64) -> Result<Vec<()>, BoxError> {
+        *n += 1;
+        Ok(Vec::new())
+    }
+
+    fn snapshot(&self, n: &u64) -> u64 {
+        *n
+    }
+}
+
 fn every_node_answers(heights: &Heights) -> Result<(), String> {
     match heights.iter().find(|(_, h)| h.is_none()) {
         Some((node, _)) => Err(format!("{node} does not answer")),
@@ -77,6 +101,14 @@ fn the_only_expectation_failed_with(report: &RunReport, text: &str) {
 async fn a_condition_reads_the_one_observer_of_its_state() {
     let report = run_it(
         scenario()
+            .observer(Cycles, fake_observation())
+            .expect(AtEnd::new("cycles were counted", |n: &u64| {
+                if *n > 10 {
+                    Ok(())
+                } else {
+                    Err(format!("{n} cycles"))
+                }
+            }))
             .expect(Eventually::new(
                 "a node grows",
                 Duration::from_secs(2),
@@ -167,9 +199,10 @@ async fn a_fault_whose_conditions_read_two_types_is_refused_before_anything_star
     assert_eq!(
         report.summary.as_deref(),
         Some(
-            "workload `pauses` cannot run: its conditions read snapshots of two types, \
-             `alloc::vec::Vec<(alloc::string::String, core::option::Option<u64>)>` and `u64`; \
-             they all read the one observer it watches"
+            "workload `pauses` cannot run: it reads snapshots of two types, \
+             `alloc::vec::Vec<(alloc::string::String, core::option::Option<u64>)>` and `u64` \
+             (its conditions' arguments, and what the observer named by observed_by \
+             publishes); they all read the one observer it watches"
         )
     );
     assert!(deployer.nodes().is_empty(), "nothing was deployed");
@@ -188,5 +221,39 @@ async fn a_fault_in_a_scenario_without_an_observer_says_to_add_one() {
         report.workload_failures[0].error,
         "the scenario has no observer, and faults are confirmed through one; add one with \
          ScenarioBuilder::observer"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fault_s_condition_reads_the_observer_of_its_type_among_others() {
+    let report =
+        run_it(scenario().observer(Cycles, fake_observation()).workload(
+            pauses().settled(|heights: &Heights| heights.iter().all(|(_, h)| h.is_some())),
+        ))
+        .await;
+    report.assert_passed();
+    assert!(
+        report
+            .timeline
+            .iter()
+            .any(|e| e.source == "pauses" && e.what == "observed node-0 back"),
+        "{report}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn observed_by_an_observer_of_another_type_than_the_conditions_is_refused() {
+    let report = run_it(
+        scenario()
+            .observer(Cycles, fake_observation())
+            .workload(pauses().settled(|_: &Heights| true).observed_by::<Cycles>()),
+    )
+    .await;
+    assert_eq!(report.verdict, Verdict::Error, "{report}");
+    let summary = report.summary.as_deref().unwrap_or_default();
+    assert!(
+        summary.starts_with("workload `pauses` cannot run: it reads snapshots of two types")
+            && summary.ends_with("and `u64` (its conditions' arguments, and what the observer named by observed_by publishes); they all read the one observer it watches"),
+        "{summary}"
     );
 }

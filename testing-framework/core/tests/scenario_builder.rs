@@ -136,3 +136,38 @@ fn a_name_that_cannot_name_a_directory_is_refused() {
         assert!(err.contains("it names the run directory"), "{name}: {err}");
     }
 }
+
+/// An app with a client type of its own that forgot `Application::client`.
+struct NoClient;
+
+#[async_trait]
+impl Application for NoClient {
+    type Client = String;
+    fn name(&self) -> &str {
+        "no-client"
+    }
+    fn binary(&self) -> NodeBinary {
+        NodeBinary::named("fake-node", "FAKE_NODE_BIN")
+    }
+    fn node_command(&self, _: &NodeSpec, _: &[NodeSpec]) -> Result<NodeCommand, BoxError> {
+        Ok(NodeCommand::default())
+    }
+    async fn ready(&self, _: &String) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_client_type_with_no_default_and_no_client_fn_is_refused_at_build() {
+    let error = Scenario::builder("no-client", NoClient)
+        .build()
+        .err()
+        .expect("refused");
+    assert_eq!(
+        error.to_string(),
+        "group `node`: the app's client type alloc::string::String has no default; implement \
+         Application::client to make one from the node's endpoint (only JsonClient and () are \
+         made without it)"
+    );
+    assert!(Scenario::builder("fake", Fake).build().is_ok());
+}

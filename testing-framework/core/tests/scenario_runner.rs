@@ -639,6 +639,15 @@ fn replayable_scenario() -> Scenario<Fake> {
             }
         }))
         .expect(LiveOnly)
+        // `MinHeight` (snapshots of `u64`) is not recorded: its condition
+        // cannot be judged again.
+        .expect(AtEnd::new("the lowest node grew", |h: &u64| {
+            if *h > 0 {
+                Ok(())
+            } else {
+                Err("no node grew".into())
+            }
+        }))
         .build()
         .unwrap()
 }
@@ -695,6 +704,16 @@ async fn replay_reproduces_a_recorded_failure_with_the_same_reason() {
     );
     assert_eq!(replayed.recorded["stays below 12"], Some(false));
     assert!(replayed.observations[0].1 > 10);
+    // Found by the state it reads, the observer it needs was not recorded.
+    let unrecorded = by_name("the lowest node grew");
+    assert_eq!(unrecorded.passed, None, "{unrecorded:?}");
+    assert!(
+        unrecorded
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("observer `MinHeight` was not recorded")),
+        "{unrecorded:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -63,11 +63,18 @@ fn cucumber_args(args: Vec<String>) -> Vec<String> {
         match arg.as_str() {
             "--nocapture" | "--quiet" | "-q" | "--show-output" | "--exact" | "--ignored"
             | "--include-ignored" => {}
-            "--test-threads" | "--format" | "--color" | "--skip" => {
+            // libtest's threads are cucumber's concurrent scenarios.
+            "--test-threads" => {
+                out.push("--concurrency".into());
+                out.extend(args.next());
+            }
+            _ if arg.starts_with("--test-threads=") => {
+                out.push(arg.replacen("--test-threads=", "--concurrency=", 1));
+            }
+            "--format" | "--color" | "--skip" => {
                 args.next();
             }
-            _ if arg.starts_with("--test-threads=")
-                || arg.starts_with("--format=")
+            _ if arg.starts_with("--format=")
                 || arg.starts_with("--color=")
                 || arg.starts_with("--skip=") => {}
             // A libtest name filter (`cargo test --workspace leader`) picks
@@ -271,7 +278,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn libtest_flags_are_dropped_and_cucumber_ones_kept() {
+    fn libtest_flags_are_dropped_or_translated_and_cucumber_ones_kept() {
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
             cucumber_args(args(&[
@@ -282,7 +289,11 @@ mod tests {
                 "--tags",
                 "@raft"
             ])),
-            args(&["bin", "--tags", "@raft"])
+            args(&["bin", "--concurrency", "1", "--tags", "@raft"])
+        );
+        assert_eq!(
+            cucumber_args(args(&["bin", "--test-threads=2"])),
+            args(&["bin", "--concurrency=2"])
         );
     }
 

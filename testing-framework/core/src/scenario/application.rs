@@ -377,6 +377,15 @@ fn json_client<C: 'static>(_: &NodeEndpoint) -> Option<Box<dyn Any>> {
     None
 }
 
+/// An app whose client type the framework cannot make did not write
+/// [`Application::client`]; `ScenarioBuilder::build` finds it first.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the app's client type {0} has no default; implement Application::client to make one from \
+     the node's endpoint (only JsonClient and () are made without it)"
+)]
+pub(crate) struct NoDefaultClient(pub(crate) &'static str);
+
 /// The client [`Application::client`] makes when an app does not write it:
 /// `()`, or a `JsonClient` of the node's observed address.
 fn default_client<C: 'static>(endpoint: &NodeEndpoint) -> Result<C, BoxError> {
@@ -385,12 +394,7 @@ fn default_client<C: 'static>(endpoint: &NodeEndpoint) -> Result<C, BoxError> {
     } else if let Some(client) = json_client::<C>(endpoint) {
         client
     } else {
-        return Err(format!(
-            "the app's client type {} has no default; implement Application::client to make one \
-             from the node's endpoint (only JsonClient and () are made without it)",
-            type_name::<C>()
-        )
-        .into());
+        return Err(Box::new(NoDefaultClient(type_name::<C>())));
     };
     client.downcast::<C>().map(|client| *client).map_err(|_| {
         format!(
@@ -419,9 +423,9 @@ mod tests {
 
     #[test]
     fn any_other_client_type_is_refused_with_its_name_and_the_fix() {
-        let error = default_client::<String>(&endpoint())
-            .unwrap_err()
-            .to_string();
+        let error = default_client::<String>(&endpoint()).unwrap_err();
+        assert!(error.is::<NoDefaultClient>());
+        let error = error.to_string();
         assert!(
             error.contains("alloc::string::String has no default")
                 && error.contains("implement Application::client"),

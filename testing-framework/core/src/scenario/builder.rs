@@ -262,6 +262,9 @@ impl<A: Application> ScenarioBuilder<A> {
         {
             return Err(ScenarioError::BadName(scenario.name));
         }
+        if let Some(missing) = scenario.groups.iter().find_map(Group::lacks_client) {
+            return Err(ScenarioError::Invalid(missing));
+        }
         let requests: Vec<GroupRequest> =
             scenario.groups.iter().map(|g| g.request.clone()).collect();
         let at_least: Vec<usize> = scenario.groups.iter().map(|g| g.at_least).collect();

@@ -27,9 +27,8 @@ pub struct RunContext<A: Application> {
     pub(crate) clients: NodeClients,
     pub(crate) control: Arc<dyn NodeControl>,
     pub(crate) observers: ObserverHandles,
-    /// In a replay: observers of the scenario that were not recorded, by
-    /// their own type and by their snapshots' type.
-    pub(crate) unrecorded: HashMap<TypeId, String>,
+    /// In a replay: observers of the scenario that were not recorded.
+    pub(crate) unrecorded: Vec<Unrecorded>,
     pub(crate) over: CancellationToken,
     pub(crate) started: Instant,
     pub(crate) timeline: Arc<Mutex<Vec<TimelineEntry>>>,
@@ -88,6 +87,14 @@ impl ObserverEntry {
     pub(crate) fn handle<O: Observer>(&self) -> Option<ObservationHandle<O>> {
         self.handle.downcast_ref::<ObservationHandle<O>>().cloned()
     }
+}
+
+/// An observer of the scenario that a replayed run did not record.
+#[derive(Clone, Debug)]
+pub(crate) struct Unrecorded {
+    pub(crate) name: String,
+    pub(crate) observer: TypeId,
+    pub(crate) state: TypeId,
 }
 
 /// Which observer a condition reads: named by its type, found by the type
@@ -161,7 +168,7 @@ impl<A: Application> RunContext<A> {
             clients: NodeClients::default(),
             control,
             observers,
-            unrecorded: HashMap::new(),
+            unrecorded: Vec::new(),
             over: CancellationToken::new(),
             started: Instant::now(),
             timeline: Arc::new(Mutex::new(Vec::new())),
@@ -225,7 +232,7 @@ impl<A: Application> RunContext<A> {
     }
 
     /// In a replay: the scenario's observers that were not recorded.
-    pub(crate) fn with_unrecorded(mut self, unrecorded: HashMap<TypeId, String>) -> Self {
+    pub(crate) fn with_unrecorded(mut self, unrecorded: Vec<Unrecorded>) -> Self {
         self.unrecorded = unrecorded;
         self
     }
@@ -283,8 +290,8 @@ impl<A: Application> RunContext<A> {
     /// The handle of the scenario's observer of type `O`.
     pub fn observer<O: Observer>(&self) -> Result<ObservationHandle<O>, MissingObserver> {
         let id = TypeId::of::<O>();
-        if let Some(name) = self.unrecorded.get(&id) {
-            return Err(MissingObserver::NotRecorded(name.clone()));
+        if let Some(unrecorded) = self.unrecorded.iter().find(|u| u.observer == id) {
+            return Err(MissingObserver::NotRecorded(unrecorded.name.clone()));
         }
         self.observers
             .get(&id)
@@ -315,37 +322,41 @@ impl<A: Application> RunContext<A> {
     }
 
     fn pick(&self, pick: ObserverChoice) -> Result<&ObserverEntry, MissingObserver> {
-        let key = pick.observer.or(pick.state).map(|(id, _)| id);
-        if let Some(name) = key.and_then(|id| self.unrecorded.get(&id)) {
-            return Err(MissingObserver::NotRecorded(name.clone()));
-        }
-        let mut found: Vec<&ObserverEntry> = match (pick.observer, pick.state) {
-            (Some((id, _)), _) => self.observers.get(&id).into_iter().collect(),
-            (None, Some((id, _))) => self
-                .observers
-                .values()
-                .filter(|entry| entry.state_type == id)
-                .collect(),
-            (None, None) => self.observers.values().collect(),
+        let meant = |observer: TypeId, state: TypeId| match (pick.observer, pick.state) {
+            (Some((id, _)), _) => observer == id,
+            (None, Some((id, _))) => state == id,
+            (None, None) => true,
         };
-        found.sort_by(|a, b| a.name.cmp(&b.name));
+        // Every observer of the scenario it may mean, recorded or (in a
+        // replay) not: a replay finds what the run found.
+        let mut found: Vec<(&str, Option<&ObserverEntry>)> = self
+            .observers
+            .iter()
+            .filter(|(id, entry)| meant(**id, entry.state_type))
+            .map(|(_, entry)| (entry.name.as_str(), Some(entry)))
+            .chain(
+                self.unrecorded
+                    .iter()
+                    .filter(|u| meant(u.observer, u.state))
+                    .map(|u| (u.name.as_str(), None)),
+            )
+            .collect();
+        found.sort_by_key(|(name, _)| *name);
         let state = pick.state.map_or("", |(_, name)| name);
-        let names = |several: &[&ObserverEntry]| {
+        let names = |several: &[(&str, Option<&ObserverEntry>)]| {
             several
                 .iter()
-                .map(|entry| format!("`{}`", entry.name))
+                .map(|(name, _)| format!("`{name}`"))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
         match found.as_slice() {
-            [one] => Ok(one),
+            [(_, Some(one))] => Ok(one),
+            [(name, None)] => Err(MissingObserver::NotRecorded((*name).to_owned())),
             [] => Err(match (pick.observer, pick.state) {
                 (Some((_, observer)), _) => MissingObserver::NotInScenario(observer),
                 (None, Some(_)) => MissingObserver::NoneObserves(state),
-                (None, None) => match self.unrecorded.values().next() {
-                    Some(name) => MissingObserver::NotRecorded(name.clone()),
-                    None => MissingObserver::NoObserver,
-                },
+                (None, None) => MissingObserver::NoObserver,
             }),
             several if pick.state.is_none() => {
                 Err(MissingObserver::SeveralObservers(names(several)))

@@ -151,13 +151,15 @@ where
     /// Checks only snapshots observed outside fault windows, and at least
     /// `grace` after each fault ended: an invariant a fault suspends on
     /// purpose ("RPC nodes keep up with the validators", except while they
-    /// are cut off).
+    /// are cut off from them, and until they have caught up).
     pub fn outside_faults(mut self, grace: Duration) -> Self {
         self.outside_faults = Some(grace);
         self
     }
 
-    /// Checks only snapshots observed at least `after` into the run window.
+    /// Checks only snapshots observed at least `after` into the run
+    /// window: for an invariant that holds once the cluster has settled in
+    /// (nodes started behind the others have caught up).
     pub fn starting_after(mut self, after: Duration) -> Self {
         self.after = after;
         self
@@ -171,6 +173,8 @@ where
     }
 }
 
+/// Whether something observed `at_ms` into the run window falls in a
+/// fault window or within `grace` after one ended.
 fn during_fault<A: Application>(ctx: &RunContext<A>, at_ms: u64, grace: Duration) -> bool {
     let grace = grace.as_millis() as u64;
     ctx.faults()

@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use super::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortSpec};
+use super::application::NoDefaultClient;
+use super::{Application, NodeBinary, NodeCommand, NodeEndpoint, NodeSpec, PortMap, PortSpec};
 use crate::observation::error::BoxError;
 
 /// The group of a scenario of one app.
@@ -181,6 +182,16 @@ impl Group {
             client_type_name: type_name::<A::Client>(),
             app_type: TypeId::of::<A>(),
         }
+    }
+
+    /// Why its app cannot make a client at all (a client type with no
+    /// default and no `Application::client`), found before anything runs
+    /// by asking for the client of a node that is not there.
+    pub(crate) fn lacks_client(&self) -> Option<String> {
+        let probe = NodeEndpoint::loopback("probe", &PortMap::new([]));
+        let error = (self.client)(&probe).err()?;
+        let missing = error.downcast_ref::<NoDefaultClient>()?;
+        Some(format!("group `{}`: {missing}", self.name()))
     }
 
     /// How many nodes (default 1).

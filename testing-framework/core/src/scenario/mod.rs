@@ -34,7 +34,7 @@ pub use application::{
 };
 pub use builder::{Scenario, ScenarioBuilder, ScenarioError};
 pub use context::{FaultId, MissingObserver, RunContext, RunSettings};
-pub(crate) use context::{ObserverChoice, ObserverEntry};
+pub(crate) use context::{ObserverChoice, ObserverEntry, Unrecorded};
 pub use control::NodeAction;
 pub use deploy::{Deployer, NewNode, NodeBuild, ReadinessObserver};
 pub use expectation::{Always, AtEnd, Eventually, Expectation, Violation};

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::deploy::{Capabilities, ControlError, NodeControl};
 use super::window::{Flow, Window, WindowEvent};
-use super::{Application, RunContext, Scenario};
+use super::{Application, RunContext, Scenario, Unrecorded};
 use crate::history::{HISTORY_FILE, History, read_history};
 use crate::observation::SourceSet;
 use crate::report::OBSERVATIONS_FILE;
@@ -137,15 +137,16 @@ pub async fn replay<A: Application>(
     }
 
     let mut replaying = Vec::new();
-    let mut unrecorded = HashMap::new();
+    let mut unrecorded = Vec::new();
     for slot in scenario.observers {
         let (name, id, state) = (slot.name(), slot.observer_type(), slot.state_type());
         let lines = lines_by_observer.remove(&name).unwrap_or_default();
         match slot.replay(&lines) {
-            None => {
-                unrecorded.insert(id, name.clone());
-                unrecorded.insert(state, name);
-            }
+            None => unrecorded.push(Unrecorded {
+                name,
+                observer: id,
+                state,
+            }),
             Some(Err(error)) => {
                 return Err(ReplayError::Unreadable {
                     observer: name,

@@ -273,6 +273,8 @@ impl NodeFault {
     /// condition and the scenario several observers).
     pub fn observed_by<O: Observer>(mut self) -> Self {
         self.reads.observer = Some(crate::scenario::observer_key::<O>());
+        // Its conditions read what `O` publishes, or are refused.
+        self.reads::<O::Snapshot>();
         self
     }
 
@@ -294,8 +296,9 @@ impl NodeFault {
             Some((id, _)) if id == state.0 => {}
             Some((_, earlier)) => {
                 self.mixed_states.get_or_insert(format!(
-                    "its conditions read snapshots of two types, `{earlier}` and `{}`; \
-                     they all read the one observer it watches",
+                    "it reads snapshots of two types, `{earlier}` and `{}` (its conditions' \
+                     arguments, and what the observer named by observed_by publishes); they \
+                     all read the one observer it watches",
                     state.1
                 ));
             }
