@@ -148,6 +148,18 @@ async fn observed_by_picks_the_observer_a_condition_reads() {
     the_only_expectation_failed_with(&silent, "node-0 does not answer");
 }
 
+/// It passed, and the fault saw its node come back.
+fn passed_with_node_0_back(report: &RunReport) {
+    report.assert_passed();
+    assert!(
+        report
+            .timeline
+            .iter()
+            .any(|e| e.source == "pauses" && e.what == "observed node-0 back"),
+        "{report}"
+    );
+}
+
 fn pauses() -> NodeFault {
     NodeFault::new("pauses", FaultKind::Pause)
         .every(Duration::from_millis(500))
@@ -158,14 +170,7 @@ fn pauses() -> NodeFault {
 #[tokio::test(start_paused = true)]
 async fn a_fault_without_a_condition_watches_the_only_observer() {
     let report = run_it(scenario().workload(pauses())).await;
-    report.assert_passed();
-    assert!(
-        report
-            .timeline
-            .iter()
-            .any(|e| e.source == "pauses" && e.what == "observed node-0 back"),
-        "{report}"
-    );
+    passed_with_node_0_back(&report);
 }
 
 #[tokio::test(start_paused = true)]
@@ -231,14 +236,7 @@ async fn a_fault_s_condition_reads_the_observer_of_its_type_among_others() {
             pauses().settled(|heights: &Heights| heights.iter().all(|(_, h)| h.is_some())),
         ))
         .await;
-    report.assert_passed();
-    assert!(
-        report
-            .timeline
-            .iter()
-            .any(|e| e.source == "pauses" && e.what == "observed node-0 back"),
-        "{report}"
-    );
+    passed_with_node_0_back(&report);
 }
 
 #[tokio::test(start_paused = true)]
