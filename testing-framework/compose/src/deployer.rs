@@ -15,6 +15,7 @@ use tokio::sync::{Mutex as AsyncMutex, watch};
 use crate::cluster::ComposeCluster;
 use crate::control::ComposeControl;
 use crate::image::{NodeImage, build_image_with};
+use crate::links::HelperPool;
 use crate::network::{self, Net};
 use crate::placement::{
     Planned, Recipe, clock_of, container_of, endpoint, plan, probe_port, start_node,
@@ -132,7 +133,7 @@ impl Deployer for ComposeDeployer {
             labels: labels.clone(),
             cut: AsyncMutex::new(Vec::new()),
             links: Default::default(),
-            helpers: Default::default(),
+            helpers: HelperPool::for_run(request),
             capabilities: self.capabilities(),
         });
         // From here on, dropping the cluster removes whatever was created.

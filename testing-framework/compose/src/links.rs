@@ -17,8 +17,8 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::CreateContainerOptions;
 use futures::StreamExt;
-use tf_core::scenario::NodeBinary;
-use tf_core::scenario::deploy::DeployError;
+use tf_core::scenario::deploy::{DeployError, DeploymentRequest};
+use tf_core::scenario::{NodeBinary, NodeBuild, Progress};
 use tf_netfault::driver::Helpers;
 use tf_netfault::{EXTENSIONS, Request, Response};
 use tokio::sync::{Mutex as AsyncMutex, OnceCell};
@@ -38,6 +38,11 @@ const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 /// The run's helper containers: their image, and the helper of each node.
 #[derive(Default)]
 pub(crate) struct HelperPool {
+    /// How the helper's binary is built, and where that is said: the run's
+    /// (a link along with the runner, a progress line), not a build of its
+    /// own in the middle of a fault.
+    build: NodeBuild,
+    progress: Option<Progress>,
     image: OnceCell<String>,
     /// Helper container by node, started once however many ask at once;
     /// a helper serves the node's life it was started in, and is made
@@ -101,6 +106,15 @@ impl Helpers for Nodes<'_> {
 }
 
 impl HelperPool {
+    /// A pool whose helper binary is built as `request`'s node binaries are.
+    pub(crate) fn for_run(request: &DeploymentRequest) -> Self {
+        HelperPool {
+            build: request.build.clone(),
+            progress: request.progress.clone(),
+            ..HelperPool::default()
+        }
+    }
+
     /// Forgets `node`'s helper (the node was removed with it).
     pub(crate) async fn forget(&self, node: &str) {
         self.helpers.lock().await.remove(node);
@@ -132,7 +146,11 @@ impl Nodes<'_> {
             .pool
             .image
             .get_or_try_init(|| async {
-                helper_image(self.docker).await.map_err(|e| e.to_string())
+                let (build, progress) = (&self.pool.build, &self.pool.progress);
+                build_helper_image_with(self.docker, build, progress.clone())
+                    .await
+                    .map(|image| image.tag)
+                    .map_err(|e| e.to_string())
             })
             .await?
             .clone();
@@ -194,17 +212,23 @@ impl Nodes<'_> {
     }
 }
 
-/// The helper image's tag.
-async fn helper_image(docker: &Docker) -> Result<String, DeployError> {
-    Ok(build_helper_image(docker).await?.tag)
-}
-
 /// The link fault helper's image: `tf-netfault`, this machine's iptables
 /// with its extensions, and the libraries they link; built unless one of
 /// the same content exists (`tf-netfault:<content hash>`). The k8s
 /// deployer runs it as an ephemeral container once tagged `latest`.
 pub async fn build_helper_image(docker: &Docker) -> Result<NodeImage, DeployError> {
-    let files = tokio::task::spawn_blocking(helper_files)
+    build_helper_image_with(docker, &NodeBuild::default(), None).await
+}
+
+/// [`build_helper_image`], its binary built as `build` says and the build
+/// said to `progress`.
+async fn build_helper_image_with(
+    docker: &Docker,
+    build: &NodeBuild,
+    progress: Option<Progress>,
+) -> Result<NodeImage, DeployError> {
+    let build = build.clone();
+    let files = tokio::task::spawn_blocking(move || helper_files(&build, progress))
         .await
         .map_err(|e| DeployError::Other(format!("assembling the helper image failed: {e}")))??;
     build_files(docker, tf_netfault::BINARY, files).await
@@ -213,12 +237,20 @@ pub async fn build_helper_image(docker: &Docker) -> Result<NodeImage, DeployErro
 /// Where iptables is on this machine; the helper's copy runs the same.
 const IPTABLES: &str = "/usr/sbin/iptables";
 
-fn helper_files() -> Result<Vec<(String, PathBuf)>, DeployError> {
+fn helper_files(
+    build: &NodeBuild,
+    progress: Option<Progress>,
+) -> Result<Vec<(String, PathBuf)>, DeployError> {
     let spec = NodeBinary::named(tf_netfault::BINARY, "TF_NETFAULT_BIN").from_workspace(
         "tf-netfault",
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../netfault"),
     );
-    let agent = tf_core::deployer_kit::binary::resolve(&spec)?;
+    // Never optimized, as the reaper: it applies rules and answers probes.
+    let build = NodeBuild {
+        release: false,
+        ..build.clone()
+    };
+    let agent = tf_core::deployer_kit::binary::resolve_with(&spec, &build, progress)?;
     let mut files = vec![(
         format!("{BINARY_DIR}/{}", tf_netfault::BINARY),
         agent.clone(),
