@@ -245,12 +245,8 @@ fn helper_files(
         "tf-netfault",
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../netfault"),
     );
-    // Never optimized, as the reaper: it applies rules and answers probes.
-    let build = NodeBuild {
-        release: false,
-        ..build.clone()
-    };
-    let agent = tf_core::deployer_kit::binary::resolve_with(&spec, &build, progress)?;
+    // It applies rules and answers probes: never optimized.
+    let agent = tf_core::deployer_kit::binary::resolve_with(&spec, &build.unoptimized(), progress)?;
     let mut files = vec![(
         format!("{BINARY_DIR}/{}", tf_netfault::BINARY),
         agent.clone(),

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{CreateContainerOptions, InspectContainerOptions};
+use tf_core::scenario::NodeBinary;
 use tf_core::scenario::deploy::{DeployError, DeploymentRequest};
-use tf_core::scenario::{NodeBinary, NodeBuild};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::engine::describe;
@@ -88,10 +88,7 @@ impl Reaper {
             .from_workspace("tf-compose", env!("CARGO_MANIFEST_DIR"));
         // Built as the node binaries are (along with the runner, its build
         // said as progress), but never optimized: it sits idle.
-        let build = NodeBuild {
-            release: false,
-            ..request.build.clone()
-        };
+        let build = request.build.unoptimized();
         let progress = request.progress.clone();
         let binary = tokio::task::spawn_blocking(move || {
             tf_core::deployer_kit::binary::resolve_with(&spec, &build, progress)

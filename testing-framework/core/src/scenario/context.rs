@@ -289,14 +289,12 @@ impl<A: Application> RunContext<A> {
 
     /// The handle of the scenario's observer of type `O`.
     pub fn observer<O: Observer>(&self) -> Result<ObservationHandle<O>, MissingObserver> {
-        let id = TypeId::of::<O>();
-        if let Some(unrecorded) = self.unrecorded.iter().find(|u| u.observer == id) {
-            return Err(MissingObserver::NotRecorded(unrecorded.name.clone()));
-        }
-        self.observers
-            .get(&id)
-            .and_then(ObserverEntry::handle::<O>)
-            .ok_or(MissingObserver::NotInScenario(type_name::<O>()))
+        self.pick(ObserverChoice {
+            observer: Some(super::observer_key::<O>()),
+            state: None,
+        })?
+        .handle::<O>()
+        .ok_or(MissingObserver::NotInScenario(type_name::<O>()))
     }
 
     /// The handle of the observer `pick` names, seen through its

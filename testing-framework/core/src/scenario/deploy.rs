@@ -78,6 +78,18 @@ pub struct NodeBuild {
     pub features: Vec<String>,
 }
 
+impl NodeBuild {
+    /// The same build, never optimized: for the framework's own binaries
+    /// that run beside the nodes and mostly sit idle (a reaper, a link
+    /// fault agent). They are still built along with the runner.
+    pub fn unoptimized(&self) -> NodeBuild {
+        NodeBuild {
+            release: false,
+            ..self.clone()
+        }
+    }
+}
+
 /// One node of a request, before a deployer places it.
 #[derive(Clone, Copy, Debug)]
 pub struct NodeSlot<'a> {
