@@ -632,15 +632,13 @@ fn an_unreachable_engine_is_a_clear_error() -> Result<(), Failed> {
 /// the time. A test runs with no other cluster beside it when its
 /// scenario holds a bound a loaded machine can miss (a throughput floor
 /// through slow links; Sentinels electing within seconds), when it times
-/// the mechanism itself (a hundred partitions, a reaper within 15 s), or
-/// when it sweeps every run whose runner is gone (another test's
-/// SIGKILLed runner included).
+/// the mechanism itself (a reaper within 15 s), or when it sweeps every
+/// run whose runner is gone (another test's SIGKILLed runner included).
 static MACHINE: RwLock<()> = RwLock::new(());
 
 /// The tests that run alone (see [`MACHINE`]).
 const ALONE: &[&str] = &[
     "raft_slow_links_pass_on_compose",
-    "a_hundred_partitions_heal_and_a_heal_that_cannot_take_is_an_error",
     "the_sweep_removes_what_a_sigkilled_runner_left",
     "redis_fails_over_in_containers",
     "a_sigkilled_runner_s_reaper_removes_its_run_within_15_s",
@@ -712,6 +710,10 @@ fn main() {
     let docker: Vec<(&str, Test)> = vec![
         // The longest first, so that the shorter fill in beside them.
         (
+            "a_hundred_partitions_heal_and_a_heal_that_cannot_take_is_an_error",
+            partitions::a_hundred_partitions_heal_and_a_heal_that_cannot_take_is_an_error,
+        ),
+        (
             "raft_nemesis_reruns_seed_1_with_its_schedule",
             raft_nemesis_reruns_seed_1_with_its_schedule,
         ),
@@ -759,10 +761,6 @@ fn main() {
         (
             "link_faults_show_in_connects_counters_and_elections",
             links::link_faults_show_in_connects_counters_and_elections,
-        ),
-        (
-            "a_hundred_partitions_heal_and_a_heal_that_cannot_take_is_an_error",
-            partitions::a_hundred_partitions_heal_and_a_heal_that_cannot_take_is_an_error,
         ),
         ("raft_one_way_cuts_pass_on_compose", || {
             let report = catalog_scenario_passes("raft-one-way", &[("duration", "25s")])?;

@@ -1,12 +1,19 @@
-//! Partitions and heals on compose, a hundred times over: every heal is
-//! confirmed by the deployer (the healed node reaches its peers from
-//! inside, the runner reaches it), and the cluster is whole at the end. A
-//! heal that cannot take (its peers were taken off the network behind the
-//! deployer's back) is an error naming the path that failed.
+//! Partitions and heals on compose, a hundred times over, while networks
+//! of others come and go: every cut and every heal is confirmed by the
+//! deployer (the healed node reaches its peers from inside, the runner
+//! reaches it), and the cluster is whole at the end. A heal that cannot
+//! take (its peers were taken off the network behind the deployer's back)
+//! is an error naming the path that failed.
+//!
+//! The engine takes its isolation rules between networks out for a moment
+//! whenever any network is created or removed; without the fence each
+//! node gets from inside, a cut-off node's connects passed through that
+//! gap within a few dozen cycles.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bollard::models::NetworkDisconnectRequest;
+use bollard::models::{NetworkCreateRequest, NetworkDisconnectRequest};
 use libtest_mimic::Failed;
 use openraft_kv_tf::{RaftKv, RaftObserver, RaftSnapshot};
 use tf_compose::sweep::leftovers;
@@ -54,34 +61,27 @@ async fn cycles(
         .wait_until(&raft, "one leader all follow", within, whole)
         .await
         .map_err(|e| e.to_string())?;
-    let nodes = cluster.nodes();
     let count = std::env::var("TF_PARTITION_CYCLES")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(CYCLES);
-    let (mut cuts, mut heals) = (Vec::new(), Vec::new());
-    for cycle in 0..count {
-        let side = [nodes[cycle % nodes.len()].clone()];
-        let started = Instant::now();
-        cluster
-            .partition(&side)
-            .await
-            .map_err(|e| format!("cycle {cycle}: {e}"))?;
-        cuts.push(started.elapsed());
-        let started = Instant::now();
-        cluster
-            .heal()
-            .await
-            .map_err(|e| format!("cycle {cycle}: {e}"))?;
-        heals.push(started.elapsed());
-    }
+    let stop = AtomicBool::new(false);
+    let cycled = async {
+        let cycled = partitions_and_heals(cluster, count).await;
+        stop.store(true, Ordering::Relaxed);
+        cycled
+    };
+    let (cycled, churned) = tokio::join!(cycled, churn(&stop));
+    let (mut cuts, mut heals) = cycled?;
+    let churned = churned?;
     eprintln!(
-        "{count} cycles: partition p50 {:.0} ms p99 {:.0} ms; heal p50 {:.0} ms p99 {:.0} ms (each confirmed)",
+        "{count} cycles, while {churned} other networks came and went: partition p50 {:.0} ms p99 {:.0} ms; heal p50 {:.0} ms p99 {:.0} ms (each confirmed)",
         percentile(&mut cuts, 50.0),
         percentile(&mut cuts, 99.0),
         percentile(&mut heals, 50.0),
         percentile(&mut heals, 99.0),
     );
+    check(churned > 0, || "no network came or went meanwhile".into())?;
     cluster
         .wait_until(
             &raft,
@@ -132,4 +132,50 @@ async fn cycles(
             && error.to_string().contains("node-0"),
         || error.to_string(),
     )
+}
+
+/// Creates and removes networks of no run until `stop`, as other runs on
+/// the machine do; how many. Each is removed before the next is made.
+async fn churn(stop: &AtomicBool) -> Result<usize, Failed> {
+    let docker = tf_compose::connect().await?;
+    let mut made = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let name = format!("tf-test-churn-{}-{made}", std::process::id());
+        docker
+            .create_network(NetworkCreateRequest {
+                name: name.clone(),
+                internal: Some(true),
+                ..Default::default()
+            })
+            .await?;
+        docker.remove_network(&name).await?;
+        made += 1;
+    }
+    Ok(made)
+}
+
+/// `count` partitions of one node, each healed: how long each cut and
+/// each heal took to be confirmed.
+async fn partitions_and_heals(
+    cluster: &mut ManualCluster<RaftKv>,
+    count: usize,
+) -> Result<(Vec<Duration>, Vec<Duration>), Failed> {
+    let nodes = cluster.nodes();
+    let (mut cuts, mut heals) = (Vec::new(), Vec::new());
+    for cycle in 0..count {
+        let side = [nodes[cycle % nodes.len()].clone()];
+        let started = Instant::now();
+        cluster
+            .partition(&side)
+            .await
+            .map_err(|e| format!("cycle {cycle}: {e}"))?;
+        cuts.push(started.elapsed());
+        let started = Instant::now();
+        cluster
+            .heal()
+            .await
+            .map_err(|e| format!("cycle {cycle}: {e}"))?;
+        heals.push(started.elapsed());
+    }
+    Ok((cuts, heals))
 }

@@ -136,11 +136,18 @@ impl NodeControl for ComposeControl {
             .start()
             .await
             .map_err(ControlError::failed("start", node))?;
-        // A new life, a new network namespace: its link faults go back.
+        // A new life, a new network namespace: its link faults go back,
+        // and so does its fence if it is on the cut side.
         self.links
             .node_started(&self.link_nodes(), node)
             .await
-            .map_err(ControlError::failed("start", node))
+            .map_err(ControlError::failed("start", node))?;
+        if self.cut.lock().await.iter().any(|n| n == node) {
+            self.fence(&[node.to_owned()])
+                .await
+                .map_err(ControlError::failed("start", node))?;
+        }
+        Ok(())
     }
 
     async fn set_clock(&self, node: &str, clock: &ClockFault) -> Result<(), ControlError> {
@@ -214,7 +221,11 @@ impl NodeControl for ComposeControl {
             .map_err(&refuse)?;
         // Recorded before the moves: a failed move is undone by heal.
         *cut = side.to_vec();
-        let moved = match self.move_nodes(side, Net::Peers, Net::Cut).await {
+        let moved = match self.fence(side).await {
+            Ok(()) => self.move_nodes(side, Net::Peers, Net::Cut).await,
+            Err(reason) => Err(reason),
+        };
+        let moved = match moved {
             Ok(()) => self.confirm_cut(side).await,
             Err(reason) => Err(reason),
         };

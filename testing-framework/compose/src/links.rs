@@ -4,6 +4,13 @@
 //! through the engine's exec API. The node itself needs no capability,
 //! and only what goes to its peers' addresses on the peers network is
 //! touched: the runner's way in (the access network) never is.
+//!
+//! Every helper fences its node off the peers network when it starts
+//! ([`Request::Fence`]): harmless while the node is on it, and what holds a
+//! partition while the engine rewrites its isolation rules between
+//! networks (it takes them out for a moment whenever any network is
+//! created or removed, this run's or another's, and a cut-off node's
+//! packets to its peers would pass through the access network meanwhile).
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -26,7 +33,7 @@ use tokio::sync::{Mutex as AsyncMutex, OnceCell};
 use crate::engine::describe;
 use crate::image::{BINARY_DIR, NodeImage, build_files, linked_files};
 use crate::labels;
-use crate::network::Net;
+use crate::network::{self, Net};
 use crate::node::remove_container;
 
 /// The helpers' role label value.
@@ -44,6 +51,9 @@ pub(crate) struct HelperPool {
     build: NodeBuild,
     progress: Option<Progress>,
     image: OnceCell<String>,
+    /// The peers network's subnet, which each helper fences its node off
+    /// (`None`: this machine has no iptables for the helper to do it).
+    fence: OnceCell<Option<String>>,
     /// Helper container by node, started once however many ask at once;
     /// a helper serves the node's life it was started in, and is made
     /// again after the node restarts.
@@ -122,6 +132,28 @@ impl HelperPool {
 }
 
 impl Nodes<'_> {
+    /// Makes sure `node` (running) is fenced off the peers network from
+    /// inside, as every helper fences its node when it starts.
+    pub(crate) async fn fenced(&self, node: &str) -> Result<(), String> {
+        self.helper(node).await.map(drop)
+    }
+
+    /// The subnet helpers fence their node off, if they can.
+    async fn fence(&self) -> Result<Option<String>, String> {
+        self.pool
+            .fence
+            .get_or_try_init(|| async {
+                if !Path::new(IPTABLES).exists() {
+                    return Ok(None);
+                }
+                network::subnet(self.docker, &Net::Peers.name(self.run))
+                    .await
+                    .map(Some)
+            })
+            .await
+            .cloned()
+    }
+
     /// `node`'s helper, started if it has none: once, however many ask
     /// at once.
     async fn helper(&self, node: &str) -> Result<String, String> {
@@ -140,7 +172,8 @@ impl Nodes<'_> {
             .cloned()
     }
 
-    /// Starts a helper in `node`'s network namespace; its container name.
+    /// Starts a helper in `node`'s network namespace, fenced off the peers
+    /// network; its container name.
     async fn start_helper(&self, node: &str) -> Result<String, String> {
         let image = self
             .pool
@@ -207,6 +240,20 @@ impl Nodes<'_> {
                 "cannot start the link fault helper of {node} (is {node} running?): {}",
                 describe(&e)
             ));
+        }
+        if let Some(subnet) = self.fence().await? {
+            let fenced = match ask(self.docker, &name, &Request::Fence { subnet }).await {
+                Ok(Response::Applied) => Ok(()),
+                Ok(Response::Error { message }) => Err(message),
+                Ok(other) => Err(format!("unexpected answer {other:?}")),
+                Err(error) => Err(error),
+            };
+            if let Err(why) = fenced {
+                let _ = remove_container(self.docker, &name).await;
+                return Err(format!(
+                    "cannot fence {node} off the peers network from inside: {why}"
+                ));
+            }
         }
         Ok(name)
     }

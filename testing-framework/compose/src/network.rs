@@ -67,6 +67,25 @@ pub(crate) async fn create(
     Ok(name)
 }
 
+/// Network `name`'s IPv4 subnet (`172.20.0.0/16`).
+pub(crate) async fn subnet(docker: &Docker, name: &str) -> Result<String, String> {
+    let network = docker
+        .inspect_network(
+            name,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .map_err(|e| format!("cannot inspect network {name}: {}", describe(&e)))?;
+    network
+        .ipam
+        .and_then(|ipam| ipam.config)
+        .into_iter()
+        .flatten()
+        .filter_map(|config| config.subnet)
+        .find(|subnet| !subnet.contains(':'))
+        .ok_or_else(|| format!("network {name} has no IPv4 subnet"))
+}
+
 /// Removes a network; one already gone is fine.
 pub(crate) async fn remove(docker: &Docker, name: &str) -> Result<(), String> {
     match docker.remove_network(name).await {

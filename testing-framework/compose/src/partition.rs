@@ -5,7 +5,10 @@
 //! every other node that answers, and the runner must reach it. The
 //! connects are made from inside the node's network namespace by its link
 //! fault helper (`links.rs`), and from here to the node's published port.
-//! A heal that did not take is tried again, then reported.
+//! A heal that did not take is tried again, then reported. Before a node
+//! leaves the peers network it is fenced off it from inside (`links.rs`),
+//! so that the engine's isolation rules, which it takes out for a moment
+//! whenever a network comes or goes, are not all that holds the cut.
 
 use std::time::Duration;
 
@@ -55,6 +58,21 @@ impl ComposeControl {
                 "the runner cannot reach {node} at 127.0.0.1:{port}: no answer within {RUNNER_CONNECT:?}"
             )),
         }
+    }
+
+    /// Fences each running node of `side` off the peers network from
+    /// inside (see `links.rs`), before it leaves it: off it, the node then
+    /// reaches its peers by no other way, whatever the engine does to its
+    /// own rules meanwhile.
+    pub(crate) async fn fence(&self, side: &[String]) -> Result<(), String> {
+        let nodes = self.link_nodes();
+        let mut running = Vec::new();
+        for name in side {
+            if self.node(name).map_err(|e| e.to_string())?.is_running() {
+                running.push(nodes.fenced(name));
+            }
+        }
+        futures::future::try_join_all(running).await.map(drop)
     }
 
     /// Confirms the cut of `side`: what each of its answering nodes

@@ -80,6 +80,10 @@ impl Agent {
                 Ok(counters) => Response::Removed { counters },
                 Err(message) => Response::Error { message },
             },
+            Request::Fence { subnet } => match fence(&subnet) {
+                Ok(()) => Response::Applied,
+                Err(message) => Response::Error { message },
+            },
             Request::Probe { targets, timeout } => Response::Probed {
                 rtts: probe::rtts(&targets, timeout.unwrap_or(probe::TIMEOUT)),
             },
@@ -147,6 +151,15 @@ impl Agent {
             let _ = self.remove(id);
         }
     }
+}
+
+/// Puts up the fence off `subnet` unless it is up already.
+fn fence(subnet: &str) -> Result<(), String> {
+    let [check, put] = rules::fence(subnet)?;
+    if run(&check).is_ok() {
+        return Ok(());
+    }
+    run(&put).map(drop)
 }
 
 /// Runs iptables with `args`; its output, or what it said when it failed.

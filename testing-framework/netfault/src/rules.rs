@@ -94,6 +94,30 @@ pub fn remove(id: u16, to: &[Ipv4Addr]) -> Vec<Vec<String>> {
     commands
 }
 
+/// The invocations that fence the namespace off `subnet` (a CIDR such as
+/// `10.1.0.0/16`, checked): the first finds whether the fence is up, the
+/// second puts it up. What goes to the subnet from an address outside it
+/// is dropped, so only a node on that network (whose packets there leave
+/// from its address on it) reaches it.
+pub fn fence(subnet: &str) -> Result<[Vec<String>; 2], String> {
+    let (address, bits) = subnet
+        .split_once('/')
+        .ok_or_else(|| format!("`{subnet}` is not a subnet (an address/length, as 10.1.0.0/16)"))?;
+    let valid = address.parse::<Ipv4Addr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 32);
+    if !valid {
+        return Err(format!(
+            "`{subnet}` is not a subnet (an address/length, as 10.1.0.0/16)"
+        ));
+    }
+    let rule = ["OUTPUT", "-d", subnet, "!", "-s", subnet, "-j", "DROP"];
+    let with = |action: &str| {
+        let mut command = args(&[action]);
+        command.extend(args(&rule));
+        command
+    };
+    Ok([with("-C"), with("-I")])
+}
+
 /// The invocation that lists every chain with exact counters, read at
 /// once so that the counters agree with each other.
 pub fn list() -> Vec<String> {
@@ -206,6 +230,22 @@ mod tests {
             joined(&remove(3, &TO[..1])),
             ["-D OUTPUT -d 10.0.0.2 -j TF-3", "-F TF-3", "-X TF-3"]
         );
+    }
+
+    #[test]
+    fn a_fence_drops_what_goes_to_the_subnet_from_outside_it() {
+        let [check, put] = fence("172.20.0.0/16").unwrap();
+        assert_eq!(
+            [check.join(" "), put.join(" ")],
+            [
+                "-C OUTPUT -d 172.20.0.0/16 ! -s 172.20.0.0/16 -j DROP",
+                "-I OUTPUT -d 172.20.0.0/16 ! -s 172.20.0.0/16 -j DROP",
+            ]
+        );
+        for bad in ["172.20.0.0", "172.20.0.0/33", "node-0/16", "-j ACCEPT"] {
+            let error = fence(bad).unwrap_err();
+            assert!(error.contains("is not a subnet"), "{bad}: {error}");
+        }
     }
 
     #[test]

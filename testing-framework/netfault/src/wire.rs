@@ -26,6 +26,17 @@ pub enum Request {
         /// The fault.
         id: u16,
     },
+    /// Fences this namespace off network `subnet` (CIDR, `10.1.0.0/16`):
+    /// what it sends there from an address outside it is dropped. While
+    /// the node is on that network its packets there leave from its
+    /// address on it and pass; once it is taken off, nothing reaches the
+    /// network through the node's other ways out, even while the engine
+    /// rewrites its own isolation rules between networks. In force until
+    /// the namespace goes; asking again changes nothing.
+    Fence {
+        /// The network's subnet.
+        subnet: String,
+    },
     /// Times TCP connects to `targets`.
     Probe {
         /// Where.
@@ -41,7 +52,7 @@ pub enum Request {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
-    /// The fault is in force.
+    /// The fault (or fence) is in force.
     Applied,
     /// The fault is gone.
     Removed {

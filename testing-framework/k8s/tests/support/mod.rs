@@ -789,6 +789,10 @@ impl tf_k8s::PodExec for FakeExec {
                 }
                 Response::Applied
             }
+            Request::Fence { subnet } => {
+                self.requests.lock().push(format!("{pod}: fence {subnet}"));
+                Response::Applied
+            }
             Request::Remove { id } => {
                 self.requests.lock().push(format!("{pod}: remove"));
                 let dropped = self
