@@ -11,7 +11,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -631,31 +631,46 @@ fn an_unreachable_engine_is_a_clear_error() -> Result<(), Failed> {
 /// (windows, settling, confirmations), so three at once take a third of
 /// the time. A test runs with no other cluster beside it when its
 /// scenario holds a bound a loaded machine can miss (a throughput floor
-/// through slow links; Sentinels electing within seconds), when it times
-/// the mechanism itself (a reaper within 15 s), or when it sweeps every
-/// run whose runner is gone (another test's SIGKILLed runner included).
+/// through slow links; Sentinels electing within seconds).
 static MACHINE: RwLock<()> = RwLock::new(());
 
-/// The tests that run alone (see [`MACHINE`]).
+/// The tests that run alone (see [`MACHINE`]), after all the others: a
+/// test waiting to run alone keeps the others from starting, so they go
+/// last, when nothing is left to start.
 const ALONE: &[&str] = &[
     "raft_slow_links_pass_on_compose",
-    "the_sweep_removes_what_a_sigkilled_runner_left",
     "redis_fails_over_in_containers",
+];
+
+/// A sweep removes every run whose runner is gone: beside another test's
+/// SIGKILLed runner it would race that run's reaper. So the tests that
+/// SIGKILL a runner run one at a time (beside other clusters).
+static KILLED_RUNNER: Mutex<()> = Mutex::new(());
+
+/// The tests that SIGKILL a runner (see [`KILLED_RUNNER`]).
+const KILL_A_RUNNER: &[&str] = &[
+    "the_sweep_removes_what_a_sigkilled_runner_left",
     "a_sigkilled_runner_s_reaper_removes_its_run_within_15_s",
 ];
 
-/// `test`, run beside other clusters or (`alone`) with none.
+/// `test` named `name`, run alone, or beside other clusters.
 fn on_machine(
+    name: &str,
     test: fn() -> Result<(), Failed>,
-    alone: bool,
-) -> impl FnOnce() -> Result<(), Failed> + Send {
+) -> impl FnOnce() -> Result<(), Failed> + Send + use<> {
+    let alone = ALONE.contains(&name);
+    let kills_a_runner = KILL_A_RUNNER.contains(&name);
     move || {
         let _shared;
         let _alone;
+        let _killed;
         if alone {
             _alone = MACHINE.write().unwrap_or_else(PoisonError::into_inner);
         } else {
             _shared = MACHINE.read().unwrap_or_else(PoisonError::into_inner);
+        }
+        if kills_a_runner {
+            _killed = KILLED_RUNNER.lock().unwrap_or_else(PoisonError::into_inner);
         }
         test()
     }
@@ -834,16 +849,15 @@ fn main() {
     let mut trials: Vec<Trial> = docker
         .into_iter()
         .map(|(name, test)| {
-            Trial::test(name, on_machine(test, ALONE.contains(&name)))
-                .with_ignored_flag(engine.is_err())
+            Trial::test(name, on_machine(name, test)).with_ignored_flag(engine.is_err())
         })
         .collect();
     trials.push(
         Trial::test(
             "the_compose_file_describes_the_cluster_and_the_tool_accepts_it",
             on_machine(
+                "the_compose_file_describes_the_cluster_and_the_tool_accepts_it",
                 the_compose_file_describes_the_cluster_and_the_tool_accepts_it,
-                false,
             ),
         )
         .with_ignored_flag(engine.is_err() || compose_tool.is_none()),
@@ -851,7 +865,10 @@ fn main() {
     trials.push(
         Trial::test(
             "redis_fails_over_in_containers",
-            on_machine(redis_fails_over_in_containers, true),
+            on_machine(
+                "redis_fails_over_in_containers",
+                redis_fails_over_in_containers,
+            ),
         )
         .with_ignored_flag(engine.is_err() || redis.is_none()),
     );
@@ -863,10 +880,8 @@ fn main() {
         "an_unreachable_engine_is_a_clear_error",
         an_unreachable_engine_is_a_clear_error,
     ));
-    // The tests that run alone first, one after another: behind a test
-    // waiting to run alone, no other starts, so one late in the list would
-    // leave threads idle while the tests before it finish.
-    trials.sort_by_key(|trial| !ALONE.contains(&trial.name()));
+    // The tests that run alone last (see `ALONE`).
+    trials.sort_by_key(|trial| ALONE.contains(&trial.name()));
     let conclusion = libtest_mimic::run(&args, trials);
 
     // The images this run built; those that were here before stay.
