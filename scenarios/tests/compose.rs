@@ -11,7 +11,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -627,17 +627,58 @@ fn an_unreachable_engine_is_a_clear_error() -> Result<(), Failed> {
     )
 }
 
-/// Clusters share the machine, three at a time: most of a run is waiting
-/// (windows, settling, confirmations), so three at once take a third of
-/// the time. A test runs with no other cluster beside it when its
-/// scenario holds a bound a loaded machine can miss (a throughput floor
-/// through slow links; Sentinels electing within seconds).
-static MACHINE: RwLock<()> = RwLock::new(());
+/// Clusters share the machine, four at a time: most of a run is waiting
+/// (windows, settling, confirmations; the machine is about 70% busy). A
+/// test whose scenario holds a bound a loaded machine can miss (a
+/// throughput floor through slow links; Sentinels electing within
+/// seconds) is a quiet one: it runs beside no cluster but the other quiet
+/// ones, which are light (a fifth of the machine between them).
+static MACHINE: Mutex<Occupants> = Mutex::new(Occupants { busy: 0, quiet: 0 });
+static LEFT: Condvar = Condvar::new();
 
-/// The tests that run alone (see [`MACHINE`]), after all the others: a
-/// test waiting to run alone keeps the others from starting, so they go
-/// last, when nothing is left to start.
-const ALONE: &[&str] = &[
+/// The tests on the machine: busy ones or quiet ones, never both.
+struct Occupants {
+    busy: usize,
+    quiet: usize,
+}
+
+/// A test's place on the machine, given up when dropped.
+struct Place {
+    quiet: bool,
+}
+
+impl Place {
+    /// Waits until a test (`quiet` or not) may run, and takes its place.
+    fn take(quiet: bool) -> Place {
+        let occupants = MACHINE.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut occupants = LEFT
+            .wait_while(occupants, |o| if quiet { o.busy > 0 } else { o.quiet > 0 })
+            .unwrap_or_else(PoisonError::into_inner);
+        if quiet {
+            occupants.quiet += 1;
+        } else {
+            occupants.busy += 1;
+        }
+        Place { quiet }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut occupants = MACHINE.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.quiet {
+            occupants.quiet -= 1;
+        } else {
+            occupants.busy -= 1;
+        }
+        LEFT.notify_all();
+    }
+}
+
+/// The quiet tests (see [`MACHINE`]), after all the others: a quiet test
+/// waits for every busy one to finish, so they go last, when nothing is
+/// left to start.
+const QUIET: &[&str] = &[
     "raft_slow_links_pass_on_compose",
     "redis_fails_over_in_containers",
 ];
@@ -653,22 +694,16 @@ const KILL_A_RUNNER: &[&str] = &[
     "a_sigkilled_runner_s_reaper_removes_its_run_within_15_s",
 ];
 
-/// `test` named `name`, run alone, or beside other clusters.
+/// `test` named `name`, run when its place on the machine is free.
 fn on_machine(
     name: &str,
     test: fn() -> Result<(), Failed>,
 ) -> impl FnOnce() -> Result<(), Failed> + Send + use<> {
-    let alone = ALONE.contains(&name);
+    let quiet = QUIET.contains(&name);
     let kills_a_runner = KILL_A_RUNNER.contains(&name);
     move || {
-        let _shared;
-        let _alone;
+        let _place = Place::take(quiet);
         let _killed;
-        if alone {
-            _alone = MACHINE.write().unwrap_or_else(PoisonError::into_inner);
-        } else {
-            _shared = MACHINE.read().unwrap_or_else(PoisonError::into_inner);
-        }
         if kills_a_runner {
             _killed = KILLED_RUNNER.lock().unwrap_or_else(PoisonError::into_inner);
         }
@@ -678,7 +713,7 @@ fn on_machine(
 
 fn main() {
     let mut args = Arguments::from_args();
-    args.test_threads.get_or_insert(3);
+    args.test_threads.get_or_insert(4);
     let rt = runtime();
     let engine = rt.block_on(tf_compose::docker_available());
     let required = std::env::var("TF_REQUIRE_DOCKER").is_ok_and(|v| v == "1");
@@ -880,8 +915,8 @@ fn main() {
         "an_unreachable_engine_is_a_clear_error",
         an_unreachable_engine_is_a_clear_error,
     ));
-    // The tests that run alone last (see `ALONE`).
-    trials.sort_by_key(|trial| ALONE.contains(&trial.name()));
+    // The quiet tests last (see `QUIET`).
+    trials.sort_by_key(|trial| QUIET.contains(&trial.name()));
     let conclusion = libtest_mimic::run(&args, trials);
 
     // The images this run built; those that were here before stay.
