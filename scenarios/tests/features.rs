@@ -1,5 +1,5 @@
 //! Runs every feature in `features/` (part of `cargo test --workspace --all-features`):
-//! the generic steps and the Raft and chain apps' steps, three scenarios at
+//! the generic steps and the Raft and chain apps' steps, four scenarios at
 //! a time (`-- --concurrency 1` or `--test-threads 1`: one at a time). Undefined, skipped or ambiguous steps fail the run. JUnit XML and
 //! the cucumber JSON report go to `target/tf-features/`.
 //!

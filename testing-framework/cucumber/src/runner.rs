@@ -167,11 +167,11 @@ async fn run_features_to<O: io::Write>(
             .normalized(),
         )
         .fail_on_skipped()
-        // Three clusters at a time (cucumber's `--concurrency N` sets
+        // Four clusters at a time (cucumber's `--concurrency N` sets
         // another number): a scenario mostly waits on observed state, so
-        // three take about a third of the time on two cores. `@serial`
+        // four take about a quarter of the time on two cores. `@serial`
         // scenarios run alone.
-        .max_concurrent_scenarios(3)
+        .max_concurrent_scenarios(4)
         .with_cli(opts);
     // A step is found whatever its keyword: `And within 20 seconds ...`
     // after a `Given` is the same wait as after a `Then`.
