@@ -11,13 +11,21 @@
 //! ```
 //!
 //! Node binaries are built optimized (`NodeBuild::release`) before any
-//! row, so no compilation is measured. Without `--bench` (`cargo test
+//! row, so no compilation is measured. Local nodes' CPU is that of this
+//! process's reaped children; compose nodes' is read from the engine every
+//! 2 s while the run goes (the last reads before teardown are what counts). Without `--bench` (`cargo test
 //! --benches`) it is a smoke run: one small row, not a measurement.
 
+use std::collections::HashMap;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tf_compose::ComposeDeployer;
+use bollard::query_parameters::{ListContainersOptions, StatsOptions};
+use futures::StreamExt;
+use nix::sys::resource::UsageWho;
+use tf_compose::{ComposeDeployer, labels};
 use tf_core::catalog::Catalog;
 use tf_core::scenario::{Deployer, NodeBuild, RunOptions};
 use tf_local::LocalDeployer;
@@ -160,6 +168,7 @@ fn one(spec: &str) {
     } else {
         &local
     };
+    let containers = (deployer == "compose").then(ContainersCpu::start);
     let before = usage();
     let started = Instant::now();
     let report = rt.block_on(built.run(
@@ -172,15 +181,19 @@ fn one(spec: &str) {
     let wall = started.elapsed();
     let after = usage();
     let nodes: usize = nodes.parse().expect("a node count");
-    let runner_cpu = after.runner_cpu.saturating_sub(before.runner_cpu);
+    let (containers_cpu, sampler_cpu) = containers.map(ContainersCpu::stop).unwrap_or_default();
+    let runner_cpu = after
+        .runner_cpu
+        .saturating_sub(before.runner_cpu)
+        .saturating_sub(sampler_cpu);
     let children_cpu = after.children_cpu.saturating_sub(before.children_cpu);
     let per_node = |d: Duration| d.as_secs_f64() / wall.as_secs_f64() / nodes as f64 * 100.0;
     // Local nodes are this process's children: their CPU is counted once
-    // they are reaped. Containers are the engine's.
+    // they are reaped. Containers are the engine's, read from it.
     let nodes_cpu = if deployer == "local" {
         format!("{:.1}%", per_node(children_cpu))
     } else {
-        "(the engine's)".to_owned()
+        format!("{:.1}%", per_node(containers_cpu))
     };
     let verdict = if report.passed() {
         "PASSED".to_owned()
@@ -218,6 +231,104 @@ fn hog() {
     }
 }
 
+/// The CPU of this process's node containers, read from the engine every
+/// 2 s on a thread of its own; that thread's own CPU is taken off the
+/// runner's.
+struct ContainersCpu {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(Duration, Duration)>,
+}
+
+impl ContainersCpu {
+    fn start() -> ContainersCpu {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            // By container: its last reading and what it used in all
+            // (a container started again counts from zero again).
+            let mut used: HashMap<String, (u64, u64)> = HashMap::new();
+            rt.block_on(async {
+                let docker = tf_compose::connect().await.expect("the Docker engine");
+                while !stopped.load(Ordering::Relaxed) {
+                    read_containers(&docker, &mut used).await;
+                    for _ in 0..20 {
+                        if stopped.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            });
+            let total: u64 = used.values().map(|(_, total)| total).sum();
+            (Duration::from_nanos(total), cpu_of(UsageWho::RUSAGE_THREAD))
+        });
+        ContainersCpu { stop, thread }
+    }
+
+    /// The containers' CPU in all, and the sampler's own.
+    fn stop(self) -> (Duration, Duration) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("the sampler")
+    }
+}
+
+/// Reads the CPU of each node container of this runner into `used`.
+async fn read_containers(docker: &bollard::Docker, used: &mut HashMap<String, (u64, u64)>) {
+    let filters = HashMap::from([(
+        "label".to_owned(),
+        vec![
+            labels::NODE.to_owned(),
+            format!(
+                "{}={}",
+                labels::RUNNER,
+                tf_core::deployer_kit::this_runner()
+            ),
+        ],
+    )]);
+    let Ok(containers) = docker
+        .list_containers(Some(ListContainersOptions {
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+    else {
+        return;
+    };
+    for container in containers {
+        // Link fault helpers carry a node's name too, and a role.
+        let helper = container
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(labels::ROLE));
+        let Some(id) = container.id.filter(|_| !helper) else {
+            continue;
+        };
+        let mut stats = docker.stats(
+            &id,
+            Some(StatsOptions {
+                stream: false,
+                one_shot: true,
+            }),
+        );
+        let reading = stats
+            .next()
+            .await
+            .and_then(Result::ok)
+            .and_then(|s| s.cpu_stats)
+            .and_then(|c| c.cpu_usage)
+            .and_then(|u| u.total_usage);
+        if let Some(now) = reading {
+            let (last, total) = used.entry(id).or_default();
+            *total += if now >= *last { now - *last } else { now };
+            *last = now;
+        }
+    }
+}
+
 /// CPU time of this process and of its reaped children, and this
 /// process's peak resident memory.
 struct Usage {
@@ -226,14 +337,16 @@ struct Usage {
     peak_kb: u64,
 }
 
+/// User and system CPU time of `who`.
+fn cpu_of(who: UsageWho) -> Duration {
+    let usage = nix::sys::resource::getrusage(who).expect("getrusage");
+    let user = usage.user_time();
+    let system = usage.system_time();
+    Duration::from_secs((user.tv_sec() + system.tv_sec()) as u64)
+        + Duration::from_micros((user.tv_usec() + system.tv_usec()) as u64)
+}
+
 fn usage() -> Usage {
-    let cpu = |who| {
-        let usage = nix::sys::resource::getrusage(who).expect("getrusage");
-        let user = usage.user_time();
-        let system = usage.system_time();
-        Duration::from_secs((user.tv_sec() + system.tv_sec()) as u64)
-            + Duration::from_micros((user.tv_usec() + system.tv_usec()) as u64)
-    };
     let peak_kb = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
@@ -245,8 +358,8 @@ fn usage() -> Usage {
         })
         .unwrap_or(0);
     Usage {
-        runner_cpu: cpu(nix::sys::resource::UsageWho::RUSAGE_SELF),
-        children_cpu: cpu(nix::sys::resource::UsageWho::RUSAGE_CHILDREN),
+        runner_cpu: cpu_of(UsageWho::RUSAGE_SELF),
+        children_cpu: cpu_of(UsageWho::RUSAGE_CHILDREN),
         peak_kb,
     }
 }

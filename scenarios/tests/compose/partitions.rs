@@ -135,7 +135,8 @@ async fn cycles(
 }
 
 /// Creates and removes networks of no run until `stop`, as other runs on
-/// the machine do; how many. Each is removed before the next is made.
+/// the machine do, about four a second (flat out, the engine slowed every
+/// other test's calls); how many. Each is removed before the next is made.
 async fn churn(stop: &AtomicBool) -> Result<usize, Failed> {
     let docker = tf_compose::connect().await?;
     let mut made = 0;
@@ -150,6 +151,7 @@ async fn churn(stop: &AtomicBool) -> Result<usize, Failed> {
             .await?;
         docker.remove_network(&name).await?;
         made += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Ok(made)
 }
