@@ -179,9 +179,11 @@ fn one(spec: &str) {
         },
     ));
     let wall = started.elapsed();
+    // The sampler stops before the runner's CPU is read, so that all of
+    // its own is in the runner's and taken off whole.
+    let (containers_cpu, sampler_cpu) = containers.map(ContainersCpu::stop).unwrap_or_default();
     let after = usage();
     let nodes: usize = nodes.parse().expect("a node count");
-    let (containers_cpu, sampler_cpu) = containers.map(ContainersCpu::stop).unwrap_or_default();
     let runner_cpu = after
         .runner_cpu
         .saturating_sub(before.runner_cpu)

@@ -684,14 +684,16 @@ const QUIET: &[&str] = &[
 ];
 
 /// A sweep removes every run whose runner is gone: beside another test's
-/// SIGKILLed runner it would race that run's reaper. So the tests that
-/// SIGKILL a runner run one at a time (beside other clusters).
-static KILLED_RUNNER: Mutex<()> = Mutex::new(());
+/// SIGKILLed runner it would race that run's reaper (or pass that test
+/// for it). So the tests that stop a CLI runner (and sweep when its `Cli`
+/// is dropped) run one at a time, beside other clusters.
+static SWEEPS: Mutex<()> = Mutex::new(());
 
-/// The tests that SIGKILL a runner (see [`KILLED_RUNNER`]).
-const KILL_A_RUNNER: &[&str] = &[
+/// The tests that stop a CLI runner and sweep (see [`SWEEPS`]).
+const SWEEPING: &[&str] = &[
     "the_sweep_removes_what_a_sigkilled_runner_left",
     "a_sigkilled_runner_s_reaper_removes_its_run_within_15_s",
+    "ctrl_c_stops_a_compose_run_and_removes_its_containers",
 ];
 
 /// `test` named `name`, run when its place on the machine is free.
@@ -700,12 +702,12 @@ fn on_machine(
     test: fn() -> Result<(), Failed>,
 ) -> impl FnOnce() -> Result<(), Failed> + Send + use<> {
     let quiet = QUIET.contains(&name);
-    let kills_a_runner = KILL_A_RUNNER.contains(&name);
+    let sweeps = SWEEPING.contains(&name);
     move || {
         let _place = Place::take(quiet);
-        let _killed;
-        if kills_a_runner {
-            _killed = KILLED_RUNNER.lock().unwrap_or_else(PoisonError::into_inner);
+        let _sweeps;
+        if sweeps {
+            _sweeps = SWEEPS.lock().unwrap_or_else(PoisonError::into_inner);
         }
         test()
     }

@@ -12,7 +12,7 @@ use tf_core::deployer_kit::NodeTable;
 use tf_core::fault::{ClockFault, Impaired, Link, LinkFault};
 use tf_core::report::NodeExit;
 use tf_core::scenario::deploy::{Capabilities, ControlError, NodeControl};
-use tf_netfault::driver::LinkFaults;
+use tf_netfault::driver::{Helpers, LinkFaults};
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
 use crate::links::{HelperPool, Nodes};
@@ -136,18 +136,21 @@ impl NodeControl for ComposeControl {
             .start()
             .await
             .map_err(ControlError::failed("start", node))?;
-        // A new life, a new network namespace: its link faults go back,
-        // and so does its fence if it is on the cut side.
+        // A new life, a new network namespace: its fence goes back first
+        // if it is on the cut side (its old helper is gone with the old
+        // namespace), then its link faults.
+        let cut_off = self.cut.lock().await.iter().any(|n| n == node);
+        if cut_off {
+            let fenced = match self.link_nodes().renew(node).await {
+                Ok(()) => self.fence(&[node.to_owned()]).await,
+                Err(error) => Err(error),
+            };
+            fenced.map_err(ControlError::failed("start", node))?;
+        }
         self.links
             .node_started(&self.link_nodes(), node)
             .await
-            .map_err(ControlError::failed("start", node))?;
-        if self.cut.lock().await.iter().any(|n| n == node) {
-            self.fence(&[node.to_owned()])
-                .await
-                .map_err(ControlError::failed("start", node))?;
-        }
-        Ok(())
+            .map_err(ControlError::failed("start", node))
     }
 
     async fn set_clock(&self, node: &str, clock: &ClockFault) -> Result<(), ControlError> {

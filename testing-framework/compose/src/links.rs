@@ -139,11 +139,11 @@ impl Nodes<'_> {
     }
 
     /// The subnet helpers fence their node off, if they can.
-    async fn fence(&self) -> Result<Option<String>, String> {
+    async fn fence_subnet(&self) -> Result<Option<String>, String> {
         self.pool
             .fence
             .get_or_try_init(|| async {
-                if !Path::new(IPTABLES).exists() {
+                if !has_iptables() {
                     return Ok(None);
                 }
                 network::subnet(self.docker, &Net::Peers.name(self.run))
@@ -241,7 +241,7 @@ impl Nodes<'_> {
                 describe(&e)
             ));
         }
-        if let Some(subnet) = self.fence().await? {
+        if let Some(subnet) = self.fence_subnet().await? {
             let fenced = match ask(self.docker, &name, &Request::Fence { subnet }).await {
                 Ok(Response::Applied) => Ok(()),
                 Ok(Response::Error { message }) => Err(message),
@@ -284,6 +284,11 @@ async fn build_helper_image_with(
 /// Where iptables is on this machine; the helper's copy runs the same.
 const IPTABLES: &str = "/usr/sbin/iptables";
 
+/// Whether this machine has the iptables the helper image carries.
+fn has_iptables() -> bool {
+    Path::new(IPTABLES).exists()
+}
+
 fn helper_files(
     build: &NodeBuild,
     progress: Option<Progress>,
@@ -300,11 +305,11 @@ fn helper_files(
     )];
     files.extend(linked_files(&agent)?);
     let iptables = Path::new(IPTABLES);
-    if !iptables.exists() {
+    if !has_iptables() {
         // Probes (partitions are confirmed by them) need no iptables; a
         // link fault then fails saying what to install.
         tracing::warn!(
-            "{IPTABLES} is missing: the link fault helper can confirm partitions but not apply link faults; install iptables (apt install iptables)"
+            "{IPTABLES} is missing: the link fault helper can confirm partitions but neither apply link faults nor fence a cut-off node (so a partition may leak while Docker networks are created or removed); install iptables (apt install iptables)"
         );
         return Ok(files);
     }

@@ -10,8 +10,9 @@
 //!   line ([`tf_core::fault::DelayLine`]) on a netfilter queue, since the
 //!   kernels we run on may have no netem.
 //! - A fence keeps a node taken off a network from reaching it another
-//!   way: one `OUTPUT` rule drops what goes to the network's subnet from
-//!   an address outside it (compose's partitions; see [`Request::Fence`]).
+//!   way: one `mangle` `OUTPUT` rule (met before any fault's) drops what
+//!   goes to the network's subnet from an address outside it (compose's
+//!   partitions; see [`Request::Fence`]).
 //! - A probe times TCP connects to a peer: a fault is confirmed by the
 //!   round trip before and after.
 //!

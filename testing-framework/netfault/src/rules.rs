@@ -98,7 +98,9 @@ pub fn remove(id: u16, to: &[Ipv4Addr]) -> Vec<Vec<String>> {
 /// `10.1.0.0/16`, checked): the first finds whether the fence is up, the
 /// second puts it up. What goes to the subnet from an address outside it
 /// is dropped, so only a node on that network (whose packets there leave
-/// from its address on it) reaches it.
+/// from its address on it) reaches it. The rule is in the `mangle` table,
+/// which packets meet before `filter`: a fault's delay line hands its
+/// packets back accepted, which skips the rest of `filter`'s `OUTPUT`.
 pub fn fence(subnet: &str) -> Result<[Vec<String>; 2], String> {
     let (address, bits) = subnet
         .split_once('/')
@@ -111,7 +113,7 @@ pub fn fence(subnet: &str) -> Result<[Vec<String>; 2], String> {
     }
     let rule = ["OUTPUT", "-d", subnet, "!", "-s", subnet, "-j", "DROP"];
     let with = |action: &str| {
-        let mut command = args(&[action]);
+        let mut command = args(&["-t", "mangle", action]);
         command.extend(args(&rule));
         command
     };
@@ -238,8 +240,8 @@ mod tests {
         assert_eq!(
             [check.join(" "), put.join(" ")],
             [
-                "-C OUTPUT -d 172.20.0.0/16 ! -s 172.20.0.0/16 -j DROP",
-                "-I OUTPUT -d 172.20.0.0/16 ! -s 172.20.0.0/16 -j DROP",
+                "-t mangle -C OUTPUT -d 172.20.0.0/16 ! -s 172.20.0.0/16 -j DROP",
+                "-t mangle -I OUTPUT -d 172.20.0.0/16 ! -s 172.20.0.0/16 -j DROP",
             ]
         );
         for bad in ["172.20.0.0", "172.20.0.0/33", "node-0/16", "-j ACCEPT"] {

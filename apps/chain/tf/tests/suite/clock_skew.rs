@@ -10,7 +10,6 @@ use chain_tf::ChainApp;
 use chain_tf::scenarios::{ClockSkewOptions, chain_clock_skew};
 use tf_core::fault::ClockFault;
 use tf_core::manual::ManualCluster;
-use tf_core::scenario::{RunOptions, run};
 use tf_local::LocalDeployer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,11 +22,7 @@ async fn a_skewed_clock_is_read_back_and_its_blocks_from_the_future_are_held() {
         hold: Duration::from_secs(3),
     })
     .unwrap();
-    let options = RunOptions {
-        run_dir: Some(tmp.path().join("run")),
-        ..RunOptions::default()
-    };
-    let report = run(scenario, &LocalDeployer::new(), options).await;
+    let report = super::run_locally(scenario, &tmp).await;
     assert!(report.passed(), "{report}");
     // Read back within a few milliseconds of the 0.3 s set.
     let said = |start: &str, end: &str| {

@@ -4,8 +4,6 @@ use std::time::Duration;
 
 use chain_tf::expectations::forks_happened;
 use chain_tf::scenarios::chain_liveness_builder;
-use tf_core::scenario::{RunOptions, run};
-use tf_local::LocalDeployer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_liveness_passes_on_local_processes_and_forks_happen() {
@@ -14,11 +12,7 @@ async fn chain_liveness_passes_on_local_processes_and_forks_happen() {
         .expect(forks_happened())
         .build()
         .unwrap();
-    let options = RunOptions {
-        run_dir: Some(tmp.path().join("run")),
-        ..RunOptions::default()
-    };
-    let report = run(scenario, &LocalDeployer::new(), options).await;
+    let report = super::run_locally(scenario, &tmp).await;
     assert!(report.passed(), "{report:#?}");
     assert_eq!(report.expectations.len(), 4);
 }

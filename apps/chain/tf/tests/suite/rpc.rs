@@ -4,8 +4,6 @@
 use std::time::Duration;
 
 use chain_tf::scenarios::{ChainRpcOptions, chain_rpc};
-use tf_core::scenario::{RunOptions, run};
-use tf_local::LocalDeployer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_through_rpc_nodes_are_included_and_the_rpc_nodes_keep_up() {
@@ -17,11 +15,7 @@ async fn transfers_through_rpc_nodes_are_included_and_the_rpc_nodes_keep_up() {
         ..ChainRpcOptions::default()
     })
     .unwrap();
-    let options = RunOptions {
-        run_dir: Some(tmp.path().join("run")),
-        ..RunOptions::default()
-    };
-    let report = run(scenario, &LocalDeployer::new(), options).await;
+    let report = super::run_locally(scenario, &tmp).await;
     report.assert_passed();
     let groups: Vec<(&str, usize)> = report
         .groups

@@ -8,8 +8,6 @@ use chain_tf::TransferLog;
 use chain_tf::expectations::forks_happened;
 use chain_tf::scenarios::{WalletTransfersOptions, wallet_transfers_builder};
 use tf_core::report::TimelineKind;
-use tf_core::scenario::{RunOptions, run};
-use tf_local::LocalDeployer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wallet_transfers_pass_on_local_processes_through_forks_and_a_restart() {
@@ -25,11 +23,7 @@ async fn wallet_transfers_pass_on_local_processes_through_forks_and_a_restart() 
         .expect(forks_happened())
         .build()
         .unwrap();
-    let options = RunOptions {
-        run_dir: Some(tmp.path().join("run")),
-        ..RunOptions::default()
-    };
-    let report = run(scenario, &LocalDeployer::new(), options).await;
+    let report = super::run_locally(scenario, &tmp).await;
     assert!(report.passed(), "{report:#?}\n{}", log.summary());
     let names: Vec<&str> = report
         .expectations
