@@ -18,8 +18,6 @@
 
 use std::collections::HashMap;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{ListContainersOptions, StatsOptions};
@@ -237,14 +235,13 @@ fn hog() {
 /// 2 s on a thread of its own; that thread's own CPU is taken off the
 /// runner's.
 struct ContainersCpu {
-    stop: Arc<AtomicBool>,
+    stop: tokio::sync::oneshot::Sender<()>,
     thread: std::thread::JoinHandle<(Duration, Duration)>,
 }
 
 impl ContainersCpu {
     fn start() -> ContainersCpu {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -255,13 +252,11 @@ impl ContainersCpu {
             let mut used: HashMap<String, (u64, u64)> = HashMap::new();
             rt.block_on(async {
                 let docker = tf_compose::connect().await.expect("the Docker engine");
-                while !stopped.load(Ordering::Relaxed) {
-                    read_containers(&docker, &mut used).await;
-                    for _ in 0..20 {
-                        if stopped.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                let mut every = tokio::time::interval(Duration::from_secs(2));
+                loop {
+                    tokio::select! {
+                        _ = &mut stopped => break,
+                        _ = every.tick() => read_containers(&docker, &mut used).await,
                     }
                 }
             });
@@ -273,7 +268,7 @@ impl ContainersCpu {
 
     /// The containers' CPU in all, and the sampler's own.
     fn stop(self) -> (Duration, Duration) {
-        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.stop.send(());
         self.thread.join().expect("the sampler")
     }
 }
