@@ -12,7 +12,8 @@ use tf_core::scenario::{API_PORT, Application, NodeBinary, NodeCommand, NodeEndp
 pub struct RaftKv {
     /// Raft heartbeat interval.
     pub heartbeat: Duration,
-    /// Election timeout range; failover takes about this long.
+    /// Election timeout range; failover takes about this long. Each node
+    /// gets a window of its own inside it (see [`RaftKv::election_window`]).
     pub election_timeout: (Duration, Duration),
     /// The deliberate bug (`--stale-reads`): every node answers
     /// linearizable reads from its local state without asking the leader.
@@ -34,6 +35,32 @@ impl Default for RaftKv {
                 .build()
                 .unwrap_or_default(),
         }
+    }
+}
+
+impl RaftKv {
+    /// The election timeout window of node `index` among `nodes`: the
+    /// first half of slice `index` of [`RaftKv::election_timeout`] cut in
+    /// `nodes` slices, so that no two nodes' windows meet.
+    ///
+    /// openraft 0.9 draws a node's election timeout once, when the node
+    /// starts. In standard Raft (one leader per term), two nodes that drew
+    /// about the same timeout start their elections together, each votes
+    /// for itself and rejects the other, and they do it again every round:
+    /// seen here as a paused leader's two followers going through five
+    /// terms in 3 s without a leader, 4 ms apart each time. With windows
+    /// apart, the node with the earlier window asks first and the other
+    /// grants its vote.
+    pub fn election_window(&self, index: usize, nodes: usize) -> (Duration, Duration) {
+        // Whole milliseconds: the node takes them as such.
+        let (min, max) = self.election_timeout;
+        let slices = nodes.max(index + 1) as u64;
+        let slice = (max.saturating_sub(min).as_millis() as u64 / slices).max(2);
+        let start = min.as_millis() as u64 + slice * index as u64;
+        (
+            Duration::from_millis(start),
+            Duration::from_millis(start + slice / 2),
+        )
     }
 }
 
@@ -67,6 +94,7 @@ impl Application for RaftKv {
         node: &NodeSpec,
         topology: &[NodeSpec],
     ) -> Result<NodeCommand, BoxError> {
+        let window = self.election_window(node.index, topology.len());
         let mut args = vec![
             "--id".to_owned(),
             node.index.to_string(),
@@ -79,9 +107,9 @@ impl Application for RaftKv {
             "--heartbeat-ms".to_owned(),
             self.heartbeat.as_millis().to_string(),
             "--election-min-ms".to_owned(),
-            self.election_timeout.0.as_millis().to_string(),
+            window.0.as_millis().to_string(),
             "--election-max-ms".to_owned(),
-            self.election_timeout.1.as_millis().to_string(),
+            window.1.as_millis().to_string(),
         ];
         for peer in topology.iter().filter(|p| p.index != node.index) {
             args.push("--peer".to_owned());
@@ -116,5 +144,33 @@ impl Application for RaftKv {
             )
             .into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn election_windows_lie_apart_inside_the_range() {
+        let app = RaftKv::default();
+        let (min, max) = app.election_timeout;
+        for nodes in 1..=9 {
+            let windows: Vec<_> = (0..nodes).map(|i| app.election_window(i, nodes)).collect();
+            for (i, &(low, high)) in windows.iter().enumerate() {
+                assert!(
+                    min <= low && low < high && high <= max,
+                    "{nodes}: {windows:?}"
+                );
+                if let Some(&(next, _)) = windows.get(i + 1) {
+                    // A gap as wide as a window between neighbours.
+                    assert!(next - high >= high - low, "{nodes}: {windows:?}");
+                }
+            }
+        }
+        assert_eq!(
+            app.election_window(1, 3),
+            (Duration::from_millis(533), Duration::from_millis(599))
+        );
     }
 }
