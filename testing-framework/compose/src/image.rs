@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Instant;
 
 use bollard::Docker;
@@ -87,6 +88,10 @@ pub(crate) async fn build_files(
     );
     let in_image = binary.display().to_string();
     let binary = binary.as_path();
+    // Held until the image is there: a second caller of the same content
+    // waits here and then finds it, rather than building it again.
+    let building = build_lock(&tag);
+    let _building = building.lock().await;
     match docker.inspect_image(&tag).await {
         Ok(_) => {
             return Ok(NodeImage {
@@ -143,6 +148,21 @@ pub(crate) async fn build_files(
         binary: in_image,
         built: true,
     })
+}
+
+/// The lock of the builds of `tag` in this process: one build per content
+/// at a time. Runs started together (tests side by side, say) would
+/// otherwise each build the same image, and every build but the last would
+/// leave an untagged image behind.
+fn build_lock(tag: &str) -> Arc<tokio::sync::Mutex<()>> {
+    type Locks = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+    static BUILDS: LazyLock<Locks> = LazyLock::new(Locks::default);
+    BUILDS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(tag.to_owned())
+        .or_default()
+        .clone()
 }
 
 /// The files of `binary`'s image: the binary under [`BINARY_DIR`], the

@@ -165,18 +165,36 @@ async fn leftovers_in(
     })
 }
 
-/// The tags of every node image the framework built that is still there.
+/// Every node image the framework built that is still there, by its tags
+/// (an image with none, left when a later build took its tag, by its ID).
 pub async fn node_images() -> Result<Vec<String>, DeployError> {
     let docker = connect().await?;
     Ok(images_labelled(&docker)
         .await?
-        .into_iter()
-        .flat_map(|i| i.repo_tags)
+        .iter()
+        .flat_map(image_names)
         .collect())
 }
 
-/// Removes the node images tagged `tags`; what could not be removed is
-/// returned with why.
+/// The names `image` can be removed by: its tags, or its ID when it has
+/// none (the engine lists an untagged image as `<none>:<none>`, which it
+/// does not accept back).
+fn image_names(image: &ImageSummary) -> Vec<String> {
+    let tags: Vec<String> = image
+        .repo_tags
+        .iter()
+        .filter(|tag| tag.as_str() != "<none>:<none>")
+        .cloned()
+        .collect();
+    if tags.is_empty() {
+        vec![image.id.clone()]
+    } else {
+        tags
+    }
+}
+
+/// Removes the node images named `tags` (tags or IDs); what could not be
+/// removed is returned with why.
 pub async fn remove_images(tags: &[String]) -> Result<Vec<String>, DeployError> {
     let docker = connect().await?;
     let mut problems = Vec::new();
@@ -253,11 +271,7 @@ pub async fn sweep(options: SweepOptions) -> Result<SweepReport, DeployError> {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(i64::MAX);
         for image in images_labelled(&docker).await? {
-            let name = image
-                .repo_tags
-                .first()
-                .cloned()
-                .unwrap_or_else(|| image.id.clone());
+            let name = image_names(&image).swap_remove(0);
             // A run that has just built its image has no container yet to
             // keep it in use.
             if !options.include_live && now - image.created < RECENT_IMAGE_SECS {
