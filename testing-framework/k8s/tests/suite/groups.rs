@@ -4,13 +4,11 @@
 //! own ports and image, and a group that starts after another created only
 //! once the other's pods answer.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{FakeApi, FakeDialer, Fate};
 use async_trait::async_trait;
-use support::{FakeApi, FakeDialer, Fate};
 use tf_core::BoxError;
 use tf_core::scenario::deploy::{DeploymentRequest, GroupRequest};
 use tf_core::scenario::{

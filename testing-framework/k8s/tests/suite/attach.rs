@@ -1,12 +1,10 @@
 //! Attach mode against the in-memory API server: a StatefulSet someone
 //! else made is observed and driven, and left as it was found.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{FakeApi, FakeDialer};
+use crate::support::{FakeApi, FakeDialer};
 use tf_core::scenario::deploy::{DeploymentRequest, NewNode};
 use tf_core::scenario::{Deployer, NodeAction};
 use tf_core::testing::FakeApp;

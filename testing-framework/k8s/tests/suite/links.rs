@@ -5,12 +5,10 @@
 //! a cluster that forbids ephemeral containers, or a namespace whose pod
 //! security forbids NET_ADMIN, is an error that names what is missing.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{FakeApi, FakeDialer, FakeExec};
+use crate::support::{FakeApi, FakeDialer, FakeExec};
 use tf_core::fault::{Link, LinkFault};
 use tf_core::scenario::deploy::{Cluster, DeploymentRequest};
 use tf_core::scenario::{Deployer, NodeAction};

@@ -4,12 +4,10 @@
 //! partitions, exits nobody asked for, logs, cleanup, and each way a
 //! deploy fails.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{FakeApi, FakeDialer, Fate, eventually};
+use crate::support::{FakeApi, FakeDialer, Fate, eventually};
 use tf_core::scenario::deploy::{DeploymentRequest, NewNode};
 use tf_core::scenario::{Deployer, NodeAction};
 use tf_core::testing::FakeApp;

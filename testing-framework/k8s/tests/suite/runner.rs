@@ -2,11 +2,9 @@
 //! server: its objects created, its log followed and its results copied
 //! out, its exit code the launch's, and everything deleted again.
 
-mod support;
-
 use std::time::Duration;
 
-use support::{FakeApi, Fate};
+use crate::support::{FakeApi, Fate};
 use tf_k8s::K8sSettings;
 use tf_k8s::runner::{launch, runner_plan};
 

@@ -2,13 +2,11 @@
 //! timeouts, panics and changing source sets. Time is tokio's paused clock,
 //! so every duration below is exact and nothing really sleeps.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 use tf_core::observation::error::*;
 use tf_core::observation::health::*;
 use tf_core::observation::*;

@@ -1,13 +1,11 @@
 //! History, subscriptions, replay and lag.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::support::*;
 use futures::StreamExt;
-use support::*;
 use tf_core::observation::stream::*;
 use tf_core::observation::*;
 

@@ -1,12 +1,10 @@
 //! Waits, their timeout diagnostics, and per-source health.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 use tf_core::observation::error::*;
 use tf_core::observation::health::*;
 use tf_core::observation::*;
