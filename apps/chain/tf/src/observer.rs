@@ -124,6 +124,23 @@ pub struct ChainSnapshot {
 }
 
 impl ChainSnapshot {
+    /// The height of a block final on every one of `nodes`, all observed
+    /// and reachable: the lowest of their final blocks, once it is known to
+    /// be on every head's chain (the heads' common ancestor is at or above
+    /// it, so every higher final block descends from it). `None` while a
+    /// node is unseen or unreachable, or their finals are not yet known to
+    /// share a chain. Nodes polled a moment apart on a fast chain rarely
+    /// report the same final block; they share the lowest one.
+    pub fn shared_final<'a>(&self, nodes: impl IntoIterator<Item = &'a str>) -> Option<u64> {
+        let mut lowest: Option<u64> = None;
+        for node in nodes {
+            let view = self.nodes.get(node).filter(|v| v.reachable)?;
+            lowest = Some(lowest.map_or(view.final_height, |l| l.min(view.final_height)));
+        }
+        let (_, common) = self.common_ancestor?;
+        lowest.filter(|&height| common >= height)
+    }
+
     /// The ledger at `node`'s head, once projected.
     pub fn ledger(&self, node: &str) -> Option<&LedgerAt> {
         self.nodes.get(node).and_then(|n| n.ledger.as_ref())
@@ -347,6 +364,12 @@ impl<S: ChainApi> Observer for ChainObserver<S> {
         state: &mut ChainState,
     ) -> Result<Vec<ChainEvent>, BoxError> {
         let infos = sources.poll_each(|s| s.source.info()).await;
+        // A node that left the cluster is no longer one of its nodes: its
+        // last view would hold every "all nodes" condition back.
+        state
+            .snapshot
+            .nodes
+            .retain(|name, _| sources.iter().any(|s| s.name.as_str() == name));
         // No node's head can fall below the lowest final block any node
         // reported, so the projection need not keep ledgers under it.
         if let Some(horizon) = state.snapshot.nodes.values().map(|n| n.final_height).min() {
@@ -554,4 +577,74 @@ fn summarize(state: &mut ChainState) {
         snapshot.ledger_anomalies = projection.anomalies().to_vec();
     }
     snapshot.txs = projection.txs().clone();
+}
+
+#[cfg(test)]
+mod tests {
+    use chain_node::crypto::Hash32;
+
+    use super::*;
+
+    fn id(byte: u8) -> BlockId {
+        Hash32([byte; 32])
+    }
+
+    fn head(height: u64, final_height: u64, reachable: bool) -> NodeHead {
+        NodeHead {
+            head: id(height as u8),
+            height,
+            final_id: id(final_height as u8),
+            final_height,
+            reachable,
+            supply: None,
+            clock_offset_ms: None,
+            from_the_future: 0,
+            ledger: None,
+        }
+    }
+
+    fn snapshot(nodes: &[(&str, NodeHead)], common: Option<u64>) -> ChainSnapshot {
+        ChainSnapshot {
+            nodes: nodes
+                .iter()
+                .map(|(n, h)| (n.to_string(), h.clone()))
+                .collect(),
+            common_ancestor: common.map(|h| (id(h as u8), h)),
+            ..ChainSnapshot::default()
+        }
+    }
+
+    #[test]
+    fn the_shared_final_block_is_the_lowest_once_every_head_descends_from_it() {
+        // Polled a moment apart: final at 68 and 73, heads sharing block 74.
+        let apart = snapshot(
+            &[
+                ("node-0", head(74, 68, true)),
+                ("node-2", head(79, 73, true)),
+            ],
+            Some(74),
+        );
+        assert_eq!(apart.shared_final(["node-0", "node-2"]), Some(68));
+        // Heads on two branches since block 60: their finals are not
+        // known to share a chain.
+        let forked = snapshot(
+            &[
+                ("node-0", head(74, 68, true)),
+                ("node-2", head(79, 73, true)),
+            ],
+            Some(60),
+        );
+        assert_eq!(forked.shared_final(["node-0", "node-2"]), None);
+        // A node unreachable, or not observed at all.
+        let down = snapshot(
+            &[
+                ("node-0", head(74, 68, true)),
+                ("node-2", head(79, 73, false)),
+            ],
+            Some(74),
+        );
+        assert_eq!(down.shared_final(["node-0", "node-2"]), None);
+        assert_eq!(apart.shared_final(["node-0", "node-1"]), None);
+        assert_eq!(apart.shared_final(["node-0"]), Some(68));
+    }
 }

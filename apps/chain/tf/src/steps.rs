@@ -172,10 +172,8 @@ pub fn steps() -> Steps {
                             &format!("every node to share one final block at height {height} or above"),
                             timeout,
                             |s: &ChainSnapshot| {
-                                let views: Vec<_> = nodes.iter().filter_map(|n| s.nodes.get(n)).collect();
-                                views.len() == nodes.len()
-                                    && views.iter().all(|v| v.reachable && v.final_height >= height)
-                                    && views.windows(2).all(|w| w[0].final_id == w[1].final_id)
+                                s.shared_final(nodes.iter().map(String::as_str))
+                                    .is_some_and(|shared| shared >= height)
                             },
                         )
                         .await;
