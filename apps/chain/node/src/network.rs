@@ -64,7 +64,8 @@ impl Network {
     }
 
     /// Sends what the chain wants sent, and syncs with peers every
-    /// `sync_every`.
+    /// `sync_every` (from the start, and every tenth of it until a peer
+    /// has answered).
     pub fn spawn(
         self,
         chain: ChainHandle,
@@ -83,9 +84,10 @@ impl Network {
             }
         });
         tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(sync_every);
+            // Until a peer has answered, asked again ten times as often:
+            // the node waits to hear from one before it produces.
+            let mut heard = false;
             loop {
-                ticks.tick().await;
                 for peer in self.next_peers(SYNC_PEERS) {
                     let url = format!("http://{peer}/info");
                     let Ok(response) = self.http.get(url).send().await else {
@@ -94,10 +96,15 @@ impl Network {
                     let Ok(info) = response.json::<NodeInfo>().await else {
                         continue;
                     };
-                    if matches!(chain.get_block(info.tip).await, Ok(None)) {
-                        self.fetch(info.tip, chain.clone());
+                    heard = true;
+                    match chain.peer_tip(info.tip).await {
+                        Ok(true) => {}
+                        Ok(false) => self.fetch(info.tip, chain.clone()),
+                        Err(_stopped) => return,
                     }
                 }
+                let pause = if heard { sync_every } else { sync_every / 10 };
+                tokio::time::sleep(pause).await;
             }
         });
     }

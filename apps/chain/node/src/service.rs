@@ -81,6 +81,7 @@ enum Command {
     ),
     Info(oneshot::Sender<NodeInfo>),
     GetBlock(BlockId, oneshot::Sender<Option<Block>>),
+    PeerTip(BlockId, oneshot::Sender<bool>),
     Headers(BlockId, usize, oneshot::Sender<Option<Vec<BlockHeader>>>),
 }
 
@@ -137,6 +138,13 @@ impl ChainHandle {
         self.ask(|reply| Command::GetBlock(id, reply)).await
     }
 
+    /// A peer's tip, as its answer to a sync gave it: whether this node has
+    /// the block. If so, the peer has nothing this node lacks, and a node
+    /// waiting to hear from a peer before it produces may produce.
+    pub async fn peer_tip(&self, id: BlockId) -> Result<bool, Stopped> {
+        self.ask(|reply| Command::PeerTip(id, reply)).await
+    }
+
     /// Headers after `from` on the followed branch, oldest first, at most
     /// `limit`; `None` if `from` is not on the followed branch.
     pub async fn headers(
@@ -163,10 +171,11 @@ pub struct ChainService {
     /// With their ids: an id is a hash of the header, too dear to compute
     /// again for every arrival while hundreds wait.
     orphans: Vec<Orphan>,
-    /// After a restart with peers, slots left before it produces without
-    /// having heard from one (`None`: it produces). A restarted node that
-    /// cannot reach its peers for a moment would otherwise build, and
-    /// finalize, a branch of its own.
+    /// With peers, slots left before it produces without having heard from
+    /// one (`None`: it produces). A node that starts or restarts while it
+    /// cannot reach its peers, or that its peers do not know yet (it joined
+    /// a running network), would otherwise build, and finalize, a branch of
+    /// its own from where it stands, and never take the network's.
     quiet_slots: Option<u64>,
     /// The slot its clock is in (0 before the first tick).
     slot: u64,
@@ -196,9 +205,9 @@ pub const HOLD_SLOTS: u64 = 50;
 /// Blocks held at most; the oldest goes first.
 const MAX_HELD: usize = 512;
 
-/// How many slots a restarted node waits to hear from a peer before it
-/// produces anyway (it may be the only one left).
-pub const RESTART_QUIET_SLOTS: u64 = 30;
+/// How many slots a node with peers waits to hear from one, at a start or
+/// a restart, before it produces anyway (it may be the only one left).
+pub const QUIET_SLOTS: u64 = 30;
 
 /// Orphans kept at most; older ones are dropped (they are fetched again).
 const MAX_ORPHANS: usize = 512;
@@ -216,9 +225,9 @@ impl ChainService {
         Self::spawn_with(tree, producer, storage, false)
     }
 
-    /// Like [`spawn`](Self::spawn); with `has_peers`, a node that resumes a
-    /// stored chain (a restart) first waits to hear from a peer, for at most
-    /// [`RESTART_QUIET_SLOTS`] slots, before it produces.
+    /// Like [`spawn`](Self::spawn); with `has_peers`, the node first waits
+    /// to hear from a peer (a block, or a sync answer whose tip it has), for
+    /// at most [`QUIET_SLOTS`] slots, before it produces.
     pub fn spawn_with(
         tree: BlockTree,
         producer: Producer,
@@ -238,7 +247,6 @@ impl ChainService {
         has_peers: bool,
         follower: bool,
     ) -> (ChainHandle, mpsc::UnboundedReceiver<Outgoing>) {
-        let resuming = tree.tip().header.height > 0;
         let (commands, mut inbox) = mpsc::channel(1024);
         let (outgoing, network) = mpsc::unbounded_channel();
         let mut service = ChainService {
@@ -249,7 +257,7 @@ impl ChainService {
             storage,
             outgoing,
             orphans: Vec::new(),
-            quiet_slots: (has_peers && resuming).then_some(RESTART_QUIET_SLOTS),
+            quiet_slots: has_peers.then_some(QUIET_SLOTS),
             slot: 0,
             held: Vec::new(),
             future_held: 0,
@@ -275,7 +283,7 @@ impl ChainService {
                         *left -= 1;
                         return;
                     }
-                    tracing::warn!("no peer was heard since the restart; producing alone");
+                    tracing::warn!("no peer was heard since the start; producing alone");
                     self.quiet_slots = None;
                 }
                 if self.follower {
@@ -327,6 +335,13 @@ impl ChainService {
             Command::GetBlock(id, reply) => {
                 let _ = reply.send(self.tree.block(&id).cloned());
             }
+            Command::PeerTip(id, reply) => {
+                let known = self.tree.block(&id).is_some();
+                if known {
+                    self.quiet_slots = None;
+                }
+                let _ = reply.send(known);
+            }
             Command::Headers(from, limit, reply) => {
                 let _ = reply.send(self.headers_after(from, limit));
             }
@@ -357,7 +372,7 @@ impl ChainService {
             }
             return Ok(Inserted::Held);
         }
-        // A peer was heard: a restarted node has something to build on.
+        // A peer was heard: the node has something to build on.
         self.quiet_slots = None;
         self.accept(block)
     }

@@ -105,12 +105,57 @@ async fn a_restarted_node_with_peers_waits_to_hear_from_one_before_producing() {
         "a peer was heard: it produces again"
     );
 
-    // Without peers (or on a fresh chain) it produces at once.
+    // Without peers it produces at once.
     let storage = Arc::new(MemoryStorage::default());
     let (alone, _outgoing) =
         ChainService::spawn_with(resumed(), always_wins("node-0"), storage, false);
     alone.tick(10).await.unwrap();
     assert_eq!(alone.info().await.unwrap().height, 3);
+}
+
+/// A fresh node with peers (one joining a running network whose nodes do
+/// not know it yet) would otherwise finalize a branch of its own from
+/// genesis before its first sync, and never take the network's; seen in a
+/// feature where the joined node stayed 100 blocks apart for 40 s.
+#[tokio::test]
+async fn a_fresh_node_with_peers_waits_to_hear_from_one_before_producing() {
+    use std::sync::Arc;
+
+    use chain_node::service::{ChainService, QUIET_SLOTS};
+    use chain_node::storage::MemoryStorage;
+
+    let genesis = Block::genesis();
+    let fresh = || BlockTree::new(genesis.clone(), Ledger::genesis(&[]), 3);
+    let storage = Arc::new(MemoryStorage::default());
+    let (node, _outgoing) = ChainService::spawn_with(fresh(), always_wins("node-2"), storage, true);
+    for slot in 1..5 {
+        node.tick(slot).await.unwrap();
+    }
+    assert_eq!(
+        node.info().await.unwrap().height,
+        0,
+        "produced before hearing a peer"
+    );
+    // A sync answer whose tip it lacks: still quiet (the block is fetched).
+    let elsewhere = Block::child(&genesis.header, 3, "node-0", vec![]);
+    assert!(!node.peer_tip(elsewhere.id()).await.unwrap());
+    node.tick(5).await.unwrap();
+    assert_eq!(node.info().await.unwrap().height, 0);
+    // A peer whose tip it has (a network just started): it produces.
+    assert!(node.peer_tip(genesis.id()).await.unwrap());
+    node.tick(6).await.unwrap();
+    assert_eq!(node.info().await.unwrap().height, 1);
+
+    // Nobody answers: after QUIET_SLOTS slots it produces alone.
+    let storage = Arc::new(MemoryStorage::default());
+    let (lonely, _outgoing) =
+        ChainService::spawn_with(fresh(), always_wins("node-2"), storage, true);
+    for slot in 1..=QUIET_SLOTS {
+        lonely.tick(slot).await.unwrap();
+    }
+    assert_eq!(lonely.info().await.unwrap().height, 0);
+    lonely.tick(QUIET_SLOTS + 1).await.unwrap();
+    assert_eq!(lonely.info().await.unwrap().height, 1);
 }
 
 #[tokio::test]
