@@ -3,3 +3,13 @@
 
 mod groups;
 mod local_processes;
+
+// The adopter examples, their tests among these rather than in binaries of
+// their own, run one after another: each mostly waits on its cluster.
+// `cargo run -p tf-local --example adopter` runs one as a user would.
+#[allow(dead_code)] // their `main`
+#[path = "../../examples/adopter.rs"]
+mod adopter;
+#[allow(dead_code)]
+#[path = "../../examples/kv_adopter.rs"]
+mod kv_adopter;
