@@ -638,7 +638,8 @@ fn an_unreachable_engine_is_a_clear_error() -> Result<(), Failed> {
 }
 
 /// Clusters share the machine, four at a time: most of a run is waiting
-/// (windows, settling, confirmations; the machine is about 70% busy). A
+/// (windows, settling, confirmations), yet four keep a 2-core machine 90%
+/// busy and more (nodes, the engine, its port proxies). A
 /// test whose scenario holds a bound a loaded machine can miss (a
 /// throughput floor through slow links; Sentinels electing within
 /// seconds) is a quiet one: it runs beside no cluster but the other quiet

@@ -1,19 +1,12 @@
 //! Redis high availability on local processes: Debian's `redis-server`
 //! as data nodes and Sentinels; the primary killed while clients write.
 
-use std::path::Path;
-
 use redis_ha_tf::scenarios::{FailoverOptions, redis_failover};
 use tf_core::report::{RunReport, TimelineKind};
-use tf_core::scenario::{RunOptions, run};
-use tf_local::LocalDeployer;
+use tf_core::scenario::run;
 
-fn options(dir: &Path) -> RunOptions {
-    RunOptions {
-        run_dir: Some(dir.to_owned()),
-        ..RunOptions::default()
-    }
-}
+use crate::options;
+use tf_local::LocalDeployer;
 
 fn timeline_has(report: &RunReport, text: &str) -> bool {
     report

@@ -9,3 +9,15 @@
 mod chain;
 mod ha;
 mod raft;
+
+use std::path::Path;
+
+use tf_core::scenario::RunOptions;
+
+/// A run's options, its directory at `dir`.
+fn options(dir: &Path) -> RunOptions {
+    RunOptions {
+        run_dir: Some(dir.to_owned()),
+        ..RunOptions::default()
+    }
+}

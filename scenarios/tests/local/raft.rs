@@ -20,6 +20,8 @@ use tf_core::scenario::deploy::DeploymentRequest;
 use tf_core::scenario::*;
 use tf_core::workloads::FaultKind;
 use tf_local::LocalDeployer;
+
+use crate::options;
 use tf_local::leftovers::{
     node_processes, processes_naming, wait_for_node_processes as eventually_processes,
 };
@@ -29,13 +31,6 @@ use tf_local::leftovers::{
 /// 52 s these tests took one at a time), the rest is waiting on windows
 /// and elections.
 static CLUSTERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(3);
-
-fn options(run_dir: &Path) -> RunOptions {
-    RunOptions {
-        run_dir: Some(run_dir.to_owned()),
-        ..RunOptions::default()
-    }
-}
 
 fn run_dir(tmp: &tempfile::TempDir) -> PathBuf {
     tmp.path().join("run")

@@ -7,14 +7,11 @@ mod wallet_transfers;
 
 use chain_tf::ChainApp;
 use tf_core::report::RunReport;
-use tf_core::scenario::{RunOptions, Scenario, run};
+use tf_core::scenario::{Scenario, run};
 use tf_local::LocalDeployer;
 
 /// Runs `scenario` on local processes, its run directory in `tmp`.
 async fn run_locally(scenario: Scenario<ChainApp>, tmp: &tempfile::TempDir) -> RunReport {
-    let options = RunOptions {
-        run_dir: Some(tmp.path().join("run")),
-        ..RunOptions::default()
-    };
+    let options = crate::options(&tmp.path().join("run"));
     run(scenario, &LocalDeployer::new(), options).await
 }
