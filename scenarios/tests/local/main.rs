@@ -4,7 +4,8 @@
 //! runs test binaries one after another).
 //!
 //! Tests start in the order of their names, six at a time: Redis's
-//! failover, the longest, is in `ha` so that it starts with the first.
+//! failover, the longest, is in `ha` so that it starts as soon as one of
+//! the first six ends, not after Raft's.
 
 mod chain;
 mod ha;

@@ -84,9 +84,11 @@ impl Network {
             }
         });
         tokio::spawn(async move {
-            // Until a peer has answered, asked again ten times as often:
-            // the node waits to hear from one before it produces.
+            // Until a peer has answered, asked again ten times as often
+            // (for as many rounds as a node waits to hear from one before
+            // it produces alone).
             let mut heard = false;
+            let mut quick = crate::service::QUIET_SLOTS;
             loop {
                 for peer in self.next_peers(SYNC_PEERS) {
                     let url = format!("http://{peer}/info");
@@ -103,7 +105,12 @@ impl Network {
                         Err(_stopped) => return,
                     }
                 }
-                let pause = if heard { sync_every } else { sync_every / 10 };
+                let pause = if heard || quick == 0 {
+                    sync_every
+                } else {
+                    quick -= 1;
+                    sync_every / 10
+                };
                 tokio::time::sleep(pause).await;
             }
         });

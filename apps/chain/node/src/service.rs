@@ -372,9 +372,20 @@ impl ChainService {
             }
             return Ok(Inserted::Held);
         }
-        // A peer was heard: the node has something to build on.
-        self.quiet_slots = None;
-        self.accept(block)
+        let outcome = self.accept(block);
+        self.heard(&outcome);
+        outcome
+    }
+
+    /// A peer's block was taken in (`outcome`): once one attaches to the
+    /// chain (or was known), the node has the peer's chain to build on and
+    /// may produce. One whose parent is missing does not end the wait: the
+    /// node is still walking back to the peer's chain, and what it
+    /// produced meanwhile, on genesis, could be finalized first.
+    fn heard(&mut self, outcome: &Result<Inserted, BlockError>) {
+        if !matches!(outcome, Err(BlockError::UnknownParent(_))) {
+            self.quiet_slots = None;
+        }
     }
 
     /// Accepts the held blocks whose slot has begun, oldest slot first.
@@ -386,8 +397,8 @@ impl ChainService {
         self.held = waiting;
         due.sort_by_key(|b| b.header.slot);
         for block in due {
-            self.quiet_slots = None;
-            let _ = self.accept(block);
+            let outcome = self.accept(block);
+            self.heard(&outcome);
         }
     }
 

@@ -130,15 +130,37 @@ impl ChainSnapshot {
     /// it, so every higher final block descends from it). `None` while a
     /// node is unseen or unreachable, or their finals are not yet known to
     /// share a chain. Nodes polled a moment apart on a fast chain rarely
-    /// report the same final block; they share the lowest one.
+    /// report the same final block; they share the lowest one. The common
+    /// ancestor is that of every reachable node observed, so asking about
+    /// some of them is conservative: it may wait for the others.
     pub fn shared_final<'a>(&self, nodes: impl IntoIterator<Item = &'a str>) -> Option<u64> {
-        let mut lowest: Option<u64> = None;
-        for node in nodes {
-            let view = self.nodes.get(node).filter(|v| v.reachable)?;
-            lowest = Some(lowest.map_or(view.final_height, |l| l.min(view.final_height)));
-        }
+        let (lowest, _) = self.final_range(nodes)?;
         let (_, common) = self.common_ancestor?;
-        lowest.filter(|&height| common >= height)
+        (common >= lowest).then_some(lowest)
+    }
+
+    /// Whether every observed node's final block is under every head
+    /// (the heads' common ancestor is at or above the highest of them):
+    /// the nodes have converged, none is left behind another's final
+    /// block. Stronger than [`shared_final`](Self::shared_final), which a
+    /// node stuck far behind on the same chain still passes.
+    pub fn finals_converged(&self) -> bool {
+        let Some((_, highest)) = self.final_range(self.nodes.keys().map(String::as_str)) else {
+            return false;
+        };
+        self.common_ancestor
+            .is_some_and(|(_, common)| common >= highest)
+    }
+
+    /// The lowest and highest final heights of `nodes`, all observed and
+    /// reachable (`None` otherwise, or for no node).
+    fn final_range<'a>(&self, nodes: impl IntoIterator<Item = &'a str>) -> Option<(u64, u64)> {
+        let mut range: Option<(u64, u64)> = None;
+        for node in nodes {
+            let height = self.nodes.get(node).filter(|v| v.reachable)?.final_height;
+            range = Some(range.map_or((height, height), |(l, h)| (l.min(height), h.max(height))));
+        }
+        range
     }
 
     /// The ledger at `node`'s head, once projected.
@@ -366,10 +388,11 @@ impl<S: ChainApi> Observer for ChainObserver<S> {
         let infos = sources.poll_each(|s| s.source.info()).await;
         // A node that left the cluster is no longer one of its nodes: its
         // last view would hold every "all nodes" condition back.
+        let current: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
         state
             .snapshot
             .nodes
-            .retain(|name, _| sources.iter().any(|s| s.name.as_str() == name));
+            .retain(|name, _| current.contains(name.as_str()));
         // No node's head can fall below the lowest final block any node
         // reported, so the projection need not keep ledgers under it.
         if let Some(horizon) = state.snapshot.nodes.values().map(|n| n.final_height).min() {
@@ -646,5 +669,38 @@ mod tests {
         assert_eq!(down.shared_final(["node-0", "node-2"]), None);
         assert_eq!(apart.shared_final(["node-0", "node-1"]), None);
         assert_eq!(apart.shared_final(["node-0"]), Some(68));
+    }
+
+    #[test]
+    fn finals_converge_once_every_head_holds_the_highest_final_block() {
+        // Polled a moment apart: every head holds block 73.
+        let apart = snapshot(
+            &[
+                ("node-0", head(74, 68, true)),
+                ("node-2", head(79, 73, true)),
+            ],
+            Some(74),
+        );
+        assert!(apart.finals_converged());
+        // node-0 stuck at 40 on the same chain: it shares final block 34,
+        // but has not converged.
+        let behind = snapshot(
+            &[
+                ("node-0", head(40, 34, true)),
+                ("node-2", head(79, 73, true)),
+            ],
+            Some(40),
+        );
+        assert_eq!(behind.shared_final(["node-0", "node-2"]), Some(34));
+        assert!(!behind.finals_converged());
+        let down = snapshot(
+            &[
+                ("node-0", head(74, 68, true)),
+                ("node-2", head(79, 73, false)),
+            ],
+            Some(74),
+        );
+        assert!(!down.finals_converged());
+        assert!(!ChainSnapshot::default().finals_converged());
     }
 }

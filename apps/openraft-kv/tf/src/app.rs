@@ -51,6 +51,11 @@ impl RaftKv {
     /// terms in 3 s without a leader, 4 ms apart each time. With windows
     /// apart, the node with the earlier window asks first and the other
     /// grants its vote.
+    ///
+    /// Windows lie apart for nodes numbered below `nodes`, with at least
+    /// 2 ms of the range per node; a node numbered past the cluster's size
+    /// (added later) is placed among `index + 1` slices and may meet
+    /// another's window (the app's clusters have fixed members).
     pub fn election_window(&self, index: usize, nodes: usize) -> (Duration, Duration) {
         // Whole milliseconds: the node takes them as such.
         let (min, max) = self.election_timeout;
@@ -94,6 +99,14 @@ impl Application for RaftKv {
         node: &NodeSpec,
         topology: &[NodeSpec],
     ) -> Result<NodeCommand, BoxError> {
+        let (min, max) = self.election_timeout;
+        if min >= max || self.heartbeat >= min {
+            return Err(format!(
+                "the election timeout range {min:?}..{max:?} must be increasing and above the heartbeat ({:?})",
+                self.heartbeat
+            )
+            .into());
+        }
         let window = self.election_window(node.index, topology.len());
         let mut args = vec![
             "--id".to_owned(),

@@ -404,7 +404,16 @@ fn unknown_writes_nobody_observed_are_left_out_and_the_rest_still_judged() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // Failures are kept beside this file (proptest would otherwise look
+    // for them under tests/proptest-regressions/, this being a module of
+    // the suite's main.rs).
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn any_simulated_history_is_linearizable(

@@ -4,8 +4,9 @@
 mod groups;
 mod local_processes;
 
-// The adopter examples, their tests among these rather than in binaries of
-// their own, run one after another: each mostly waits on its cluster.
+// The adopter examples: their tests run among these, side by side, rather
+// than in binaries of their own, which cargo runs one after another (each
+// mostly waits on its cluster).
 // `cargo run -p tf-local --example adopter` runs one as a user would.
 #[allow(dead_code)] // their `main`
 #[path = "../../examples/adopter.rs"]

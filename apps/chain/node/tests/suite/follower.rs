@@ -43,6 +43,9 @@ async fn a_follower_never_produces_and_relays_client_transactions_only() {
         true,
         true,
     );
+    // A peer answered with a tip it has: no longer waiting to hear from
+    // one, so only being a follower keeps it from producing.
+    assert!(chain.peer_tip(Block::genesis().id()).await.unwrap());
     for slot in 1..=5 {
         chain.tick(slot).await.unwrap();
     }

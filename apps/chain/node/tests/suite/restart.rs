@@ -137,14 +137,34 @@ async fn a_fresh_node_with_peers_waits_to_hear_from_one_before_producing() {
         "produced before hearing a peer"
     );
     // A sync answer whose tip it lacks: still quiet (the block is fetched).
-    let elsewhere = Block::child(&genesis.header, 3, "node-0", vec![]);
-    assert!(!node.peer_tip(elsewhere.id()).await.unwrap());
+    let below = Block::child(&genesis.header, 2, "node-0", vec![]);
+    let tip = Block::child(&below.header, 3, "node-0", vec![]);
+    assert!(!node.peer_tip(tip.id()).await.unwrap());
     node.tick(5).await.unwrap();
     assert_eq!(node.info().await.unwrap().height, 0);
-    // A peer whose tip it has (a network just started): it produces.
-    assert!(node.peer_tip(genesis.id()).await.unwrap());
+    // The tip arrives, its parent missing: still walking back, still quiet.
+    node.block(tip.clone()).await.unwrap().unwrap_err();
     node.tick(6).await.unwrap();
-    assert_eq!(node.info().await.unwrap().height, 1);
+    assert_eq!(
+        node.info().await.unwrap().height,
+        0,
+        "produced on genesis while catching up"
+    );
+    // The parent attaches (and the tip on it): it builds on the peer's chain.
+    node.block(below).await.unwrap().unwrap();
+    node.tick(7).await.unwrap();
+    let info = node.info().await.unwrap();
+    assert_eq!(info.height, 3, "{info:?}");
+
+    // A peer whose tip it has (a network just started): it produces.
+    let storage = Arc::new(MemoryStorage::default());
+    let (started, _outgoing) =
+        ChainService::spawn_with(fresh(), always_wins("node-2"), storage, true);
+    started.tick(1).await.unwrap();
+    assert_eq!(started.info().await.unwrap().height, 0);
+    assert!(started.peer_tip(genesis.id()).await.unwrap());
+    started.tick(2).await.unwrap();
+    assert_eq!(started.info().await.unwrap().height, 1);
 
     // Nobody answers: after QUIET_SLOTS slots it produces alone.
     let storage = Arc::new(MemoryStorage::default());
