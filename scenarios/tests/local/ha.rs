@@ -3,10 +3,8 @@
 
 use redis_ha_tf::scenarios::{FailoverOptions, redis_failover};
 use tf_core::report::{RunReport, TimelineKind};
-use tf_core::scenario::run;
 
-use crate::options;
-use tf_local::LocalDeployer;
+use crate::run_locally;
 
 fn timeline_has(report: &RunReport, text: &str) -> bool {
     report
@@ -20,7 +18,7 @@ async fn the_sentinels_fail_over_a_killed_primary_and_it_rejoins_as_a_replica() 
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     let scenario = redis_failover(&FailoverOptions::default()).unwrap();
-    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+    let report = run_locally(scenario, &dir).await;
     report.assert_passed();
     assert!(
         timeline_has(&report, "the Sentinels elected redis-"),
@@ -46,7 +44,7 @@ async fn sentinels_too_slow_to_notice_fail_the_run_naming_the_missing_election()
         ..FailoverOptions::default()
     })
     .unwrap();
-    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+    let report = run_locally(scenario, &dir).await;
     assert_eq!(report.verdict, tf_core::report::Verdict::Failed, "{report}");
     let summary = report.summary.clone().unwrap_or_default();
     assert!(

@@ -13,7 +13,9 @@ mod raft;
 
 use std::path::Path;
 
-use tf_core::scenario::RunOptions;
+use tf_core::report::RunReport;
+use tf_core::scenario::{Application, RunOptions, Scenario, run};
+use tf_local::LocalDeployer;
 
 /// A run's options, its directory at `dir`.
 fn options(dir: &Path) -> RunOptions {
@@ -21,4 +23,9 @@ fn options(dir: &Path) -> RunOptions {
         run_dir: Some(dir.to_owned()),
         ..RunOptions::default()
     }
+}
+
+/// Runs `scenario` on local processes, its run directory at `dir`.
+async fn run_locally<A: Application>(scenario: Scenario<A>, dir: &Path) -> RunReport {
+    run(scenario, &LocalDeployer::new(), options(dir)).await
 }

@@ -20,11 +20,11 @@ use tf_core::scenario::deploy::DeploymentRequest;
 use tf_core::scenario::*;
 use tf_core::workloads::FaultKind;
 use tf_local::LocalDeployer;
-
-use crate::options;
 use tf_local::leftovers::{
     node_processes, processes_naming, wait_for_node_processes as eventually_processes,
 };
+
+use crate::run_locally;
 
 /// Three clusters at a time: a 3-node cluster of debug-built Raft nodes
 /// and its runner take about a quarter of one core (12.7 s of CPU in the
@@ -46,7 +46,7 @@ async fn failover_scenario_passes_on_local_processes_and_leaves_nothing_running(
         ..FailoverOptions::default()
     })
     .unwrap();
-    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+    let report = run_locally(scenario, &dir).await;
 
     assert!(report.passed(), "{report:#?}");
     let judged: Vec<&str> = report
@@ -182,7 +182,7 @@ async fn a_wrong_expectation_fails_and_shows_the_observed_state() {
     ))
     .build()
     .unwrap();
-    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+    let report = run_locally(scenario, &dir).await;
 
     assert_eq!(report.verdict, Verdict::Failed, "{report:#?}");
     let wrong = &report.expectations[0];
@@ -261,7 +261,7 @@ async fn a_node_crashing_mid_run_is_reported_not_hung_on() {
         })
         .build()
         .unwrap();
-    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+    let report = run_locally(scenario, &dir).await;
 
     assert_eq!(report.verdict, Verdict::Failed, "{report:#?}");
     assert!(
@@ -504,7 +504,7 @@ async fn a_taken_port_is_a_clear_error_naming_the_node_and_its_log() {
     .duration(Duration::from_secs(5))
     .build()
     .unwrap();
-    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+    let report = run_locally(scenario, &dir).await;
 
     assert_eq!(report.verdict, Verdict::Error, "{report:#?}");
     let summary = report.summary.as_deref().unwrap();
@@ -592,7 +592,7 @@ async fn a_graceful_restart_keeps_the_nodes_data() {
         .workload(RestartKeepsData)
         .build()
         .unwrap();
-    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+    let report = run_locally(scenario, &dir).await;
     assert!(report.passed(), "{report:#?}");
     assert!(
         report
@@ -718,7 +718,7 @@ async fn a_paused_leader_is_replaced_and_rejoins_with_no_acknowledged_write_lost
         ..FailoverOptions::default()
     })
     .unwrap();
-    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+    let report = run_locally(scenario, &dir).await;
     report.assert_passed();
     let said = |what: &str| report.timeline.iter().any(|t| t.what.starts_with(what));
     assert!(said("pause node-") && said("resume node-"), "{report}");
@@ -747,7 +747,7 @@ async fn stale_reads_fail_the_linearizability_check_with_a_counterexample() {
         ..FailoverOptions::default()
     })
     .unwrap();
-    let report = run(scenario, &LocalDeployer::new(), options(&dir)).await;
+    let report = run_locally(scenario, &dir).await;
     assert_eq!(report.verdict, Verdict::Failed, "{report}");
     let linearizable = report
         .expectations

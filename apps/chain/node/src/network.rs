@@ -84,11 +84,10 @@ impl Network {
             }
         });
         tokio::spawn(async move {
-            // Until a peer has answered, asked again ten times as often
-            // (for as many rounds as a node waits to hear from one before
-            // it produces alone).
-            let mut heard = false;
-            let mut quick = crate::service::QUIET_SLOTS;
+            // Until a peer has answered, asked again ten times as often,
+            // for at most as many rounds as a node waits to hear from one
+            // before it produces alone.
+            let mut quick_rounds = crate::service::QUIET_SLOTS;
             loop {
                 for peer in self.next_peers(SYNC_PEERS) {
                     let url = format!("http://{peer}/info");
@@ -98,17 +97,17 @@ impl Network {
                     let Ok(info) = response.json::<NodeInfo>().await else {
                         continue;
                     };
-                    heard = true;
+                    quick_rounds = 0;
                     match chain.peer_tip(info.tip).await {
                         Ok(true) => {}
                         Ok(false) => self.fetch(info.tip, chain.clone()),
                         Err(_stopped) => return,
                     }
                 }
-                let pause = if heard || quick == 0 {
+                let pause = if quick_rounds == 0 {
                     sync_every
                 } else {
-                    quick -= 1;
+                    quick_rounds -= 1;
                     sync_every / 10
                 };
                 tokio::time::sleep(pause).await;

@@ -22,7 +22,7 @@ async fn a_skewed_clock_is_read_back_and_its_blocks_from_the_future_are_held() {
         hold: Duration::from_secs(3),
     })
     .unwrap();
-    let report = super::run_locally(scenario, &tmp).await;
+    let report = crate::run_locally(scenario, &tmp.path().join("run")).await;
     assert!(report.passed(), "{report}");
     // Read back within a few milliseconds of the 0.3 s set.
     let said = |start: &str, end: &str| {

@@ -12,7 +12,7 @@ async fn chain_liveness_passes_on_local_processes_and_forks_happen() {
         .expect(forks_happened())
         .build()
         .unwrap();
-    let report = super::run_locally(scenario, &tmp).await;
+    let report = crate::run_locally(scenario, &tmp.path().join("run")).await;
     assert!(report.passed(), "{report:#?}");
     assert_eq!(report.expectations.len(), 4);
 }

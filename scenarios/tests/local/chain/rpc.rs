@@ -15,7 +15,7 @@ async fn transfers_through_rpc_nodes_are_included_and_the_rpc_nodes_keep_up() {
         ..ChainRpcOptions::default()
     })
     .unwrap();
-    let report = super::run_locally(scenario, &tmp).await;
+    let report = crate::run_locally(scenario, &tmp.path().join("run")).await;
     report.assert_passed();
     let groups: Vec<(&str, usize)> = report
         .groups

@@ -23,7 +23,7 @@ async fn wallet_transfers_pass_on_local_processes_through_forks_and_a_restart() 
         .expect(forks_happened())
         .build()
         .unwrap();
-    let report = super::run_locally(scenario, &tmp).await;
+    let report = crate::run_locally(scenario, &tmp.path().join("run")).await;
     assert!(report.passed(), "{report:#?}\n{}", log.summary());
     let names: Vec<&str> = report
         .expectations
